@@ -1,0 +1,37 @@
+"""The classification contract shared by the classifier, the router and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class TaskType(str, Enum):
+    """What the user wants back (see the task taxonomy in the docs)."""
+
+    CHAT = "chat"
+    CODE = "code"
+    TTS = "tts"
+    AUDIO = "audio"
+    EMBEDDINGS = "embeddings"
+    IMAGE = "image"
+    OTHER = "other"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class TaskClassification:
+    """The label of one request, how sure the classifier is, and why."""
+
+    task: TaskType
+    confidence: float
+    secondary: list[TaskType] = field(default_factory=list)
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "task", TaskType(self.task))
+        object.__setattr__(self, "secondary", [TaskType(t) for t in self.secondary])
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError(f"confidence must lie in [0, 1], got {self.confidence}")

@@ -1,0 +1,113 @@
+"""The exceptions OpenMux raises.
+
+The hierarchy::
+
+    OpenMuxError                 every error OpenMux raises on purpose
+    ├── ConfigError              a config file, env var or argument is wrong;
+    │                            names the source (file and line) and the fix
+    ├── UnsupportedTask          the task needs an output no configured provider
+    │                            produces (image generation, speech, audio)
+    ├── NoProviderAvailable      every candidate failed or none could be tried;
+    │                            carries every attempt and a hint per provider
+    └── StreamInterrupted        a provider failed after the first chunk reached
+                                 the caller; carries the partial text
+
+`ProviderFailure` (in `openmux.providers`) is internal: one candidate's failure,
+caught by the router's failover and turned into an attempt record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "NoProviderAvailable",
+    "OpenMuxError",
+    "StreamInterrupted",
+    "UnsupportedTask",
+]
+
+
+class OpenMuxError(Exception):
+    """Base class of every error OpenMux raises on purpose."""
+
+
+class ConfigError(OpenMuxError, ValueError):
+    """Configuration that cannot be used: says where it came from and how to fix it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.source = source
+        self.line = line
+        self.fix = fix
+        where = ""
+        if source:
+            where = f"{source}:{line}: " if line else f"{source}: "
+        text = f"{where}{message}"
+        if fix:
+            text += f" (fix: {fix})"
+        super().__init__(text)
+
+
+class UnsupportedTask(OpenMuxError):
+    """The request needs an output that no configured provider can produce."""
+
+    def __init__(self, task: str, message: str) -> None:
+        self.task = task
+        super().__init__(message)
+
+
+def _describe_attempts(attempts: Sequence[Mapping[str, Any]]) -> str:
+    lines = []
+    for attempt in attempts:
+        line = f"  - {attempt['provider']}:{attempt['model']}: {attempt['status']}"
+        if attempt.get("error"):
+            line += f" ({attempt['error']})"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+class NoProviderAvailable(OpenMuxError):
+    """No candidate answered. `attempts` lists each try; `hints` says what would help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: Sequence[Mapping[str, Any]] = (),
+        hints: Sequence[str] = (),
+    ) -> None:
+        self.attempts = [dict(a) for a in attempts]
+        self.hints = list(hints)
+        text = message
+        if self.attempts:
+            text += "\nAttempts:\n" + _describe_attempts(self.attempts)
+        if self.hints:
+            text += "\nTo fix:\n" + "\n".join(f"  - {hint}" for hint in self.hints)
+        super().__init__(text)
+
+
+class StreamInterrupted(OpenMuxError):
+    """A provider failed mid-stream; failover is no longer possible without splicing."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        partial_text: str,
+        attempts: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        self.partial_text = partial_text
+        self.attempts = [dict(a) for a in attempts]
+        text = f"{message} after {len(partial_text)} characters had been streamed"
+        if self.attempts:
+            text += "\nAttempts:\n" + _describe_attempts(self.attempts)
+        super().__init__(text)
