@@ -1,0 +1,253 @@
+"""ChatOpenMux: a LangChain chat model that answers from the best free model available."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import Any, Literal
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models.chat_models import LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
+
+from openmux.config import Settings, load_settings
+from openmux.routing import RouteRequest, Router
+
+# Per-call options that steer the router rather than the provider.
+_ROUTING_KWARGS = ("task", "model", "provider")
+
+
+class ChatOpenMux(BaseChatModel):
+    """Routes each request to the best free model that can do it, failing over on errors.
+
+    Example:
+        ```python
+        from openmux import ChatOpenMux
+
+        llm = ChatOpenMux()
+        llm.invoke("Write a haiku about routers").content
+        llm.invoke("Reverse a string in Go", task="code")
+        ```
+
+    Every answer carries `response_metadata["openmux"]`: the task, the chosen
+    provider and model, the reason, latency and every attempt made.
+    """
+
+    model: str | None = None
+    """Pin a model: `"ID"` at any provider, or `"PROVIDER:ID"`."""
+    provider: str | None = None
+    """Pin a provider id (e.g. `"groq"`)."""
+    task: str | None = None
+    """Skip classification and route as this task (chat, code, ...)."""
+    providers: list[str] | None = None
+    """Allowed providers, in tie-break order (the config's `[router] providers`)."""
+    strategy: Literal["best", "ordered"] | None = None
+    free_only: bool | None = None
+    offline: bool | None = None
+    timeout: float | None = None
+    """Total seconds per provider call."""
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = Field(default=None, alias="stop_sequences")
+    api_keys: dict[str, SecretStr] | None = Field(default=None, repr=False, exclude=True)
+    """Keys by provider id; they take precedence over the environment."""
+    config: dict[str, Any] | None = None
+    """Overrides in the shape of openmux.toml (`{"providers": {...}, "timeouts": {...}}`)."""
+    classifier: Any = Field(default=None, exclude=True)
+    """A callable or Runnable returning a TaskClassification."""
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+
+    _router: Router | None = PrivateAttr(default=None)
+    _router_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def model_post_init(self, context: Any, /) -> None:
+        # Validate configuration now, so mistakes surface at construction.
+        self._settings = self._load_settings()
+
+    def _load_settings(self) -> Settings:
+        overrides: dict[str, Any] = {key: dict(value) for key, value in (self.config or {}).items()}
+        router: dict[str, Any] = dict(overrides.get("router", {}))
+        if self.providers is not None:
+            router["providers"] = list(self.providers)
+        if self.strategy is not None:
+            router["strategy"] = self.strategy
+        if self.free_only is not None:
+            router["free_only"] = self.free_only
+        if router:
+            overrides["router"] = router
+        if self.timeout is not None:
+            overrides["timeouts"] = {**overrides.get("timeouts", {}), "total": self.timeout}
+        return load_settings(overrides, api_keys=self.api_keys, offline=self.offline)
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            with self._router_lock:
+                if self._router is None:
+                    self._router = Router(self._settings, classifier=self.classifier)
+        return self._router
+
+    @property
+    def _llm_type(self) -> str:
+        return "openmux"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model": self.model, "provider": self.provider, "task": self.task}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(ls_provider="openmux", ls_model_name=self.model or "auto", ls_model_type="chat")
+        if self.temperature is not None:
+            params["ls_temperature"] = self.temperature
+        if self.max_tokens is not None:
+            params["ls_max_tokens"] = self.max_tokens
+        if stop or self.stop:
+            params["ls_stop"] = stop or self.stop
+        return params
+
+    # -- requests -------------------------------------------------------------------------
+
+    def _request(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> RouteRequest:
+        routing = {key: kwargs.pop(key, None) for key in _ROUTING_KWARGS}
+        call_kwargs = dict(kwargs)
+        if stop or self.stop:
+            call_kwargs["stop"] = stop or self.stop
+        if self.temperature is not None:
+            call_kwargs.setdefault("temperature", self.temperature)
+        if self.max_tokens is not None:
+            call_kwargs.setdefault("max_tokens", self.max_tokens)
+        return RouteRequest(
+            messages=messages,
+            call_kwargs=call_kwargs,
+            task=routing["task"] or self.task,
+            model=routing["model"] or self.model,
+            provider=routing["provider"] or self.provider,
+        )
+
+    @staticmethod
+    def _config(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None) -> RunnableConfig:
+        """The router's runs (and the provider call inside) become children of this run."""
+        if run_manager is None:
+            return {}
+        # LLM run managers have no get_child(); this is what ParentRunManager.get_child does.
+        children = CallbackManager(handlers=[], parent_run_id=run_manager.run_id)
+        children.set_handlers(run_manager.inheritable_handlers)
+        children.add_tags(run_manager.inheritable_tags)
+        children.add_metadata(run_manager.inheritable_metadata)
+        return {"callbacks": children}
+
+    @staticmethod
+    def _finish(message: BaseMessage, request: RouteRequest) -> AIMessage:
+        if not isinstance(message, AIMessage):
+            message = AIMessage(content=message.content)
+        message.response_metadata = {**message.response_metadata, "openmux": request.metadata()}
+        return message
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        request = self._request(messages, stop, kwargs)
+        message = self.router.graph.invoke(request, self._config(run_manager))
+        return ChatResult(generations=[ChatGeneration(message=self._finish(message, request))])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        request = self._request(messages, stop, kwargs)
+        message = await self.router.graph.ainvoke(request, self._config(run_manager))
+        return ChatResult(generations=[ChatGeneration(message=self._finish(message, request))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        request = self._request(messages, stop, kwargs)
+        for chunk in self.router.graph.stream(request, self._config(run_manager)):
+            generation = _generation_chunk(chunk)
+            if run_manager:
+                run_manager.on_llm_new_token(generation.text, chunk=generation)
+            yield generation
+        yield _metadata_chunk(request)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        request = self._request(messages, stop, kwargs)
+        async for chunk in self.router.graph.astream(request, self._config(run_manager)):
+            generation = _generation_chunk(chunk)
+            if run_manager:
+                await run_manager.on_llm_new_token(generation.text, chunk=generation)
+            yield generation
+        yield _metadata_chunk(request)
+
+    # -- tools ----------------------------------------------------------------------------
+
+    def bind_tools(
+        self,
+        tools: Sequence[Mapping[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | dict[str, Any] | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools in OpenAI format; the router then picks only tool-capable models."""
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        if tool_choice is not None and tool_choice is not False:
+            kwargs["tool_choice"] = _openai_tool_choice(tool_choice, formatted)
+        return super().bind(tools=formatted, **kwargs)
+
+
+def _openai_tool_choice(choice: str | dict[str, Any] | bool, tools: list[dict[str, Any]]) -> str | dict[str, Any]:
+    if isinstance(choice, dict):
+        return choice
+    if choice is True or choice == "any":
+        return "required"
+    if choice in ("auto", "none", "required"):
+        return str(choice)
+    names = [tool["function"]["name"] for tool in tools]
+    if choice not in names:
+        raise ValueError(f"tool_choice {choice!r} names no bound tool; bound: {', '.join(names)}")
+    return {"type": "function", "function": {"name": choice}}
+
+
+def _generation_chunk(chunk: BaseMessage) -> ChatGenerationChunk:
+    if not isinstance(chunk, AIMessageChunk):
+        chunk = AIMessageChunk(content=chunk.content)
+    # The inner model's chunk ids belong to its own run; ours get the outer run's id.
+    return ChatGenerationChunk(message=chunk.model_copy(update={"id": None}))
+
+
+def _metadata_chunk(request: RouteRequest) -> ChatGenerationChunk:
+    # The metadata rides on the last chunk only, so the merged message holds it once.
+    return ChatGenerationChunk(
+        message=AIMessageChunk(content="", response_metadata={"openmux": request.metadata()})
+    )

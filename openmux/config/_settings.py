@@ -1,0 +1,390 @@
+"""Effective settings: built-in defaults < config file < .env < environment < constructor."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+from pydantic import SecretStr
+
+from openmux.config._toml import (
+    env_flag,
+    getcwd,
+    is_loopback_url,
+    line_of,
+    locate_config_file,
+    read_config_file,
+)
+from openmux.errors import ConfigError
+from openmux.providers._table import (
+    BUILTIN_BY_NAME,
+    BUILTIN_PROVIDERS,
+    PROTOCOLS,
+    ModelEntry,
+    ProviderSpec,
+    ToolCallIdStyle,
+)
+
+Strategy = Literal["best", "ordered"]
+STRATEGIES = ("best", "ordered")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds. Keep-alive comments are not tokens (see the reliability docs)."""
+
+    connect: float = 3.0
+    first_token: float = 20.0
+    total: float = 120.0
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """One provider as this process will use it."""
+
+    name: str
+    protocol: str
+    base_url: str
+    free: bool
+    enabled: bool = True
+    local: bool = False
+    api_key: SecretStr | None = field(default=None, repr=False)
+    key_env: str | None = None
+    models: tuple[ModelEntry, ...] = ()
+    models_configured: bool = False
+    embedding_models: tuple[str, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    tool_call_id_style: ToolCallIdStyle = "any"
+    free_model_suffix: str = ""
+    signup_url: str = ""
+    start_hint: str = ""
+
+    def is_free(self, model: str) -> bool:
+        return self.free or bool(self.free_model_suffix and model.endswith(self.free_model_suffix))
+
+    @property
+    def needs_key(self) -> bool:
+        return self.key_env is not None and not self.local
+
+    @property
+    def usable(self) -> bool:
+        """Enabled and, for a keyed remote provider, holding a key."""
+        return self.enabled and (self.api_key is not None or not self.needs_key)
+
+    def hint(self) -> str:
+        if self.needs_key and self.api_key is None:
+            where = f" (free key at {self.signup_url})" if self.signup_url else ""
+            return f"{self.name}: set {self.key_env}{where}"
+        if self.local and self.start_hint:
+            return f"{self.name}: {self.start_hint} at {self.base_url}"
+        return f"{self.name}: check that {self.base_url} answers"
+
+
+@dataclass(frozen=True)
+class Settings:
+    providers: Mapping[str, ProviderSettings]
+    allowed: tuple[str, ...] | None = None
+    strategy: Strategy = "best"
+    free_only: bool = True
+    offline: bool = False
+    timeouts: Timeouts = Timeouts()
+    state_dir: Path | None = None
+    config_file: Path | None = None
+    sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def provider_order(self) -> list[ProviderSettings]:
+        """Providers taking part, in tie-break order."""
+        if self.allowed is not None:
+            chosen = [self.providers[name] for name in self.allowed if name in self.providers]
+        else:
+            chosen = list(self.providers.values())
+        return [p for p in chosen if p.enabled and (p.local or not self.offline)]
+
+
+_ROUTER_KEYS = {"providers", "strategy", "free_only"}
+_TIMEOUT_KEYS = {"connect", "first_token", "total"}
+_PROVIDER_KEYS = {
+    "protocol",
+    "base_url",
+    "api_key_env",
+    "free",
+    "enabled",
+    "models",
+    "embedding_models",
+    "headers",
+}
+_TOP_KEYS = {"router", "timeouts", "providers"}
+
+
+class _Layer:
+    """One source of settings with the shape of the config file."""
+
+    def __init__(self, data: Mapping[str, Any], source: str, text: str | None = None) -> None:
+        self.data = data
+        self.source = source
+        self.text = text
+
+    def error(self, message: str, key: str, table: str | None, fix: str) -> ConfigError:
+        line = line_of(self.text, key, table) if self.text is not None else None
+        return ConfigError(message, source=self.source, line=line, fix=fix)
+
+    def check_keys(self, table: Mapping[str, Any], known: set[str], where: str | None) -> None:
+        for key in table:
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                fix = f"did you mean `{close[0]}`?" if close else f"known keys: {', '.join(sorted(known))}"
+                label = f"[{where}] " if where else ""
+                raise self.error(f"unknown key {label}`{key}`", key, where, fix)
+
+    def table(self, name: str) -> Mapping[str, Any]:
+        value = self.data.get(name, {})
+        if not isinstance(value, Mapping):
+            raise self.error(f"`{name}` must be a table", name, None, f"write it as [{name}]")
+        return value
+
+
+def _expect(layer: _Layer, value: Any, kind: type | tuple[type, ...], key: str, table: str, fix: str) -> Any:
+    if isinstance(value, bool) and kind in (int, float, (int, float)):
+        raise layer.error(f"[{table}] {key} must be a number, not {value!r}", key, table, fix)
+    if not isinstance(value, kind):
+        raise layer.error(f"[{table}] {key} has the wrong type ({type(value).__name__})", key, table, fix)
+    return value
+
+
+def _string_list(layer: _Layer, value: Any, key: str, table: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise layer.error(
+            f"[{table}] {key} must be a list of strings", key, table, f'write {key} = ["a", "b"]'
+        )
+    return tuple(value)
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.specs: dict[str, ProviderSpec] = {spec.name: spec for spec in BUILTIN_PROVIDERS}
+        self.overrides: dict[str, dict[str, Any]] = {}
+        self.allowed: tuple[str, ...] | None = None
+        self.strategy: Strategy = "best"
+        self.free_only = True
+        self.offline = False
+        self.timeouts = Timeouts()
+        self.api_keys: dict[str, tuple[SecretStr, str]] = {}
+        self.sources: dict[str, str] = {}
+
+    def apply(self, layer: _Layer) -> None:
+        layer.check_keys(layer.data, _TOP_KEYS, None)
+        router = layer.table("router")
+        layer.check_keys(router, _ROUTER_KEYS, "router")
+        if "strategy" in router:
+            if router["strategy"] not in STRATEGIES:
+                raise layer.error(
+                    f"[router] strategy = {router['strategy']!r} is not a strategy",
+                    "strategy",
+                    "router",
+                    'use "best" or "ordered"',
+                )
+            self.strategy = router["strategy"]
+            self.sources["router.strategy"] = layer.source
+        if "free_only" in router:
+            self.free_only = _expect(layer, router["free_only"], bool, "free_only", "router", "true or false")
+            self.sources["router.free_only"] = layer.source
+        if "providers" in router:
+            self.allowed = _string_list(layer, router["providers"], "providers", "router")
+            self.sources["router.providers"] = layer.source
+        timeouts = layer.table("timeouts")
+        layer.check_keys(timeouts, _TIMEOUT_KEYS, "timeouts")
+        for key, value in timeouts.items():
+            number = _expect(layer, value, (int, float), key, "timeouts", "a number of seconds")
+            if number <= 0:
+                raise layer.error(f"[timeouts] {key} must be positive", key, "timeouts", "use seconds > 0")
+            self.timeouts = replace(self.timeouts, **{key: float(number)})
+            self.sources[f"timeouts.{key}"] = layer.source
+        providers = layer.table("providers")
+        for name, table in providers.items():
+            self._apply_provider(layer, name, table)
+
+    def _apply_provider(self, layer: _Layer, name: str, table: Any) -> None:
+        where = f"providers.{name}"
+        if not isinstance(table, Mapping):
+            raise layer.error(f"`{where}` must be a table", name, "providers", f"write it as [{where}]")
+        layer.check_keys(table, _PROVIDER_KEYS, where)
+        merged = {**self.overrides.get(name, {}), **table}
+        if name not in self.specs:
+            missing = [k for k in ("protocol", "base_url") if k not in merged]
+            if missing:
+                raise layer.error(
+                    f"new provider [{where}] needs {' and '.join(missing)}",
+                    "",
+                    where,
+                    'add protocol = "openai" and base_url = "http://host:port/v1"',
+                )
+        if "protocol" in table and table["protocol"] not in PROTOCOLS:
+            raise layer.error(
+                f"[{where}] protocol = {table['protocol']!r} is not supported",
+                "protocol",
+                where,
+                f"use one of: {', '.join(PROTOCOLS)}",
+            )
+        if "base_url" in table:
+            _expect(layer, table["base_url"], str, "base_url", where, 'a URL like "http://127.0.0.1:8000/v1"')
+        for flag in ("free", "enabled"):
+            if flag in table:
+                _expect(layer, table[flag], bool, flag, where, "true or false")
+        for key in ("models", "embedding_models"):
+            if key in table:
+                _string_list(layer, table[key], key, where)
+        if "headers" in table and not (
+            isinstance(table["headers"], Mapping)
+            and all(isinstance(v, str) for v in table["headers"].values())
+        ):
+            raise layer.error(f"[{where}] headers must map names to strings", "headers", where, "headers = { X-Name = \"value\" }")
+        if name not in self.specs:
+            base_url = merged["base_url"]
+            if "free" not in merged and not is_loopback_url(base_url):
+                raise layer.error(
+                    f"new remote provider [{where}] must say whether it is free",
+                    "",
+                    where,
+                    "add free = true (a free tier) or free = false (paid)",
+                )
+        self.overrides[name] = merged
+        for key in table:
+            self.sources[f"{where}.{key}"] = layer.source
+
+    def build(self, environ: Mapping[str, str], state_dir: Path | None, config_file: Path | None) -> Settings:
+        providers: dict[str, ProviderSettings] = {}
+        names = list(self.specs) + [n for n in self.overrides if n not in self.specs]
+        for name in names:
+            providers[name] = self._provider(name, environ)
+        if self.allowed is not None:
+            unknown = [n for n in self.allowed if n not in providers]
+            if unknown:
+                raise ConfigError(
+                    f"[router] providers names unknown provider(s): {', '.join(unknown)}",
+                    source=self.sources.get("router.providers"),
+                    fix=f"known providers: {', '.join(providers)}",
+                )
+        return Settings(
+            providers=MappingProxyType(providers),
+            allowed=self.allowed,
+            strategy=self.strategy,
+            free_only=self.free_only,
+            offline=self.offline,
+            timeouts=self.timeouts,
+            state_dir=state_dir,
+            config_file=config_file,
+            sources=MappingProxyType(dict(self.sources)),
+        )
+
+    def _provider(self, name: str, environ: Mapping[str, str]) -> ProviderSettings:
+        spec = self.specs.get(name)
+        override = self.overrides.get(name, {})
+        base_url = override.get("base_url") or (spec.base_url if spec else "")
+        if spec and spec.host_env and "base_url" not in override and environ.get(spec.host_env):
+            base_url = _host_url(environ[spec.host_env], spec)
+        protocol = override.get("protocol") or (spec.protocol if spec else "openai")
+        key_envs: tuple[str, ...] = (
+            (override["api_key_env"],) if "api_key_env" in override else (spec.key_envs if spec else ())
+        )
+        api_key = None
+        if name in self.api_keys:
+            api_key = self.api_keys[name][0]
+        else:
+            for env_name in key_envs:
+                if environ.get(env_name):
+                    api_key = SecretStr(environ[env_name])
+                    break
+        local = bool(spec.local) if spec else False
+        local = local or is_loopback_url(base_url)
+        free_default = spec.free if spec else local
+        known = {m.id: m for m in spec.models} if spec else {}
+        models = spec.models if spec else ()
+        if "models" in override:
+            models = tuple(known.get(m, ModelEntry(m)) for m in override["models"])
+        embedding_models = tuple(override.get("embedding_models", spec.embedding_models if spec else ()))
+        return ProviderSettings(
+            name=name,
+            protocol=protocol,
+            base_url=base_url.rstrip("/"),
+            free=bool(override.get("free", free_default or local)),
+            enabled=bool(override.get("enabled", True)),
+            local=local,
+            api_key=api_key,
+            key_env=key_envs[0] if key_envs else None,
+            models=models,
+            models_configured="models" in override,
+            embedding_models=embedding_models,
+            headers=MappingProxyType({**(spec.headers if spec else {}), **override.get("headers", {})}),
+            tool_call_id_style=spec.tool_call_id_style if spec else "any",
+            free_model_suffix=spec.free_model_suffix if spec else "",
+            signup_url=spec.signup_url if spec else "",
+            start_hint=spec.start_hint if spec else "",
+        )
+
+
+def _host_url(value: str, spec: ProviderSpec) -> str:
+    """OLLAMA_HOST may be `host:port` or `0.0.0.0`: turn it into a URL this machine can call."""
+    url = value.strip()
+    if "://" not in url:
+        url = f"http://{url}"
+    url = url.replace("://0.0.0.0", "://127.0.0.1")
+    if spec.protocol == "openai" and not url.rstrip("/").endswith("/v1"):
+        url = url.rstrip("/") + "/v1"
+    return url
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    api_keys: Mapping[str, str | SecretStr] | None = None,
+    offline: bool | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Merge every source of settings; raise ConfigError naming the source and fix."""
+    real_env = os.environ if environ is None else environ
+    cwd = cwd or getcwd()
+    builder = _Builder()
+    config_file = locate_config_file(real_env, cwd)
+    if config_file is not None:
+        data, text = read_config_file(config_file)
+        builder.apply(_Layer(data, str(config_file), text))
+    env: dict[str, str] = {**_dotenv(cwd), **real_env}
+    free_only = env_flag(env, "OPENMUX_FREE_ONLY")
+    if free_only is not None:
+        builder.free_only = free_only
+        builder.sources["router.free_only"] = "environment"
+    builder.offline = bool(env_flag(env, "OPENMUX_OFFLINE"))
+    if overrides:
+        builder.apply(_Layer(overrides, "constructor arguments"))
+    if offline is not None:
+        builder.offline = offline
+    for name, key in (api_keys or {}).items():
+        if name not in builder.specs and name not in builder.overrides:
+            raise ConfigError(
+                f"api_keys names an unknown provider {name!r}",
+                source="constructor arguments",
+                fix=f"use a provider id: {', '.join(builder.specs)}",
+            )
+        builder.api_keys[name] = (key if isinstance(key, SecretStr) else SecretStr(key), "constructor")
+    state_dir = Path(env["OPENMUX_STATE_DIR"]) if env.get("OPENMUX_STATE_DIR") else None
+    return builder.build(env, state_dir, config_file)
+
+
+def _dotenv(cwd: Path) -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    for folder in (cwd, *cwd.parents):
+        candidate = folder / ".env"
+        if candidate.is_file():
+            return {k: v for k, v in dotenv_values(candidate).items() if v is not None}
+    return {}
+
+
+def builtin_spec(name: str) -> ProviderSpec | None:
+    return BUILTIN_BY_NAME.get(name)

@@ -1,0 +1,181 @@
+"""Adapters: a LangChain model for one (provider, model), built from the provider's protocol.
+
+One factory per protocol, chosen from a table; models are cached per
+(provider, model, event loop) so a request never pays for client construction
+twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+from openmux.errors import ConfigError
+from openmux.providers import _http
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.language_models import BaseChatModel
+
+    from openmux.config import ProviderSettings, Timeouts
+
+_NO_KEY = SecretStr("not-needed")
+
+
+def _openai_chat(
+    provider: ProviderSettings, model: str, timeouts: Timeouts, loop: asyncio.AbstractEventLoop | None
+) -> BaseChatModel:
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model=model,
+        base_url=provider.base_url,
+        api_key=provider.api_key or _NO_KEY,
+        max_retries=0,  # the router owns retries
+        timeout=_http.timeout(timeouts.connect, timeouts.first_token, timeouts.total),
+        default_headers=dict(provider.headers) or None,
+        stream_usage=True,
+        http_client=_http.sync_client(),
+        http_async_client=_http.async_client(loop),
+    )
+
+
+def _ollama_client_kwargs(provider: ProviderSettings, timeouts: Timeouts) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "timeout": _http.timeout(timeouts.connect, timeouts.first_token, timeouts.total),
+        "verify": _http.ssl_context(),
+    }
+    if provider.api_key is not None:
+        kwargs["headers"] = {"Authorization": f"Bearer {provider.api_key.get_secret_value()}"}
+    return kwargs
+
+
+def _ollama_chat(
+    provider: ProviderSettings, model: str, timeouts: Timeouts, loop: asyncio.AbstractEventLoop | None
+) -> BaseChatModel:
+    from langchain_ollama import ChatOllama
+
+    return ChatOllama(
+        model=model,
+        base_url=provider.base_url,
+        client_kwargs=_ollama_client_kwargs(provider, timeouts),
+    )
+
+
+def _local_chat(
+    provider: ProviderSettings, model: str, timeouts: Timeouts, loop: asyncio.AbstractEventLoop | None
+) -> BaseChatModel:
+    from openmux.local import local_chat_model
+
+    return local_chat_model(model)
+
+
+def _openai_embeddings(
+    provider: ProviderSettings, model: str, timeouts: Timeouts, loop: asyncio.AbstractEventLoop | None
+) -> Embeddings:
+    from langchain_openai import OpenAIEmbeddings
+
+    return OpenAIEmbeddings(
+        model=model,
+        base_url=provider.base_url,
+        api_key=provider.api_key or _NO_KEY,
+        max_retries=0,
+        timeout=_http.timeout(timeouts.connect, timeouts.first_token, timeouts.total),
+        default_headers=dict(provider.headers) or None,
+        # Token counting would download a tokenizer; the provider truncates instead.
+        check_embedding_ctx_length=False,
+        http_client=_http.sync_client(),
+        http_async_client=_http.async_client(loop),
+    )
+
+
+def _ollama_embeddings(
+    provider: ProviderSettings, model: str, timeouts: Timeouts, loop: asyncio.AbstractEventLoop | None
+) -> Embeddings:
+    from langchain_ollama import OllamaEmbeddings
+
+    return OllamaEmbeddings(
+        model=model,
+        base_url=provider.base_url,
+        client_kwargs=_ollama_client_kwargs(provider, timeouts),
+    )
+
+
+def _local_embeddings(
+    provider: ProviderSettings, model: str, timeouts: Timeouts, loop: asyncio.AbstractEventLoop | None
+) -> Embeddings:
+    from openmux.local import local_embeddings
+
+    return local_embeddings(model)
+
+
+ChatFactory = Callable[
+    ["ProviderSettings", str, "Timeouts", "asyncio.AbstractEventLoop | None"], "BaseChatModel"
+]
+EmbeddingsFactory = Callable[
+    ["ProviderSettings", str, "Timeouts", "asyncio.AbstractEventLoop | None"], "Embeddings"
+]
+
+CHAT_FACTORIES: dict[str, ChatFactory] = {
+    "openai": _openai_chat,
+    "ollama": _ollama_chat,
+    "llamacpp": _local_chat,
+}
+EMBEDDINGS_FACTORIES: dict[str, EmbeddingsFactory] = {
+    "openai": _openai_embeddings,
+    "ollama": _ollama_embeddings,
+    "llamacpp": _local_embeddings,
+}
+
+
+class ModelPool:
+    """Built models, reused across requests; async ones per event loop. Thread-safe."""
+
+    def __init__(self, timeouts: Timeouts) -> None:
+        self._timeouts = timeouts
+        self._sync: dict[tuple[str, str, str], Any] = {}
+        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    def _cache(self, aio: bool) -> tuple[dict[Any, Any], asyncio.AbstractEventLoop | None]:
+        loop = _http.current_loop() if aio else None
+        if loop is None:
+            return self._sync, None
+        with self._lock:
+            return self._per_loop.setdefault(loop, {}), loop
+
+    def chat(self, provider: ProviderSettings, model: str, *, aio: bool = False) -> BaseChatModel:
+        cache, loop = self._cache(aio)
+        key = ("chat", provider.name, model)
+        found = cache.get(key)
+        if found is None:
+            factory = _factory(CHAT_FACTORIES, provider, "chat")
+            found = cache.setdefault(key, factory(provider, model, self._timeouts, loop))
+        return found  # type: ignore[no-any-return]
+
+    def embeddings(self, provider: ProviderSettings, model: str, *, aio: bool = False) -> Embeddings:
+        cache, loop = self._cache(aio)
+        key = ("embeddings", provider.name, model)
+        found = cache.get(key)
+        if found is None:
+            factory = _factory(EMBEDDINGS_FACTORIES, provider, "embeddings")
+            found = cache.setdefault(key, factory(provider, model, self._timeouts, loop))
+        return found  # type: ignore[no-any-return]
+
+
+def _factory(table: dict[str, Any], provider: ProviderSettings, what: str) -> Any:
+    factory = table.get(provider.protocol)
+    if factory is None:
+        raise ConfigError(
+            f"provider {provider.name!r} uses protocol {provider.protocol!r}, "
+            f"which has no {what} adapter",
+            fix=f"use one of: {', '.join(table)}",
+        )
+    return factory

@@ -1,0 +1,201 @@
+"""One candidate's failure, and the mapping from any client exception to a failure kind.
+
+The router decides what to do from the kind alone (fail over, bench, stop), so
+every client library's exceptions are mapped here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+from openmux._redact import redact
+
+FailureKind = Literal[
+    "connection",
+    "timeout",
+    "rate_limited",
+    "http_4xx",
+    "http_5xx",
+    "auth",
+    "payment_required",
+    "context_length",
+    "content_policy",
+    "bad_response",
+    "stream_interrupted",
+    "circuit_open",
+    "not_free",
+    "cancelled",
+]
+
+_CONTEXT_RE = re.compile(
+    r"context[ _-]?(length|window)|maximum context|too many tokens|prompt is too long|"
+    r"reduce the length|context_length_exceeded",
+    re.IGNORECASE,
+)
+_POLICY_RE = re.compile(r"content[ _-]?(policy|filter)|moderation|flagged|safety", re.IGNORECASE)
+
+
+class ProviderFailure(Exception):
+    """A candidate could not answer; `kind` decides whether and how the router moves on."""
+
+    def __init__(
+        self,
+        kind: FailureKind,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.kind: FailureKind = kind
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(redact(message)[:500])
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
+    """Retry-After (seconds or an HTTP date) or X-RateLimit-Reset (epoch milliseconds)."""
+    if not headers:
+        return None
+    now = time.time() if now is None else now
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+            except (TypeError, ValueError):
+                pass
+    reset = headers.get("x-ratelimit-reset") or headers.get("X-RateLimit-Reset")
+    if reset:
+        try:
+            stamp = float(reset)
+        except ValueError:
+            return None
+        # OpenRouter sends epoch milliseconds; other providers send seconds to wait.
+        if stamp > 1e12:
+            return max(0.0, stamp / 1000.0 - now)
+        if stamp > 1e9:
+            return max(0.0, stamp - now)
+        return stamp
+    return None
+
+
+def kind_for_status(status: int, message: str = "") -> FailureKind:
+    if status in (401, 403):
+        return "auth"
+    if status == 402:
+        return "payment_required"
+    if status == 429:
+        return "rate_limited"
+    if status == 408:
+        return "timeout"
+    if status == 413 or (status == 400 and _CONTEXT_RE.search(message)):
+        return "context_length"
+    if status in (400, 403, 451) and _POLICY_RE.search(message):
+        return "content_policy"
+    if status >= 500:
+        return "http_5xx"
+    return "http_4xx"
+
+
+def _status_of(code: Any) -> int | None:
+    try:
+        return int(code)
+    except (TypeError, ValueError):
+        return None
+
+
+def failure_from_error_object(error: Mapping[str, Any]) -> ProviderFailure:
+    """An error object found in a 200 body or a stream chunk (OpenRouter does both)."""
+    message = str(error.get("message") or error)
+    status = _status_of(error.get("code"))
+    kind: FailureKind = kind_for_status(status, message) if status else "bad_response"
+    if kind == "http_4xx" and not status:
+        kind = "bad_response"
+    return ProviderFailure(kind, f"error in response body: {message}", status=status)
+
+
+def failure_from_exception(exc: BaseException) -> ProviderFailure:
+    """Map any client exception (openai, httpx, ollama, langchain) to a failure."""
+    if isinstance(exc, ProviderFailure):
+        return exc
+    module = type(exc).__module__.split(".")[0]
+    if module == "openai":
+        return _from_openai(exc)
+    if module in ("httpx", "httpcore"):
+        return _from_httpx(exc)
+    if module == "ollama":
+        status = getattr(exc, "status_code", None)
+        message = str(getattr(exc, "error", exc))
+        if status is None or status < 0:
+            return ProviderFailure("bad_response", message)
+        return ProviderFailure(kind_for_status(status, message), message, status=status)
+    if isinstance(exc, TimeoutError):
+        return ProviderFailure("timeout", str(exc) or "timed out")
+    if isinstance(exc, ConnectionError):
+        return ProviderFailure("connection", str(exc) or type(exc).__name__)
+    if isinstance(exc, ValueError) and exc.args and isinstance(exc.args[0], Mapping):
+        # langchain-openai raises ValueError(error) for a 200 body holding an error object.
+        return failure_from_error_object(exc.args[0])
+    if isinstance(exc, json.JSONDecodeError):
+        return ProviderFailure("bad_response", f"body is not JSON: {exc}")
+    return ProviderFailure("bad_response", f"{type(exc).__name__}: {exc}")
+
+
+def _from_httpx(exc: BaseException) -> ProviderFailure:
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderFailure("timeout", f"{type(exc).__name__}: {exc}" if str(exc) else "timed out")
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+        return ProviderFailure(
+            kind_for_status(status, exc.response.text[:300]),
+            f"HTTP {status}",
+            status=status,
+            retry_after=retry_after_seconds(exc.response.headers),
+        )
+    return ProviderFailure("connection", f"{type(exc).__name__}: {exc}")
+
+
+def _from_openai(exc: BaseException) -> ProviderFailure:
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderFailure("timeout", "the provider did not answer in time")
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        if cause is not None and type(cause).__module__.startswith(("httpx", "httpcore")):
+            return _from_httpx(cause)
+        return ProviderFailure("connection", str(exc))
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        message = _openai_message(exc)
+        return ProviderFailure(
+            kind_for_status(status, message),
+            f"HTTP {status}: {message}",
+            status=status,
+            retry_after=retry_after_seconds(exc.response.headers),
+        )
+    if isinstance(exc, openai.APIError):
+        # Raised for an error event inside an SSE stream.
+        body = exc.body if isinstance(exc.body, Mapping) else None
+        if body is not None:
+            return failure_from_error_object(body.get("error", body))
+        return ProviderFailure("bad_response", str(exc))
+    return ProviderFailure("bad_response", f"{type(exc).__name__}: {exc}")
+
+
+def _openai_message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, Mapping):
+        error = body.get("error", body)
+        if isinstance(error, Mapping) and error.get("message"):
+            return str(error["message"])
+    return str(getattr(exc, "message", exc))

@@ -1,0 +1,218 @@
+"""One candidate as a Runnable: call a (provider, model), record the attempt, map failures.
+
+A failure raises `ProviderFailure`, which the surrounding `with_fallbacks`
+catches to try the next candidate. When streaming, nothing reaches the caller
+until the first chunk with content, so failover stays possible until then;
+after it, a failure is `StreamInterrupted` (never two answers spliced).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from openmux.errors import StreamInterrupted
+from openmux.providers import ProviderFailure, failure_from_exception
+from openmux.routing._request import Candidate, RouteRequest
+
+if TYPE_CHECKING:
+    from openmux.providers import ModelPool
+
+# Failures that say the provider, not just this model, cannot answer now.
+_PROVIDER_WIDE = frozenset({"auth", "connection", "payment_required"})
+_ALNUM9 = re.compile(r"^[A-Za-z0-9]{9}$")
+
+
+def _alnum9(tool_call_id: str) -> str:
+    if _ALNUM9.match(tool_call_id):
+        return tool_call_id
+    digest = hashlib.sha256(tool_call_id.encode()).hexdigest()
+    return digest[:9]
+
+
+def _rewrite_tool_call_ids(messages: list[BaseMessage], style: str) -> list[BaseMessage]:
+    """Mistral accepts only 9-alphanumeric tool call ids; others take any string."""
+    if style != "alnum9":
+        return messages
+    rewritten: list[BaseMessage] = []
+    for message in messages:
+        if isinstance(message, AIMessage) and message.tool_calls:
+            calls = [{**call, "id": _alnum9(call["id"] or "")} for call in message.tool_calls]
+            message = message.model_copy(update={"tool_calls": calls, "additional_kwargs": {}})
+        elif isinstance(message, ToolMessage):
+            message = message.model_copy(update={"tool_call_id": _alnum9(message.tool_call_id)})
+        rewritten.append(message)
+    return rewritten
+
+
+# Call options a protocol does not take (the others pass through to the adapter).
+_DROPPED_KWARGS = {"ollama": frozenset({"tool_choice", "parallel_tool_calls"})}
+
+
+def _has_answer(message: BaseMessage) -> bool:
+    if isinstance(message, AIMessage) and (message.tool_calls or message.invalid_tool_calls):
+        return True
+    return bool(message.content)
+
+
+def _chunk_has_answer(chunk: BaseMessage) -> bool:
+    if isinstance(chunk, AIMessageChunk) and chunk.tool_call_chunks:
+        return True
+    return bool(chunk.content)
+
+
+class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
+    """Calls one candidate. Stateless across requests: all state is in the RouteRequest."""
+
+    def __init__(self, candidate: Candidate, pool: ModelPool, *, free_only: bool) -> None:
+        self.candidate = candidate
+        self.pool = pool
+        self.free_only = free_only
+        self.name = f"{candidate.provider.name}:{candidate.model.id}"
+
+    # -- shared steps ---------------------------------------------------------------------
+
+    def _prepare(self, request: RouteRequest, *, aio: bool) -> tuple[Any, list[BaseMessage], dict[str, Any]]:
+        candidate = self.candidate
+        provider = candidate.provider
+        if provider.name in request.failed_providers:
+            raise ProviderFailure("connection", f"{provider.name} already failed in this request")
+        # free_only is enforced here, at the last step before sending.
+        if self.free_only and not provider.is_free(candidate.model.id):
+            request.record(candidate, "not_free", error="paid model; free_only is on")
+            raise ProviderFailure("not_free", f"{self.name} is not free")
+        try:
+            model = self.pool.chat(provider, candidate.model.id, aio=aio)
+        except Exception as exc:  # an adapter that cannot be built (missing extra, bad URL)
+            failure = failure_from_exception(exc)
+            request.record(candidate, failure.kind, error=str(failure))
+            raise failure from exc
+        messages = _rewrite_tool_call_ids(request.messages, provider.tool_call_id_style)
+        dropped = _DROPPED_KWARGS.get(provider.protocol, frozenset())
+        kwargs = {k: v for k, v in request.call_kwargs.items() if k not in dropped}
+        return model, messages, kwargs
+
+    def _fail(self, request: RouteRequest, exc: BaseException, started: float) -> ProviderFailure:
+        failure = failure_from_exception(exc)
+        request.record(
+            self.candidate, failure.kind, error=str(failure), latency_ms=_ms_since(started)
+        )
+        if failure.kind in _PROVIDER_WIDE:
+            request.failed_providers.add(self.candidate.provider.name)
+        return failure
+
+    def _succeed(self, request: RouteRequest, started: float) -> None:
+        request.record(self.candidate, "ok", latency_ms=_ms_since(started))
+        request.winner = self.candidate
+
+    def _interrupted(self, request: RouteRequest, exc: BaseException, started: float, partial: str) -> StreamInterrupted:
+        failure = failure_from_exception(exc)
+        request.record(
+            self.candidate, "stream_interrupted", error=str(failure), latency_ms=_ms_since(started)
+        )
+        return StreamInterrupted(
+            f"{self.name} failed mid-stream ({failure.kind}: {failure})",
+            partial_text=partial,
+            attempts=request.attempts,
+        )
+
+    # -- invoke ---------------------------------------------------------------------------
+
+    def invoke(self, input: RouteRequest, config: RunnableConfig | None = None, **kwargs: Any) -> BaseMessage:
+        model, messages, call_kwargs = self._prepare(input, aio=False)
+        started = time.perf_counter()
+        try:
+            message = model.invoke(messages, config, **call_kwargs)
+            if not _has_answer(message):
+                raise ProviderFailure("bad_response", "the answer was empty")
+        except Exception as exc:
+            raise self._fail(input, exc, started) from exc
+        self._succeed(input, started)
+        return message
+
+    async def ainvoke(
+        self, input: RouteRequest, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> BaseMessage:
+        model, messages, call_kwargs = self._prepare(input, aio=True)
+        started = time.perf_counter()
+        try:
+            message = await model.ainvoke(messages, config, **call_kwargs)
+            if not _has_answer(message):
+                raise ProviderFailure("bad_response", "the answer was empty")
+        except Exception as exc:
+            raise self._fail(input, exc, started) from exc
+        self._succeed(input, started)
+        return message
+
+    # -- stream ---------------------------------------------------------------------------
+
+    def stream(
+        self, input: RouteRequest, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[BaseMessage]:
+        model, messages, call_kwargs = self._prepare(input, aio=False)
+        started = time.perf_counter()
+        held: list[BaseMessage] = []
+        chunks = model.stream(messages, config, **call_kwargs)
+        try:
+            for chunk in chunks:
+                held.append(chunk)
+                if _chunk_has_answer(chunk):
+                    break
+            else:
+                raise ProviderFailure("bad_response", "the stream ended without an answer")
+        except Exception as exc:
+            _close(chunks)
+            raise self._fail(input, exc, started) from exc
+        yield from held
+        partial = "".join(c.text for c in held)
+        try:
+            for chunk in chunks:
+                partial += chunk.text
+                yield chunk
+        except Exception as exc:
+            raise self._interrupted(input, exc, started, partial) from exc
+        self._succeed(input, started)
+
+    async def astream(
+        self, input: RouteRequest, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[BaseMessage]:
+        model, messages, call_kwargs = self._prepare(input, aio=True)
+        started = time.perf_counter()
+        held: list[BaseMessage] = []
+        chunks = model.astream(messages, config, **call_kwargs)
+        try:
+            async for chunk in chunks:
+                held.append(chunk)
+                if _chunk_has_answer(chunk):
+                    break
+            else:
+                raise ProviderFailure("bad_response", "the stream ended without an answer")
+        except Exception as exc:
+            await chunks.aclose()
+            raise self._fail(input, exc, started) from exc
+        for chunk in held:
+            yield chunk
+        partial = "".join(c.text for c in held)
+        try:
+            async for chunk in chunks:
+                partial += chunk.text
+                yield chunk
+        except Exception as exc:
+            raise self._interrupted(input, exc, started, partial) from exc
+        self._succeed(input, started)
+
+
+def _close(iterator: Iterator[Any]) -> None:
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

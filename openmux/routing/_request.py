@@ -1,0 +1,101 @@
+"""What flows through the router graph: one request and everything learned while routing it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+
+    from openmux.classifier import TaskClassification
+    from openmux.config import ProviderSettings
+    from openmux.providers import ModelEntry
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A (provider, model) the router may call, and why it is in the list."""
+
+    provider: ProviderSettings
+    model: ModelEntry
+    reason: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.provider.name, self.model.id)
+
+
+@dataclass
+class RouteRequest:
+    messages: list[BaseMessage]
+    call_kwargs: dict[str, Any] = field(default_factory=dict)
+    task: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    classification: TaskClassification | None = None
+    candidates: list[Candidate] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+    failed_providers: set[str] = field(default_factory=set)
+    winner: Candidate | None = None
+    offline: bool = False
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def needs_tools(self) -> bool:
+        return bool(self.call_kwargs.get("tools"))
+
+    @property
+    def has_image_input(self) -> bool:
+        return _has_block(self.messages, ("image_url", "image"))
+
+    @property
+    def has_audio_input(self) -> bool:
+        return _has_block(self.messages, ("input_audio", "audio"))
+
+    def record(
+        self,
+        candidate: Candidate,
+        status: str,
+        *,
+        error: str | None = None,
+        latency_ms: float = 0.0,
+        hedged: bool = False,
+    ) -> None:
+        self.attempts.append(
+            {
+                "provider": candidate.provider.name,
+                "model": candidate.model.id,
+                "status": status,
+                "error": error,
+                "latency_ms": round(latency_ms, 2),
+                "hedged": hedged,
+            }
+        )
+
+    def metadata(self) -> dict[str, Any]:
+        """The `response_metadata["openmux"]` contract."""
+        classification = self.classification
+        winner = self.winner
+        return {
+            "task": str(classification.task) if classification else None,
+            "confidence": classification.confidence if classification else None,
+            "provider": winner.provider.name if winner else None,
+            "model": winner.model.id if winner else None,
+            "reason": winner.reason if winner else None,
+            "latency_ms": round((time.perf_counter() - self.started) * 1000, 2),
+            "offline": self.offline,
+            "attempts": [dict(a) for a in self.attempts],
+        }
+
+
+def _has_block(messages: list[BaseMessage], kinds: tuple[str, ...]) -> bool:
+    for message in messages:
+        content = message.content
+        if isinstance(content, list):
+            for block in content:
+                if isinstance(block, dict) and block.get("type") in kinds:
+                    return True
+    return False
