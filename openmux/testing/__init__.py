@@ -1,0 +1,31 @@
+"""Test helpers: a real loopback HTTP server that fakes LLM providers.
+
+```python
+from openmux.testing import FakeProviderServer, Fault
+
+with FakeProviderServer() as server:
+    p = server.add_provider("good", models=["m-1"], reply="Hello from good")
+    p.base_url             # OpenAI protocol:  http://127.0.0.1:PORT/good/v1
+    p.openrouter_base_url  # OpenRouter:       http://127.0.0.1:PORT/good/api/v1
+    p.ollama_base_url      # Ollama native:    http://127.0.0.1:PORT/good
+    p.fault = Fault.status(429, retry_after=2)
+```
+
+Standard library only, so it is safe to import from any test suite. A pytest
+fixture `fake_provider_server` lives in `openmux.testing.pytest_plugin`.
+"""
+
+from __future__ import annotations
+
+from openmux.testing._faults import Fault
+from openmux.testing._provider import FakeProvider, RecordedRequest
+from openmux.testing._scripted import embed as fake_embedding
+from openmux.testing._server import FakeProviderServer
+
+__all__ = [
+    "FakeProvider",
+    "FakeProviderServer",
+    "Fault",
+    "RecordedRequest",
+    "fake_embedding",
+]

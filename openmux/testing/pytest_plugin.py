@@ -1,0 +1,24 @@
+"""pytest plugin providing the `fake_provider_server` fixture.
+
+Enable it with `pytest_plugins = ["openmux.testing.pytest_plugin"]` in a
+conftest, or via the package's `pytest11` entry point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from openmux.testing._server import FakeProviderServer
+
+
+@pytest.fixture
+def fake_provider_server() -> Iterator[FakeProviderServer]:
+    """A started `FakeProviderServer` on 127.0.0.1, stopped after the test."""
+    server = FakeProviderServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
