@@ -111,7 +111,8 @@ class ChatOpenMux(BaseChatModel):
         return {"model": self.model, "provider": self.provider, "task": self.task}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        params = LangSmithParams(ls_provider="openmux", ls_model_name=self.model or "auto", ls_model_type="chat")
+        model = kwargs.get("model") or self.model or "auto"
+        params = LangSmithParams(ls_provider="openmux", ls_model_name=model, ls_model_type="chat")
         if self.temperature is not None:
             params["ls_temperature"] = self.temperature
         if self.max_tokens is not None:

@@ -77,6 +77,8 @@ class ProviderSettings:
         return self.enabled and (self.api_key is not None or not self.needs_key)
 
     def hint(self) -> str:
+        if self.needs_key and self.api_key is None and not (self.free or self.free_model_suffix):
+            return f"{self.name}: a paid provider; set {self.key_env} and free_only = false to use it"
         if self.needs_key and self.api_key is None:
             where = f" (free key at {self.signup_url})" if self.signup_url else ""
             return f"{self.name}: set {self.key_env}{where}"

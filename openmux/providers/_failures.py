@@ -121,21 +121,44 @@ def failure_from_error_object(error: Mapping[str, Any]) -> ProviderFailure:
     return ProviderFailure(kind, f"error in response body: {message}", status=status)
 
 
+def _raised_by(exc: BaseException, package: str) -> bool:
+    """True when any class of the exception comes from `package` (wrappers subclass SDK errors)."""
+    return any(cls.__module__.split(".")[0] == package for cls in type(exc).__mro__)
+
+
+# LangChain's provider-neutral model errors (langchain_core.exceptions), by class name.
+_LANGCHAIN_KINDS: Mapping[str, FailureKind] = {
+    "ContextOverflowError": "context_length",
+    "ModelRefusalError": "content_policy",
+    "ModelAuthenticationError": "auth",
+    "ModelPermissionDeniedError": "auth",
+    "ModelRateLimitError": "rate_limited",
+    "ModelTimeoutError": "timeout",
+    "ModelConnectionError": "connection",
+    "ModelAPIError": "http_5xx",
+    "ModelNotFoundError": "http_4xx",
+    "ModelInvalidRequestError": "http_4xx",
+}
+
+
 def failure_from_exception(exc: BaseException) -> ProviderFailure:
     """Map any client exception (openai, httpx, ollama, langchain) to a failure."""
     if isinstance(exc, ProviderFailure):
         return exc
-    module = type(exc).__module__.split(".")[0]
-    if module == "openai":
+    if _raised_by(exc, "openai"):
         return _from_openai(exc)
-    if module in ("httpx", "httpcore"):
+    if _raised_by(exc, "httpx") or _raised_by(exc, "httpcore"):
         return _from_httpx(exc)
-    if module == "ollama":
+    if _raised_by(exc, "ollama"):
         status = getattr(exc, "status_code", None)
         message = str(getattr(exc, "error", exc))
         if status is None or status < 0:
             return ProviderFailure("bad_response", message)
         return ProviderFailure(kind_for_status(status, message), message, status=status)
+    for cls in type(exc).__mro__:
+        kind = _LANGCHAIN_KINDS.get(cls.__name__)
+        if kind is not None and cls.__module__.startswith("langchain_core"):
+            return ProviderFailure(kind, f"{type(exc).__name__}: {exc}")
     if isinstance(exc, TimeoutError):
         return ProviderFailure("timeout", str(exc) or "timed out")
     if isinstance(exc, ConnectionError):

@@ -29,6 +29,15 @@ class Router:
         self._classify = resolve_classifier(classifier)
         self.graph: Runnable[RouteRequest, BaseMessage] = build_graph(self)
 
+    def plan(self, request: RouteRequest) -> RouteRequest:
+        """Classify and select without calling anything: what `-v` and `/explain` show."""
+        from openmux.routing._graph import local_models
+
+        self.classify(request)
+        request.offline = self.settings.offline
+        request.candidates = select_candidates(request, self.settings, local_models(self))
+        return request
+
     def classify(self, request: RouteRequest) -> TaskClassification:
         if request.task is not None:
             task = TaskType(request.task)

@@ -14,8 +14,11 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
+from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
 from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.tracers.base import BaseTracer
+from langchain_core.tracers._streaming import _StreamingCallbackHandler
 
 from openmux.errors import StreamInterrupted
 from openmux.providers import ProviderFailure, failure_from_exception
@@ -122,43 +125,65 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
             attempts=request.attempts,
         )
 
-    # -- invoke ---------------------------------------------------------------------------
+    # -- the provider call ----------------------------------------------------------------
+    # Each candidate is a chain run named "provider:model". Tracers also see the provider's
+    # own chat-model run inside it; other handlers and event streams see one chat-model run
+    # (ChatOpenMux's), so tokens are not reported twice.
 
     def invoke(self, input: RouteRequest, config: RunnableConfig | None = None, **kwargs: Any) -> BaseMessage:
-        model, messages, call_kwargs = self._prepare(input, aio=False)
-        started = time.perf_counter()
-        try:
-            message = model.invoke(messages, config, **call_kwargs)
-            if not _has_answer(message):
-                raise ProviderFailure("bad_response", "the answer was empty")
-        except Exception as exc:
-            raise self._fail(input, exc, started) from exc
-        self._succeed(input, started)
-        return message
+        return self._call_with_config(self._invoke, input, config, run_type="chain")
 
     async def ainvoke(
         self, input: RouteRequest, config: RunnableConfig | None = None, **kwargs: Any
     ) -> BaseMessage:
-        model, messages, call_kwargs = self._prepare(input, aio=True)
-        started = time.perf_counter()
-        try:
-            message = await model.ainvoke(messages, config, **call_kwargs)
-            if not _has_answer(message):
-                raise ProviderFailure("bad_response", "the answer was empty")
-        except Exception as exc:
-            raise self._fail(input, exc, started) from exc
-        self._succeed(input, started)
-        return message
-
-    # -- stream ---------------------------------------------------------------------------
+        return await self._acall_with_config(self._ainvoke, input, config, run_type="chain")
 
     def stream(
         self, input: RouteRequest, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[BaseMessage]:
-        model, messages, call_kwargs = self._prepare(input, aio=False)
+        yield from self._transform_stream_with_config(iter([input]), self._stream, config)
+
+    async def astream(
+        self, input: RouteRequest, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[BaseMessage]:
+        async def one() -> AsyncIterator[RouteRequest]:
+            yield input
+
+        async for chunk in self._atransform_stream_with_config(one(), self._astream, config):
+            yield chunk
+
+    def _invoke(self, request: RouteRequest, run_manager: CallbackManagerForChainRun) -> BaseMessage:
+        model, messages, call_kwargs = self._prepare(request, aio=False)
+        started = time.perf_counter()
+        try:
+            message = model.invoke(messages, _tracers_only(run_manager), **call_kwargs)
+            if not _has_answer(message):
+                raise ProviderFailure("bad_response", "the answer was empty")
+        except Exception as exc:
+            raise self._fail(request, exc, started) from exc
+        self._succeed(request, started)
+        return message
+
+    async def _ainvoke(self, request: RouteRequest, run_manager: AsyncCallbackManagerForChainRun) -> BaseMessage:
+        model, messages, call_kwargs = self._prepare(request, aio=True)
+        started = time.perf_counter()
+        try:
+            message = await model.ainvoke(messages, _tracers_only(run_manager), **call_kwargs)
+            if not _has_answer(message):
+                raise ProviderFailure("bad_response", "the answer was empty")
+        except Exception as exc:
+            raise self._fail(request, exc, started) from exc
+        self._succeed(request, started)
+        return message
+
+    def _stream(
+        self, requests: Iterator[RouteRequest], run_manager: CallbackManagerForChainRun
+    ) -> Iterator[BaseMessage]:
+        request = next(requests)
+        model, messages, call_kwargs = self._prepare(request, aio=False)
         started = time.perf_counter()
         held: list[BaseMessage] = []
-        chunks = model.stream(messages, config, **call_kwargs)
+        chunks = model.stream(messages, _tracers_only(run_manager), **call_kwargs)
         try:
             for chunk in chunks:
                 held.append(chunk)
@@ -168,7 +193,7 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
                 raise ProviderFailure("bad_response", "the stream ended without an answer")
         except Exception as exc:
             _close(chunks)
-            raise self._fail(input, exc, started) from exc
+            raise self._fail(request, exc, started) from exc
         yield from held
         partial = "".join(c.text for c in held)
         try:
@@ -176,16 +201,17 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
                 partial += chunk.text
                 yield chunk
         except Exception as exc:
-            raise self._interrupted(input, exc, started, partial) from exc
-        self._succeed(input, started)
+            raise self._interrupted(request, exc, started, partial) from exc
+        self._succeed(request, started)
 
-    async def astream(
-        self, input: RouteRequest, config: RunnableConfig | None = None, **kwargs: Any
+    async def _astream(
+        self, requests: AsyncIterator[RouteRequest], run_manager: AsyncCallbackManagerForChainRun
     ) -> AsyncIterator[BaseMessage]:
-        model, messages, call_kwargs = self._prepare(input, aio=True)
+        request = await anext(requests)
+        model, messages, call_kwargs = self._prepare(request, aio=True)
         started = time.perf_counter()
         held: list[BaseMessage] = []
-        chunks = model.astream(messages, config, **call_kwargs)
+        chunks = model.astream(messages, _tracers_only(run_manager), **call_kwargs)
         try:
             async for chunk in chunks:
                 held.append(chunk)
@@ -194,8 +220,8 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
             else:
                 raise ProviderFailure("bad_response", "the stream ended without an answer")
         except Exception as exc:
-            await chunks.aclose()
-            raise self._fail(input, exc, started) from exc
+            await chunks.aclose()  # type: ignore[attr-defined]
+            raise self._fail(request, exc, started) from exc
         for chunk in held:
             yield chunk
         partial = "".join(c.text for c in held)
@@ -204,8 +230,19 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
                 partial += chunk.text
                 yield chunk
         except Exception as exc:
-            raise self._interrupted(input, exc, started, partial) from exc
-        self._succeed(input, started)
+            raise self._interrupted(request, exc, started, partial) from exc
+        self._succeed(request, started)
+
+
+def _tracers_only(run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun) -> RunnableConfig:
+    child = run_manager.get_child()
+    child.handlers = [h for h in child.handlers if _is_tracer(h)]
+    child.inheritable_handlers = [h for h in child.inheritable_handlers if _is_tracer(h)]
+    return {"callbacks": child}
+
+
+def _is_tracer(handler: Any) -> bool:
+    return isinstance(handler, BaseTracer) and not isinstance(handler, _StreamingCallbackHandler)
 
 
 def _close(iterator: Iterator[Any]) -> None:

@@ -118,6 +118,14 @@ class FailoverCache:
         return runnable
 
 
+def local_models(router: Router) -> dict[str, list[str] | None]:
+    return router.discovery.models(
+        p
+        for p in router.settings.provider_order()
+        if p.local and not p.models_configured and p.protocol != "llamacpp"
+    )
+
+
 def build_graph(router: Router) -> Runnable[RouteRequest, BaseMessage]:
     failovers = FailoverCache()
 
@@ -127,10 +135,7 @@ def build_graph(router: Router) -> Runnable[RouteRequest, BaseMessage]:
 
     def route(request: RouteRequest) -> Runnable[RouteRequest, BaseMessage]:
         request.offline = router.settings.offline
-        local = router.discovery.models(
-            p for p in router.settings.provider_order() if p.local and not p.models_configured
-        )
-        request.candidates = select_candidates(request, router.settings, local)
+        request.candidates = select_candidates(request, router.settings, local_models(router))
         return failovers.chain(router, request.candidates)
 
     select = RunnableBranch(

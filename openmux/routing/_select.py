@@ -67,7 +67,8 @@ def select_candidates(
         if pinned_provider and provider.name != pinned_provider:
             continue
         if not provider.usable:
-            request.hints.append(provider.hint())
+            if provider.is_free("") or provider.free_model_suffix or not settings.free_only:
+                request.hints.append(provider.hint())
             continue
         models = _models_of(provider, local_models)
         if models is None:

@@ -1,0 +1,5 @@
+import sys
+
+from openmux.cli import main
+
+sys.exit(main())

@@ -1,0 +1,70 @@
+"""`openmux chat`: one question, one answer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from openmux.errors import NoProviderAvailable, OpenMuxError
+
+
+def routing_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in ("model", "provider", "task") if getattr(args, k, None)}
+
+
+def _say(lines: list[str]) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
+def report_error(exc: OpenMuxError) -> int:
+    print(f"openmux: {exc}", file=sys.stderr)
+    if isinstance(exc, NoProviderAvailable) and not exc.attempts:
+        print("A free OpenRouter key is the quickest start: export OPENROUTER_API_KEY=...", file=sys.stderr)
+    return 1
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    from langchain_core.messages import AIMessageChunk, HumanMessage
+
+    from openmux.chat_models import ChatOpenMux
+    from openmux.cli._explain import explain_plan, explain_result
+    from openmux.routing import RouteRequest
+
+    text = " ".join(args.text) if args.text else sys.stdin.read()
+    if not text.strip():
+        print("openmux chat: nothing to ask (give the question as an argument or on stdin)", file=sys.stderr)
+        return 2
+    routing = routing_kwargs(args)
+    try:
+        llm = ChatOpenMux()
+        if args.verbose:
+            plan = llm.router.plan(RouteRequest(messages=[HumanMessage(text)], **routing))
+            _say(explain_plan(plan))
+        stream = sys.stdout.isatty() and not args.json and not args.no_stream
+        if stream:
+            merged: AIMessageChunk | None = None
+            for chunk in llm.stream(text, **routing):
+                print(chunk.text, end="", flush=True)
+                merged = chunk if merged is None else merged + chunk
+            print()
+            meta = merged.response_metadata["openmux"] if merged else {}
+            message_text = merged.text if merged else ""
+            usage = merged.usage_metadata if merged else None
+        else:
+            message = llm.invoke(text, **routing)
+            meta = message.response_metadata["openmux"]
+            message_text, usage = message.text, message.usage_metadata
+            if args.json:
+                print(json.dumps({"response": message_text, "usage": usage, "openmux": meta}, indent=2))
+            else:
+                print(message_text)
+    except OpenMuxError as exc:
+        return report_error(exc)
+    if args.verbose:
+        _say(explain_result(meta))
+    if meta.get("offline") or meta.get("provider") == "local":
+        print("(answered by a small local model; set a provider key for stronger answers)", file=sys.stderr)
+    return 0

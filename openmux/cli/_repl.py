@@ -1,0 +1,119 @@
+"""The interactive session: a conversation with history and a few slash commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+_HELP = """commands:
+  /model NAME   pin a model ("ID" or "PROVIDER:ID"); /model auto to unpin
+  /task NAME    route as this task (chat, code, ...); /task auto to classify again
+  /explain      how the last answer was routed
+  /clear        forget the conversation
+  /exit         leave (Ctrl-D too)"""
+
+
+def _history_file() -> Path | None:
+    try:
+        from platformdirs import user_state_dir
+
+        folder = Path(user_state_dir("openmux", appauthor=False))
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / "repl_history"
+    except OSError:
+        return None
+
+
+def _setup_readline() -> None:
+    try:
+        import atexit
+        import readline
+    except ImportError:  # pragma: no cover - Windows without pyreadline
+        return
+    path = _history_file()
+    if path is None:
+        return
+    if path.exists():
+        try:
+            readline.read_history_file(path)
+        except OSError:
+            pass
+    atexit.register(readline.write_history_file, path)
+
+
+def run_repl(args: argparse.Namespace) -> int:
+    from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
+
+    from openmux.chat_models import ChatOpenMux
+    from openmux.cli._chat import report_error, routing_kwargs
+    from openmux.cli._explain import explain_result
+    from openmux.errors import OpenMuxError
+
+    interactive = sys.stdin.isatty()
+    if interactive:
+        _setup_readline()
+        print("OpenMux: ask anything. /help for commands, /exit to leave.")
+    routing: dict[str, Any] = routing_kwargs(args)
+    history: list[BaseMessage] = []
+    last_meta: dict[str, Any] | None = None
+    try:
+        llm = ChatOpenMux()
+    except OpenMuxError as exc:
+        return report_error(exc)
+    while True:
+        try:
+            line = input("> " if interactive else "")
+        except EOFError:
+            print()
+            return 0
+        except KeyboardInterrupt:
+            print()
+            continue
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("/"):
+            command, _, value = line.partition(" ")
+            value = value.strip()
+            if command in ("/exit", "/quit"):
+                return 0
+            if command == "/help":
+                print(_HELP)
+            elif command in ("/model", "/task"):
+                key = command[1:]
+                if value in ("", "auto"):
+                    routing.pop(key, None)
+                    print(f"{key}: automatic")
+                else:
+                    routing[key] = value
+                    print(f"{key}: {value}")
+            elif command == "/explain":
+                print("\n".join(explain_result(last_meta)) if last_meta else "nothing answered yet")
+            elif command == "/clear":
+                history.clear()
+                print("conversation cleared")
+            else:
+                print(f"unknown command {command}; /help lists them")
+            continue
+        history.append(HumanMessage(line))
+        merged: AIMessageChunk | None = None
+        try:
+            for chunk in llm.stream(history, **routing):
+                print(chunk.text, end="", flush=True)
+                merged = chunk if merged is None else merged + chunk
+            print()
+        except OpenMuxError as exc:
+            history.pop()
+            report_error(exc)
+            continue
+        except KeyboardInterrupt:
+            print("\n(interrupted)")
+            history.pop()
+            continue
+        if merged is not None:
+            from langchain_core.messages import AIMessage
+
+            last_meta = merged.response_metadata.get("openmux")
+            history.append(AIMessage(content=merged.text, response_metadata={"openmux": last_meta}))

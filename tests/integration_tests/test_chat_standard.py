@@ -1,0 +1,63 @@
+"""LangChain's standard integration tests for ChatOpenMux, against loopback fake providers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from langchain_tests.integration_tests import ChatModelIntegrationTests
+
+from openmux import ChatOpenMux
+from openmux.testing import FakeProviderServer
+from tests.helpers import provider_config
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeProviderServer]:
+    with FakeProviderServer() as server:
+        server.add_provider("fake", models=["m-1", "m-2"])
+        yield server
+
+
+class TestChatOpenMuxIntegration(ChatModelIntegrationTests):
+    @pytest.fixture(autouse=True)
+    def _point_at(self, server: FakeProviderServer) -> None:
+        self._config = provider_config(server.providers["fake"])
+
+    @property
+    def chat_model_class(self) -> type[ChatOpenMux]:
+        return ChatOpenMux
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {"config": self._config}
+
+    @property
+    def model_override_value(self) -> str:
+        return "m-2"
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return True
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return False
+
+    @property
+    def supports_image_inputs(self) -> bool:
+        # Images route only to vision-capable models; the fake model is not one.
+        return False
+
+    @property
+    def returns_usage_metadata(self) -> bool:
+        return True
