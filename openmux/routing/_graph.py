@@ -37,8 +37,16 @@ _NON_TEXT_OUTPUT = {
 }
 
 
+# Below this confidence a non-text label is more likely a misreading than a request
+# for a picture or a sound, and a text answer serves the user better than an error.
+NON_TEXT_MIN_CONFIDENCE = 0.5
+
+
 def _needs_other_output(request: RouteRequest) -> bool:
-    task = str(request.classification.task) if request.classification else "chat"
+    classification = request.classification
+    if classification is None or classification.confidence < NON_TEXT_MIN_CONFIDENCE:
+        return False
+    task = str(classification.task)
     if task == "image" and request.has_image_input:
         return False  # image understanding: vision-capable chat models serve it
     return task in _NON_TEXT_OUTPUT

@@ -1,0 +1,99 @@
+"""OpenMuxEmbeddings: LangChain's standard suites, and one vector space per instance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from langchain_tests.integration_tests import EmbeddingsIntegrationTests
+from langchain_tests.unit_tests import EmbeddingsUnitTests
+
+from openmux import NoProviderAvailable, OpenMuxEmbeddings
+from openmux.testing import FakeProviderServer, Fault
+from tests.helpers import provider_config
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeProviderServer]:
+    with FakeProviderServer() as server:
+        server.add_provider("first", embedding_models=["e-shared", "e-first"])
+        server.add_provider("second", embedding_models=["e-shared"])
+        server.add_provider("other", embedding_models=["e-other"])
+        server.add_provider("ollama", embedding_models=["nomic-embed-text"])
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def healthy(server: FakeProviderServer) -> None:
+    for provider in server.providers.values():
+        provider.fault = None
+
+
+class TestOpenMuxEmbeddingsUnit(EmbeddingsUnitTests):
+    @property
+    def embeddings_class(self) -> type[OpenMuxEmbeddings]:
+        return OpenMuxEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return {"model": "e-1"}
+
+
+class TestOpenMuxEmbeddingsIntegration(EmbeddingsIntegrationTests):
+    @pytest.fixture(autouse=True)
+    def _point_at(self, server: FakeProviderServer) -> None:
+        self._config = provider_config(server.providers["first"])
+
+    @property
+    def embeddings_class(self) -> type[OpenMuxEmbeddings]:
+        return OpenMuxEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return {"config": self._config}
+
+
+def test_fails_over_only_to_the_same_model(server: FakeProviderServer) -> None:
+    config = provider_config(server.providers["first"], server.providers["second"], server.providers["other"])
+    embeddings = OpenMuxEmbeddings(config=config)
+    first = embeddings.embed_query("hello")
+    assert embeddings.model_id == "e-shared"
+    server.providers["first"].fault = Fault.status(500)
+    again = embeddings.embed_query("hello")
+    assert again == first  # same model at another provider: same space
+    server.providers["second"].fault = Fault.status(503)
+    with pytest.raises(NoProviderAvailable, match="will not switch models") as caught:
+        embeddings.embed_query("hello")
+    assert {a["provider"] for a in caught.value.attempts} == {"first", "second"}
+    assert server.providers["other"].hits == 0
+
+
+async def test_async_embeddings(server: FakeProviderServer) -> None:
+    embeddings = OpenMuxEmbeddings(config=provider_config(server.providers["other"]))
+    vectors = await embeddings.aembed_documents(["a", "b"])
+    assert len(vectors) == 2 and vectors[0] != vectors[1]
+    assert await embeddings.aembed_query("a") == vectors[0]
+    assert embeddings.model_id == "e-other"
+
+
+def test_pinned_model_with_provider(server: FakeProviderServer) -> None:
+    config = provider_config(server.providers["first"], server.providers["second"])
+    embeddings = OpenMuxEmbeddings(config=config, model="second:e-shared")
+    assert embeddings.model_id == "e-shared"
+    embeddings.embed_query("x")
+    assert server.providers["second"].hits_by_path
+
+
+def test_ollama_embeddings_are_discovered(server: FakeProviderServer) -> None:
+    config = provider_config(server.providers["ollama"], protocol="ollama")
+    del config["providers"]["ollama"]["embedding_models"]
+    embeddings = OpenMuxEmbeddings(config=config)
+    assert len(embeddings.embed_query("hello")) > 0
+    assert embeddings.model_id == "nomic-embed-text:latest"  # Ollama tags carry a version
+
+
+def test_no_embedding_provider_explains() -> None:
+    with pytest.raises(NoProviderAvailable, match="no embedding model") as caught:
+        OpenMuxEmbeddings().embed_query("x")
+    assert any("MISTRAL_API_KEY" in hint for hint in caught.value.hints)

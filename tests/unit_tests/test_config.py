@@ -1,0 +1,154 @@
+"""Settings precedence and configuration errors that name the file, line and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from openmux import ChatOpenMux, ConfigError
+from openmux.config import load_settings
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.strategy == "best"
+    assert settings.free_only is True
+    assert (settings.timeouts.connect, settings.timeouts.first_token, settings.timeouts.total) == (3, 20, 120)
+    assert [p.name for p in settings.provider_order()][0] == "openrouter"
+    assert settings.providers["openrouter"].api_key is None
+
+
+def test_precedence_defaults_file_dotenv_env_constructor(
+    clean_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = clean_environment
+    _write(work / "openmux.toml", "[timeouts]\ntotal = 50\nconnect = 5\nfirst_token = 7\n")
+    assert load_settings().timeouts.total == 50  # file over default
+
+    _write(work / ".env", "OPENROUTER_API_KEY=from-dotenv\nOPENMUX_FREE_ONLY=0\n")
+    settings = load_settings()
+    assert settings.providers["openrouter"].api_key.get_secret_value() == "from-dotenv"
+    assert settings.free_only is False  # .env over the default
+
+    monkeypatch.setenv("OPENROUTER_API_KEY", "from-env")
+    monkeypatch.setenv("OPENMUX_FREE_ONLY", "1")
+    settings = load_settings()
+    assert settings.providers["openrouter"].api_key.get_secret_value() == "from-env"  # env over .env
+    assert settings.free_only is True
+
+    llm = ChatOpenMux(timeout=9, free_only=False, api_keys={"openrouter": "from-constructor"})
+    assert llm.settings.timeouts.total == 9  # constructor over file
+    assert llm.settings.timeouts.connect == 5  # untouched keys keep the file's value
+    assert llm.settings.free_only is False
+    assert llm.settings.providers["openrouter"].api_key.get_secret_value() == "from-constructor"
+    assert llm.settings.sources["timeouts.total"] == "constructor arguments"
+    assert llm.settings.sources["timeouts.connect"].endswith("openmux.toml")
+
+
+def test_dotenv_is_found_in_a_parent_folder(clean_environment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write(clean_environment / ".env", "GROQ_API_KEY=gsk_parent\n")
+    child = clean_environment / "a" / "b"
+    child.mkdir(parents=True)
+    monkeypatch.chdir(child)
+    assert load_settings().providers["groq"].api_key.get_secret_value() == "gsk_parent"
+
+
+def test_openmux_config_variable(clean_environment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write(clean_environment / "custom.toml", '[router]\nstrategy = "ordered"\n')
+    monkeypatch.setenv("OPENMUX_CONFIG", str(path))
+    assert load_settings().strategy == "ordered"
+    monkeypatch.setenv("OPENMUX_CONFIG", str(clean_environment / "missing.toml"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings()
+
+
+def test_user_config_dir_is_the_last_resort(clean_environment: Path) -> None:
+    folder = Path.home() / ".config" / "openmux"
+    folder.mkdir(parents=True)
+    _write(folder / "openmux.toml", "[router]\nfree_only = false\n")
+    assert load_settings().free_only is False
+
+
+def test_malformed_toml_names_file_line_and_fix(clean_environment: Path) -> None:
+    path = _write(clean_environment / "openmux.toml", '[router]\nstrategy = "best"\nproviders = [openrouter]\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    error = caught.value
+    assert error.source == str(path) and error.line == 3
+    assert f"{path}:3:" in str(error) and "fix:" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ('[router]\nstratgy = "best"\n', 2, "did you mean `strategy`"),
+        ('[router]\nstrategy = "fastest"\n', 2, '"best" or "ordered"'),
+        ("[timeouts]\n\nconnect = -1\n", 3, "positive"),
+        ('[providers.x]\nprotocol = "grpc"\nbase_url = "http://127.0.0.1:1/v1"\n', 2, "protocol"),
+        ('[providers.x]\nbase_url = "https://example.com/v1"\n', 1, "protocol"),
+        ('[providers.x]\nprotocol = "openai"\nbase_url = "https://example.com/v1"\n', 1, "free = true"),
+        ("[providers.groq]\nenabled = 1\n", 2, "true or false"),
+        ('[providers.groq]\nmodels = "llama"\n', 2, "list of strings"),
+        ('[router]\nproviders = ["nope"]\n', None, "unknown provider"),
+    ],
+)
+def test_invalid_values_are_explained(clean_environment: Path, text: str, line: int | None, message: str) -> None:
+    _write(clean_environment / "openmux.toml", text)
+    with pytest.raises(ConfigError, match="fix") as caught:
+        load_settings()
+    assert message in str(caught.value)
+    if line is not None:
+        assert caught.value.line == line
+
+
+def test_provider_overrides_merge_field_by_field(clean_environment: Path) -> None:
+    _write(
+        clean_environment / "openmux.toml",
+        '[providers.openrouter]\nbase_url = "http://127.0.0.1:8000/api/v1"\n'
+        "[providers.groq]\nenabled = false\n"
+        '[providers.myproxy]\nprotocol = "openai"\nbase_url = "http://127.0.0.1:9000/v1"\nmodels = ["m"]\n',
+    )
+    settings = load_settings()
+    openrouter = settings.providers["openrouter"]
+    assert openrouter.base_url == "http://127.0.0.1:8000/api/v1"
+    assert openrouter.headers["X-OpenRouter-Title"] == "OpenMux"  # kept from the table
+    assert "groq" not in [p.name for p in settings.provider_order()]
+    proxy = settings.providers["myproxy"]
+    assert proxy.free and proxy.local  # loopback providers are free
+    assert [m.id for m in proxy.models] == ["m"]
+
+
+def test_host_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", "0.0.0.0:11500")
+    monkeypatch.setenv("LMSTUDIO_BASE_URL", "http://127.0.0.1:1300")
+    settings = load_settings()
+    assert settings.providers["ollama"].base_url == "http://127.0.0.1:11500"
+    assert settings.providers["lmstudio"].base_url == "http://127.0.0.1:1300/v1"
+
+
+def test_offline_keeps_local_providers_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENMUX_OFFLINE", "1")
+    names = [p.name for p in load_settings().provider_order()]
+    assert names == ["ollama", "lmstudio", "llamacpp"] or all(
+        load_settings().providers[n].local for n in names
+    )
+
+
+def test_bad_flag_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENMUX_FREE_ONLY", "maybe")
+    with pytest.raises(ConfigError, match="OPENMUX_FREE_ONLY=1"):
+        load_settings()
+
+
+def test_keys_never_show_in_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-v1-distinctive-secret-123")
+    settings = load_settings()
+    llm = ChatOpenMux(api_keys={"groq": "gsk_another_distinctive_secret"})
+    for text in (repr(settings), str(settings), repr(llm), str(llm.settings)):
+        assert "distinctive" not in text
