@@ -27,6 +27,7 @@ class RecordedRequest:
     query: str = ""
     endpoint: str = ""  # "chat", "embeddings", "models", "key", "tags", ...
     protocol: str = ""  # "openai", "openrouter" or "ollama"
+    client: tuple[str, int] = ("", 0)  # the client's address: one port per connection
     received_at: float = field(default_factory=time.time)
 
 

@@ -92,6 +92,7 @@ _ROUTES: dict[tuple[str, str], _Route] = {
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate small writes
     server_version = "openmux-fake/1.0"
     sys_version = ""
     server: _HTTPServer
@@ -186,6 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=parts.query,
             endpoint=route[1] if route else "",
             protocol=route[0] if route else "",
+            client=(str(self.client_address[0]), int(self.client_address[1])),
         )
         provider._record(record, work=bool(route and route[3]))
         if route is None:
@@ -274,6 +276,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _wait_first_token(self, seconds: float, keepalive: bytes | None) -> None:
         """Wait `seconds`; send `keepalive` bytes about every 0.1 s meanwhile."""
         deadline = time.monotonic() + seconds
+        if keepalive:
+            self._chunk(keepalive)
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
