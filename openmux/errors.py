@@ -34,7 +34,7 @@ class OpenMuxError(Exception):
     """Base class of every error OpenMux raises on purpose."""
 
 
-class ConfigError(OpenMuxError, ValueError):
+class ConfigError(OpenMuxError):
     """Configuration that cannot be used: says where it came from and how to fix it."""
 
     def __init__(

@@ -1,0 +1,119 @@
+"""The `openmux` command, run as a real process against loopback fake providers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from openmux.testing import FakeProviderServer, Fault
+
+_TOML = """
+[router]
+providers = ["alpha", "beta"]
+
+[providers.alpha]
+protocol = "openai"
+base_url = "{alpha}"
+models = ["m-alpha"]
+
+[providers.beta]
+protocol = "openai"
+base_url = "{beta}"
+models = ["m-beta"]
+"""
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeProviderServer]:
+    with FakeProviderServer() as server:
+        server.add_provider("alpha", models=["m-alpha"], reply="answer from alpha")
+        server.add_provider("beta", models=["m-beta"], reply="answer from beta")
+        yield server
+
+
+@pytest.fixture
+def configured(server: FakeProviderServer, clean_environment: Path) -> Path:
+    for provider in server.providers.values():
+        provider.fault = None
+    text = _TOML.format(alpha=server.providers["alpha"].base_url, beta=server.providers["beta"].base_url)
+    (clean_environment / "openmux.toml").write_text(text, encoding="utf-8")
+    return clean_environment
+
+
+def _run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "openmux.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
+
+
+def test_chat_prints_the_answer(configured: Path) -> None:
+    result = _run("chat", "Explain recursion in one sentence")
+    assert result.returncode == 0, result.stderr
+    assert "answer from alpha" in result.stdout
+
+
+def test_chat_json_has_metadata(configured: Path, server: FakeProviderServer) -> None:
+    server.providers["alpha"].fault = Fault.status(500)
+    result = _run("chat", "--json", "hello")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["response"].startswith("answer from beta")
+    assert payload["openmux"]["provider"] == "beta"
+    assert [a["status"] for a in payload["openmux"]["attempts"]] == ["http_5xx", "ok"]
+
+
+def test_chat_verbose_explains_routing(configured: Path, server: FakeProviderServer) -> None:
+    server.providers["alpha"].fault = Fault.status(429, retry_after=3)
+    result = _run("chat", "-v", "--task", "code", "reverse a string in Go")
+    assert result.returncode == 0, result.stderr
+    assert "task: code" in result.stderr
+    assert "candidates:" in result.stderr and "alpha:m-alpha" in result.stderr
+    assert "answered by beta:m-beta" in result.stderr
+    assert "rate_limited" in result.stderr
+
+
+def test_chat_reads_stdin(configured: Path) -> None:
+    result = _run("chat", stdin="What is 2 + 2?\n")
+    assert result.returncode == 0 and "answer from alpha" in result.stdout
+
+
+def test_chat_without_any_provider_says_what_to_set(clean_environment: Path) -> None:
+    result = _run("chat", "hello")
+    assert result.returncode == 1
+    assert "OPENROUTER_API_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_config_is_reported_without_traceback(clean_environment: Path) -> None:
+    (clean_environment / "openmux.toml").write_text("[router\n", encoding="utf-8")
+    result = _run("chat", "hello")
+    assert result.returncode == 1
+    assert "openmux.toml:1" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_repl_conversation_and_commands(configured: Path) -> None:
+    script = "hello\n/model beta:m-beta\nagain\n/explain\n/task auto\n/help\n/exit\n"
+    result = _run(stdin=script)
+    assert result.returncode == 0, result.stderr
+    assert "answer from alpha" in result.stdout
+    assert "answer from beta" in result.stdout
+    assert "answered by beta:m-beta" in result.stdout
+    assert "/model NAME" in result.stdout
+
+
+def test_help_lists_commands() -> None:
+    result = _run("--help")
+    assert result.returncode == 0
+    for command in ("chat", "classify", "repl"):
+        assert command in result.stdout
