@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 _lock = threading.Lock()
 _sync_client: httpx.Client | None = None
+_unused_async_client: httpx.AsyncClient | None = None
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
     weakref.WeakKeyDictionary()
 )
@@ -64,14 +65,18 @@ def async_client(loop: asyncio.AbstractEventLoop | None) -> httpx.AsyncClient:
     With no loop (a sync caller) the client is one that will never be used,
     handed over only so that adapters do not build a default one of their own.
     """
+    global _unused_async_client
     import httpx
 
     with _lock:
-        client = _async_clients.get(loop) if loop is not None else None
+        if loop is None:
+            if _unused_async_client is None:
+                _unused_async_client = httpx.AsyncClient(limits=_limits(), verify=ssl_context())
+            return _unused_async_client
+        client = _async_clients.get(loop)
         if client is None:
             client = httpx.AsyncClient(limits=_limits(), verify=ssl_context())
-            if loop is not None:
-                _async_clients[loop] = client
+            _async_clients[loop] = client
     return client
 
 
