@@ -26,7 +26,9 @@ def fresh_process_ms(code: str) -> float:
 
 
 def main() -> None:
-    help_code = "from openmux.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
+    help_code = (
+        "from openmux.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
+    )
     pairs = [
         ("import openmux", "import openmux", "import langchain_core.language_models"),
         ("openmux --help", help_code, "import langchain_core.language_models"),
@@ -41,7 +43,10 @@ def main() -> None:
     for label, code, baseline_code in pairs:
         ours = fresh_process_ms(code)
         baseline = fresh_process_ms(baseline_code)
-        print(f"{label:34s} {ours:7.1f} ms  baseline {baseline:7.1f} ms  ratio {ours / baseline:.2f}x (target <= 1.2x)")
+        print(
+            f"{label:34s} {ours:7.1f} ms  baseline {baseline:7.1f} ms"
+            f"  ratio {ours / baseline:.2f}x (target <= 1.2x)"
+        )
 
 
 if __name__ == "__main__":

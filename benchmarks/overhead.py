@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _fake import fake_server  # noqa: E402
+from _fake import fake_server
 
 SEQUENTIAL = 500
 CONCURRENT = 200
@@ -75,11 +75,16 @@ def main() -> None:
     print(f"sequential invokes: {SEQUENTIAL} each, interleaved")
     print(f"  direct ChatOpenAI  p50 {p50_direct:.3f} ms  p95 {p95_direct:.3f} ms")
     print(f"  ChatOpenMux        p50 {p50_mux:.3f} ms  p95 {p95_mux:.3f} ms")
-    print(f"  added              p50 {p50_mux - p50_direct:+.3f} ms  p95 {p95_mux - p95_direct:+.3f} ms"
-          f"  (ratio p50 {p50_mux / p50_direct:.2f}x; target: p50 added <= 1 ms)")
+    print(
+        f"  added              p50 {p50_mux - p50_direct:+.3f} ms"
+        f"  p95 {p95_mux - p95_direct:+.3f} ms"
+        f"  (ratio p50 {p50_mux / p50_direct:.2f}x; target: p50 added <= 1 ms)"
+    )
     print(f"concurrent ainvokes: {CONCURRENT} at once, median of 3 bursts")
-    print(f"  direct {direct_rate:.0f} req/s, ChatOpenMux {mux_rate:.0f} req/s,"
-          f" ratio {mux_rate / direct_rate:.2f}x (target >= 0.9x)")
+    print(
+        f"  direct {direct_rate:.0f} req/s, ChatOpenMux {mux_rate:.0f} req/s,"
+        f" ratio {mux_rate / direct_rate:.2f}x (target >= 0.9x)"
+    )
 
 
 if __name__ == "__main__":

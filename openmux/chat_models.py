@@ -21,7 +21,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
 from openmux.config import Settings, load_settings
-from openmux.routing import RouteRequest, Router
+from openmux.routing import Router, RouteRequest
 
 # Per-call options that steer the router rather than the provider.
 _ROUTING_KWARGS = ("task", "model", "provider")
@@ -123,7 +123,9 @@ class ChatOpenMux(BaseChatModel):
 
     # -- requests -------------------------------------------------------------------------
 
-    def _request(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> RouteRequest:
+    def _request(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> RouteRequest:
         routing = {key: kwargs.pop(key, None) for key in _ROUTING_KWARGS}
         call_kwargs = dict(kwargs)
         if stop or self.stop:
@@ -141,7 +143,9 @@ class ChatOpenMux(BaseChatModel):
         )
 
     @staticmethod
-    def _config(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None) -> RunnableConfig:
+    def _config(
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+    ) -> RunnableConfig:
         """The router's runs (and the provider call inside) become children of this run."""
         if run_manager is None:
             return {}
@@ -227,7 +231,9 @@ class ChatOpenMux(BaseChatModel):
         return super().bind(tools=formatted, **kwargs)
 
 
-def _openai_tool_choice(choice: str | dict[str, Any] | bool, tools: list[dict[str, Any]]) -> str | dict[str, Any]:
+def _openai_tool_choice(
+    choice: str | dict[str, Any] | bool, tools: list[dict[str, Any]]
+) -> str | dict[str, Any]:
     if isinstance(choice, dict):
         return choice
     if choice is True or choice == "any":

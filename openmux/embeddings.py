@@ -118,7 +118,9 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
         return NoProviderAvailable(message, attempts=attempts, hints=hints)
 
     @staticmethod
-    def _attempt(provider: ProviderSettings, model: str, status: str, error: str | None, started: float) -> dict[str, Any]:
+    def _attempt(
+        provider: ProviderSettings, model: str, status: str, error: str | None, started: float
+    ) -> dict[str, Any]:
         return {
             "provider": provider.name,
             "model": model,

@@ -40,12 +40,16 @@ class Orchestrator:
             options["task"] = str(TaskType(task))
         return options
 
-    def process(self, query: Any, task_type: TaskType | str | None = None, **options: Any) -> dict[str, Any]:
+    def process(
+        self, query: Any, task_type: TaskType | str | None = None, **options: Any
+    ) -> dict[str, Any]:
         """Answer `query` (text or messages). `task_type` / `task` skip classification."""
         message = self.chat.invoke(query, **self._routing(task_type, options))
         return _result(message)
 
-    async def aprocess(self, query: Any, task_type: TaskType | str | None = None, **options: Any) -> dict[str, Any]:
+    async def aprocess(
+        self, query: Any, task_type: TaskType | str | None = None, **options: Any
+    ) -> dict[str, Any]:
         message = await self.chat.ainvoke(query, **self._routing(task_type, options))
         return _result(message)
 
@@ -63,7 +67,9 @@ class Orchestrator:
         merge them into a single answer.
         """
         if combination_method not in _COMBINATIONS:
-            raise ValueError(f"combination_method must be one of {_COMBINATIONS}, got {combination_method!r}")
+            raise ValueError(
+                f"combination_method must be one of {_COMBINATIONS}, got {combination_method!r}"
+            )
         if num_models < 1:
             raise ValueError("num_models must be at least 1")
         routing = self._routing(task_type, options)
@@ -85,15 +91,20 @@ class Orchestrator:
                 "accurate, complete answer; drop anything wrong or repeated.\n\n"
                 f"Question:\n{query}\n\nAnswers:\n{labelled}"
             )
-            combined = self.chat.invoke(prompt, **{k: v for k, v in routing.items() if k != "model"})
+            combined = self.chat.invoke(
+                prompt, **{k: v for k, v in routing.items() if k != "model"}
+            )
             result = _result(combined)
         else:
             result = _result(ok[0][1])
             result["response"] = labelled if len(ok) > 1 else ok[0][1].text
         result["combination_method"] = combination_method
         result["responses"] = [
-            {"model": member, "response": message.text if isinstance(message, AIMessage) else None,
-             "error": None if isinstance(message, AIMessage) else str(message)}
+            {
+                "model": member,
+                "response": message.text if isinstance(message, AIMessage) else None,
+                "error": None if isinstance(message, AIMessage) else str(message),
+            }
             for member, message in answers
         ]
         return result
@@ -109,7 +120,9 @@ class Orchestrator:
             provider=routing.get("provider"),
         )
 
-    def _member(self, query: Any, member: str, routing: dict[str, Any]) -> tuple[str, AIMessage | Exception]:
+    def _member(
+        self, query: Any, member: str, routing: dict[str, Any]
+    ) -> tuple[str, AIMessage | Exception]:
         try:
             message = self.chat.invoke(query, **{**routing, "model": member})
         except Exception as exc:  # one member failing must not sink the others
@@ -117,8 +130,12 @@ class Orchestrator:
         assert isinstance(message, AIMessage)
         return member, message
 
-    async def aprocess_multi(self, query: str, num_models: int = 2, combination_method: str = "merge", **options: Any) -> dict[str, Any]:
-        return await asyncio.to_thread(self.process_multi, query, num_models, combination_method, **options)
+    async def aprocess_multi(
+        self, query: str, num_models: int = 2, combination_method: str = "merge", **options: Any
+    ) -> dict[str, Any]:
+        return await asyncio.to_thread(
+            self.process_multi, query, num_models, combination_method, **options
+        )
 
 
 def _result(message: AIMessage) -> dict[str, Any]:

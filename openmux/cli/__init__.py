@@ -14,7 +14,9 @@ _DESCRIPTION = "Ask any AI question and get an answer from free models."
 def _add_routing_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help='pin a model: "ID" or "PROVIDER:ID"')
     parser.add_argument("--provider", help="pin a provider id (openrouter, groq, ollama, ...)")
-    parser.add_argument("--task", help="skip classification: chat, code, tts, audio, embeddings, image, other")
+    parser.add_argument(
+        "--task", help="skip classification: chat, code, tts, audio, embeddings, image, other"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,9 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"openmux {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    chat = commands.add_parser("chat", help="answer one question", description="Answer one question.")
+    chat = commands.add_parser(
+        "chat", help="answer one question", description="Answer one question."
+    )
     chat.add_argument("text", nargs="*", help="the question (read from stdin when absent)")
-    chat.add_argument("--json", action="store_true", help="print the answer with its metadata as JSON")
+    chat.add_argument(
+        "--json", action="store_true", help="print the answer with its metadata as JSON"
+    )
     chat.add_argument("-v", "--verbose", action="store_true", help="explain the routing on stderr")
     chat.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
     _add_routing_options(chat)

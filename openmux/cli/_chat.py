@@ -22,7 +22,10 @@ def _say(lines: list[str]) -> None:
 def report_error(exc: OpenMuxError) -> int:
     print(f"openmux: {exc}", file=sys.stderr)
     if isinstance(exc, NoProviderAvailable) and not exc.attempts:
-        print("A free OpenRouter key is the quickest start: export OPENROUTER_API_KEY=...", file=sys.stderr)
+        print(
+            "A free OpenRouter key is the quickest start: export OPENROUTER_API_KEY=...",
+            file=sys.stderr,
+        )
     return 1
 
 
@@ -35,7 +38,10 @@ def run_chat(args: argparse.Namespace) -> int:
 
     text = " ".join(args.text) if args.text else sys.stdin.read()
     if not text.strip():
-        print("openmux chat: nothing to ask (give the question as an argument or on stdin)", file=sys.stderr)
+        print(
+            "openmux chat: nothing to ask (give the question as an argument or on stdin)",
+            file=sys.stderr,
+        )
         return 2
     routing = routing_kwargs(args)
     try:
@@ -58,7 +64,11 @@ def run_chat(args: argparse.Namespace) -> int:
             meta = message.response_metadata["openmux"]
             message_text, usage = message.text, message.usage_metadata
             if args.json:
-                print(json.dumps({"response": message_text, "usage": usage, "openmux": meta}, indent=2))
+                print(
+                    json.dumps(
+                        {"response": message_text, "usage": usage, "openmux": meta}, indent=2
+                    )
+                )
             else:
                 print(message_text)
     except OpenMuxError as exc:
@@ -66,5 +76,8 @@ def run_chat(args: argparse.Namespace) -> int:
     if args.verbose:
         _say(explain_result(meta))
     if meta.get("offline") or meta.get("provider") == "local":
-        print("(answered by a small local model; set a provider key for stronger answers)", file=sys.stderr)
+        print(
+            "(answered by a small local model; set a provider key for stronger answers)",
+            file=sys.stderr,
+        )
     return 0

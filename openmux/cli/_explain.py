@@ -17,7 +17,10 @@ def explain_plan(request: RouteRequest) -> list[str]:
         lines.append("offline: only local models take part")
     if request.candidates:
         lines.append("candidates:")
-        lines.extend(f"  {i}. {cand.provider.name}:{cand.model.id}: {cand.reason}" for i, cand in enumerate(request.candidates, 1))
+        lines.extend(
+            f"  {i}. {cand.provider.name}:{cand.model.id}: {cand.reason}"
+            for i, cand in enumerate(request.candidates, 1)
+        )
     else:
         lines.append("candidates: none")
     for hint in dict.fromkeys(request.hints):
@@ -26,7 +29,10 @@ def explain_plan(request: RouteRequest) -> list[str]:
 
 
 def explain_result(meta: dict[str, Any]) -> list[str]:
-    lines = [f"answered by {meta['provider']}:{meta['model']} in {meta['latency_ms']:.0f} ms: {meta['reason']}"]
+    lines = [
+        f"answered by {meta['provider']}:{meta['model']} in {meta['latency_ms']:.0f} ms:"
+        f" {meta['reason']}"
+    ]
     for attempt in meta["attempts"]:
         error = f" ({attempt['error']})" if attempt.get("error") else ""
         lines.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,8 @@ def _setup_readline() -> None:
     if path is None:
         return
     if path.exists():
-        try:
+        with contextlib.suppress(OSError):
             readline.read_history_file(path)
-        except OSError:
-            pass
     atexit.register(readline.write_history_file, path)
 
 

@@ -78,7 +78,9 @@ class ProviderSettings:
 
     def hint(self) -> str:
         if self.needs_key and self.api_key is None and not (self.free or self.free_model_suffix):
-            return f"{self.name}: a paid provider; set {self.key_env} and free_only = false to use it"
+            return (
+                f"{self.name}: a paid provider; set {self.key_env} and free_only = false to use it"
+            )
         if self.needs_key and self.api_key is None:
             where = f" (free key at {self.signup_url})" if self.signup_url else ""
             return f"{self.name}: set {self.key_env}{where}"
@@ -139,7 +141,11 @@ class _Layer:
         for key in table:
             if key not in known:
                 close = difflib.get_close_matches(key, sorted(known), n=1)
-                fix = f"did you mean `{close[0]}`?" if close else f"known keys: {', '.join(sorted(known))}"
+                fix = (
+                    f"did you mean `{close[0]}`?"
+                    if close
+                    else f"known keys: {', '.join(sorted(known))}"
+                )
                 label = f"[{where}] " if where else ""
                 raise self.error(f"unknown key {label}`{key}`", key, where, fix)
 
@@ -150,11 +156,15 @@ class _Layer:
         return value
 
 
-def _expect(layer: _Layer, value: Any, kind: type | tuple[type, ...], key: str, table: str, fix: str) -> Any:
+def _expect(
+    layer: _Layer, value: Any, kind: type | tuple[type, ...], key: str, table: str, fix: str
+) -> Any:
     if isinstance(value, bool) and kind in (int, float, (int, float)):
         raise layer.error(f"[{table}] {key} must be a number, not {value!r}", key, table, fix)
     if not isinstance(value, kind):
-        raise layer.error(f"[{table}] {key} has the wrong type ({type(value).__name__})", key, table, fix)
+        raise layer.error(
+            f"[{table}] {key} has the wrong type ({type(value).__name__})", key, table, fix
+        )
     return value
 
 
@@ -193,7 +203,9 @@ class _Builder:
             self.strategy = router["strategy"]
             self.sources["router.strategy"] = layer.source
         if "free_only" in router:
-            self.free_only = _expect(layer, router["free_only"], bool, "free_only", "router", "true or false")
+            self.free_only = _expect(
+                layer, router["free_only"], bool, "free_only", "router", "true or false"
+            )
             self.sources["router.free_only"] = layer.source
         if "providers" in router:
             self.allowed = _string_list(layer, router["providers"], "providers", "router")
@@ -203,7 +215,9 @@ class _Builder:
         for key, value in timeouts.items():
             number = _expect(layer, value, (int, float), key, "timeouts", "a number of seconds")
             if number <= 0:
-                raise layer.error(f"[timeouts] {key} must be positive", key, "timeouts", "use seconds > 0")
+                raise layer.error(
+                    f"[timeouts] {key} must be positive", key, "timeouts", "use seconds > 0"
+                )
             self.timeouts = replace(self.timeouts, **{key: float(number)})
             self.sources[f"timeouts.{key}"] = layer.source
         providers = layer.table("providers")
@@ -213,7 +227,9 @@ class _Builder:
     def _apply_provider(self, layer: _Layer, name: str, table: Any) -> None:
         where = f"providers.{name}"
         if not isinstance(table, Mapping):
-            raise layer.error(f"`{where}` must be a table", name, "providers", f"write it as [{where}]")
+            raise layer.error(
+                f"`{where}` must be a table", name, "providers", f"write it as [{where}]"
+            )
         layer.check_keys(table, _PROVIDER_KEYS, where)
         merged = {**self.overrides.get(name, {}), **table}
         if name not in self.specs:
@@ -233,7 +249,14 @@ class _Builder:
                 f"use one of: {', '.join(PROTOCOLS)}",
             )
         if "base_url" in table:
-            _expect(layer, table["base_url"], str, "base_url", where, 'a URL like "http://127.0.0.1:8000/v1"')
+            _expect(
+                layer,
+                table["base_url"],
+                str,
+                "base_url",
+                where,
+                'a URL like "http://127.0.0.1:8000/v1"',
+            )
         for flag in ("free", "enabled"):
             if flag in table:
                 _expect(layer, table[flag], bool, flag, where, "true or false")
@@ -244,7 +267,12 @@ class _Builder:
             isinstance(table["headers"], Mapping)
             and all(isinstance(v, str) for v in table["headers"].values())
         ):
-            raise layer.error(f"[{where}] headers must map names to strings", "headers", where, "headers = { X-Name = \"value\" }")
+            raise layer.error(
+                f"[{where}] headers must map names to strings",
+                "headers",
+                where,
+                'headers = { X-Name = "value" }',
+            )
         if name not in self.specs:
             base_url = merged["base_url"]
             if "free" not in merged and not is_loopback_url(base_url):
@@ -258,7 +286,9 @@ class _Builder:
         for key in table:
             self.sources[f"{where}.{key}"] = layer.source
 
-    def build(self, environ: Mapping[str, str], state_dir: Path | None, config_file: Path | None) -> Settings:
+    def build(
+        self, environ: Mapping[str, str], state_dir: Path | None, config_file: Path | None
+    ) -> Settings:
         providers: dict[str, ProviderSettings] = {}
         names = list(self.specs) + [n for n in self.overrides if n not in self.specs]
         for name in names:
@@ -291,7 +321,9 @@ class _Builder:
             base_url = _host_url(environ[spec.host_env], spec)
         protocol = override.get("protocol") or (spec.protocol if spec else "openai")
         key_envs: tuple[str, ...] = (
-            (override["api_key_env"],) if "api_key_env" in override else (spec.key_envs if spec else ())
+            (override["api_key_env"],)
+            if "api_key_env" in override
+            else (spec.key_envs if spec else ())
         )
         api_key = None
         if name in self.api_keys:
@@ -308,7 +340,9 @@ class _Builder:
         models = spec.models if spec else ()
         if "models" in override:
             models = tuple(known.get(m, ModelEntry(m)) for m in override["models"])
-        embedding_models = tuple(override.get("embedding_models", spec.embedding_models if spec else ()))
+        embedding_models = tuple(
+            override.get("embedding_models", spec.embedding_models if spec else ())
+        )
         return ProviderSettings(
             name=name,
             protocol=protocol,
@@ -321,7 +355,9 @@ class _Builder:
             models=models,
             models_configured="models" in override,
             embedding_models=embedding_models,
-            headers=MappingProxyType({**(spec.headers if spec else {}), **override.get("headers", {})}),
+            headers=MappingProxyType(
+                {**(spec.headers if spec else {}), **override.get("headers", {})}
+            ),
             tool_call_id_style=spec.tool_call_id_style if spec else "any",
             free_model_suffix=spec.free_model_suffix if spec else "",
             signup_url=spec.signup_url if spec else "",
@@ -373,7 +409,10 @@ def load_settings(
                 source="constructor arguments",
                 fix=f"use a provider id: {', '.join(builder.specs)}",
             )
-        builder.api_keys[name] = (key if isinstance(key, SecretStr) else SecretStr(key), "constructor")
+        builder.api_keys[name] = (
+            key if isinstance(key, SecretStr) else SecretStr(key),
+            "constructor",
+        )
     state_dir = Path(env["OPENMUX_STATE_DIR"]) if env.get("OPENMUX_STATE_DIR") else None
     return builder.build(env, state_dir, config_file)
 

@@ -102,7 +102,9 @@ def env_flag(environ: Mapping[str, str], name: str) -> bool | None:
     if lowered in {"0", "false", "no", "off"}:
         return False
     raise ConfigError(
-        f"{name}={value!r} is not a yes/no value", source="environment", fix=f"set {name}=1 or {name}=0"
+        f"{name}={value!r} is not a yes/no value",
+        source="environment",
+        fix=f"set {name}=1 or {name}=0",
     )
 
 

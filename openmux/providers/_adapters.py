@@ -28,7 +28,10 @@ _NO_KEY = SecretStr("not-needed")
 
 
 def _openai_chat(
-    provider: ProviderSettings, model: str, timeouts: Timeouts, loop: asyncio.AbstractEventLoop | None
+    provider: ProviderSettings,
+    model: str,
+    timeouts: Timeouts,
+    loop: asyncio.AbstractEventLoop | None,
 ) -> BaseChatModel:
     from langchain_openai import ChatOpenAI
 
@@ -56,7 +59,10 @@ def _ollama_client_kwargs(provider: ProviderSettings, timeouts: Timeouts) -> dic
 
 
 def _ollama_chat(
-    provider: ProviderSettings, model: str, timeouts: Timeouts, loop: asyncio.AbstractEventLoop | None
+    provider: ProviderSettings,
+    model: str,
+    timeouts: Timeouts,
+    loop: asyncio.AbstractEventLoop | None,
 ) -> BaseChatModel:
     from langchain_ollama import ChatOllama
 
@@ -68,7 +74,10 @@ def _ollama_chat(
 
 
 def _local_chat(
-    provider: ProviderSettings, model: str, timeouts: Timeouts, loop: asyncio.AbstractEventLoop | None
+    provider: ProviderSettings,
+    model: str,
+    timeouts: Timeouts,
+    loop: asyncio.AbstractEventLoop | None,
 ) -> BaseChatModel:
     from openmux.local import local_chat_model
 
@@ -76,7 +85,10 @@ def _local_chat(
 
 
 def _openai_embeddings(
-    provider: ProviderSettings, model: str, timeouts: Timeouts, loop: asyncio.AbstractEventLoop | None
+    provider: ProviderSettings,
+    model: str,
+    timeouts: Timeouts,
+    loop: asyncio.AbstractEventLoop | None,
 ) -> Embeddings:
     from langchain_openai import OpenAIEmbeddings
 
@@ -95,7 +107,10 @@ def _openai_embeddings(
 
 
 def _ollama_embeddings(
-    provider: ProviderSettings, model: str, timeouts: Timeouts, loop: asyncio.AbstractEventLoop | None
+    provider: ProviderSettings,
+    model: str,
+    timeouts: Timeouts,
+    loop: asyncio.AbstractEventLoop | None,
 ) -> Embeddings:
     from langchain_ollama import OllamaEmbeddings
 
@@ -107,7 +122,10 @@ def _ollama_embeddings(
 
 
 def _local_embeddings(
-    provider: ProviderSettings, model: str, timeouts: Timeouts, loop: asyncio.AbstractEventLoop | None
+    provider: ProviderSettings,
+    model: str,
+    timeouts: Timeouts,
+    loop: asyncio.AbstractEventLoop | None,
 ) -> Embeddings:
     from openmux.local import local_embeddings
 
@@ -158,16 +176,18 @@ class ModelPool:
         if found is None:
             factory = _factory(CHAT_FACTORIES, provider, "chat")
             found = cache.setdefault(key, factory(provider, model, self._timeouts, loop))
-        return found  # type: ignore[no-any-return]
+        return found
 
-    def embeddings(self, provider: ProviderSettings, model: str, *, aio: bool = False) -> Embeddings:
+    def embeddings(
+        self, provider: ProviderSettings, model: str, *, aio: bool = False
+    ) -> Embeddings:
         cache, loop = self._cache(aio)
         key = ("embeddings", provider.name, model)
         found = cache.get(key)
         if found is None:
             factory = _factory(EMBEDDINGS_FACTORIES, provider, "embeddings")
             found = cache.setdefault(key, factory(provider, model, self._timeouts, loop))
-        return found  # type: ignore[no-any-return]
+        return found
 
 
 def _factory(table: dict[str, Any], provider: ProviderSettings, what: str) -> Any:

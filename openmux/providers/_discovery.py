@@ -21,8 +21,16 @@ CACHE_SECONDS = 30.0
 # How each protocol lists its models, and how to read the answer.
 _LISTING: Mapping[str, tuple[str, str, str]] = {
     # protocol: (path, list key, id key)
-    "ollama": ("/api/tags", "models", "name"),  # https://github.com/ollama/ollama/blob/main/docs/api.md#list-local-models
-    "openai": ("/models", "data", "id"),  # https://platform.openai.com/docs/api-reference/models/list
+    "ollama": (
+        "/api/tags",
+        "models",
+        "name",
+    ),  # https://github.com/ollama/ollama/blob/main/docs/api.md#list-local-models
+    "openai": (
+        "/models",
+        "data",
+        "id",
+    ),  # https://platform.openai.com/docs/api-reference/models/list
 }
 
 
@@ -84,5 +92,5 @@ class LocalDiscovery:
                 results = list(pool.map(list_models, providers))
         now = time.monotonic()
         with self._lock:
-            for provider, found in zip(providers, results):
+            for provider, found in zip(providers, results, strict=True):
                 self._found[provider.name] = (now, found)

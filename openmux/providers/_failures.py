@@ -57,7 +57,9 @@ class ProviderFailure(Exception):
         super().__init__(redact(message)[:500])
 
 
-def retry_after_seconds(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
+def retry_after_seconds(
+    headers: Mapping[str, str] | None, now: float | None = None
+) -> float | None:
     """Retry-After (seconds or an HTTP date) or X-RateLimit-Reset (epoch milliseconds)."""
     if not headers:
         return None
@@ -175,7 +177,9 @@ def _from_httpx(exc: BaseException) -> ProviderFailure:
     import httpx
 
     if isinstance(exc, httpx.TimeoutException):
-        return ProviderFailure("timeout", f"{type(exc).__name__}: {exc}" if str(exc) else "timed out")
+        return ProviderFailure(
+            "timeout", f"{type(exc).__name__}: {exc}" if str(exc) else "timed out"
+        )
     if isinstance(exc, httpx.HTTPStatusError):
         status = exc.response.status_code
         return ProviderFailure(

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
 from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.tracers.base import BaseTracer
 from langchain_core.tracers._streaming import _StreamingCallbackHandler
+from langchain_core.tracers.base import BaseTracer
 
 from openmux.errors import StreamInterrupted
 from openmux.providers import ProviderFailure, failure_from_exception
@@ -81,7 +81,9 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
 
     # -- shared steps ---------------------------------------------------------------------
 
-    def _prepare(self, request: RouteRequest, *, aio: bool) -> tuple[Any, list[BaseMessage], dict[str, Any]]:
+    def _prepare(
+        self, request: RouteRequest, *, aio: bool
+    ) -> tuple[Any, list[BaseMessage], dict[str, Any]]:
         candidate = self.candidate
         provider = candidate.provider
         if provider.name in request.failed_providers:
@@ -114,7 +116,9 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
         request.record(self.candidate, "ok", latency_ms=_ms_since(started))
         request.winner = self.candidate
 
-    def _interrupted(self, request: RouteRequest, exc: BaseException, started: float, partial: str) -> StreamInterrupted:
+    def _interrupted(
+        self, request: RouteRequest, exc: BaseException, started: float, partial: str
+    ) -> StreamInterrupted:
         failure = failure_from_exception(exc)
         request.record(
             self.candidate, "stream_interrupted", error=str(failure), latency_ms=_ms_since(started)
@@ -130,7 +134,9 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
     # own chat-model run inside it; other handlers and event streams see one chat-model run
     # (ChatOpenMux's), so tokens are not reported twice.
 
-    def invoke(self, input: RouteRequest, config: RunnableConfig | None = None, **kwargs: Any) -> BaseMessage:
+    def invoke(
+        self, input: RouteRequest, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> BaseMessage:
         return self._call_with_config(self._invoke, input, config, run_type="chain")
 
     async def ainvoke(
@@ -152,7 +158,9 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
         async for chunk in self._atransform_stream_with_config(one(), self._astream, config):
             yield chunk
 
-    def _invoke(self, request: RouteRequest, run_manager: CallbackManagerForChainRun) -> BaseMessage:
+    def _invoke(
+        self, request: RouteRequest, run_manager: CallbackManagerForChainRun
+    ) -> BaseMessage:
         model, messages, call_kwargs = self._prepare(request, aio=False)
         started = time.perf_counter()
         try:
@@ -164,7 +172,9 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
         self._succeed(request, started)
         return message
 
-    async def _ainvoke(self, request: RouteRequest, run_manager: AsyncCallbackManagerForChainRun) -> BaseMessage:
+    async def _ainvoke(
+        self, request: RouteRequest, run_manager: AsyncCallbackManagerForChainRun
+    ) -> BaseMessage:
         model, messages, call_kwargs = self._prepare(request, aio=True)
         started = time.perf_counter()
         try:
@@ -220,7 +230,7 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
             else:
                 raise ProviderFailure("bad_response", "the stream ended without an answer")
         except Exception as exc:
-            await chunks.aclose()  # type: ignore[attr-defined]
+            await chunks.aclose()
             raise self._fail(request, exc, started) from exc
         for chunk in held:
             yield chunk
@@ -234,7 +244,9 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
         self._succeed(request, started)
 
 
-def _tracers_only(run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun) -> RunnableConfig:
+def _tracers_only(
+    run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
+) -> RunnableConfig:
     child = run_manager.get_child()
     child.handlers = [h for h in child.handlers if _is_tracer(h)]
     child.inheritable_handlers = [h for h in child.inheritable_handlers if _is_tracer(h)]

@@ -94,13 +94,17 @@ class FailoverCache:
     """with_fallbacks chains by candidate list, so a repeated request builds nothing."""
 
     def __init__(self, size: int = 256) -> None:
-        self._chains: OrderedDict[tuple[Any, ...], Runnable[RouteRequest, BaseMessage]] = OrderedDict()
+        self._chains: OrderedDict[tuple[Any, ...], Runnable[RouteRequest, BaseMessage]] = (
+            OrderedDict()
+        )
         self._runnables: dict[tuple[str, str], CandidateRunnable] = {}
         self._size = size
         self._lock = threading.Lock()
         self._give_up = _GiveUp()
 
-    def chain(self, router: Router, candidates: list[Candidate]) -> Runnable[RouteRequest, BaseMessage]:
+    def chain(
+        self, router: Router, candidates: list[Candidate]
+    ) -> Runnable[RouteRequest, BaseMessage]:
         key = tuple((c.key, c.reason) for c in candidates)
         with self._lock:
             chain = self._chains.get(key)
@@ -111,7 +115,11 @@ class FailoverCache:
             self._runnable(router, candidate) for candidate in candidates
         ]
         steps.append(self._give_up)
-        chain = steps[0].with_fallbacks(steps[1:], exceptions_to_handle=(ProviderFailure,)) if len(steps) > 1 else steps[0]
+        chain = (
+            steps[0].with_fallbacks(steps[1:], exceptions_to_handle=(ProviderFailure,))
+            if len(steps) > 1
+            else steps[0]
+        )
         with self._lock:
             self._chains[key] = chain
             if len(self._chains) > self._size:
@@ -121,7 +129,9 @@ class FailoverCache:
     def _runnable(self, router: Router, candidate: Candidate) -> CandidateRunnable:
         runnable = self._runnables.get(candidate.key)
         if runnable is None or runnable.candidate != candidate:
-            runnable = CandidateRunnable(candidate, router.pool, free_only=router.settings.free_only)
+            runnable = CandidateRunnable(
+                candidate, router.pool, free_only=router.settings.free_only
+            )
             self._runnables[candidate.key] = runnable
         return runnable
 

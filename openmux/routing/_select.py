@@ -87,7 +87,9 @@ def select_candidates(
     candidates: list[Candidate] = []
     excluded: list[Candidate] = []
     for rank, (provider, entry) in enumerate(pairs, start=1):
-        candidate = Candidate(provider, entry, _reason(request, provider, entry, task, rank, model_id))
+        candidate = Candidate(
+            provider, entry, _reason(request, provider, entry, task, rank, model_id)
+        )
         if settings.free_only and not provider.is_free(entry.id):
             excluded.append(candidate)
         else:
@@ -96,7 +98,9 @@ def select_candidates(
         for candidate in excluded:
             request.record(candidate, "not_free", error="paid model; free_only is on")
         if excluded:
-            request.hints.append("set free_only = false (or OPENMUX_FREE_ONLY=0) to allow paid models")
+            request.hints.append(
+                "set free_only = false (or OPENMUX_FREE_ONLY=0) to allow paid models"
+            )
 
     sticky = sticky_provider(request)
     if sticky is not None:

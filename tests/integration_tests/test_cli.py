@@ -41,7 +41,9 @@ def server() -> Iterator[FakeProviderServer]:
 def configured(server: FakeProviderServer, clean_environment: Path) -> Path:
     for provider in server.providers.values():
         provider.fault = None
-    text = _TOML.format(alpha=server.providers["alpha"].base_url, beta=server.providers["beta"].base_url)
+    text = _TOML.format(
+        alpha=server.providers["alpha"].base_url, beta=server.providers["beta"].base_url
+    )
     (clean_environment / "openmux.toml").write_text(text, encoding="utf-8")
     return clean_environment
 

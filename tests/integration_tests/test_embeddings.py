@@ -55,7 +55,9 @@ class TestOpenMuxEmbeddingsIntegration(EmbeddingsIntegrationTests):
 
 
 def test_fails_over_only_to_the_same_model(server: FakeProviderServer) -> None:
-    config = provider_config(server.providers["first"], server.providers["second"], server.providers["other"])
+    config = provider_config(
+        server.providers["first"], server.providers["second"], server.providers["other"]
+    )
     embeddings = OpenMuxEmbeddings(config=config)
     first = embeddings.embed_query("hello")
     assert embeddings.model_id == "e-shared"

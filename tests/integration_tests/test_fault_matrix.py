@@ -15,7 +15,10 @@ FAULTS: dict[str, tuple[Callable[[], Fault | None], str]] = {
     "refused": (lambda: None, "connection"),
     "http_500": (lambda: Fault.status(500), "http_5xx"),
     "http_429_retry_after": (lambda: Fault.status(429, retry_after=7), "rate_limited"),
-    "error_in_200_body": (lambda: Fault.error_body(code=429, message="Rate limit exceeded"), "rate_limited"),
+    "error_in_200_body": (
+        lambda: Fault.error_body(code=429, message="Rate limit exceeded"),
+        "rate_limited",
+    ),
     "garbage_body": (lambda: Fault.garbage(), "bad_response"),
     "hang": (lambda: Fault.hang(), "timeout"),
     "error_before_first_chunk": (lambda: Fault.mid_stream_error(after_chunks=0), "bad_response"),
@@ -40,7 +43,11 @@ def _llm(server: FakeProviderServer, fault_name: str) -> ChatOpenMux:
         "timeouts": {"first_token": 0.5, "total": 5},
         "providers": {
             "bad": {"protocol": "openai", "base_url": bad_url, "models": ["m-bad"]},
-            "good": {"protocol": "openai", "base_url": server.providers["good"].base_url, "models": ["m-good"]},
+            "good": {
+                "protocol": "openai",
+                "base_url": server.providers["good"].base_url,
+                "models": ["m-good"],
+            },
         },
     }
     return ChatOpenMux(config=config)

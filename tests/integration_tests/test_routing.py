@@ -18,9 +18,9 @@ from langchain_core.tracers.schemas import Run
 from openmux import (
     ChatOpenMux,
     NoProviderAvailable,
-    TaskClassification,
     Orchestrator,
     StreamInterrupted,
+    TaskClassification,
     TaskType,
     UnsupportedTask,
 )
@@ -50,7 +50,9 @@ def _as_chat(_: Any) -> TaskClassification:
 
 def _llm(server: FakeProviderServer, **kwargs: Any) -> ChatOpenMux:
     kwargs.setdefault("classifier", _as_chat)
-    return ChatOpenMux(config=provider_config(server.providers["alpha"], server.providers["beta"]), **kwargs)
+    return ChatOpenMux(
+        config=provider_config(server.providers["alpha"], server.providers["beta"]), **kwargs
+    )
 
 
 def _route(message: AIMessage) -> tuple[str, str]:
@@ -61,11 +63,27 @@ def _route(message: AIMessage) -> tuple[str, str]:
 def test_metadata_contract(server: FakeProviderServer) -> None:
     message = _llm(server).invoke("Explain recursion in one sentence")
     meta = message.response_metadata["openmux"]
-    assert set(meta) == {"task", "confidence", "provider", "model", "reason", "latency_ms", "offline", "attempts"}
+    assert set(meta) == {
+        "task",
+        "confidence",
+        "provider",
+        "model",
+        "reason",
+        "latency_ms",
+        "offline",
+        "attempts",
+    }
     assert meta["task"] == "chat" and meta["confidence"] == 0.9
     assert (meta["provider"], meta["model"]) == ("alpha", "shared")
     assert meta["reason"] and meta["offline"] is False
-    assert set(meta["attempts"][0]) == {"provider", "model", "status", "error", "latency_ms", "hedged"}
+    assert set(meta["attempts"][0]) == {
+        "provider",
+        "model",
+        "status",
+        "error",
+        "latency_ms",
+        "hedged",
+    }
     assert message.usage_metadata and message.usage_metadata["total_tokens"] > 0
 
 
@@ -149,15 +167,20 @@ def test_paid_model_is_never_requested(server: FakeProviderServer) -> None:
 
 
 def test_tools_route_to_tool_capable_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    from openmux.routing import Router, RouteRequest
     from openmux.config import load_settings
+    from openmux.routing import Router, RouteRequest
 
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-test-key-000")
     router = Router(load_settings({"router": {"providers": ["openrouter"]}}))
     plain = router.plan(RouteRequest(messages=[HumanMessage("hi")]))
-    tools = router.plan(RouteRequest(messages=[HumanMessage("hi")], call_kwargs={"tools": [{"type": "function"}]}))
+    tools = router.plan(
+        RouteRequest(messages=[HumanMessage("hi")], call_kwargs={"tools": [{"type": "function"}]})
+    )
     image = router.plan(
-        RouteRequest(messages=[HumanMessage([{"type": "image_url", "image_url": {"url": "data:,"}}])], task="chat")
+        RouteRequest(
+            messages=[HumanMessage([{"type": "image_url", "image_url": {"url": "data:,"}}])],
+            task="chat",
+        )
     )
     gemma = "google/gemma-3-27b-it:free"
     assert gemma in [c.model.id for c in plain.candidates]
@@ -184,7 +207,9 @@ def test_bind_tools_and_tool_loop(server: FakeProviderServer) -> None:
     assert "5" in final.text
 
 
-def test_sticky_provider_and_tool_call_ids_rewritten_for_mistral(server: FakeProviderServer) -> None:
+def test_sticky_provider_and_tool_call_ids_rewritten_for_mistral(
+    server: FakeProviderServer,
+) -> None:
     config = {
         "router": {"providers": ["mistral", "groq"]},
         "providers": {
@@ -197,7 +222,11 @@ def test_sticky_provider_and_tool_call_ids_rewritten_for_mistral(server: FakePro
         tool_calls=[{"name": "lookup", "args": {"q": "x"}, "id": "call_abcdefghijklmnopqrstuvwx"}],
         response_metadata={"openmux": {"provider": "groq"}},
     )
-    history = [HumanMessage("look x up"), earlier, ToolMessage("42", tool_call_id="call_abcdefghijklmnopqrstuvwx")]
+    history = [
+        HumanMessage("look x up"),
+        earlier,
+        ToolMessage("42", tool_call_id="call_abcdefghijklmnopqrstuvwx"),
+    ]
     llm = ChatOpenMux(config=config, classifier=_as_chat)
     assert _route(llm.invoke(history))[0] == "groq"  # sticky: the provider of the tool calls
 
@@ -209,7 +238,9 @@ def test_sticky_provider_and_tool_call_ids_rewritten_for_mistral(server: FakePro
     assert sent[2]["tool_call_id"] == call_id
 
 
-def test_stream_interrupted_after_first_chunk_carries_partial_text(server: FakeProviderServer) -> None:
+def test_stream_interrupted_after_first_chunk_carries_partial_text(
+    server: FakeProviderServer,
+) -> None:
     server.providers["alpha"].fault = Fault.mid_stream_error(after_chunks=2)
     llm = _llm(server)
     received = ""
@@ -271,7 +302,11 @@ def test_streaming_tokens_reported_once(server: FakeProviderServer) -> None:
 
 
 def test_lcel_chain_batch_and_abatch(server: FakeProviderServer) -> None:
-    chain = ChatPromptTemplate.from_messages([("human", "Say {word}")]) | _llm(server) | StrOutputParser()
+    chain = (
+        ChatPromptTemplate.from_messages([("human", "Say {word}")])
+        | _llm(server)
+        | StrOutputParser()
+    )
     assert "from alpha" in chain.invoke({"word": "hi"})
     assert all("from alpha" in out for out in chain.batch([{"word": "a"}, {"word": "b"}]))
 
@@ -283,10 +318,21 @@ async def test_abatch(server: FakeProviderServer) -> None:
 
 def test_orchestrator_contract(server: FakeProviderServer) -> None:
     orchestrator = Orchestrator(
-        config=provider_config(server.providers["alpha"], server.providers["beta"]), classifier=_as_chat
+        config=provider_config(server.providers["alpha"], server.providers["beta"]),
+        classifier=_as_chat,
     )
     result = orchestrator.process("Write a Python function that reverses a string")
-    for key in ("response", "model", "provider", "task", "confidence", "reasoning", "latency_ms", "attempts", "usage"):
+    for key in (
+        "response",
+        "model",
+        "provider",
+        "task",
+        "confidence",
+        "reasoning",
+        "latency_ms",
+        "attempts",
+        "usage",
+    ):
         assert key in result
     assert result["response"].startswith("from alpha")
     assert result["reasoning"] == result["metadata"]["reason"]
@@ -295,7 +341,8 @@ def test_orchestrator_contract(server: FakeProviderServer) -> None:
 
 def test_orchestrator_process_multi(server: FakeProviderServer) -> None:
     orchestrator = Orchestrator(
-        config=provider_config(server.providers["alpha"], server.providers["beta"]), classifier=_as_chat
+        config=provider_config(server.providers["alpha"], server.providers["beta"]),
+        classifier=_as_chat,
     )
     merged = orchestrator.process_multi("hello", num_models=2, combination_method="merge")
     assert [r["model"] for r in merged["responses"]] == ["alpha:shared", "alpha:alpha-only"]
@@ -305,5 +352,7 @@ def test_orchestrator_process_multi(server: FakeProviderServer) -> None:
 
 
 async def test_orchestrator_async(server: FakeProviderServer) -> None:
-    orchestrator = Orchestrator(config=provider_config(server.providers["alpha"]), classifier=_as_chat)
+    orchestrator = Orchestrator(
+        config=provider_config(server.providers["alpha"]), classifier=_as_chat
+    )
     assert (await orchestrator.aprocess("hi"))["provider"] == "alpha"

@@ -19,8 +19,12 @@ def test_defaults() -> None:
     settings = load_settings()
     assert settings.strategy == "best"
     assert settings.free_only is True
-    assert (settings.timeouts.connect, settings.timeouts.first_token, settings.timeouts.total) == (3, 20, 120)
-    assert [p.name for p in settings.provider_order()][0] == "openrouter"
+    assert (settings.timeouts.connect, settings.timeouts.first_token, settings.timeouts.total) == (
+        3,
+        20,
+        120,
+    )
+    assert settings.provider_order()[0].name == "openrouter"
     assert settings.providers["openrouter"].api_key is None
 
 
@@ -39,7 +43,9 @@ def test_precedence_defaults_file_dotenv_env_constructor(
     monkeypatch.setenv("OPENROUTER_API_KEY", "from-env")
     monkeypatch.setenv("OPENMUX_FREE_ONLY", "1")
     settings = load_settings()
-    assert settings.providers["openrouter"].api_key.get_secret_value() == "from-env"  # env over .env
+    assert (
+        settings.providers["openrouter"].api_key.get_secret_value() == "from-env"
+    )  # env over .env
     assert settings.free_only is True
 
     llm = ChatOpenMux(timeout=9, free_only=False, api_keys={"openrouter": "from-constructor"})
@@ -51,7 +57,9 @@ def test_precedence_defaults_file_dotenv_env_constructor(
     assert llm.settings.sources["timeouts.connect"].endswith("openmux.toml")
 
 
-def test_dotenv_is_found_in_a_parent_folder(clean_environment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dotenv_is_found_in_a_parent_folder(
+    clean_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _write(clean_environment / ".env", "GROQ_API_KEY=gsk_parent\n")
     child = clean_environment / "a" / "b"
     child.mkdir(parents=True)
@@ -76,7 +84,10 @@ def test_user_config_dir_is_the_last_resort(clean_environment: Path) -> None:
 
 
 def test_malformed_toml_names_file_line_and_fix(clean_environment: Path) -> None:
-    path = _write(clean_environment / "openmux.toml", '[router]\nstrategy = "best"\nproviders = [openrouter]\n')
+    path = _write(
+        clean_environment / "openmux.toml",
+        '[router]\nstrategy = "best"\nproviders = [openrouter]\n',
+    )
     with pytest.raises(ConfigError) as caught:
         load_settings()
     error = caught.value
@@ -92,13 +103,19 @@ def test_malformed_toml_names_file_line_and_fix(clean_environment: Path) -> None
         ("[timeouts]\n\nconnect = -1\n", 3, "positive"),
         ('[providers.x]\nprotocol = "grpc"\nbase_url = "http://127.0.0.1:1/v1"\n', 2, "protocol"),
         ('[providers.x]\nbase_url = "https://example.com/v1"\n', 1, "protocol"),
-        ('[providers.x]\nprotocol = "openai"\nbase_url = "https://example.com/v1"\n', 1, "free = true"),
+        (
+            '[providers.x]\nprotocol = "openai"\nbase_url = "https://example.com/v1"\n',
+            1,
+            "free = true",
+        ),
         ("[providers.groq]\nenabled = 1\n", 2, "true or false"),
         ('[providers.groq]\nmodels = "llama"\n', 2, "list of strings"),
         ('[router]\nproviders = ["nope"]\n', None, "unknown provider"),
     ],
 )
-def test_invalid_values_are_explained(clean_environment: Path, text: str, line: int | None, message: str) -> None:
+def test_invalid_values_are_explained(
+    clean_environment: Path, text: str, line: int | None, message: str
+) -> None:
     _write(clean_environment / "openmux.toml", text)
     with pytest.raises(ConfigError, match="fix") as caught:
         load_settings()
@@ -112,7 +129,8 @@ def test_provider_overrides_merge_field_by_field(clean_environment: Path) -> Non
         clean_environment / "openmux.toml",
         '[providers.openrouter]\nbase_url = "http://127.0.0.1:8000/api/v1"\n'
         "[providers.groq]\nenabled = false\n"
-        '[providers.myproxy]\nprotocol = "openai"\nbase_url = "http://127.0.0.1:9000/v1"\nmodels = ["m"]\n',
+        '[providers.myproxy]\nprotocol = "openai"\n'
+        'base_url = "http://127.0.0.1:9000/v1"\nmodels = ["m"]\n',
     )
     settings = load_settings()
     openrouter = settings.providers["openrouter"]

@@ -7,12 +7,21 @@ import sys
 
 import openmux
 
-_HEAVY = ("langchain_openai", "langchain_ollama", "openai", "ollama", "httpx", "langchain_core.language_models")
+_HEAVY = (
+    "langchain_openai",
+    "langchain_ollama",
+    "openai",
+    "ollama",
+    "httpx",
+    "langchain_core.language_models",
+)
 
 
 def _loaded_after(code: str) -> set[str]:
     probe = f"import sys\n{code}\nprint(' '.join(sorted(sys.modules)))"
-    output = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
     return set(output.split())
 
 
@@ -29,8 +38,16 @@ def test_cli_help_is_light() -> None:
 
 def test_public_names() -> None:
     expected = {
-        "ChatOpenMux", "OpenMuxEmbeddings", "Orchestrator", "classify", "TaskClassification",
-        "TaskType", "OpenMuxError", "NoProviderAvailable", "UnsupportedTask", "StreamInterrupted",
+        "ChatOpenMux",
+        "OpenMuxEmbeddings",
+        "Orchestrator",
+        "classify",
+        "TaskClassification",
+        "TaskType",
+        "OpenMuxError",
+        "NoProviderAvailable",
+        "UnsupportedTask",
+        "StreamInterrupted",
         "ConfigError",
     }
     assert expected <= set(openmux.__all__)
