@@ -13,6 +13,7 @@ import secrets
 import socket
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -101,6 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
     provider: FakeProvider
     protocol: str
     request_id: str
+    _started: bool  # response headers sent
 
     def setup(self) -> None:
         super().setup()
@@ -148,12 +150,22 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _dispatch(self) -> None:
+        self._started = False
         try:
             self._dispatch_inner()
         except _ClientGone:
             self.close_connection = True
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True
+        except Exception as exc:  # a bug in the fake itself: say so loudly
+            traceback.print_exc()
+            self.close_connection = True
+            if not self._started:
+                body = {
+                    "error": {"message": f"fake server error: {exc!r}", "type": "fake_server_error"}
+                }
+                with contextlib.suppress(OSError):
+                    self._json(500, body)
 
     def _dispatch_inner(self) -> None:
         self.request_id = "req_" + secrets.token_hex(12)
@@ -221,9 +233,12 @@ class _Handler(BaseHTTPRequestHandler):
             raise _ClientGone
 
     def _headers(self, status: int, content_type: str, extra: Mapping[str, str] | None) -> None:
+        self._started = True
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("x-request-id", self.request_id)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         if self.protocol == "openai":
             self.send_header("openai-processing-ms", "1")
             self.send_header("openai-version", "2020-10-01")

@@ -549,3 +549,19 @@ def test_command_line_rejects_bad_fault() -> None:
 
     assert main(["--provider", "a", "--fault", "a=explode"]) == 2
     assert main(["--provider", "a", "--fault", "zzz=status:500"]) == 2
+
+
+def test_reply_callable_error_becomes_500(
+    http: httpx.Client, server: FakeProviderServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(body: dict[str, Any]) -> str:
+        raise RuntimeError("reply bug")
+
+    p = server.add_provider("broken", reply=broken)
+    response = http.post(f"{p.base_url}/chat/completions", json=_CHAT)
+    assert response.status_code == 500
+    assert response.json()["error"]["type"] == "fake_server_error"
+    assert "reply bug" in response.json()["error"]["message"]
+    # The connection is closed after a server-side bug; the next request still works.
+    p.reply = "fine"
+    assert http.post(f"{p.base_url}/chat/completions", json=_CHAT).status_code == 200
