@@ -11,8 +11,21 @@ with FakeProviderServer() as server:
     p.fault = Fault.status(429, retry_after=2)
 ```
 
+Faults (`p.fault = ...`, `None` for healthy) apply to work endpoints (chat,
+embeddings); listings stay healthy unless the fault has `on_listing=True`:
+`Fault.status(code, retry_after=, headers=)`, `Fault.error_body(code, message)`
+(HTTP 200 with an in-body error), `Fault.garbage()`, `Fault.hang()`,
+`Fault.disconnect()`, `Fault.slow_first_token(seconds, keepalive=)`,
+`Fault.mid_stream_error(after_chunks)`, `Fault.flaky(rate, seed=, fault=)` and
+`Fault.loading()` (llama.cpp's 503 "Loading model").
+
+Other knobs: `p.latency`, `p.stream_delay`, `p.reply` (text or a callable given
+the request JSON); counters `p.hits`, `p.hits_by_path`, `p.requests`,
+`p.reset()`; `server.dead_url()` for connection-refused tests.
+
 Standard library only, so it is safe to import from any test suite. A pytest
-fixture `fake_provider_server` lives in `openmux.testing.pytest_plugin`.
+fixture `fake_provider_server` lives in `openmux.testing.pytest_plugin`, and
+`python -m openmux.testing --provider NAME` serves from the command line.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Ollama native API wire formats.
 
 Reference: https://github.com/ollama/ollama/blob/main/docs/api.md
-(`POST /api/chat` as NDJSON stream or single JSON, `GET /api/tags`,
+(`POST /api/chat` and `POST /api/generate` as NDJSON stream or single JSON,
+`GET /api/tags`,
 `POST /api/embed`, `POST /api/show`, `GET /api/version`, `GET /api/ps`).
 """
 
@@ -66,6 +67,44 @@ def parse_chat(body: Mapping[str, Any], default_model: str) -> ChatRequest:
         # num_predict -1 (infinite) / -2 (fill context) mean no limit
         max_tokens=num_predict if isinstance(num_predict, int) and num_predict >= 0 else None,
     )
+
+
+def parse_generate(body: Mapping[str, Any], default_model: str) -> ChatRequest:
+    """Read an Ollama `/api/generate` request as a one-turn chat."""
+    messages: list[dict[str, Any]] = []
+    if isinstance(body.get("system"), str) and body["system"]:
+        messages.append({"role": "system", "content": body["system"]})
+    messages.append(
+        {"role": "user", "content": str(body.get("prompt") or ""), "images": body.get("images")}
+    )
+    return parse_chat({**body, "messages": messages, "tools": None}, default_model)
+
+
+def generate_response(reply: Reply, model: str) -> dict[str, Any]:
+    """Non-streaming `/api/generate` answer."""
+    return {
+        "model": model,
+        "created_at": now_iso(),
+        "response": reply.text,
+        **_done_fields(reply, _done_reason(reply)),
+    }
+
+
+def generate_stream(reply: Reply, model: str) -> list[dict[str, Any]]:
+    """NDJSON objects of a streamed `/api/generate` answer."""
+    lines: list[dict[str, Any]] = [
+        {"model": model, "created_at": now_iso(), "response": piece, "done": False}
+        for piece in reply.text_pieces()
+    ]
+    lines.append(
+        {
+            "model": model,
+            "created_at": now_iso(),
+            "response": "",
+            **_done_fields(reply, _done_reason(reply)),
+        }
+    )
+    return lines
 
 
 def message(reply: Reply, text: str | None = None) -> dict[str, Any]:

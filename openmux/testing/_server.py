@@ -80,6 +80,7 @@ _ROUTES: dict[tuple[str, str], _Route] = {
     ("GET", "/"): ("ollama", "root", "_ollama_root", False),
     ("HEAD", "/"): ("ollama", "root", "_ollama_root", False),
     ("POST", "/api/chat"): ("ollama", "chat", "_ollama_chat", True),
+    ("POST", "/api/generate"): ("ollama", "generate", "_ollama_chat", True),
     ("GET", "/api/tags"): ("ollama", "tags", "_ollama_tags", False),
     ("POST", "/api/embed"): ("ollama", "embeddings", "_ollama_embed", True),
     ("POST", "/api/embeddings"): ("ollama", "embeddings", "_ollama_legacy_embed", True),
@@ -470,8 +471,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, b"Ollama is running", "text/plain; charset=utf-8")
 
     def _ollama_chat(self, body: dict[str, Any], fault: Fault | None) -> None:
+        """`/api/chat` and `/api/generate`."""
         p = self.provider
-        request = _ollama.parse_chat(body, p.models[0] if p.models else "model")
+        generate = urlsplit(self.path).path.endswith("/api/generate")
+        parse = _ollama.parse_generate if generate else _ollama.parse_chat
+        request = parse(body, p.models[0] if p.models else "model")
         if self._unknown_model(request.model):
             return
         reply = self._reply(request)
@@ -483,12 +487,14 @@ class _Handler(BaseHTTPRequestHandler):
             if broken is not None:
                 self._json(500, _ollama.error_body(broken.message or "error"))
                 return
-            self._json(200, _ollama.chat_response(reply, request.model))
+            respond = _ollama.generate_response if generate else _ollama.chat_response
+            self._json(200, respond(reply, request.model))
             return
         self._start_chunked("application/x-ndjson")
         if slow is not None:
             self._sleep(slow.seconds or 0.0)
-        lines = _ollama.chat_stream(reply, request.model)
+        stream = _ollama.generate_stream if generate else _ollama.chat_stream
+        lines = stream(reply, request.model)
         if broken is not None:
             lines = lines[: min(broken.after_chunks, len(lines) - 1)]
             lines.append(_ollama.error_body(broken.message or "error"))

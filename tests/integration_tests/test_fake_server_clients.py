@@ -15,7 +15,7 @@ import ollama
 import openai
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
-from langchain_ollama import ChatOllama, OllamaEmbeddings
+from langchain_ollama import ChatOllama, OllamaEmbeddings, OllamaLLM
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 from pydantic import BaseModel
 
@@ -260,3 +260,11 @@ def test_ollama_client_listing_embed_and_root(good: FakeProvider) -> None:
         f"{good.base_url}/embeddings", json={"model": "e-1", "input": "foo"}
     ).json()["data"][0]["embedding"]
     assert openai_vector == pytest.approx(embedded.embeddings[0], abs=1e-9)
+
+
+def test_ollama_generate_endpoint(good: FakeProvider) -> None:
+    llm = OllamaLLM(base_url=good.ollama_base_url, model="m-2")
+    assert llm.invoke("Hi there") == "Hello from good! You said: Hi there"
+    assert "".join(llm.stream("Hi")) == "Hello from good! You said: Hi"
+    assert good.hits_by_path == {"/api/generate": 2}
+    assert good.requests[0].json["model"] == "m-2"
