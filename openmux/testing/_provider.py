@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,7 @@ class FakeProvider:
         latency: float = 0.0,
         fault: Fault | None = None,
         strict_models: bool = False,
+        max_recorded: int = 10_000,
     ) -> None:
         self._server = server
         self.name = name
@@ -71,7 +73,8 @@ class FakeProvider:
         self._lock = threading.Lock()
         self._hits = 0
         self._hits_by_path: dict[str, int] = {}
-        self._requests: list[RecordedRequest] = []
+        # the most recent requests only, so a long-running server stays small
+        self._requests: deque[RecordedRequest] = deque(maxlen=max_recorded)
 
     def __repr__(self) -> str:
         return f"FakeProvider(name={self.name!r}, models={self.models!r}, fault={self.fault!r})"
@@ -112,7 +115,7 @@ class FakeProvider:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every request received, oldest first (a copy)."""
+        """Requests received (the last 10,000), oldest first (a copy)."""
         with self._lock:
             return list(self._requests)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+import select
 import socket
 import threading
 import time
@@ -289,6 +290,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._sleep(delay)
             self._chunk(item)
 
+    def _client_closed(self) -> bool:
+        """Whether the client has closed its end (without consuming any data)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
     def _wait_first_token(self, seconds: float, keepalive: bytes | None) -> None:
         """Wait `seconds`; send `keepalive` bytes about every 0.1 s meanwhile."""
         deadline = time.monotonic() + seconds
@@ -342,7 +351,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fault.status_code, body.encode(), fault.content_type)
             return True
         if fault.kind == "hang":
-            self.server.stopping.wait(fault.seconds)
+            # Until the server stops, the client gives up, or `seconds` pass.
+            deadline = None if fault.seconds is None else time.monotonic() + fault.seconds
+            while not self.server.stopping.wait(0.05):
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if self._client_closed():
+                    break
             self.close_connection = True
             return True
         if fault.kind == "disconnect":

@@ -565,3 +565,23 @@ def test_reply_callable_error_becomes_500(
     # The connection is closed after a server-side bug; the next request still works.
     p.reply = "fine"
     assert http.post(f"{p.base_url}/chat/completions", json=_CHAT).status_code == 200
+
+
+def test_hang_with_seconds_then_closes(http: httpx.Client, good: FakeProvider) -> None:
+    good.fault = Fault.hang(seconds=0.1)
+    with pytest.raises(httpx.RemoteProtocolError):
+        http.post(f"{good.base_url}/chat/completions", json=_CHAT)
+
+
+def test_hang_releases_its_thread_when_the_client_gives_up(good: FakeProvider) -> None:
+    good.fault = Fault.hang()
+    before = threading.active_count()
+    with httpx.Client(timeout=0.2) as c:
+        for _ in range(3):
+            with pytest.raises(httpx.TimeoutException):
+                c.post(f"{good.base_url}/chat/completions", json=_CHAT)
+    for _ in range(400):  # bounded wait for the handler threads to notice
+        if threading.active_count() <= before:
+            break
+        threading.Event().wait(0.025)
+    assert threading.active_count() <= before
