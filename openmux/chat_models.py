@@ -22,6 +22,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
 from openmux.config import Settings, load_settings
 from openmux.routing import Router, RouteRequest
+from openmux.routing._quiet import QUIET
 
 # Per-call options that steer the router rather than the provider.
 _ROUTING_KWARGS = ("task", "model", "provider")
@@ -146,9 +147,12 @@ class ChatOpenMux(BaseChatModel):
     def _config(
         run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
     ) -> RunnableConfig:
-        """The router's runs (and the provider call inside) become children of this run."""
-        if run_manager is None:
-            return {}
+        """The router's runs (and the provider call inside) become children of this run.
+
+        With no handler at all, nobody can see those runs: the graph then skips them.
+        """
+        if run_manager is None or not (run_manager.handlers or run_manager.inheritable_handlers):
+            return QUIET
         # LLM run managers have no get_child(); this is what ParentRunManager.get_child does.
         children = CallbackManager(handlers=[], parent_run_id=run_manager.run_id)
         children.set_handlers(run_manager.inheritable_handlers)

@@ -22,6 +22,7 @@ from langchain_core.tracers.base import BaseTracer
 
 from openmux.errors import StreamInterrupted
 from openmux.providers import ProviderFailure, failure_from_exception
+from openmux.routing._quiet import QUIET
 from openmux.routing._request import Candidate, RouteRequest
 
 if TYPE_CHECKING:
@@ -142,11 +143,16 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
     async def ainvoke(
         self, input: RouteRequest, config: RunnableConfig | None = None, **kwargs: Any
     ) -> BaseMessage:
+        if config is QUIET:
+            return await self._ainvoke(input)
         return await self._acall_with_config(self._ainvoke, input, config, run_type="chain")
 
     def stream(
         self, input: RouteRequest, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[BaseMessage]:
+        if config is QUIET:
+            yield from self._stream(iter([input]))
+            return
         yield from self._transform_stream_with_config(iter([input]), self._stream, config)
 
     async def astream(
@@ -155,11 +161,16 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
         async def one() -> AsyncIterator[RouteRequest]:
             yield input
 
-        async for chunk in self._atransform_stream_with_config(one(), self._astream, config):
+        chunks = (
+            self._astream(one())
+            if config is QUIET
+            else self._atransform_stream_with_config(one(), self._astream, config)
+        )
+        async for chunk in chunks:
             yield chunk
 
     def _invoke(
-        self, request: RouteRequest, run_manager: CallbackManagerForChainRun
+        self, request: RouteRequest, run_manager: CallbackManagerForChainRun | None = None
     ) -> BaseMessage:
         model, messages, call_kwargs = self._prepare(request, aio=False)
         started = time.perf_counter()
@@ -173,7 +184,7 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
         return message
 
     async def _ainvoke(
-        self, request: RouteRequest, run_manager: AsyncCallbackManagerForChainRun
+        self, request: RouteRequest, run_manager: AsyncCallbackManagerForChainRun | None = None
     ) -> BaseMessage:
         model, messages, call_kwargs = self._prepare(request, aio=True)
         started = time.perf_counter()
@@ -187,7 +198,9 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
         return message
 
     def _stream(
-        self, requests: Iterator[RouteRequest], run_manager: CallbackManagerForChainRun
+        self,
+        requests: Iterator[RouteRequest],
+        run_manager: CallbackManagerForChainRun | None = None,
     ) -> Iterator[BaseMessage]:
         request = next(requests)
         model, messages, call_kwargs = self._prepare(request, aio=False)
@@ -215,7 +228,9 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
         self._succeed(request, started)
 
     async def _astream(
-        self, requests: AsyncIterator[RouteRequest], run_manager: AsyncCallbackManagerForChainRun
+        self,
+        requests: AsyncIterator[RouteRequest],
+        run_manager: AsyncCallbackManagerForChainRun | None = None,
     ) -> AsyncIterator[BaseMessage]:
         request = await anext(requests)
         model, messages, call_kwargs = self._prepare(request, aio=True)
@@ -245,8 +260,12 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
 
 
 def _tracers_only(
-    run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun,
+    run_manager: CallbackManagerForChainRun | AsyncCallbackManagerForChainRun | None,
 ) -> RunnableConfig:
+    if run_manager is None:
+        # Quiet: an explicit empty list, or the inner model would pick up the
+        # callbacks of whatever Runnable surrounds ChatOpenMux from the context.
+        return {"callbacks": []}
     child = run_manager.get_child()
     child.handlers = [h for h in child.handlers if _is_tracer(h)]
     child.inheritable_handlers = [h for h in child.inheritable_handlers if _is_tracer(h)]

@@ -8,6 +8,8 @@
 
 `route` returns a Runnable, which RunnableLambda then runs with the same
 input (invoke, stream and their async forms alike), so streaming flows through.
+The nodes are the subclasses of `_quiet`, which behave as these LangChain
+classes do and skip run bookkeeping when nobody observes the run.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import BaseMessage
-from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda
+from langchain_core.runnables import Runnable
 
 from openmux.errors import NoProviderAvailable, UnsupportedTask
 from openmux.providers import ProviderFailure
 from openmux.routing._candidate import CandidateRunnable
+from openmux.routing._quiet import Branch, Failover, Pipeline, Step
 from openmux.routing._request import Candidate, RouteRequest
 from openmux.routing._select import select_candidates
 
@@ -46,6 +49,8 @@ def _needs_other_output(request: RouteRequest) -> bool:
     classification = request.classification
     if classification is None or classification.confidence < NON_TEXT_MIN_CONFIDENCE:
         return False
+    if request.needs_tools:
+        return False  # an agent's tools may make the image or sound; the model calls them
     task = str(classification.task)
     if task == "image" and request.has_image_input:
         return False  # image understanding: vision-capable chat models serve it
@@ -116,7 +121,9 @@ class FailoverCache:
         ]
         steps.append(self._give_up)
         chain = (
-            steps[0].with_fallbacks(steps[1:], exceptions_to_handle=(ProviderFailure,))
+            Failover(
+                runnable=steps[0], fallbacks=steps[1:], exceptions_to_handle=(ProviderFailure,)
+            )
             if len(steps) > 1
             else steps[0]
         )
@@ -156,8 +163,8 @@ def build_graph(router: Router) -> Runnable[RouteRequest, BaseMessage]:
         request.candidates = select_candidates(request, router.settings, local_models(router))
         return failovers.chain(router, request.candidates)
 
-    select = RunnableBranch(
-        (_needs_other_output, RunnableLambda(_raise_unsupported, name="unsupported_task")),
-        RunnableLambda(route, name="select"),
+    select = Branch(
+        (Step(_needs_other_output), Step(_raise_unsupported, name="unsupported_task")),
+        Step(route, name="select"),
     )
-    return RunnableLambda(classify_request, name="classify") | select
+    return Pipeline(Step(classify_request, name="classify"), select)
