@@ -163,8 +163,9 @@ def build_graph(router: Router) -> Runnable[RouteRequest, BaseMessage]:
         request.candidates = select_candidates(request, router.settings, local_models(router))
         return failovers.chain(router, request.candidates)
 
-    select = Branch(
-        (Step(_needs_other_output), Step(_raise_unsupported, name="unsupported_task")),
-        Step(route, name="select"),
+    # RunnableBranch takes its branches positionally, which mypy's pydantic view misses.
+    select = Branch(  # type: ignore[call-arg]
+        (Step(_needs_other_output), Step(_raise_unsupported, name="unsupported_task")),  # type: ignore[arg-type]
+        Step(route, name="select"),  # type: ignore[arg-type]
     )
-    return Pipeline(Step(classify_request, name="classify"), select)
+    return Pipeline(first=Step(classify_request, name="classify"), last=select)

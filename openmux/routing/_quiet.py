@@ -25,7 +25,7 @@ from langchain_core.runnables import (
 QUIET: RunnableConfig = {"callbacks": None, "tags": [], "metadata": {}, "configurable": {}}
 
 
-class Step(RunnableLambda):  # type: ignore[type-arg]
+class Step(RunnableLambda):
     """A node function; when it returns a Runnable, that Runnable runs on the same input."""
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
@@ -67,7 +67,7 @@ class Step(RunnableLambda):  # type: ignore[type-arg]
             yield output
 
 
-class Branch(RunnableBranch):  # type: ignore[type-arg]
+class Branch(RunnableBranch):
     def _chosen(self, input: Any, config: RunnableConfig) -> Runnable[Any, Any]:
         for condition, runnable in self.branches:
             if condition.invoke(input, config):
@@ -103,7 +103,7 @@ class Branch(RunnableBranch):  # type: ignore[type-arg]
             yield chunk
 
 
-class Pipeline(RunnableSequence):  # type: ignore[type-arg]
+class Pipeline(RunnableSequence):
     """A sequence whose steps before the last take the whole input (as lambdas do)."""
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
@@ -143,7 +143,7 @@ class Pipeline(RunnableSequence):  # type: ignore[type-arg]
             yield chunk
 
 
-class Failover(RunnableWithFallbacks):  # type: ignore[type-arg]
+class Failover(RunnableWithFallbacks):
     """with_fallbacks; streaming fails over only until the first chunk, as LangChain's does."""
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
