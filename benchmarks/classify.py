@@ -9,6 +9,7 @@ precision/recall table, the confusion matrix and the expected calibration error.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -53,38 +54,49 @@ def main() -> int:
     get_model()
     t2 = time.perf_counter()
 
-    for text, _ in [(t, lbl) for lbl, t in rows[:50]]:  # warm-up
+    for _, text in rows[:50]:  # warm-up
         classify(text)
-    times, preds, confs = [], [], []
-    for _ in range(3):
-        times.clear()
-        preds.clear()
-        confs.clear()
-        for _, text in rows:
-            s = time.perf_counter()
-            r = classify(text)
-            times.append((time.perf_counter() - s) * 1000)
-            preds.append(r.task.value)
-            confs.append(r.confidence)
-    times.sort()
-    p50 = statistics.median(times)
-    p99 = times[min(len(times) - 1, int(0.99 * len(times)))]
+    rounds = 5
+    wall: list[list[float]] = [[] for _ in rows]
+    cpu: list[list[float]] = [[] for _ in rows]
+    preds, confs = [], []
+    for r in range(rounds):
+        for i, (_, text) in enumerate(rows):
+            c0, w0 = time.thread_time(), time.perf_counter()
+            result = classify(text)
+            w1, c1 = time.perf_counter(), time.thread_time()
+            wall[i].append((w1 - w0) * 1000)
+            cpu[i].append((c1 - c0) * 1000)
+            if r == 0:
+                preds.append(result.task.value)
+                confs.append(result.confidence)
 
+    def pct(values: list[float], q: float) -> float:
+        values = sorted(values)
+        return values[min(len(values) - 1, int(q * len(values)))]
+
+    every = [t for ts in wall for t in ts]
+    per_prompt = [statistics.median(ts) for ts in wall]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     labels = [t.value for t in TaskType]
     gold = [lbl for lbl, _ in rows]
-    correct = [g == p for g, p in zip(gold, preds)]
+    correct = [g == p for g, p in zip(gold, preds, strict=True)]
     acc = sum(correct) / len(rows)
     print(f"prompts        {len(rows)}")
     print(f"import         {(t1 - t0) * 1000:.1f} ms")
     print(f"model load     {(t2 - t1) * 1000:.1f} ms")
-    print(f"latency        p50 {p50:.3f} ms   p99 {p99:.3f} ms   max {times[-1]:.3f} ms")
+    print(f"latency, per-prompt median of {rounds} runs (load average {load:.1f}):")
+    print(f"               p50 {pct(per_prompt, 0.5):.3f} ms   p99 {pct(per_prompt, 0.99):.3f} ms")
+    print(f"  every call   p50 {pct(every, 0.5):.3f} ms   p99 {pct(every, 0.99):.3f} ms")
+    cpu_all = [t for ts in cpu for t in ts]
+    print(f"  thread CPU   p50 {pct(cpu_all, 0.5):.3f} ms   p99 {pct(cpu_all, 0.99):.3f} ms")
     print(f"accuracy       {acc:.4f}")
     f1s = []
     print(f"\n{'label':<12}{'precision':>10}{'recall':>10}{'f1':>8}{'support':>9}")
     for lbl in labels:
-        tp = sum(g == lbl and p == lbl for g, p in zip(gold, preds))
-        fp = sum(g != lbl and p == lbl for g, p in zip(gold, preds))
-        fn = sum(g == lbl and p != lbl for g, p in zip(gold, preds))
+        tp = sum(g == lbl and p == lbl for g, p in zip(gold, preds, strict=True))
+        fp = sum(g != lbl and p == lbl for g, p in zip(gold, preds, strict=True))
+        fn = sum(g == lbl and p != lbl for g, p in zip(gold, preds, strict=True))
         prec = tp / (tp + fp) if tp + fp else 0.0
         rec = tp / (tp + fn) if tp + fn else 0.0
         f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
@@ -96,11 +108,11 @@ def main() -> int:
     print("\nconfusion (rows = gold, columns = predicted)")
     print(" " * 12 + "".join(f"{lbl[:6]:>7}" for lbl in labels))
     for g in labels:
-        counts = [sum(a == g and b == p for a, b in zip(gold, preds)) for p in labels]
+        counts = [sum(a == g and b == p for a, b in zip(gold, preds, strict=True)) for p in labels]
         print(f"{g:<12}" + "".join(f"{c:>7}" for c in counts))
     if args.errors:
         print("\nerrors")
-        for (g, text), p, c in zip(rows, preds, confs):
+        for (g, text), p, c in zip(rows, preds, confs, strict=True):
             if g != p:
                 print(f"  {g:>10} -> {p:<10} {c:.2f}  {text[:100]!r}")
     return 0

@@ -16,7 +16,7 @@ __all__ = ["TaskClassification", "TaskType", "classify", "resolve_classifier"]
 
 def classify(text_or_messages: Any) -> TaskClassification:
     """Classify a string, a list of messages (or role/content dicts) or a PromptValue."""
-    from openmux.classifier._rules import classify_input
+    from openmux.classifier._classify import classify_input
 
     return classify_input(text_or_messages)
 

@@ -1,0 +1,264 @@
+# ruff: noqa: RUF001
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableLambda
+
+from openmux.classifier import TaskClassification, TaskType, classify, resolve_classifier
+from openmux.classifier.cli import run
+
+EVAL = Path(__file__).parent / "data" / "eval.tsv"
+
+
+@pytest.mark.parametrize(
+    ("text", "task"),
+    [
+        ("Explain how tides work", TaskType.CHAT),
+        ("Write a thank-you email to my team after the launch", TaskType.CHAT),
+        ("Write a Python function to merge two dictionaries", TaskType.CODE),
+        ("Why does this segfault? int *p = 0; *p = 1;", TaskType.CODE),
+        ("Read this paragraph aloud in a calm voice: We open at nine.", TaskType.TTS),
+        ("Turn my blog post into an mp3 narration", TaskType.TTS),
+        ("Transcribe meeting.wav", TaskType.AUDIO),
+        ("Generate a 10-second lo-fi beat", TaskType.AUDIO),
+        ("Embed these three sentences: 'a', 'b', 'c'", TaskType.EMBEDDINGS),
+        (
+            "How semantically similar are 'car' and 'automobile'? Give a cosine score",
+            TaskType.EMBEDDINGS,
+        ),
+        ("Draw a cat wearing a space suit", TaskType.IMAGE),
+        ("Extract the text from this screenshot", TaskType.IMAGE),
+        ("Make a 30-second video of waves", TaskType.OTHER),
+        ("Generate a 3D mesh of a chair", TaskType.OTHER),
+    ],
+)
+def test_each_label(text: str, task: TaskType) -> None:
+    result = classify(text)
+    assert isinstance(result, TaskClassification)
+    assert result.task is task, result
+    assert 0.0 <= result.confidence <= 1.0
+    assert result.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "task"),
+    [
+        # code that produces another artifact is code
+        ("Python code that draws a circle with PIL", TaskType.CODE),
+        ("Write a script that converts text to speech with pyttsx3", TaskType.CODE),
+        # talking about a modality is chat
+        ("Write a poem about photographs", TaskType.CHAT),
+        ("What is a vector embedding?", TaskType.CHAT),
+        ("How do embeddings work in PyTorch?", TaskType.CODE),
+        # math and data questions without a program are chat
+        ("What is 17% of 240?", TaskType.CHAT),
+        ("Solve 2x + 6 = 14", TaskType.CHAT),
+        ("Translate 'good morning' to Japanese", TaskType.CHAT),
+    ],
+)
+def test_borderline_rules(text: str, task: TaskType) -> None:
+    assert classify(text).task is task
+
+
+@pytest.mark.parametrize(
+    ("text", "task"),
+    [
+        ("Escribe una función en Python que sume dos números", TaskType.CODE),
+        ("Dessine un chat dans l'espace", TaskType.IMAGE),
+        ("Lies diesen Text bitte laut vor", TaskType.TTS),
+        ("Transcreva esta gravação", TaskType.AUDIO),
+        ("写一首关于春天的诗", TaskType.CHAT),
+        ("このテキストを読み上げて", TaskType.TTS),
+        ("Сделай видео с закатом", TaskType.OTHER),
+        ("ما هي عاصمة فرنسا؟", TaskType.CHAT),
+        ("इन वाक्यों के एम्बेडिंग बनाओ", TaskType.EMBEDDINGS),
+        ("고양이 그림 그려 줘", TaskType.IMAGE),
+    ],
+)
+def test_non_english(text: str, task: TaskType) -> None:
+    assert classify(text).task is task
+
+
+IMAGE_BLOCKS = [
+    {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+    {"type": "image", "url": "https://example.com/cat.png"},
+    {"type": "image", "source_type": "base64", "data": "aGk=", "mime_type": "image/png"},
+]
+
+
+@pytest.mark.parametrize("block", IMAGE_BLOCKS)
+def test_image_block_means_image(block: dict) -> None:
+    msg = HumanMessage(content=[{"type": "text", "text": "what is this?"}, block])
+    result = classify([msg])
+    assert result.task is TaskType.IMAGE
+    assert "image" in result.reason
+
+
+def test_image_block_with_code_request_is_code() -> None:
+    msg = HumanMessage(
+        content=[
+            {"type": "text", "text": "Write the HTML and CSS for this page layout"},
+            IMAGE_BLOCKS[0],
+        ]
+    )
+    assert classify([msg]).task is TaskType.CODE
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        {"type": "input_audio", "input_audio": {"data": "aGk=", "format": "wav"}},
+        {"type": "audio", "source_type": "base64", "data": "aGk=", "mime_type": "audio/wav"},
+    ],
+)
+def test_audio_block_means_audio(block: dict) -> None:
+    result = classify([{"role": "user", "content": [{"type": "text", "text": "hi"}, block]}])
+    assert result.task is TaskType.AUDIO
+
+
+def test_input_forms() -> None:
+    text = "Write a SQL query that counts orders per day"
+    assert classify(text).task is TaskType.CODE
+    assert classify([HumanMessage(text)]).task is TaskType.CODE
+    assert classify(HumanMessage(text)).task is TaskType.CODE
+    assert classify([{"role": "user", "content": text}]).task is TaskType.CODE
+    assert classify([("human", text)]).task is TaskType.CODE
+    prompt = ChatPromptTemplate.from_messages([("system", "be brief"), ("human", "{q}")])
+    assert classify(prompt.invoke({"q": text})).task is TaskType.CODE
+
+
+def test_last_user_turn_decides() -> None:
+    messages = [
+        SystemMessage("You are helpful."),
+        HumanMessage("Write a Python function that parses ISO dates"),
+        AIMessage("def parse(s): ..."),
+        HumanMessage("Now draw a picture of a sunset over the sea"),
+    ]
+    assert classify(messages).task is TaskType.IMAGE
+
+
+@pytest.mark.parametrize(
+    ("first", "follow_up", "task"),
+    [
+        ("Write a Python function that reverses a linked list", "make it shorter", TaskType.CODE),
+        ("Write a poem about the autumn rain", "make it shorter", TaskType.CHAT),
+        ("Write a bash script that backs up my photos folder", "and in PowerShell?", TaskType.CODE),
+        ("Draw a red fox sleeping in the snow", "now in watercolor", TaskType.IMAGE),
+    ],
+)
+def test_earlier_turns_break_ties(first: str, follow_up: str, task: TaskType) -> None:
+    messages = [
+        {"role": "user", "content": first},
+        {"role": "assistant", "content": "Here you go."},
+        {"role": "user", "content": follow_up},
+    ]
+    assert classify(messages).task is task
+
+
+def test_secondary_label_for_two_artifacts() -> None:
+    result = classify("Draw a lighthouse at dusk and write a haiku about it")
+    assert result.task is TaskType.IMAGE
+    assert TaskType.CHAT in result.secondary
+    result = classify("Translate this to French and then read it aloud: we are closed today")
+    assert result.task is TaskType.TTS
+    assert TaskType.CHAT in result.secondary
+    assert classify("Explain how tides work").secondary == []
+
+
+def test_reason_names_cues() -> None:
+    result = classify("Write a python function with a regex that validates emails")
+    assert result.task is TaskType.CODE
+    assert result.reason.startswith("code cues:")
+
+
+def test_resolve_classifier_default_and_callable() -> None:
+    assert resolve_classifier(None) is classify
+    fixed = TaskClassification(TaskType.AUDIO, 0.5, [], "custom")
+    seen: list[object] = []
+
+    def custom(request: object) -> TaskClassification:
+        seen.append(request)
+        return fixed
+
+    fn = resolve_classifier(custom)
+    assert fn("hello") is fixed
+    assert seen == ["hello"]
+
+
+def test_resolve_classifier_runnable() -> None:
+    runnable = RunnableLambda(lambda x: TaskClassification(TaskType.IMAGE, 0.9, [], f"got {x}"))
+    fn = resolve_classifier(runnable)
+    result = fn("draw")
+    assert result.task is TaskType.IMAGE
+    assert result.reason == "got draw"
+
+
+def test_resolve_classifier_rejects_bad_input() -> None:
+    with pytest.raises(TypeError):
+        resolve_classifier(42)
+    with pytest.raises(TypeError):
+        resolve_classifier(lambda _: "chat")("hi")
+
+
+def test_cli_text_and_json() -> None:
+    out = io.StringIO()
+    assert run(["Draw", "a", "cat"], stdout=out) == 0
+    label, confidence, _secondary, reason = out.getvalue().rstrip("\n").split("\t")
+    assert label == "image"
+    assert 0 <= float(confidence) <= 1
+    assert reason
+
+    out = io.StringIO()
+    assert run(["--json", "Transcribe meeting.wav"], stdout=out) == 0
+    payload = json.loads(out.getvalue())
+    assert payload["task"] == "audio"
+    assert set(payload) == {"task", "confidence", "secondary", "reason"}
+
+
+def test_cli_reads_stdin_lines() -> None:
+    out = io.StringIO()
+    stdin = io.StringIO("Write a haiku about rain\n\nEmbed these sentences: a, b\n")
+    assert run(["--json"], stdin=stdin, stdout=out) == 0
+    tasks = [json.loads(line)["task"] for line in out.getvalue().splitlines()]
+    assert tasks == ["chat", "embeddings"]
+
+
+def test_import_is_lazy() -> None:
+    code = (
+        "import sys, openmux.classifier as c; "
+        "assert 'numpy' not in sys.modules, 'numpy imported'; "
+        "assert 'openmux.classifier._model' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _load_eval() -> list[tuple[str, str]]:
+    rows = []
+    for line in EVAL.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            label, _, text = line.partition("\t")
+            rows.append((label, text.replace("\\n", "\n")))
+    return rows
+
+
+def test_eval_set_shape() -> None:
+    rows = _load_eval()
+    assert len(rows) >= 400
+    labels = {label for label, _ in rows}
+    assert labels == {t.value for t in TaskType}
+    non_ascii = sum(not text.isascii() for _, text in rows)
+    assert non_ascii >= 0.1 * len(rows)
+
+
+def test_eval_accuracy() -> None:
+    rows = _load_eval()
+    correct = sum(classify(text).task.value == label for label, text in rows)
+    assert correct / len(rows) >= 0.95
