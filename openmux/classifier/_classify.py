@@ -42,11 +42,35 @@ def _quote(cues: list[str]) -> str:
     return ", ".join(f"'{c}'" for c in cues)
 
 
+_CONNECTORS = (
+    ";",
+    " and ",
+    " then ",
+    "afterwards",
+    " as well as ",
+    " plus ",
+    " y luego ",
+    " et ensuite ",
+    " und dann ",
+    " e depois ",
+    "然后",
+    "并且",
+    "それから",
+    "그리고",
+    "затем",
+    "и потом",
+)
+
+
 def _clauses(model: Model, text: str) -> list[tuple[int, float]]:
     """Label and probability of each clause when the text chains several requests."""
+    head = text[:400]
+    lowered = head.casefold()
+    if not any(c in lowered for c in _CONNECTORS):
+        return []
     parts = [
         p
-        for p in _SPLIT.split(text[:400])
+        for p in _SPLIT.split(head)
         if p and (len(p.split()) >= 3 or (not p.isascii() and len(p) >= 6))
     ]
     if len(parts) < 2:

@@ -97,7 +97,7 @@ def _cue_table() -> list[tuple[str, frozenset[str], tuple[str, ...], frozenset[s
             (
                 name,
                 frozenset(w.replace("_", " ") for w in words.split()),
-                tuple(prefixes.split()),
+                tuple(f" {p}" for p in prefixes.split()),
                 frozenset(grams.split()),
             )
         )
@@ -109,13 +109,13 @@ CUES = _cue_table()
 
 def cue_flags(words: set[str], chars: set[str]) -> list[float]:
     """One 0/1 flag per label: do the text's word or char grams hold one of its cues?"""
-    tokens = [w for w in words if " " not in w]
+    joined = " " + " ".join(w for w in words if " " not in w)
     flags = []
     for _, cue_words, prefixes, cue_chars in CUES:
         hit = (
             not cue_words.isdisjoint(words)
             or not cue_chars.isdisjoint(chars)
-            or any(t.startswith(prefixes) for t in tokens)
+            or any(p in joined for p in prefixes)
         )
         flags.append(float(hit))
     return flags
@@ -154,9 +154,8 @@ def word_grams(norm: str) -> set[str]:
 def char_grams(norm: str) -> set[str]:
     s = f" {norm} "
     grams: set[str] = set()
-    length = len(s)
     for n in CHAR_NS if norm.isascii() else (2, *CHAR_NS):
-        grams.update(s[i : i + n] for i in range(length - n + 1))
+        grams.update(map("".join, zip(*(s[k:] for k in range(n)), strict=False)))
     return grams
 
 

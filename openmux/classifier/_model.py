@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +25,11 @@ _model: Model | None = None
 
 @dataclass
 class Scored:
-    """Raw scores of one text plus the grams that matched, for explanations."""
+    """Raw scores of one text plus its gram sets, for explanations."""
 
     logits: np.ndarray
-    words: list[tuple[str, int]]
-    chars: list[tuple[str, int]]
+    words: set[str]
+    chars: set[str]
     word_scale: float
     char_scale: float
 
@@ -51,49 +52,53 @@ class Model:
         norm = normalize(text)
         wg = word_grams(norm)
         cg = char_grams(norm)
-        wget, cget = self.word_index.get, self.char_index.get
-        words = [(g, j) for g in wg if (j := wget(g)) is not None]
-        chars = [(g, j) for g in cg if (j := cget(g)) is not None]
         ws = 1.0 / math.sqrt(len(wg)) if wg else 0.0
         cs = 1.0 / math.sqrt(len(cg)) if cg else 0.0
         dense = np.array(dense_features(text, wg, cg), dtype=np.float32)
         logits = self.bias + dense @ self.w_dense
-        if words:
-            idx = np.fromiter((j for _, j in words), dtype=np.intp, count=len(words))
-            logits += self.w_words.take(idx, axis=0).sum(axis=0) * ws
-        if chars:
-            idx = np.fromiter((j for _, j in chars), dtype=np.intp, count=len(chars))
-            logits += self.w_chars.take(idx, axis=0).sum(axis=0) * cs
-        return Scored(logits, words, chars, ws, cs)
+        if wg:
+            logits += self._sum(self.w_words, self.word_index, wg) * ws
+        if cg:
+            logits += self._sum(self.w_chars, self.char_index, cg) * cs
+        return Scored(logits, wg, cg, ws, cs)
+
+    @staticmethod
+    def _sum(weights: np.ndarray, index: dict[str, int], grams: set[str]) -> np.ndarray:
+        idx = np.fromiter(map(index.get, grams, repeat(-1)), dtype=np.intp, count=len(grams))
+        return weights.take(idx[idx >= 0], axis=0).sum(axis=0)
 
     def proba(self, logits: np.ndarray) -> np.ndarray:
         z = logits / self.temperature
         e = np.exp(z - z.max())
         return e / e.sum()
 
+    def _contributions(
+        self, weights: np.ndarray, index: dict[str, int], grams: set[str], label: int, scale: float
+    ) -> list[tuple[float, str]]:
+        known = [(g, j) for g in grams if (j := index.get(g)) is not None]
+        if not known:
+            return []
+        w = weights.take([j for _, j in known], axis=0)
+        contrib = (w[:, label] - w.mean(axis=1)) * scale
+        return [(float(c), g) for (g, _), c in zip(known, contrib, strict=True) if c > 0.05]
+
     def cues(self, scored: Scored, label: int, text: str, limit: int = 3) -> list[str]:
         """The grams that pushed hardest towards ``label``, as readable words."""
-        found: list[tuple[float, str]] = []
-        if scored.words:
-            idx = [j for _, j in scored.words]
-            w = self.w_words[idx]
-            contrib = (w[:, label] - w.mean(axis=1)) * scored.word_scale
-            for (g, _), c in zip(scored.words, contrib, strict=True):
-                if c > 0.05 and _informative(g):
-                    found.append((float(c), g))
-        if len(found) < limit and scored.chars:
-            idx = [j for _, j in scored.chars]
-            w = self.w_chars[idx]
-            contrib = (w[:, label] - w.mean(axis=1)) * scored.char_scale
-            order = np.argsort(-contrib)[:limit]
+        found = [
+            (c, g)
+            for c, g in self._contributions(
+                self.w_words, self.word_index, scored.words, label, scored.word_scale
+            )
+            if _informative(g)
+        ]
+        if not found:
             lowered = text.casefold()
-            for k in order:
-                if contrib[k] <= 0.05:
-                    break
-                gram = scored.chars[k][0].strip()
-                word = _word_around(lowered, gram)
+            for c, gram in self._contributions(
+                self.w_chars, self.char_index, scored.chars, label, scored.char_scale
+            ):
+                word = _word_around(lowered, gram.strip())
                 if word and _informative(word):
-                    found.append((float(contrib[k]) * 0.5, word))
+                    found.append((c, word))
         found.sort(key=lambda t: -t[0])
         out: list[str] = []
         for _, g in found:
