@@ -9,10 +9,13 @@ from langchain_core.runnables import Runnable
 
 from openmux.classifier import TaskClassification, TaskType
 from openmux.config import Settings
+from openmux.health import FailurePolicy, health_store
 from openmux.providers import LocalDiscovery, ModelPool
 from openmux.routing._graph import build_graph
 from openmux.routing._request import Candidate, RouteRequest
 from openmux.routing._select import select_candidates, split_model_name
+
+MAX_ATTEMPTS = 8
 
 __all__ = ["Candidate", "RouteRequest", "Router", "select_candidates", "split_model_name"]
 
@@ -25,6 +28,9 @@ class Router:
 
         self.settings = settings
         self.pool = ModelPool(settings.timeouts)
+        self.health = health_store(settings.state_dir)
+        self.policy = FailurePolicy(self.health)
+        self.max_attempts = MAX_ATTEMPTS
         self.discovery = LocalDiscovery()
         self._classify = resolve_classifier(classifier)
         self.graph: Runnable[RouteRequest, BaseMessage] = build_graph(self)

@@ -8,6 +8,7 @@ after it, a failure is `StreamInterrupted` (never two answers spliced).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import time
@@ -23,13 +24,11 @@ from langchain_core.tracers.base import BaseTracer
 from openmux.errors import StreamInterrupted
 from openmux.providers import ProviderFailure, failure_from_exception
 from openmux.routing._quiet import QUIET
-from openmux.routing._request import Candidate, RouteRequest
+from openmux.routing._request import Candidate, RouteRequest, request_exhausted
 
 if TYPE_CHECKING:
-    from openmux.providers import ModelPool
+    from openmux.routing import Router
 
-# Failures that say the provider, not just this model, cannot answer now.
-_PROVIDER_WIDE = frozenset({"auth", "connection", "payment_required"})
 _ALNUM9 = re.compile(r"^[A-Za-z0-9]{9}$")
 
 
@@ -74,27 +73,45 @@ def _chunk_has_answer(chunk: BaseMessage) -> bool:
 class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
     """Calls one candidate. Stateless across requests: all state is in the RouteRequest."""
 
-    def __init__(self, candidate: Candidate, pool: ModelPool, *, free_only: bool) -> None:
+    def __init__(self, candidate: Candidate, router: Router) -> None:
         self.candidate = candidate
-        self.pool = pool
-        self.free_only = free_only
+        self.router = router
         self.name = f"{candidate.provider.name}:{candidate.model.id}"
 
-    # -- shared steps ---------------------------------------------------------------------
+    # -- before, after ----------------------------------------------------------------------
 
     def _prepare(
         self, request: RouteRequest, *, aio: bool
     ) -> tuple[Any, list[BaseMessage], dict[str, Any]]:
+        """Everything that may rule this candidate out without sending a byte."""
         candidate = self.candidate
         provider = candidate.provider
+        if request.out_of_budget:
+            raise request_exhausted(request)
         if provider.name in request.failed_providers:
             raise ProviderFailure("connection", f"{provider.name} already failed in this request")
+        if candidate.model.context_length < request.min_context:
+            raise ProviderFailure("context_length", f"{self.name} has too small a context")
+        disabled = self.router.policy.disabled.get(provider.name)
+        if disabled is not None:
+            request.record(candidate, "auth", error=f"disabled for this process: {disabled}")
+            raise ProviderFailure("auth", disabled)
         # free_only is enforced here, at the last step before sending.
-        if self.free_only and not provider.is_free(candidate.model.id):
+        if self.router.settings.free_only and not provider.is_free(candidate.model.id):
             request.record(candidate, "not_free", error="paid model; free_only is on")
             raise ProviderFailure("not_free", f"{self.name} is not free")
+        bench = self.router.health.bench_of(provider.name, candidate.model.id)
+        if bench is not None:
+            request.benched.append(bench)
+            seconds = max(0.0, bench.until - time.time())
+            request.record(
+                candidate,
+                "circuit_open",
+                error=f"benched {seconds:.1f} s more after {bench.reason}",
+            )
+            raise ProviderFailure("circuit_open", f"{self.name} is benched")
         try:
-            model = self.pool.chat(provider, candidate.model.id, aio=aio)
+            model = self.router.pool.chat(provider, candidate.model.id, aio=aio)
         except Exception as exc:  # an adapter that cannot be built (missing extra, bad URL)
             failure = failure_from_exception(exc)
             request.record(candidate, failure.kind, error=str(failure))
@@ -109,13 +126,22 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
         request.record(
             self.candidate, failure.kind, error=str(failure), latency_ms=_ms_since(started)
         )
-        if failure.kind in _PROVIDER_WIDE:
-            request.failed_providers.add(self.candidate.provider.name)
+        self.router.policy.after_failure(self.candidate, failure, request)
         return failure
 
-    def _succeed(self, request: RouteRequest, started: float) -> None:
+    def _retry(self, request: RouteRequest, failure: ProviderFailure, tries: int) -> bool:
+        return (
+            tries == 1
+            and not request.out_of_budget
+            and self.router.policy.worth_retrying(self.candidate, failure)
+        )
+
+    def _succeed(self, request: RouteRequest, started: float, first_token: float) -> None:
         request.record(self.candidate, "ok", latency_ms=_ms_since(started))
         request.winner = self.candidate
+        self.router.health.record_success(
+            *self.candidate.key, first_token_ms=_ms_since(first_token)
+        )
 
     def _interrupted(
         self, request: RouteRequest, exc: BaseException, started: float, partial: str
@@ -124,6 +150,7 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
         request.record(
             self.candidate, "stream_interrupted", error=str(failure), latency_ms=_ms_since(started)
         )
+        self.router.health.record_failure(*self.candidate.key, reason="stream_interrupted")
         return StreamInterrupted(
             f"{self.name} failed mid-stream ({failure.kind}: {failure})",
             partial_text=partial,
@@ -138,6 +165,8 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
     def invoke(
         self, input: RouteRequest, config: RunnableConfig | None = None, **kwargs: Any
     ) -> BaseMessage:
+        if config is QUIET:
+            return self._invoke(input)
         return self._call_with_config(self._invoke, input, config, run_type="chain")
 
     async def ainvoke(
@@ -173,29 +202,41 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
         self, request: RouteRequest, run_manager: CallbackManagerForChainRun | None = None
     ) -> BaseMessage:
         model, messages, call_kwargs = self._prepare(request, aio=False)
-        started = time.perf_counter()
-        try:
-            message = model.invoke(messages, _tracers_only(run_manager), **call_kwargs)
-            if not _has_answer(message):
-                raise ProviderFailure("bad_response", "the answer was empty")
-        except Exception as exc:
-            raise self._fail(request, exc, started) from exc
-        self._succeed(request, started)
-        return message
+        for tries in (1, 2):
+            started = time.perf_counter()
+            try:
+                message = model.invoke(messages, _tracers_only(run_manager), **call_kwargs)
+                if not _has_answer(message):
+                    raise ProviderFailure("bad_response", "the answer was empty")
+            except Exception as exc:
+                failure = self._fail(request, exc, started)
+                if self._retry(request, failure, tries):
+                    time.sleep(self.router.policy.retry_delay())
+                    continue
+                raise failure from exc
+            self._succeed(request, started, started)
+            return message
+        raise AssertionError("unreachable")
 
     async def _ainvoke(
         self, request: RouteRequest, run_manager: AsyncCallbackManagerForChainRun | None = None
     ) -> BaseMessage:
         model, messages, call_kwargs = self._prepare(request, aio=True)
-        started = time.perf_counter()
-        try:
-            message = await model.ainvoke(messages, _tracers_only(run_manager), **call_kwargs)
-            if not _has_answer(message):
-                raise ProviderFailure("bad_response", "the answer was empty")
-        except Exception as exc:
-            raise self._fail(request, exc, started) from exc
-        self._succeed(request, started)
-        return message
+        for tries in (1, 2):
+            started = time.perf_counter()
+            try:
+                message = await model.ainvoke(messages, _tracers_only(run_manager), **call_kwargs)
+                if not _has_answer(message):
+                    raise ProviderFailure("bad_response", "the answer was empty")
+            except Exception as exc:
+                failure = self._fail(request, exc, started)
+                if self._retry(request, failure, tries):
+                    await asyncio.sleep(self.router.policy.retry_delay())
+                    continue
+                raise failure from exc
+            self._succeed(request, started, started)
+            return message
+        raise AssertionError("unreachable")
 
     def _stream(
         self,
@@ -204,19 +245,26 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
     ) -> Iterator[BaseMessage]:
         request = next(requests)
         model, messages, call_kwargs = self._prepare(request, aio=False)
-        started = time.perf_counter()
-        held: list[BaseMessage] = []
-        chunks = model.stream(messages, _tracers_only(run_manager), **call_kwargs)
-        try:
-            for chunk in chunks:
-                held.append(chunk)
-                if _chunk_has_answer(chunk):
-                    break
-            else:
-                raise ProviderFailure("bad_response", "the stream ended without an answer")
-        except Exception as exc:
-            _close(chunks)
-            raise self._fail(request, exc, started) from exc
+        for tries in (1, 2):
+            started = time.perf_counter()
+            held: list[BaseMessage] = []
+            chunks = model.stream(messages, _tracers_only(run_manager), **call_kwargs)
+            try:
+                for chunk in chunks:
+                    held.append(chunk)
+                    if _chunk_has_answer(chunk):
+                        break
+                else:
+                    raise ProviderFailure("bad_response", "the stream ended without an answer")
+            except Exception as exc:
+                _close(chunks)
+                failure = self._fail(request, exc, started)
+                if self._retry(request, failure, tries):
+                    time.sleep(self.router.policy.retry_delay())
+                    continue
+                raise failure from exc
+            break
+        first_token = time.perf_counter()
         yield from held
         partial = "".join(c.text for c in held)
         try:
@@ -225,7 +273,7 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
                 yield chunk
         except Exception as exc:
             raise self._interrupted(request, exc, started, partial) from exc
-        self._succeed(request, started)
+        self._succeed(request, started, first_token)
 
     async def _astream(
         self,
@@ -234,19 +282,26 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
     ) -> AsyncIterator[BaseMessage]:
         request = await anext(requests)
         model, messages, call_kwargs = self._prepare(request, aio=True)
-        started = time.perf_counter()
-        held: list[BaseMessage] = []
-        chunks = model.astream(messages, _tracers_only(run_manager), **call_kwargs)
-        try:
-            async for chunk in chunks:
-                held.append(chunk)
-                if _chunk_has_answer(chunk):
-                    break
-            else:
-                raise ProviderFailure("bad_response", "the stream ended without an answer")
-        except Exception as exc:
-            await chunks.aclose()
-            raise self._fail(request, exc, started) from exc
+        for tries in (1, 2):
+            started = time.perf_counter()
+            held: list[BaseMessage] = []
+            chunks = model.astream(messages, _tracers_only(run_manager), **call_kwargs)
+            try:
+                async for chunk in chunks:
+                    held.append(chunk)
+                    if _chunk_has_answer(chunk):
+                        break
+                else:
+                    raise ProviderFailure("bad_response", "the stream ended without an answer")
+            except Exception as exc:
+                await chunks.aclose()
+                failure = self._fail(request, exc, started)
+                if self._retry(request, failure, tries):
+                    await asyncio.sleep(self.router.policy.retry_delay())
+                    continue
+                raise failure from exc
+            break
+        first_token = time.perf_counter()
         for chunk in held:
             yield chunk
         partial = "".join(c.text for c in held)
@@ -256,7 +311,7 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
                 yield chunk
         except Exception as exc:
             raise self._interrupted(request, exc, started, partial) from exc
-        self._succeed(request, started)
+        self._succeed(request, started, first_token)
 
 
 def _tracers_only(

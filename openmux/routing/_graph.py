@@ -14,18 +14,22 @@ classes do and skip run bookkeeping when nobody observes the run.
 
 from __future__ import annotations
 
+import asyncio
+import random
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 
-from openmux.errors import NoProviderAvailable, UnsupportedTask
+from openmux.errors import UnsupportedTask
 from openmux.providers import ProviderFailure
 from openmux.routing._candidate import CandidateRunnable
 from openmux.routing._quiet import Branch, Failover, Pipeline, Step
-from openmux.routing._request import Candidate, RouteRequest
+from openmux.routing._request import Candidate, RouteRequest, request_exhausted
 from openmux.routing._select import select_candidates
 
 if TYPE_CHECKING:
@@ -69,30 +73,67 @@ def _raise_unsupported(request: RouteRequest) -> BaseMessage:
     )
 
 
+# Failures worth one more round over the candidates after a short pause.
+_TRANSIENT = frozenset({"http_5xx", "connection", "timeout", "bad_response", "rate_limited"})
+_MAX_ROUNDS = 3
+
+
 class _GiveUp(Runnable[RouteRequest, BaseMessage]):
-    """The last fallback: every candidate failed, so explain every attempt."""
+    """The last fallback. Benching never starves a request: when the soonest benched
+    candidate returns (or a transient failure may pass) within the request's deadline,
+    wait for it and run the candidates again; otherwise explain every attempt."""
 
     name = "no_provider_available"
 
+    def __init__(self) -> None:
+        self.chain: Runnable[RouteRequest, BaseMessage] | None = None
+
+    def _pause(self, request: RouteRequest) -> float | None:
+        this_round = request.attempts[request.round_start :]
+        if request.out_of_budget or request.rounds + 1 >= _MAX_ROUNDS or not this_round:
+            return None
+        if request.benched:
+            pause = min(b.until for b in request.benched) - time.time() + 0.01
+        elif any(a["status"] in _TRANSIENT for a in this_round):
+            pause = random.uniform(0.1, 0.3)
+        else:
+            return None
+        return max(0.0, pause) if pause < request.seconds_left else None
+
+    def _next_round(self, request: RouteRequest) -> Runnable[RouteRequest, BaseMessage]:
+        pause = self._pause(request)
+        if pause is None or self.chain is None:
+            raise request_exhausted(request)
+        request.rounds += 1
+        request.round_start = len(request.attempts)
+        request.benched = []
+        request.pause = pause
+        return self.chain
+
     def invoke(self, input: RouteRequest, config: Any = None, **kwargs: Any) -> BaseMessage:
-        raise _no_provider(input)
+        chain = self._next_round(input)
+        time.sleep(input.pause)
+        return chain.invoke(input, config)
 
+    async def ainvoke(self, input: RouteRequest, config: Any = None, **kwargs: Any) -> BaseMessage:
+        chain = self._next_round(input)
+        await asyncio.sleep(input.pause)
+        return await chain.ainvoke(input, config)
 
-def _no_provider(request: RouteRequest) -> NoProviderAvailable:
-    if request.attempts:
-        message = "no provider could answer: every candidate failed"
-    elif request.offline:
-        message = "offline and no local model or server is available"
-    else:
-        message = "no provider is configured or reachable"
-    hints = list(dict.fromkeys(request.hints))
-    for attempt in request.attempts:
-        if attempt["status"] == "auth":
-            name = attempt["provider"]
-            hints.append(f"{name}: the key was refused; check it (openmux init)")
-    if not hints and not request.attempts:
-        hints.append("set OPENROUTER_API_KEY (free key at https://openrouter.ai/keys)")
-    return NoProviderAvailable(message, attempts=request.attempts, hints=hints)
+    def stream(
+        self, input: RouteRequest, config: Any = None, **kwargs: Any
+    ) -> Iterator[BaseMessage]:
+        chain = self._next_round(input)
+        time.sleep(input.pause)
+        yield from chain.stream(input, config)
+
+    async def astream(
+        self, input: RouteRequest, config: Any = None, **kwargs: Any
+    ) -> AsyncIterator[BaseMessage]:
+        chain = self._next_round(input)
+        await asyncio.sleep(input.pause)
+        async for chunk in chain.astream(input, config):
+            yield chunk
 
 
 class FailoverCache:
@@ -105,7 +146,6 @@ class FailoverCache:
         self._runnables: dict[tuple[str, str], CandidateRunnable] = {}
         self._size = size
         self._lock = threading.Lock()
-        self._give_up = _GiveUp()
 
     def chain(
         self, router: Router, candidates: list[Candidate]
@@ -119,7 +159,8 @@ class FailoverCache:
         steps: list[Runnable[RouteRequest, BaseMessage]] = [
             self._runnable(router, candidate) for candidate in candidates
         ]
-        steps.append(self._give_up)
+        give_up = _GiveUp()
+        steps.append(give_up)
         chain = (
             Failover(
                 runnable=steps[0], fallbacks=steps[1:], exceptions_to_handle=(ProviderFailure,)
@@ -127,6 +168,7 @@ class FailoverCache:
             if len(steps) > 1
             else steps[0]
         )
+        give_up.chain = chain if candidates else None
         with self._lock:
             self._chains[key] = chain
             if len(self._chains) > self._size:
@@ -136,9 +178,7 @@ class FailoverCache:
     def _runnable(self, router: Router, candidate: Candidate) -> CandidateRunnable:
         runnable = self._runnables.get(candidate.key)
         if runnable is None or runnable.candidate != candidate:
-            runnable = CandidateRunnable(
-                candidate, router.pool, free_only=router.settings.free_only
-            )
+            runnable = CandidateRunnable(candidate, router)
             self._runnables[candidate.key] = runnable
         return runnable
 
@@ -160,6 +200,8 @@ def build_graph(router: Router) -> Runnable[RouteRequest, BaseMessage]:
 
     def route(request: RouteRequest) -> Runnable[RouteRequest, BaseMessage]:
         request.offline = router.settings.offline
+        request.deadline = request.started + router.settings.timeouts.total
+        request.max_attempts = router.max_attempts
         request.candidates = select_candidates(request, router.settings, local_models(router))
         return failovers.chain(router, request.candidates)
 

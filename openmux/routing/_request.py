@@ -6,11 +6,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from openmux.errors import NoProviderAvailable
+
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
     from openmux.classifier import TaskClassification
     from openmux.config import ProviderSettings
+    from openmux.health import Bench
     from openmux.providers import ModelEntry
 
 
@@ -39,9 +42,24 @@ class RouteRequest:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
     failed_providers: set[str] = field(default_factory=set)
+    benched: list[Bench] = field(default_factory=list)
+    min_context: int = 0
     winner: Candidate | None = None
     offline: bool = False
     started: float = field(default_factory=time.perf_counter)
+    deadline: float = float("inf")
+    max_attempts: int = 8
+    rounds: int = 0
+    round_start: int = 0
+    pause: float = 0.0
+
+    @property
+    def out_of_budget(self) -> bool:
+        return len(self.attempts) >= self.max_attempts or time.perf_counter() >= self.deadline
+
+    @property
+    def seconds_left(self) -> float:
+        return self.deadline - time.perf_counter()
 
     @property
     def needs_tools(self) -> bool:
@@ -99,3 +117,23 @@ def _has_block(messages: list[BaseMessage], kinds: tuple[str, ...]) -> bool:
                 if isinstance(block, dict) and block.get("type") in kinds:
                     return True
     return False
+
+
+def request_exhausted(request: RouteRequest) -> NoProviderAvailable:
+    """Every candidate failed, or the attempt budget or the deadline ran out."""
+    if request.out_of_budget and request.attempts:
+        message = (
+            f"no provider could answer within the request's budget "
+            f"({len(request.attempts)} attempts, max {request.max_attempts}; "
+            f"{time.perf_counter() - request.started:.1f} s)"
+        )
+    elif request.attempts:
+        message = "no provider could answer: every candidate failed"
+    elif request.offline:
+        message = "offline and no local model or server is available"
+    else:
+        message = "no provider is configured or reachable"
+    hints = list(dict.fromkeys(request.hints))
+    if not hints and not request.attempts:
+        hints.append("set OPENROUTER_API_KEY (free key at https://openrouter.ai/keys)")
+    return NoProviderAvailable(message, attempts=request.attempts, hints=list(dict.fromkeys(hints)))

@@ -1,0 +1,104 @@
+"""What the router does after each kind of failure: one table, no if-chains elsewhere.
+
+| kind             | bench                                   | this request          |
+|------------------|-----------------------------------------|-----------------------|
+| rate_limited     | Retry-After / reset time, else doubling | next candidate        |
+| http_5xx         | Retry-After if sent, else the breaker   | may retry once        |
+| connection       | the breaker                             | skip the provider     |
+| timeout          | the breaker                             | next candidate        |
+| bad_response     | the breaker                             | next candidate        |
+| auth             | provider off for this process           | skip the provider     |
+| payment_required | provider benched for an hour            | skip the provider     |
+| context_length   | none                                    | only larger contexts  |
+| content_policy   | none                                    | skip the provider     |
+| http_4xx         | none                                    | next candidate        |
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from openmux.health._store import PROVIDER_WIDE, HealthStore
+
+if TYPE_CHECKING:
+    from openmux.providers import ProviderFailure
+    from openmux.routing._request import Candidate, RouteRequest
+
+PAYMENT_BENCH_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Reaction:
+    bench: str = "none"  # none | retry_after | breaker | provider_long
+    skip_provider: bool = False
+    disable_provider: bool = False
+    retry_once: bool = False
+    larger_context: bool = False
+
+
+REACTIONS: dict[str, Reaction] = {
+    "rate_limited": Reaction(bench="retry_after"),
+    "http_5xx": Reaction(bench="breaker", retry_once=True),
+    "connection": Reaction(bench="breaker", skip_provider=True, retry_once=True),
+    "timeout": Reaction(bench="breaker"),
+    "bad_response": Reaction(bench="breaker"),
+    "stream_interrupted": Reaction(bench="breaker"),
+    "auth": Reaction(disable_provider=True, skip_provider=True),
+    "payment_required": Reaction(bench="provider_long", skip_provider=True),
+    "context_length": Reaction(larger_context=True),
+    "content_policy": Reaction(skip_provider=True),
+    "http_4xx": Reaction(),
+}
+
+
+class FailurePolicy:
+    """Applies REACTIONS to the health store (shared) and to the request (this one only)."""
+
+    def __init__(self, health: HealthStore) -> None:
+        self.health = health
+        self.disabled: dict[str, str] = {}  # provider -> why, for this process
+        self._lock = threading.Lock()
+
+    def after_failure(
+        self, candidate: Candidate, failure: ProviderFailure, request: RouteRequest
+    ) -> None:
+        reaction = REACTIONS.get(failure.kind, Reaction())
+        provider, model = candidate.key
+        if reaction.skip_provider:
+            request.failed_providers.add(provider)
+        if reaction.disable_provider:
+            with self._lock:
+                self.disabled[provider] = str(failure)
+            where = (
+                f"check {candidate.provider.key_env}" if candidate.provider.key_env else "check it"
+            )
+            request.hints.append(f"{provider}: the key was refused; {where}")
+        if reaction.larger_context:
+            request.min_context = max(request.min_context, candidate.model.context_length + 1)
+        if reaction.bench == "retry_after" or failure.retry_after is not None:
+            seconds = failure.retry_after
+            if seconds is None:
+                seconds = self.health.default_bench(provider, model)
+            self.health.record_failure(provider, model, reason=failure.kind, bench_for=seconds)
+        elif reaction.bench == "provider_long":
+            self.health.record_failure(
+                provider, PROVIDER_WIDE, reason=failure.kind, bench_for=PAYMENT_BENCH_SECONDS
+            )
+        elif reaction.bench == "breaker":
+            self.health.record_failure(provider, model, reason=failure.kind)
+
+    def worth_retrying(self, candidate: Candidate, failure: ProviderFailure) -> bool:
+        """One quick retry of the same candidate, only where it usually works."""
+        reaction = REACTIONS.get(failure.kind, Reaction())
+        return (
+            reaction.retry_once
+            and failure.retry_after is None
+            and self.health.usually_healthy(*candidate.key)
+        )
+
+    @staticmethod
+    def retry_delay() -> float:
+        return random.uniform(0.05, 0.2)
