@@ -333,6 +333,17 @@ class _Builder:
                 if environ.get(env_name):
                     api_key = SecretStr(environ[env_name])
                     break
+            if api_key is None and key_envs:  # then the OS keyring and the encrypted key file
+                from openmux.config._secrets import stored_key_with_source
+
+                stored = stored_key_with_source(name)
+                if stored is not None:
+                    api_key = stored[0]
+                    self.sources[f"providers.{name}.api_key"] = stored[1]
+        if api_key is not None:
+            from openmux._redact import register_secret
+
+            register_secret(api_key.get_secret_value())
         local = bool(spec.local) if spec else False
         local = local or is_loopback_url(base_url)
         free_default = spec.free if spec else local
