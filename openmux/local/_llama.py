@@ -8,6 +8,7 @@ the model's lock from the first prompt token to the last generated one.
 from __future__ import annotations
 
 import codecs
+import json
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -175,6 +176,32 @@ class LocalModel:
             template=self.chat_template, eos_token=self.eos_text, bos_token=self.bos_text
         )
         self._llama_cpp = llama_cpp
+        self._grammars: dict[str, Any] = {}
+
+    def grammar_for(self, response_format: Mapping[str, Any] | None) -> Any:
+        """A llama.cpp grammar for an OpenAI-style `response_format`, cached by schema."""
+        if not response_format or response_format.get("type") == "text":
+            return None
+        kind = response_format.get("type")
+        if kind == "json_object":
+            key = "json_object"
+        elif kind == "json_schema":
+            schema = response_format.get("schema") or response_format.get("json_schema", {})
+            if isinstance(schema, Mapping) and "schema" in schema:
+                schema = schema["schema"]  # OpenAI's {"name", "schema"} wrapper
+            key = json.dumps(schema, sort_keys=True)
+        else:
+            raise ValueError(f"unsupported response_format type {kind!r}")
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+
+            if key == "json_object":
+                grammar = LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+            else:
+                grammar = LlamaGrammar.from_json_schema(key, verbose=False)
+            self._grammars[key] = grammar
+        return grammar
 
     def _piece(self, token: int) -> str:
         if token < 0:

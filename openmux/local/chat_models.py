@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -31,8 +32,12 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.messages.ai import UsageMetadata
+from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict, Field
+from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
+from langchain_core.utils.function_calling import convert_to_json_schema
+from langchain_core.utils.pydantic import is_basemodel_subclass
+from pydantic import BaseModel, ConfigDict, Field
 
 from openmux.local._bundled import (
     BUNDLED_CHAT_MODEL_ID,
@@ -193,6 +198,7 @@ class ChatLocalGGUF(BaseChatModel):
             repeat_penalty=kwargs.get("repeat_penalty", self.repeat_penalty),
             seed=kwargs.get("seed", self.seed),
             stop=stops,
+            grammar=model.grammar_for(kwargs.get("response_format")),
             deadline=time.monotonic() + timeout if timeout else None,
         )
         return label, chunks
@@ -264,3 +270,54 @@ class ChatLocalGGUF(BaseChatModel):
             if run_manager and chunk.text:
                 run_manager.on_llm_new_token(chunk.text, chunk=generation)
             yield generation
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type | None = None,
+        *,
+        method: Literal["json_schema", "json_mode"] = "json_schema",
+        include_raw: bool = False,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """Constrain the answer to JSON (matching `schema`) with a llama.cpp grammar.
+
+        `method="json_schema"` (default) makes every generated token fit the
+        schema; `"json_mode"` only guarantees a JSON object. Tool calling is not
+        available, so `"function_calling"` is refused.
+        """
+        if kwargs:
+            raise ValueError(f"unsupported arguments: {sorted(kwargs)}")
+        is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
+        parser: Runnable[Any, Any]
+        if method == "json_mode":
+            response_format: dict[str, Any] = {"type": "json_object"}
+        elif method == "json_schema":
+            if schema is None:
+                raise ValueError("with_structured_output(method='json_schema') needs a schema")
+            json_schema = convert_to_json_schema(schema)
+            if "properties" in json_schema and "required" not in json_schema:
+                json_schema["required"] = list(json_schema["properties"])
+            response_format = {"type": "json_schema", "schema": json_schema}
+        else:
+            raise ValueError(
+                f"method {method!r} is not supported by the local model: "
+                "use 'json_schema' or 'json_mode' (it has no tool calling)"
+            )
+        if is_pydantic:
+            parser = PydanticOutputParser(pydantic_object=cast(type[BaseModel], schema))
+        else:
+            parser = JsonOutputParser()
+        llm = self.bind(
+            response_format=response_format,
+            ls_structured_output_format={"kwargs": {"method": method}, "schema": schema},
+        )
+        if include_raw:
+            parser_assign = RunnablePassthrough.assign(
+                parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
+            )
+            parser_none = RunnablePassthrough.assign(parsed=lambda _: None)
+            with_fallback = parser_assign.with_fallbacks(
+                [parser_none], exception_key="parsing_error"
+            )
+            return RunnableMap(raw=llm) | with_fallback
+        return llm | parser

@@ -12,7 +12,9 @@ from openmux.local.hardware import (
 _GIB = 1024**3
 
 
-def _info(*, physical: int = 4, usable: int = 8, available_gib: float = 16) -> HardwareInfo:
+def _info(
+    *, physical: int = 4, usable: int = 8, available_gib: float = 16, load: float = 0.0
+) -> HardwareInfo:
     return HardwareInfo(
         logical_cores=8,
         physical_cores=physical,
@@ -20,6 +22,7 @@ def _info(*, physical: int = 4, usable: int = 8, available_gib: float = 16) -> H
         total_ram_bytes=32 * _GIB,
         available_ram_bytes=int(available_gib * _GIB),
         gpu=None,
+        load_average=load,
     )
 
 
@@ -41,6 +44,16 @@ def test_threads_respect_affinity_and_cap() -> None:
     assert recommended_n_threads(_info(physical=4, usable=2)) == 2
     assert recommended_n_threads(_info(physical=64, usable=64)) == 8
     assert recommended_n_threads(_info(physical=1, usable=1)) == 1
+
+
+def test_threads_back_off_when_other_processes_hold_the_cores() -> None:
+    # 2 cores, both busy with other work: one thread avoids stalls at llama.cpp's barriers
+    assert recommended_n_threads(_info(physical=2, usable=2, load=2.0)) == 1
+    assert recommended_n_threads(_info(physical=2, usable=2, load=5.0)) == 1
+    assert recommended_n_threads(_info(physical=2, usable=2, load=0.3)) == 2
+    # 8 logical / 4 physical: load on the spare hyper-threads costs nothing
+    assert recommended_n_threads(_info(physical=4, usable=8, load=3.0)) == 4
+    assert recommended_n_threads(_info(physical=4, usable=8, load=6.0)) == 2
 
 
 def test_context_follows_memory_tiers() -> None:

