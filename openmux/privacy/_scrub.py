@@ -1,0 +1,77 @@
+"""Scrubbing prompts before they leave the machine for a remote provider."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from openmux.privacy._pii import PII_KINDS, scrub_text
+from openmux.privacy._settings import PrivacySettings
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+    from langchain_core.runnables import Runnable
+
+    from openmux.config import ProviderSettings
+
+
+def _scrub_content(content: Any, kinds: Sequence[str]) -> Any:
+    if isinstance(content, str):
+        return scrub_text(content, kinds)
+    if isinstance(content, list):
+        blocks: list[Any] = []
+        for block in content:
+            if isinstance(block, str):
+                blocks.append(scrub_text(block, kinds))
+            elif isinstance(block, dict) and isinstance(block.get("text"), str):
+                blocks.append({**block, "text": scrub_text(block["text"], kinds)})
+            else:
+                blocks.append(block)
+        return blocks
+    return content
+
+
+def scrub_messages(
+    messages: Sequence[BaseMessage], kinds: Iterable[str] = PII_KINDS
+) -> list[BaseMessage]:
+    """Copies of `messages` with personal data in their text replaced by placeholders."""
+    wanted = tuple(kinds)
+    out: list[BaseMessage] = []
+    for message in messages:
+        content = _scrub_content(message.content, wanted)
+        out.append(
+            message
+            if content == message.content
+            else message.model_copy(update={"content": content})
+        )
+    return out
+
+
+def scrub_for_provider(
+    privacy: PrivacySettings | None,
+    provider: ProviderSettings,
+    messages: Sequence[BaseMessage],
+) -> list[BaseMessage]:
+    """What to send `provider`: scrubbed when scrub_pii is on and it is not on this machine."""
+    if privacy is None or not privacy.scrub_pii or provider.local:
+        return list(messages)
+    return scrub_messages(messages, privacy.scrub_kinds)
+
+
+def pii_scrubber(kinds: Iterable[str] = PII_KINDS) -> Runnable[Any, Any]:
+    """A Runnable for LCEL chains: scrubs a string, a list of messages or a prompt value."""
+    from langchain_core.prompt_values import PromptValue
+    from langchain_core.runnables import RunnableLambda
+
+    wanted = tuple(kinds)
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str):
+            return scrub_text(value, wanted)
+        if isinstance(value, PromptValue):
+            return scrub_messages(value.to_messages(), wanted)
+        if isinstance(value, list):
+            return scrub_messages(value, wanted)
+        raise TypeError(f"cannot scrub a {type(value).__name__}")
+
+    return RunnableLambda(scrub, name="scrub_pii")
