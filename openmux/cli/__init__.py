@@ -43,7 +43,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     repl = commands.add_parser("repl", help="interactive session (the default with no command)")
     _add_routing_options(repl)
+    _add_setup_commands(commands)
     return parser
+
+
+def _add_setup_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    stores = ("keyring", "file", "dotenv")
+    init = commands.add_parser(
+        "init",
+        help="set up providers and keys, write openmux.toml, ask a test question",
+        description="Find keys and local servers, add keys (checked, then stored in the OS "
+        "keyring, an encrypted file or .env), write openmux.toml, ask one test question.",
+    )
+    init.add_argument("--provider", action="append", help="add a key for this provider id")
+    init.add_argument("--key-stdin", action="store_true", help="read the key(s) from stdin")
+    init.add_argument("--yes", "-y", action="store_true", help="no questions: take the defaults")
+    init.add_argument("--store", choices=stores, help="where to keep keys (default: keyring)")
+    init.add_argument("--here", action="store_true", help="write ./openmux.toml, not the user one")
+    init.add_argument("--base-url", help="the provider's base URL (a proxy or a test server)")
+    init.add_argument("--force", action="store_true", help="replace an existing openmux.toml")
+    init.add_argument("--no-test", action="store_true", help="skip the test question")
+
+    config = commands.add_parser("config", help="show or validate the effective configuration")
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION")
+    show = config_commands.add_parser("show", help="every setting, its value and its source")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.add_argument("--all", action="store_true", help="include providers left at defaults")
+    show.add_argument("--file", help="use this config file instead of the usual one")
+    validate = config_commands.add_parser("validate", help="check the config file")
+    validate.add_argument("file", nargs="?", help="the file to check (default: the active one)")
+
+    keys = commands.add_parser("keys", help="list, store or remove provider keys")
+    keys_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION")
+    listing = keys_commands.add_parser("list", help="where each provider's key comes from")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    setter = keys_commands.add_parser("set", help="store a provider's key")
+    setter.add_argument("provider", help="a provider id (openrouter, groq, ...)")
+    setter.add_argument("--store", choices=stores, help="where (default: the OS keyring)")
+    setter.add_argument("--stdin", action="store_true", help="read the key from stdin")
+    setter.add_argument("--no-check", action="store_true", help="store without checking it")
+    remover = keys_commands.add_parser("rm", help="remove a stored key")
+    remover.add_argument("provider", help="a provider id")
+    remover.add_argument("--store", choices=(*stores, "all"), help="only from this store")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "chat": _chat,
         "repl": _repl,
         None: _repl,
+        "init": _init,
+        "config": _config,
+        "keys": _keys,
     }
     return handlers[args.command](args)
 
@@ -72,3 +116,25 @@ def _repl(args: argparse.Namespace) -> int:
     from openmux.cli._repl import run_repl
 
     return run_repl(args)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from openmux.cli._init import run_init
+
+    return run_init(args)
+
+
+def _config(args: argparse.Namespace) -> int:
+    from openmux.cli._config import run_config
+
+    if args.config_command is None:
+        args.config_command, args.json, args.all, args.file = "show", False, False, None
+    return run_config(args)
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from openmux.cli._keys import run_keys
+
+    if args.keys_command is None:
+        args.json = False
+    return run_keys(args)

@@ -1,0 +1,397 @@
+"""`openmux init`, `keys` and `config` as real processes; the wizard typed into a pseudo-terminal.
+
+Keys are checked against a loopback fake OpenRouter; the OS keyring is keyrings.alt's
+file-based PlaintextKeyring with its file under the temporary HOME.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from openmux.testing import FakeProvider, FakeProviderServer, Fault
+
+pexpect = pytest.importorskip("pexpect")
+pytest.importorskip("keyrings.alt")
+
+KEY = "sk-or-v1-INITKEY0123456789abcdef0123456789abcdef"
+MODEL = "meta-llama/llama-3.3-70b-instruct:free"
+REPLY = "A router forwards packets between networks."
+PASSPHRASE = "tr0ub4dor&3 horse"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeProviderServer]:
+    with FakeProviderServer() as server:
+        server.add_provider("openrouter", models=[MODEL], reply=REPLY)
+        yield server
+
+
+@pytest.fixture
+def provider(server: FakeProviderServer) -> Iterator[FakeProvider]:
+    provider = server.providers["openrouter"]
+    provider.fault = None
+    provider.reset()
+    yield provider
+    provider.fault = None
+
+
+@pytest.fixture
+def home(clean_environment: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = clean_environment.parent / "home"
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
+    monkeypatch.setenv("TERM", "dumb")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("OPENMUX_KEYFILE_PASSPHRASE", raising=False)
+    return home
+
+
+def user_config(home: Path) -> Path:
+    return home / ".config" / "openmux" / "openmux.toml"
+
+
+def keyring_file(home: Path) -> Path:
+    return home / ".local" / "share" / "python_keyring" / "keyring_pass.cfg"
+
+
+def in_keyring(home: Path) -> bool:
+    """PlaintextKeyring keeps base64 text: enough to see whether the key is there."""
+    path = keyring_file(home)
+    encoded = base64.b64encode(KEY.encode()).decode()
+    return path.is_file() and encoded in path.read_text().replace("\n\t", "")
+
+
+def keys_index(home: Path) -> dict[str, object]:
+    return json.loads((home / ".config" / "openmux" / "keys.json").read_text())  # type: ignore[no-any-return]
+
+
+def run(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "openmux.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def spawn(*args: str) -> tuple[pexpect.spawn, io.StringIO]:
+    transcript = io.StringIO()
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "openmux.cli", *args],
+        env=dict(os.environ),
+        cwd=os.getcwd(),
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(50, 200),
+    )
+    child.logfile_read = transcript
+    return child, transcript
+
+
+def finish(child: pexpect.spawn) -> int:
+    child.expect(pexpect.EOF)
+    child.close()
+    return int(child.exitstatus if child.exitstatus is not None else -1)
+
+
+# --------------------------------------------------------------------------- the wizard
+
+
+def test_wizard_finds_nothing_adds_a_key_to_the_keyring(home: Path, provider: FakeProvider) -> None:
+    config = user_config(home)
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        f'[providers.openrouter]\nbase_url = "{provider.openrouter_base_url}"\n', encoding="utf-8"
+    )
+    child, transcript = spawn("init")
+    child.expect("Already here")
+    child.expect("nothing yet")
+    child.expect(r"openrouter\s+free models \(:free\)\s+https://openrouter.ai/keys")
+    child.expect(r"groq\s+free tier\s+https://console.groq.com/keys")
+    child.expect(r"Add keys for which providers\?.*\(openrouter\): ")
+    child.sendline("")  # the default
+    child.expect("openrouter key .*input hidden.*: ")
+    child.sendline(KEY)
+    child.expect("ok: the key works, free tier")
+    child.expect(r"keyring\s+the OS keyring \(available: PlaintextKeyring\)")
+    child.expect(r"Store \[keyring/file/dotenv\] \(keyring\): ")
+    child.sendline("keyring")
+    child.expect("key stored in the OS keyring")
+    child.expect(r"exists\. Replace it .*\[y/n\] \(n\): ")
+    child.sendline("y")
+    child.expect("Wrote ")
+    child.expect("Answer: " + REPLY)
+    child.expect(f"answered by openrouter:{MODEL}")
+    assert finish(child) == 0
+    assert KEY not in transcript.getvalue()  # typed without echo, never printed
+
+    assert in_keyring(home)
+    assert keys_index(home)["keyring"] == ["openrouter"]
+    written = config.read_text()
+    assert provider.openrouter_base_url in written  # the override was carried over
+    assert config.with_suffix(".toml.bak").is_file()
+    checks = [r for r in provider.requests if r.endpoint == "key"]
+    assert checks and checks[0].headers["authorization"] == f"Bearer {KEY}"
+    chats = [r for r in provider.requests if r.endpoint == "chat"]
+    assert chats and chats[-1].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_wizard_retries_a_rejected_key_and_uses_the_encrypted_file(
+    home: Path, provider: FakeProvider
+) -> None:
+    provider.fault = Fault.status(401, on_listing=True)
+    child, transcript = spawn(
+        "init", "--provider", "openrouter", "--base-url", provider.openrouter_base_url
+    )
+    child.expect("openrouter key .*: ")
+    child.sendline("sk-or-v1-wrongkey000000000000000")
+    child.expect(r"rejected: the key was rejected \(HTTP 401\)")
+    child.expect(r"Try another key\? \[y/n\] \(y\): ")
+    provider.fault = None
+    child.sendline("y")
+    child.expect("openrouter key .*: ")
+    child.sendline(KEY)
+    child.expect("ok: the key works")
+    child.expect(r"keyring\s+the OS keyring")
+    child.expect(r"Store \[keyring/file/dotenv\]")
+    child.sendline("file")
+    child.expect("Passphrase for the encrypted key file: ")
+    child.sendline(PASSPHRASE)
+    child.expect("Repeat the passphrase: ")
+    child.sendline("not the same")
+    child.expect("differ")
+    child.expect("Passphrase for the encrypted key file: ")
+    child.sendline(PASSPHRASE)
+    child.expect("Repeat the passphrase: ")
+    child.sendline(PASSPHRASE)
+    child.expect("key stored in the encrypted key file")
+    child.expect("Wrote ")
+    child.expect("Answer: " + REPLY)
+    assert finish(child) == 0
+    assert KEY not in transcript.getvalue() and PASSPHRASE not in transcript.getvalue()
+
+    keyfile = home / ".config" / "openmux" / "keys.json"
+    assert KEY not in keyfile.read_text()
+    assert stat.S_IMODE(keyfile.stat().st_mode) == 0o600
+    assert not keyring_file(home).exists()
+    # Later processes find the key with the passphrase, and only then.
+    locked = json.loads(run("keys", "list", "--json").stdout)
+    row = next(r for r in locked if r["provider"] == "openrouter")
+    assert row["source"].startswith("encrypted file (locked")
+    env = {"OPENMUX_KEYFILE_PASSPHRASE": PASSPHRASE}
+    unlocked = json.loads(run("keys", "list", "--json", env=env).stdout)
+    row = next(r for r in unlocked if r["provider"] == "openrouter")
+    assert row == {**row, "source": "encrypted file", "key": f"{KEY[:4]}…{KEY[-4:]}"}
+    answer = run("chat", "--no-stream", "hello", env=env)
+    assert answer.returncode == 0, answer.stderr
+    assert REPLY in answer.stdout
+
+
+def test_wizard_writes_dotenv_here(
+    home: Path, provider: FakeProvider, clean_environment: Path
+) -> None:
+    child, _ = spawn(
+        "init", "--here", "--provider", "openrouter", "--base-url", provider.openrouter_base_url
+    )
+    child.expect("openrouter key .*: ")
+    child.sendline(KEY)
+    child.expect(r"Store \[keyring/file/dotenv\]")
+    child.sendline("dotenv")
+    child.expect(r"key stored in .*\.env \(OPENROUTER_API_KEY, mode 0600\)")
+    child.expect("Answer: " + REPLY)
+    assert finish(child) == 0
+    dotenv = clean_environment / ".env"
+    assert dotenv.read_text() == f"OPENROUTER_API_KEY={KEY}\n"
+    assert stat.S_IMODE(dotenv.stat().st_mode) == 0o600
+    assert (clean_environment / "openmux.toml").is_file()
+    assert not user_config(home).exists()
+
+
+def test_wizard_reports_existing_keys_and_servers(
+    home: Path, provider: FakeProvider, server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ollama = server.providers.get("ollama") or server.add_provider("ollama", models=["llama3.2"])
+    monkeypatch.setenv("OLLAMA_HOST", ollama.ollama_base_url)
+    monkeypatch.setenv("GROQ_API_KEY", "gsk_existingkey0123456789abcdefXYZ")
+    child, transcript = spawn("init", "--no-test")
+    child.expect(r"key\s+groq\s+gsk_…fXYZ\s+from environment \(GROQ_API_KEY\)")
+    child.expect(r"server\s+ollama\s+.*1 model\(s\) llama3.2")
+    child.expect(r"Add keys for which providers\?.*: ")
+    child.sendline("nosuchprovider")
+    child.expect("Unknown provider")
+    child.expect(r"Add keys for which providers\?.*: ")
+    child.sendline("")
+    child.expect("Wrote ")
+    child.expect("Skipped the test question")
+    assert finish(child) == 0
+    assert "existingkey" not in transcript.getvalue()
+
+
+def test_wizard_ctrl_c_cancels(home: Path) -> None:
+    child, _ = spawn("init")
+    child.expect(r"Add keys for which providers\?")
+    child.sendintr()
+    child.expect("cancelled")
+    assert finish(child) == 130
+    assert not user_config(home).exists()
+
+
+# --------------------------------------------------------------------------- non-interactive
+
+
+def test_non_interactive_init(home: Path, provider: FakeProvider) -> None:
+    result = run(
+        "init", "--provider", "openrouter", "--key-stdin", "--yes",
+        "--base-url", provider.openrouter_base_url,
+        stdin=KEY + "\n",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok: the key works" in result.stdout
+    assert REPLY in result.stdout
+    assert f"answered by openrouter:{MODEL}" in result.stdout
+    assert KEY not in result.stdout + result.stderr
+    assert in_keyring(home)
+    assert provider.openrouter_base_url in user_config(home).read_text()
+    # The stored key serves later processes with no variable set.
+    answer = run("chat", "--json", "hello")
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout)["openmux"]["provider"] == "openrouter"
+    shown = json.loads(run("config", "show", "--json").stdout)["settings"]
+    assert shown["providers.openrouter.api_key"]["source"] == "keyring"
+    assert shown["providers.openrouter.base_url"]["value"] == provider.openrouter_base_url
+
+
+def test_non_interactive_rejected_key_stores_nothing(home: Path, provider: FakeProvider) -> None:
+    provider.fault = Fault.status(401, on_listing=True)
+    result = run(
+        "init", "--provider", "openrouter", "--key-stdin", "--yes",
+        "--base-url", provider.openrouter_base_url,
+        stdin="sk-or-v1-wrongkey000000000000000\n",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "rejected" in result.stdout
+    assert not user_config(home).exists()
+    assert not (home / ".config" / "openmux" / "keys.json").exists()
+
+
+@pytest.mark.parametrize("store", ["file", "dotenv"])
+def test_non_interactive_other_stores(
+    home: Path, provider: FakeProvider, clean_environment: Path, store: str
+) -> None:
+    env = {"OPENMUX_KEYFILE_PASSPHRASE": PASSPHRASE}
+    result = run(
+        "init", "--provider", "openrouter", "--key-stdin", "--yes", "--store", store,
+        "--base-url", provider.openrouter_base_url,
+        stdin=KEY + "\n", env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert REPLY in result.stdout
+    if store == "dotenv":
+        assert (clean_environment / ".env").read_text() == f"OPENROUTER_API_KEY={KEY}\n"
+    else:
+        assert "openrouter" in keys_index(home)["encrypted"]["keys"]  # type: ignore[index]
+
+
+def test_file_store_without_passphrase_fails_clearly(home: Path, provider: FakeProvider) -> None:
+    result = run(
+        "init", "--provider", "openrouter", "--key-stdin", "--yes", "--store", "file",
+        "--base-url", provider.openrouter_base_url,
+        stdin=KEY + "\n",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "OPENMUX_KEYFILE_PASSPHRASE" in result.stdout
+
+
+def test_init_refuses_a_broken_config(home: Path, clean_environment: Path) -> None:
+    (clean_environment / "openmux.toml").write_text("[router]\nstrategy = 'fastest'\n")
+    result = run("init", "--yes")
+    assert result.returncode == 2
+    assert "openmux.toml" in result.stderr and "line 2" in result.stderr
+
+
+# --------------------------------------------------------------------------- keys and config
+
+
+def test_keys_set_list_rm(home: Path, provider: FakeProvider, clean_environment: Path) -> None:
+    (clean_environment / "openmux.toml").write_text(
+        f'[providers.openrouter]\nbase_url = "{provider.openrouter_base_url}"\n'
+    )
+    result = run("keys", "set", "openrouter", "--stdin", stdin=KEY + "\n")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "stored in the OS keyring" in result.stdout
+    listing = run("keys", "list")
+    assert "openrouter" in listing.stdout and f"{KEY[:4]}…{KEY[-4:]}" in listing.stdout
+    assert KEY not in listing.stdout
+    rows = json.loads(run("keys", "list", "--json").stdout)
+    assert next(r for r in rows if r["provider"] == "openrouter")["source"] == "keyring"
+    groq = next(r for r in rows if r["provider"] == "groq")
+    assert groq["key"] is None and groq["signup_url"] == "https://console.groq.com/keys"
+
+    removed = run("keys", "rm", "openrouter")
+    assert removed.returncode == 0 and "removed from keyring" in removed.stdout
+    assert not in_keyring(home)
+    assert run("keys", "rm", "openrouter").returncode == 1
+    assert run("keys", "set", "nosuch", "--stdin", stdin=KEY).returncode == 2
+
+
+def test_keys_set_rejected_and_unchecked(
+    home: Path, provider: FakeProvider, clean_environment: Path
+) -> None:
+    (clean_environment / "openmux.toml").write_text(
+        f'[providers.openrouter]\nbase_url = "{provider.openrouter_base_url}"\n'
+    )
+    provider.fault = Fault.status(403, on_listing=True)
+    result = run("keys", "set", "openrouter", "--stdin", stdin=KEY + "\n")
+    assert result.returncode == 1 and "rejected" in result.stdout
+    result = run(
+        "keys", "set", "openrouter", "--stdin", "--no-check", "--store", "dotenv", stdin=KEY
+    )
+    assert result.returncode == 0
+    assert (clean_environment / ".env").read_text() == f"OPENROUTER_API_KEY={KEY}\n"
+
+
+def test_config_validate_names_file_line_and_fix(clean_environment: Path) -> None:
+    path = clean_environment / "openmux.toml"
+    path.write_text("[router]\nstrategy = 'best'\n\n[timeouts]\nconect = 3\n")
+    result = run("config", "validate")
+    assert result.returncode == 1
+    assert "unknown key [timeouts] `conect`" in result.stderr
+    assert f"{path}, line 5" in result.stderr
+    assert "fix: did you mean `connect`?" in result.stderr
+    path.write_text("[router]\nstrategy = 'ordered'\n")
+    ok = run("config", "validate")
+    assert ok.returncode == 0 and "valid" in ok.stdout
+    other = clean_environment / "other.toml"
+    other.write_text("[router\n")
+    bad = run("config", "validate", str(other))
+    assert bad.returncode == 1 and "invalid TOML" in bad.stderr
+
+
+def test_config_show_sources(clean_environment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = clean_environment / "openmux.toml"
+    path.write_text("[router]\nstrategy = 'ordered'\n[providers.groq]\nenabled = false\n")
+    monkeypatch.setenv("OPENMUX_FREE_ONLY", "0")
+    shown = json.loads(run("config", "show", "--json").stdout)
+    settings = shown["settings"]
+    assert shown["config_file"] == str(path)
+    assert settings["router.strategy"] == {"value": "ordered", "source": str(path)}
+    assert settings["router.free_only"] == {"value": False, "source": "environment"}
+    assert settings["timeouts.total"]["source"] == "default"
+    assert settings["providers.groq.enabled"] == {"value": False, "source": str(path)}
+    table = run("config", "show")
+    assert table.returncode == 0 and "router.strategy" in table.stdout
