@@ -70,6 +70,9 @@ def _ollama_chat(
         model=model,
         base_url=provider.base_url,
         client_kwargs=_ollama_client_kwargs(provider, timeouts),
+        # The sync side shares the pool and its first-token deadline; ollama builds its
+        # async client itself, on the loop that will use it.
+        sync_client_kwargs={"transport": _http.sync_transport()},
     )
 
 
@@ -118,6 +121,9 @@ def _ollama_embeddings(
         model=model,
         base_url=provider.base_url,
         client_kwargs=_ollama_client_kwargs(provider, timeouts),
+        # The sync side shares the pool and its first-token deadline; ollama builds its
+        # async client itself, on the loop that will use it.
+        sync_client_kwargs={"transport": _http.sync_transport()},
     )
 
 

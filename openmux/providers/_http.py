@@ -41,6 +41,19 @@ def _limits() -> httpx.Limits:
     return httpx.Limits(max_connections=400, max_keepalive_connections=100)
 
 
+@cache
+def sync_transport() -> httpx.HTTPTransport:
+    from openmux.providers._first_token import FirstTokenTransport
+
+    return FirstTokenTransport(limits=_limits(), verify=ssl_context())
+
+
+def _async_transport() -> httpx.AsyncHTTPTransport:
+    from openmux.providers._first_token import AsyncFirstTokenTransport
+
+    return AsyncFirstTokenTransport(limits=_limits(), verify=ssl_context())
+
+
 def sync_client() -> httpx.Client:
     global _sync_client
     if _sync_client is None:
@@ -48,7 +61,7 @@ def sync_client() -> httpx.Client:
 
         with _lock:
             if _sync_client is None:
-                _sync_client = httpx.Client(limits=_limits(), verify=ssl_context())
+                _sync_client = httpx.Client(transport=sync_transport())
     return _sync_client
 
 
@@ -71,11 +84,11 @@ def async_client(loop: asyncio.AbstractEventLoop | None) -> httpx.AsyncClient:
     with _lock:
         if loop is None:
             if _unused_async_client is None:
-                _unused_async_client = httpx.AsyncClient(limits=_limits(), verify=ssl_context())
+                _unused_async_client = httpx.AsyncClient(transport=_async_transport())
             return _unused_async_client
         client = _async_clients.get(loop)
         if client is None:
-            client = httpx.AsyncClient(limits=_limits(), verify=ssl_context())
+            client = httpx.AsyncClient(transport=_async_transport())
             _async_clients[loop] = client
     return client
 
