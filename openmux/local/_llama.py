@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from openmux.errors import OpenMuxError
 from openmux.local._bundled import CHAT_RUNTIME_MODULE, LocalModelUnavailable
@@ -215,7 +215,7 @@ class LocalModel:
 
     def render(self, messages: Sequence[Mapping[str, str]]) -> str:
         """The prompt text the model's chat template makes of these messages."""
-        return self._formatter(messages=list(messages)).prompt
+        return self._formatter(messages=cast(Any, list(messages))).prompt
 
     def tokenize_prompt(self, prompt: str) -> list[int]:
         add_bos = self.add_bos and not (self.bos_text and prompt.startswith(self.bos_text))

@@ -275,23 +275,29 @@ class ChatLocalGGUF(BaseChatModel):
         self,
         schema: dict[str, Any] | type | None = None,
         *,
-        method: Literal["json_schema", "json_mode"] = "json_schema",
+        method: Literal["json_schema", "json_mode", "function_calling"] = "json_schema",
         include_raw: bool = False,
+        strict: bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
         """Constrain the answer to JSON (matching `schema`) with a llama.cpp grammar.
 
         `method="json_schema"` (default) makes every generated token fit the
-        schema; `"json_mode"` only guarantees a JSON object. Tool calling is not
-        available, so `"function_calling"` is refused.
+        schema. `"json_mode"` guarantees a JSON object, and fits it to `schema`
+        when one is given. The model has no tool calling, so
+        `"function_calling"` is served the same way as `"json_schema"`: the
+        caller gets the same parsed object. Grammar-constrained output is
+        always strict, so `strict` changes nothing.
         """
         if kwargs:
             raise ValueError(f"unsupported arguments: {sorted(kwargs)}")
         is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
         parser: Runnable[Any, Any]
-        if method == "json_mode":
+        if method == "json_mode" and schema is None:
             response_format: dict[str, Any] = {"type": "json_object"}
-        elif method == "json_schema":
+        elif method in ("json_mode", "json_schema", "function_calling"):
+            # With a schema, json_mode constrains to it too: a model this small does
+            # not follow a schema that is only described in the prompt.
             if schema is None:
                 raise ValueError("with_structured_output(method='json_schema') needs a schema")
             json_schema = convert_to_json_schema(schema)
@@ -299,10 +305,7 @@ class ChatLocalGGUF(BaseChatModel):
                 json_schema["required"] = list(json_schema["properties"])
             response_format = {"type": "json_schema", "schema": json_schema}
         else:
-            raise ValueError(
-                f"method {method!r} is not supported by the local model: "
-                "use 'json_schema' or 'json_mode' (it has no tool calling)"
-            )
+            raise ValueError(f"unknown method {method!r}: use 'json_schema' or 'json_mode'")
         if is_pydantic:
             parser = PydanticOutputParser(pydantic_object=cast(type[BaseModel], schema))
         else:

@@ -12,6 +12,7 @@ pytest.importorskip(
 )
 
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage
+from pydantic import BaseModel
 
 from openmux.local import (
     BUNDLED_CHAT_MODEL_ID,
@@ -177,3 +178,41 @@ def test_get_num_tokens_counts_with_the_model_tokenizer(model: ChatLocalGGUF) ->
 def test_seeded_sampling_is_reproducible() -> None:
     hot = ChatLocalGGUF(temperature=0.9, seed=7, max_tokens=24)
     assert hot.invoke(QUESTION).content == hot.invoke(QUESTION).content
+
+
+class City(BaseModel):
+    name: str
+    country: str
+
+
+def test_structured_output_fits_the_schema(model: ChatLocalGGUF) -> None:
+    structured = model.with_structured_output(City)
+    city = structured.invoke("Name a large city and its country.")
+    assert isinstance(city, City)
+    assert city.name and city.country
+
+
+def test_structured_output_with_raw(model: ChatLocalGGUF) -> None:
+    structured = model.with_structured_output(City, include_raw=True)
+    result = structured.invoke("Name a large city and its country.")
+    assert isinstance(result, dict)
+    assert isinstance(result["raw"], AIMessage)
+    assert isinstance(result["parsed"], City)
+    assert result["parsing_error"] is None
+
+
+def test_json_mode_without_schema_returns_an_object(model: ChatLocalGGUF) -> None:
+    result = model.with_structured_output(method="json_mode").invoke(
+        "Describe a cat as a JSON object."
+    )
+    assert isinstance(result, dict)
+
+
+def test_function_calling_method_is_served_by_the_schema_grammar(model: ChatLocalGGUF) -> None:
+    structured = model.with_structured_output(City, method="function_calling")
+    assert isinstance(structured.invoke("Name a large city and its country."), City)
+
+
+def test_unknown_method_is_refused(model: ChatLocalGGUF) -> None:
+    with pytest.raises(ValueError, match="unknown method"):
+        model.with_structured_output(City, method="xml")  # type: ignore[arg-type]

@@ -1,8 +1,10 @@
 """LangChain's standard integration suites, run against the real bundled models.
 
-Capability flags are the honest ones: the local chat model reads text only and
-has no tool calling or structured output, so the suite skips those tests and
-says why.
+Capability flags are the honest ones: the local chat model reads text only
+(no image, audio or PDF input) and has no tool calling, so the suite skips
+those tests and says why. Structured output and JSON mode work through
+llama.cpp grammars, so those tests run. Per-call model override is off: only
+one local model ships (a call's `model=` may name another .gguf file).
 """
 
 from __future__ import annotations
@@ -44,7 +46,11 @@ class TestChatLocalGGUFIntegration(ChatModelIntegrationTests):
 
     @property
     def has_structured_output(self) -> bool:
-        return False
+        return True  # llama.cpp grammars constrain the output to the JSON schema
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
 
     @property
     def supports_model_override(self) -> bool:

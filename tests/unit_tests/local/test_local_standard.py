@@ -30,7 +30,11 @@ class TestChatLocalGGUFUnit(ChatModelUnitTests):
 
     @property
     def has_structured_output(self) -> bool:
-        return False
+        return True  # JSON schema / JSON mode through llama.cpp grammars
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
 
     @property
     def supports_model_override(self) -> bool:
