@@ -59,7 +59,7 @@ class FailurePolicy:
 
     def __init__(self, health: HealthStore) -> None:
         self.health = health
-        self.disabled: dict[str, str] = {}  # provider -> why, for this process
+        self.disabled: dict[str, tuple[str, str]] = {}  # provider -> (why, hint), this process
         self._lock = threading.Lock()
 
     def after_failure(
@@ -70,12 +70,11 @@ class FailurePolicy:
         if reaction.skip_provider:
             request.failed_providers.add(provider)
         if reaction.disable_provider:
+            key_env = candidate.provider.key_env
+            hint = f"{provider}: the key was refused; check {key_env or 'its key'}"
             with self._lock:
-                self.disabled[provider] = str(failure)
-            where = (
-                f"check {candidate.provider.key_env}" if candidate.provider.key_env else "check it"
-            )
-            request.hints.append(f"{provider}: the key was refused; {where}")
+                self.disabled[provider] = (str(failure), hint)
+            request.hints.append(hint)
         if reaction.larger_context:
             request.min_context = max(request.min_context, candidate.model.context_length + 1)
         if reaction.bench == "retry_after" or failure.retry_after is not None:

@@ -132,7 +132,7 @@ class HealthStore:
         if row is None:
             return False
         total = row.successes + row.failures
-        return total >= 5 and row.successes / total >= 0.9
+        return total >= 5 and row.successes / total >= 0.8
 
     def p95_first_token_ms(self, provider: str, model: str) -> float | None:
         with self._lock:

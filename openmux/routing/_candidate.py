@@ -94,8 +94,10 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
             raise ProviderFailure("context_length", f"{self.name} has too small a context")
         disabled = self.router.policy.disabled.get(provider.name)
         if disabled is not None:
-            request.record(candidate, "auth", error=f"disabled for this process: {disabled}")
-            raise ProviderFailure("auth", disabled)
+            why, hint = disabled
+            request.record(candidate, "auth", error=f"disabled for this process: {why}")
+            request.hints.append(hint)
+            raise ProviderFailure("auth", why)
         # free_only is enforced here, at the last step before sending.
         if self.router.settings.free_only and not provider.is_free(candidate.model.id):
             request.record(candidate, "not_free", error="paid model; free_only is on")
