@@ -95,6 +95,12 @@ class Settings:
     allowed: tuple[str, ...] | None = None
     strategy: Strategy = "best"
     free_only: bool = True
+    max_attempts: int = 8
+    hedging: bool = True
+    hedge_after_ms: float | None = None
+    """None: adaptive (the candidate's p95 first-token time, at least 1.5 s; 5 s unobserved)."""
+    hedge_tools: bool = False
+    """Hedge requests with tools bound too (tools may have side effects)."""
     offline: bool = False
     timeouts: Timeouts = Timeouts()
     state_dir: Path | None = None
@@ -110,7 +116,14 @@ class Settings:
         return [p for p in chosen if p.enabled and (p.local or not self.offline)]
 
 
-_ROUTER_KEYS = {"providers", "strategy", "free_only"}
+_ROUTER_KEYS = {
+    "providers",
+    "strategy",
+    "free_only",
+    "max_attempts",
+    "hedge_after_ms",
+    "hedge_tools",
+}
 _TIMEOUT_KEYS = {"connect", "first_token", "total"}
 _PROVIDER_KEYS = {
     "protocol",
@@ -183,6 +196,10 @@ class _Builder:
         self.allowed: tuple[str, ...] | None = None
         self.strategy: Strategy = "best"
         self.free_only = True
+        self.max_attempts = 8
+        self.hedging = True
+        self.hedge_after_ms: float | None = None
+        self.hedge_tools = False
         self.offline = False
         self.timeouts = Timeouts()
         self.api_keys: dict[str, tuple[SecretStr, str]] = {}
@@ -202,6 +219,39 @@ class _Builder:
                 )
             self.strategy = router["strategy"]
             self.sources["router.strategy"] = layer.source
+        if "max_attempts" in router:
+            value = _expect(layer, router["max_attempts"], int, "max_attempts", "router", "a count")
+            if value < 1:
+                raise layer.error(
+                    "[router] max_attempts must be at least 1",
+                    "max_attempts",
+                    "router",
+                    "use 1 or more",
+                )
+            self.max_attempts = value
+            self.sources["router.max_attempts"] = layer.source
+        if "hedge_after_ms" in router:
+            value = router["hedge_after_ms"]
+            if value is False:
+                self.hedging = False
+            else:
+                value = _expect(
+                    layer, value, (int, float), "hedge_after_ms", "router", "milliseconds or false"
+                )
+                if value <= 0:
+                    raise layer.error(
+                        "[router] hedge_after_ms must be positive",
+                        "hedge_after_ms",
+                        "router",
+                        "milliseconds > 0, or false to switch hedging off",
+                    )
+                self.hedging, self.hedge_after_ms = True, float(value)
+            self.sources["router.hedge_after_ms"] = layer.source
+        if "hedge_tools" in router:
+            self.hedge_tools = _expect(
+                layer, router["hedge_tools"], bool, "hedge_tools", "router", "true or false"
+            )
+            self.sources["router.hedge_tools"] = layer.source
         if "free_only" in router:
             self.free_only = _expect(
                 layer, router["free_only"], bool, "free_only", "router", "true or false"
@@ -306,6 +356,10 @@ class _Builder:
             allowed=self.allowed,
             strategy=self.strategy,
             free_only=self.free_only,
+            max_attempts=self.max_attempts,
+            hedging=self.hedging,
+            hedge_after_ms=self.hedge_after_ms,
+            hedge_tools=self.hedge_tools,
             offline=self.offline,
             timeouts=self.timeouts,
             state_dir=state_dir,

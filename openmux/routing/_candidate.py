@@ -125,9 +125,10 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
 
     def _fail(self, request: RouteRequest, exc: BaseException, started: float) -> ProviderFailure:
         failure = failure_from_exception(exc)
-        request.record(
-            self.candidate, failure.kind, error=str(failure), latency_ms=_ms_since(started)
-        )
+        if not request.finished:  # a hedge lost the race: its outcome no longer matters
+            request.record(
+                self.candidate, failure.kind, error=str(failure), latency_ms=_ms_since(started)
+            )
         self.router.policy.after_failure(self.candidate, failure, request)
         return failure
 
@@ -139,8 +140,9 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
         )
 
     def _succeed(self, request: RouteRequest, started: float, first_token: float) -> None:
-        request.record(self.candidate, "ok", latency_ms=_ms_since(started))
-        request.winner = self.candidate
+        if not request.finished:
+            request.record(self.candidate, "ok", latency_ms=_ms_since(started))
+            request.winner = self.candidate
         self.router.health.record_success(
             *self.candidate.key, first_token_ms=_ms_since(first_token)
         )

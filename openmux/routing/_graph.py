@@ -28,7 +28,8 @@ from langchain_core.runnables import Runnable
 from openmux.errors import UnsupportedTask
 from openmux.providers import ProviderFailure
 from openmux.routing._candidate import CandidateRunnable
-from openmux.routing._quiet import Branch, Failover, Pipeline, Step
+from openmux.routing._hedge import HedgedFailover
+from openmux.routing._quiet import Branch, Pipeline, Step
 from openmux.routing._request import Candidate, RouteRequest, request_exhausted
 from openmux.routing._select import select_candidates
 
@@ -162,8 +163,11 @@ class FailoverCache:
         give_up = _GiveUp()
         steps.append(give_up)
         chain = (
-            Failover(
-                runnable=steps[0], fallbacks=steps[1:], exceptions_to_handle=(ProviderFailure,)
+            HedgedFailover(
+                runnable=steps[0],
+                fallbacks=steps[1:],
+                exceptions_to_handle=(ProviderFailure,),
+                router=router,
             )
             if len(steps) > 1
             else steps[0]

@@ -52,6 +52,9 @@ class RouteRequest:
     rounds: int = 0
     round_start: int = 0
     pause: float = 0.0
+    hedged: set[tuple[str, str]] = field(default_factory=set)
+    finished: bool = False
+    """Set when a hedged race is decided: later answers of the losers are dropped."""
 
     @property
     def out_of_budget(self) -> bool:
@@ -80,7 +83,6 @@ class RouteRequest:
         *,
         error: str | None = None,
         latency_ms: float = 0.0,
-        hedged: bool = False,
     ) -> None:
         self.attempts.append(
             {
@@ -89,7 +91,7 @@ class RouteRequest:
                 "status": status,
                 "error": error,
                 "latency_ms": round(latency_ms, 2),
-                "hedged": hedged,
+                "hedged": candidate.key in self.hedged,
             }
         )
 

@@ -255,3 +255,67 @@ async def test_concurrent_requests_with_a_flaky_provider(server: FakeProviderSer
     llm = _llm(server, "alpha", "beta")
     results = await asyncio.gather(*(llm.ainvoke("hi") for _ in range(100)))
     assert all(r.text for r in results)
+
+
+def _hedging_llm(server: FakeProviderServer, **router: Any) -> ChatOpenMux:
+    config = provider_config(server.providers["alpha"], server.providers["beta"])
+    config["router"].update(router)
+    config["timeouts"] = {"first_token": 5}
+    config["providers"]["alpha"]["models"] = ["a1"]
+    return ChatOpenMux(config=config, classifier=_as_chat)
+
+
+def _hedge_statuses(message: Any) -> list[tuple[str, str, bool]]:
+    attempts = message.response_metadata["openmux"]["attempts"]
+    return [(a["provider"], a["status"], a["hedged"]) for a in attempts]
+
+
+def test_hedge_answers_while_the_first_candidate_hangs(server: FakeProviderServer) -> None:
+    server.providers["alpha"].fault = Fault.hang()
+    message = _hedging_llm(server, hedge_after_ms=200).invoke("hi")
+    assert message.text.startswith("from beta")
+    assert sorted(_hedge_statuses(message)) == [("alpha", "cancelled", False), ("beta", "ok", True)]
+
+
+async def test_async_hedge_cancels_the_loser(server: FakeProviderServer) -> None:
+    server.providers["alpha"].fault = Fault.hang()
+    message = await _hedging_llm(server, hedge_after_ms=200).ainvoke("hi")
+    assert message.text.startswith("from beta")
+    assert sorted(_hedge_statuses(message)) == [("alpha", "cancelled", False), ("beta", "ok", True)]
+
+
+def test_no_hedge_when_the_first_answers_in_time(server: FakeProviderServer) -> None:
+    message = _hedging_llm(server, hedge_after_ms=2000).invoke("hi")
+    assert _hedge_statuses(message) == [("alpha", "ok", False)]
+    assert server.providers["beta"].hits == 0
+
+
+def test_no_hedging_with_tools_unless_enabled(server: FakeProviderServer) -> None:
+    from langchain_core.tools import tool
+
+    @tool
+    def send_email(to: str) -> str:
+        """Send an email (a side effect)."""
+        return "sent"
+
+    server.providers["alpha"].latency = 0.6
+    try:
+        llm = _hedging_llm(server, hedge_after_ms=100).bind_tools([send_email])
+        message = llm.invoke("email bob")
+        assert _hedge_statuses(message) == [("alpha", "ok", False)]
+        assert server.providers["beta"].hits == 0
+        hedging = _hedging_llm(server, hedge_after_ms=100, hedge_tools=True).bind_tools(
+            [send_email]
+        )
+        assert ("beta", "ok", True) in _hedge_statuses(hedging.invoke("email bob"))
+    finally:
+        server.providers["alpha"].latency = 0
+
+
+def test_hedging_can_be_switched_off(server: FakeProviderServer) -> None:
+    server.providers["alpha"].fault = Fault.hang()
+    config = provider_config(server.providers["alpha"], server.providers["beta"])
+    config["router"]["hedge_after_ms"] = False
+    config["timeouts"] = {"first_token": 0.5}
+    message = ChatOpenMux(config=config, classifier=_as_chat).invoke("hi")
+    assert _statuses(message)[0] == ("alpha", "timeout")
