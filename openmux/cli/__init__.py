@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Label requests: chat, code, tts, audio, embeddings, image, other.",
         add_help=False,
     )
+    doctor = commands.add_parser(
+        "doctor", help="check keys, providers, local servers and benched models"
+    )
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
     repl = commands.add_parser("repl", help="interactive session (the default with no command)")
     _add_routing_options(repl)
     _add_setup_commands(commands)
@@ -102,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "init": _init,
         "config": _config,
         "keys": _keys,
+        "doctor": _doctor,
     }
     return handlers[args.command](args)
 
@@ -116,6 +121,12 @@ def _repl(args: argparse.Namespace) -> int:
     from openmux.cli._repl import run_repl
 
     return run_repl(args)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from openmux.cli._doctor import run_doctor
+
+    return run_doctor(args)
 
 
 def _init(args: argparse.Namespace) -> int:

@@ -15,8 +15,6 @@ from openmux.routing._graph import build_graph
 from openmux.routing._request import Candidate, RouteRequest
 from openmux.routing._select import select_candidates, split_model_name
 
-MAX_ATTEMPTS = 8
-
 __all__ = ["Candidate", "RouteRequest", "Router", "select_candidates", "split_model_name"]
 
 
@@ -30,7 +28,7 @@ class Router:
         self.pool = ModelPool(settings.timeouts)
         self.health = health_store(settings.state_dir)
         self.policy = FailurePolicy(self.health)
-        self.max_attempts = MAX_ATTEMPTS
+        self.max_attempts = settings.max_attempts
         self.discovery = LocalDiscovery()
         self._classify = resolve_classifier(classifier)
         self.graph: Runnable[RouteRequest, BaseMessage] = build_graph(self)

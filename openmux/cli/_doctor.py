@@ -1,0 +1,196 @@
+"""`openmux doctor`: what can answer right now, and how to fix what cannot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from openmux.errors import OpenMuxError
+
+if TYPE_CHECKING:
+    from openmux.config import ProviderSettings, Settings
+
+REMOTE_TIMEOUT = 5.0
+LOCAL_TIMEOUT = 0.5
+
+
+@dataclass
+class Check:
+    provider: str
+    key: str
+    status: str
+    latency_ms: float | None
+    models: int | None
+    fix: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def _listing_path(provider: ProviderSettings) -> str:
+    return "/api/tags" if provider.protocol == "ollama" else "/models"
+
+
+def _key_state(provider: ProviderSettings, settings: Settings) -> str:
+    if not provider.needs_key:
+        return "not needed"
+    if provider.api_key is None:
+        return "missing"
+    source = settings.sources.get(f"providers.{provider.name}.api_key", "environment")
+    return f"set ({source})"  # never the key itself
+
+
+def check_provider(provider: ProviderSettings, settings: Settings) -> Check:
+    import httpx
+
+    key = _key_state(provider, settings)
+    if provider.protocol == "llamacpp":  # in process: installed or not
+        from openmux.local import INSTALL_HINT, local_chat_available
+
+        if local_chat_available():
+            return Check(provider.name, key, "ok", None, 1, "")
+        return Check(provider.name, key, "not installed", None, None, INSTALL_HINT)
+    if key == "missing":
+        return Check(provider.name, key, "no key", None, None, _fix(provider))
+    headers = {}
+    if provider.api_key is not None:
+        headers["Authorization"] = f"Bearer {provider.api_key.get_secret_value()}"
+    timeout = LOCAL_TIMEOUT if provider.local else REMOTE_TIMEOUT
+    started = time.perf_counter()
+    try:
+        response = httpx.get(
+            provider.base_url + _listing_path(provider), headers=headers, timeout=timeout
+        )
+    except httpx.HTTPError as exc:
+        status = "not running" if provider.local else f"unreachable ({type(exc).__name__})"
+        return Check(provider.name, key, status, None, None, _fix(provider))
+    latency = round((time.perf_counter() - started) * 1000, 1)
+    if response.status_code in (401, 403):
+        replace = provider.key_env or "it"
+        fix = f"the key was refused: replace {replace} (openmux keys set {provider.name})"
+        return Check(
+            provider.name, key, f"key refused (HTTP {response.status_code})", latency, None, fix
+        )
+    if response.status_code >= 400:
+        fix = (
+            f"{provider.base_url} answered HTTP {response.status_code}; check base_url or try later"
+        )
+        return Check(provider.name, key, f"HTTP {response.status_code}", latency, None, fix)
+    try:
+        body = response.json()
+        entries = body.get("models") if provider.protocol == "ollama" else body.get("data")
+        count = len(entries) if isinstance(entries, list) else None
+    except ValueError:
+        return Check(
+            provider.name, key, "bad response", latency, None, "the model list is not JSON"
+        )
+    if provider.local and count == 0:
+        return Check(provider.name, key, "no models", latency, 0, _fix(provider))
+    return Check(provider.name, key, "ok", latency, count, "")
+
+
+def _fix(provider: ProviderSettings) -> str:
+    return provider.hint().removeprefix(f"{provider.name}: ")
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    from openmux.config import load_settings
+    from openmux.health import health_store
+
+    try:
+        settings = load_settings()
+    except OpenMuxError as exc:
+        print(f"openmux doctor: {exc}")
+        return 1
+    providers = [p for p in settings.providers.values() if p.enabled]
+    allowed = {p.name for p in settings.provider_order()}
+    with ThreadPoolExecutor(max_workers=max(1, len(providers))) as pool:
+        checks = list(pool.map(lambda p: check_provider(p, settings), providers))
+    now = time.time()
+    benches = [
+        {
+            "provider": b.provider,
+            "model": b.model,
+            "reason": b.reason,
+            "back_in_s": round(b.until - now, 1),
+        }
+        for b in health_store(settings.state_dir).benches(now)
+    ]
+    usable = [c for c in checks if c.ok and c.provider in allowed]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "providers": [asdict(c) for c in checks],
+                    "benched": benches,
+                    "catalog": "built-in provider table",
+                    "can_answer": bool(usable),
+                },
+                indent=2,
+            )
+        )
+        return 0 if usable else 1
+    _print_report(checks, benches, settings, allowed)
+    if not usable:
+        print(
+            "\nNothing can answer right now. Fix one of the problems above"
+            " (a free OpenRouter key is the quickest)."
+        )
+        return 1
+    print(f"\nReady: {len(usable)} provider(s) can answer.")
+    return 0
+
+
+def _print_report(
+    checks: list[Check], benches: list[dict[str, object]], settings: Settings, allowed: set[str]
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    # Piped output (logs, CI) gets full lines instead of 80 columns of ellipses.
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    table = Table(title="Providers")
+    for column in ("provider", "key", "status", "latency", "models", "fix"):
+        table.add_column(column)
+    for check in checks:
+        style = (
+            "green"
+            if check.ok
+            else ("yellow" if check.status in ("no key", "not running") else "red")
+        )
+        status = (
+            check.status
+            if check.provider in allowed
+            else f"{check.status} (not in [router] providers)"
+        )
+        table.add_row(
+            check.provider,
+            check.key,
+            f"[{style}]{status}[/{style}]",
+            f"{check.latency_ms:.0f} ms" if check.latency_ms is not None else "",
+            "" if check.models is None else str(check.models),
+            check.fix,
+        )
+    console.print(table)
+    if benches:
+        bench_table = Table(title="Benched (no request until they return)")
+        for column in ("provider", "model", "reason", "back in"):
+            bench_table.add_column(column)
+        for bench in benches:
+            bench_table.add_row(
+                str(bench["provider"]),
+                str(bench["model"]),
+                str(bench["reason"]),
+                f"{bench['back_in_s']} s",
+            )
+        console.print(bench_table)
+    console.print("catalog: built-in provider table")
+    console.print(
+        f"state: {settings.state_dir or 'user state directory'}; free_only: {settings.free_only}"
+    )

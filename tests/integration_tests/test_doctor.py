@@ -1,0 +1,65 @@
+"""`openmux doctor` against loopback fake providers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from openmux.health import health_store
+from openmux.testing import FakeProviderServer, Fault
+
+
+def _doctor(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "openmux.cli", "doctor", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
+
+
+def test_doctor_reports_each_provider_and_benches(
+    fake_provider_server: FakeProviderServer, clean_environment: Path, monkeypatch: object
+) -> None:
+    good = fake_provider_server.add_provider("good", models=["m-1", "m-2"])
+    refused = fake_provider_server.add_provider("refused", models=["m"])
+    refused.fault = Fault.status(401, on_listing=True)
+    os.environ["GROQ_API_KEY"] = "gsk_doctor_secret_value_123456"
+    (clean_environment / "openmux.toml").write_text(
+        '[router]\nproviders = ["good", "groq", "ollama"]\n'
+        f'[providers.good]\nprotocol = "openai"\nbase_url = "{good.base_url}"\n'
+        f'[providers.groq]\nbase_url = "{refused.base_url}"\n'
+        f'[providers.ollama]\nbase_url = "{fake_provider_server.dead_url().removesuffix("/v1")}"\n',
+        encoding="utf-8",
+    )
+    health_store(Path(os.environ["OPENMUX_STATE_DIR"])).record_failure(
+        "good", "m-2", reason="rate_limited", bench_for=120
+    )
+    try:
+        result = _doctor("--json")
+        text = _doctor().stdout
+    finally:
+        del os.environ["GROQ_API_KEY"]
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    by_name = {c["provider"]: c for c in report["providers"]}
+    assert by_name["good"]["status"] == "ok" and by_name["good"]["models"] == 2
+    assert by_name["groq"]["status"].startswith("key refused")
+    assert "GROQ_API_KEY" in by_name["groq"]["fix"]
+    assert by_name["ollama"]["status"] == "not running"
+    assert report["benched"][0]["model"] == "m-2" and report["can_answer"] is True
+    assert "gsk_doctor_secret" not in result.stdout + text
+    assert "Benched" in text and "Ready" in text
+
+
+def test_doctor_fails_when_nothing_can_answer(clean_environment: Path) -> None:
+    (clean_environment / "openmux.toml").write_text(
+        '[router]\nproviders = ["openrouter", "groq"]\n', encoding="utf-8"
+    )
+    result = _doctor()
+    assert result.returncode == 1
+    assert "OPENROUTER_API_KEY" in result.stdout and "Nothing can answer" in result.stdout
