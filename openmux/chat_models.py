@@ -22,10 +22,17 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
 from openmux.config import Settings, load_settings
 from openmux.routing import Router, RouteRequest
+from openmux.routing._fanout import (
+    FanoutRequest,
+    check_fanout_options,
+    fanout_graph,
+    fanout_request,
+)
 from openmux.routing._quiet import QUIET
 
 # Per-call options that steer the router rather than the provider.
 _ROUTING_KWARGS = ("task", "model", "provider")
+_FANOUT_KWARGS = ("fanout", "combiner", "judge", "min_answers", "member_timeout")
 
 
 class ChatOpenMux(BaseChatModel):
@@ -66,6 +73,16 @@ class ChatOpenMux(BaseChatModel):
     """Overrides in the shape of openmux.toml (`{"providers": {...}, "timeouts": {...}}`)."""
     classifier: Any = Field(default=None, exclude=True)
     """A callable or Runnable returning a TaskClassification."""
+    fanout: int | list[str] | None = None
+    """Ask several models at once: the top N distinct models, or these model names (0: off)."""
+    combiner: str | None = None
+    """How fan-out answers become one: best (default), vote, concat, summarize, local-summarize."""
+    judge: str | None = None
+    """The model that judges (best) or merges (summarize); default: the top candidate."""
+    min_answers: int = 1
+    """Fan-out fails unless at least this many members answer."""
+    member_timeout: float | None = None
+    """Seconds a fan-out member may take before it is left out."""
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
 
@@ -75,6 +92,7 @@ class ChatOpenMux(BaseChatModel):
     def model_post_init(self, context: Any, /) -> None:
         # Validate configuration now, so mistakes surface at construction.
         self._settings = self._load_settings()
+        check_fanout_options(self.fanout, self.combiner, self.min_answers, self.member_timeout)
 
     def _load_settings(self) -> Settings:
         overrides: dict[str, Any] = {key: dict(value) for key, value in (self.config or {}).items()}
@@ -128,6 +146,7 @@ class ChatOpenMux(BaseChatModel):
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> RouteRequest:
         routing = {key: kwargs.pop(key, None) for key in _ROUTING_KWARGS}
+        fan = {key: kwargs.pop(key, None) for key in _FANOUT_KWARGS}
         call_kwargs = dict(kwargs)
         if stop or self.stop:
             call_kwargs["stop"] = stop or self.stop
@@ -135,13 +154,30 @@ class ChatOpenMux(BaseChatModel):
             call_kwargs.setdefault("temperature", self.temperature)
         if self.max_tokens is not None:
             call_kwargs.setdefault("max_tokens", self.max_tokens)
-        return RouteRequest(
+        request = RouteRequest(
             messages=messages,
             call_kwargs=call_kwargs,
             task=routing["task"] or self.task,
             model=routing["model"] or self.model,
             provider=routing["provider"] or self.provider,
         )
+        fanout = fan["fanout"] if fan["fanout"] is not None else self.fanout
+        if not fanout:
+            return request
+        return fanout_request(
+            request,
+            fanout=fanout,
+            combiner=fan["combiner"] or self.combiner,
+            judge=fan["judge"] or self.judge,
+            min_answers=fan["min_answers"] or self.min_answers,
+            member_timeout=fan["member_timeout"] or self.member_timeout,
+        )
+
+    def _graph(self, request: RouteRequest) -> Runnable[Any, BaseMessage]:
+        """The fan-out graph for a fan-out request, else the router's graph."""
+        if isinstance(request, FanoutRequest):
+            return fanout_graph(self.router)
+        return self.router.graph
 
     @staticmethod
     def _config(
@@ -175,7 +211,7 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         request = self._request(messages, stop, kwargs)
-        message = self.router.graph.invoke(request, self._config(run_manager))
+        message = self._graph(request).invoke(request, self._config(run_manager))
         return ChatResult(generations=[ChatGeneration(message=self._finish(message, request))])
 
     async def _agenerate(
@@ -186,7 +222,7 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         request = self._request(messages, stop, kwargs)
-        message = await self.router.graph.ainvoke(request, self._config(run_manager))
+        message = await self._graph(request).ainvoke(request, self._config(run_manager))
         return ChatResult(generations=[ChatGeneration(message=self._finish(message, request))])
 
     def _stream(
@@ -197,7 +233,7 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs)
-        for chunk in self.router.graph.stream(request, self._config(run_manager)):
+        for chunk in self._graph(request).stream(request, self._config(run_manager)):
             generation = _generation_chunk(chunk)
             if run_manager:
                 run_manager.on_llm_new_token(generation.text, chunk=generation)
@@ -212,7 +248,7 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs)
-        async for chunk in self.router.graph.astream(request, self._config(run_manager)):
+        async for chunk in self._graph(request).astream(request, self._config(run_manager)):
             generation = _generation_chunk(chunk)
             if run_manager:
                 await run_manager.on_llm_new_token(generation.text, chunk=generation)

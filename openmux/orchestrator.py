@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage
 
 from openmux.chat_models import ChatOpenMux
 from openmux.classifier import TaskType
-from openmux.errors import NoProviderAvailable
-from openmux.routing import RouteRequest
 
-_COMBINATIONS = ("merge", "summarize")
+# The OpenMux 0.2 `combination_method` names, and the combiner each maps to.
+_COMBINATIONS = {"merge": "concat", "summarize": "summarize"}
 
 
 class Orchestrator:
@@ -25,37 +23,81 @@ class Orchestrator:
 
         result = Orchestrator().process("Write a Python function that reverses a string")
         print(result["response"], result["model"], result["reasoning"])
+
+        # Three models at once, the majority answer:
+        Orchestrator().process("Is 2**61 - 1 prime? yes or no", fanout=3, combiner="vote")
         ```
 
-    Constructor options are those of `ChatOpenMux` (providers, model, free_only, ...).
+    Constructor options are those of `ChatOpenMux` (providers, model, free_only,
+    fanout, combiner, ...).
     """
 
     def __init__(self, **options: Any) -> None:
         self.chat = ChatOpenMux(**options)
 
     @staticmethod
-    def _routing(task_type: TaskType | str | None, options: dict[str, Any]) -> dict[str, Any]:
+    def _routing(
+        task_type: TaskType | str | None, options: dict[str, Any], fan: dict[str, Any]
+    ) -> dict[str, Any]:
         task = options.pop("task", None) or task_type
         if task is not None:
             options["task"] = str(TaskType(task))
+        options.update({key: value for key, value in fan.items() if value is not None})
         return options
 
     def process(
-        self, query: Any, task_type: TaskType | str | None = None, **options: Any
+        self,
+        query: Any,
+        task_type: TaskType | str | None = None,
+        *,
+        fanout: int | Sequence[str] | None = None,
+        combiner: str | None = None,
+        judge: str | None = None,
+        min_answers: int | None = None,
+        member_timeout: float | None = None,
+        **options: Any,
     ) -> dict[str, Any]:
-        """Answer `query` (text or messages). `task_type` / `task` skip classification."""
-        message = self.chat.invoke(query, **self._routing(task_type, options))
+        """Answer `query` (text or messages). `task_type` / `task` skip classification.
+
+        `fanout=N` (or a list of model names) asks several models at once and
+        `combiner` (best, vote, concat, summarize, local-summarize) makes one
+        answer of theirs; the result then also holds `members` and `combiner`.
+        """
+        fan = {
+            "fanout": fanout,
+            "combiner": combiner,
+            "judge": judge,
+            "min_answers": min_answers,
+            "member_timeout": member_timeout,
+        }
+        message = self.chat.invoke(query, **self._routing(task_type, options, fan))
         return _result(message)
 
     async def aprocess(
-        self, query: Any, task_type: TaskType | str | None = None, **options: Any
+        self,
+        query: Any,
+        task_type: TaskType | str | None = None,
+        *,
+        fanout: int | Sequence[str] | None = None,
+        combiner: str | None = None,
+        judge: str | None = None,
+        min_answers: int | None = None,
+        member_timeout: float | None = None,
+        **options: Any,
     ) -> dict[str, Any]:
-        message = await self.chat.ainvoke(query, **self._routing(task_type, options))
+        fan = {
+            "fanout": fanout,
+            "combiner": combiner,
+            "judge": judge,
+            "min_answers": min_answers,
+            "member_timeout": member_timeout,
+        }
+        message = await self.chat.ainvoke(query, **self._routing(task_type, options, fan))
         return _result(message)
 
     def process_multi(
         self,
-        query: str,
+        query: Any,
         num_models: int = 2,
         combination_method: str = "merge",
         task_type: TaskType | str | None = None,
@@ -63,84 +105,77 @@ class Orchestrator:
     ) -> dict[str, Any]:
         """Ask `num_models` different models at once, then combine their answers.
 
-        `merge` labels each answer with its model; `summarize` has one more model
-        merge them into a single answer.
+        The OpenMux 0.2 form of `process(query, fanout=num_models, combiner=...)`:
+        `merge` labels each answer with its model (the `concat` combiner);
+        `summarize` has one more model merge them into a single answer. Any
+        combiner name is accepted too. The result adds `combination_method` and
+        `responses` (`[{"model", "response", "error"}]`, one per model asked).
         """
-        if combination_method not in _COMBINATIONS:
-            raise ValueError(
-                f"combination_method must be one of {_COMBINATIONS}, got {combination_method!r}"
-            )
-        if num_models < 1:
-            raise ValueError("num_models must be at least 1")
-        routing = self._routing(task_type, options)
-        request = self.chat.router.plan(self._plan_request(query, routing))
-        members = [f"{c.provider.name}:{c.model.id}" for c in request.candidates][:num_models]
-        if not members:
-            raise NoProviderAvailable("no model can answer", hints=request.hints)
-        with ThreadPoolExecutor(max_workers=len(members)) as pool:
-            futures = [pool.submit(self._member, query, member, routing) for member in members]
-            answers = [f.result() for f in futures]
-        ok = [(member, message) for member, message in answers if isinstance(message, AIMessage)]
-        if not ok:
-            attempts = [a for _, error in answers for a in getattr(error, "attempts", [])]
-            raise NoProviderAvailable("no member of the fan-out answered", attempts=attempts)
-        labelled = "\n\n".join(f"[{member}]\n{message.text}" for member, message in ok)
-        if combination_method == "summarize" and len(ok) > 1:
-            prompt = (
-                "Several assistants answered the same question. Merge their answers into one "
-                "accurate, complete answer; drop anything wrong or repeated.\n\n"
-                f"Question:\n{query}\n\nAnswers:\n{labelled}"
-            )
-            combined = self.chat.invoke(
-                prompt, **{k: v for k, v in routing.items() if k != "model"}
-            )
-            result = _result(combined)
-        else:
-            result = _result(ok[0][1])
-            result["response"] = labelled if len(ok) > 1 else ok[0][1].text
-        result["combination_method"] = combination_method
-        result["responses"] = [
-            {
-                "model": member,
-                "response": message.text if isinstance(message, AIMessage) else None,
-                "error": None if isinstance(message, AIMessage) else str(message),
-            }
-            for member, message in answers
-        ]
-        return result
-
-    def _plan_request(self, query: Any, routing: dict[str, Any]) -> RouteRequest:
-        from langchain_core.messages import HumanMessage
-
-        messages = [HumanMessage(query)] if isinstance(query, str) else list(query)
-        return RouteRequest(
-            messages=messages,
-            task=routing.get("task"),
-            model=routing.get("model"),
-            provider=routing.get("provider"),
-        )
-
-    def _member(
-        self, query: Any, member: str, routing: dict[str, Any]
-    ) -> tuple[str, AIMessage | Exception]:
-        try:
-            message = self.chat.invoke(query, **{**routing, "model": member})
-        except Exception as exc:  # one member failing must not sink the others
-            return member, exc
-        assert isinstance(message, AIMessage)
-        return member, message
+        combiner = _combiner_for(combination_method, num_models)
+        result = self.process(query, task_type, fanout=num_models, combiner=combiner, **options)
+        return _multi(result, combination_method)
 
     async def aprocess_multi(
-        self, query: str, num_models: int = 2, combination_method: str = "merge", **options: Any
+        self,
+        query: Any,
+        num_models: int = 2,
+        combination_method: str = "merge",
+        task_type: TaskType | str | None = None,
+        **options: Any,
     ) -> dict[str, Any]:
-        return await asyncio.to_thread(
-            self.process_multi, query, num_models, combination_method, **options
+        combiner = _combiner_for(combination_method, num_models)
+        result = await self.aprocess(
+            query, task_type, fanout=num_models, combiner=combiner, **options
         )
+        return _multi(result, combination_method)
+
+
+def _combiner_for(combination_method: str, num_models: int) -> str:
+    from openmux.combiners import COMBINERS
+
+    if num_models < 1:
+        raise ValueError("num_models must be at least 1")
+    combiner = _COMBINATIONS.get(combination_method, combination_method)
+    if combiner not in COMBINERS:
+        names = (*_COMBINATIONS, *COMBINERS)
+        raise ValueError(f"combination_method must be one of {names}, got {combination_method!r}")
+    return combiner
+
+
+def _multi(result: dict[str, Any], combination_method: str) -> dict[str, Any]:
+    result["combination_method"] = combination_method
+    responses = []
+    for member in result.get("members", []):
+        ok = member["status"] == "ok"
+        error = None
+        if not ok:
+            errors = [
+                a["error"]
+                for a in result["attempts"]
+                if (a["provider"], a["model"]) == (member["provider"], member["model"])
+                and a["status"] == member["status"]
+            ]
+            error = member["status"] + (f": {errors[-1]}" if errors and errors[-1] else "")
+        responses.append(
+            {
+                "model": f"{member['provider']}:{member['model']}",
+                "response": _text(member["content"]) if ok else None,
+                "error": error,
+            }
+        )
+    result["responses"] = responses
+    return result
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return AIMessage(content=content).text
 
 
 def _result(message: AIMessage) -> dict[str, Any]:
     meta = message.response_metadata["openmux"]
-    return {
+    result = {
         "response": message.text,
         "model": meta["model"],
         "provider": meta["provider"],
@@ -154,3 +189,7 @@ def _result(message: AIMessage) -> dict[str, Any]:
         "tool_calls": message.tool_calls,
         "metadata": meta,
     }
+    if "members" in meta:
+        result["members"] = meta["members"]
+        result["combiner"] = meta["combiner"]
+    return result
