@@ -9,6 +9,7 @@ after it, a failure is `StreamInterrupted` (never two answers spliced).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import time
@@ -77,6 +78,12 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
         self.candidate = candidate
         self.router = router
         self.name = f"{candidate.provider.name}:{candidate.model.id}"
+
+    def warm(self, *, aio: bool) -> None:
+        """Build the provider's client ahead of the call, so a hedge timer measures the
+        provider, not our imports. Errors surface again, recorded, in `_prepare`."""
+        with contextlib.suppress(Exception):
+            self.router.pool.chat(self.candidate.provider, self.candidate.model.id, aio=aio)
 
     # -- before, after ----------------------------------------------------------------------
 

@@ -109,6 +109,7 @@ class HedgedFailover(Failover):
             assert isinstance(runnable, CandidateRunnable)
             if hedged:
                 request.hedged.add(runnable.candidate.key)
+            runnable.warm(aio=False)
             context = contextvars.copy_context()
             future = _threads().submit(context.run, runnable.invoke, request, child())
             running[future] = runnable
@@ -129,9 +130,9 @@ class HedgedFailover(Failover):
                     first_error = first_error or error
                     continue
                 except BaseException:
-                    self._abandon(request, running.values())
+                    self._abandon(request, running)
                     raise
-                self._abandon(request, running.values())
+                self._abandon(request, running)
                 return result
             if running:
                 continue
@@ -155,6 +156,7 @@ class HedgedFailover(Failover):
             assert isinstance(runnable, CandidateRunnable)
             if hedged:
                 request.hedged.add(runnable.candidate.key)
+            runnable.warm(aio=True)
             running[asyncio.ensure_future(runnable.ainvoke(request, child()))] = runnable
             index += 1
 
@@ -184,15 +186,16 @@ class HedgedFailover(Failover):
                 assert first_error is not None
                 raise first_error
         finally:
+            self._abandon(request, running)
             for task in running:
                 task.cancel()
-            self._abandon(request, running.values())
 
     @staticmethod
-    def _abandon(request: RouteRequest, losers: Any) -> None:
+    def _abandon(request: RouteRequest, running: dict[Any, CandidateRunnable]) -> None:
         """The race is decided: late answers are dropped and the losers recorded as such."""
         request.finished = True
-        for runnable in list(losers):
-            request.record(
-                runnable.candidate, "cancelled", error="another candidate answered first"
-            )
+        for call, runnable in list(running.items()):
+            if not call.done():  # a call that already ended has recorded its own outcome
+                request.record(
+                    runnable.candidate, "cancelled", error="another candidate answered first"
+                )
