@@ -21,6 +21,7 @@ from openmux.config._toml import (
     read_config_file,
 )
 from openmux.errors import ConfigError
+from openmux.privacy._settings import PrivacySettings, parse_privacy
 from openmux.providers._table import (
     BUILTIN_BY_NAME,
     BUILTIN_PROVIDERS,
@@ -106,6 +107,7 @@ class Settings:
     state_dir: Path | None = None
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     def provider_order(self) -> list[ProviderSettings]:
         """Providers taking part, in tie-break order."""
@@ -135,7 +137,7 @@ _PROVIDER_KEYS = {
     "embedding_models",
     "headers",
 }
-_TOP_KEYS = {"router", "timeouts", "providers"}
+_TOP_KEYS = {"router", "timeouts", "providers", "privacy"}
 
 
 class _Layer:
@@ -202,6 +204,7 @@ class _Builder:
         self.hedge_tools = False
         self.offline = False
         self.timeouts = Timeouts()
+        self.privacy = PrivacySettings()
         self.api_keys: dict[str, tuple[SecretStr, str]] = {}
         self.sources: dict[str, str] = {}
 
@@ -260,6 +263,15 @@ class _Builder:
         if "providers" in router:
             self.allowed = _string_list(layer, router["providers"], "providers", "router")
             self.sources["router.providers"] = layer.source
+        privacy = layer.table("privacy")
+        self.privacy = parse_privacy(
+            privacy,
+            current=self.privacy,
+            error=lambda message, key, fix: layer.error(message, key, "privacy", fix),
+            base_dir=Path(layer.source).parent if layer.text is not None else None,
+        )
+        for key in privacy:
+            self.sources[f"privacy.{key}"] = layer.source
         timeouts = layer.table("timeouts")
         layer.check_keys(timeouts, _TIMEOUT_KEYS, "timeouts")
         for key, value in timeouts.items():
@@ -365,6 +377,7 @@ class _Builder:
             state_dir=state_dir,
             config_file=config_file,
             sources=MappingProxyType(dict(self.sources)),
+            privacy=self.privacy,
         )
 
     def _provider(self, name: str, environ: Mapping[str, str]) -> ProviderSettings:

@@ -23,6 +23,7 @@ from langchain_core.tracers._streaming import _StreamingCallbackHandler
 from langchain_core.tracers.base import BaseTracer
 
 from openmux.errors import StreamInterrupted
+from openmux.privacy import scrub_for_provider
 from openmux.providers import ProviderFailure, failure_from_exception
 from openmux.routing._quiet import QUIET
 from openmux.routing._request import Candidate, RouteRequest, request_exhausted
@@ -126,6 +127,7 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
             request.record(candidate, failure.kind, error=str(failure))
             raise failure from exc
         messages = _rewrite_tool_call_ids(request.messages, provider.tool_call_id_style)
+        messages = scrub_for_provider(self.router.settings.privacy, provider, messages)
         dropped = _DROPPED_KWARGS.get(provider.protocol, frozenset())
         kwargs = {k: v for k, v in request.call_kwargs.items() if k not in dropped}
         return model, messages, kwargs

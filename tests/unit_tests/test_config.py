@@ -170,3 +170,17 @@ def test_keys_never_show_in_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
     llm = ChatOpenMux(api_keys={"groq": "gsk_another_distinctive_secret"})
     for text in (repr(settings), str(settings), repr(llm), str(llm.settings)):
         assert "distinctive" not in text
+
+
+def test_privacy_table(clean_environment: Path) -> None:
+    _write(
+        clean_environment / "openmux.toml",
+        '[privacy]\nscrub_pii = true\naudit_log = "audit.jsonl"\n',
+    )
+    privacy = load_settings().privacy
+    assert privacy.scrub_pii is True
+    assert privacy.audit_log == clean_environment / "audit.jsonl"
+    _write(clean_environment / "openmux.toml", "[privacy]\n\nscrub = true\n")
+    with pytest.raises(ConfigError, match="scrub_pii") as caught:
+        load_settings()
+    assert caught.value.line == 3
