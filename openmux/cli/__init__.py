@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
     repl = commands.add_parser("repl", help="interactive session (the default with no command)")
     _add_routing_options(repl)
+    from openmux.cli._compare import add_compare_parser
+
+    add_compare_parser(commands)
     _add_setup_commands(commands)
     return parser
 
@@ -107,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "config": _config,
         "keys": _keys,
         "doctor": _doctor,
+        "compare": _run_compare,
     }
     return handlers[args.command](args)
 
@@ -121,6 +125,13 @@ def _repl(args: argparse.Namespace) -> int:
     from openmux.cli._repl import run_repl
 
     return run_repl(args)
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    # Not named `_compare`: importing the submodule openmux.cli._compare sets that name.
+    from openmux.cli._compare import run_compare
+
+    return run_compare(args)
 
 
 def _doctor(args: argparse.Namespace) -> int:

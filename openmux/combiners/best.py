@@ -120,7 +120,7 @@ class Best(Combiner):
         chosen, reason = heuristic_pick(job.answers)
         why = error or "the judge's reply named no answer"
         job.info.update(
-            {"winner": chosen.label, "method": "heuristic", "reason": f"{reason} ({why})"}
+            {"winner": chosen.label, "method": "heuristic", "reason": f"{reason}; {why}"}
         )
         return pick(chosen, job)
 

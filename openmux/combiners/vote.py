@@ -35,7 +35,7 @@ class Vote(Combiner):
         tied = len(groups) > 1 and len(groups[1][1]) == len(winners)
         reason = f"{len(winners)} of {total} answers agree"
         if tied:
-            reason += f"; a tie, broken by rank ({winner.label} ranks highest)"
+            reason += f"; a tie, broken by rank: {winner.label} ranks highest"
         job.info.update(
             {
                 "winner": winner.label,

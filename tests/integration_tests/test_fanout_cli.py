@@ -1,0 +1,101 @@
+"""`openmux compare` against loopback fake providers (run in process)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from openmux.cli import main
+from openmux.testing import FakeProviderServer, Fault
+
+_TOML = """
+[router]
+providers = ["alpha", "beta", "gamma"]
+
+[providers.alpha]
+protocol = "openai"
+base_url = "{alpha}"
+models = ["m-alpha"]
+
+[providers.beta]
+protocol = "openai"
+base_url = "{beta}"
+models = ["m-beta"]
+
+[providers.gamma]
+protocol = "openai"
+base_url = "{gamma}"
+models = ["m-gamma"]
+"""
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeProviderServer]:
+    with FakeProviderServer() as server:
+        server.add_provider("alpha", models=["m-alpha"], reply="Paris.")
+        server.add_provider("beta", models=["m-beta"], reply="paris")
+        server.add_provider("gamma", models=["m-gamma"], reply="Lyon [sic]")
+        yield server
+
+
+@pytest.fixture
+def configured(server: FakeProviderServer, clean_environment: Path) -> Path:
+    for provider in server.providers.values():
+        provider.fault = None
+    urls = {name: p.base_url for name, p in server.providers.items()}
+    (clean_environment / "openmux.toml").write_text(_TOML.format(**urls), encoding="utf-8")
+    return clean_environment
+
+
+def test_compare_prints_members_then_the_combined_answer(
+    configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["compare", "--task", "chat", "--combiner", "vote", "Capital of France?"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for name in ("alpha:m-alpha", "beta:m-beta", "gamma:m-gamma"):
+        assert name in out
+    assert "Lyon [sic]" in out  # answers are text, not rich markup
+    assert out.index("gamma:m-gamma") < out.index("combined")
+    assert "vote, picked alpha:m-alpha, agreement 67%" in out
+    assert " s" in out  # timings
+
+
+def test_compare_json_with_named_models_and_a_failure(
+    server: FakeProviderServer, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.providers["beta"].fault = Fault.status(500)
+    code = main(
+        [
+            "compare",
+            "--task",
+            "chat",
+            "--json",
+            "--combiner",
+            "concat",
+            "--models",
+            "alpha:m-alpha,m-beta",
+            "Capital?",
+        ]
+    )
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(m["provider"], m["status"]) for m in data["members"]] == [
+        ("alpha", "ok"),
+        ("beta", "http_5xx"),
+    ]
+    assert data["response"] == "[alpha:m-alpha]\nParis."
+    assert data["combiner"]["name"] == "concat"
+
+
+def test_compare_reports_total_failure(
+    server: FakeProviderServer, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for provider in server.providers.values():
+        provider.fault = Fault.status(500)
+    code = main(["compare", "--task", "chat", "-n", "2", "Capital?"])
+    assert code == 1
+    assert "no member of the fan-out answered" in capsys.readouterr().err
