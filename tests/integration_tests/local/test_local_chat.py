@@ -84,6 +84,23 @@ def test_stream_yields_several_chunks_and_usage_once(model: ChatLocalGGUF) -> No
     assert full.usage_metadata and full.usage_metadata["output_tokens"] > 0
 
 
+def test_abandoned_stream_releases_the_model(model: ChatLocalGGUF) -> None:
+    stream = model.stream("Tell me a long story.")
+    next(stream)
+    assert model.load().lock.locked()  # generation holds the model while it streams
+    stream.close()
+    assert not model.load().lock.locked()
+    assert model.invoke(QUESTION).content
+
+
+async def test_abandoned_astream_releases_the_model(model: ChatLocalGGUF) -> None:
+    stream = model.astream("Tell me a long story.")
+    await stream.__anext__()
+    await stream.aclose()
+    assert not model.load().lock.locked()
+    assert (await model.ainvoke(QUESTION)).content
+
+
 def test_greedy_invoke_and_stream_agree(model: ChatLocalGGUF) -> None:
     invoked = model.invoke(QUESTION).content
     streamed = "".join(str(c.content) for c in model.stream(QUESTION))

