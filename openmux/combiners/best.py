@@ -89,7 +89,7 @@ def heuristic_pick(answers: list[MemberAnswer]) -> tuple[MemberAnswer, str]:
             )
             / others
         )
-        length = min(len(answer.rendered()) / 2000, 1.0)
+        length = min(len(_WORD.findall(answer.rendered())) / 300, 1.0)
         return (-10.0 * refusal + 2.0 * agreement + overlap + 0.5 * length, -answer.rank)
 
     best = max(range(len(answers)), key=score)
