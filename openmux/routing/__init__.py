@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -11,6 +12,7 @@ from openmux.classifier import TaskClassification, TaskType
 from openmux.config import Settings
 from openmux.health import FailurePolicy, health_store
 from openmux.providers import LocalDiscovery, ModelPool
+from openmux.providers._network import NetworkProbe
 from openmux.routing._graph import build_graph
 from openmux.routing._request import Candidate, RouteRequest
 from openmux.routing._select import select_candidates, split_model_name
@@ -30,17 +32,32 @@ class Router:
         self.policy = FailurePolicy(self.health)
         self.max_attempts = settings.max_attempts
         self.discovery = LocalDiscovery()
+        self.network = NetworkProbe()
+        self._offline_settings = replace(settings, offline=True)
         self._classify = resolve_classifier(classifier)
         self.graph: Runnable[RouteRequest, BaseMessage] = build_graph(self)
 
     def plan(self, request: RouteRequest) -> RouteRequest:
         """Classify and select without calling anything: what `-v` and `/explain` show."""
+        self.classify(request)
+        return self.select(request)
+
+    def select(self, request: RouteRequest) -> RouteRequest:
+        """Fill the request's budget and ordered candidates (offline: local ones only)."""
         from openmux.routing._graph import local_models
 
-        self.classify(request)
-        request.offline = self.settings.offline
-        request.candidates = select_candidates(request, self.settings, local_models(self))
+        settings = self.settings
+        request.deadline = request.started + settings.timeouts.total
+        request.max_attempts = self.max_attempts
+        request.offline = settings.offline or not self._online()
+        if request.offline and not settings.offline:
+            settings = self._offline_settings
+        request.candidates = select_candidates(request, settings, local_models(self))
         return request
+
+    def _online(self) -> bool:
+        remote = [p.base_url for p in self.settings.provider_order() if p.usable and not p.local]
+        return not remote or self.network.online(remote)
 
     def classify(self, request: RouteRequest) -> TaskClassification:
         if request.task is not None:

@@ -31,7 +31,6 @@ from openmux.routing._candidate import CandidateRunnable
 from openmux.routing._hedge import HedgedFailover
 from openmux.routing._quiet import Branch, Pipeline, Step
 from openmux.routing._request import Candidate, RouteRequest, request_exhausted
-from openmux.routing._select import select_candidates
 
 if TYPE_CHECKING:
     from openmux.routing import Router
@@ -203,11 +202,7 @@ def build_graph(router: Router) -> Runnable[RouteRequest, BaseMessage]:
         return request
 
     def route(request: RouteRequest) -> Runnable[RouteRequest, BaseMessage]:
-        request.offline = router.settings.offline
-        request.deadline = request.started + router.settings.timeouts.total
-        request.max_attempts = router.max_attempts
-        request.candidates = select_candidates(request, router.settings, local_models(router))
-        return failovers.chain(router, request.candidates)
+        return failovers.chain(router, router.select(request).candidates)
 
     # RunnableBranch takes its branches positionally, which mypy's pydantic view misses.
     select = Branch(  # type: ignore[call-arg]

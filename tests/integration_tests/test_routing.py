@@ -175,6 +175,7 @@ def test_tools_route_to_tool_capable_models(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-test-key-000")
     router = Router(load_settings({"router": {"providers": ["openrouter"]}}))
+    router.network.online = lambda urls: True  # type: ignore[method-assign]  # selection only
     plain = router.plan(RouteRequest(messages=[HumanMessage("hi")]))
     tools = router.plan(
         RouteRequest(messages=[HumanMessage("hi")], call_kwargs={"tools": [{"type": "function"}]})
