@@ -33,6 +33,8 @@ from openmux.providers._table import (
 
 Strategy = Literal["best", "ordered"]
 STRATEGIES = ("best", "ordered")
+Policy = Literal["quality", "latency", "balanced"]
+POLICIES = ("quality", "latency", "balanced")
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,13 @@ class Settings:
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    policy: Policy = "quality"
+    """How `strategy = "best"` ranks: task quality, observed latency, or both."""
+    prefer: tuple[str, ...] = ()
+    """Models ("ID", "PROVIDER:ID") or provider names tried first, in this order."""
+    exclude: tuple[str, ...] = ()
+    """Models or providers never chosen automatically (an explicit model= still is)."""
+    catalog_ttl_hours: float = 24.0
 
     def provider_order(self) -> list[ProviderSettings]:
         """Providers taking part, in tie-break order."""
@@ -125,7 +134,11 @@ _ROUTER_KEYS = {
     "max_attempts",
     "hedge_after_ms",
     "hedge_tools",
+    "policy",
+    "prefer",
+    "exclude",
 }
+_CATALOG_KEYS = {"ttl_hours"}
 _TIMEOUT_KEYS = {"connect", "first_token", "total"}
 _PROVIDER_KEYS = {
     "protocol",
@@ -137,7 +150,7 @@ _PROVIDER_KEYS = {
     "embedding_models",
     "headers",
 }
-_TOP_KEYS = {"router", "timeouts", "providers", "privacy"}
+_TOP_KEYS = {"router", "timeouts", "providers", "privacy", "catalog"}
 
 
 class _Layer:
@@ -202,6 +215,10 @@ class _Builder:
         self.hedging = True
         self.hedge_after_ms: float | None = None
         self.hedge_tools = False
+        self.policy: Policy = "quality"
+        self.prefer: tuple[str, ...] = ()
+        self.exclude: tuple[str, ...] = ()
+        self.catalog_ttl_hours = 24.0
         self.offline = False
         self.timeouts = Timeouts()
         self.privacy = PrivacySettings()
@@ -263,6 +280,7 @@ class _Builder:
         if "providers" in router:
             self.allowed = _string_list(layer, router["providers"], "providers", "router")
             self.sources["router.providers"] = layer.source
+        self._apply_selection(layer, router)
         privacy = layer.table("privacy")
         self.privacy = parse_privacy(
             privacy,
@@ -285,6 +303,35 @@ class _Builder:
         providers = layer.table("providers")
         for name, table in providers.items():
             self._apply_provider(layer, name, table)
+
+    def _apply_selection(self, layer: _Layer, router: Mapping[str, Any]) -> None:
+        """[router] policy/prefer/exclude and [catalog] ttl_hours (model selection)."""
+        if "policy" in router:
+            if router["policy"] not in POLICIES:
+                raise layer.error(
+                    f"[router] policy = {router['policy']!r} is not a policy",
+                    "policy",
+                    "router",
+                    'use "quality", "latency" or "balanced"',
+                )
+            self.policy = router["policy"]
+            self.sources["router.policy"] = layer.source
+        for key in ("prefer", "exclude"):
+            if key in router:
+                setattr(self, key, _string_list(layer, router[key], key, "router"))
+                self.sources[f"router.{key}"] = layer.source
+        catalog = layer.table("catalog")
+        layer.check_keys(catalog, _CATALOG_KEYS, "catalog")
+        if "ttl_hours" in catalog:
+            hours = _expect(
+                layer, catalog["ttl_hours"], (int, float), "ttl_hours", "catalog", "hours"
+            )
+            if hours <= 0:
+                raise layer.error(
+                    "[catalog] ttl_hours must be positive", "ttl_hours", "catalog", "hours > 0"
+                )
+            self.catalog_ttl_hours = float(hours)
+            self.sources["catalog.ttl_hours"] = layer.source
 
     def _apply_provider(self, layer: _Layer, name: str, table: Any) -> None:
         where = f"providers.{name}"
@@ -372,6 +419,10 @@ class _Builder:
             hedging=self.hedging,
             hedge_after_ms=self.hedge_after_ms,
             hedge_tools=self.hedge_tools,
+            policy=self.policy,
+            prefer=self.prefer,
+            exclude=self.exclude,
+            catalog_ttl_hours=self.catalog_ttl_hours,
             offline=self.offline,
             timeouts=self.timeouts,
             state_dir=state_dir,
