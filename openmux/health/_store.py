@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROVIDER_WIDE = "*"
+FLUSH_SECONDS = 5.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS health (
@@ -70,6 +71,8 @@ class HealthStore:
         self._lock = threading.Lock()
         self._rows: dict[tuple[str, str], _Row] = {}
         self._version: int | None = None
+        self._dirty: set[tuple[str, str]] = set()
+        self._flushed = time.monotonic()
         self._db: sqlite3.Connection | None = None
         if path is not None:
             self._db = self._connect(path)
@@ -80,6 +83,8 @@ class HealthStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=2.0)
             db.execute("PRAGMA journal_mode=WAL")
+            # Health is advice, not a ledger: skip the fsync per write.
+            db.execute("PRAGMA synchronous=NORMAL")
             db.execute(_SCHEMA)
             return db
         except sqlite3.DatabaseError:
@@ -143,11 +148,20 @@ class HealthStore:
 
     def _write(self, provider: str, model: str, row: _Row) -> None:
         self._rows[(provider, model)] = row
-        if self._db is None:
+        self._dirty.add((provider, model))
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write the changed rows (the caller holds the lock)."""
+        self._flushed = time.monotonic()
+        if self._db is None or not self._dirty:
+            self._dirty.clear()
             return
-        try:
-            self._db.execute(
-                "INSERT OR REPLACE INTO health VALUES (?,?,?,?,?,?,?,?,?,?)",
+        now = time.time()
+        rows = []
+        for provider, model in self._dirty:
+            row = self._rows[(provider, model)]
+            rows.append(
                 (
                     provider,
                     model,
@@ -158,19 +172,22 @@ class HealthStore:
                     row.successes,
                     row.failures,
                     row.p95_first_token_ms,
-                    time.time(),
-                ),
+                    now,
+                )
             )
+        self._dirty.clear()
+        with contextlib.suppress(sqlite3.DatabaseError):
+            self._db.executemany("INSERT OR REPLACE INTO health VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
             self._version = self._db.execute("PRAGMA data_version").fetchone()[0]
-        except sqlite3.DatabaseError:
-            pass
 
     def record_success(
         self, provider: str, model: str, first_token_ms: float | None = None
     ) -> None:
         with self._lock:
-            self._refresh()
             row = self._rows.get((provider, model), _Row())
+            # Only a change of state (a failure streak or a bench ending) must reach other
+            # processes at once; plain success counts are flushed now and then.
+            changed = row.consecutive_failures > 0 or row.benched_until > 0
             row.consecutive_failures = 0
             row.benches = 0
             row.benched_until = 0.0
@@ -185,7 +202,10 @@ class HealthStore:
                     row.p95_first_token_ms = previous + 0.3 * (first_token_ms - previous)
                 else:
                     row.p95_first_token_ms = previous - 0.02 * (previous - first_token_ms)
-            self._write(provider, model, row)
+            self._rows[(provider, model)] = row
+            self._dirty.add((provider, model))
+            if changed or time.monotonic() - self._flushed > FLUSH_SECONDS:
+                self._flush()
 
     def record_failure(
         self,
