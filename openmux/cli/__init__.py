@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", help="check keys, providers, local servers and benched models"
     )
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    pull = commands.add_parser(
+        "pull", help="download a GGUF model from the Hugging Face Hub for local use"
+    )
+    pull.add_argument(
+        "spec", metavar="REPO/FILE.gguf", help="e.g. OWNER/REPO-GGUF/model-Q4_K_M.gguf"
+    )
+    pull.add_argument("--endpoint", help="hub URL (default: $HF_ENDPOINT or huggingface.co)")
     repl = commands.add_parser("repl", help="interactive session (the default with no command)")
     _add_routing_options(repl)
     from openmux.cli._compare import add_compare_parser
@@ -110,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "config": _config,
         "keys": _keys,
         "doctor": _doctor,
+        "pull": _pull,
         "compare": _run_compare,
     }
     return handlers[args.command](args)
@@ -132,6 +140,12 @@ def _run_compare(args: argparse.Namespace) -> int:
     from openmux.cli._compare import run_compare
 
     return run_compare(args)
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from openmux.cli._pull import run_pull
+
+    return run_pull(args)
 
 
 def _doctor(args: argparse.Namespace) -> int:

@@ -31,11 +31,13 @@ fixture `fake_provider_server` lives in `openmux.testing.pytest_plugin`, and
 from __future__ import annotations
 
 from openmux.testing._faults import Fault
+from openmux.testing._hub import FakeHub
 from openmux.testing._provider import FakeProvider, RecordedRequest
 from openmux.testing._scripted import embed as fake_embedding
 from openmux.testing._server import FakeProviderServer
 
 __all__ = [
+    "FakeHub",
     "FakeProvider",
     "FakeProviderServer",
     "Fault",

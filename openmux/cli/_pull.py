@@ -1,0 +1,21 @@
+"""`openmux pull REPO/FILE.gguf`: download a GGUF model for the `local` provider."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from openmux.errors import OpenMuxError
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    from openmux.local._pulled import pull
+
+    try:
+        model = pull(args.spec, endpoint=args.endpoint)
+    except OpenMuxError as exc:
+        print(f"openmux pull: {exc}", file=sys.stderr)
+        return 1
+    print(f"pulled {model.id} ({model.size / 1e6:.1f} MB) to {model.path}")
+    print(f'use it: openmux chat --model "local:{model.id}" "..."')
+    return 0

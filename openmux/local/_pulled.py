@@ -1,0 +1,111 @@
+"""GGUF models pulled from the Hugging Face Hub on request (`openmux pull REPO/FILE.gguf`).
+
+Nothing here runs unasked: the only download is the one the user requested.
+Pulled files live in the user cache dir, listed in a small registry file, and
+serve as models of the `local` provider (`model="local:REPO/FILE.gguf"`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from openmux.errors import ConfigError, OpenMuxError
+
+REGISTRY = "registry.json"
+
+
+@dataclass(frozen=True)
+class PulledModel:
+    id: str
+    """`OWNER/REPO/FILE.gguf`, as given to `openmux pull`."""
+    path: str
+    size: int
+    pulled_at: float
+
+
+def models_dir() -> Path:
+    explicit = os.environ.get("OPENMUX_MODELS_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("openmux", appauthor=False)) / "models"
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """`OWNER/REPO/FILE.gguf` → (repo id, file name within the repo)."""
+    parts = spec.strip().strip("/").split("/")
+    if len(parts) < 3 or not parts[-1].lower().endswith(".gguf"):
+        raise ConfigError(
+            f"cannot pull {spec!r}: expected OWNER/REPO/FILE.gguf",
+            source="openmux pull",
+            fix="e.g. openmux pull OWNER/SOME-MODEL-GGUF/some-model-Q4_K_M.gguf",
+        )
+    return "/".join(parts[:2]), "/".join(parts[2:])
+
+
+def pulled_models() -> list[PulledModel]:
+    registry = models_dir() / REGISTRY
+    try:
+        entries = json.loads(registry.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    found = []
+    for entry in entries if isinstance(entries, list) else []:
+        try:
+            model = PulledModel(**entry)
+        except TypeError:
+            continue
+        if Path(model.path).is_file():
+            found.append(model)
+    return found
+
+
+def _register(model: PulledModel) -> None:
+    folder = models_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    others = [m for m in pulled_models() if m.id != model.id]
+    temporary = folder / f".{REGISTRY}.tmp"
+    temporary.write_text(
+        json.dumps([asdict(m) for m in [*others, model]], indent=2), encoding="utf-8"
+    )
+    temporary.replace(folder / REGISTRY)
+
+
+def pull(spec: str, *, endpoint: str | None = None, token: str | None = None) -> PulledModel:
+    """Download one GGUF file (with a progress bar) and register it."""
+    repo_id, filename = parse_spec(spec)
+    try:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import HfHubHTTPError
+    except ImportError as exc:
+        raise OpenMuxError(
+            'openmux pull needs huggingface_hub: pip install "openmux[local]"'
+        ) from exc
+    target = models_dir() / repo_id.replace("/", "--")
+    try:
+        path = hf_hub_download(
+            repo_id,
+            filename,
+            local_dir=target,
+            endpoint=endpoint or os.environ.get("HF_ENDPOINT"),
+            token=token or os.environ.get("HF_TOKEN") or False,
+        )
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else "?"
+        raise OpenMuxError(
+            f"could not pull {spec}: the hub answered HTTP {status}; check the repository and file"
+            " name (and HF_TOKEN for gated models)"
+        ) from exc
+    except OSError as exc:
+        raise OpenMuxError(f"could not pull {spec}: {exc}") from exc
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"GGUF":
+            raise OpenMuxError(f"{spec} is not a GGUF file (no GGUF magic number)")
+    model = PulledModel(f"{repo_id}/{filename}", str(path), Path(path).stat().st_size, time.time())
+    _register(model)
+    return model

@@ -1,0 +1,67 @@
+"""`openmux pull` against a loopback stand-in for the Hugging Face Hub."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from openmux import ConfigError, OpenMuxError
+from openmux.local._pulled import parse_spec, pull, pulled_models
+from openmux.testing import FakeHub
+
+pytest.importorskip("huggingface_hub")
+
+GGUF = b"GGUF" + b"\x03\x00\x00\x00" + bytes(2048)
+
+
+@pytest.fixture(autouse=True)
+def models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "models"
+    monkeypatch.setenv("OPENMUX_MODELS_DIR", str(folder))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    return folder
+
+
+def test_pull_downloads_and_registers() -> None:
+    with FakeHub() as hub:
+        hub.add("someone/tiny-GGUF", "tiny-Q4_K_M.gguf", GGUF)
+        model = pull("someone/tiny-GGUF/tiny-Q4_K_M.gguf", endpoint=hub.url)
+    assert Path(model.path).read_bytes() == GGUF
+    assert model.id == "someone/tiny-GGUF/tiny-Q4_K_M.gguf" and model.size == len(GGUF)
+    assert [m.id for m in pulled_models()] == [model.id]
+
+
+def test_cli_pull_with_hf_endpoint(models_dir: Path) -> None:
+    with FakeHub() as hub:
+        hub.add("someone/tiny-GGUF", "tiny.gguf", GGUF)
+        result = subprocess.run(
+            [sys.executable, "-m", "openmux.cli", "pull", "someone/tiny-GGUF/tiny.gguf"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "HF_ENDPOINT": hub.url},
+        )
+    assert result.returncode == 0, result.stderr
+    assert "pulled someone/tiny-GGUF/tiny.gguf" in result.stdout
+    assert "local:someone/tiny-GGUF/tiny.gguf" in result.stdout
+
+
+def test_missing_file_and_bad_spec_are_explained() -> None:
+    with FakeHub() as hub, pytest.raises(OpenMuxError, match="HTTP 404"):
+        pull("someone/nothing-GGUF/none.gguf", endpoint=hub.url)
+    with pytest.raises(ConfigError, match=r"OWNER/REPO/FILE\.gguf"):
+        parse_spec("just-a-name")
+    assert pulled_models() == []
+
+
+def test_a_file_that_is_not_gguf_is_refused() -> None:
+    with FakeHub() as hub:
+        hub.add("someone/fake-GGUF", "fake.gguf", b"<html>not a model</html>")
+        with pytest.raises(OpenMuxError, match="not a GGUF"):
+            pull("someone/fake-GGUF/fake.gguf", endpoint=hub.url)
+    assert pulled_models() == []
