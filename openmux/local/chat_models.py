@@ -14,13 +14,15 @@ every instance with the same file and settings.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.messages import (
     AIMessage,
@@ -106,7 +108,7 @@ class ChatLocalGGUF(BaseChatModel):
     n_ctx: int | None = None
     """Context window in tokens; None picks one from free memory and the model."""
     n_threads: int | None = None
-    """CPU threads; None uses one per physical core."""
+    """CPU threads; None uses the physical cores found idle when the model first loads."""
     max_tokens: int | None = 512
     """Most tokens to generate; None lets the model fill its context window."""
     temperature: float = 0.2
@@ -270,6 +272,35 @@ class ChatLocalGGUF(BaseChatModel):
             if run_manager and chunk.text:
                 run_manager.on_llm_new_token(chunk.text, chunk=generation)
             yield generation
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        """Stream from a worker thread of its own; when the consumer stops early the
+        generation is closed on that thread, after any token still being decoded,
+        which releases the model for the next caller."""
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="openmux-local")
+        loop = asyncio.get_running_loop()
+        chunks = await loop.run_in_executor(
+            worker, lambda: self._stream(messages, stop, None, **kwargs)
+        )
+        try:
+            while True:
+                chunk = await loop.run_in_executor(worker, next, chunks, None)
+                if chunk is None:
+                    break
+                if run_manager and chunk.text:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+        finally:
+            # Runs after any `next` still in flight on the same worker thread.
+            closing = worker.submit(getattr(chunks, "close", lambda: None))
+            worker.shutdown(wait=False)
+            await asyncio.shield(asyncio.wrap_future(closing))
 
     def with_structured_output(
         self,
