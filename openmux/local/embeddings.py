@@ -20,6 +20,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 from openmux.local._bundled import (
+    LOCAL_EMBEDDING_MODEL_ID,
     EMBEDDINGS_MODULE,
     LocalModelUnavailable,
     local_embeddings_available,
@@ -28,7 +29,7 @@ from openmux.local.hardware import recommended_n_threads
 
 __all__ = ["LocalEmbeddings", "local_embeddings_available"]
 
-MODEL_ID = "intfloat/multilingual-e5-small"
+MODEL_ID = LOCAL_EMBEDDING_MODEL_ID
 DIMENSIONS = 384
 
 _model: Any = None

@@ -82,9 +82,12 @@ def _local_chat(
     timeouts: Timeouts,
     loop: asyncio.AbstractEventLoop | None,
 ) -> BaseChatModel:
-    from openmux.local import local_chat_model
+    from openmux.local import BUNDLED_CHAT_MODEL_ID, ChatLocalGGUF
+    from openmux.local._pulled import model_path
 
-    return local_chat_model(model)
+    if model == BUNDLED_CHAT_MODEL_ID:
+        return ChatLocalGGUF(timeout=timeouts.total)
+    return ChatLocalGGUF(model_path=model_path(model), model=model, timeout=timeouts.total)
 
 
 def _openai_embeddings(
@@ -133,9 +136,9 @@ def _local_embeddings(
     timeouts: Timeouts,
     loop: asyncio.AbstractEventLoop | None,
 ) -> Embeddings:
-    from openmux.local import local_embeddings
+    from openmux.local import LocalEmbeddings
 
-    return local_embeddings(model)
+    return LocalEmbeddings()
 
 
 ChatFactory = Callable[

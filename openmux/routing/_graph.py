@@ -187,11 +187,17 @@ class FailoverCache:
 
 
 def local_models(router: Router) -> dict[str, list[str] | None]:
-    return router.discovery.models(
-        p
-        for p in router.settings.provider_order()
-        if p.local and not p.models_configured and p.protocol != "llamacpp"
-    )
+    """Models of the local servers (probed, cached) and of the in-process provider."""
+    order = [p for p in router.settings.provider_order() if p.local and not p.models_configured]
+    found = router.discovery.models(p for p in order if p.protocol != "llamacpp")
+    if any(p.protocol == "llamacpp" for p in order):
+        from openmux.local._pulled import in_process_models
+
+        models = in_process_models()
+        for provider in order:
+            if provider.protocol == "llamacpp":
+                found[provider.name] = models
+    return found
 
 
 def build_graph(router: Router) -> Runnable[RouteRequest, BaseMessage]:
