@@ -91,6 +91,8 @@ def test_chat_reads_stdin(configured: Path) -> None:
 
 
 def test_chat_without_any_provider_says_what_to_set(clean_environment: Path) -> None:
+    # As on a machine without the local extra: no key, no server, no bundled model.
+    (clean_environment / "openmux.toml").write_text("[providers.local]\nenabled = false\n")
     result = _run("chat", "hello")
     assert result.returncode == 1
     assert "OPENROUTER_API_KEY" in result.stderr

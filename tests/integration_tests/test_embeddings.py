@@ -96,6 +96,7 @@ def test_ollama_embeddings_are_discovered(server: FakeProviderServer) -> None:
 
 
 def test_no_embedding_provider_explains() -> None:
+    without_local = {"providers": {"local": {"enabled": False}}}
     with pytest.raises(NoProviderAvailable, match="no embedding model") as caught:
-        OpenMuxEmbeddings().embed_query("x")
+        OpenMuxEmbeddings(config=without_local).embed_query("x")
     assert any("MISTRAL_API_KEY" in hint for hint in caught.value.hints)

@@ -285,7 +285,7 @@ async def test_async_hedge_cancels_the_loser(server: FakeProviderServer) -> None
 
 
 def test_no_hedge_when_the_first_answers_in_time(server: FakeProviderServer) -> None:
-    message = _hedging_llm(server, hedge_after_ms=2000).invoke("hi")
+    message = _hedging_llm(server, hedge_after_ms=60_000).invoke("hi")
     assert _hedge_statuses(message) == [("alpha", "ok", False)]
     assert server.providers["beta"].hits == 0
 
@@ -304,12 +304,11 @@ def test_no_hedging_with_tools_unless_enabled(server: FakeProviderServer) -> Non
         message = llm.invoke("email bob")
         assert _hedge_statuses(message) == [("alpha", "ok", False)]
         assert server.providers["beta"].hits == 0
-        hedging = _hedging_llm(server, hedge_after_ms=100, hedge_tools=True).bind_tools(
-            [send_email]
-        )
-        assert ("beta", "ok", True) in _hedge_statuses(hedging.invoke("email bob"))
     finally:
         server.providers["alpha"].latency = 0
+    server.providers["alpha"].fault = Fault.hang()  # only a hedge can answer now
+    hedging = _hedging_llm(server, hedge_after_ms=100, hedge_tools=True).bind_tools([send_email])
+    assert ("beta", "ok", True) in _hedge_statuses(hedging.invoke("email bob"))
 
 
 def test_hedging_can_be_switched_off(server: FakeProviderServer) -> None:

@@ -149,8 +149,9 @@ def test_auth_failure_skips_the_rest_of_that_provider(server: FakeProviderServer
 
 
 def test_no_key_and_no_server_explains_what_to_set() -> None:
+    without_local = {"providers": {"local": {"enabled": False}}}
     with pytest.raises(NoProviderAvailable) as caught:
-        ChatOpenMux().invoke("hi")
+        ChatOpenMux(config=without_local).invoke("hi")
     hints = " ".join(caught.value.hints)
     assert "OPENROUTER_API_KEY" in hints and "GROQ_API_KEY" in hints and "ollama serve" in hints
 
