@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     from openmux.cli._compare import add_compare_parser
 
     add_compare_parser(commands)
+    from openmux.cli._models import add_models_parser
+
+    add_models_parser(commands)
     _add_setup_commands(commands)
     return parser
 
@@ -119,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "doctor": _doctor,
         "pull": _pull,
         "compare": _run_compare,
+        "models": _run_models,
     }
     return handlers[args.command](args)
 
@@ -146,6 +150,12 @@ def _pull(args: argparse.Namespace) -> int:
     from openmux.cli._pull import run_pull
 
     return run_pull(args)
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from openmux.cli._models import run_models
+
+    return run_models(args)
 
 
 def _doctor(args: argparse.Namespace) -> int:
