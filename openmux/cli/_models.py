@@ -30,6 +30,11 @@ def add_models_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     price = models.add_mutually_exclusive_group()
     price.add_argument("--free", dest="free", action="store_true", default=None, help="free only")
     price.add_argument("--all", dest="free", action="store_false", help="include paid models")
+    models.add_argument(
+        "--local",
+        action="store_true",
+        help="only models on this machine: the bundled one, pulled ones, local servers",
+    )
     models.add_argument("--explain", action="store_true", help="print each model's reason")
     models.add_argument("--json", action="store_true", help="print JSON")
 
@@ -54,7 +59,10 @@ def run_models(args: argparse.Namespace) -> int:
         return 2
     if args.action == "refresh":
         return _refresh(args, settings, catalog)
-    rows = model_rows(settings, catalog, args.task, args.provider, args.free)
+    providers = args.provider
+    if args.local:
+        providers = [p.name for p in settings.provider_order() if p.local and p.enabled]
+    rows = model_rows(settings, catalog, args.task, providers, args.free)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -131,16 +139,10 @@ def _vision_first(ranked: list[Any], reasons: list[str]) -> tuple[list[Any], lis
 
 def _local_models(settings: Settings, providers: list[str] | None) -> dict[str, list[str] | None]:
     from openmux.providers import LocalDiscovery
+    from openmux.routing._graph import models_on_this_machine
 
-    wanted = [
-        p
-        for p in settings.provider_order()
-        if p.local
-        and not p.models_configured
-        and p.protocol != "llamacpp"
-        and (not providers or p.name in providers)
-    ]
-    return LocalDiscovery().models(wanted) if wanted else {}
+    wanted = [p for p in settings.provider_order() if not providers or p.name in providers]
+    return models_on_this_machine(wanted, LocalDiscovery())
 
 
 def _status(provider: Any, plan: Any, benched: bool) -> str:

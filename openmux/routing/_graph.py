@@ -33,6 +33,10 @@ from openmux.routing._quiet import Branch, Pipeline, Step
 from openmux.routing._request import Candidate, RouteRequest, request_exhausted
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from openmux.config import ProviderSettings
+    from openmux.providers import LocalDiscovery
     from openmux.routing import Router
 
 # Tasks whose answer is not text: only a provider that produces that output may serve them.
@@ -187,9 +191,15 @@ class FailoverCache:
 
 
 def local_models(router: Router) -> dict[str, list[str] | None]:
+    return models_on_this_machine(router.settings.provider_order(), router.discovery)
+
+
+def models_on_this_machine(
+    providers: Iterable[ProviderSettings], discovery: LocalDiscovery
+) -> dict[str, list[str] | None]:
     """Models of the local servers (probed, cached) and of the in-process provider."""
-    order = [p for p in router.settings.provider_order() if p.local and not p.models_configured]
-    found = router.discovery.models(p for p in order if p.protocol != "llamacpp")
+    order = [p for p in providers if p.local and not p.models_configured]
+    found = discovery.models(p for p in order if p.protocol != "llamacpp")
     if any(p.protocol == "llamacpp" for p in order):
         from openmux.local._pulled import in_process_models
 

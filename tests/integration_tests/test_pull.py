@@ -65,3 +65,28 @@ def test_a_file_that_is_not_gguf_is_refused() -> None:
         with pytest.raises(OpenMuxError, match="not a GGUF"):
             pull("someone/fake-GGUF/fake.gguf", endpoint=hub.url)
     assert pulled_models() == []
+
+
+def test_models_local_lists_bundled_and_pulled_models(models_dir: Path) -> None:
+    import json
+
+    from openmux.local import BUNDLED_CHAT_MODEL_ID, chat_runtime_available, local_chat_available
+
+    if not chat_runtime_available():
+        pytest.skip('the local extra is not installed (pip install ".[local]")')
+    with FakeHub() as hub:
+        hub.add("someone/tiny-GGUF", "tiny.gguf", GGUF)
+        pull("someone/tiny-GGUF/tiny.gguf", endpoint=hub.url)
+    result = subprocess.run(
+        [sys.executable, "-m", "openmux.cli", "models", "--local", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
+    assert result.returncode == 0, result.stderr
+    listed = {(row["provider"], row["model"]) for row in json.loads(result.stdout)}
+    assert ("local", "someone/tiny-GGUF/tiny.gguf") in listed
+    if local_chat_available():
+        assert ("local", BUNDLED_CHAT_MODEL_ID) in listed
+    assert all(provider in ("local", "ollama", "lmstudio", "llamacpp") for provider, _ in listed)
