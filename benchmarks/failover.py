@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _fake import fake_server  # noqa: E402
+from _fake import fake_server
 
 RUNS = 5
 HEDGE_MS = 300
@@ -51,7 +51,8 @@ fixed = TaskClassification(TaskType.CHAT, 1.0, [], "bench")
 with warnings.catch_warnings(record=True) as caught:
     llm = ChatOpenMux(config=config, classifier=lambda _: fixed)
     async def main():
-        results = await asyncio.gather(*(llm.ainvoke("hi") for _ in range(200)), return_exceptions=True)
+        calls = (llm.ainvoke("hi") for _ in range(200))
+        results = await asyncio.gather(*calls, return_exceptions=True)
         return sum(1 for r in results if not isinstance(r, BaseException))
     answered = asyncio.run(main())
     gc.collect()
@@ -140,7 +141,8 @@ def main() -> None:
         }
         result = run(_CONCURRENT, config, tempfile.mkdtemp())
         print(
-            f"200 concurrent ainvokes, 30 % flaky first provider: {result['answered']}/200 answered,"
+            "200 concurrent ainvokes, 30 % flaky first provider:"
+            f" {result['answered']}/200 answered,"
             f" warnings: {result['warnings'] or 'none'}"
         )
 

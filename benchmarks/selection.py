@@ -14,23 +14,14 @@ Target: p50 <= 0.2 ms for select_candidates.
 
 from __future__ import annotations
 
-import sys
+import argparse
+import statistics
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
 from pathlib import Path
-
-# This file is named like the standard library's `select` module: take its folder off
-# the import path before anything imports `select` (socket, selectors) and finds it.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.modules.pop("select", None)
-sys.path.insert(0, str(_HERE.parent))
-
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import zlib  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import Any
 
 PROVIDERS = 10
 MODELS_PER_PROVIDER = 50
