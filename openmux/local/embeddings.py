@@ -20,8 +20,8 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 from openmux.local._bundled import (
-    LOCAL_EMBEDDING_MODEL_ID,
     EMBEDDINGS_MODULE,
+    LOCAL_EMBEDDING_MODEL_ID,
     LocalModelUnavailable,
     local_embeddings_available,
 )
