@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-import select
+import selectors
 import socket
 import threading
 import time
@@ -292,10 +292,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _client_closed(self) -> bool:
         """Whether the client has closed its end (without consuming any data)."""
+        # selectors, not select.select: a busy process has descriptors above FD_SETSIZE,
+        # where select.select fails and every hang would end at once.
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.connection, selectors.EVENT_READ)
+                readable = selector.select(timeout=0)
             return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
-        except (OSError, ValueError):
+        except OSError:
             return True
 
     def _wait_first_token(self, seconds: float, keepalive: bytes | None) -> None:
