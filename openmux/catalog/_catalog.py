@@ -343,9 +343,9 @@ _catalogs_lock = threading.Lock()
 def catalog_for(state_dir: Path | None) -> Catalog:
     """The process's catalog for this state directory (None: the user state dir)."""
     if state_dir is None:
-        from platformdirs import user_state_dir
+        from openmux.config import default_state_dir
 
-        state_dir = Path(user_state_dir("openmux", appauthor=False))
+        state_dir = default_state_dir()
     with _catalogs_lock:
         catalog = _catalogs.get(state_dir)
         if catalog is None:

@@ -1,5 +1,6 @@
 """Settings: defaults < config file < .env < environment variables < constructor arguments."""
 
+from openmux.config._paths import default_state_dir
 from openmux.config._settings import (
     ProviderSettings,
     Settings,
@@ -7,4 +8,10 @@ from openmux.config._settings import (
     load_settings,
 )
 
-__all__ = ["ProviderSettings", "Settings", "Timeouts", "load_settings"]
+__all__ = [
+    "ProviderSettings",
+    "Settings",
+    "Timeouts",
+    "default_state_dir",
+    "load_settings",
+]

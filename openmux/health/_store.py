@@ -22,6 +22,7 @@ from pathlib import Path
 
 PROVIDER_WIDE = "*"
 FLUSH_SECONDS = 5.0
+REFRESH_SECONDS = 0.05
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS health (
@@ -72,6 +73,7 @@ class HealthStore:
         self._rows: dict[tuple[str, str], _Row] = {}
         self._version: int | None = None
         self._dirty: set[tuple[str, str]] = set()
+        self._checked = float("-inf")
         self._flushed = time.monotonic()
         self._db: sqlite3.Connection | None = None
         if path is not None:
@@ -94,8 +96,12 @@ class HealthStore:
     # -- reading ----------------------------------------------------------------------------
 
     def _refresh(self) -> None:
-        if self._db is None:
+        # Other processes' writes are looked for at most every REFRESH_SECONDS: one
+        # request's several reads then cost one query, and a bench still shows at once.
+        now = time.monotonic()
+        if self._db is None or now - self._checked < REFRESH_SECONDS:
             return
+        self._checked = now
         try:
             version = self._db.execute("PRAGMA data_version").fetchone()[0]
             if version == self._version:
@@ -257,9 +263,9 @@ _stores_lock = threading.Lock()
 def health_store(state_dir: Path | None) -> HealthStore:
     """The process's store for this state directory (None: the user state dir)."""
     if state_dir is None:
-        from platformdirs import user_state_dir
+        from openmux.config import default_state_dir
 
-        state_dir = Path(user_state_dir("openmux", appauthor=False))
+        state_dir = default_state_dir()
     with _stores_lock:
         store = _stores.get(state_dir)
         if store is None:

@@ -49,8 +49,12 @@ def _openai_chat(
 
 
 def _ollama_client_kwargs(provider: ProviderSettings, timeouts: Timeouts) -> dict[str, Any]:
+    import httpx  # the ollama client is built on classic httpx
+
     kwargs: dict[str, Any] = {
-        "timeout": _http.timeout(timeouts.connect, timeouts.first_token, timeouts.total),
+        "timeout": _http.timeout(
+            timeouts.connect, timeouts.first_token, timeouts.total, httpx=httpx
+        ),
         "verify": _http.ssl_context(),
     }
     if provider.api_key is not None:

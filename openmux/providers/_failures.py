@@ -149,7 +149,7 @@ def failure_from_exception(exc: BaseException) -> ProviderFailure:
         return exc
     if _raised_by(exc, "openai"):
         return _from_openai(exc)
-    if _raised_by(exc, "httpx") or _raised_by(exc, "httpcore"):
+    if any(_raised_by(exc, name) for name in ("httpx", "httpcore", "httpx2", "httpcore2")):
         return _from_httpx(exc)
     if _raised_by(exc, "ollama"):
         status = getattr(exc, "status_code", None)
@@ -174,19 +174,20 @@ def failure_from_exception(exc: BaseException) -> ProviderFailure:
 
 
 def _from_httpx(exc: BaseException) -> ProviderFailure:
-    import httpx
-
-    if isinstance(exc, httpx.TimeoutException):
+    # By class name: httpx and its API-identical fork httpx2 (the OpenAI SDK 3's) alike.
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if "TimeoutException" in names:
         return ProviderFailure(
             "timeout", f"{type(exc).__name__}: {exc}" if str(exc) else "timed out"
         )
-    if isinstance(exc, httpx.HTTPStatusError):
-        status = exc.response.status_code
+    response = getattr(exc, "response", None) if "HTTPStatusError" in names else None
+    if response is not None:
+        status = response.status_code
         return ProviderFailure(
-            kind_for_status(status, exc.response.text[:300]),
+            kind_for_status(status, response.text[:300]),
             f"HTTP {status}",
             status=status,
-            retry_after=retry_after_seconds(exc.response.headers),
+            retry_after=retry_after_seconds(response.headers),
         )
     return ProviderFailure("connection", f"{type(exc).__name__}: {exc}")
 
@@ -198,7 +199,12 @@ def _from_openai(exc: BaseException) -> ProviderFailure:
         return ProviderFailure("timeout", "the provider did not answer in time")
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__
-        if cause is not None and type(cause).__module__.startswith(("httpx", "httpcore")):
+        if cause is not None and type(cause).__module__.split(".")[0] in (
+            "httpx",
+            "httpcore",
+            "httpx2",
+            "httpcore2",
+        ):
             return _from_httpx(cause)
         return ProviderFailure("connection", str(exc))
     if isinstance(exc, openai.APIStatusError):

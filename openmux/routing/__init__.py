@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
@@ -16,6 +17,9 @@ from openmux.providers._network import NetworkProbe
 from openmux.routing._graph import build_graph
 from openmux.routing._request import Candidate, RouteRequest
 from openmux.routing._select import select_candidates, split_model_name
+
+if TYPE_CHECKING:
+    from openmux.catalog import Catalog
 
 __all__ = ["Candidate", "RouteRequest", "Router", "select_candidates", "split_model_name"]
 
@@ -52,8 +56,16 @@ class Router:
         request.offline = settings.offline or not self._online()
         if request.offline and not settings.offline:
             settings = self._offline_settings
-        request.candidates = select_candidates(request, settings, local_models(self))
+        request.candidates = select_candidates(
+            request, settings, local_models(self), catalog=self.catalog, health=self.health
+        )
         return request
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        from openmux.catalog import catalog_for
+
+        return catalog_for(self.settings.state_dir)
 
     def _online(self) -> bool:
         remote = [p.base_url for p in self.settings.provider_order() if p.usable and not p.local]
