@@ -31,6 +31,9 @@ from openmux.providers._table import (
     ToolCallIdStyle,
 )
 
+# Protocols that run the model inside this process: no URL, always local and free.
+IN_PROCESS = frozenset({"llamacpp", "transformers"})
+
 Strategy = Literal["best", "ordered"]
 STRATEGIES = ("best", "ordered")
 Policy = Literal["quality", "latency", "balanced"]
@@ -342,7 +345,10 @@ class _Builder:
         layer.check_keys(table, _PROVIDER_KEYS, where)
         merged = {**self.overrides.get(name, {}), **table}
         if name not in self.specs:
-            missing = [k for k in ("protocol", "base_url") if k not in merged]
+            needed = (
+                ("protocol",) if merged.get("protocol") in IN_PROCESS else ("protocol", "base_url")
+            )
+            missing = [k for k in needed if k not in merged]
             if missing:
                 raise layer.error(
                     f"new provider [{where}] needs {' and '.join(missing)}",
@@ -382,7 +388,7 @@ class _Builder:
                 where,
                 'headers = { X-Name = "value" }',
             )
-        if name not in self.specs:
+        if name not in self.specs and merged["protocol"] not in IN_PROCESS:
             base_url = merged["base_url"]
             if "free" not in merged and not is_loopback_url(base_url):
                 raise layer.error(
@@ -463,7 +469,9 @@ class _Builder:
 
             register_secret(api_key.get_secret_value())
         local = bool(spec.local) if spec else False
-        local = local or is_loopback_url(base_url)
+        local = local or is_loopback_url(base_url) or protocol in IN_PROCESS
+        if protocol in IN_PROCESS and not base_url:
+            base_url = "in-process"
         free_default = spec.free if spec else local
         known = {m.id: m for m in spec.models} if spec else {}
         models = spec.models if spec else ()

@@ -94,6 +94,36 @@ def _local_chat(
     return ChatLocalGGUF(model_path=model_path(model), model=model, timeout=timeouts.total)
 
 
+def _transformers_chat(
+    provider: ProviderSettings,
+    model: str,
+    timeouts: Timeouts,
+    loop: asyncio.AbstractEventLoop | None,
+) -> BaseChatModel:
+    """A Hugging Face model the user already has (a local folder or the hub cache), in
+    process. Never downloads: a model that is not on disk is an error naming the fix."""
+    try:
+        from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
+    except ImportError as exc:
+        raise ConfigError(
+            f"provider {provider.name!r} uses protocol transformers: extra packages needed",
+            fix='pip install "openmux[transformers]" (and torch)',
+        ) from exc
+    try:
+        pipeline = HuggingFacePipeline.from_model_id(
+            model_id=model,
+            task="text-generation",
+            model_kwargs={"local_files_only": True},
+            pipeline_kwargs={"max_new_tokens": 512, "return_full_text": False},
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"the transformers model {model!r} is not on this machine",
+            fix="give the path of a saved model folder (OpenMux downloads nothing unasked)",
+        ) from exc
+    return ChatHuggingFace(llm=pipeline, model_id=model)
+
+
 def _openai_embeddings(
     provider: ProviderSettings,
     model: str,
@@ -156,6 +186,7 @@ CHAT_FACTORIES: dict[str, ChatFactory] = {
     "openai": _openai_chat,
     "ollama": _ollama_chat,
     "llamacpp": _local_chat,
+    "transformers": _transformers_chat,
 }
 EMBEDDINGS_FACTORIES: dict[str, EmbeddingsFactory] = {
     "openai": _openai_embeddings,
