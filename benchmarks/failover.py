@@ -22,11 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _fake import fake_server
 
-RUNS = 5
+RUNS = 7
 HEDGE_MS = 300
 
 _PROBE = """
 import json, sys, time
+import langchain_openai  # imported by both set-ups alike: keep its cost out of the figure
 from openmux import ChatOpenMux, TaskClassification, TaskType
 config = json.loads(sys.argv[1])
 fixed = TaskClassification(TaskType.CHAT, 1.0, [], "bench")
