@@ -43,9 +43,9 @@ from openmux.providers import ProviderFailure, failure_from_exception
 from openmux.routing._candidate import CandidateRunnable
 from openmux.routing._graph import (
     FailoverCache,
-    _needs_other_output,
-    _raise_unsupported,
     local_models,
+    needs_other_output,
+    raise_unsupported,
 )
 from openmux.routing._quiet import QUIET, Branch, Failover, Pipeline, Step
 from openmux.routing._request import Candidate, RouteRequest, request_exhausted
@@ -831,7 +831,7 @@ def build_fanout_graph(router: Router) -> Runnable[FanoutRequest, BaseMessage]:
 
     # RunnableBranch takes its branches positionally, which mypy's pydantic view misses.
     select = Branch(  # type: ignore[call-arg]
-        (Step(_needs_other_output), Step(_raise_unsupported, name="unsupported_task")),  # type: ignore[arg-type]
+        (Step(needs_other_output), Step(raise_unsupported, name="unsupported_task")),  # type: ignore[arg-type]
         Step(fan_out, name="fan_out"),  # type: ignore[arg-type]
     )
     return _FanoutGraph(Pipeline(first=Step(classify_request, name="classify"), last=select))

@@ -53,7 +53,7 @@ _NON_TEXT_OUTPUT = {
 NON_TEXT_MIN_CONFIDENCE = 0.5
 
 
-def _needs_other_output(request: RouteRequest) -> bool:
+def needs_other_output(request: RouteRequest) -> bool:
     classification = request.classification
     if classification is None or classification.confidence < NON_TEXT_MIN_CONFIDENCE:
         return False
@@ -65,7 +65,7 @@ def _needs_other_output(request: RouteRequest) -> bool:
     return task in _NON_TEXT_OUTPUT
 
 
-def _raise_unsupported(request: RouteRequest) -> BaseMessage:
+def raise_unsupported(request: RouteRequest) -> BaseMessage:
     task = str(request.classification.task) if request.classification else "other"
     what = _NON_TEXT_OUTPUT[task]
     raise UnsupportedTask(
@@ -222,7 +222,7 @@ def build_graph(router: Router) -> Runnable[RouteRequest, BaseMessage]:
 
     # RunnableBranch takes its branches positionally, which mypy's pydantic view misses.
     select = Branch(  # type: ignore[call-arg]
-        (Step(_needs_other_output), Step(_raise_unsupported, name="unsupported_task")),  # type: ignore[arg-type]
+        (Step(needs_other_output), Step(raise_unsupported, name="unsupported_task")),  # type: ignore[arg-type]
         Step(route, name="select"),  # type: ignore[arg-type]
     )
     return Pipeline(first=Step(classify_request, name="classify"), last=select)
