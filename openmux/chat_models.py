@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from langchain_core.callbacks import (
@@ -21,6 +22,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
 from openmux.config import Settings, load_settings
+from openmux.privacy import audit_request
 from openmux.routing import Router, RouteRequest
 from openmux.routing._fanout import (
     FanoutRequest,
@@ -203,6 +205,26 @@ class ChatOpenMux(BaseChatModel):
         message.response_metadata = {**message.response_metadata, "openmux": request.metadata()}
         return message
 
+    @contextmanager
+    def _audited(self, request: RouteRequest) -> Iterator[list[Any]]:
+        """Write the audit record of this request (when `[privacy] audit_log` is set), on
+        success and on failure alike; the caller appends the usage it sees."""
+        usage: list[Any] = []
+        privacy = self._settings.privacy
+        if privacy.audit_log is None:
+            yield usage
+            return
+        from langchain_core.messages.ai import add_usage
+
+        try:
+            yield usage
+        finally:
+            total = None
+            for part in usage:
+                if part:
+                    total = add_usage(total, part)
+            audit_request(privacy, request.metadata(), total, request.messages)
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -211,7 +233,9 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         request = self._request(messages, stop, kwargs)
-        message = self._graph(request).invoke(request, self._config(run_manager))
+        with self._audited(request) as usage:
+            message = self._graph(request).invoke(request, self._config(run_manager))
+            usage.append(getattr(message, "usage_metadata", None))
         return ChatResult(generations=[ChatGeneration(message=self._finish(message, request))])
 
     async def _agenerate(
@@ -222,7 +246,9 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         request = self._request(messages, stop, kwargs)
-        message = await self._graph(request).ainvoke(request, self._config(run_manager))
+        with self._audited(request) as usage:
+            message = await self._graph(request).ainvoke(request, self._config(run_manager))
+            usage.append(getattr(message, "usage_metadata", None))
         return ChatResult(generations=[ChatGeneration(message=self._finish(message, request))])
 
     def _stream(
@@ -233,11 +259,13 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs)
-        for chunk in self._graph(request).stream(request, self._config(run_manager)):
-            generation = _generation_chunk(chunk)
-            if run_manager:
-                run_manager.on_llm_new_token(generation.text, chunk=generation)
-            yield generation
+        with self._audited(request) as usage:
+            for chunk in self._graph(request).stream(request, self._config(run_manager)):
+                generation = _generation_chunk(chunk)
+                usage.append(getattr(generation.message, "usage_metadata", None))
+                if run_manager:
+                    run_manager.on_llm_new_token(generation.text, chunk=generation)
+                yield generation
         yield _metadata_chunk(request)
 
     async def _astream(
@@ -248,11 +276,13 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs)
-        async for chunk in self._graph(request).astream(request, self._config(run_manager)):
-            generation = _generation_chunk(chunk)
-            if run_manager:
-                await run_manager.on_llm_new_token(generation.text, chunk=generation)
-            yield generation
+        with self._audited(request) as usage:
+            async for chunk in self._graph(request).astream(request, self._config(run_manager)):
+                generation = _generation_chunk(chunk)
+                usage.append(getattr(generation.message, "usage_metadata", None))
+                if run_manager:
+                    await run_manager.on_llm_new_token(generation.text, chunk=generation)
+                yield generation
         yield _metadata_chunk(request)
 
     # -- tools ----------------------------------------------------------------------------
