@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -108,7 +109,7 @@ class CombineJob:
     """The member whose answer is returned as is (best, vote), if any."""
 
 
-class Combiner:
+class Combiner(ABC):
     """Turns several answers into one. Subclasses set `name` and implement `combine`.
 
     `stream`/`astream` yield the combined answer in one chunk unless the
@@ -120,8 +121,9 @@ class Combiner:
     """Whether answers holding tool calls can be combined (by picking one of them)."""
     local_only: ClassVar[bool] = False
 
+    @abstractmethod
     def combine(self, job: CombineJob) -> AIMessage:
-        raise NotImplementedError
+        """The combined answer; also fills `job.info` (and `job.chosen` when it picks one)."""
 
     async def acombine(self, job: CombineJob) -> AIMessage:
         return self.combine(job)
