@@ -1,7 +1,12 @@
-"""Shared test helpers: settings that point OpenMux at fake providers."""
+"""Shared test helpers: settings that point OpenMux at fake providers, and the CLI."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
 from typing import Any
 
 from openmux.testing import FakeProvider
@@ -19,3 +24,27 @@ def provider_config(*providers: FakeProvider, protocol: str = "openai") -> dict[
             "embedding_models": list(provider.embedding_models),
         }
     return {"router": {"providers": [p.name for p in providers]}, "providers": table}
+
+
+def provider_toml(*providers: FakeProvider) -> str:
+    """`provider_config` as openmux.toml text (strings and lists of strings only)."""
+    config = provider_config(*providers)
+    lines = ["[router]", f"providers = {json.dumps(config['router']['providers'])}"]
+    for name, table in config["providers"].items():
+        lines.append(f"\n[providers.{name}]")
+        lines.extend(f"{key} = {json.dumps(value)}" for key, value in table.items())
+    return "\n".join(lines) + "\n"
+
+
+def run_cli(
+    *args: str, stdin: str = "", env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`openmux ARGS` in a fresh process, with this test's environment unless `env` is given."""
+    return subprocess.run(
+        [sys.executable, "-m", "openmux.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ if env is None else env),
+    )

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ from openmux.config import load_settings
 from openmux.health import HealthStore
 from openmux.routing import RouteRequest, select_candidates
 from openmux.testing import FakeProviderServer
+from tests.helpers import run_cli
 
 FREE_VISION = "google/gemma-3-27b-it:free"
 PAID = "openai/gpt-4.1-mini"
@@ -195,16 +194,6 @@ def test_background_refresh_after_a_provider_has_answered(
     assert not catalog.maybe_refresh(settings, health)  # fresh now: within the TTL
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "openmux.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-
-
 def test_cli_models_refresh_and_table(
     server: FakeProviderServer, clean_environment: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -218,27 +207,27 @@ def test_cli_models_refresh_and_table(
         encoding="utf-8",
     )
     env = {**os.environ, "GROQ_API_KEY": "gsk_test_key_000", "COLUMNS": "200"}
-    listed = _cli("models", "--json", env=env)
+    listed = run_cli("models", "--json", env=env)
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
     assert rows[0]["provider"] == "groq" and rows[0]["status"] == "ready"
     assert rows[0]["score"]["source"] and rows[0]["reason"]
     assert all(r["listing"].startswith("bundled") for r in rows)
 
-    refreshed = _cli("models", "refresh", env=env)
+    refreshed = run_cli("models", "refresh", env=env)
     assert refreshed.returncode == 0, refreshed.stderr
     assert "groq: 2 models" in refreshed.stdout and "removed" in refreshed.stdout
 
-    table = _cli("models", "--task", "code", "--explain", env=env)
+    table = run_cli("models", "--task", "code", "--explain", env=env)
     assert table.returncode == 0, table.stderr
     assert "groq:llama-3.3-70b-versatile" in table.stdout
     assert "Aider polyglot" in table.stdout
     assert "whisper" not in table.stdout  # not a chat model
 
     with _gone(server, "groq"):
-        failed = _cli("models", "refresh", "--json", env=env)
+        failed = run_cli("models", "refresh", "--json", env=env)
     assert failed.returncode == 1
     assert json.loads(failed.stdout)[0]["ok"] is False
-    still = json.loads(_cli("models", "--json", env=env).stdout)
+    still = json.loads(run_cli("models", "--json", env=env).stdout)
     assert [r["model"] for r in still] == ["llama-3.3-70b-versatile"]
     assert still[0]["listing"].startswith("refreshed")

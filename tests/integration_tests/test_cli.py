@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from openmux.testing import FakeProviderServer, Fault
-
-_TOML = """
-[router]
-providers = ["alpha", "beta"]
-
-[providers.alpha]
-protocol = "openai"
-base_url = "{alpha}"
-models = ["m-alpha"]
-
-[providers.beta]
-protocol = "openai"
-base_url = "{beta}"
-models = ["m-beta"]
-"""
+from tests.helpers import provider_toml, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -41,33 +24,20 @@ def server() -> Iterator[FakeProviderServer]:
 def configured(server: FakeProviderServer, clean_environment: Path) -> Path:
     for provider in server.providers.values():
         provider.fault = None
-    text = _TOML.format(
-        alpha=server.providers["alpha"].base_url, beta=server.providers["beta"].base_url
-    )
+    text = provider_toml(server.providers["alpha"], server.providers["beta"])
     (clean_environment / "openmux.toml").write_text(text, encoding="utf-8")
     return clean_environment
 
 
-def _run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "openmux.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=dict(os.environ),
-    )
-
-
 def test_chat_prints_the_answer(configured: Path) -> None:
-    result = _run("chat", "Explain recursion in one sentence")
+    result = run_cli("chat", "Explain recursion in one sentence")
     assert result.returncode == 0, result.stderr
     assert "answer from alpha" in result.stdout
 
 
 def test_chat_json_has_metadata(configured: Path, server: FakeProviderServer) -> None:
     server.providers["alpha"].fault = Fault.status(500)
-    result = _run("chat", "--json", "hello")
+    result = run_cli("chat", "--json", "hello")
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["response"].startswith("answer from beta")
@@ -77,7 +47,7 @@ def test_chat_json_has_metadata(configured: Path, server: FakeProviderServer) ->
 
 def test_chat_verbose_explains_routing(configured: Path, server: FakeProviderServer) -> None:
     server.providers["alpha"].fault = Fault.status(429, retry_after=3)
-    result = _run("chat", "-v", "--task", "code", "reverse a string in Go")
+    result = run_cli("chat", "-v", "--task", "code", "reverse a string in Go")
     assert result.returncode == 0, result.stderr
     assert "task: code" in result.stderr
     assert "candidates:" in result.stderr and "alpha:m-alpha" in result.stderr
@@ -86,14 +56,14 @@ def test_chat_verbose_explains_routing(configured: Path, server: FakeProviderSer
 
 
 def test_chat_reads_stdin(configured: Path) -> None:
-    result = _run("chat", stdin="What is 2 + 2?\n")
+    result = run_cli("chat", stdin="What is 2 + 2?\n")
     assert result.returncode == 0 and "answer from alpha" in result.stdout
 
 
 def test_chat_without_any_provider_says_what_to_set(clean_environment: Path) -> None:
     # As on a machine without the local extra: no key, no server, no bundled model.
     (clean_environment / "openmux.toml").write_text("[providers.local]\nenabled = false\n")
-    result = _run("chat", "hello")
+    result = run_cli("chat", "hello")
     assert result.returncode == 1
     assert "OPENROUTER_API_KEY" in result.stderr
     assert "Traceback" not in result.stderr
@@ -101,14 +71,14 @@ def test_chat_without_any_provider_says_what_to_set(clean_environment: Path) -> 
 
 def test_bad_config_is_reported_without_traceback(clean_environment: Path) -> None:
     (clean_environment / "openmux.toml").write_text("[router\n", encoding="utf-8")
-    result = _run("chat", "hello")
+    result = run_cli("chat", "hello")
     assert result.returncode == 1
     assert "openmux.toml:1" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_repl_conversation_and_commands(configured: Path) -> None:
     script = "hello\n/model beta:m-beta\nagain\n/explain\n/task auto\n/help\n/exit\n"
-    result = _run(stdin=script)
+    result = run_cli(stdin=script)
     assert result.returncode == 0, result.stderr
     assert "answer from alpha" in result.stdout
     assert "answer from beta" in result.stdout
@@ -117,7 +87,7 @@ def test_repl_conversation_and_commands(configured: Path) -> None:
 
 
 def test_help_lists_commands() -> None:
-    result = _run("--help")
+    result = run_cli("--help")
     assert result.returncode == 0
     for command in ("chat", "classify", "repl"):
         assert command in result.stdout

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from openmux.health import health_store
 from openmux.testing import FakeProviderServer, Fault
-
-
-def _doctor(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "openmux.cli", "doctor", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=dict(os.environ),
-    )
+from tests.helpers import run_cli
 
 
 def test_doctor_reports_each_provider_and_benches(
@@ -40,8 +29,8 @@ def test_doctor_reports_each_provider_and_benches(
         "good", "m-2", reason="rate_limited", bench_for=120
     )
     try:
-        result = _doctor("--json")
-        text = _doctor().stdout
+        result = run_cli("doctor", "--json")
+        text = run_cli("doctor").stdout
     finally:
         del os.environ["GROQ_API_KEY"]
     assert result.returncode == 0, result.stderr
@@ -60,6 +49,6 @@ def test_doctor_fails_when_nothing_can_answer(clean_environment: Path) -> None:
     (clean_environment / "openmux.toml").write_text(
         '[router]\nproviders = ["openrouter", "groq"]\n', encoding="utf-8"
     )
-    result = _doctor()
+    result = run_cli("doctor")
     assert result.returncode == 1
     assert "OPENROUTER_API_KEY" in result.stdout and "Nothing can answer" in result.stdout

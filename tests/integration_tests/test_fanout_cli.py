@@ -10,26 +10,7 @@ import pytest
 
 from openmux.cli import main
 from openmux.testing import FakeProviderServer, Fault
-
-_TOML = """
-[router]
-providers = ["alpha", "beta", "gamma"]
-
-[providers.alpha]
-protocol = "openai"
-base_url = "{alpha}"
-models = ["m-alpha"]
-
-[providers.beta]
-protocol = "openai"
-base_url = "{beta}"
-models = ["m-beta"]
-
-[providers.gamma]
-protocol = "openai"
-base_url = "{gamma}"
-models = ["m-gamma"]
-"""
+from tests.helpers import provider_toml
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +26,8 @@ def server() -> Iterator[FakeProviderServer]:
 def configured(server: FakeProviderServer, clean_environment: Path) -> Path:
     for provider in server.providers.values():
         provider.fault = None
-    urls = {name: p.base_url for name, p in server.providers.items()}
-    (clean_environment / "openmux.toml").write_text(_TOML.format(**urls), encoding="utf-8")
+    text = provider_toml(*server.providers.values())
+    (clean_environment / "openmux.toml").write_text(text, encoding="utf-8")
     return clean_environment
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from openmux import ChatOpenMux, OpenMuxEmbeddings
 from openmux.local import BUNDLED_CHAT_MODEL_ID, local_chat_available, local_embeddings_available
+from tests.helpers import run_cli
 
 pytestmark = pytest.mark.skipif(
     not local_chat_available(), reason='the local extra is not installed (pip install ".[local]")'
@@ -55,13 +53,7 @@ def test_forced_offline_streams_and_async(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_cli_says_the_answer_is_local(unreachable_remotes: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "openmux.cli", "chat", "-v", "What is 2 + 2?"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(os.environ),
-    )
+    result = run_cli("chat", "-v", "What is 2 + 2?")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
     assert "offline: only local models take part" in result.stderr

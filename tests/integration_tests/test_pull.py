@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from openmux import ConfigError, OpenMuxError
 from openmux.local._pulled import parse_spec, pull, pulled_models
 from openmux.testing import FakeHub
+from tests.helpers import run_cli
 
 pytest.importorskip("huggingface_hub")
 
@@ -39,12 +38,8 @@ def test_pull_downloads_and_registers() -> None:
 def test_cli_pull_with_hf_endpoint(models_dir: Path) -> None:
     with FakeHub() as hub:
         hub.add("someone/tiny-GGUF", "tiny.gguf", GGUF)
-        result = subprocess.run(
-            [sys.executable, "-m", "openmux.cli", "pull", "someone/tiny-GGUF/tiny.gguf"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "HF_ENDPOINT": hub.url},
+        result = run_cli(
+            "pull", "someone/tiny-GGUF/tiny.gguf", env={**os.environ, "HF_ENDPOINT": hub.url}
         )
     assert result.returncode == 0, result.stderr
     assert "pulled someone/tiny-GGUF/tiny.gguf" in result.stdout
@@ -77,13 +72,7 @@ def test_models_local_lists_bundled_and_pulled_models(models_dir: Path) -> None:
     with FakeHub() as hub:
         hub.add("someone/tiny-GGUF", "tiny.gguf", GGUF)
         pull("someone/tiny-GGUF/tiny.gguf", endpoint=hub.url)
-    result = subprocess.run(
-        [sys.executable, "-m", "openmux.cli", "models", "--local", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=dict(os.environ),
-    )
+    result = run_cli("models", "--local", "--json")
     assert result.returncode == 0, result.stderr
     listed = {(row["provider"], row["model"]) for row in json.loads(result.stdout)}
     assert ("local", "someone/tiny-GGUF/tiny.gguf") in listed
