@@ -16,6 +16,9 @@ from pathlib import Path
 from openmux.errors import ConfigError, OpenMuxError
 
 REGISTRY = "registry.json"
+CACHE_SECONDS = 30.0
+
+_in_process: tuple[float, list[str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ def pulled_models() -> list[PulledModel]:
 
 
 def _register(model: PulledModel) -> None:
+    global _in_process
+    _in_process = None  # a pull in this process is a model to offer at once
     folder = models_dir()
     folder.mkdir(parents=True, exist_ok=True)
     others = [m for m in pulled_models() if m.id != model.id]
@@ -126,14 +131,24 @@ def model_path(model_id: str) -> str:
 
 
 def in_process_models() -> list[str]:
-    """The chat models the `local` provider can run now: the bundled one and pulled ones."""
+    """The chat models the `local` provider can run now: the bundled one and pulled ones.
+
+    Asked on every request, so the answer (package lookups and the registry file, about
+    half a millisecond) is kept for CACHE_SECONDS, as local servers' answers are.
+    """
+    global _in_process
+    now = time.monotonic()
+    if _in_process is not None and now - _in_process[0] < CACHE_SECONDS:
+        return list(_in_process[1])
     from openmux.local._bundled import (
         BUNDLED_CHAT_MODEL_ID,
         chat_runtime_available,
         local_chat_available,
     )
 
-    if not chat_runtime_available():
-        return []
-    pulled = [m.id for m in pulled_models()]
-    return ([BUNDLED_CHAT_MODEL_ID] if local_chat_available() else []) + pulled
+    models: list[str] = []
+    if chat_runtime_available():
+        bundled = [BUNDLED_CHAT_MODEL_ID] if local_chat_available() else []
+        models = bundled + [m.id for m in pulled_models()]
+    _in_process = (now, models)
+    return list(models)
