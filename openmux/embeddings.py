@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
 from openmux.config import ProviderSettings, Settings, load_settings
 from openmux.errors import NoProviderAvailable
-from openmux.providers import ModelPool, ProviderFailure, failure_from_exception
+from openmux.providers import LocalDiscovery, ModelPool, ProviderFailure, failure_from_exception
 from openmux.routing import split_model_name
 
 T = TypeVar("T")
@@ -48,6 +48,7 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
 
     _settings: Settings = PrivateAttr()
     _pool: ModelPool = PrivateAttr()
+    _discovery: LocalDiscovery = PrivateAttr(default_factory=LocalDiscovery)
     _model_id: str | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
@@ -94,9 +95,8 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
     def _models_of(self, provider: ProviderSettings) -> list[str]:
         if provider.embedding_models or provider.protocol not in ("ollama",):
             return list(provider.embedding_models)
-        from openmux.providers import list_models
-
-        found = list_models(provider) or []
+        # The router's cached probe, not a request to the server on every embedding call.
+        found = self._discovery.models([provider])[provider.name] or []
         return [m for m in found if "embed" in m.lower()]
 
     def _fix(self, model: str) -> None:

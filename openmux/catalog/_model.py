@@ -208,10 +208,16 @@ def model_from_dict(data: Mapping[str, Any], metrics: Mapping[str, str]) -> Mode
 _NOT_CHAT = ("embed", "whisper", "transcribe", "tts", "guard", "moderation", "dall-e", "rerank")
 
 
+def is_embedding_id(model_id: str) -> bool:
+    """An id that names an embedding model (nomic-embed-text, bge-m3, all-minilm, ...)."""
+    lowered = model_id.lower()
+    return "embed" in lowered or "bge-" in lowered or "minilm" in lowered
+
+
 def guess_kind(model_id: str) -> dict[str, Any]:
     """Modalities from a bare id, for listings that only give ids (OpenAI /v1/models, Ollama)."""
     lowered = model_id.lower()
-    if "embed" in lowered or "bge-" in lowered or "minilm" in lowered or "rerank" in lowered:
+    if is_embedding_id(model_id) or "rerank" in lowered:
         return {"embeddings": True, "outputs": ["embeddings"]}
     if "whisper" in lowered or "transcribe" in lowered:
         return {"inputs": ["audio"], "outputs": ["text"], "tools": False}

@@ -312,13 +312,10 @@ def _models_of(
     found = local_models.get(provider.name)
     if found is None:
         return list(provider.models) if provider.protocol == "llamacpp" else None
+    from openmux.catalog._model import is_embedding_id
+
     known = {m.id: m for m in provider.models}
-    return [known.get(name, ModelEntry(name)) for name in found if not _is_embedding(name)]
-
-
-def _is_embedding(model_id: str) -> bool:
-    lowered = model_id.lower()
-    return "embed" in lowered or "bge-" in lowered or "minilm" in lowered
+    return [known.get(name, ModelEntry(name)) for name in found if not is_embedding_id(name)]
 
 
 # -------------------------------------------------------------------------- selection
