@@ -16,7 +16,7 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.chat_models import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
@@ -30,7 +30,12 @@ from openmux.routing._fanout import (
     fanout_graph,
     fanout_request,
 )
-from openmux.routing._quiet import QUIET
+from openmux.routing._quiet import (
+    QUIET,
+    agenerate_unobserved,
+    generate_unobserved,
+    plain_generate,
+)
 
 # Per-call options that steer the router rather than the provider.
 _ROUTING_KWARGS = ("task", "model", "provider")
@@ -143,6 +148,50 @@ class ChatOpenMux(BaseChatModel):
         return params
 
     # -- requests -------------------------------------------------------------------------
+    # With no handler, cache or rate limiter, nothing can see this run: invoke then skips
+    # BaseChatModel's bookkeeping (the graph and the provider call skip theirs too).
+
+    def invoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        config = ensure_config(config)
+        if self._observed(config, kwargs):
+            return super().invoke(input, config, stop=stop, **kwargs)
+        messages = self._convert_input(input).to_messages()
+        return generate_unobserved(self, messages, {"stop": stop, **kwargs})
+
+    async def ainvoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        config = ensure_config(config)
+        if self._observed(config, kwargs):
+            return await super().ainvoke(input, config, stop=stop, **kwargs)
+        messages = self._convert_input(input).to_messages()
+        return await agenerate_unobserved(self, messages, {"stop": stop, **kwargs})
+
+    def _observed(self, config: RunnableConfig, kwargs: dict[str, Any]) -> bool:
+        if not plain_generate(self, kwargs):
+            return True
+        callbacks = CallbackManager.configure(
+            config.get("callbacks"),
+            self.callbacks,
+            self.verbose,
+            config.get("tags"),
+            self.tags,
+            config.get("metadata"),
+            self.metadata,
+        )
+        return bool(callbacks.handlers)
 
     def _request(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]

@@ -25,7 +25,7 @@ from langchain_core.tracers.base import BaseTracer
 from openmux.errors import StreamInterrupted
 from openmux.privacy import scrub_for_provider
 from openmux.providers import ProviderFailure, failure_from_exception
-from openmux.routing._quiet import QUIET
+from openmux.routing._quiet import QUIET, agenerate_unobserved, generate_unobserved, plain_generate
 from openmux.routing._request import Candidate, RouteRequest, request_exhausted
 
 if TYPE_CHECKING:
@@ -218,7 +218,10 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
         for tries in (1, 2):
             started = time.perf_counter()
             try:
-                message = model.invoke(messages, _tracers_only(run_manager), **call_kwargs)
+                if run_manager is None and plain_generate(model, call_kwargs):
+                    message = generate_unobserved(model, messages, call_kwargs)
+                else:
+                    message = model.invoke(messages, _tracers_only(run_manager), **call_kwargs)
                 if not _has_answer(message):
                     raise ProviderFailure("bad_response", "the answer was empty")
             except Exception as exc:
@@ -238,7 +241,12 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
         for tries in (1, 2):
             started = time.perf_counter()
             try:
-                message = await model.ainvoke(messages, _tracers_only(run_manager), **call_kwargs)
+                if run_manager is None and plain_generate(model, call_kwargs):
+                    message = await agenerate_unobserved(model, messages, call_kwargs)
+                else:
+                    message = await model.ainvoke(
+                        messages, _tracers_only(run_manager), **call_kwargs
+                    )
                 if not _has_answer(message):
                     raise ProviderFailure("bad_response", "the answer was empty")
             except Exception as exc:

@@ -6,13 +6,25 @@ request building. When ChatOpenMux's run has no handlers at all (no callbacks,
 no tracer, no event stream), it passes the `QUIET` config, and these
 subclasses run the same nodes with the same semantics minus that bookkeeping.
 With any observer the stock LangChain code runs, so traces are unchanged.
+
+The same holds for chat models: `BaseChatModel.invoke` spends about as long on
+callbacks, invocation parameters and LangSmith parameters as the SDK spends
+building the request. `generate_unobserved` calls `_generate` directly and
+adds what `invoke` adds to the message itself; where `invoke` would do more
+than bookkeeping (a cache, a rate limiter, streaming, v1 output), callers use
+`invoke`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, cast
+from uuid import uuid4
 
+from langchain_core.globals import get_llm_cache
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatResult
 from langchain_core.runnables import (
     Runnable,
     RunnableBranch,
@@ -211,3 +223,60 @@ class Failover(RunnableWithFallbacks):
             return
         assert first_error is not None
         raise first_error
+
+
+# BaseChatModel.generate drops these kwargs (they only label LangSmith runs).
+_LANGSMITH_KWARGS = ("ls_structured_output_format", "structured_output_format")
+# What BaseChatModel keeps out of response_metadata (langchain_core.utils._gateway).
+_GATEWAY_METADATA_KEY = "lc_gateway_metadata"
+
+
+def plain_generate(model: BaseChatModel, kwargs: dict[str, Any]) -> bool:
+    """Would `model.invoke` only add bookkeeping around `model._generate`?"""
+    cache = model.cache
+    return (
+        (cache is False or (cache is None and get_llm_cache() is None))
+        and model.rate_limiter is None
+        and model.output_version != "v1"
+        and not kwargs.get("stream")
+        and getattr(model, "streaming", False) is not True
+    )
+
+
+def generate_unobserved(
+    model: BaseChatModel, messages: list[BaseMessage], kwargs: dict[str, Any]
+) -> AIMessage:
+    """`model.invoke(messages, **kwargs)` for a run nobody observes (see `plain_generate`)."""
+    return _message_of(model._generate(messages, **_without_langsmith(kwargs)))
+
+
+async def agenerate_unobserved(
+    model: BaseChatModel, messages: list[BaseMessage], kwargs: dict[str, Any]
+) -> AIMessage:
+    return _message_of(await model._agenerate(messages, **_without_langsmith(kwargs)))
+
+
+def _without_langsmith(kwargs: dict[str, Any]) -> dict[str, Any]:
+    if any(key in kwargs for key in _LANGSMITH_KWARGS):
+        return {k: v for k, v in kwargs.items() if k not in _LANGSMITH_KWARGS}
+    return kwargs
+
+
+def _message_of(result: ChatResult) -> AIMessage:
+    """The first generation's message, with the metadata and id `invoke` would give it."""
+    generation = result.generations[0]
+    message = generation.message
+    metadata = {
+        **{
+            k: v
+            for k, v in (generation.generation_info or {}).items()
+            if k != _GATEWAY_METADATA_KEY
+        },
+        **message.response_metadata,
+    }
+    if len(result.generations) == 1 and result.llm_output is not None:
+        metadata = {**result.llm_output, **metadata}
+    message.response_metadata = metadata
+    if message.id is None:
+        message.id = f"lc_run-{uuid4()}-0"
+    return cast("AIMessage", message)

@@ -306,6 +306,42 @@ def test_streaming_tokens_reported_once(server: FakeProviderServer) -> None:
     assert counter.tokens >= len(content_chunks) and counter.tokens <= len(chunks)
 
 
+def _without_ids(message: AIMessage) -> dict[str, Any]:
+    meta = {k: v for k, v in message.response_metadata.items() if k != "id"}
+    meta["openmux"] = {k: v for k, v in meta["openmux"].items() if k != "latency_ms"}
+    for attempt in meta["openmux"]["attempts"]:
+        attempt.pop("latency_ms", None)
+    return {"content": message.content, "meta": meta, "usage": message.usage_metadata}
+
+
+async def test_unobserved_runs_answer_as_observed_ones(server: FakeProviderServer) -> None:
+    # Without handlers ChatOpenMux and the provider call skip BaseChatModel's bookkeeping;
+    # the message must not differ from the one a traced run returns.
+    llm = _llm(server)
+    quiet, watched = llm.invoke("hi"), llm.invoke("hi", config={"callbacks": [_Counter()]})
+    assert _without_ids(quiet) == _without_ids(watched)
+    assert quiet.id and quiet.response_metadata["model_name"] == "shared"
+    aquiet = await llm.ainvoke("hi")
+    awatched = await llm.ainvoke("hi", config={"callbacks": [_Counter()]})
+    assert _without_ids(aquiet) == _without_ids(awatched) == _without_ids(quiet)
+
+
+def test_unobserved_invoke_still_uses_the_llm_cache(server: FakeProviderServer) -> None:
+    from langchain_core.caches import InMemoryCache
+    from langchain_core.globals import set_llm_cache
+
+    alpha = server.providers["alpha"]
+    set_llm_cache(InMemoryCache())
+    try:
+        llm = _llm(server)
+        before = alpha.hits
+        first, second = llm.invoke("cache me"), llm.invoke("cache me")
+        assert first.content == second.content
+        assert alpha.hits - before == 1
+    finally:
+        set_llm_cache(None)
+
+
 def test_lcel_chain_batch_and_abatch(server: FakeProviderServer) -> None:
     chain = (
         ChatPromptTemplate.from_messages([("human", "Say {word}")])
