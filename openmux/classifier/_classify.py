@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import numpy as np
-
 from openmux.classifier._input import Request, to_request
-from openmux.classifier._model import LABELS, Model, get_model
+from openmux.classifier._model import LABELS, Model, argmax, get_model
 from openmux.classifier._types import TaskClassification, TaskType
 
 _CODE = LABELS.index("code")
@@ -78,8 +76,8 @@ def _clauses(model: Model, text: str) -> list[tuple[int, float]]:
     out = []
     for part in parts:
         p = model.proba(model.score(part).logits)
-        k = int(p.argmax())
-        out.append((k, float(p[k])))
+        k = argmax(p)
+        out.append((k, p[k]))
     return out
 
 
@@ -117,17 +115,17 @@ def _decide(req: Request) -> TaskClassification:
     logits = scored.logits
     p = model.proba(logits)
     note = ""
-    follow_up = bool(req.earlier) and (_is_short(text) or float(p.max()) < _SURE)
+    follow_up = bool(req.earlier) and (_is_short(text) or max(p) < _SURE)
     if follow_up:
         context = "\n".join([*req.earlier[-2:], text])
         joint = model.score(context)
         pj = model.proba(joint.logits)
-        if int(pj.argmax()) != int(p.argmax()):
+        if argmax(pj) != argmax(p):
             note = " (earlier turns broke the tie)"
             scored, p = joint, pj
     images = req.images or (follow_up and req.earlier_images)
     audios = req.audios or (follow_up and req.earlier_audios)
-    k = int(p.argmax())
+    k = argmax(p)
 
     if audios:
         secondary = [TaskType(LABELS[k])] if k not in (_CHAT, LABELS.index("audio")) else []
@@ -140,7 +138,7 @@ def _decide(req: Request) -> TaskClassification:
         return TaskClassification(
             TaskType.IMAGE, _MEDIA_CONFIDENCE, secondary, "image content in the message" + note
         )
-    k, confidence, secondary = _two_artifacts(model, text, k, float(p[k]))
+    k, confidence, secondary = _two_artifacts(model, text, k, p[k])
     label = TaskType(LABELS[k])
     cues = model.cues(scored, k, "\n".join([*req.earlier[-2:], text]) if note else text)
     if cues:
@@ -162,5 +160,5 @@ def classify_input(text_or_messages: Any) -> TaskClassification:
 def probabilities(text: str) -> dict[str, float]:
     """Calibrated probability of every label for one text (no conversation logic)."""
     model = get_model()
-    p: np.ndarray = model.proba(model.score(text).logits)
+    p = model.proba(model.score(text).logits)
     return {label: float(v) for label, v in zip(LABELS, p, strict=True)}

@@ -2,27 +2,49 @@
 
 Three families: word unigrams and bigrams, character 3-5-grams (2-5 outside ASCII) (which carry
 scripts without spaces and survive typos), and a few dense hand features.
-Each sparse family is a binary bag scaled by 1/sqrt(number of distinct grams),
-so unknown grams still count in the norm and pruning the vocabulary changes nothing.
+Each sparse family is a binary bag scaled by 1/sqrt(number of distinct grams).
+Grams are hashed (CRC-32, one seed per family) into a fixed table of weight rows
+instead of being looked up in a vocabulary: a dict of ~80,000 grams is several MB
+that the HTTP stack evicts from the CPU caches between two requests, and each
+lookup then costs about a microsecond; one row of a hashed table costs one miss.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Iterable
 from itertools import pairwise
+from zlib import crc32
 
 _WS = re.compile(r"\s+")
+_DIACRITICS = re.compile("[\u0300-\u036f]")
 _DIGIT = re.compile(r"\d")
 _TOKEN = re.compile(r"\w+|[^\w\s]+")
 _MAX_CHARS = 700
 _TAIL = 200
 CHAR_NS = (3, 4, 5)
+BUCKETS = 1 << 18
+_MASK = BUCKETS - 1
+WORD_SEED, CHAR_SEED = 0, 0x5BD1E995  # CRC start values: word and char grams hash apart
 
 _FENCE = re.compile(r"```|^\s{4}\S|[{};]\s*$|\)\s*[{:]\s*$|=>|->|::|</?\w+>", re.MULTILINE)
 _CODE_SYM = re.compile(r"[{}\[\]();=<>$#/\\|`_]")
-_AUDIO_EXT = re.compile(r"\.(?:wav|mp3|m4a|flac|ogg|aac|amr|opus|wma|aiff)\b", re.IGNORECASE)
-_IMAGE_EXT = re.compile(r"\.(?:png|jpe?g|gif|webp|bmp|tiff?|heic|svg)\b", re.IGNORECASE)
-_VIDEO_EXT = re.compile(r"\.(?:mp4|mov|avi|mkv|webm|flv)\b|youtu\.?be", re.IGNORECASE)
+_MEDIA_FILE = re.compile(
+    r"(?P<audio>\.(?:wav|mp3|m4a|flac|ogg|aac|amr|opus|wma|aiff)\b)"
+    r"|(?P<image>\.(?:png|jpe?g|gif|webp|bmp|tiff?|heic|svg)\b)"
+    r"|(?P<video>\.(?:mp4|mov|avi|mkv|webm|flv)\b|youtu\.?be)",
+    re.IGNORECASE,
+)
+
+
+def fold(text: str) -> str:
+    """Casefold and drop Latin diacritics: many people type "dibujame" for "dibújame"."""
+    t = text.casefold()
+    if t.isascii():
+        return t
+    return unicodedata.normalize("NFC", _DIACRITICS.sub("", unicodedata.normalize("NFD", t)))
+
 
 # Strong cues per label in several languages. They enter the model as binary
 # features (not length-normalised), so a cue still counts inside a long paste.
@@ -90,15 +112,15 @@ _CUE_SPEC: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _cue_table() -> list[tuple[str, frozenset[str], tuple[str, ...], frozenset[str]]]:
+def _cue_table() -> list[tuple[str, frozenset[str], re.Pattern[str], frozenset[str]]]:
     table = []
     for name, (words, prefixes, grams) in _CUE_SPEC.items():
         table.append(
             (
                 name,
-                frozenset(w.replace("_", " ") for w in words.split()),
-                tuple(f" {p}" for p in prefixes.split()),
-                frozenset(grams.split()),
+                frozenset(w.replace("_", " ") for w in fold(words).split()),
+                re.compile("|".join(f" {re.escape(p)}" for p in fold(prefixes).split())),
+                frozenset(fold(grams).split()),
             )
         )
     return table
@@ -115,7 +137,7 @@ def cue_flags(words: set[str], chars: set[str]) -> list[float]:
         hit = (
             not cue_words.isdisjoint(words)
             or not cue_chars.isdisjoint(chars)
-            or any(p in joined for p in prefixes)
+            or prefixes.search(joined) is not None
         )
         flags.append(float(hit))
     return flags
@@ -136,8 +158,8 @@ DENSE_NAMES = (
 
 
 def normalize(text: str) -> str:
-    """Casefold, keep the head and tail of long texts, map digits to 0, squeeze spaces."""
-    t = text.casefold()
+    """Fold, keep the head and tail of long texts, map digits to 0, squeeze spaces."""
+    t = fold(text)
     if len(t) > _MAX_CHARS:
         t = t[: _MAX_CHARS - _TAIL] + " " + t[-_TAIL:]
     t = _DIGIT.sub("0", t)
@@ -159,10 +181,16 @@ def char_grams(norm: str) -> set[str]:
     return grams
 
 
+def buckets(grams: Iterable[str], seed: int) -> list[int]:
+    """The weight-table row of each gram."""
+    return [crc32(g.encode(), seed) & _MASK for g in grams]
+
+
 def dense_features(text: str, words: set[str], chars: set[str]) -> list[float]:
     n_tok = len(text.split())
     head = text[:_MAX_CHARS]
     symbols = len(_CODE_SYM.findall(head))
+    media = {m.lastgroup for m in _MEDIA_FILE.finditer(head)}
     return [
         float(n_tok <= 3),
         float(4 <= n_tok <= 10),
@@ -170,8 +198,8 @@ def dense_features(text: str, words: set[str], chars: set[str]) -> list[float]:
         float(n_tok > 40),
         float(bool(_FENCE.search(head))),
         float(symbols >= 6 and symbols / max(len(head), 1) > 0.03),
-        float(bool(_AUDIO_EXT.search(head))),
-        float(bool(_IMAGE_EXT.search(head))),
-        float(bool(_VIDEO_EXT.search(head))),
+        float("audio" in media),
+        float("image" in media),
+        float("video" in media),
         *cue_flags(words, chars),
     ]

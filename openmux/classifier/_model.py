@@ -1,7 +1,13 @@
 """The trained linear model: loads the npz artifact lazily and scores one text.
 
-Score = bias + words . W_words / sqrt(#word grams) + chars . W_chars / sqrt(#char grams)
-+ dense . W_dense; probabilities are softmax(score / temperature).
+Score = bias + words . W / sqrt(#word grams) + chars . W / sqrt(#char grams)
++ dense . W_dense, where W is the hashed gram table; probabilities are
+softmax(score / temperature).
+
+Scoring makes a handful of numpy calls (gather the grams' rows, sum the char rows,
+back to Python); the rest is plain Python over seven labels. Between requests the
+router runs the HTTP stack, and each cold numpy call then costs 10-30 µs here,
+several times the arithmetic it does.
 """
 
 from __future__ import annotations
@@ -9,12 +15,20 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from itertools import repeat
 from pathlib import Path
 
 import numpy as np
 
-from openmux.classifier._features import char_grams, dense_features, normalize, word_grams
+from openmux.classifier._features import (
+    CHAR_SEED,
+    WORD_SEED,
+    buckets,
+    char_grams,
+    dense_features,
+    fold,
+    normalize,
+    word_grams,
+)
 
 LABELS = ("chat", "code", "tts", "audio", "embeddings", "image", "other")
 ARTIFACT = Path(__file__).resolve().parent / "data" / "model.npz"
@@ -25,11 +39,13 @@ _model: Model | None = None
 
 @dataclass
 class Scored:
-    """Raw scores of one text plus its gram sets, for explanations."""
+    """Raw scores of one text plus its grams and their weight rows, for explanations."""
 
-    logits: np.ndarray
-    words: set[str]
-    chars: set[str]
+    logits: list[float]
+    words: list[str]
+    chars: list[str]
+    word_rows: list[list[float]]
+    rows: np.ndarray  # the weight rows of `words`, then of `chars`
     word_scale: float
     char_scale: float
 
@@ -38,68 +54,55 @@ class Model:
     def __init__(self, path: Path = ARTIFACT) -> None:
         with np.load(path) as z:
             self.labels = tuple(z["labels"].tobytes().decode().split("\n"))
-            words = z["word_vocab"].tobytes().decode("utf-8").split("\n")
-            chars = z["char_vocab"].tobytes().decode("utf-8").split("\n")
-            self.w_words = z["w_words"].astype(np.float32)
-            self.w_chars = z["w_chars"].astype(np.float32)
-            self.w_dense = z["w_dense"].astype(np.float32)
-            self.bias = z["bias"].astype(np.float32)
+            self.weights = z["weights"].astype(np.float32)
+            self.w_dense = z["w_dense"].astype(np.float64).tolist()
+            self.bias = z["bias"].astype(np.float64).tolist()
             self.temperature = float(z["temperature"][0])
-        self.word_index = {w: i for i, w in enumerate(words)}
-        self.char_index = {c: i for i, c in enumerate(chars)}
 
     def score(self, text: str) -> Scored:
         norm = normalize(text)
-        wg = word_grams(norm)
-        cg = char_grams(norm)
-        ws = 1.0 / math.sqrt(len(wg)) if wg else 0.0
-        cs = 1.0 / math.sqrt(len(cg)) if cg else 0.0
-        dense = np.array(dense_features(text, wg, cg), dtype=np.float32)
-        logits = self.bias + dense @ self.w_dense
-        if wg:
-            logits += self._sum(self.w_words, self.word_index, wg) * ws
-        if cg:
-            logits += self._sum(self.w_chars, self.char_index, cg) * cs
-        return Scored(logits, wg, cg, ws, cs)
+        word_set, char_set = word_grams(norm), char_grams(norm)
+        words, chars = list(word_set), list(char_set)
+        rows = self.weights[buckets(words, WORD_SEED) + buckets(chars, CHAR_SEED)]
+        logits = list(self.bias)
+        for value, weights in zip(
+            dense_features(text, word_set, char_set), self.w_dense, strict=True
+        ):
+            if value:
+                _add(logits, weights, value)
+        # Word rows go to Python (few, and the explanation reads them); char rows are
+        # summed in numpy.
+        word_rows: list[list[float]] = rows[: len(words)].tolist()
+        ws = 1.0 / math.sqrt(len(words)) if words else 0.0
+        cs = 1.0 / math.sqrt(len(chars)) if chars else 0.0
+        for row in word_rows:
+            _add(logits, row, ws)
+        if chars:
+            _add(logits, rows[len(words) :].sum(axis=0).tolist(), cs)
+        return Scored(logits, words, chars, word_rows, rows, ws, cs)
 
-    @staticmethod
-    def _sum(weights: np.ndarray, index: dict[str, int], grams: set[str]) -> np.ndarray:
-        idx = np.fromiter(map(index.get, grams, repeat(-1)), dtype=np.intp, count=len(grams))
-        return weights.take(idx[idx >= 0], axis=0).sum(axis=0)
-
-    def proba(self, logits: np.ndarray) -> np.ndarray:
-        z = logits / self.temperature
-        e = np.exp(z - z.max())
-        return e / e.sum()
-
-    def _contributions(
-        self, weights: np.ndarray, index: dict[str, int], grams: set[str], label: int, scale: float
-    ) -> list[tuple[float, str]]:
-        known = [(g, j) for g in grams if (j := index.get(g)) is not None]
-        if not known:
-            return []
-        w = weights.take([j for _, j in known], axis=0)
-        contrib = (w[:, label] - w.mean(axis=1)) * scale
-        return [(float(c), g) for (g, _), c in zip(known, contrib, strict=True) if c > 0.05]
+    def proba(self, logits: list[float]) -> list[float]:
+        z = [v / self.temperature for v in logits]
+        top = max(z)
+        e = [math.exp(v - top) for v in z]
+        total = sum(e)
+        return [v / total for v in e]
 
     def cues(self, scored: Scored, label: int, text: str, limit: int = 3) -> list[str]:
         """The grams that pushed hardest towards ``label``, as readable words."""
         found = [
             (c, g)
-            for c, g in self._contributions(
-                self.w_words, self.word_index, scored.words, label, scored.word_scale
-            )
+            for c, g in _contributions(scored.words, scored.word_rows, label, scored.word_scale)
             if _informative(g)
         ]
         if not found:
-            lowered = text.casefold()
-            for c, gram in self._contributions(
-                self.w_chars, self.char_index, scored.chars, label, scored.char_scale
-            ):
+            lowered = fold(text)
+            char_rows = scored.rows[len(scored.words) :].tolist()
+            for c, gram in _contributions(scored.chars, char_rows, label, scored.char_scale):
                 word = _word_around(lowered, gram.strip())
                 if word and _informative(word):
                     found.append((c, word))
-        found.sort(key=lambda t: -t[0])
+        found.sort(key=lambda t: (-t[0], t[1]))
         out: list[str] = []
         for _, g in found:
             if not any(g in o or o in g for o in out):
@@ -107,6 +110,27 @@ class Model:
             if len(out) == limit:
                 break
         return out
+
+
+def _add(logits: list[float], weights: list[float], scale: float) -> None:
+    for k, w in enumerate(weights):
+        logits[k] += w * scale
+
+
+def argmax(values: list[float]) -> int:
+    return max(range(len(values)), key=values.__getitem__)
+
+
+def _contributions(
+    grams: list[str], rows: list[list[float]], label: int, scale: float
+) -> list[tuple[float, str]]:
+    """How much each gram favours ``label`` over the average label."""
+    out = []
+    for gram, row in zip(grams, rows, strict=True):
+        c = (row[label] - sum(row) / len(row)) * scale
+        if c > 0.05:
+            out.append((c, gram))
+    return out
 
 
 _STOP_WORDS = (

@@ -38,6 +38,23 @@ PREFIXES = [
     "task: ",
 ]
 SUFFIXES = ["", "", "", "", " please", " thanks", "?", " asap", " :)", ".", " thx", "!"]
+# Answer-format asks that say nothing about the task. Appended to chat and code
+# requests alike, so that neither label owns words like "one" or "sentence".
+FORMAT_ASKS = [
+    " in one sentence",
+    " in one paragraph",
+    " briefly",
+    " in simple terms",
+    " in a few words",
+    " step by step",
+    " for a beginner",
+    " in detail",
+    " with an example",
+    " in 3 bullet points",
+    ", keep it short",
+    ", explain like I'm five",
+]
+_FORMAT_LABELS = {"chat", "code"}
 _FIRST_VERB_FIX = {"deep": "deep", "retries": "retry"}
 
 
@@ -102,7 +119,9 @@ def _typo(text: str, rng: random.Random) -> str:
     return "".join(chars)
 
 
-def _noise(text: str, rng: random.Random, latin: bool = True) -> str:
+def _noise(text: str, rng: random.Random, latin: bool = True, label: str = "") -> str:
+    if latin and label in _FORMAT_LABELS and rng.random() < 0.12:
+        text = text.rstrip(" .?!") + rng.choice(FORMAT_ASKS)
     if latin:
         text = rng.choice(PREFIXES) + text + rng.choice(SUFFIXES)
     r = rng.random()
@@ -119,9 +138,9 @@ def _noise(text: str, rng: random.Random, latin: bool = True) -> str:
     return text
 
 
-def _read_tsv(name: str) -> list[tuple[str, str]]:
+def read_tsv(path: Path) -> list[tuple[str, str]]:
     rows = []
-    for line in (DATA_DIR / name).read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         label, _, text = line.partition("\t")
@@ -137,7 +156,7 @@ def generate(seed: int = 13, per_template: int = 40) -> list[Example]:
         for t_idx, template in enumerate(templates):
             seen: set[str] = set()
             for _ in range(per_template):
-                text = _noise(_fill(template, rng), rng)
+                text = _noise(_fill(template, rng), rng, label=label)
                 if text not in seen:
                     seen.add(text)
                     out.append(Example(text, label, f"en:{label}:{t_idx}"))
@@ -157,11 +176,12 @@ def generate(seed: int = 13, per_template: int = 40) -> list[Example]:
                         )
     for path in sorted(DATA_DIR.glob("train_*.tsv")):
         name = path.name
-        for i, (label, text) in enumerate(_read_tsv(name)):
+        for i, (label, text) in enumerate(read_tsv(path)):
             group = f"{name}:{i}"
             out.append(Example(text, label, group))
             for _ in range(3):
-                out.append(Example(_noise(text, rng, latin=text.isascii()), label, group))
+                noisy = _noise(text, rng, latin=text.isascii(), label=label)
+                out.append(Example(noisy, label, group))
     return out
 
 
