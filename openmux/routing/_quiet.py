@@ -239,7 +239,8 @@ def plain_generate(model: BaseChatModel, kwargs: dict[str, Any]) -> bool:
         and model.rate_limiter is None
         and model.output_version != "v1"
         and not kwargs.get("stream")
-        and getattr(model, "streaming", False) is not True
+        # Not getattr: on a pydantic model a missing attribute costs an exception.
+        and model.__dict__.get("streaming") is not True
     )
 
 
