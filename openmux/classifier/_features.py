@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from itertools import pairwise
 from zlib import crc32
 
@@ -29,7 +30,7 @@ _MASK = BUCKETS - 1
 WORD_SEED, CHAR_SEED = 0, 0x5BD1E995  # CRC start values: word and char grams hash apart
 
 _FENCE = re.compile(r"```|^\s{4}\S|[{};]\s*$|\)\s*[{:]\s*$|=>|->|::|</?\w+>", re.MULTILINE)
-_CODE_SYM = re.compile(r"[{}\[\]();=<>$#/\\|`_]")
+_NOT_CODE_SYM = str.maketrans("", "", "{}[]();=<>$#/\\|`_")
 _MEDIA_FILE = re.compile(
     r"(?P<audio>\.(?:wav|mp3|m4a|flac|ogg|aac|amr|opus|wma|aiff)\b)"
     r"|(?P<image>\.(?:png|jpe?g|gif|webp|bmp|tiff?|heic|svg)\b)"
@@ -112,15 +113,19 @@ _CUE_SPEC: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _cue_table() -> list[tuple[str, frozenset[str], re.Pattern[str], frozenset[str]]]:
+def _alternatives(items: list[str]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(i) for i in items))
+
+
+def _cue_table() -> list[tuple[str, frozenset[str], re.Pattern[str], re.Pattern[str]]]:
     table = []
     for name, (words, prefixes, grams) in _CUE_SPEC.items():
         table.append(
             (
                 name,
                 frozenset(w.replace("_", " ") for w in fold(words).split()),
-                re.compile("|".join(f" {re.escape(p)}" for p in fold(prefixes).split())),
-                frozenset(fold(grams).split()),
+                _alternatives([f" {p}" for p in fold(prefixes).split()]),
+                _alternatives(fold(grams).split()),
             )
         )
     return table
@@ -129,14 +134,14 @@ def _cue_table() -> list[tuple[str, frozenset[str], re.Pattern[str], frozenset[s
 CUES = _cue_table()
 
 
-def cue_flags(words: set[str], chars: set[str]) -> list[float]:
-    """One 0/1 flag per label: do the text's word or char grams hold one of its cues?"""
+def cue_flags(words: set[str], padded: str) -> list[float]:
+    """One 0/1 flag per label: do the text's words, word prefixes or characters hold a cue?"""
     joined = " " + " ".join(w for w in words if " " not in w)
     flags = []
     for _, cue_words, prefixes, cue_chars in CUES:
         hit = (
             not cue_words.isdisjoint(words)
-            or not cue_chars.isdisjoint(chars)
+            or cue_chars.search(padded) is not None
             or prefixes.search(joined) is not None
         )
         flags.append(float(hit))
@@ -173,6 +178,16 @@ def word_grams(norm: str) -> set[str]:
     return grams
 
 
+def char_hashes(padded: str) -> set[int]:
+    """CRC-32 of each distinct char gram of `padded` (" norm "): the same values as
+    `crc32(gram.encode(), CHAR_SEED)` over `char_grams`, without building the strings
+    for ASCII text (long pastes have ~2,000 grams)."""
+    if padded.isascii():
+        b = padded.encode()
+        return {crc32(b[i : i + n], CHAR_SEED) for n in CHAR_NS for i in range(len(b) - n + 1)}
+    return {crc32(g.encode(), CHAR_SEED) for g in char_grams(padded[1:-1])}
+
+
 def char_grams(norm: str) -> set[str]:
     s = f" {norm} "
     grams: set[str] = set()
@@ -186,10 +201,30 @@ def buckets(grams: Iterable[str], seed: int) -> list[int]:
     return [crc32(g.encode(), seed) & _MASK for g in grams]
 
 
-def dense_features(text: str, words: set[str], chars: set[str]) -> list[float]:
+@dataclass
+class Features:
+    """One text as the model sees it."""
+
+    words: list[str]  # distinct word grams
+    rows: list[int]  # weight-table rows: one per word gram, then one per distinct char gram
+    dense: list[float]
+
+
+def extract(text: str) -> Features:
+    norm = normalize(text)
+    word_set = word_grams(norm)
+    words = list(word_set)
+    padded = f" {norm} "
+    char_rows = [h & _MASK for h in char_hashes(padded)]
+    return Features(
+        words, buckets(words, WORD_SEED) + char_rows, dense_features(text, word_set, padded)
+    )
+
+
+def dense_features(text: str, words: set[str], padded: str) -> list[float]:
     n_tok = len(text.split())
     head = text[:_MAX_CHARS]
-    symbols = len(_CODE_SYM.findall(head))
+    symbols = len(head) - len(head.translate(_NOT_CODE_SYM))
     media = {m.lastgroup for m in _MEDIA_FILE.finditer(head)}
     return [
         float(n_tok <= 3),
@@ -201,5 +236,5 @@ def dense_features(text: str, words: set[str], chars: set[str]) -> list[float]:
         float("audio" in media),
         float("image" in media),
         float("video" in media),
-        *cue_flags(words, chars),
+        *cue_flags(words, padded),
     ]

@@ -1,8 +1,8 @@
 """The trained linear model: loads the npz artifact lazily and scores one text.
 
 Score = bias + words . W / sqrt(#word grams) + chars . W / sqrt(#char grams)
-+ dense . W_dense, where W is the hashed gram table; probabilities are
-softmax(score / temperature).
++ dense . W_dense, where W is the hashed gram table (see `_features`);
+probabilities are softmax(score / temperature).
 
 Scoring makes a handful of numpy calls (gather the grams' rows, sum the char rows,
 back to Python); the rest is plain Python over seven labels. Between requests the
@@ -21,13 +21,11 @@ import numpy as np
 
 from openmux.classifier._features import (
     CHAR_SEED,
-    WORD_SEED,
     buckets,
     char_grams,
-    dense_features,
+    extract,
     fold,
     normalize,
-    word_grams,
 )
 
 LABELS = ("chat", "code", "tts", "audio", "embeddings", "image", "other")
@@ -39,13 +37,11 @@ _model: Model | None = None
 
 @dataclass
 class Scored:
-    """Raw scores of one text plus its grams and their weight rows, for explanations."""
+    """Raw scores of one text, with its word grams and their weight rows for explanations."""
 
     logits: list[float]
     words: list[str]
-    chars: list[str]
     word_rows: list[list[float]]
-    rows: np.ndarray  # the weight rows of `words`, then of `chars`
     word_scale: float
     char_scale: float
 
@@ -60,26 +56,24 @@ class Model:
             self.temperature = float(z["temperature"][0])
 
     def score(self, text: str) -> Scored:
-        norm = normalize(text)
-        word_set, char_set = word_grams(norm), char_grams(norm)
-        words, chars = list(word_set), list(char_set)
-        rows = self.weights[buckets(words, WORD_SEED) + buckets(chars, CHAR_SEED)]
+        features = extract(text)
+        n_words = len(features.words)
+        n_chars = len(features.rows) - n_words
+        rows = self.weights[features.rows]
         logits = list(self.bias)
-        for value, weights in zip(
-            dense_features(text, word_set, char_set), self.w_dense, strict=True
-        ):
+        for value, weights in zip(features.dense, self.w_dense, strict=True):
             if value:
                 _add(logits, weights, value)
         # Word rows go to Python (few, and the explanation reads them); char rows are
         # summed in numpy.
-        word_rows: list[list[float]] = rows[: len(words)].tolist()
-        ws = 1.0 / math.sqrt(len(words)) if words else 0.0
-        cs = 1.0 / math.sqrt(len(chars)) if chars else 0.0
+        word_rows: list[list[float]] = rows[:n_words].tolist()
+        ws = 1.0 / math.sqrt(n_words) if n_words else 0.0
+        cs = 1.0 / math.sqrt(n_chars) if n_chars else 0.0
         for row in word_rows:
             _add(logits, row, ws)
-        if chars:
-            _add(logits, rows[len(words) :].sum(axis=0).tolist(), cs)
-        return Scored(logits, words, chars, word_rows, rows, ws, cs)
+        if n_chars:
+            _add(logits, rows[n_words:].sum(axis=0).tolist(), cs)
+        return Scored(logits, features.words, word_rows, ws, cs)
 
     def proba(self, logits: list[float]) -> list[float]:
         z = [v / self.temperature for v in logits]
@@ -95,10 +89,11 @@ class Model:
             for c, g in _contributions(scored.words, scored.word_rows, label, scored.word_scale)
             if _informative(g)
         ]
-        if not found:
+        if not found:  # no telling word (e.g. a script without spaces): quote char grams
+            chars = list(char_grams(normalize(text)))
+            char_rows = self.weights[buckets(chars, CHAR_SEED)].tolist()
             lowered = fold(text)
-            char_rows = scored.rows[len(scored.words) :].tolist()
-            for c, gram in _contributions(scored.chars, char_rows, label, scored.char_scale):
+            for c, gram in _contributions(chars, char_rows, label, scored.char_scale):
                 word = _word_around(lowered, gram.strip())
                 if word and _informative(word):
                     found.append((c, word))

@@ -25,16 +25,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
-from openmux.classifier._features import (
-    BUCKETS,
-    CHAR_SEED,
-    WORD_SEED,
-    buckets,
-    char_grams,
-    dense_features,
-    normalize,
-    word_grams,
-)
+from openmux.classifier._features import BUCKETS, extract
 from openmux.classifier._model import LABELS
 from openmux.classifier.training.generate import DATA_DIR, Example, generate, read_tsv
 
@@ -50,18 +41,18 @@ def features(examples: list[Example]) -> sparse.csr_matrix:
     rows, cols, vals = [], [], []
     dense = []
     for r, ex in enumerate(examples):
-        norm = normalize(ex.text)
-        wg, cg = word_grams(norm), char_grams(norm)
-        for grams, seed in ((wg, WORD_SEED), (cg, CHAR_SEED)):
-            scale = 1.0 / np.sqrt(max(len(grams), 1))
-            for j in buckets(grams, seed):
-                rows.append(r)
-                cols.append(j)
-                vals.append(scale)
-        dense.append(dense_features(ex.text, wg, cg))
-    # Two grams in one bucket add up, as their rows do when the model scores them.
+        f = extract(ex.text)
+        n_words, n_chars = len(f.words), len(f.rows) - len(f.words)
+        word_scale = 1.0 / np.sqrt(max(n_words, 1))
+        char_scale = 1.0 / np.sqrt(max(n_chars, 1))
+        for k, j in enumerate(f.rows):
+            rows.append(r)
+            cols.append(j)
+            vals.append(word_scale if k < n_words else char_scale)
+        dense.append(f.dense)
+    # Two grams in one bucket add up (the constructor sums duplicates), as their rows do
+    # when the model scores them.
     hashed = sparse.csr_matrix((vals, (rows, cols)), shape=(len(examples), BUCKETS))
-    hashed.sum_duplicates()
     return sparse.hstack([hashed, sparse.csr_matrix(np.asarray(dense))]).tocsr()
 
 

@@ -62,6 +62,9 @@ def test_each_label(text: str, task: TaskType) -> None:
         ("What is 17% of 240?", TaskType.CHAT),
         ("Solve 2x + 6 = 14", TaskType.CHAT),
         ("Translate 'good morning' to Japanese", TaskType.CHAT),
+        # answer-format asks say nothing about the task
+        ("Explain recursion in one sentence", TaskType.CHAT),
+        ("Write a Python one-liner that reverses a list", TaskType.CODE),
     ],
 )
 def test_borderline_rules(text: str, task: TaskType) -> None:
@@ -85,6 +88,24 @@ def test_borderline_rules(text: str, task: TaskType) -> None:
 )
 def test_non_english(text: str, task: TaskType) -> None:
     assert classify(text).task is task
+
+
+def test_diacritics_do_not_matter() -> None:
+    with_marks, without = classify("Dibújame un dragón rojo"), classify("Dibujame un dragon rojo")
+    assert with_marks.task is without.task is TaskType.IMAGE
+    assert with_marks.confidence == without.confidence
+
+
+@pytest.mark.parametrize(
+    "text", ["Explain recursion in one sentence", "写一首关于春天的诗", "Dibújame 42 dragones", ""]
+)
+def test_char_hashes_match_hashing_each_gram(text: str) -> None:
+    from zlib import crc32
+
+    from openmux.classifier._features import CHAR_SEED, char_grams, char_hashes, normalize
+
+    norm = normalize(text)
+    assert char_hashes(f" {norm} ") == {crc32(g.encode(), CHAR_SEED) for g in char_grams(norm)}
 
 
 IMAGE_BLOCKS = [
