@@ -15,7 +15,9 @@ from langchain_core.runnables import RunnableLambda
 from openmux.classifier import TaskClassification, TaskType, classify, resolve_classifier
 from openmux.classifier.cli import run
 
-EVAL = Path(__file__).parent / "data" / "eval.tsv"
+DATA = Path(__file__).parent / "data"
+# Written apart from the training data; never trained or calibrated on.
+UNSEEN_SETS = ["eval.tsv", "holdout.tsv"]
 
 
 @pytest.mark.parametrize(
@@ -261,9 +263,9 @@ def test_import_is_lazy() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def _load_eval() -> list[tuple[str, str]]:
+def _load(name: str) -> list[tuple[str, str]]:
     rows = []
-    for line in EVAL.read_text(encoding="utf-8").splitlines():
+    for line in (DATA / name).read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
             label, _, text = line.partition("\t")
             rows.append((label, text.replace("\\n", "\n")))
@@ -271,7 +273,7 @@ def _load_eval() -> list[tuple[str, str]]:
 
 
 def test_eval_set_shape() -> None:
-    rows = _load_eval()
+    rows = _load("eval.tsv")
     assert len(rows) >= 400
     labels = {label for label, _ in rows}
     assert labels == {t.value for t in TaskType}
@@ -279,7 +281,18 @@ def test_eval_set_shape() -> None:
     assert non_ascii >= 0.1 * len(rows)
 
 
-def test_eval_accuracy() -> None:
-    rows = _load_eval()
-    correct = sum(classify(text).task.value == label for label, text in rows)
-    assert correct / len(rows) >= 0.95
+@pytest.mark.parametrize("name", UNSEEN_SETS)
+def test_accuracy_and_calibration_on_unseen_prompts(name: str) -> None:
+    rows = _load(name)
+    results = [(classify(text), label) for label, text in rows]
+    correct = [r.task.value == label for r, label in results]
+    assert sum(correct) / len(rows) >= 0.95
+    # expected calibration error over 10 confidence bins
+    bins: dict[int, list[tuple[float, bool]]] = {}
+    for (r, _), ok in zip(results, correct, strict=True):
+        bins.setdefault(min(int(r.confidence * 10), 9), []).append((r.confidence, ok))
+    ece = sum(
+        len(b) / len(rows) * abs(sum(c for c, _ in b) / len(b) - sum(ok for _, ok in b) / len(b))
+        for b in bins.values()
+    )
+    assert ece <= 0.05
