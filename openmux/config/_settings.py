@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -12,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
+from openmux._suggest import unknown_key_fix
 from openmux.config._toml import (
     env_flag,
     getcwd,
@@ -171,13 +171,8 @@ class _Layer:
     def check_keys(self, table: Mapping[str, Any], known: set[str], where: str | None) -> None:
         for key in table:
             if key not in known:
-                close = difflib.get_close_matches(key, sorted(known), n=1)
-                fix = (
-                    f"did you mean `{close[0]}`?"
-                    if close
-                    else f"known keys: {', '.join(sorted(known))}"
-                )
                 label = f"[{where}] " if where else ""
+                fix = unknown_key_fix(key, known)
                 raise self.error(f"unknown key {label}`{key}`", key, where, fix)
 
     def table(self, name: str) -> Mapping[str, Any]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from openmux._suggest import unknown_key_fix
 from openmux.errors import ConfigError
 from openmux.privacy._pii import PII_KINDS
 
@@ -54,15 +55,7 @@ def parse_privacy(
     fail = error or _default_error(None)
     for key in table:
         if key not in PRIVACY_KEYS:
-            import difflib
-
-            close = difflib.get_close_matches(key, sorted(PRIVACY_KEYS), n=1)
-            fix = (
-                f"did you mean `{close[0]}`?"
-                if close
-                else f"known keys: {', '.join(sorted(PRIVACY_KEYS))}"
-            )
-            raise fail(f"unknown key [privacy] `{key}`", key, fix)
+            raise fail(f"unknown key [privacy] `{key}`", key, unknown_key_fix(key, PRIVACY_KEYS))
     changes: dict[str, Any] = {}
     if "audit_log" in table:
         value = table["audit_log"]
