@@ -2,8 +2,9 @@
 
     python benchmarks/classify.py [--eval PATH ...] [--errors]
 
-By default both sets under tests/unit_tests/classifier/data: eval.tsv (422 prompts)
-and holdout.tsv (327 prompts by another writer). Neither is trained or calibrated on.
+By default the three sets under tests/unit_tests/classifier/data, each by another
+writer: eval.tsv (422 prompts), holdout.tsv (327) and fresh.tsv (325, written last).
+None is trained or calibrated on.
 
 Prints load time, p50/p99 latency per prompt, accuracy, macro-F1, a per-label
 precision/recall table, the confusion matrix and the expected calibration error.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "unit_tests" / "classifier" / "data"
-EVAL_SETS = [DATA / "eval.tsv", DATA / "holdout.tsv"]
+EVAL_SETS = [DATA / "eval.tsv", DATA / "holdout.tsv", DATA / "fresh.tsv"]
 
 
 def load_eval(path: Path) -> list[tuple[str, str]]:

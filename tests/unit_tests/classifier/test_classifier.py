@@ -17,7 +17,7 @@ from openmux.classifier.cli import run
 
 DATA = Path(__file__).parent / "data"
 # Written apart from the training data; never trained or calibrated on.
-UNSEEN_SETS = ["eval.tsv", "holdout.tsv"]
+UNSEEN_SETS = ["eval.tsv", "holdout.tsv", "fresh.tsv"]
 
 
 @pytest.mark.parametrize(
