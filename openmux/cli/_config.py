@@ -124,6 +124,9 @@ def effective_config(settings: Settings) -> dict[str, dict[str, Any]]:
             value = str(value) if isinstance(value, Path) else value
             value = list(value) if isinstance(value, tuple) else value
             rows[f"privacy.{field}"] = entry(f"privacy.{field}", value)
+    for field in ("second_tier", "threshold", "model"):
+        value = getattr(settings.classifier, field)
+        rows[f"classifier.{field}"] = entry(f"classifier.{field}", value)
     for name, provider in settings.providers.items():
         where = f"providers.{name}"
         rows[f"{where}.enabled"] = entry(f"{where}.enabled", provider.enabled)

@@ -96,6 +96,17 @@ class ProviderSettings:
 
 
 @dataclass(frozen=True)
+class ClassifierSettings:
+    """`[classifier]`: the optional second tier (a chat model labels unsure requests)."""
+
+    second_tier: bool = False
+    threshold: float = 0.6
+    """Ask the second tier below this confidence."""
+    model: str | None = None
+    """The model that answers ("ID" or "PROVIDER:ID"); default: the top chat candidate."""
+
+
+@dataclass(frozen=True)
 class Settings:
     providers: Mapping[str, ProviderSettings]
     allowed: tuple[str, ...] | None = None
@@ -120,6 +131,7 @@ class Settings:
     exclude: tuple[str, ...] = ()
     """Models or providers never chosen automatically (an explicit model= still is)."""
     catalog_ttl_hours: float = 24.0
+    classifier: ClassifierSettings = ClassifierSettings()
 
     def provider_order(self) -> list[ProviderSettings]:
         """Providers taking part, in tie-break order."""
@@ -142,6 +154,7 @@ _ROUTER_KEYS = {
     "exclude",
 }
 _CATALOG_KEYS = {"ttl_hours"}
+_CLASSIFIER_KEYS = {"second_tier", "threshold", "model"}
 _TIMEOUT_KEYS = {"connect", "first_token", "total"}
 _PROVIDER_KEYS = {
     "protocol",
@@ -153,7 +166,7 @@ _PROVIDER_KEYS = {
     "embedding_models",
     "headers",
 }
-_TOP_KEYS = {"router", "timeouts", "providers", "privacy", "catalog"}
+_TOP_KEYS = {"router", "timeouts", "providers", "privacy", "catalog", "classifier"}
 
 
 class _Layer:
@@ -217,6 +230,7 @@ class _Builder:
         self.prefer: tuple[str, ...] = ()
         self.exclude: tuple[str, ...] = ()
         self.catalog_ttl_hours = 24.0
+        self.classifier = ClassifierSettings()
         self.offline = False
         self.timeouts = Timeouts()
         self.privacy = PrivacySettings()
@@ -279,6 +293,7 @@ class _Builder:
             self.allowed = _string_list(layer, router["providers"], "providers", "router")
             self.sources["router.providers"] = layer.source
         self._apply_selection(layer, router)
+        self._apply_classifier(layer)
         privacy = layer.table("privacy")
         self.privacy = parse_privacy(
             privacy,
@@ -330,6 +345,33 @@ class _Builder:
                 )
             self.catalog_ttl_hours = float(hours)
             self.sources["catalog.ttl_hours"] = layer.source
+
+    def _apply_classifier(self, layer: _Layer) -> None:
+        table = layer.table("classifier")
+        layer.check_keys(table, _CLASSIFIER_KEYS, "classifier")
+        changes: dict[str, Any] = {}
+        if "second_tier" in table:
+            changes["second_tier"] = _expect(
+                layer, table["second_tier"], bool, "second_tier", "classifier", "true or false"
+            )
+        if "threshold" in table:
+            threshold = _expect(
+                layer, table["threshold"], (int, float), "threshold", "classifier", "0 to 1"
+            )
+            if not 0 <= threshold <= 1:
+                raise layer.error(
+                    f"[classifier] threshold = {threshold} is not a confidence",
+                    "threshold",
+                    "classifier",
+                    "a number from 0 to 1, e.g. 0.6",
+                )
+            changes["threshold"] = float(threshold)
+        if "model" in table:
+            model = _expect(layer, table["model"], str, "model", "classifier", 'model = "ID"')
+            changes["model"] = model or None
+        for key in changes:
+            self.sources[f"classifier.{key}"] = layer.source
+        self.classifier = replace(self.classifier, **changes)
 
     def _apply_provider(self, layer: _Layer, name: str, table: Any) -> None:
         where = f"providers.{name}"
@@ -424,6 +466,7 @@ class _Builder:
             prefer=self.prefer,
             exclude=self.exclude,
             catalog_ttl_hours=self.catalog_ttl_hours,
+            classifier=self.classifier,
             offline=self.offline,
             timeouts=self.timeouts,
             state_dir=state_dir,

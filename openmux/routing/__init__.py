@@ -10,11 +10,14 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 
 from openmux.classifier import TaskClassification, TaskType
+from openmux.classifier._second_tier import SecondTier, decide, question
 from openmux.config import Settings
+from openmux.errors import OpenMuxError
 from openmux.health import FailurePolicy, health_store
 from openmux.providers import LocalDiscovery, ModelPool
 from openmux.providers._network import NetworkProbe
 from openmux.routing._graph import build_graph
+from openmux.routing._quiet import QUIET
 from openmux.routing._request import Candidate, RouteRequest
 from openmux.routing._select import select_candidates, split_model_name
 
@@ -39,6 +42,8 @@ class Router:
         self.network = NetworkProbe()
         self._offline_settings = replace(settings, offline=True)
         self._classify = resolve_classifier(classifier)
+        tier = settings.classifier
+        self._second_tier = SecondTier(tier.threshold, tier.model) if tier.second_tier else None
         self.graph: Runnable[RouteRequest, BaseMessage] = build_graph(self)
 
     def plan(self, request: RouteRequest) -> RouteRequest:
@@ -72,9 +77,62 @@ class Router:
         return not remote or self.network.online(remote)
 
     def classify(self, request: RouteRequest) -> TaskClassification:
+        result = self._first_tier(request)
+        asked = self._second_tier_question(request, result)
+        if asked is not None:
+            try:
+                reply: str | None = self.graph.invoke(asked, QUIET).text
+            except OpenMuxError:
+                reply = None
+            result = self._second_tier_decides(result, asked, reply)
+        request.classification = result
+        return result
+
+    async def aclassify(self, request: RouteRequest) -> TaskClassification:
+        """`classify`, with the second tier's question asked without blocking the loop."""
+        result = self._first_tier(request)
+        asked = self._second_tier_question(request, result)
+        if asked is not None:
+            try:
+                reply: str | None = (await self.graph.ainvoke(asked, QUIET)).text
+            except OpenMuxError:
+                reply = None
+            result = self._second_tier_decides(result, asked, reply)
+        request.classification = result
+        return result
+
+    def _first_tier(self, request: RouteRequest) -> TaskClassification:
         if request.task is not None:
-            task = TaskType(request.task)
-            request.classification = TaskClassification(task, 1.0, [], "task set by the caller")
-        else:
-            request.classification = self._classify(request.messages)
-        return request.classification
+            return TaskClassification(TaskType(request.task), 1.0, [], "task set by the caller")
+        return self._classify(request.messages)
+
+    def _second_tier_question(
+        self, request: RouteRequest, first: TaskClassification
+    ) -> RouteRequest | None:
+        """The chat request that asks for a second opinion, when one is wanted."""
+        tier = self._second_tier
+        if (
+            tier is None
+            or request.task is not None
+            or not tier.wanted(first, request.messages)
+            or self.settings.offline
+            or not self._online()
+        ):
+            return None
+        return RouteRequest(
+            messages=question(request.messages),
+            call_kwargs=dict(_LABEL_CALL),
+            task="chat",
+            model=tier.model,
+        )
+
+    def _second_tier_decides(
+        self, first: TaskClassification, asked: RouteRequest, reply: str | None
+    ) -> TaskClassification:
+        winner = asked.winner
+        by = f"second tier ({winner.provider.name}:{winner.model.id})" if winner else "second tier"
+        return decide(first, reply, by, self.settings.classifier.threshold)
+
+
+# A label is one short word; a little room for a model that adds punctuation.
+_LABEL_CALL = {"max_tokens": 8, "temperature": 0}

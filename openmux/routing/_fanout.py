@@ -43,6 +43,7 @@ from openmux.providers import ProviderFailure, failure_from_exception
 from openmux.routing._candidate import CandidateRunnable
 from openmux.routing._graph import (
     FailoverCache,
+    classify_step,
     local_models,
     needs_other_output,
     raise_unsupported,
@@ -817,10 +818,6 @@ def build_fanout_graph(router: Router) -> Runnable[FanoutRequest, BaseMessage]:
     planner = _Planner(router)
     failovers = FailoverCache()
 
-    def classify_request(request: FanoutRequest) -> FanoutRequest:
-        router.classify(request)
-        return request
-
     def fan_out(request: FanoutRequest) -> Runnable[FanoutRequest, BaseMessage]:
         planner.plan(request)
         members = RunnableParallel(
@@ -834,7 +831,7 @@ def build_fanout_graph(router: Router) -> Runnable[FanoutRequest, BaseMessage]:
         (Step(needs_other_output), Step(raise_unsupported, name="unsupported_task")),  # type: ignore[arg-type]
         Step(fan_out, name="fan_out"),  # type: ignore[arg-type]
     )
-    return _FanoutGraph(Pipeline(first=Step(classify_request, name="classify"), last=select))
+    return _FanoutGraph(Pipeline(first=classify_step(router), last=select))
 
 
 _GRAPHS: weakref.WeakKeyDictionary[Router, Runnable[FanoutRequest, BaseMessage]] = (

@@ -213,10 +213,6 @@ def models_on_this_machine(
 def build_graph(router: Router) -> Runnable[RouteRequest, BaseMessage]:
     failovers = FailoverCache()
 
-    def classify_request(request: RouteRequest) -> RouteRequest:
-        router.classify(request)
-        return request
-
     def route(request: RouteRequest) -> Runnable[RouteRequest, BaseMessage]:
         return failovers.chain(router, router.select(request).candidates)
 
@@ -225,4 +221,19 @@ def build_graph(router: Router) -> Runnable[RouteRequest, BaseMessage]:
         (Step(needs_other_output), Step(raise_unsupported, name="unsupported_task")),  # type: ignore[arg-type]
         Step(route, name="select"),  # type: ignore[arg-type]
     )
-    return Pipeline(first=Step(classify_request, name="classify"), last=select)
+    return Pipeline(first=classify_step(router), last=select)
+
+
+def classify_step(router: Router) -> Step:
+    """The first node: label the request (asking a second tier, if any, without blocking
+    an event loop)."""
+
+    def classify_request(request: RouteRequest) -> RouteRequest:
+        router.classify(request)
+        return request
+
+    async def aclassify_request(request: RouteRequest) -> RouteRequest:
+        await router.aclassify(request)
+        return request
+
+    return Step(classify_request, afunc=aclassify_request, name="classify")

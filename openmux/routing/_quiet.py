@@ -49,8 +49,12 @@ class Step(RunnableLambda):
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         if config is not QUIET:
             return await super().ainvoke(input, config, **kwargs)
-        output = self.func(input)
+        output = await self._acall(input)
         return await output.ainvoke(input, config) if isinstance(output, Runnable) else output
+
+    async def _acall(self, input: Any) -> Any:
+        afunc = getattr(self, "afunc", None)  # set only when the node has an async form
+        return await afunc(input) if afunc is not None else self.func(input)
 
     def stream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
@@ -71,7 +75,7 @@ class Step(RunnableLambda):
             async for chunk in super().astream(input, config, **kwargs):
                 yield chunk
             return
-        output = self.func(input)
+        output = await self._acall(input)
         if isinstance(output, Runnable):
             async for chunk in output.astream(input, config):
                 yield chunk
