@@ -33,9 +33,9 @@ def _openai_chat(
     timeouts: Timeouts,
     loop: asyncio.AbstractEventLoop | None,
 ) -> BaseChatModel:
-    from langchain_openai import ChatOpenAI
+    from openmux.providers._openai_compatible import CompatibleChatOpenAI
 
-    return ChatOpenAI(
+    return CompatibleChatOpenAI(
         model=model,
         base_url=provider.base_url,
         api_key=provider.api_key or _NO_KEY,

@@ -295,7 +295,7 @@ def test_provider_call_is_a_child_run_for_tracers(server: FakeProviderServer) ->
         return [run.name] + [n for child in run.child_runs for n in names(child)]
 
     all_names = names(root)
-    assert "classify" in all_names and "alpha:shared" in all_names and "ChatOpenAI" in all_names
+    assert "classify" in all_names and "alpha:shared" in all_names and "CompatibleChatOpenAI" in all_names
     assert counter.chat_starts == 1  # plain handlers see one chat model run
 
 
@@ -324,6 +324,13 @@ async def test_unobserved_runs_answer_as_observed_ones(server: FakeProviderServe
     aquiet = await llm.ainvoke("hi")
     awatched = await llm.ainvoke("hi", config={"callbacks": [_Counter()]})
     assert _without_ids(aquiet) == _without_ids(awatched) == _without_ids(quiet)
+
+
+def test_max_tokens_is_sent_as_max_tokens(server: FakeProviderServer) -> None:
+    # ChatOpenAI renames it max_completion_tokens, which Mistral rejects with a 422.
+    _llm(server, max_tokens=5).invoke("hi")
+    body = server.providers["alpha"].requests[-1].json
+    assert body["max_tokens"] == 5 and "max_completion_tokens" not in body
 
 
 def test_unobserved_invoke_still_uses_the_llm_cache(server: FakeProviderServer) -> None:

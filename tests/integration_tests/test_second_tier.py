@@ -56,7 +56,7 @@ def test_unsure_request_is_labelled_by_the_second_tier(server: FakeProviderServe
     assert answer.content == "from alpha" and meta["provider"] == "alpha"
     assert server.providers["labeler"].hits == 1
     body = server.providers["labeler"].requests[-1].json
-    assert body.get("max_completion_tokens", body.get("max_tokens")) == 8
+    assert body["max_tokens"] == 8 and "max_completion_tokens" not in body
     assert "how do closures work" in str(body["messages"])
 
 
