@@ -295,7 +295,7 @@ def test_provider_call_is_a_child_run_for_tracers(server: FakeProviderServer) ->
         return [run.name] + [n for child in run.child_runs for n in names(child)]
 
     all_names = names(root)
-    assert "classify" in all_names and "alpha:shared" in all_names and "CompatibleChatOpenAI" in all_names
+    assert {"classify", "alpha:shared", "CompatibleChatOpenAI"} <= set(all_names)
     assert counter.chat_starts == 1  # plain handlers see one chat model run
 
 
