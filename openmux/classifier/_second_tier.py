@@ -41,14 +41,47 @@ _LABEL = re.compile(r"\b(chat|code|tts|audio|embeddings|image|other)\b")
 
 @dataclass(frozen=True)
 class SecondTier:
+    """When to ask (`[classifier] second_tier`, `threshold`), whom (`model`), and what the
+    answer makes of the first tier's label."""
+
+    enabled: bool
     threshold: float
     model: str | None = None
 
     def wanted(self, first: TaskClassification, messages: Any) -> bool:
-        if first.confidence >= self.threshold:
+        if not self.enabled or first.confidence >= self.threshold:
             return False
         request = to_request(messages)
         return bool(request.text.strip()) and not (request.images or request.audios)
+
+    def decide(
+        self, first: TaskClassification, reply: str | None, answered_by: str
+    ) -> TaskClassification:
+        """The label after the second tier's `reply` (None: it could not be asked).
+
+        A label the model vouches for gets the threshold as its confidence: the bar the
+        first tier missed. When the model agrees, the first tier's own figure stays if
+        higher.
+        """
+        found = _LABEL.search(reply.casefold()) if reply else None
+        if found is None:
+            why = "unavailable" if reply is None else f"gave no label ({reply[:40]!r})"
+            return _with_reason(first, f"{first.reason}; second tier {why}")
+        label = TaskType(found.group(1))
+        if label is first.task:
+            return TaskClassification(
+                label,
+                max(first.confidence, self.threshold),
+                first.secondary,
+                f"{first.reason}; {answered_by} agrees",
+            )
+        return TaskClassification(
+            label,
+            self.threshold,
+            [t for t in first.secondary if t is not label],
+            f"{answered_by} says {label.value} (first tier: {first.task.value} at "
+            f"{first.confidence:.2f}, {first.reason})",
+        )
 
 
 def question(messages: Any) -> list[BaseMessage]:
@@ -57,36 +90,6 @@ def question(messages: Any) -> list[BaseMessage]:
     if len(text) > _MAX_CHARS:
         text = text[: _MAX_CHARS // 2] + "\n[...]\n" + text[-_MAX_CHARS // 2 :]
     return [SystemMessage(_INSTRUCTIONS), HumanMessage(f"Request:\n<<<\n{text}\n>>>")]
-
-
-def decide(
-    first: TaskClassification, reply: str | None, answered_by: str, threshold: float
-) -> TaskClassification:
-    """The label after the second tier's `reply` (None: it could not be asked).
-
-    A label the model vouches for gets the threshold as its confidence: the bar the
-    first tier missed. When the model agrees, the first tier's own figure stays if
-    higher.
-    """
-    found = _LABEL.search(reply.casefold()) if reply else None
-    if found is None:
-        why = "unavailable" if reply is None else f"gave no label ({reply[:40]!r})"
-        return _with_reason(first, f"{first.reason}; second tier {why}")
-    label = TaskType(found.group(1))
-    if label is first.task:
-        return TaskClassification(
-            label,
-            max(first.confidence, threshold),
-            first.secondary,
-            f"{first.reason}; {answered_by} agrees",
-        )
-    return TaskClassification(
-        label,
-        threshold,
-        [t for t in first.secondary if t is not label],
-        f"{answered_by} says {label.value} (first tier: {first.task.value} at "
-        f"{first.confidence:.2f}, {first.reason})",
-    )
 
 
 def _with_reason(first: TaskClassification, reason: str) -> TaskClassification:

@@ -10,7 +10,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable
 
 from openmux.classifier import TaskClassification, TaskType
-from openmux.classifier._second_tier import SecondTier, decide, question
+from openmux.classifier._second_tier import SecondTier, question
 from openmux.config import Settings
 from openmux.errors import OpenMuxError
 from openmux.health import FailurePolicy, health_store
@@ -43,7 +43,7 @@ class Router:
         self._offline_settings = replace(settings, offline=True)
         self._classify = resolve_classifier(classifier)
         tier = settings.classifier
-        self._second_tier = SecondTier(tier.threshold, tier.model) if tier.second_tier else None
+        self._second_tier = SecondTier(tier.second_tier, tier.threshold, tier.model)
         self.graph: Runnable[RouteRequest, BaseMessage] = build_graph(self)
 
     def plan(self, request: RouteRequest) -> RouteRequest:
@@ -112,8 +112,7 @@ class Router:
         """The chat request that asks for a second opinion, when one is wanted."""
         tier = self._second_tier
         if (
-            tier is None
-            or request.task is not None
+            request.task is not None
             or not tier.wanted(first, request.messages)
             or self.settings.offline
             or not self._online()
@@ -131,7 +130,7 @@ class Router:
     ) -> TaskClassification:
         winner = asked.winner
         by = f"second tier ({winner.provider.name}:{winner.model.id})" if winner else "second tier"
-        return decide(first, reply, by, self.settings.classifier.threshold)
+        return self._second_tier.decide(first, reply, by)
 
 
 # A label is one short word; a little room for a model that adds punctuation.

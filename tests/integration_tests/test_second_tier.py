@@ -110,13 +110,14 @@ def test_first_tier_stands_when_the_second_fails(
 
 
 def test_reason_names_the_second_tier() -> None:
-    from openmux.classifier._second_tier import decide
+    from openmux.classifier._second_tier import SecondTier
 
+    tier = SecondTier(enabled=True, threshold=0.6)
     first = TaskClassification(TaskType.CHAT, 0.3, [], "weak chat cues")
-    decided = decide(first, "image", "second tier (p:m)", 0.6)
+    decided = tier.decide(first, "image", "second tier (p:m)")
     assert decided.task is TaskType.IMAGE and decided.confidence == 0.6
     assert decided.reason.startswith("second tier (p:m) says image")
-    assert "unavailable" in decide(first, None, "second tier", 0.6).reason
+    assert "unavailable" in tier.decide(first, None, "second tier").reason
 
 
 @pytest.mark.parametrize(
