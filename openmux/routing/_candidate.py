@@ -58,6 +58,34 @@ def _rewrite_tool_call_ids(messages: list[BaseMessage], style: str) -> list[Base
 
 # Call options a protocol does not take (the others pass through to the adapter).
 _DROPPED_KWARGS = {"ollama": frozenset({"tool_choice", "parallel_tool_calls"})}
+# Call options a protocol takes inside one dict, under its own names. langchain-ollama
+# passes unknown keyword arguments to `Client.chat` (a TypeError for `temperature` or
+# `max_tokens`), and ignores `stop` once `options` is given, so stop moves in as well.
+_NESTED_KWARGS = {
+    "ollama": (
+        "options",
+        {
+            "temperature": "temperature",
+            "max_tokens": "num_predict",
+            "top_p": "top_p",
+            "seed": "seed",
+            "stop": "stop",
+        },
+    )
+}
+
+
+def _call_kwargs(protocol: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The request's call options in the form this protocol's adapter takes."""
+    dropped = _DROPPED_KWARGS.get(protocol, frozenset())
+    out = {k: v for k, v in kwargs.items() if k not in dropped}
+    nested = _NESTED_KWARGS.get(protocol)
+    if nested is not None:
+        key, names = nested
+        inner = {names[k]: out.pop(k) for k in list(out) if k in names and out[k] is not None}
+        if inner:
+            out[key] = {**out.get(key, {}), **inner}
+    return out
 
 
 def _has_answer(message: BaseMessage) -> bool:
@@ -128,9 +156,7 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
             raise failure from exc
         messages = _rewrite_tool_call_ids(request.messages, provider.tool_call_id_style)
         messages = scrub_for_provider(self.router.settings.privacy, provider, messages)
-        dropped = _DROPPED_KWARGS.get(provider.protocol, frozenset())
-        kwargs = {k: v for k, v in request.call_kwargs.items() if k not in dropped}
-        return model, messages, kwargs
+        return model, messages, _call_kwargs(provider.protocol, request.call_kwargs)
 
     def _fail(self, request: RouteRequest, exc: BaseException, started: float) -> ProviderFailure:
         failure = failure_from_exception(exc)

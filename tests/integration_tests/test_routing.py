@@ -404,3 +404,28 @@ async def test_orchestrator_async(server: FakeProviderServer) -> None:
         config=provider_config(server.providers["alpha"]), classifier=_as_chat
     )
     assert (await orchestrator.aprocess("hi"))["provider"] == "alpha"
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_sampling_options_reach_ollama_as_options(streaming: bool) -> None:
+    # langchain-ollama hands unknown keyword arguments to Client.chat (a TypeError) and
+    # ignores `stop` once `options` is given: all of them travel inside `options`.
+    with FakeProviderServer() as server:
+        provider = server.add_provider("ol", models=["m"], reply="one two three four five six")
+        llm = ChatOpenMux(
+            config=provider_config(provider, protocol="ollama"),
+            classifier=_as_chat,
+            temperature=0.2,
+            max_tokens=4,
+            stop=["three"],
+        )
+        if streaming:
+            text = "".join(str(chunk.content) for chunk in llm.stream("hi"))
+        else:
+            text = str(llm.invoke("hi").content)
+        assert text.strip() == "one two"
+        assert provider.requests[-1].json["options"] == {
+            "temperature": 0.2,
+            "num_predict": 4,
+            "stop": ["three"],
+        }
