@@ -37,7 +37,7 @@ def provider_toml(*providers: FakeProvider) -> str:
 
 
 def run_cli(
-    *args: str, stdin: str = "", env: Mapping[str, str] | None = None
+    *args: str, stdin: str = "", env: Mapping[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """`openmux ARGS` in a fresh process, with this test's environment unless `env` is given."""
     return subprocess.run(
@@ -45,6 +45,6 @@ def run_cli(
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         env=dict(os.environ if env is None else env),
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from openmux.testing import FakeProvider, FakeProviderServer, Fault
+from tests.helpers import run_cli
 
 pexpect = pytest.importorskip("pexpect")
 pytest.importorskip("keyrings.alt")
@@ -78,14 +79,8 @@ def keys_index(home: Path) -> dict[str, object]:
 def run(
     *args: str, stdin: str = "", env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "openmux.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
+    """`openmux ARGS` with this test's environment plus `env`."""
+    return run_cli(*args, stdin=stdin, env={**os.environ, **(env or {})}, timeout=120)
 
 
 def spawn(*args: str) -> tuple[pexpect.spawn, io.StringIO]:
