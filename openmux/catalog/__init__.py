@@ -9,7 +9,15 @@ router loads the catalog on its first selection.
 """
 
 from openmux.catalog._catalog import Catalog, RefreshResult, bundled, catalog_for
-from openmux.catalog._model import SCORED_TASKS, ModelInfo, Offer, Resolved, Score, normalize
+from openmux.catalog._model import (
+    SCORED_TASKS,
+    ModelInfo,
+    Offer,
+    Resolved,
+    Score,
+    is_embedding_id,
+    normalize,
+)
 from openmux.catalog._store import CatalogStore, Listing
 
 __all__ = [
@@ -24,5 +32,6 @@ __all__ = [
     "Score",
     "bundled",
     "catalog_for",
+    "is_embedding_id",
     "normalize",
 ]

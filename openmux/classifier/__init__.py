@@ -11,7 +11,14 @@ from typing import Any
 
 from openmux.classifier._types import TaskClassification, TaskType
 
-__all__ = ["TaskClassification", "TaskType", "classify", "resolve_classifier"]
+__all__ = [
+    "SecondTier",
+    "TaskClassification",
+    "TaskType",
+    "classify",
+    "resolve_classifier",
+    "second_tier_question",
+]
 
 
 def classify(text_or_messages: Any) -> TaskClassification:
@@ -51,3 +58,14 @@ def _check(result: Any, source: Any) -> TaskClassification:
     raise TypeError(
         f"classifier {source!r} returned {type(result).__name__}, expected TaskClassification"
     )
+
+
+def __getattr__(name: str) -> Any:
+    # The second tier builds LangChain messages: loaded only by a router that uses it.
+    if name in ("SecondTier", "second_tier_question"):
+        from openmux.classifier import _second_tier
+
+        value = _second_tier.SecondTier if name == "SecondTier" else _second_tier.question
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -154,7 +154,7 @@ class _Wizard:
 
     def _show_providers(self, settings: Settings) -> None:
         from openmux.cli._keys import takes_key
-        from openmux.providers._table import BUILTIN_BY_NAME
+        from openmux.config import BUILTIN_BY_NAME
 
         self.out.print("\n[bold]Free providers[/] (one key each; the sign-up page gives it)")
         for provider in settings.providers.values():
@@ -344,7 +344,7 @@ def render_config(settings: Settings, base_urls: dict[str, str]) -> str:
     Provider settings that differ from the built-in table (a base_url pointing at a
     proxy, a switched-off provider, a provider of your own) are carried over.
     """
-    from openmux.providers._table import BUILTIN_BY_NAME
+    from openmux.config import BUILTIN_BY_NAME
 
     usable = [p.name for p in settings.providers.values() if p.enabled and (p.local or p.api_key)]
     if settings.allowed is not None:

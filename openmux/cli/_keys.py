@@ -112,7 +112,7 @@ def keyed_providers(settings: Settings) -> list[ProviderSettings]:
 
 
 def key_envs_of(provider: ProviderSettings) -> tuple[str, ...]:
-    from openmux.providers._table import BUILTIN_BY_NAME
+    from openmux.config import BUILTIN_BY_NAME
 
     spec = BUILTIN_BY_NAME.get(provider.name)
     if spec is not None and provider.key_env in spec.key_envs:

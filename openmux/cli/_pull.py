@@ -9,7 +9,7 @@ from openmux.errors import OpenMuxError
 
 
 def run_pull(args: argparse.Namespace) -> int:
-    from openmux.local._pulled import pull
+    from openmux.local import pull
 
     try:
         model = pull(args.spec, endpoint=args.endpoint)

@@ -37,6 +37,7 @@ from pydantic import SecretStr
 
 from openmux._logging import get_logger
 from openmux._redact import register_secret
+from openmux.errors import OpenMuxError
 
 __all__ = [
     "PASSPHRASE_ENV",
@@ -78,7 +79,7 @@ _lock = threading.RLock()
 _T = TypeVar("_T")
 
 
-class SecretsError(Exception):
+class SecretsError(OpenMuxError):
     """A key could not be stored or read; the message says why and what to do."""
 
 

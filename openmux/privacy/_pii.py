@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-PII_KINDS: tuple[str, ...] = ("email", "phone", "card", "iban")
+from openmux.config import PII_KINDS
 
 PLACEHOLDERS = {
     "email": "[EMAIL]",

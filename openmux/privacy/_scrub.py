@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from openmux.privacy._pii import PII_KINDS, scrub_text
-from openmux.privacy._settings import PrivacySettings
+from openmux.config import PII_KINDS, PrivacySettings
+from openmux.privacy._pii import scrub_text
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -56,6 +56,15 @@ def scrub_for_provider(
     if privacy is None or not privacy.scrub_pii or provider.local:
         return list(messages)
     return scrub_messages(messages, privacy.scrub_kinds)
+
+
+def scrub_texts_for_provider(
+    privacy: PrivacySettings | None, provider: ProviderSettings, texts: list[str]
+) -> list[str]:
+    """`scrub_for_provider` for plain texts (what an embeddings model is sent)."""
+    if privacy is None or not privacy.scrub_pii or provider.local:
+        return texts
+    return [scrub_text(text, privacy.scrub_kinds) for text in texts]
 
 
 def pii_scrubber(kinds: Iterable[str] = PII_KINDS) -> Runnable[Any, Any]:

@@ -1,5 +1,10 @@
-"""Providers: the declarative table, adapters per protocol, failure mapping, discovery."""
+"""Providers: adapters per protocol, their quirks, failure mapping and discovery.
 
+The table of built-in providers is configuration (`openmux.config.BUILTIN_PROVIDERS`);
+its names are re-exported here.
+"""
+
+from openmux.config import BUILTIN_PROVIDERS, ModelEntry, ProviderSpec
 from openmux.providers._adapters import ModelPool
 from openmux.providers._discovery import LocalDiscovery, list_models
 from openmux.providers._failures import (
@@ -8,7 +13,8 @@ from openmux.providers._failures import (
     failure_from_exception,
     retry_after_seconds,
 )
-from openmux.providers._table import BUILTIN_PROVIDERS, ModelEntry, ProviderSpec
+from openmux.providers._network import NetworkProbe
+from openmux.providers._quirks import adapt_request
 
 __all__ = [
     "BUILTIN_PROVIDERS",
@@ -16,8 +22,10 @@ __all__ = [
     "LocalDiscovery",
     "ModelEntry",
     "ModelPool",
+    "NetworkProbe",
     "ProviderFailure",
     "ProviderSpec",
+    "adapt_request",
     "failure_from_exception",
     "list_models",
     "retry_after_seconds",

@@ -86,8 +86,7 @@ def _local_chat(
     timeouts: Timeouts,
     loop: asyncio.AbstractEventLoop | None,
 ) -> BaseChatModel:
-    from openmux.local import BUNDLED_CHAT_MODEL_ID, ChatLocalGGUF
-    from openmux.local._pulled import model_path
+    from openmux.local import BUNDLED_CHAT_MODEL_ID, ChatLocalGGUF, model_path
 
     if model == BUNDLED_CHAT_MODEL_ID:
         return ChatLocalGGUF(timeout=timeouts.total)

@@ -18,7 +18,9 @@ from typing import Any
 
 from openmux._suggest import unknown_key_fix
 from openmux.errors import ConfigError
-from openmux.privacy._pii import PII_KINDS
+
+PII_KINDS: tuple[str, ...] = ("email", "phone", "card", "iban")
+"""What PII scrubbing can mask (openmux.privacy finds each kind)."""
 
 PRIVACY_KEYS = frozenset({"audit_log", "audit_prompts", "scrub_pii", "scrub_kinds"})
 

