@@ -2,18 +2,28 @@
 
 The hierarchy::
 
-    OpenMuxError                 every error OpenMux raises on purpose
-    ├── ConfigError              a config file, env var or argument is wrong;
-    │                            names the source (file and line) and the fix
-    ├── UnsupportedTask          the task needs an output no configured provider
-    │                            produces (image generation, speech, audio)
-    ├── NoProviderAvailable      every candidate failed or none could be tried;
-    │                            carries every attempt and a hint per provider
-    └── StreamInterrupted        a provider failed after the first chunk reached
-                                 the caller; carries the partial text
-
-`ProviderFailure` (in `openmux.providers`) is internal: one candidate's failure,
-caught by the router's failover and turned into an attempt record.
+    OpenMuxError                     every error OpenMux raises on purpose
+    ├── ConfigError                  a config file, env var or argument is wrong;
+    │                                names the source (file and line) and the fix
+    ├── UnsupportedTask              the task needs an output no configured provider
+    │                                produces (image generation, speech, audio)
+    ├── NoProviderAvailable          every candidate failed or none could be tried;
+    │                                carries every attempt and a hint per provider
+    ├── StreamInterrupted            a provider failed after the first chunk reached
+    │                                the caller; carries the partial text
+    ├── ProviderFailure              (openmux.providers) one candidate's failure: the
+    │                                failover stage catches it and records an attempt
+    ├── SecretsError                 (openmux.config) a key could not be stored or read
+    ├── RefreshError                 (openmux.catalog) a provider's model listing could
+    │                                not be fetched or read
+    ├── LocalModelUnavailable        (openmux.local; also an ImportError) the bundled
+    │                                model or its runtime is not installed
+    ├── LocalContextLengthError      (openmux.local; also a ValueError) the prompt does
+    │                                not fit the local model's context
+    ├── LocalGenerationTimeout       (openmux.local; also a TimeoutError) the local
+    │                                model outlasted the total timeout
+    └── GGUFError                    (openmux.local; also a ValueError) a model file
+                                     this reader does not understand
 """
 
 from __future__ import annotations

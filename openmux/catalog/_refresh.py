@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from openmux.catalog._model import Offer, guess_kind
+from openmux.errors import OpenMuxError
 
 if TYPE_CHECKING:
     from openmux.config import ProviderSettings
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 REFRESH_TIMEOUT = 10.0
 
 
-class RefreshError(Exception):
+class RefreshError(OpenMuxError):
     """The listing could not be fetched or read."""
 
 

@@ -11,6 +11,8 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from openmux.errors import OpenMuxError
+
 __all__ = ["GGUFError", "read_gguf_metadata"]
 
 _MAGIC = b"GGUF"
@@ -31,7 +33,7 @@ _SCALARS = {
 _STRING, _ARRAY = 8, 9
 
 
-class GGUFError(ValueError):
+class GGUFError(OpenMuxError, ValueError):
     """The file is not a GGUF file this reader understands."""
 
 

@@ -14,6 +14,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 from openmux._redact import redact
+from openmux.errors import OpenMuxError
 
 FailureKind = Literal[
     "connection",
@@ -40,7 +41,7 @@ _CONTEXT_RE = re.compile(
 _POLICY_RE = re.compile(r"content[ _-]?(policy|filter)|moderation|flagged|safety", re.IGNORECASE)
 
 
-class ProviderFailure(Exception):
+class ProviderFailure(OpenMuxError):
     """A candidate could not answer; `kind` decides whether and how the router moves on."""
 
     def __init__(
