@@ -229,12 +229,12 @@ def run_real(args: argparse.Namespace) -> tuple[list[str], dict[str, float], int
     else:
         from langchain_core.messages import HumanMessage
 
-        from openmux.routing import RouteRequest
+        from openmux.routing import RouteRequest, plan
 
-        plan = llm.router.plan(RouteRequest(messages=[HumanMessage("hi")], task="chat"))
-        members = list(dict.fromkeys(f"{c.provider.name}:{c.model.id}" for c in plan.candidates))[
-            :3
-        ]
+        planned = plan(llm.router, RouteRequest(messages=[HumanMessage("hi")], task="chat"))
+        members = list(
+            dict.fromkeys(f"{c.provider.name}:{c.model.id}" for c in planned.candidates)
+        )[:3]
         fanout = 3
     scores = evaluate(
         lambda prompt, name: _ask(llm, prompt, model=name),

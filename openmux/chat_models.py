@@ -6,16 +6,25 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
+from uuid import uuid4
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManager,
     CallbackManagerForLLMRun,
 )
+from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.chat_models import LangSmithParams
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    convert_to_messages,
+)
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -23,18 +32,22 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
 from openmux.config import Settings, load_settings
 from openmux.privacy import audit_request
-from openmux.routing import Router, RouteRequest
-from openmux.routing._fanout import (
+from openmux.routing import (
     FanoutRequest,
+    Router,
+    RouteRequest,
+    aanswer,
+    afanout_answer,
+    answer,
+    astream_answer,
+    astream_fanout_answer,
+    build_graph,
     check_fanout_options,
+    fanout_answer,
     fanout_graph,
     fanout_request,
-)
-from openmux.routing._quiet import (
-    QUIET,
-    agenerate_unobserved,
-    generate_unobserved,
-    plain_generate,
+    stream_answer,
+    stream_fanout_answer,
 )
 
 # Per-call options that steer the router rather than the provider.
@@ -94,6 +107,7 @@ class ChatOpenMux(BaseChatModel):
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
 
     _router: Router | None = PrivateAttr(default=None)
+    _graph: Runnable[RouteRequest, BaseMessage] | None = PrivateAttr(default=None)
     _router_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def model_post_init(self, context: Any, /) -> None:
@@ -128,6 +142,17 @@ class ChatOpenMux(BaseChatModel):
                     self._router = Router(self._settings, classifier=self.classifier)
         return self._router
 
+    def _traced_graph(self, request: RouteRequest) -> Runnable[Any, BaseMessage]:
+        """The pipeline as LangChain Runnables (fan-out's for a fan-out request)."""
+        if isinstance(request, FanoutRequest):
+            return fanout_graph(self.router)
+        if self._graph is None:
+            router = self.router
+            with self._router_lock:
+                if self._graph is None:
+                    self._graph = build_graph(router)
+        return self._graph
+
     @property
     def _llm_type(self) -> str:
         return "openmux"
@@ -148,8 +173,9 @@ class ChatOpenMux(BaseChatModel):
         return params
 
     # -- requests -------------------------------------------------------------------------
-    # With no handler, cache or rate limiter, nothing can see this run: invoke then skips
-    # BaseChatModel's bookkeeping (the graph and the provider call skip theirs too).
+    # With no handler, cache or rate limiter, nothing can see this run: invoke then calls
+    # the pipeline's stages directly, skipping BaseChatModel's run bookkeeping (the
+    # returned message is the same; tests compare them).
 
     def invoke(
         self,
@@ -162,8 +188,11 @@ class ChatOpenMux(BaseChatModel):
         config = ensure_config(config)
         if self._observed(config, kwargs):
             return super().invoke(input, config, stop=stop, **kwargs)
-        messages = self._convert_input(input).to_messages()
-        return generate_unobserved(self, messages, {"stop": stop, **kwargs})
+        request = self._request(_to_messages(input), stop, kwargs)
+        with self._audited(request) as usage:
+            message = self._unobserved(request)
+            usage.append(getattr(message, "usage_metadata", None))
+        return _with_run_id(self._finish(message, request))
 
     async def ainvoke(
         self,
@@ -176,11 +205,22 @@ class ChatOpenMux(BaseChatModel):
         config = ensure_config(config)
         if self._observed(config, kwargs):
             return await super().ainvoke(input, config, stop=stop, **kwargs)
-        messages = self._convert_input(input).to_messages()
-        return await agenerate_unobserved(self, messages, {"stop": stop, **kwargs})
+        request = self._request(_to_messages(input), stop, kwargs)
+        with self._audited(request) as usage:
+            message = await self._aunobserved(request)
+            usage.append(getattr(message, "usage_metadata", None))
+        return _with_run_id(self._finish(message, request))
 
     def _observed(self, config: RunnableConfig, kwargs: dict[str, Any]) -> bool:
-        if not plain_generate(self, kwargs):
+        """Would BaseChatModel.invoke do more than bookkeeping (a handler to tell, a cache,
+        a rate limiter, streaming, v1 output)?"""
+        cache = self.cache
+        if (
+            (cache is not False and (cache is not None or get_llm_cache() is not None))
+            or self.rate_limiter is not None
+            or self.output_version == "v1"
+            or kwargs.get("stream")
+        ):
             return True
         callbacks = CallbackManager.configure(
             config.get("callbacks"),
@@ -192,6 +232,16 @@ class ChatOpenMux(BaseChatModel):
             self.metadata,
         )
         return bool(callbacks.handlers)
+
+    def _unobserved(self, request: RouteRequest) -> BaseMessage:
+        if isinstance(request, FanoutRequest):
+            return fanout_answer(self.router, request)
+        return answer(self.router, request)
+
+    async def _aunobserved(self, request: RouteRequest) -> BaseMessage:
+        if isinstance(request, FanoutRequest):
+            return await afanout_answer(self.router, request)
+        return await aanswer(self.router, request)
 
     def _request(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
@@ -224,22 +274,13 @@ class ChatOpenMux(BaseChatModel):
             member_timeout=fan["member_timeout"] or self.member_timeout,
         )
 
-    def _graph(self, request: RouteRequest) -> Runnable[Any, BaseMessage]:
-        """The fan-out graph for a fan-out request, else the router's graph."""
-        if isinstance(request, FanoutRequest):
-            return fanout_graph(self.router)
-        return self.router.graph
-
     @staticmethod
-    def _config(
+    def _child_config(
         run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
-    ) -> RunnableConfig:
-        """The router's runs (and the provider call inside) become children of this run.
-
-        With no handler at all, nobody can see those runs: the graph then skips them.
-        """
+    ) -> RunnableConfig | None:
+        """The pipeline's runs become children of this run; None when nobody can see them."""
         if run_manager is None or not (run_manager.handlers or run_manager.inheritable_handlers):
-            return QUIET
+            return None
         # LLM run managers have no get_child(); this is what ParentRunManager.get_child does.
         children = CallbackManager(handlers=[], parent_run_id=run_manager.run_id)
         children.set_handlers(run_manager.inheritable_handlers)
@@ -282,8 +323,12 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         request = self._request(messages, stop, kwargs)
+        config = self._child_config(run_manager)
         with self._audited(request) as usage:
-            message = self._graph(request).invoke(request, self._config(run_manager))
+            if config is None:
+                message = self._unobserved(request)
+            else:
+                message = self._traced_graph(request).invoke(request, config)
             usage.append(getattr(message, "usage_metadata", None))
         return ChatResult(generations=[ChatGeneration(message=self._finish(message, request))])
 
@@ -295,8 +340,12 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         request = self._request(messages, stop, kwargs)
+        config = self._child_config(run_manager)
         with self._audited(request) as usage:
-            message = await self._graph(request).ainvoke(request, self._config(run_manager))
+            if config is None:
+                message = await self._aunobserved(request)
+            else:
+                message = await self._traced_graph(request).ainvoke(request, config)
             usage.append(getattr(message, "usage_metadata", None))
         return ChatResult(generations=[ChatGeneration(message=self._finish(message, request))])
 
@@ -308,8 +357,15 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs)
+        config = self._child_config(run_manager)
+        if config is not None:
+            chunks = self._traced_graph(request).stream(request, config)
+        elif isinstance(request, FanoutRequest):
+            chunks = stream_fanout_answer(self.router, request)
+        else:
+            chunks = stream_answer(self.router, request)
         with self._audited(request) as usage:
-            for chunk in self._graph(request).stream(request, self._config(run_manager)):
+            for chunk in chunks:
                 generation = _generation_chunk(chunk)
                 usage.append(getattr(generation.message, "usage_metadata", None))
                 if run_manager:
@@ -325,8 +381,15 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs)
+        config = self._child_config(run_manager)
+        if config is not None:
+            achunks = self._traced_graph(request).astream(request, config)
+        elif isinstance(request, FanoutRequest):
+            achunks = astream_fanout_answer(self.router, request)
+        else:
+            achunks = astream_answer(self.router, request)
         with self._audited(request) as usage:
-            async for chunk in self._graph(request).astream(request, self._config(run_manager)):
+            async for chunk in achunks:
                 generation = _generation_chunk(chunk)
                 usage.append(getattr(generation.message, "usage_metadata", None))
                 if run_manager:
@@ -382,3 +445,19 @@ def _metadata_chunk(request: RouteRequest) -> ChatGenerationChunk:
             content="", response_metadata={"openmux": request.metadata()}, chunk_position="last"
         )
     )
+
+
+def _to_messages(input: LanguageModelInput) -> list[BaseMessage]:
+    """What BaseChatModel makes of its input: a string, a PromptValue or messages."""
+    if isinstance(input, str):
+        return [HumanMessage(content=input)]
+    if isinstance(input, PromptValue):
+        return input.to_messages()
+    return convert_to_messages(input)
+
+
+def _with_run_id(message: AIMessage) -> AIMessage:
+    # The id BaseChatModel.invoke gives a message that has none: "lc_run-<run id>-<index>".
+    if message.id is None:
+        message.id = f"lc_run-{uuid4()}-0"
+    return message

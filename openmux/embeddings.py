@@ -8,17 +8,26 @@ same model. Pin `model=` where vectors must match across machines.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from langchain_core.embeddings import Embeddings
+from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
-from openmux.config import ProviderSettings, Settings, load_settings
+from openmux.config import Settings, load_settings
 from openmux.errors import NoProviderAvailable
-from openmux.providers import LocalDiscovery, ModelPool, ProviderFailure, failure_from_exception
-from openmux.routing import split_model_name
+from openmux.privacy import audit_request
+from openmux.providers import ProviderFailure
+from openmux.routing import (
+    Candidate,
+    Router,
+    RouteRequest,
+    aembed_candidate,
+    embed_candidate,
+    select,
+    split_model_name,
+)
 
 T = TypeVar("T")
 
@@ -34,6 +43,9 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
         vectors = embeddings.embed_documents(["first text", "second text"])
         embeddings.model_id  # the model every vector of this instance comes from
         ```
+
+    Selection, the free rule, health and benching, PII scrubbing, the audit log and
+    the offline check are those of every request (`openmux.routing.select`).
     """
 
     model: str | None = None
@@ -47,8 +59,7 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     _settings: Settings = PrivateAttr()
-    _pool: ModelPool = PrivateAttr()
-    _discovery: LocalDiscovery = PrivateAttr(default_factory=LocalDiscovery)
+    _router: Router | None = PrivateAttr(default=None)
     _model_id: str | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
@@ -57,7 +68,6 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
         if self.providers is not None:
             overrides["router"] = {**overrides.get("router", {}), "providers": list(self.providers)}
         self._settings = load_settings(overrides, api_keys=self.api_keys, offline=self.offline)
-        self._pool = ModelPool(self._settings.timeouts)
         if self.model:
             self._model_id = split_model_name(self.model, self._settings)[1]
 
@@ -66,45 +76,38 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
         """The embedding model of this instance (None until the first call, unless pinned)."""
         return self._model_id
 
-    # -- candidates -----------------------------------------------------------------------
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            with self._lock:
+                if self._router is None:
+                    self._router = Router(self._settings)
+        return self._router
 
-    def _candidates(self) -> tuple[list[tuple[ProviderSettings, str]], list[str]]:
-        pinned_provider = self.provider
-        if self.model:
-            pinned_provider = split_model_name(self.model, self._settings)[0] or pinned_provider
-        hints: list[str] = []
-        pairs: list[tuple[ProviderSettings, str]] = []
-        for provider in self._settings.provider_order():
-            if pinned_provider and provider.name != pinned_provider:
-                continue
-            serves_embeddings = bool(provider.embedding_models) or provider.protocol == "ollama"
-            if not provider.usable:
-                if serves_embeddings:
-                    hints.append(provider.hint())
-                continue
-            for model in self._models_of(provider):
-                pairs.append((provider, model))
+    # -- one request ----------------------------------------------------------------------
+
+    def _request(self, texts: list[str]) -> tuple[RouteRequest, list[Candidate]]:
+        request = RouteRequest(
+            messages=[HumanMessage(content=text) for text in texts],
+            task="embeddings",
+            model=self.model,
+            provider=self.provider,
+            output="embeddings",
+        )
+        candidates = select(self.router, request)
         if self._model_id is not None:
-            same = [(p, m) for p, m in pairs if m == self._model_id]
-            if not same and self.model:
-                # A pinned id no list knows is still tried where embeddings are served.
-                same = [(p, self._model_id) for p in dict.fromkeys(p for p, _ in pairs)]
-            pairs = same
-        return pairs, hints
+            candidates = [c for c in candidates if c.model.id == self._model_id]
+        return request, candidates
 
-    def _models_of(self, provider: ProviderSettings) -> list[str]:
-        if provider.embedding_models or provider.protocol not in ("ollama",):
-            return list(provider.embedding_models)
-        # The router's cached probe, not a request to the server on every embedding call.
-        found = self._discovery.models([provider])[provider.name] or []
-        return [m for m in found if "embed" in m.lower()]
+    def _fix(self, request: RouteRequest) -> None:
+        winner = request.winner
+        if winner is not None:
+            with self._lock:
+                if self._model_id is None:
+                    self._model_id = winner.model.id
 
-    def _fix(self, model: str) -> None:
-        with self._lock:
-            if self._model_id is None:
-                self._model_id = model
-
-    def _no_provider(self, attempts: list[dict[str, Any]], hints: list[str]) -> NoProviderAvailable:
+    def _no_provider(self, request: RouteRequest) -> NoProviderAvailable:
+        hints = list(dict.fromkeys(request.hints))
         if self._model_id is not None:
             message = (
                 f"no provider serving the embedding model {self._model_id!r} answered; "
@@ -115,75 +118,73 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
             message = "no embedding model is available"
             if not hints:
                 hints = ["configure a provider with embedding_models = [...] in openmux.toml"]
-        return NoProviderAvailable(message, attempts=attempts, hints=hints)
+        return NoProviderAvailable(message, attempts=request.attempt_dicts(), hints=hints)
 
-    @staticmethod
-    def _attempt(
-        provider: ProviderSettings, model: str, status: str, error: str | None, started: float
-    ) -> dict[str, Any]:
-        return {
-            "provider": provider.name,
-            "model": model,
-            "status": status,
-            "error": error,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-            "hedged": False,
-        }
+    def _audit(self, request: RouteRequest) -> None:
+        privacy = self._settings.privacy
+        if privacy.audit_log is not None:
+            audit_request(privacy, _metadata(request), None, request.messages)
 
-    def _run(self, call: Callable[[Embeddings], T]) -> T:
-        pairs, hints = self._candidates()
-        attempts: list[dict[str, Any]] = []
-        for provider, model in pairs:
-            started = time.perf_counter()
-            try:
-                result = call(self._pool.embeddings(provider, model))
-            except Exception as exc:
-                failure = failure_from_exception(exc)
-                attempts.append(self._attempt(provider, model, failure.kind, str(failure), started))
-                continue
-            self._fix(model)
-            return result
-        raise self._no_provider(attempts, hints)
+    def _run(self, texts: list[str], call: Callable[[Embeddings, list[str]], T]) -> T:
+        request, candidates = self._request(texts)
+        try:
+            for candidate in candidates:
+                try:
+                    result = embed_candidate(self.router, candidate, request, texts, call)
+                except ProviderFailure:
+                    continue
+                self._fix(request)
+                return result
+            raise self._no_provider(request)
+        finally:
+            self._audit(request)
 
-    async def _arun(self, call: Callable[[Embeddings], Awaitable[T]]) -> T:
-        pairs, hints = self._candidates()
-        attempts: list[dict[str, Any]] = []
-        for provider, model in pairs:
-            started = time.perf_counter()
-            try:
-                result = await call(self._pool.embeddings(provider, model, aio=True))
-            except Exception as exc:
-                failure = failure_from_exception(exc)
-                attempts.append(self._attempt(provider, model, failure.kind, str(failure), started))
-                continue
-            self._fix(model)
-            return result
-        raise self._no_provider(attempts, hints)
+    async def _arun(
+        self, texts: list[str], call: Callable[[Embeddings, list[str]], Awaitable[T]]
+    ) -> T:
+        request, candidates = self._request(texts)
+        try:
+            for candidate in candidates:
+                try:
+                    result = await aembed_candidate(self.router, candidate, request, texts, call)
+                except ProviderFailure:
+                    continue
+                self._fix(request)
+                return result
+            raise self._no_provider(request)
+        finally:
+            self._audit(request)
 
     # -- Embeddings -----------------------------------------------------------------------
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        return self._run(lambda model: _checked(model.embed_documents(texts), len(texts)))
+        return self._run(
+            texts, lambda model, sent: _checked(model.embed_documents(sent), len(sent))
+        )
 
     def embed_query(self, text: str) -> list[float]:
-        return self._run(lambda model: _checked([model.embed_query(text)], 1))[0]
+        return self._run([text], lambda model, sent: _checked([model.embed_query(sent[0])], 1))[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
 
-        async def call(model: Embeddings) -> list[list[float]]:
-            return _checked(await model.aembed_documents(texts), len(texts))
+        async def call(model: Embeddings, sent: list[str]) -> list[list[float]]:
+            return _checked(await model.aembed_documents(sent), len(sent))
 
-        return await self._arun(call)
+        return await self._arun(texts, call)
 
     async def aembed_query(self, text: str) -> list[float]:
-        async def call(model: Embeddings) -> list[list[float]]:
-            return _checked([await model.aembed_query(text)], 1)
+        async def call(model: Embeddings, sent: list[str]) -> list[list[float]]:
+            return _checked([await model.aembed_query(sent[0])], 1)
 
-        return (await self._arun(call))[0]
+        return (await self._arun([text], call))[0]
+
+
+def _metadata(request: RouteRequest) -> dict[str, Any]:
+    return {**request.metadata(), "task": "embeddings"}
 
 
 def _checked(vectors: list[list[float]], expected: int) -> list[list[float]]:

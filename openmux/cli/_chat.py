@@ -30,11 +30,10 @@ def report_error(exc: OpenMuxError) -> int:
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    from langchain_core.messages import AIMessageChunk, HumanMessage
+    from langchain_core.messages import AIMessageChunk
 
     from openmux.chat_models import ChatOpenMux
-    from openmux.cli._explain import explain_plan, explain_result
-    from openmux.routing import RouteRequest
+    from openmux.cli._explain import explain_result
 
     text = " ".join(args.text) if args.text else sys.stdin.read()
     if not text.strip():
@@ -46,9 +45,6 @@ def run_chat(args: argparse.Namespace) -> int:
     routing = routing_kwargs(args)
     try:
         llm = ChatOpenMux()
-        if args.verbose:
-            plan = llm.router.plan(RouteRequest(messages=[HumanMessage(text)], **routing))
-            _say(explain_plan(plan))
         stream = sys.stdout.isatty() and not args.json and not args.no_stream
         if stream:
             merged: AIMessageChunk | None = None

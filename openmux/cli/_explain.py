@@ -1,38 +1,21 @@
-"""Human-readable routing explanations for `-v` and the REPL's /explain."""
+"""Human-readable routing explanations for `-v` and the REPL's /explain, made from an
+answer's `response_metadata["openmux"]`: the plan that actually ran."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from openmux.routing import RouteRequest
-
-
-def explain_plan(request: RouteRequest) -> list[str]:
-    lines = []
-    c = request.classification
-    if c is not None:
-        secondary = f", also {', '.join(map(str, c.secondary))}" if c.secondary else ""
-        lines.append(f"task: {c.task} (confidence {c.confidence:.2f}{secondary}): {c.reason}")
-    if request.offline:
-        lines.append("offline: only local models take part")
-    if request.candidates:
-        lines.append("candidates:")
-        lines.extend(
-            f"  {i}. {cand.provider.name}:{cand.model.id}: {cand.reason}"
-            for i, cand in enumerate(request.candidates, 1)
-        )
-    else:
-        lines.append("candidates: none")
-    for hint in dict.fromkeys(request.hints):
-        lines.append(f"  not available: {hint}")
-    return lines
-
 
 def explain_result(meta: dict[str, Any]) -> list[str]:
-    lines = [
+    lines = []
+    if meta.get("task") is not None:
+        lines.append(f"task: {meta['task']} (confidence {meta['confidence']:.2f})")
+    if meta.get("offline"):
+        lines.append("offline: only local models took part")
+    lines.append(
         f"answered by {meta['provider']}:{meta['model']} in {meta['latency_ms']:.0f} ms:"
         f" {meta['reason']}"
-    ]
+    )
     for attempt in meta["attempts"]:
         error = f" ({attempt['error']})" if attempt.get("error") else ""
         lines.append(

@@ -77,79 +77,56 @@ def model_rows(
     providers: list[str] | None = None,
     free: bool | None = None,
 ) -> list[dict[str, Any]]:
-    """Every chat model of the configured providers, ranked for `task` as selection would."""
-    from openmux.health import health_store
-    from openmux.routing._select import build_plan, rank
+    """Every chat model of the configured providers, ranked for `task` by the one select."""
+    from openmux.classifier import TaskClassification, TaskType
+    from openmux.routing import Router, RouteRequest, score_task, select
 
-    health = health_store(settings.state_dir)
-    local = _local_models(settings, providers)
-    plan = build_plan(settings, catalog, local, include_unusable=True)
-    free_only = settings.free_only if free is None else free
-    pairs = [
-        pair
-        for entry in plan.providers
-        if not providers or entry.provider.name in providers
-        for pair in entry.pairs or ()
-        if not (free_only and not pair.free)
-    ]
-    vision = task == "image"
-    ranked, reasons = rank(
-        catalog,
-        settings,
-        pairs,
-        task,
-        lambda p: health.p95_first_token_ms(p.provider.name, p.entry.id),
-        frozenset((b.provider, b.model) for b in health.benches()),
-        vision=vision,
+    router = Router(settings)
+    router.catalog = catalog
+    request = RouteRequest(
+        messages=[],
+        classification=TaskClassification(TaskType(task), 1.0, [], "asked for"),
     )
-    if vision:
-        ranked, reasons = _vision_first(ranked, reasons)
-    from openmux.routing._select import quality_of, score_task
-
-    task_key = score_task(task, vision)
+    free_only = settings.free_only if free is None else free
+    candidates = [
+        c
+        for c in select(router, request, listing=True)
+        if (not providers or c.provider.name in providers) and not (free_only and not c.free)
+    ]
+    ready = router.local_models()
+    health = router.health
+    task_key = score_task(task, task == "image")
     rows = []
-    for number, (pair, reason) in enumerate(zip(ranked, reasons, strict=True), start=1):
-        _, _phrase = quality_of(catalog, pair, task_key)
-        score = catalog.score(pair.info, task_key)
-        p95 = health.p95_first_token_ms(pair.provider.name, pair.entry.id)
-        bench = health.bench_of(pair.provider.name, pair.entry.id)
+    for number, candidate in enumerate(candidates, start=1):
+        facts = candidate.facts
+        info = facts.info if facts is not None else None
+        score = catalog.score(info, task_key)
+        provider, model = candidate.key
+        p95 = health.p95_first_token_ms(provider, model)
         rows.append(
             {
                 "rank": number,
-                "provider": pair.provider.name,
-                "model": pair.entry.id,
-                "catalog_model": pair.info.id if pair.info else None,
-                "capabilities": pair.facts.capabilities(),
-                "context_length": pair.facts.context_length,
-                "free": pair.free,
+                "provider": provider,
+                "model": model,
+                "catalog_model": info.id if info else None,
+                "capabilities": facts.capabilities() if facts else [],
+                "context_length": facts.context_length if facts else None,
+                "free": candidate.free,
                 "score": score.as_dict() if score else None,
                 "p95_ms": round(p95, 1) if p95 is not None else None,
-                "status": _status(pair.provider, plan, bench is not None),
-                "listing": pair.facts.offer.source if pair.facts.offer else "provider config",
-                "reason": reason,
+                "status": _status(candidate.provider, ready, health.bench_of(provider, model)),
+                "listing": facts.offer.source if facts and facts.offer else "provider config",
+                "reason": candidate.reason,
             }
         )
     return rows
 
 
-def _vision_first(ranked: list[Any], reasons: list[str]) -> tuple[list[Any], list[str]]:
-    order = sorted(range(len(ranked)), key=lambda i: not ranked[i].entry.vision)
-    return [ranked[i] for i in order], [reasons[i] for i in order]
-
-
-def _local_models(settings: Settings, providers: list[str] | None) -> dict[str, list[str] | None]:
-    from openmux.providers import LocalDiscovery
-    from openmux.routing._graph import models_on_this_machine
-
-    wanted = [p for p in settings.provider_order() if not providers or p.name in providers]
-    return models_on_this_machine(wanted, LocalDiscovery())
-
-
-def _status(provider: Any, plan: Any, benched: bool) -> str:
-    entry = next(e for e in plan.providers if e.provider is provider)
-    if benched:
+def _status(provider: Any, local_models: dict[str, list[str] | None], bench: Any) -> str:
+    if bench is not None:
         return "benched"
-    if provider.usable and entry.hint is None:
+    running = not provider.local or provider.models_configured or provider.protocol == "llamacpp"
+    if provider.usable and (running or local_models.get(provider.name) is not None):
         return "ready"
     if provider.needs_key and provider.api_key is None:
         return "no key"

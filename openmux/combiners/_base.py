@@ -6,12 +6,9 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-
-if TYPE_CHECKING:
-    from openmux.routing._request import Candidate
 
 
 @dataclass
@@ -28,7 +25,8 @@ class MemberAnswer:
     """"ok" or a failure kind (timeout, http_5xx, ...)."""
     latency_ms: float
     message: AIMessage | None = None
-    candidate: Candidate | None = None
+    candidate: Any = None
+    """The router's record of who answered (not used by combiners)."""
 
     @property
     def ok(self) -> bool:

@@ -25,13 +25,15 @@ from openmux.health._store import PROVIDER_WIDE, HealthStore
 
 if TYPE_CHECKING:
     from openmux.providers import ProviderFailure
-    from openmux.routing._request import Candidate, RouteRequest
 
 PAYMENT_BENCH_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
 class Reaction:
+    """What one failure means. The policy applies the bench; the router applies the rest
+    to its request (skip the provider, need a larger context)."""
+
     bench: str = "none"  # none | retry_after | breaker | provider_long
     skip_provider: bool = False
     disable_provider: bool = False
@@ -55,28 +57,20 @@ REACTIONS: dict[str, Reaction] = {
 
 
 class FailurePolicy:
-    """Applies REACTIONS to the health store (shared) and to the request (this one only)."""
+    """Applies REACTIONS to the health store (shared across processes) and keeps the
+    providers whose key was refused (this process only)."""
 
     def __init__(self, health: HealthStore) -> None:
         self.health = health
-        self.disabled: dict[str, tuple[str, str]] = {}  # provider -> (why, hint), this process
+        self.disabled: dict[str, str] = {}  # provider -> why, for this process
         self._lock = threading.Lock()
 
-    def after_failure(
-        self, candidate: Candidate, failure: ProviderFailure, request: RouteRequest
-    ) -> None:
+    def after_failure(self, provider: str, model: str, failure: ProviderFailure) -> Reaction:
+        """Bench what the failure calls for; return the reaction for the request."""
         reaction = REACTIONS.get(failure.kind, Reaction())
-        provider, model = candidate.key
-        if reaction.skip_provider:
-            request.failed_providers.add(provider)
         if reaction.disable_provider:
-            key_env = candidate.provider.key_env
-            hint = f"{provider}: the key was refused; check {key_env or 'its key'}"
             with self._lock:
-                self.disabled[provider] = (str(failure), hint)
-            request.hints.append(hint)
-        if reaction.larger_context:
-            request.min_context = max(request.min_context, candidate.model.context_length + 1)
+                self.disabled[provider] = str(failure)
         if reaction.bench == "retry_after" or failure.retry_after is not None:
             seconds = failure.retry_after
             if seconds is None:
@@ -88,14 +82,15 @@ class FailurePolicy:
             )
         elif reaction.bench == "breaker":
             self.health.record_failure(provider, model, reason=failure.kind)
+        return reaction
 
-    def worth_retrying(self, candidate: Candidate, failure: ProviderFailure) -> bool:
+    def worth_retrying(self, provider: str, model: str, failure: ProviderFailure) -> bool:
         """One quick retry of the same candidate, only where it usually works."""
         reaction = REACTIONS.get(failure.kind, Reaction())
         return (
             reaction.retry_once
             and failure.retry_after is None
-            and self.health.usually_healthy(*candidate.key)
+            and self.health.usually_healthy(provider, model)
         )
 
     @staticmethod

@@ -1,9 +1,9 @@
-"""What flows through the router graph: one request and everything learned while routing it."""
+"""What flows through the pipeline: one request and everything learned while routing it."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from openmux.errors import NoProviderAvailable
@@ -11,10 +11,10 @@ from openmux.errors import NoProviderAvailable
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
 
+    from openmux.catalog import Resolved
     from openmux.classifier import TaskClassification
-    from openmux.config import ProviderSettings
+    from openmux.config import ModelEntry, ProviderSettings
     from openmux.health import Bench
-    from openmux.providers import ModelEntry
 
 
 @dataclass(frozen=True)
@@ -24,10 +24,30 @@ class Candidate:
     provider: ProviderSettings
     model: ModelEntry
     reason: str
+    free: bool = field(default=True, compare=False)
+    facts: Resolved | None = field(default=None, compare=False)
+    """What the catalog knows of the model (chat candidates)."""
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.provider.name, self.model.id)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of one candidate: the record users see in `response_metadata["openmux"]`.
+
+    `status` is "ok" or a failure kind (see `openmux.providers.FailureKind`)."""
+
+    provider: str | None
+    model: str | None
+    status: str
+    error: str | None = None
+    latency_ms: float = 0.0
+    hedged: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -37,9 +57,11 @@ class RouteRequest:
     task: str | None = None
     model: str | None = None
     provider: str | None = None
+    output: str = "text"
+    """What the answer is: "text" (chat models) or "embeddings" (vectors)."""
     classification: TaskClassification | None = None
     candidates: list[Candidate] = field(default_factory=list)
-    attempts: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
     failed_providers: set[str] = field(default_factory=set)
     benched: list[Bench] = field(default_factory=list)
@@ -51,7 +73,6 @@ class RouteRequest:
     max_attempts: int = 8
     rounds: int = 0
     round_start: int = 0
-    pause: float = 0.0
     hedged: set[tuple[str, str]] = field(default_factory=set)
     finished: bool = False
     """Set when a hedged race is decided: later answers of the losers are dropped."""
@@ -84,16 +105,20 @@ class RouteRequest:
         error: str | None = None,
         latency_ms: float = 0.0,
     ) -> None:
+        """The one place an attempt record is made."""
         self.attempts.append(
-            {
-                "provider": candidate.provider.name,
-                "model": candidate.model.id,
-                "status": status,
-                "error": error,
-                "latency_ms": round(latency_ms, 2),
-                "hedged": candidate.key in self.hedged,
-            }
+            Attempt(
+                provider=candidate.provider.name,
+                model=candidate.model.id,
+                status=status,
+                error=error,
+                latency_ms=round(latency_ms, 2),
+                hedged=candidate.key in self.hedged,
+            )
         )
+
+    def attempt_dicts(self) -> list[dict[str, Any]]:
+        return [attempt.as_dict() for attempt in self.attempts]
 
     def metadata(self) -> dict[str, Any]:
         """The `response_metadata["openmux"]` contract."""
@@ -107,7 +132,8 @@ class RouteRequest:
             "reason": winner.reason if winner else None,
             "latency_ms": round((time.perf_counter() - self.started) * 1000, 2),
             "offline": self.offline,
-            "attempts": [dict(a) for a in self.attempts],
+            "cached": False,
+            "attempts": self.attempt_dicts(),
         }
 
 
@@ -138,4 +164,4 @@ def request_exhausted(request: RouteRequest) -> NoProviderAvailable:
     hints = list(dict.fromkeys(request.hints))
     if not hints and not request.attempts:
         hints.append("set OPENROUTER_API_KEY (free key at https://openrouter.ai/keys)")
-    return NoProviderAvailable(message, attempts=request.attempts, hints=list(dict.fromkeys(hints)))
+    return NoProviderAvailable(message, attempts=request.attempt_dicts(), hints=hints)

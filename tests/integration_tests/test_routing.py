@@ -172,20 +172,22 @@ def test_paid_model_is_never_requested(server: FakeProviderServer) -> None:
 
 def test_tools_route_to_tool_capable_models(monkeypatch: pytest.MonkeyPatch) -> None:
     from openmux.config import load_settings
-    from openmux.routing import Router, RouteRequest
+    from openmux.routing import Router, RouteRequest, plan
 
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-test-key-000")
     router = Router(load_settings({"router": {"providers": ["openrouter"]}}))
     router.network.online = lambda urls: True  # type: ignore[method-assign]  # selection only
-    plain = router.plan(RouteRequest(messages=[HumanMessage("hi")]))
-    tools = router.plan(
-        RouteRequest(messages=[HumanMessage("hi")], call_kwargs={"tools": [{"type": "function"}]})
+    plain = plan(router, RouteRequest(messages=[HumanMessage("hi")]))
+    tools = plan(
+        router,
+        RouteRequest(messages=[HumanMessage("hi")], call_kwargs={"tools": [{"type": "function"}]}),
     )
-    image = router.plan(
+    image = plan(
+        router,
         RouteRequest(
             messages=[HumanMessage([{"type": "image_url", "image_url": {"url": "data:,"}}])],
             task="chat",
-        )
+        ),
     )
     gemma = "google/gemma-3-27b-it:free"
     assert gemma in [c.model.id for c in plain.candidates]

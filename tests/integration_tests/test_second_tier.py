@@ -10,7 +10,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from openmux import ChatOpenMux, ConfigError, TaskClassification, TaskType
-from openmux.routing import RouteRequest
+from openmux.routing import RouteRequest, plan
 from openmux.testing import FakeProviderServer, Fault
 from tests.helpers import provider_config
 
@@ -105,7 +105,7 @@ def test_first_tier_stands_when_the_second_fails(
     meta = _meta(llm.invoke("hello"))
     assert meta["task"] == "chat" and meta["confidence"] == 0.3
     assert server.providers["alpha"].hits == 1
-    planned = llm.router.plan(RouteRequest([HumanMessage("hello")]))
+    planned = plan(llm.router, RouteRequest([HumanMessage("hello")]))
     assert planned.classification is not None and said in planned.classification.reason
 
 

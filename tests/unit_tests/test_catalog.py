@@ -93,6 +93,7 @@ def test_unknown_models_get_the_design_assumptions() -> None:
 
 def test_offline_start_uses_the_bundled_snapshot(clean_environment: Path) -> None:
     """No network and no cache file: the first selection loads the packaged snapshot."""
+    from openmux.health import health_store
     from openmux.routing import RouteRequest, select_candidates
 
     settings = load_settings(
@@ -103,7 +104,13 @@ def test_offline_start_uses_the_bundled_snapshot(clean_environment: Path) -> Non
     from openmux.classifier import TaskClassification, TaskType
 
     request.classification = TaskClassification(TaskType.CODE, 1.0, [], "fixed")
-    candidates = select_candidates(request, settings, {})
+    candidates = select_candidates(
+        request,
+        settings,
+        {},
+        catalog=catalog_for(settings.state_dir),
+        health=health_store(settings.state_dir),
+    )
     assert candidates and "Aider polyglot" in candidates[0].reason
     assert all(c.model.id.endswith(":free") for c in candidates)
     assert catalog_for(settings.state_dir).snapshot == bundled().snapshot
@@ -161,6 +168,7 @@ def test_a_corrupt_row_falls_back_to_the_bundled_snapshot(tmp_path: Path) -> Non
 def test_selection_survives_a_corrupt_cache_in_the_state_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from openmux.health import health_store
     from openmux.routing import RouteRequest, select_candidates
 
     state = tmp_path / "corrupt-state"
@@ -170,7 +178,13 @@ def test_selection_survives_a_corrupt_cache_in_the_state_dir(
     settings = load_settings(
         {"router": {"providers": ["groq"]}}, api_keys={"groq": "gsk_test_key_000"}
     )
-    candidates = select_candidates(RouteRequest(messages=[HumanMessage("hi")]), settings, {})
+    candidates = select_candidates(
+        RouteRequest(messages=[HumanMessage("hi")]),
+        settings,
+        {},
+        catalog=catalog_for(settings.state_dir),
+        health=health_store(settings.state_dir),
+    )
     assert "groq:llama-3.3-70b-versatile" in [f"{c.provider.name}:{c.model.id}" for c in candidates]
     assert (state / "catalog.sqlite3.corrupt").exists()
     store = catalog_for(state).store

@@ -32,7 +32,7 @@ def test_offline_router_uses_local_providers_only(monkeypatch: pytest.MonkeyPatc
     from langchain_core.messages import HumanMessage
 
     from openmux.config import load_settings
-    from openmux.routing import Router, RouteRequest
+    from openmux.routing import Router, RouteRequest, plan
 
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-offline-test-000")
     settings = load_settings(
@@ -48,6 +48,6 @@ def test_offline_router_uses_local_providers_only(monkeypatch: pytest.MonkeyPatc
             },
         }
     )
-    plan = Router(settings).plan(RouteRequest(messages=[HumanMessage("hi")], task="chat"))
-    assert plan.offline is True
-    assert [c.provider.name for c in plan.candidates] == ["mylocal"]
+    planned = plan(Router(settings), RouteRequest(messages=[HumanMessage("hi")], task="chat"))
+    assert planned.offline is True
+    assert [c.provider.name for c in planned.candidates] == ["mylocal"]

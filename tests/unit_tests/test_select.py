@@ -128,7 +128,7 @@ def _hint_contains(text: str) -> Callable[[list[Any], RouteRequest], None]:
 
 
 def _only_not_free_attempts(candidates: list[Any], request: RouteRequest) -> None:
-    assert [a["status"] for a in request.attempts] == ["not_free"]
+    assert [a.status for a in request.attempts] == ["not_free"]
     assert any("free_only = false" in hint for hint in request.hints)
 
 
@@ -406,7 +406,7 @@ def test_cached_selection_replays_hints_and_not_free_attempts() -> None:
     for _ in range(3):
         request = RouteRequest(messages=[HumanMessage("hi")])
         assert select_candidates(request, settings, {}, catalog=CATALOG, health=health) == []
-        assert [a["status"] for a in request.attempts] == ["not_free"]
+        assert [a.status for a in request.attempts] == ["not_free"]
         assert request.hints
     del case
 

@@ -1,0 +1,96 @@
+"""Provider quirks: what one provider or protocol needs done to a request, as rows.
+
+The router calls `adapt_request` just before sending; nothing elsewhere checks a
+provider's name or protocol to bend a request.
+
+| quirk                    | row                                                   |
+|--------------------------|-------------------------------------------------------|
+| tool-call id form        | `TOOL_CALL_ID_FORMS[provider.tool_call_id_style]`     |
+| options it does not take | `DROPPED_OPTIONS[protocol]`                           |
+| options nested in a dict | `NESTED_OPTIONS[protocol]`: (dict name, renames)      |
+
+(OpenAI-protocol servers get `max_tokens` under that name: see
+`_openai_compatible.CompatibleChatOpenAI`.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+
+if TYPE_CHECKING:
+    from openmux.config import ProviderSettings
+
+_ALNUM9 = re.compile(r"^[A-Za-z0-9]{9}$")
+
+
+def _alnum9(tool_call_id: str) -> str:
+    """Mistral accepts only 9-alphanumeric tool-call ids: a stable digest of any other id."""
+    if _ALNUM9.match(tool_call_id):
+        return tool_call_id
+    return hashlib.sha256(tool_call_id.encode()).hexdigest()[:9]
+
+
+# Style name -> the id rewrite; "any" (no rewrite) has no row.
+TOOL_CALL_ID_FORMS: dict[str, Callable[[str], str]] = {"alnum9": _alnum9}
+
+# Call options a protocol does not take (the others pass through to the adapter).
+DROPPED_OPTIONS: dict[str, frozenset[str]] = {
+    "ollama": frozenset({"tool_choice", "parallel_tool_calls"}),
+}
+
+# Call options a protocol takes inside one dict, under its own names. langchain-ollama
+# passes unknown keyword arguments to `Client.chat` (a TypeError for `temperature` or
+# `max_tokens`), and ignores `stop` once `options` is given, so stop moves in as well.
+NESTED_OPTIONS: dict[str, tuple[str, dict[str, str]]] = {
+    "ollama": (
+        "options",
+        {
+            "temperature": "temperature",
+            "max_tokens": "num_predict",
+            "top_p": "top_p",
+            "seed": "seed",
+            "stop": "stop",
+        },
+    ),
+}
+
+
+def adapt_request(
+    provider: ProviderSettings, messages: list[BaseMessage], call_kwargs: dict[str, Any]
+) -> tuple[list[BaseMessage], dict[str, Any]]:
+    """The request's messages and call options in the form this provider takes."""
+    rewrite = TOOL_CALL_ID_FORMS.get(provider.tool_call_id_style)
+    if rewrite is not None:
+        messages = _rewrite_tool_call_ids(messages, rewrite)
+    return messages, _options(provider.protocol, call_kwargs)
+
+
+def _rewrite_tool_call_ids(
+    messages: list[BaseMessage], rewrite: Callable[[str], str]
+) -> list[BaseMessage]:
+    rewritten: list[BaseMessage] = []
+    for message in messages:
+        if isinstance(message, AIMessage) and message.tool_calls:
+            calls = [{**call, "id": rewrite(call["id"] or "")} for call in message.tool_calls]
+            message = message.model_copy(update={"tool_calls": calls, "additional_kwargs": {}})
+        elif isinstance(message, ToolMessage):
+            message = message.model_copy(update={"tool_call_id": rewrite(message.tool_call_id)})
+        rewritten.append(message)
+    return rewritten
+
+
+def _options(protocol: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    dropped = DROPPED_OPTIONS.get(protocol, frozenset())
+    out = {k: v for k, v in kwargs.items() if k not in dropped}
+    nested = NESTED_OPTIONS.get(protocol)
+    if nested is not None:
+        key, names = nested
+        inner = {names[k]: out.pop(k) for k in list(out) if k in names and out[k] is not None}
+        if inner:
+            out[key] = {**out.get(key, {}), **inner}
+    return out

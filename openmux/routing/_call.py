@@ -1,0 +1,371 @@
+"""Stage 3, call one candidate: rule it out without sending, or call it and record the attempt.
+
+A failure raises `ProviderFailure` (after the react stage has applied it), which the
+failover stage catches to try the next candidate. When streaming, nothing reaches the
+caller until the first chunk with content, so failover stays possible until then;
+after it, a failure is `StreamInterrupted` (two answers are never spliced).
+
+`config` is the inner provider call's RunnableConfig: the caller's tracers when the run
+is observed (see `inner_config`), else none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tracers.base import BaseTracer
+from langchain_core.tracers.log_stream import LogStreamCallbackHandler
+
+from openmux.errors import StreamInterrupted
+from openmux.privacy import scrub_for_provider, scrub_texts_for_provider
+from openmux.providers import ProviderFailure, adapt_request, failure_from_exception
+from openmux.routing._react import react, refused_key_hint
+from openmux.routing._request import Candidate, RouteRequest, request_exhausted
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.language_models import BaseChatModel
+
+    from openmux.routing._context import Router
+
+T = TypeVar("T")
+
+# No handler at all: an explicit empty list, or the inner model would pick up the
+# callbacks of whatever Runnable surrounds ChatOpenMux from the context.
+UNOBSERVED: RunnableConfig = {"callbacks": []}
+
+
+def inner_config(run_manager: Any) -> RunnableConfig:
+    """The provider's own chat-model run is shown to tracers only: other handlers and
+    event streams see one chat-model run (ChatOpenMux's), so tokens count once."""
+    if run_manager is None:
+        return UNOBSERVED
+    child = run_manager.get_child()
+    child.handlers = [h for h in child.handlers if _is_tracer(h)]
+    child.inheritable_handlers = [h for h in child.inheritable_handlers if _is_tracer(h)]
+    return {"callbacks": child}
+
+
+def _is_tracer(handler: Any) -> bool:
+    return isinstance(handler, BaseTracer) and not isinstance(handler, LogStreamCallbackHandler)
+
+
+# -- before and after the call ------------------------------------------------------------
+
+
+def _rule_out(router: Router, candidate: Candidate, request: RouteRequest) -> None:
+    """Everything that rules this candidate out without sending a byte."""
+    provider = candidate.provider
+    name = f"{provider.name}:{candidate.model.id}"
+    if request.out_of_budget:
+        raise request_exhausted(request)
+    if provider.name in request.failed_providers:
+        raise ProviderFailure("connection", f"{provider.name} already failed in this request")
+    if candidate.model.context_length < request.min_context:
+        raise ProviderFailure("context_length", f"{name} has too small a context")
+    why = router.policy.disabled.get(provider.name)
+    if why is not None:
+        request.record(candidate, "auth", error=f"disabled for this process: {why}")
+        request.hints.append(refused_key_hint(candidate))
+        raise ProviderFailure("auth", why)
+    # free_only is enforced here, at the last step before sending.
+    if router.settings.free_only and not provider.is_free(candidate.model.id):
+        request.record(candidate, "not_free", error="paid model; free_only is on")
+        raise ProviderFailure("not_free", f"{name} is not free")
+    bench = router.health.bench_of(*candidate.key)
+    if bench is not None:
+        request.benched.append(bench)
+        seconds = max(0.0, bench.until - time.time())
+        request.record(
+            candidate, "circuit_open", error=f"benched {seconds:.1f} s more after {bench.reason}"
+        )
+        raise ProviderFailure("circuit_open", f"{name} is benched")
+
+
+def _built(
+    router: Router, candidate: Candidate, request: RouteRequest, build: Callable[[], T]
+) -> T:
+    try:
+        return build()
+    except Exception as exc:  # an adapter that cannot be built (missing extra, bad URL)
+        failure = failure_from_exception(exc)
+        request.record(candidate, failure.kind, error=str(failure))
+        raise failure from exc
+
+
+def _chat_model(
+    router: Router, candidate: Candidate, request: RouteRequest, *, aio: bool
+) -> tuple[BaseChatModel, list[BaseMessage], dict[str, Any]]:
+    _rule_out(router, candidate, request)
+    provider = candidate.provider
+    model = _built(
+        router, candidate, request, lambda: router.pool.chat(provider, candidate.model.id, aio=aio)
+    )
+    messages = scrub_for_provider(router.settings.privacy, provider, request.messages)
+    messages, call_kwargs = adapt_request(provider, messages, request.call_kwargs)
+    return model, messages, call_kwargs
+
+
+def warm(router: Router, candidate: Candidate, *, aio: bool) -> None:
+    """Build the provider's client ahead of the call, so a hedge timer measures the
+    provider, not our imports. Errors surface again, recorded, when it is called."""
+    with contextlib.suppress(Exception):
+        router.pool.chat(candidate.provider, candidate.model.id, aio=aio)
+
+
+def _fail(
+    router: Router, candidate: Candidate, request: RouteRequest, exc: BaseException, started: float
+) -> ProviderFailure:
+    failure = failure_from_exception(exc)
+    if not request.finished:  # a hedge lost the race: its outcome no longer matters
+        request.record(candidate, failure.kind, error=str(failure), latency_ms=_ms_since(started))
+    react(router, candidate, request, failure)
+    return failure
+
+
+def _retry(
+    router: Router, candidate: Candidate, request: RouteRequest, failure: ProviderFailure
+) -> bool:
+    return not request.out_of_budget and router.policy.worth_retrying(*candidate.key, failure)
+
+
+def _succeed(
+    router: Router, candidate: Candidate, request: RouteRequest, started: float, first: float
+) -> None:
+    if not request.finished:
+        request.record(candidate, "ok", latency_ms=_ms_since(started))
+        request.winner = candidate
+    router.health.record_success(*candidate.key, first_token_ms=_ms_since(first))
+
+
+def _interrupted(
+    router: Router,
+    candidate: Candidate,
+    request: RouteRequest,
+    exc: BaseException,
+    started: float,
+    partial: str,
+) -> StreamInterrupted:
+    failure = failure_from_exception(exc)
+    request.record(
+        candidate, "stream_interrupted", error=str(failure), latency_ms=_ms_since(started)
+    )
+    router.health.record_failure(*candidate.key, reason="stream_interrupted")
+    name = f"{candidate.provider.name}:{candidate.model.id}"
+    return StreamInterrupted(
+        f"{name} failed mid-stream ({failure.kind}: {failure})",
+        partial_text=partial,
+        attempts=request.attempt_dicts(),
+    )
+
+
+def _has_answer(message: BaseMessage) -> bool:
+    if isinstance(message, AIMessage) and (message.tool_calls or message.invalid_tool_calls):
+        return True
+    return bool(message.content)
+
+
+def _chunk_has_answer(chunk: BaseMessage) -> bool:
+    if isinstance(chunk, AIMessageChunk) and chunk.tool_call_chunks:
+        return True
+    return bool(chunk.content)
+
+
+def _close(iterator: Iterator[Any]) -> None:
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
+
+
+async def _aclose(iterator: AsyncIterator[Any]) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+# -- the call, in its four forms --------------------------------------------------------------
+
+
+def invoke_candidate(
+    router: Router,
+    candidate: Candidate,
+    request: RouteRequest,
+    config: RunnableConfig = UNOBSERVED,
+) -> BaseMessage:
+    model, messages, call_kwargs = _chat_model(router, candidate, request, aio=False)
+    for tries in (1, 2):
+        started = time.perf_counter()
+        try:
+            message = model.invoke(messages, config, **call_kwargs)
+            if not _has_answer(message):
+                raise ProviderFailure("bad_response", "the answer was empty")
+        except Exception as exc:
+            failure = _fail(router, candidate, request, exc, started)
+            if tries == 1 and _retry(router, candidate, request, failure):
+                time.sleep(router.policy.retry_delay())
+                continue
+            raise failure from exc
+        _succeed(router, candidate, request, started, started)
+        return message
+    raise AssertionError("unreachable")
+
+
+async def ainvoke_candidate(
+    router: Router,
+    candidate: Candidate,
+    request: RouteRequest,
+    config: RunnableConfig = UNOBSERVED,
+) -> BaseMessage:
+    model, messages, call_kwargs = _chat_model(router, candidate, request, aio=True)
+    for tries in (1, 2):
+        started = time.perf_counter()
+        try:
+            message = await model.ainvoke(messages, config, **call_kwargs)
+            if not _has_answer(message):
+                raise ProviderFailure("bad_response", "the answer was empty")
+        except Exception as exc:
+            failure = _fail(router, candidate, request, exc, started)
+            if tries == 1 and _retry(router, candidate, request, failure):
+                await asyncio.sleep(router.policy.retry_delay())
+                continue
+            raise failure from exc
+        _succeed(router, candidate, request, started, started)
+        return message
+    raise AssertionError("unreachable")
+
+
+def stream_candidate(
+    router: Router,
+    candidate: Candidate,
+    request: RouteRequest,
+    config: RunnableConfig = UNOBSERVED,
+) -> Iterator[BaseMessage]:
+    model, messages, call_kwargs = _chat_model(router, candidate, request, aio=False)
+    for tries in (1, 2):
+        started = time.perf_counter()
+        held: list[BaseMessage] = []
+        chunks = model.stream(messages, config, **call_kwargs)
+        try:
+            for chunk in chunks:
+                held.append(chunk)
+                if _chunk_has_answer(chunk):
+                    break
+            else:
+                raise ProviderFailure("bad_response", "the stream ended without an answer")
+        except Exception as exc:
+            _close(chunks)
+            failure = _fail(router, candidate, request, exc, started)
+            if tries == 1 and _retry(router, candidate, request, failure):
+                time.sleep(router.policy.retry_delay())
+                continue
+            raise failure from exc
+        break
+    first_token = time.perf_counter()
+    yield from held
+    partial = "".join(c.text for c in held)
+    try:
+        for chunk in chunks:
+            partial += chunk.text
+            yield chunk
+    except Exception as exc:
+        raise _interrupted(router, candidate, request, exc, started, partial) from exc
+    _succeed(router, candidate, request, started, first_token)
+
+
+async def astream_candidate(
+    router: Router,
+    candidate: Candidate,
+    request: RouteRequest,
+    config: RunnableConfig = UNOBSERVED,
+) -> AsyncIterator[BaseMessage]:
+    model, messages, call_kwargs = _chat_model(router, candidate, request, aio=True)
+    for tries in (1, 2):
+        started = time.perf_counter()
+        held: list[BaseMessage] = []
+        chunks = model.astream(messages, config, **call_kwargs)
+        try:
+            async for chunk in chunks:
+                held.append(chunk)
+                if _chunk_has_answer(chunk):
+                    break
+            else:
+                raise ProviderFailure("bad_response", "the stream ended without an answer")
+        except Exception as exc:
+            await _aclose(chunks)
+            failure = _fail(router, candidate, request, exc, started)
+            if tries == 1 and _retry(router, candidate, request, failure):
+                await asyncio.sleep(router.policy.retry_delay())
+                continue
+            raise failure from exc
+        break
+    first_token = time.perf_counter()
+    for early in held:
+        yield early
+    partial = "".join(c.text for c in held)
+    try:
+        async for chunk in chunks:
+            partial += chunk.text
+            yield chunk
+    except Exception as exc:
+        raise _interrupted(router, candidate, request, exc, started, partial) from exc
+    _succeed(router, candidate, request, started, first_token)
+
+
+# -- embeddings -----------------------------------------------------------------------------
+
+
+def _embeddings_model(
+    router: Router, candidate: Candidate, request: RouteRequest, *, aio: bool
+) -> Embeddings:
+    _rule_out(router, candidate, request)
+    provider, model = candidate.provider, candidate.model.id
+    return _built(
+        router, candidate, request, lambda: router.pool.embeddings(provider, model, aio=aio)
+    )
+
+
+def embed_candidate(
+    router: Router,
+    candidate: Candidate,
+    request: RouteRequest,
+    texts: list[str],
+    call: Callable[[Embeddings, list[str]], T],
+) -> T:
+    """`call(model, texts)` at this candidate, the texts scrubbed as its provider may see them."""
+    model = _embeddings_model(router, candidate, request, aio=False)
+    sent = scrub_texts_for_provider(router.settings.privacy, candidate.provider, texts)
+    started = time.perf_counter()
+    try:
+        result = call(model, sent)
+    except Exception as exc:
+        raise _fail(router, candidate, request, exc, started) from exc
+    _succeed(router, candidate, request, started, started)
+    return result
+
+
+async def aembed_candidate(
+    router: Router,
+    candidate: Candidate,
+    request: RouteRequest,
+    texts: list[str],
+    call: Callable[[Embeddings, list[str]], Awaitable[T]],
+) -> T:
+    model = _embeddings_model(router, candidate, request, aio=True)
+    sent = scrub_texts_for_provider(router.settings.privacy, candidate.provider, texts)
+    started = time.perf_counter()
+    try:
+        result = await call(model, sent)
+    except Exception as exc:
+        raise _fail(router, candidate, request, exc, started) from exc
+    _succeed(router, candidate, request, started, started)
+    return result

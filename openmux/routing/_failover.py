@@ -1,0 +1,136 @@
+"""Stage 3b, failover: try the candidates until one answers.
+
+Within a round, candidates are tried in order (a slow one raced against the next,
+see `_hedge`); a stream fails over only until its first chunk. When a round ends
+with every candidate failed, benching never starves a request: if the soonest
+benched candidate returns (or a transient failure may pass) within the request's
+deadline, wait for it and run another round; otherwise `NoProviderAvailable`
+explains every attempt.
+
+These functions serve runs nobody observes; the traced graph (`_graph`) composes
+the same stages from LangChain Runnables (`with_fallbacks`, the race, `next_round`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from functools import partial
+from typing import TYPE_CHECKING
+
+from langchain_core.messages import BaseMessage
+
+from openmux.providers import ProviderFailure
+from openmux.routing._call import (
+    ainvoke_candidate,
+    astream_candidate,
+    invoke_candidate,
+    stream_candidate,
+)
+from openmux.routing._hedge import arace, hedges, race
+from openmux.routing._request import RouteRequest, request_exhausted
+
+if TYPE_CHECKING:
+    from openmux.routing._context import Router
+    from openmux.routing._request import Candidate
+
+# Failures worth one more round over the candidates after a short pause.
+_TRANSIENT = frozenset({"http_5xx", "connection", "timeout", "bad_response", "rate_limited"})
+MAX_ROUNDS = 3
+
+
+def next_round(request: RouteRequest) -> float:
+    """Seconds to wait before another round over the candidates; raises
+    `NoProviderAvailable` when no round could help within the request's deadline."""
+    this_round = request.attempts[request.round_start :]
+    pause: float | None = None
+    if not request.out_of_budget and request.rounds + 1 < MAX_ROUNDS and this_round:
+        if request.benched:
+            pause = min(b.until for b in request.benched) - time.time() + 0.01
+        elif any(a.status in _TRANSIENT for a in this_round):
+            pause = random.uniform(0.1, 0.3)
+    if pause is None or pause >= request.seconds_left:
+        raise request_exhausted(request)
+    request.rounds += 1
+    request.round_start = len(request.attempts)
+    request.benched = []
+    return max(0.0, pause)
+
+
+def failover(router: Router, request: RouteRequest, candidates: Sequence[Candidate]) -> BaseMessage:
+    while True:
+        if hedges(router, request, candidates):
+            calls = [partial(invoke_candidate, router, c, request) for c in candidates]
+            try:
+                return race(router, request, candidates, calls, _raise_failed)
+            except ProviderFailure:
+                pass
+        else:
+            for candidate in candidates:
+                try:
+                    return invoke_candidate(router, candidate, request)
+                except ProviderFailure:
+                    continue
+        time.sleep(next_round(request))
+
+
+async def afailover(
+    router: Router, request: RouteRequest, candidates: Sequence[Candidate]
+) -> BaseMessage:
+    while True:
+        if hedges(router, request, candidates):
+            calls = [partial(ainvoke_candidate, router, c, request) for c in candidates]
+            try:
+                return await arace(router, request, candidates, calls, _araise_failed)
+            except ProviderFailure:
+                pass
+        else:
+            for candidate in candidates:
+                try:
+                    return await ainvoke_candidate(router, candidate, request)
+                except ProviderFailure:
+                    continue
+        await asyncio.sleep(next_round(request))
+
+
+def failover_stream(
+    router: Router, request: RouteRequest, candidates: Sequence[Candidate]
+) -> Iterator[BaseMessage]:
+    while True:
+        for candidate in candidates:
+            chunks = stream_candidate(router, candidate, request)
+            try:
+                first = next(chunks)
+            except ProviderFailure:
+                continue
+            yield first
+            yield from chunks
+            return
+        time.sleep(next_round(request))
+
+
+async def afailover_stream(
+    router: Router, request: RouteRequest, candidates: Sequence[Candidate]
+) -> AsyncIterator[BaseMessage]:
+    while True:
+        for candidate in candidates:
+            chunks = astream_candidate(router, candidate, request)
+            try:
+                first = await anext(chunks)
+            except ProviderFailure:
+                continue
+            yield first
+            async for chunk in chunks:
+                yield chunk
+            return
+        await asyncio.sleep(next_round(request))
+
+
+def _raise_failed() -> BaseMessage:
+    raise ProviderFailure("connection", "every candidate of this round failed")
+
+
+async def _araise_failed() -> BaseMessage:
+    return _raise_failed()

@@ -1,0 +1,32 @@
+"""Stage 4, react: what one failure means for the shared health state and this request.
+
+The health package decides and records the bench (`FailurePolicy.after_failure`); this
+stage applies the rest of the reaction to the request in flight.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from openmux.providers import ProviderFailure
+    from openmux.routing._context import Router
+    from openmux.routing._request import Candidate, RouteRequest
+
+
+def react(
+    router: Router, candidate: Candidate, request: RouteRequest, failure: ProviderFailure
+) -> None:
+    reaction = router.policy.after_failure(*candidate.key, failure)
+    provider = candidate.provider
+    if reaction.skip_provider:
+        request.failed_providers.add(provider.name)
+    if reaction.disable_provider:
+        request.hints.append(refused_key_hint(candidate))
+    if reaction.larger_context:
+        request.min_context = max(request.min_context, candidate.model.context_length + 1)
+
+
+def refused_key_hint(candidate: Candidate) -> str:
+    provider = candidate.provider
+    return f"{provider.name}: the key was refused; check {provider.key_env or 'its key'}"

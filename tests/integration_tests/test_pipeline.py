@@ -1,0 +1,196 @@
+"""One pipeline: every run form answers alike, and every surface goes through one select.
+
+Parity: invoke, ainvoke, stream, astream and batch, for a single request and a fan-out,
+observed (a callback handler is attached, so the traced graph of LangChain Runnables
+runs) and unobserved (the stages are called in sequence) give the same message and the
+same metadata. The divergences the one `select` removed: fan-out honours the offline
+check; embeddings honour benching, PII scrubbing, the audit log and the offline check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+
+from openmux import (
+    ChatOpenMux,
+    NoProviderAvailable,
+    OpenMuxEmbeddings,
+    TaskClassification,
+    TaskType,
+)
+from openmux.config import load_settings
+from openmux.routing import Router, RouteRequest, embed_candidate, select
+from openmux.testing import FakeProviderServer, Fault
+from tests.helpers import provider_config
+
+_VOLATILE = {"latency_ms"}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeProviderServer]:
+    with FakeProviderServer() as server:
+        server.add_provider("alpha", models=["a-1"], reply="from alpha", embedding_models=["e-1"])
+        server.add_provider("beta", models=["b-1"], reply="from beta", embedding_models=["e-1"])
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def reset(server: FakeProviderServer) -> None:
+    for provider in server.providers.values():
+        provider.fault = None
+        provider.reset()
+
+
+class _Seen(BaseCallbackHandler):
+    def __init__(self) -> None:
+        self.starts = 0
+
+    def on_chat_model_start(self, *args: Any, **kwargs: Any) -> None:
+        self.starts += 1
+
+
+def _as_chat(_: Any) -> TaskClassification:
+    return TaskClassification(TaskType.CHAT, 0.9, [], "fixed for the test")
+
+
+def _stable(meta: dict[str, Any]) -> dict[str, Any]:
+    """The metadata without timings, which differ from run to run."""
+    out = {k: v for k, v in meta.items() if k not in _VOLATILE}
+    out["attempts"] = [{k: v for k, v in a.items() if k not in _VOLATILE} for a in meta["attempts"]]
+    if "members" in out:
+        out["members"] = [
+            {k: v for k, v in m.items() if k not in _VOLATILE} for m in meta["members"]
+        ]
+    return out
+
+
+def _merged(chunks: list[AIMessageChunk]) -> AIMessageChunk:
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged = merged + chunk
+    return merged
+
+
+def _run(llm: ChatOpenMux, form: str, config: dict[str, Any]) -> BaseMessage:
+    if form == "invoke":
+        return llm.invoke("hello", config)
+    if form == "ainvoke":
+        return asyncio.run(llm.ainvoke("hello", config))
+    if form == "stream":
+        return _merged(list(llm.stream("hello", config)))
+    if form == "astream":
+
+        async def collect() -> list[AIMessageChunk]:
+            return [chunk async for chunk in llm.astream("hello", config)]
+
+        return _merged(asyncio.run(collect()))
+    if form == "batch":
+        return llm.batch(["hello"], config)[0]
+    raise AssertionError(form)
+
+
+@pytest.mark.parametrize("form", ["invoke", "ainvoke", "stream", "astream", "batch"])
+@pytest.mark.parametrize("fanout", [0, 2])
+def test_observed_and_unobserved_runs_answer_alike(
+    server: FakeProviderServer, form: str, fanout: int
+) -> None:
+    config = provider_config(server.providers["alpha"], server.providers["beta"])
+    llm = ChatOpenMux(config=config, classifier=_as_chat, fanout=fanout, combiner="concat")
+    quiet = _run(llm, form, {})
+    seen = _Seen()
+    traced = _run(llm, form, {"callbacks": [seen]})
+    assert seen.starts == 1  # the observed run really took the traced path
+    assert quiet.content == traced.content and quiet.content
+    assert _stable(quiet.response_metadata["openmux"]) == _stable(
+        traced.response_metadata["openmux"]
+    )
+    assert isinstance(quiet, AIMessage) and isinstance(traced, AIMessage)
+    assert (quiet.usage_metadata is None) == (traced.usage_metadata is None)
+
+
+def test_fanout_members_skip_an_unreachable_remote(
+    server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offline, a plain call goes straight to the local models: fan-out members too."""
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-offline-test-000")
+    config = provider_config(server.providers["alpha"], server.providers["beta"])
+    config["router"]["providers"] = ["openrouter", "alpha", "beta"]
+    config["providers"]["openrouter"] = {"base_url": "https://no-such-host.invalid/api/v1"}
+    llm = ChatOpenMux(config=config, classifier=_as_chat, fanout=2, combiner="concat")
+    meta = llm.invoke("hello").response_metadata["openmux"]
+    assert meta["offline"] is True
+    assert {a["provider"] for a in meta["attempts"]} == {"alpha", "beta"}
+    assert all(a["status"] == "ok" for a in meta["attempts"])
+
+
+def test_embeddings_respect_a_bench(server: FakeProviderServer) -> None:
+    alpha = server.providers["alpha"]
+    alpha.fault = Fault.status(429, retry_after=30)
+    config = provider_config(alpha, server.providers["beta"])
+    first = OpenMuxEmbeddings(config=config)
+    assert first.embed_query("x")
+    assert alpha.hits == 1
+    # Another instance (and process sharing the state dir) sends nothing to a benched model.
+    second = OpenMuxEmbeddings(config=config)
+    assert second.embed_documents(["y", "z"])
+    assert alpha.hits == 1 and second.model_id == "e-1"
+
+
+def test_embeddings_are_audited(server: FakeProviderServer, tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    config = provider_config(server.providers["alpha"])
+    config["privacy"] = {"audit_log": str(log)}
+    OpenMuxEmbeddings(config=config).embed_query("a secret prompt")
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(r["provider"], r["model"], r["status"], r["task"]) for r in records] == [
+        ("alpha", "e-1", "ok", "embeddings")
+    ]
+    assert "a secret prompt" not in log.read_text()
+
+
+def test_embeddings_scrub_pii_for_a_remote_provider(server: FakeProviderServer) -> None:
+    alpha = server.providers["alpha"]
+    config = provider_config(alpha)
+    config["privacy"] = {"scrub_pii": True}
+    settings = load_settings(config)
+    # The fake listens on loopback; this provider is treated as a remote one.
+    remote = replace(settings.providers["alpha"], local=False)
+    router = Router(replace(settings, providers={**settings.providers, "alpha": remote}))
+    request = RouteRequest(messages=[], output="embeddings")
+    (candidate,) = select(router, request)
+    texts = ["mail me at jane.doe@example.com"]
+    embed_candidate(router, candidate, request, texts, lambda m, sent: m.embed_documents(sent))
+    sent = json.dumps(alpha.last_request.json if alpha.last_request else None)
+    assert "jane.doe@example.com" not in sent and "mail me at" in sent
+
+
+def test_embeddings_offline_use_local_providers_only(
+    server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MISTRAL_API_KEY", "mistral-offline-test-000")
+    config = provider_config(server.providers["alpha"])
+    config["router"]["providers"] = ["mistral", "alpha"]
+    config["providers"]["mistral"] = {"base_url": "https://no-such-host.invalid/v1"}
+    embeddings = OpenMuxEmbeddings(config=config)
+    assert embeddings.embed_query("x")
+    assert embeddings.model_id == "e-1"
+
+
+def test_embeddings_never_call_a_paid_model(
+    server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = provider_config(server.providers["alpha"])
+    config["providers"]["alpha"]["free"] = False
+    with pytest.raises(NoProviderAvailable) as error:
+        OpenMuxEmbeddings(config=config).embed_query("x")
+    assert server.providers["alpha"].hits == 0
+    assert [a["status"] for a in error.value.attempts] == ["not_free"]
