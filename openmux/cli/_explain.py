@@ -11,7 +11,7 @@ def explain_result(meta: dict[str, Any]) -> list[str]:
     if meta.get("task") is not None:
         lines.append(f"task: {meta['task']} (confidence {meta['confidence']:.2f})")
     if meta.get("offline"):
-        lines.append("offline: only local models took part")
+        lines.append("offline: only local models take part")
     lines.append(
         f"answered by {meta['provider']}:{meta['model']} in {meta['latency_ms']:.0f} ms:"
         f" {meta['reason']}"

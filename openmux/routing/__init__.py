@@ -35,6 +35,7 @@ from openmux.routing._graph import (
     stream_answer,
 )
 from openmux.routing._rank import score_task
+from openmux.routing._react import react
 from openmux.routing._request import Attempt, Candidate, RouteRequest, request_exhausted
 from openmux.routing._select import select, select_candidates, split_model_name
 
@@ -59,6 +60,7 @@ __all__ = [
     "models_on_this_machine",
     "next_round",
     "plan",
+    "react",
     "request_exhausted",
     "score_task",
     "select",

@@ -64,7 +64,14 @@ def models_on_this_machine(
     providers: Iterable[ProviderSettings], discovery: LocalDiscovery
 ) -> dict[str, list[str] | None]:
     """Models of the local servers (probed, cached) and of the in-process provider."""
-    order = [p for p in providers if p.local and not p.models_configured]
+    # A server is asked for its models unless the config lists them (an Ollama server
+    # is also asked for its embedding models, unless those are listed).
+    order = [
+        p
+        for p in providers
+        if p.local
+        and (not p.models_configured or (p.protocol == "ollama" and not p.embedding_models))
+    ]
     found = discovery.models(p for p in order if p.protocol != "llamacpp")
     if any(p.protocol == "llamacpp" for p in order):
         from openmux.local import in_process_models

@@ -95,7 +95,7 @@ def _members(message: AIMessage) -> list[tuple[str, str, str]]:
 def test_metadata_contract(server: FakeProviderServer) -> None:
     message = _llm(server, fanout=3, combiner="concat").invoke("hello")
     meta = _meta(message)
-    assert set(meta) == {*_USUAL_KEYS, "attempts", "members", "combiner"}
+    assert set(meta) == {*_USUAL_KEYS, "cached", "attempts", "members", "combiner"}
     assert all(set(member) == _MEMBER_KEYS for member in meta["members"])
     assert meta["combiner"]["name"] == "concat"
     assert meta["combiner"]["members"] == meta["combiner"]["answers"] == 3

@@ -185,17 +185,13 @@ def test_context_length_skips_to_a_larger_context(monkeypatch: pytest.MonkeyPatc
     from langchain_core.messages import HumanMessage
 
     from openmux.config import load_settings
-    from openmux.health._policy import FailurePolicy
-    from openmux.health._store import HealthStore
     from openmux.providers import ModelEntry, ProviderFailure
-    from openmux.routing import Candidate, RouteRequest
+    from openmux.routing import Candidate, Router, RouteRequest, react
 
-    provider = load_settings().providers["groq"]
-    small = Candidate(provider, ModelEntry("small", context_length=8_000), "r")
+    settings = load_settings()
+    small = Candidate(settings.providers["groq"], ModelEntry("small", context_length=8_000), "r")
     request = RouteRequest(messages=[HumanMessage("x")])
-    FailurePolicy(HealthStore(None)).after_failure(
-        small, ProviderFailure("context_length", "too long"), request
-    )
+    react(Router(settings), small, request, ProviderFailure("context_length", "too long"))
     assert request.min_context == 8_001
 
 

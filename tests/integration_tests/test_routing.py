@@ -71,6 +71,7 @@ def test_metadata_contract(server: FakeProviderServer) -> None:
         "reason",
         "latency_ms",
         "offline",
+        "cached",
         "attempts",
     }
     assert meta["task"] == "chat" and meta["confidence"] == 0.9
