@@ -1,5 +1,6 @@
 """Settings: defaults < config file < .env < environment variables < constructor arguments."""
 
+from openmux.config._diagnose import explain_no_candidates
 from openmux.config._paths import default_state_dir
 from openmux.config._settings import (
     ProviderSettings,
@@ -13,5 +14,6 @@ __all__ = [
     "Settings",
     "Timeouts",
     "default_state_dir",
+    "explain_no_candidates",
     "load_settings",
 ]

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import SecretStr
 
 from openmux._suggest import unknown_key_fix
+from openmux.config._dotenv import read_dotenv
+from openmux.config._schema import (
+    IN_PROCESS,
+    POLICIES,
+    STRATEGIES,
+    ClassifierSettings,
+    Policy,
+    ProviderSettings,
+    SecretHeaders,
+    Settings,
+    Strategy,
+    Timeouts,
+)
 from openmux.config._toml import (
     env_flag,
     getcwd,
@@ -20,6 +34,8 @@ from openmux.config._toml import (
     locate_config_file,
     read_config_file,
 )
+from openmux.config._trust import borrowed_key, is_project_local, trust_fix
+from openmux.config._warnings import check_log_level, report_free_only_off
 from openmux.errors import ConfigError
 from openmux.privacy._settings import PrivacySettings, parse_privacy
 from openmux.providers._table import (
@@ -28,119 +44,7 @@ from openmux.providers._table import (
     PROTOCOLS,
     ModelEntry,
     ProviderSpec,
-    ToolCallIdStyle,
 )
-
-# Protocols that run the model inside this process: no URL, always local and free.
-IN_PROCESS = frozenset({"llamacpp", "transformers"})
-
-Strategy = Literal["best", "ordered"]
-STRATEGIES = ("best", "ordered")
-Policy = Literal["quality", "latency", "balanced"]
-POLICIES = ("quality", "latency", "balanced")
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds. Keep-alive comments are not tokens (see the reliability docs)."""
-
-    connect: float = 3.0
-    first_token: float = 20.0
-    total: float = 120.0
-
-
-@dataclass(frozen=True)
-class ProviderSettings:
-    """One provider as this process will use it."""
-
-    name: str
-    protocol: str
-    base_url: str
-    free: bool
-    enabled: bool = True
-    local: bool = False
-    api_key: SecretStr | None = field(default=None, repr=False)
-    key_env: str | None = None
-    models: tuple[ModelEntry, ...] = ()
-    models_configured: bool = False
-    embedding_models: tuple[str, ...] = ()
-    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    tool_call_id_style: ToolCallIdStyle = "any"
-    free_model_suffix: str = ""
-    signup_url: str = ""
-    start_hint: str = ""
-
-    def is_free(self, model: str) -> bool:
-        return self.free or bool(self.free_model_suffix and model.endswith(self.free_model_suffix))
-
-    @property
-    def needs_key(self) -> bool:
-        return self.key_env is not None and not self.local
-
-    @property
-    def usable(self) -> bool:
-        """Enabled and, for a keyed remote provider, holding a key."""
-        return self.enabled and (self.api_key is not None or not self.needs_key)
-
-    def hint(self) -> str:
-        if self.needs_key and self.api_key is None and not (self.free or self.free_model_suffix):
-            return (
-                f"{self.name}: a paid provider; set {self.key_env} and free_only = false to use it"
-            )
-        if self.needs_key and self.api_key is None:
-            where = f" (free key at {self.signup_url})" if self.signup_url else ""
-            return f"{self.name}: set {self.key_env}{where}"
-        if self.local and self.start_hint:
-            return f"{self.name}: {self.start_hint} at {self.base_url}"
-        return f"{self.name}: check that {self.base_url} answers"
-
-
-@dataclass(frozen=True)
-class ClassifierSettings:
-    """`[classifier]`: the optional second tier (a chat model labels unsure requests)."""
-
-    second_tier: bool = False
-    threshold: float = 0.6
-    """Ask the second tier below this confidence."""
-    model: str | None = None
-    """The model that answers ("ID" or "PROVIDER:ID"); default: the top chat candidate."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    providers: Mapping[str, ProviderSettings]
-    allowed: tuple[str, ...] | None = None
-    strategy: Strategy = "best"
-    free_only: bool = True
-    max_attempts: int = 8
-    hedging: bool = True
-    hedge_after_ms: float | None = None
-    """None: adaptive (the candidate's p95 first-token time, at least 1.5 s; 5 s unobserved)."""
-    hedge_tools: bool = False
-    """Hedge requests with tools bound too (tools may have side effects)."""
-    offline: bool = False
-    timeouts: Timeouts = Timeouts()
-    state_dir: Path | None = None
-    config_file: Path | None = None
-    sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    privacy: PrivacySettings = field(default_factory=PrivacySettings)
-    policy: Policy = "quality"
-    """How `strategy = "best"` ranks: task quality, observed latency, or both."""
-    prefer: tuple[str, ...] = ()
-    """Models ("ID", "PROVIDER:ID") or provider names tried first, in this order."""
-    exclude: tuple[str, ...] = ()
-    """Models or providers never chosen automatically (an explicit model= still is)."""
-    catalog_ttl_hours: float = 24.0
-    classifier: ClassifierSettings = ClassifierSettings()
-
-    def provider_order(self) -> list[ProviderSettings]:
-        """Providers taking part, in tie-break order."""
-        if self.allowed is not None:
-            chosen = [self.providers[name] for name in self.allowed if name in self.providers]
-        else:
-            chosen = list(self.providers.values())
-        return [p for p in chosen if p.enabled and (p.local or not self.offline)]
-
 
 _ROUTER_KEYS = {
     "providers",
@@ -172,10 +76,18 @@ _TOP_KEYS = {"router", "timeouts", "providers", "privacy", "catalog", "classifie
 class _Layer:
     """One source of settings with the shape of the config file."""
 
-    def __init__(self, data: Mapping[str, Any], source: str, text: str | None = None) -> None:
+    def __init__(
+        self,
+        data: Mapping[str, Any],
+        source: str,
+        text: str | None = None,
+        *,
+        project_local: bool = False,
+    ) -> None:
         self.data = data
         self.source = source
         self.text = text
+        self.project_local = project_local
 
     def error(self, message: str, key: str, table: str | None, fix: str) -> ConfigError:
         line = line_of(self.text, key, table) if self.text is not None else None
@@ -204,6 +116,8 @@ def _expect(
         raise layer.error(
             f"[{table}] {key} has the wrong type ({type(value).__name__})", key, table, fix
         )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise layer.error(f"[{table}] {key} must be a finite number, not {value}", key, table, fix)
     return value
 
 
@@ -434,6 +348,17 @@ class _Builder:
                     where,
                     "add free = true (a free tier) or free = false (paid)",
                 )
+        if layer.project_local:
+            borrowed = borrowed_key(name, merged)
+            if borrowed is not None:
+                owner, own_host, other_host = borrowed
+                raise layer.error(
+                    f"[{where}] in a project's config file would send your {owner} key to "
+                    f"{other_host} instead of {own_host}; refused",
+                    "base_url" if "base_url" in table else "api_key_env",
+                    where,
+                    trust_fix(Path(layer.source)),
+                )
         self.overrides[name] = merged
         for key in table:
             self.sources[f"{where}.{key}"] = layer.source
@@ -502,10 +427,14 @@ class _Builder:
                 if stored is not None:
                     api_key = stored[0]
                     self.sources[f"providers.{name}.api_key"] = stored[1]
-        if api_key is not None:
-            from openmux._redact import register_secret
+        from openmux._redact import register_secret, url_credentials
 
+        if api_key is not None:
             register_secret(api_key.get_secret_value())
+        for secret in url_credentials(base_url):
+            register_secret(secret)
+        for header in override.get("headers", {}).values():
+            register_secret(header)
         local = bool(spec.local) if spec else False
         local = local or is_loopback_url(base_url) or protocol in IN_PROCESS
         if protocol in IN_PROCESS and not base_url:
@@ -530,7 +459,7 @@ class _Builder:
             models=models,
             models_configured="models" in override,
             embedding_models=embedding_models,
-            headers=MappingProxyType(
+            headers=SecretHeaders(
                 {**(spec.headers if spec else {}), **override.get("headers", {})}
             ),
             tool_call_id_style=spec.tool_call_id_style if spec else "any",
@@ -566,12 +495,18 @@ def load_settings(
     config_file = locate_config_file(real_env, cwd)
     if config_file is not None:
         data, text = read_config_file(config_file)
-        builder.apply(_Layer(data, str(config_file), text))
-    env: dict[str, str] = {**_dotenv(cwd), **real_env}
+        project_local = is_project_local(config_file, real_env)
+        builder.apply(_Layer(data, str(config_file), text, project_local=project_local))
+    dotenv, dotenv_file = read_dotenv(cwd)
+    env: dict[str, str] = {**dotenv, **real_env}
     free_only = env_flag(env, "OPENMUX_FREE_ONLY")
     if free_only is not None:
         builder.free_only = free_only
-        builder.sources["router.free_only"] = "environment"
+        from_dotenv = "OPENMUX_FREE_ONLY" not in real_env
+        builder.sources["router.free_only"] = (
+            f"{dotenv_file} (.env)" if from_dotenv else "environment"
+        )
+    check_log_level(env)
     builder.offline = bool(env_flag(env, "OPENMUX_OFFLINE"))
     if overrides:
         builder.apply(_Layer(overrides, "constructor arguments"))
@@ -589,17 +524,10 @@ def load_settings(
             "constructor",
         )
     state_dir = Path(env["OPENMUX_STATE_DIR"]) if env.get("OPENMUX_STATE_DIR") else None
-    return builder.build(env, state_dir, config_file)
-
-
-def _dotenv(cwd: Path) -> dict[str, str]:
-    from dotenv import dotenv_values
-
-    for folder in (cwd, *cwd.parents):
-        candidate = folder / ".env"
-        if candidate.is_file():
-            return {k: v for k, v in dotenv_values(candidate).items() if v is not None}
-    return {}
+    settings = builder.build(env, state_dir, config_file)
+    if not settings.free_only:
+        report_free_only_off(settings.sources.get("router.free_only", "default"))
+    return settings
 
 
 def builtin_spec(name: str) -> ProviderSpec | None:

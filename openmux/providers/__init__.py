@@ -6,6 +6,7 @@ from openmux.providers._failures import (
     FailureKind,
     ProviderFailure,
     failure_from_exception,
+    local_cause,
     retry_after_seconds,
 )
 from openmux.providers._table import BUILTIN_PROVIDERS, ModelEntry, ProviderSpec
@@ -20,5 +21,6 @@ __all__ = [
     "ProviderSpec",
     "failure_from_exception",
     "list_models",
+    "local_cause",
     "retry_after_seconds",
 ]
