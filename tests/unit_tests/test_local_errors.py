@@ -35,7 +35,7 @@ class _Shape(BaseModel):
 
 
 def _connect_error(code: int) -> httpx.ConnectError:
-    error = httpx.ConnectError("[Errno %d] could not connect" % code)
+    error = httpx.ConnectError(f"[Errno {code}] could not connect")
     error.__cause__ = OSError(code, "Too many open files")
     return error
 
