@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nopenmux: interrupted", file=sys.stderr)
         return 130
-    except UnicodeError as exc:
+    except (UnicodeEncodeError, UnicodeDecodeError) as exc:
         print(
             f"openmux: the input is not valid UTF-8 text ({exc.reason}); pass UTF-8 text, or"
             " set PYTHONIOENCODING=utf-8 if your terminal uses another encoding",

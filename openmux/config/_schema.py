@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
@@ -81,6 +81,13 @@ class ProviderSettings:
     free_model_suffix: str = ""
     signup_url: str = ""
     start_hint: str = ""
+
+    def __repr__(self) -> str:
+        # base_url may carry credentials (https://user:password@host): mask them too.
+        from openmux._redact import redact
+
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+        return redact(f"ProviderSettings({shown})")
 
     def is_free(self, model: str) -> bool:
         return self.free or bool(self.free_model_suffix and model.endswith(self.free_model_suffix))

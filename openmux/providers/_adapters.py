@@ -234,12 +234,12 @@ class ModelPool:
         return found
 
     def chat(self, provider: ProviderSettings, model: str, *, aio: bool = False) -> BaseChatModel:
-        return self._get(CHAT_FACTORIES, "chat", provider, model, aio)  # type: ignore[no-any-return]
+        return self._get(CHAT_FACTORIES, "chat", provider, model, aio)
 
     def embeddings(
         self, provider: ProviderSettings, model: str, *, aio: bool = False
     ) -> Embeddings:
-        return self._get(EMBEDDINGS_FACTORIES, "embeddings", provider, model, aio)  # type: ignore[no-any-return]
+        return self._get(EMBEDDINGS_FACTORIES, "embeddings", provider, model, aio)
 
 
 def _factory(table: dict[str, Any], provider: ProviderSettings, what: str) -> Any:

@@ -14,7 +14,7 @@ import asyncio
 import ssl
 import threading
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -102,7 +102,7 @@ class _LoopScope:
 _scopes: dict[asyncio.AbstractEventLoop, _LoopScope] = {}
 
 
-async def _close_with_loop(loop: asyncio.AbstractEventLoop) -> AsyncIterator[None]:
+async def _close_with_loop(loop: asyncio.AbstractEventLoop) -> AsyncGenerator[None, None]:
     """Suspended for the loop's lifetime; its `finally` runs when the loop shuts down.
 
     `asyncio.run` (and every loop that calls `shutdown_asyncgens`) closes the async
