@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from openmux.config import load_settings
-from openmux.providers import ModelPool
-from openmux.providers import _http
+from openmux.providers import ModelPool, _http
 
 
 def test_sync_models_are_bounded_and_reused() -> None:
