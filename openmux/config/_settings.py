@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -12,16 +11,15 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from openmux._suggest import unknown_key_fix
 from openmux.config._dotenv import read_dotenv
+from openmux.config._layer import Layer, expect, string_list
+from openmux.config._provider_tables import merge_provider_table, provider_settings
 from openmux.config._schema import (
-    IN_PROCESS,
     POLICIES,
     STRATEGIES,
     ClassifierSettings,
     Policy,
     ProviderSettings,
-    SecretHeaders,
     Settings,
     Strategy,
     Timeouts,
@@ -29,20 +27,16 @@ from openmux.config._schema import (
 from openmux.config._toml import (
     env_flag,
     getcwd,
-    is_loopback_url,
-    line_of,
     locate_config_file,
     read_config_file,
 )
-from openmux.config._trust import borrowed_key, is_project_local, trust_fix
+from openmux.config._trust import is_project_local
 from openmux.config._warnings import check_log_level, report_free_only_off
 from openmux.errors import ConfigError
 from openmux.privacy._settings import PrivacySettings, parse_privacy
 from openmux.providers._table import (
     BUILTIN_BY_NAME,
     BUILTIN_PROVIDERS,
-    PROTOCOLS,
-    ModelEntry,
     ProviderSpec,
 )
 
@@ -60,73 +54,7 @@ _ROUTER_KEYS = {
 _CATALOG_KEYS = {"ttl_hours"}
 _CLASSIFIER_KEYS = {"second_tier", "threshold", "model"}
 _TIMEOUT_KEYS = {"connect", "first_token", "total"}
-_PROVIDER_KEYS = {
-    "protocol",
-    "base_url",
-    "api_key_env",
-    "free",
-    "enabled",
-    "models",
-    "embedding_models",
-    "headers",
-}
 _TOP_KEYS = {"router", "timeouts", "providers", "privacy", "catalog", "classifier"}
-
-
-class _Layer:
-    """One source of settings with the shape of the config file."""
-
-    def __init__(
-        self,
-        data: Mapping[str, Any],
-        source: str,
-        text: str | None = None,
-        *,
-        project_local: bool = False,
-    ) -> None:
-        self.data = data
-        self.source = source
-        self.text = text
-        self.project_local = project_local
-
-    def error(self, message: str, key: str, table: str | None, fix: str) -> ConfigError:
-        line = line_of(self.text, key, table) if self.text is not None else None
-        return ConfigError(message, source=self.source, line=line, fix=fix)
-
-    def check_keys(self, table: Mapping[str, Any], known: set[str], where: str | None) -> None:
-        for key in table:
-            if key not in known:
-                label = f"[{where}] " if where else ""
-                fix = unknown_key_fix(key, known)
-                raise self.error(f"unknown key {label}`{key}`", key, where, fix)
-
-    def table(self, name: str) -> Mapping[str, Any]:
-        value = self.data.get(name, {})
-        if not isinstance(value, Mapping):
-            raise self.error(f"`{name}` must be a table", name, None, f"write it as [{name}]")
-        return value
-
-
-def _expect(
-    layer: _Layer, value: Any, kind: type | tuple[type, ...], key: str, table: str, fix: str
-) -> Any:
-    if isinstance(value, bool) and kind in (int, float, (int, float)):
-        raise layer.error(f"[{table}] {key} must be a number, not {value!r}", key, table, fix)
-    if not isinstance(value, kind):
-        raise layer.error(
-            f"[{table}] {key} has the wrong type ({type(value).__name__})", key, table, fix
-        )
-    if isinstance(value, float) and not math.isfinite(value):
-        raise layer.error(f"[{table}] {key} must be a finite number, not {value}", key, table, fix)
-    return value
-
-
-def _string_list(layer: _Layer, value: Any, key: str, table: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise layer.error(
-            f"[{table}] {key} must be a list of strings", key, table, f'write {key} = ["a", "b"]'
-        )
-    return tuple(value)
 
 
 class _Builder:
@@ -151,7 +79,7 @@ class _Builder:
         self.api_keys: dict[str, tuple[SecretStr, str]] = {}
         self.sources: dict[str, str] = {}
 
-    def apply(self, layer: _Layer) -> None:
+    def apply(self, layer: Layer) -> None:
         layer.check_keys(layer.data, _TOP_KEYS, None)
         router = layer.table("router")
         layer.check_keys(router, _ROUTER_KEYS, "router")
@@ -166,7 +94,7 @@ class _Builder:
             self.strategy = router["strategy"]
             self.sources["router.strategy"] = layer.source
         if "max_attempts" in router:
-            value = _expect(layer, router["max_attempts"], int, "max_attempts", "router", "a count")
+            value = expect(layer, router["max_attempts"], int, "max_attempts", "router", "a count")
             if value < 1:
                 raise layer.error(
                     "[router] max_attempts must be at least 1",
@@ -181,7 +109,7 @@ class _Builder:
             if value is False:
                 self.hedging = False
             else:
-                value = _expect(
+                value = expect(
                     layer, value, (int, float), "hedge_after_ms", "router", "milliseconds or false"
                 )
                 if value <= 0:
@@ -194,17 +122,17 @@ class _Builder:
                 self.hedging, self.hedge_after_ms = True, float(value)
             self.sources["router.hedge_after_ms"] = layer.source
         if "hedge_tools" in router:
-            self.hedge_tools = _expect(
+            self.hedge_tools = expect(
                 layer, router["hedge_tools"], bool, "hedge_tools", "router", "true or false"
             )
             self.sources["router.hedge_tools"] = layer.source
         if "free_only" in router:
-            self.free_only = _expect(
+            self.free_only = expect(
                 layer, router["free_only"], bool, "free_only", "router", "true or false"
             )
             self.sources["router.free_only"] = layer.source
         if "providers" in router:
-            self.allowed = _string_list(layer, router["providers"], "providers", "router")
+            self.allowed = string_list(layer, router["providers"], "providers", "router")
             self.sources["router.providers"] = layer.source
         self._apply_selection(layer, router)
         self._apply_classifier(layer)
@@ -220,7 +148,7 @@ class _Builder:
         timeouts = layer.table("timeouts")
         layer.check_keys(timeouts, _TIMEOUT_KEYS, "timeouts")
         for key, value in timeouts.items():
-            number = _expect(layer, value, (int, float), key, "timeouts", "a number of seconds")
+            number = expect(layer, value, (int, float), key, "timeouts", "a number of seconds")
             if number <= 0:
                 raise layer.error(
                     f"[timeouts] {key} must be positive", key, "timeouts", "use seconds > 0"
@@ -231,7 +159,7 @@ class _Builder:
         for name, table in providers.items():
             self._apply_provider(layer, name, table)
 
-    def _apply_selection(self, layer: _Layer, router: Mapping[str, Any]) -> None:
+    def _apply_selection(self, layer: Layer, router: Mapping[str, Any]) -> None:
         """[router] policy/prefer/exclude and [catalog] ttl_hours (model selection)."""
         if "policy" in router:
             if router["policy"] not in POLICIES:
@@ -245,12 +173,12 @@ class _Builder:
             self.sources["router.policy"] = layer.source
         for key in ("prefer", "exclude"):
             if key in router:
-                setattr(self, key, _string_list(layer, router[key], key, "router"))
+                setattr(self, key, string_list(layer, router[key], key, "router"))
                 self.sources[f"router.{key}"] = layer.source
         catalog = layer.table("catalog")
         layer.check_keys(catalog, _CATALOG_KEYS, "catalog")
         if "ttl_hours" in catalog:
-            hours = _expect(
+            hours = expect(
                 layer, catalog["ttl_hours"], (int, float), "ttl_hours", "catalog", "hours"
             )
             if hours <= 0:
@@ -260,16 +188,16 @@ class _Builder:
             self.catalog_ttl_hours = float(hours)
             self.sources["catalog.ttl_hours"] = layer.source
 
-    def _apply_classifier(self, layer: _Layer) -> None:
+    def _apply_classifier(self, layer: Layer) -> None:
         table = layer.table("classifier")
         layer.check_keys(table, _CLASSIFIER_KEYS, "classifier")
         changes: dict[str, Any] = {}
         if "second_tier" in table:
-            changes["second_tier"] = _expect(
+            changes["second_tier"] = expect(
                 layer, table["second_tier"], bool, "second_tier", "classifier", "true or false"
             )
         if "threshold" in table:
-            threshold = _expect(
+            threshold = expect(
                 layer, table["threshold"], (int, float), "threshold", "classifier", "0 to 1"
             )
             if not 0 <= threshold <= 1:
@@ -281,87 +209,18 @@ class _Builder:
                 )
             changes["threshold"] = float(threshold)
         if "model" in table:
-            model = _expect(layer, table["model"], str, "model", "classifier", 'model = "ID"')
+            model = expect(layer, table["model"], str, "model", "classifier", 'model = "ID"')
             changes["model"] = model or None
         for key in changes:
             self.sources[f"classifier.{key}"] = layer.source
         self.classifier = replace(self.classifier, **changes)
 
-    def _apply_provider(self, layer: _Layer, name: str, table: Any) -> None:
-        where = f"providers.{name}"
-        if not isinstance(table, Mapping):
-            raise layer.error(
-                f"`{where}` must be a table", name, "providers", f"write it as [{where}]"
-            )
-        layer.check_keys(table, _PROVIDER_KEYS, where)
-        merged = {**self.overrides.get(name, {}), **table}
-        if name not in self.specs:
-            needed = (
-                ("protocol",) if merged.get("protocol") in IN_PROCESS else ("protocol", "base_url")
-            )
-            missing = [k for k in needed if k not in merged]
-            if missing:
-                raise layer.error(
-                    f"new provider [{where}] needs {' and '.join(missing)}",
-                    "",
-                    where,
-                    'add protocol = "openai" and base_url = "http://host:port/v1"',
-                )
-        if "protocol" in table and table["protocol"] not in PROTOCOLS:
-            raise layer.error(
-                f"[{where}] protocol = {table['protocol']!r} is not supported",
-                "protocol",
-                where,
-                f"use one of: {', '.join(PROTOCOLS)}",
-            )
-        if "base_url" in table:
-            _expect(
-                layer,
-                table["base_url"],
-                str,
-                "base_url",
-                where,
-                'a URL like "http://127.0.0.1:8000/v1"',
-            )
-        for flag in ("free", "enabled"):
-            if flag in table:
-                _expect(layer, table[flag], bool, flag, where, "true or false")
-        for key in ("models", "embedding_models"):
-            if key in table:
-                _string_list(layer, table[key], key, where)
-        if "headers" in table and not (
-            isinstance(table["headers"], Mapping)
-            and all(isinstance(v, str) for v in table["headers"].values())
-        ):
-            raise layer.error(
-                f"[{where}] headers must map names to strings",
-                "headers",
-                where,
-                'headers = { X-Name = "value" }',
-            )
-        if name not in self.specs and merged["protocol"] not in IN_PROCESS:
-            base_url = merged["base_url"]
-            if "free" not in merged and not is_loopback_url(base_url):
-                raise layer.error(
-                    f"new remote provider [{where}] must say whether it is free",
-                    "",
-                    where,
-                    "add free = true (a free tier) or free = false (paid)",
-                )
-        if layer.project_local:
-            borrowed = borrowed_key(name, merged)
-            if borrowed is not None:
-                owner, own_host, other_host = borrowed
-                raise layer.error(
-                    f"[{where}] in a project's config file would send your {owner} key to "
-                    f"{other_host} instead of {own_host}; refused",
-                    "base_url" if "base_url" in table else "api_key_env",
-                    where,
-                    trust_fix(Path(layer.source)),
-                )
-        self.overrides[name] = merged
+    def _apply_provider(self, layer: Layer, name: str, table: Any) -> None:
+        self.overrides[name] = merge_provider_table(
+            layer, name, table, self.specs, self.overrides.get(name, {})
+        )
         for key in table:
-            self.sources[f"{where}.{key}"] = layer.source
+            self.sources[f"providers.{name}.{key}"] = layer.source
 
     def build(
         self, environ: Mapping[str, str], state_dir: Path | None, config_file: Path | None
@@ -401,83 +260,15 @@ class _Builder:
         )
 
     def _provider(self, name: str, environ: Mapping[str, str]) -> ProviderSettings:
-        spec = self.specs.get(name)
-        override = self.overrides.get(name, {})
-        base_url = override.get("base_url") or (spec.base_url if spec else "")
-        if spec and spec.host_env and "base_url" not in override and environ.get(spec.host_env):
-            base_url = _host_url(environ[spec.host_env], spec)
-        protocol = override.get("protocol") or (spec.protocol if spec else "openai")
-        key_envs: tuple[str, ...] = (
-            (override["api_key_env"],)
-            if "api_key_env" in override
-            else (spec.key_envs if spec else ())
+        given = self.api_keys.get(name)
+        return provider_settings(
+            name,
+            self.specs.get(name),
+            self.overrides.get(name, {}),
+            environ,
+            given[0] if given else None,
+            self.sources,
         )
-        api_key = None
-        if name in self.api_keys:
-            api_key = self.api_keys[name][0]
-        else:
-            for env_name in key_envs:
-                if environ.get(env_name):
-                    api_key = SecretStr(environ[env_name])
-                    break
-            if api_key is None and key_envs:  # then the OS keyring and the encrypted key file
-                from openmux.config._secrets import stored_key_with_source
-
-                stored = stored_key_with_source(name)
-                if stored is not None:
-                    api_key = stored[0]
-                    self.sources[f"providers.{name}.api_key"] = stored[1]
-        from openmux._redact import register_secret, url_credentials
-
-        if api_key is not None:
-            register_secret(api_key.get_secret_value())
-        for secret in url_credentials(base_url):
-            register_secret(secret)
-        for header in override.get("headers", {}).values():
-            register_secret(header)
-        local = bool(spec.local) if spec else False
-        local = local or is_loopback_url(base_url) or protocol in IN_PROCESS
-        if protocol in IN_PROCESS and not base_url:
-            base_url = "in-process"
-        free_default = spec.free if spec else local
-        known = {m.id: m for m in spec.models} if spec else {}
-        models = spec.models if spec else ()
-        if "models" in override:
-            models = tuple(known.get(m, ModelEntry(m)) for m in override["models"])
-        embedding_models = tuple(
-            override.get("embedding_models", spec.embedding_models if spec else ())
-        )
-        return ProviderSettings(
-            name=name,
-            protocol=protocol,
-            base_url=base_url.rstrip("/"),
-            free=bool(override.get("free", free_default or local)),
-            enabled=bool(override.get("enabled", True)),
-            local=local,
-            api_key=api_key,
-            key_env=key_envs[0] if key_envs else None,
-            models=models,
-            models_configured="models" in override,
-            embedding_models=embedding_models,
-            headers=SecretHeaders(
-                {**(spec.headers if spec else {}), **override.get("headers", {})}
-            ),
-            tool_call_id_style=spec.tool_call_id_style if spec else "any",
-            free_model_suffix=spec.free_model_suffix if spec else "",
-            signup_url=spec.signup_url if spec else "",
-            start_hint=spec.start_hint if spec else "",
-        )
-
-
-def _host_url(value: str, spec: ProviderSpec) -> str:
-    """OLLAMA_HOST may be `host:port` or `0.0.0.0`: turn it into a URL this machine can call."""
-    url = value.strip()
-    if "://" not in url:
-        url = f"http://{url}"
-    url = url.replace("://0.0.0.0", "://127.0.0.1")
-    if spec.protocol == "openai" and not url.rstrip("/").endswith("/v1"):
-        url = url.rstrip("/") + "/v1"
-    return url
 
 
 def load_settings(
@@ -496,7 +287,7 @@ def load_settings(
     if config_file is not None:
         data, text = read_config_file(config_file)
         project_local = is_project_local(config_file, real_env)
-        builder.apply(_Layer(data, str(config_file), text, project_local=project_local))
+        builder.apply(Layer(data, str(config_file), text, project_local=project_local))
     dotenv, dotenv_file = read_dotenv(cwd)
     env: dict[str, str] = {**dotenv, **real_env}
     free_only = env_flag(env, "OPENMUX_FREE_ONLY")
@@ -509,7 +300,7 @@ def load_settings(
     check_log_level(env)
     builder.offline = bool(env_flag(env, "OPENMUX_OFFLINE"))
     if overrides:
-        builder.apply(_Layer(overrides, "constructor arguments"))
+        builder.apply(Layer(overrides, "constructor arguments"))
     if offline is not None:
         builder.offline = offline
     for name, key in (api_keys or {}).items():
