@@ -63,6 +63,8 @@ def main() -> None:
         handle.write(UNREACHABLE)
     env = {
         **os.environ,
+        # Named explicitly: a config that sends keys to other hosts must be trusted.
+        "OPENMUX_CONFIG": os.path.join(work, "openmux.toml"),
         "OPENMUX_STATE_DIR": tempfile.mkdtemp(),
         "OPENROUTER_API_KEY": "sk-or-v1-bench-000000",
         "GROQ_API_KEY": "gsk_bench_000000",

@@ -59,6 +59,7 @@ _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)
 }
 
 _FILTER = RedactingFilter()
+_CLIENT_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "openai")
 
 
 def _level_from_env() -> int | None:
@@ -82,6 +83,9 @@ def install() -> logging.Logger:
     root = logging.getLogger(LOGGER_NAME)
     with _lock:
         _attach(root)
+        for name in _CLIENT_LOGGERS:
+            # Their request lines hold URLs, which may carry credentials.
+            _attach(logging.getLogger(name))
         for name, logger in list(logging.Logger.manager.loggerDict.items()):
             if name.startswith(LOGGER_NAME + ".") and isinstance(logger, logging.Logger):
                 _attach(logger)

@@ -15,6 +15,7 @@ _KEY_PATTERNS = re.compile(
       | AIza[A-Za-z0-9_-]{20,}                    # Google
       | gh[pousr]_[A-Za-z0-9]{16,}                # GitHub tokens
       | github_pat_[A-Za-z0-9_]{16,}
+      | (?<=://)[^/\s@]+(?=@)                     # user:password (or a token) inside a URL
     )""",
     re.VERBOSE,
 )
@@ -30,6 +31,18 @@ def register_secret(value: str) -> None:
     if len(value) >= 6:
         with _lock:
             _known_secrets.add(value)
+
+
+def url_credentials(url: str) -> list[str]:
+    """The user name and password a URL carries (`https://user:pw@host`), for masking."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    secret = parts.password or parts.username  # a lone user name is a token
+    return [secret, unquote(secret)] if secret else []
 
 
 def redact(text: str) -> str:

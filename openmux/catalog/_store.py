@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from openmux._state_db import move_aside, open_state_db
 from openmux.catalog._model import Offer
 
 _log = logging.getLogger("openmux.catalog")
@@ -58,19 +59,12 @@ class CatalogStore:
             self._db = self._open(path)
 
     def _open(self, path: Path) -> sqlite3.Connection | None:
-        try:
-            return self._connect(path)
-        except sqlite3.DatabaseError as exc:
-            _log.warning("catalog cache %s is unreadable (%s); rebuilding it", path.name, exc)
-            self._move_aside(path)
-        try:
-            return self._connect(path)
-        except sqlite3.DatabaseError:
-            return None  # e.g. a read-only state dir: keep listings in memory
+        opened = open_state_db(path, self._connect)
+        self.recovered = self.recovered or opened.moved_aside
+        return opened.db  # None: e.g. a read-only state dir; listings stay in memory
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
-        path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=2.0)
         try:
             db.execute("PRAGMA journal_mode=WAL")
@@ -85,13 +79,7 @@ class CatalogStore:
 
     def _move_aside(self, path: Path) -> None:
         self.recovered = True
-        for suffix in ("", "-wal", "-shm"):
-            part = path.with_name(path.name + suffix)
-            with contextlib.suppress(OSError):
-                if suffix:
-                    part.unlink()
-                else:
-                    part.replace(path.with_name(path.name + ".corrupt"))
+        move_aside(path)
 
     def _recover(self) -> None:
         """A read or write failed after opening: start over with an empty file."""

@@ -15,8 +15,19 @@ def _add_routing_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help='pin a model: "ID" or "PROVIDER:ID"')
     parser.add_argument("--provider", help="pin a provider id (openrouter, groq, ollama, ...)")
     parser.add_argument(
-        "--task", help="skip classification: chat, code, tts, audio, embeddings, image, other"
+        "--task",
+        type=_task_name,
+        help="skip classification: chat, code, tts, audio, embeddings, image, other",
     )
+
+
+def _task_name(value: str) -> str:
+    from openmux.classifier._types import TaskType
+
+    names = [task.value for task in TaskType]
+    if value not in names:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a task; use one of: {', '.join(names)}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,7 +116,41 @@ def _add_setup_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    """Run one command; a mistake or an interruption ends with one line, never a traceback."""
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        print("\nopenmux: interrupted", file=sys.stderr)
+        return 130
+    except (UnicodeEncodeError, UnicodeDecodeError) as exc:
+        print(
+            f"openmux: the input is not valid UTF-8 text ({exc.reason}); pass UTF-8 text, or"
+            " set PYTHONIOENCODING=utf-8 if your terminal uses another encoding",
+            file=sys.stderr,
+        )
+        return 2
+    except Exception as exc:
+        from openmux.config._secrets import SecretsError
+        from openmux.errors import ConfigError
+
+        if isinstance(exc, ConfigError):
+            from openmux.cli._config import print_config_error
+
+            print_config_error(exc)
+            return 2
+        if isinstance(exc, SecretsError):
+            from openmux._redact import redact
+
+            print(f"openmux: {redact(str(exc))}", file=sys.stderr)
+            return 1
+        raise
+
+
+def _run(args_list: list[str]) -> int:
+    _reject_undecodable(args_list)
+    if sys.stdin is not None and hasattr(sys.stdin, "reconfigure"):
+        # Undecodable input fails where it is read, not later as a lone surrogate in a request.
+        sys.stdin.reconfigure(errors="strict")
     if args_list[:1] == ["classify"]:
         from openmux.classifier.cli import run
 
@@ -125,6 +170,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "models": _run_models,
     }
     return handlers[args.command](args)
+
+
+def _reject_undecodable(args: list[str]) -> None:
+    """Arguments that were not UTF-8 arrive with lone surrogates: say so at once."""
+    for arg in args:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise UnicodeEncodeError(
+                exc.encoding, exc.object, exc.start, exc.end, "a command-line argument is not UTF-8"
+            ) from None
 
 
 def _chat(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from openmux._redact import redact
 from openmux.errors import OpenMuxError
 
 if TYPE_CHECKING:
@@ -112,7 +113,10 @@ def run_doctor(args: argparse.Namespace) -> int:
     allowed = {p.name for p in settings.provider_order()}
     with ThreadPoolExecutor(max_workers=max(1, len(providers))) as pool:
         checks = list(pool.map(lambda p: check_provider(p, settings), providers))
+    for check in checks:  # a base_url may carry credentials
+        check.status, check.fix = redact(check.status), redact(check.fix)
     now = time.time()
+    health = health_store(settings.state_dir)
     benches = [
         {
             "provider": b.provider,
@@ -120,8 +124,9 @@ def run_doctor(args: argparse.Namespace) -> int:
             "reason": b.reason,
             "back_in_s": round(b.until - now, 1),
         }
-        for b in health_store(settings.state_dir).benches(now)
+        for b in health.benches(now)
     ]
+    state_problems = [health.problem] if health.problem else []
     usable = [c for c in checks if c.ok and c.provider in allowed]
     if args.json:
         print(
@@ -130,6 +135,7 @@ def run_doctor(args: argparse.Namespace) -> int:
                     "providers": [asdict(c) for c in checks],
                     "benched": benches,
                     "catalog": "built-in provider table",
+                    "state_problems": state_problems,
                     "can_answer": bool(usable),
                 },
                 indent=2,
@@ -137,6 +143,8 @@ def run_doctor(args: argparse.Namespace) -> int:
         )
         return 0 if usable else 1
     _print_report(checks, benches, settings, allowed)
+    for problem in state_problems:
+        print(f"state: {problem}")
     if not usable:
         print(
             "\nNothing can answer right now. Fix one of the problems above"

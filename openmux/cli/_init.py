@@ -145,7 +145,7 @@ class _Wizard:
             servers += 1
             shown = ", ".join(models[:3]) + (" ..." if len(models) > 3 else "")
             self.out.print(
-                f"  [green]server[/]  {provider.name:<12} {provider.base_url}: "
+                f"  [green]server[/]  {provider.name:<12} {safe(provider.base_url)}: "
                 f"{len(models)} model(s) {shown}",
             )
         if not with_keys and not servers:
@@ -226,7 +226,7 @@ class _Wizard:
                 if self.args.key_stdin:
                     return None
                 continue
-            self.out.print(f"Checking the {provider.name} key at {provider.base_url} ...")
+            self.out.print(f"Checking the {provider.name} key at {safe(provider.base_url)} ...")
             result = check_key(provider, key)
             if result.ok:
                 self.out.print(f"  [green]ok[/]: {result.message}")
@@ -261,11 +261,6 @@ class _Wizard:
                 )
             store = self.ask("Store", default=default, choices=list(STORES))
         while True:
-            if store == "keyring" and status.insecure:
-                self.out.print(
-                    f"[yellow]note:[/] the keyring backend {status.backend} "
-                    "keeps keys in clear text"
-                )
             for name, key in self.new_keys.items():
                 where = store_key(self.out, settings.providers[name], key, store)
                 if where is None:
@@ -280,36 +275,49 @@ class _Wizard:
             )
 
     def _write_config(self, settings: Settings) -> Path | None:
+        from openmux.cli._config_edit import write_config
         from openmux.config._toml import CONFIG_FILE_NAME, user_config_dir
 
         target = (Path.cwd() if self.args.here else user_config_dir()) / CONFIG_FILE_NAME
-        text = render_config(settings, self.base_urls)
-        if target.exists():
-            if target.read_text(encoding="utf-8") == text:
-                self.out.print(f"{target} is already up to date.")
-                return target
-            overwrite = self.args.force or self.confirm(
-                f"{target} exists. Replace it (the old one is kept as .bak)?", default=False
-            )
-            if not overwrite:
-                self.out.print(f"Kept {target} as it is.")
-                return target
-            target.with_suffix(".toml.bak").write_text(
-                target.read_text(encoding="utf-8"), encoding="utf-8"
-            )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-        self.out.print(f"Wrote {target}")
-        active = settings.config_file
+        if not target.exists():
+            write_config(target, render_config(settings, self.base_urls))
+            self.out.print(f"Wrote {safe(target)}")
+        elif not self._update_config(target):
+            return target
+        self._note_precedence(settings, target)
+        return target
+
+    def _update_config(self, target: Path) -> bool:
+        """Change only what this run set; every other setting and comment stays."""
+        from openmux.cli._config_edit import edit_base_urls, write_config
+
+        old = target.read_text(encoding="utf-8")
+        text, changes = edit_base_urls(old, self.base_urls)
+        if not changes:
+            self.out.print(f"{safe(target)}: nothing to change; kept as it is.")
+            return False
+        for change in changes:
+            self.out.print(f"  {change}", markup=False)
+        update = self.args.force or self.confirm(
+            f"Update {target} (the old one is kept as .bak)?", default=False
+        )
+        if not update:
+            self.out.print(f"Kept {safe(target)} as it is.")
+            return False
+        write_config(target.with_suffix(".toml.bak"), old)
+        write_config(target, text)
+        self.out.print(f"Updated {safe(target)}: {len(changes)} setting(s) changed, the rest kept")
+        return True
+
+    def _note_precedence(self, settings: Settings, target: Path) -> None:
         from openmux.config import load_settings
 
         try:
             now = load_settings().config_file
         except Exception:
-            now = active
+            now = settings.config_file
         if now is not None and now.resolve() != target.resolve():
             self.out.print(f"[yellow]note:[/] {safe(now)} takes precedence over {safe(target)}")
-        return target
 
     def _test_question(self) -> int:
         from openmux.chat_models import ChatOpenMux

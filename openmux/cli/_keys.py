@@ -148,9 +148,24 @@ def passphrase_for_file(out: Console, *, confirm: bool) -> str | None:
 
 
 def default_store() -> str:
+    """The OS keyring when it is usable and encrypts; otherwise the encrypted key file."""
     from openmux.config._secrets import keyring_status
 
-    return "keyring" if keyring_status().usable else "file"
+    status = keyring_status()
+    return "keyring" if status.usable and not status.insecure else "file"
+
+
+def plaintext_keyring_note() -> str | None:
+    """A warning when the active keyring backend would keep keys in clear text."""
+    from openmux.config._secrets import keyring_status
+
+    status = keyring_status()
+    if not status.insecure:
+        return None
+    return (
+        f"[yellow]warning:[/] the keyring backend {status.backend} keeps keys in clear text; "
+        "`--store file` encrypts them"
+    )
 
 
 def store_key(
@@ -178,6 +193,9 @@ def store_key(
             _secrets.set_key(provider.name, key, "file", passphrase=passphrase)
             return f"the encrypted key file {keyfile_path()}"
         status = _secrets.keyring_status()
+        note = plaintext_keyring_note()
+        if note:
+            out.print(note)
         _secrets.set_key(provider.name, key, "keyring")
         return f"the OS keyring ({status.backend.rsplit('.', 1)[-1]})"
     except _secrets.SecretsError as exc:
@@ -300,7 +318,11 @@ def _rm(args: argparse.Namespace) -> int:
     if provider is None:
         return 2
     stores = ("keyring", "file") if args.store in (None, "all") else (args.store,)
-    removed = _secrets.remove_key(provider.name, tuple(s for s in stores if s != "dotenv"))
+    try:
+        removed = _secrets.remove_key(provider.name, tuple(s for s in stores if s != "dotenv"))
+    except _secrets.SecretsError as exc:
+        out.print(f"[red]{provider.name}: not removed:[/] {safe(exc)}")
+        return 1
     if args.store in ("dotenv", "all"):
         path = _secrets.dotenv_path()
         if (

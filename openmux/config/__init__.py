@@ -4,6 +4,7 @@ The lowest layer, the built-in defaults, includes the provider table
 (`BUILTIN_PROVIDERS`): one declarative row per built-in provider.
 """
 
+from openmux.config._diagnose import explain_no_candidates
 from openmux.config._paths import default_state_dir
 from openmux.config._privacy import (
     PII_KINDS,
@@ -45,6 +46,7 @@ __all__ = [
     "Settings",
     "Timeouts",
     "default_state_dir",
+    "explain_no_candidates",
     "load_settings",
     "parse_privacy",
     "privacy_of",

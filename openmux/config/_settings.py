@@ -4,143 +4,41 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import SecretStr
 
-from openmux._suggest import unknown_key_fix
+from openmux.config._dotenv import read_dotenv
+from openmux.config._layer import Layer, expect, string_list
 from openmux.config._privacy import PrivacySettings, parse_privacy
+from openmux.config._provider_tables import merge_provider_table, provider_settings
 from openmux.config._providers import (
     BUILTIN_BY_NAME,
     BUILTIN_PROVIDERS,
-    PROTOCOLS,
-    ModelEntry,
     ProviderSpec,
-    ToolCallIdStyle,
+)
+from openmux.config._schema import (
+    POLICIES,
+    STRATEGIES,
+    ClassifierSettings,
+    Policy,
+    ProviderSettings,
+    Settings,
+    Strategy,
+    Timeouts,
 )
 from openmux.config._toml import (
     env_flag,
     getcwd,
-    is_loopback_url,
-    line_of,
     locate_config_file,
     read_config_file,
 )
+from openmux.config._trust import is_project_local
+from openmux.config._warnings import check_log_level, report_free_only_off
 from openmux.errors import ConfigError
-
-# Protocols that run the model inside this process: no URL, always local and free.
-IN_PROCESS = frozenset({"llamacpp", "transformers"})
-
-Strategy = Literal["best", "ordered"]
-STRATEGIES = ("best", "ordered")
-Policy = Literal["quality", "latency", "balanced"]
-POLICIES = ("quality", "latency", "balanced")
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds. Keep-alive comments are not tokens (see the reliability docs)."""
-
-    connect: float = 3.0
-    first_token: float = 20.0
-    total: float = 120.0
-
-
-@dataclass(frozen=True)
-class ProviderSettings:
-    """One provider as this process will use it."""
-
-    name: str
-    protocol: str
-    base_url: str
-    free: bool
-    enabled: bool = True
-    local: bool = False
-    api_key: SecretStr | None = field(default=None, repr=False)
-    key_env: str | None = None
-    models: tuple[ModelEntry, ...] = ()
-    models_configured: bool = False
-    embedding_models: tuple[str, ...] = ()
-    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    tool_call_id_style: ToolCallIdStyle = "any"
-    free_model_suffix: str = ""
-    signup_url: str = ""
-    start_hint: str = ""
-
-    def is_free(self, model: str) -> bool:
-        return self.free or bool(self.free_model_suffix and model.endswith(self.free_model_suffix))
-
-    @property
-    def needs_key(self) -> bool:
-        return self.key_env is not None and not self.local
-
-    @property
-    def usable(self) -> bool:
-        """Enabled and, for a keyed remote provider, holding a key."""
-        return self.enabled and (self.api_key is not None or not self.needs_key)
-
-    def hint(self) -> str:
-        if self.needs_key and self.api_key is None and not (self.free or self.free_model_suffix):
-            return (
-                f"{self.name}: a paid provider; set {self.key_env} and free_only = false to use it"
-            )
-        if self.needs_key and self.api_key is None:
-            where = f" (free key at {self.signup_url})" if self.signup_url else ""
-            return f"{self.name}: set {self.key_env}{where}"
-        if self.local and self.start_hint:
-            return f"{self.name}: {self.start_hint} at {self.base_url}"
-        return f"{self.name}: check that {self.base_url} answers"
-
-
-@dataclass(frozen=True)
-class ClassifierSettings:
-    """`[classifier]`: the optional second tier (a chat model labels unsure requests)."""
-
-    second_tier: bool = False
-    threshold: float = 0.6
-    """Ask the second tier below this confidence."""
-    model: str | None = None
-    """The model that answers ("ID" or "PROVIDER:ID"); default: the top chat candidate."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    providers: Mapping[str, ProviderSettings]
-    allowed: tuple[str, ...] | None = None
-    strategy: Strategy = "best"
-    free_only: bool = True
-    max_attempts: int = 8
-    hedging: bool = True
-    hedge_after_ms: float | None = None
-    """None: adaptive (the candidate's p95 first-token time, at least 1.5 s; 5 s unobserved)."""
-    hedge_tools: bool = False
-    """Hedge requests with tools bound too (tools may have side effects)."""
-    offline: bool = False
-    timeouts: Timeouts = Timeouts()
-    state_dir: Path | None = None
-    config_file: Path | None = None
-    sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    privacy: PrivacySettings = field(default_factory=PrivacySettings)
-    policy: Policy = "quality"
-    """How `strategy = "best"` ranks: task quality, observed latency, or both."""
-    prefer: tuple[str, ...] = ()
-    """Models ("ID", "PROVIDER:ID") or provider names tried first, in this order."""
-    exclude: tuple[str, ...] = ()
-    """Models or providers never chosen automatically (an explicit model= still is)."""
-    catalog_ttl_hours: float = 24.0
-    classifier: ClassifierSettings = ClassifierSettings()
-
-    def provider_order(self) -> list[ProviderSettings]:
-        """Providers taking part, in tie-break order."""
-        if self.allowed is not None:
-            chosen = [self.providers[name] for name in self.allowed if name in self.providers]
-        else:
-            chosen = list(self.providers.values())
-        return [p for p in chosen if p.enabled and (p.local or not self.offline)]
-
 
 _ROUTER_KEYS = {
     "providers",
@@ -156,63 +54,7 @@ _ROUTER_KEYS = {
 _CATALOG_KEYS = {"ttl_hours"}
 _CLASSIFIER_KEYS = {"second_tier", "threshold", "model"}
 _TIMEOUT_KEYS = {"connect", "first_token", "total"}
-_PROVIDER_KEYS = {
-    "protocol",
-    "base_url",
-    "api_key_env",
-    "free",
-    "enabled",
-    "models",
-    "embedding_models",
-    "headers",
-}
 _TOP_KEYS = {"router", "timeouts", "providers", "privacy", "catalog", "classifier"}
-
-
-class _Layer:
-    """One source of settings with the shape of the config file."""
-
-    def __init__(self, data: Mapping[str, Any], source: str, text: str | None = None) -> None:
-        self.data = data
-        self.source = source
-        self.text = text
-
-    def error(self, message: str, key: str, table: str | None, fix: str) -> ConfigError:
-        line = line_of(self.text, key, table) if self.text is not None else None
-        return ConfigError(message, source=self.source, line=line, fix=fix)
-
-    def check_keys(self, table: Mapping[str, Any], known: set[str], where: str | None) -> None:
-        for key in table:
-            if key not in known:
-                label = f"[{where}] " if where else ""
-                fix = unknown_key_fix(key, known)
-                raise self.error(f"unknown key {label}`{key}`", key, where, fix)
-
-    def table(self, name: str) -> Mapping[str, Any]:
-        value = self.data.get(name, {})
-        if not isinstance(value, Mapping):
-            raise self.error(f"`{name}` must be a table", name, None, f"write it as [{name}]")
-        return value
-
-
-def _expect(
-    layer: _Layer, value: Any, kind: type | tuple[type, ...], key: str, table: str, fix: str
-) -> Any:
-    if isinstance(value, bool) and kind in (int, float, (int, float)):
-        raise layer.error(f"[{table}] {key} must be a number, not {value!r}", key, table, fix)
-    if not isinstance(value, kind):
-        raise layer.error(
-            f"[{table}] {key} has the wrong type ({type(value).__name__})", key, table, fix
-        )
-    return value
-
-
-def _string_list(layer: _Layer, value: Any, key: str, table: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise layer.error(
-            f"[{table}] {key} must be a list of strings", key, table, f'write {key} = ["a", "b"]'
-        )
-    return tuple(value)
 
 
 class _Builder:
@@ -237,7 +79,7 @@ class _Builder:
         self.api_keys: dict[str, tuple[SecretStr, str]] = {}
         self.sources: dict[str, str] = {}
 
-    def apply(self, layer: _Layer) -> None:
+    def apply(self, layer: Layer) -> None:
         layer.check_keys(layer.data, _TOP_KEYS, None)
         router = layer.table("router")
         layer.check_keys(router, _ROUTER_KEYS, "router")
@@ -252,7 +94,7 @@ class _Builder:
             self.strategy = router["strategy"]
             self.sources["router.strategy"] = layer.source
         if "max_attempts" in router:
-            value = _expect(layer, router["max_attempts"], int, "max_attempts", "router", "a count")
+            value = expect(layer, router["max_attempts"], int, "max_attempts", "router", "a count")
             if value < 1:
                 raise layer.error(
                     "[router] max_attempts must be at least 1",
@@ -267,7 +109,7 @@ class _Builder:
             if value is False:
                 self.hedging = False
             else:
-                value = _expect(
+                value = expect(
                     layer, value, (int, float), "hedge_after_ms", "router", "milliseconds or false"
                 )
                 if value <= 0:
@@ -280,17 +122,17 @@ class _Builder:
                 self.hedging, self.hedge_after_ms = True, float(value)
             self.sources["router.hedge_after_ms"] = layer.source
         if "hedge_tools" in router:
-            self.hedge_tools = _expect(
+            self.hedge_tools = expect(
                 layer, router["hedge_tools"], bool, "hedge_tools", "router", "true or false"
             )
             self.sources["router.hedge_tools"] = layer.source
         if "free_only" in router:
-            self.free_only = _expect(
+            self.free_only = expect(
                 layer, router["free_only"], bool, "free_only", "router", "true or false"
             )
             self.sources["router.free_only"] = layer.source
         if "providers" in router:
-            self.allowed = _string_list(layer, router["providers"], "providers", "router")
+            self.allowed = string_list(layer, router["providers"], "providers", "router")
             self.sources["router.providers"] = layer.source
         self._apply_selection(layer, router)
         self._apply_classifier(layer)
@@ -306,7 +148,7 @@ class _Builder:
         timeouts = layer.table("timeouts")
         layer.check_keys(timeouts, _TIMEOUT_KEYS, "timeouts")
         for key, value in timeouts.items():
-            number = _expect(layer, value, (int, float), key, "timeouts", "a number of seconds")
+            number = expect(layer, value, (int, float), key, "timeouts", "a number of seconds")
             if number <= 0:
                 raise layer.error(
                     f"[timeouts] {key} must be positive", key, "timeouts", "use seconds > 0"
@@ -317,7 +159,7 @@ class _Builder:
         for name, table in providers.items():
             self._apply_provider(layer, name, table)
 
-    def _apply_selection(self, layer: _Layer, router: Mapping[str, Any]) -> None:
+    def _apply_selection(self, layer: Layer, router: Mapping[str, Any]) -> None:
         """[router] policy/prefer/exclude and [catalog] ttl_hours (model selection)."""
         if "policy" in router:
             if router["policy"] not in POLICIES:
@@ -331,12 +173,12 @@ class _Builder:
             self.sources["router.policy"] = layer.source
         for key in ("prefer", "exclude"):
             if key in router:
-                setattr(self, key, _string_list(layer, router[key], key, "router"))
+                setattr(self, key, string_list(layer, router[key], key, "router"))
                 self.sources[f"router.{key}"] = layer.source
         catalog = layer.table("catalog")
         layer.check_keys(catalog, _CATALOG_KEYS, "catalog")
         if "ttl_hours" in catalog:
-            hours = _expect(
+            hours = expect(
                 layer, catalog["ttl_hours"], (int, float), "ttl_hours", "catalog", "hours"
             )
             if hours <= 0:
@@ -346,16 +188,16 @@ class _Builder:
             self.catalog_ttl_hours = float(hours)
             self.sources["catalog.ttl_hours"] = layer.source
 
-    def _apply_classifier(self, layer: _Layer) -> None:
+    def _apply_classifier(self, layer: Layer) -> None:
         table = layer.table("classifier")
         layer.check_keys(table, _CLASSIFIER_KEYS, "classifier")
         changes: dict[str, Any] = {}
         if "second_tier" in table:
-            changes["second_tier"] = _expect(
+            changes["second_tier"] = expect(
                 layer, table["second_tier"], bool, "second_tier", "classifier", "true or false"
             )
         if "threshold" in table:
-            threshold = _expect(
+            threshold = expect(
                 layer, table["threshold"], (int, float), "threshold", "classifier", "0 to 1"
             )
             if not 0 <= threshold <= 1:
@@ -367,76 +209,18 @@ class _Builder:
                 )
             changes["threshold"] = float(threshold)
         if "model" in table:
-            model = _expect(layer, table["model"], str, "model", "classifier", 'model = "ID"')
+            model = expect(layer, table["model"], str, "model", "classifier", 'model = "ID"')
             changes["model"] = model or None
         for key in changes:
             self.sources[f"classifier.{key}"] = layer.source
         self.classifier = replace(self.classifier, **changes)
 
-    def _apply_provider(self, layer: _Layer, name: str, table: Any) -> None:
-        where = f"providers.{name}"
-        if not isinstance(table, Mapping):
-            raise layer.error(
-                f"`{where}` must be a table", name, "providers", f"write it as [{where}]"
-            )
-        layer.check_keys(table, _PROVIDER_KEYS, where)
-        merged = {**self.overrides.get(name, {}), **table}
-        if name not in self.specs:
-            needed = (
-                ("protocol",) if merged.get("protocol") in IN_PROCESS else ("protocol", "base_url")
-            )
-            missing = [k for k in needed if k not in merged]
-            if missing:
-                raise layer.error(
-                    f"new provider [{where}] needs {' and '.join(missing)}",
-                    "",
-                    where,
-                    'add protocol = "openai" and base_url = "http://host:port/v1"',
-                )
-        if "protocol" in table and table["protocol"] not in PROTOCOLS:
-            raise layer.error(
-                f"[{where}] protocol = {table['protocol']!r} is not supported",
-                "protocol",
-                where,
-                f"use one of: {', '.join(PROTOCOLS)}",
-            )
-        if "base_url" in table:
-            _expect(
-                layer,
-                table["base_url"],
-                str,
-                "base_url",
-                where,
-                'a URL like "http://127.0.0.1:8000/v1"',
-            )
-        for flag in ("free", "enabled"):
-            if flag in table:
-                _expect(layer, table[flag], bool, flag, where, "true or false")
-        for key in ("models", "embedding_models"):
-            if key in table:
-                _string_list(layer, table[key], key, where)
-        if "headers" in table and not (
-            isinstance(table["headers"], Mapping)
-            and all(isinstance(v, str) for v in table["headers"].values())
-        ):
-            raise layer.error(
-                f"[{where}] headers must map names to strings",
-                "headers",
-                where,
-                'headers = { X-Name = "value" }',
-            )
-        if name not in self.specs and merged["protocol"] not in IN_PROCESS:
-            base_url = merged["base_url"]
-            if "free" not in merged and not is_loopback_url(base_url):
-                raise layer.error(
-                    f"new remote provider [{where}] must say whether it is free",
-                    "",
-                    where,
-                    "add free = true (a free tier) or free = false (paid)",
-                )
-        self.overrides[name] = merged
+    def _apply_provider(self, layer: Layer, name: str, table: Any) -> None:
+        self.overrides[name] = merge_provider_table(
+            layer, name, table, self.specs, self.overrides.get(name, {})
+        )
         for key in table:
-            self.sources[f"{where}.{key}"] = layer.source
+            self.sources[f"providers.{name}.{key}"] = layer.source
 
     def build(
         self, environ: Mapping[str, str], state_dir: Path | None, config_file: Path | None
@@ -476,79 +260,15 @@ class _Builder:
         )
 
     def _provider(self, name: str, environ: Mapping[str, str]) -> ProviderSettings:
-        spec = self.specs.get(name)
-        override = self.overrides.get(name, {})
-        base_url = override.get("base_url") or (spec.base_url if spec else "")
-        if spec and spec.host_env and "base_url" not in override and environ.get(spec.host_env):
-            base_url = _host_url(environ[spec.host_env], spec)
-        protocol = override.get("protocol") or (spec.protocol if spec else "openai")
-        key_envs: tuple[str, ...] = (
-            (override["api_key_env"],)
-            if "api_key_env" in override
-            else (spec.key_envs if spec else ())
+        given = self.api_keys.get(name)
+        return provider_settings(
+            name,
+            self.specs.get(name),
+            self.overrides.get(name, {}),
+            environ,
+            given[0] if given else None,
+            self.sources,
         )
-        api_key = None
-        if name in self.api_keys:
-            api_key = self.api_keys[name][0]
-        else:
-            for env_name in key_envs:
-                if environ.get(env_name):
-                    api_key = SecretStr(environ[env_name])
-                    break
-            if api_key is None and key_envs:  # then the OS keyring and the encrypted key file
-                from openmux.config._secrets import stored_key_with_source
-
-                stored = stored_key_with_source(name)
-                if stored is not None:
-                    api_key = stored[0]
-                    self.sources[f"providers.{name}.api_key"] = stored[1]
-        if api_key is not None:
-            from openmux._redact import register_secret
-
-            register_secret(api_key.get_secret_value())
-        local = bool(spec.local) if spec else False
-        local = local or is_loopback_url(base_url) or protocol in IN_PROCESS
-        if protocol in IN_PROCESS and not base_url:
-            base_url = "in-process"
-        free_default = spec.free if spec else local
-        known = {m.id: m for m in spec.models} if spec else {}
-        models = spec.models if spec else ()
-        if "models" in override:
-            models = tuple(known.get(m, ModelEntry(m)) for m in override["models"])
-        embedding_models = tuple(
-            override.get("embedding_models", spec.embedding_models if spec else ())
-        )
-        return ProviderSettings(
-            name=name,
-            protocol=protocol,
-            base_url=base_url.rstrip("/"),
-            free=bool(override.get("free", free_default or local)),
-            enabled=bool(override.get("enabled", True)),
-            local=local,
-            api_key=api_key,
-            key_env=key_envs[0] if key_envs else None,
-            models=models,
-            models_configured="models" in override,
-            embedding_models=embedding_models,
-            headers=MappingProxyType(
-                {**(spec.headers if spec else {}), **override.get("headers", {})}
-            ),
-            tool_call_id_style=spec.tool_call_id_style if spec else "any",
-            free_model_suffix=spec.free_model_suffix if spec else "",
-            signup_url=spec.signup_url if spec else "",
-            start_hint=spec.start_hint if spec else "",
-        )
-
-
-def _host_url(value: str, spec: ProviderSpec) -> str:
-    """OLLAMA_HOST may be `host:port` or `0.0.0.0`: turn it into a URL this machine can call."""
-    url = value.strip()
-    if "://" not in url:
-        url = f"http://{url}"
-    url = url.replace("://0.0.0.0", "://127.0.0.1")
-    if spec.protocol == "openai" and not url.rstrip("/").endswith("/v1"):
-        url = url.rstrip("/") + "/v1"
-    return url
 
 
 def load_settings(
@@ -566,15 +286,21 @@ def load_settings(
     config_file = locate_config_file(real_env, cwd)
     if config_file is not None:
         data, text = read_config_file(config_file)
-        builder.apply(_Layer(data, str(config_file), text))
-    env: dict[str, str] = {**_dotenv(cwd), **real_env}
+        project_local = is_project_local(config_file, real_env)
+        builder.apply(Layer(data, str(config_file), text, project_local=project_local))
+    dotenv, dotenv_file = read_dotenv(cwd)
+    env: dict[str, str] = {**dotenv, **real_env}
     free_only = env_flag(env, "OPENMUX_FREE_ONLY")
     if free_only is not None:
         builder.free_only = free_only
-        builder.sources["router.free_only"] = "environment"
+        from_dotenv = "OPENMUX_FREE_ONLY" not in real_env
+        builder.sources["router.free_only"] = (
+            f"{dotenv_file} (.env)" if from_dotenv else "environment"
+        )
+    check_log_level(env)
     builder.offline = bool(env_flag(env, "OPENMUX_OFFLINE"))
     if overrides:
-        builder.apply(_Layer(overrides, "constructor arguments"))
+        builder.apply(Layer(overrides, "constructor arguments"))
     if offline is not None:
         builder.offline = offline
     for name, key in (api_keys or {}).items():
@@ -589,17 +315,10 @@ def load_settings(
             "constructor",
         )
     state_dir = Path(env["OPENMUX_STATE_DIR"]) if env.get("OPENMUX_STATE_DIR") else None
-    return builder.build(env, state_dir, config_file)
-
-
-def _dotenv(cwd: Path) -> dict[str, str]:
-    from dotenv import dotenv_values
-
-    for folder in (cwd, *cwd.parents):
-        candidate = folder / ".env"
-        if candidate.is_file():
-            return {k: v for k, v in dotenv_values(candidate).items() if v is not None}
-    return {}
+    settings = builder.build(env, state_dir, config_file)
+    if not settings.free_only:
+        report_free_only_off(settings.sources.get("router.free_only", "default"))
+    return settings
 
 
 def builtin_spec(name: str) -> ProviderSpec | None:

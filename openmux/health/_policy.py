@@ -12,6 +12,7 @@
 | context_length   | none                                    | only larger contexts  |
 | content_policy   | none                                    | skip the provider     |
 | http_4xx         | none                                    | next candidate        |
+| local            | none (the caller's or this machine's)   | decided by the router |
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ REACTIONS: dict[str, Reaction] = {
     "context_length": Reaction(larger_context=True),
     "content_policy": Reaction(skip_provider=True),
     "http_4xx": Reaction(),
+    "local": Reaction(),
 }
 
 

@@ -8,21 +8,32 @@ after that is the half-open probe: success closes the circuit, failure benches
 it again for twice as long.
 
 Reads cost one `PRAGMA data_version` per request: the in-memory view is
-reloaded only when another connection (another process) wrote.
+reloaded only when another connection (another process) wrote. Writes are
+merges, never copies: each process keeps what *it* changed since its last
+flush (counts to add, a bench end to raise to) and applies that in SQL
+(`failures = failures + ?`, `benched_until = MAX(benched_until, ?)`), so a
+process with a stale view can neither erase another's bench nor lose its counts.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from openmux._state_db import open_state_db
+from openmux.health._merge import MERGE, Change, Row, combine, parse_row
 
 PROVIDER_WIDE = "*"
 FLUSH_SECONDS = 5.0
 REFRESH_SECONDS = 0.05
+MAX_ROWS = 2000
+"""Rows kept (benched ones always): every distinct model string must not cost a row forever."""
+ROW_TTL_SECONDS = 7 * 86400.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS health (
@@ -39,6 +50,15 @@ CREATE TABLE IF NOT EXISTS health (
     PRIMARY KEY (provider, model)
 )
 """
+_COLUMNS = (
+    "provider, model, benched_until, reason, consecutive_failures, benches,"
+    " successes, failures, p95_first_token_ms"
+)
+_PRUNE = """
+DELETE FROM health WHERE benched_until < :now AND rowid NOT IN (
+    SELECT rowid FROM health WHERE updated > :oldest ORDER BY updated DESC LIMIT :keep
+)
+"""
 
 
 @dataclass(frozen=True)
@@ -49,15 +69,18 @@ class Bench:
     reason: str
 
 
-@dataclass
-class _Row:
-    benched_until: float = 0.0
-    reason: str = ""
-    consecutive_failures: int = 0
-    benches: int = 0
-    successes: int = 0
-    failures: int = 0
-    p95_first_token_ms: float | None = None
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=2.0)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        # Health is advice, not a ledger: skip the fsync per write.
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(_SCHEMA)
+        db.execute(f"SELECT {_COLUMNS}, updated FROM health LIMIT 1").fetchall()
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db
 
 
 class HealthStore:
@@ -70,28 +93,18 @@ class HealthStore:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._rows: dict[tuple[str, str], _Row] = {}
+        self._rows: dict[tuple[str, str], Row] = {}
+        self._pending: dict[tuple[str, str], Change] = {}
         self._version: int | None = None
-        self._dirty: set[tuple[str, str]] = set()
         self._checked = float("-inf")
         self._flushed = time.monotonic()
         self._db: sqlite3.Connection | None = None
+        self.problem = ""
+        """What was wrong with the state file when it was opened ("" when nothing)."""
         if path is not None:
-            self._db = self._connect(path)
-
-    @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection | None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=2.0)
-            db.execute("PRAGMA journal_mode=WAL")
-            # Health is advice, not a ledger: skip the fsync per write.
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute(_SCHEMA)
-            return db
-        except sqlite3.DatabaseError:
-            # A corrupt or unwritable file must not stop answers: keep health in memory.
-            return None
+            opened = open_state_db(path, _connect)
+            self._db, self.problem = opened.db, opened.problem
+            self._prune()
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -106,14 +119,19 @@ class HealthStore:
             version = self._db.execute("PRAGMA data_version").fetchone()[0]
             if version == self._version:
                 return
-            rows = self._db.execute(
-                "SELECT provider, model, benched_until, reason, consecutive_failures, benches,"
-                " successes, failures, p95_first_token_ms FROM health"
-            ).fetchall()
+            raw_rows = self._db.execute(f"SELECT {_COLUMNS} FROM health").fetchall()
         except sqlite3.DatabaseError:
             return
         self._version = version
-        self._rows = {(r[0], r[1]): _Row(*r[2:]) for r in rows}
+        rows: dict[tuple[str, str], Row] = {}
+        for raw in raw_rows:
+            parsed = parse_row(raw)
+            if parsed is not None:
+                rows[parsed[0]] = parsed[1]
+        # What this process changed and has not written yet stays in its view.
+        for key, change in self._pending.items():
+            rows[key] = change.apply(rows.get(key, Row()))
+        self._rows = rows
 
     def bench_of(self, provider: str, model: str, now: float | None = None) -> Bench | None:
         """The bench in force for this candidate (its own or its provider's), if any."""
@@ -152,64 +170,102 @@ class HealthStore:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def _write(self, provider: str, model: str, row: _Row) -> None:
-        self._rows[(provider, model)] = row
-        self._dirty.add((provider, model))
-        self._flush()
+    def _change(self, key: tuple[str, str], change: Change) -> None:
+        """Apply one event to the view and add it to what the next flush merges."""
+        self._rows[key] = change.apply(self._rows.get(key, Row()))
+        pending = self._pending.get(key)
+        self._pending[key] = change if pending is None else combine(pending, change)
+        if self._db is None and len(self._rows) > MAX_ROWS:
+            self._forget_oldest()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush()
 
     def _flush(self) -> None:
-        """Write the changed rows (the caller holds the lock)."""
+        """Merge the pending changes into SQLite (the caller holds the lock)."""
         self._flushed = time.monotonic()
-        if self._db is None or not self._dirty:
-            self._dirty.clear()
+        if self._db is None:
+            self._pending.clear()
+            return
+        if not self._pending:
             return
         now = time.time()
-        rows = []
-        for provider, model in self._dirty:
-            row = self._rows[(provider, model)]
-            rows.append(
-                (
-                    provider,
-                    model,
-                    row.benched_until,
-                    row.reason,
-                    row.consecutive_failures,
-                    row.benches,
-                    row.successes,
-                    row.failures,
-                    row.p95_first_token_ms,
-                    now,
+        params = [
+            {
+                "provider": provider,
+                "model": model,
+                "successes": c.successes,
+                "failures": c.failures,
+                "reset": int(c.reset),
+                "streak": c.streak,
+                "benches": c.benches,
+                "until": c.until,
+                "reason": c.reason,
+                "ended": c.ended,
+                "p95": c.p95,
+                "now": now,
+            }
+            for (provider, model), c in self._pending.items()
+        ]
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO health (provider, model) VALUES (:provider, :model)",
+                    params,
                 )
-            )
-        self._dirty.clear()
+                self._db.executemany(MERGE, params)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError:
+            return  # kept pending: merged on the next flush, never lost
+        self._pending.clear()
+        self._version = None  # read back the merged rows, other processes' changes included
+        self._checked = float("-inf")
+        if len(self._rows) > MAX_ROWS:
+            self._prune()
+
+    def _prune(self) -> None:
+        if self._db is None:
+            return
+        now = time.time()
         with contextlib.suppress(sqlite3.DatabaseError):
-            self._db.executemany("INSERT OR REPLACE INTO health VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-            self._version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            self._db.execute(
+                _PRUNE, {"now": now, "oldest": now - ROW_TTL_SECONDS, "keep": MAX_ROWS}
+            )
+            self._version = None
+
+    def _forget_oldest(self) -> None:
+        """In memory only: drop rows that are not benched, oldest first, down to MAX_ROWS."""
+        now = time.time()
+        for key in [k for k, row in self._rows.items() if row.benched_until <= now]:
+            if len(self._rows) <= MAX_ROWS:
+                break
+            del self._rows[key]
 
     def record_success(
         self, provider: str, model: str, first_token_ms: float | None = None
     ) -> None:
+        now = time.time()
         with self._lock:
-            row = self._rows.get((provider, model), _Row())
+            row = self._rows.get((provider, model), Row())
             # Only a change of state (a failure streak or a bench ending) must reach other
             # processes at once; plain success counts are flushed now and then.
             changed = row.consecutive_failures > 0 or row.benched_until > 0
-            row.consecutive_failures = 0
-            row.benches = 0
-            row.benched_until = 0.0
-            row.reason = ""
-            row.successes += 1
+            p95 = None
             if first_token_ms is not None:
                 # An exponentially weighted high quantile: cheap, and enough to time hedges.
                 previous = row.p95_first_token_ms
                 if previous is None:
-                    row.p95_first_token_ms = first_token_ms
+                    p95 = first_token_ms
                 elif first_token_ms > previous:
-                    row.p95_first_token_ms = previous + 0.3 * (first_token_ms - previous)
+                    p95 = previous + 0.3 * (first_token_ms - previous)
                 else:
-                    row.p95_first_token_ms = previous - 0.02 * (previous - first_token_ms)
-            self._rows[(provider, model)] = row
-            self._dirty.add((provider, model))
+                    p95 = previous - 0.02 * (previous - first_token_ms)
+            self._change((provider, model), Change(successes=1, reset=True, ended=now, p95=p95))
             if changed or time.monotonic() - self._flushed > FLUSH_SECONDS:
                 self._flush()
 
@@ -225,19 +281,23 @@ class HealthStore:
     ) -> float:
         """Count a failure; bench for `bench_for` s or by the breaker; return the bench end."""
         now = time.time() if now is None else now
+        key = (provider, model)
         with self._lock:
             self._refresh()
-            row = self._rows.get((provider, model), _Row())
-            row.failures += 1
-            row.consecutive_failures += 1
-            if bench_for is None and breaker and row.consecutive_failures >= self.FAILURES_TO_OPEN:
+            row = self._rows.get(key, Row())
+            if (
+                bench_for is None
+                and breaker
+                and row.consecutive_failures + 1 >= self.FAILURES_TO_OPEN
+            ):
                 bench_for = self.cool_down(row.benches)
+            change = Change(failures=1, streak=1)
             if bench_for is not None and bench_for > 0:
-                row.benches += 1
-                row.benched_until = max(row.benched_until, now + bench_for)
-                row.reason = reason
-            self._write(provider, model, row)
-            return row.benched_until
+                change = replace(change, benches=1, until=now + bench_for, reason=reason)
+            self._change(key, change)
+            self._flush()
+            self._refresh()
+            return self._rows.get(key, Row()).benched_until
 
     def default_bench(self, provider: str, model: str) -> float:
         """How long to bench after a rate limit that named no time: doubles on each repeat."""
@@ -251,6 +311,7 @@ class HealthStore:
     def clear(self) -> None:
         with self._lock:
             self._rows.clear()
+            self._pending.clear()
             if self._db is not None:
                 with contextlib.suppress(sqlite3.DatabaseError):
                     self._db.execute("DELETE FROM health")
@@ -271,4 +332,5 @@ def health_store(state_dir: Path | None) -> HealthStore:
         if store is None:
             store = HealthStore(state_dir / "health.sqlite3")
             _stores[state_dir] = store
+            atexit.register(store.flush)  # success counts still waiting for their batch
         return store

@@ -11,6 +11,7 @@ from openmux.providers._failures import (
     FailureKind,
     ProviderFailure,
     failure_from_exception,
+    local_cause,
     retry_after_seconds,
 )
 from openmux.providers._network import NetworkProbe
@@ -28,5 +29,6 @@ __all__ = [
     "adapt_request",
     "failure_from_exception",
     "list_models",
+    "local_cause",
     "retry_after_seconds",
 ]

@@ -2,14 +2,14 @@
 
 One factory per protocol, chosen from a table; models are cached per
 (provider, model, event loop) so a request never pays for client construction
-twice.
+twice, and dropped with their event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -195,42 +195,50 @@ EMBEDDINGS_FACTORIES: dict[str, EmbeddingsFactory] = {
 
 
 class ModelPool:
-    """Built models, reused across requests; async ones per event loop. Thread-safe."""
+    """Built models, reused across requests; async ones per event loop. Thread-safe.
+
+    At most MAX_MODELS per loop (and for sync callers), least recently used out
+    first: every distinct `model=` string must not cost memory forever. Async
+    models live in their loop's scope and are dropped when that loop closes.
+    """
+
+    MAX_MODELS = 64
 
     def __init__(self, timeouts: Timeouts) -> None:
         self._timeouts = timeouts
-        self._sync: dict[tuple[str, str, str], Any] = {}
-        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Any]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._sync: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def _cache(self, aio: bool) -> tuple[dict[Any, Any], asyncio.AbstractEventLoop | None]:
         loop = _http.current_loop() if aio else None
         if loop is None:
             return self._sync, None
+        return _http.loop_cache(loop, self), loop
+
+    def _get(
+        self, table: dict[str, Any], what: str, provider: ProviderSettings, model: str, aio: bool
+    ) -> Any:
+        cache, loop = self._cache(aio)
+        key = (what, provider.name, model)
         with self._lock:
-            return self._per_loop.setdefault(loop, {}), loop
+            found = cache.pop(key, None)
+            if found is not None:
+                cache[key] = found  # most recently used last
+                return found
+        built = _factory(table, provider, what)(provider, model, self._timeouts, loop)
+        with self._lock:
+            found = cache.setdefault(key, built)
+            while len(cache) > self.MAX_MODELS:
+                del cache[next(iter(cache))]
+        return found
 
     def chat(self, provider: ProviderSettings, model: str, *, aio: bool = False) -> BaseChatModel:
-        cache, loop = self._cache(aio)
-        key = ("chat", provider.name, model)
-        found = cache.get(key)
-        if found is None:
-            factory = _factory(CHAT_FACTORIES, provider, "chat")
-            found = cache.setdefault(key, factory(provider, model, self._timeouts, loop))
-        return found
+        return self._get(CHAT_FACTORIES, "chat", provider, model, aio)
 
     def embeddings(
         self, provider: ProviderSettings, model: str, *, aio: bool = False
     ) -> Embeddings:
-        cache, loop = self._cache(aio)
-        key = ("embeddings", provider.name, model)
-        found = cache.get(key)
-        if found is None:
-            factory = _factory(EMBEDDINGS_FACTORIES, provider, "embeddings")
-            found = cache.setdefault(key, factory(provider, model, self._timeouts, loop))
-        return found
+        return self._get(EMBEDDINGS_FACTORIES, "embeddings", provider, model, aio)
 
 
 def _factory(table: dict[str, Any], provider: ProviderSettings, what: str) -> Any:

@@ -6,6 +6,7 @@ every client library's exceptions are mapped here and nowhere else.
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import time
@@ -31,7 +32,9 @@ FailureKind = Literal[
     "circuit_open",
     "not_free",
     "cancelled",
+    "local",
 ]
+"""`local`: the caller's request or this machine failed, not the provider (benches nothing)."""
 
 _CONTEXT_RE = re.compile(
     r"context[ _-]?(length|window)|maximum context|too many tokens|prompt is too long|"
@@ -144,10 +147,54 @@ _LANGCHAIN_KINDS: Mapping[str, FailureKind] = {
 }
 
 
-def failure_from_exception(exc: BaseException) -> ProviderFailure:
-    """Map any client exception (openai, httpx, ollama, langchain) to a failure."""
+_OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE})
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and everything it was raised from or during (cycles cut)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 16:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def local_cause(exc: BaseException, *, before_send: bool = False) -> str | None:
+    """Why `exc` is the caller's or this machine's error rather than the provider's, or None.
+
+    Always local: text that cannot be encoded (a lone surrogate), an unknown
+    keyword argument, a process out of file descriptors. With `before_send`
+    (no byte of the request has left), any TypeError or ValueError is local too;
+    after that, they may come from parsing a provider's malformed answer.
+    """
+    if isinstance(exc, ProviderFailure):
+        return str(exc) if exc.kind == "local" else None
+    for cause in _causes(exc):
+        if isinstance(cause, OSError) and cause.errno in _OUT_OF_DESCRIPTORS:
+            return (
+                "this process ran out of file descriptors (too many open files); "
+                "close unused clients or event loops, or raise the limit (ulimit -n)"
+            )
+    if isinstance(exc, UnicodeEncodeError):
+        return f"the request text cannot be encoded ({exc.reason} at position {exc.start})"
+    if isinstance(exc, TypeError) and "unexpected keyword argument" in str(exc):
+        return f"an argument the model does not take: {exc}"
+    if before_send and isinstance(exc, (TypeError, ValueError)):
+        return f"the request is invalid: {type(exc).__name__}: {exc}"
+    return None
+
+
+def failure_from_exception(exc: BaseException, *, before_send: bool = False) -> ProviderFailure:
+    """Map any client exception (openai, httpx, ollama, langchain) to a failure.
+
+    Errors of the caller or of this machine (see `local_cause`) get kind `local`.
+    """
     if isinstance(exc, ProviderFailure):
         return exc
+    local = local_cause(exc, before_send=before_send)
+    if local is not None:
+        return ProviderFailure("local", local)
     if _raised_by(exc, "openai"):
         return _from_openai(exc)
     if any(_raised_by(exc, name) for name in ("httpx", "httpcore", "httpx2", "httpcore2")):

@@ -14,6 +14,7 @@ import asyncio
 import ssl
 import threading
 import weakref
+from collections.abc import AsyncGenerator
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -23,9 +24,6 @@ from openmux.providers._first_token import transports
 _lock = threading.Lock()
 _sync_clients: dict[str, Any] = {}
 _unused_async_client: Any = None
-_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 @cache
@@ -92,24 +90,82 @@ def current_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
+class _LoopScope:
+    """What belongs to one event loop: its pool, and caches of clients built on it."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.caches: weakref.WeakKeyDictionary[object, dict[Any, Any]] = weakref.WeakKeyDictionary()
+        self.closer: Any = None
+
+
+_scopes: dict[asyncio.AbstractEventLoop, _LoopScope] = {}
+
+
+async def _close_with_loop(loop: asyncio.AbstractEventLoop) -> AsyncGenerator[None, None]:
+    """Suspended for the loop's lifetime; its `finally` runs when the loop shuts down.
+
+    `asyncio.run` (and every loop that calls `shutdown_asyncgens`) closes the async
+    generators still alive on it before closing the loop: that is the one moment
+    the pool's connections can still be closed on the loop they belong to.
+    """
+    try:
+        yield
+    finally:
+        with _lock:
+            scope = _scopes.pop(loop, None)
+        if scope is not None:
+            scope.caches.clear()
+            await scope.client.aclose()
+
+
+def _scope(loop: asyncio.AbstractEventLoop) -> _LoopScope:
+    """The loop's scope (the caller holds the lock)."""
+    scope = _scopes.get(loop)
+    if scope is not None:
+        return scope
+    for old in [known for known in _scopes if known.is_closed()]:
+        # Closed without shutting down its async generators: nothing can run on it
+        # any more, so its connections are dropped (and closed as they are collected).
+        del _scopes[old]
+    httpx = openai_httpx()
+    scope = _LoopScope(httpx.AsyncClient(transport=_async_transport(httpx)))
+    closer = _close_with_loop(loop)
+    step = closer.asend(None)  # registers the generator with the running loop
+    try:
+        step.send(None)
+    except StopIteration:
+        scope.closer = closer  # the loop tracks it weakly: keep it alive here
+    _scopes[loop] = scope
+    return scope
+
+
 def async_client(loop: asyncio.AbstractEventLoop | None) -> Any:
-    """The pool of one event loop (pooled connections cannot cross loops).
+    """The pool of one event loop (pooled connections cannot cross loops), closed with it.
 
     With no loop (a sync caller) the client is one that will never be used,
     handed over only so that adapters do not build a default one of their own.
     """
     global _unused_async_client
-    httpx = openai_httpx()
     with _lock:
         if loop is None:
             if _unused_async_client is None:
+                httpx = openai_httpx()
                 _unused_async_client = httpx.AsyncClient(transport=_async_transport(httpx))
             return _unused_async_client
-        client = _async_clients.get(loop)
-        if client is None:
-            client = httpx.AsyncClient(transport=_async_transport(httpx))
-            _async_clients[loop] = client
-    return client
+        return _scope(loop).client
+
+
+def loop_cache(loop: asyncio.AbstractEventLoop, owner: object) -> dict[Any, Any]:
+    """A dict of `owner`'s that lives as long as the loop does (for clients built on it)."""
+    with _lock:
+        return _scope(loop).caches.setdefault(owner, {})
+
+
+def open_loop_pools() -> int:
+    """How many event loops hold a pool now (each is closed with its loop)."""
+    with _lock:
+        return len(_scopes)
 
 
 def timeout(

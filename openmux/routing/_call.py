@@ -22,7 +22,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tracers.base import BaseTracer
 from langchain_core.tracers.log_stream import LogStreamCallbackHandler
 
-from openmux.errors import StreamInterrupted
+from openmux.errors import NoProviderAvailable, StreamInterrupted
 from openmux.privacy import scrub_for_provider, scrub_texts_for_provider
 from openmux.providers import ProviderFailure, adapt_request, failure_from_exception
 from openmux.routing._react import react, refused_key_hint
@@ -122,7 +122,14 @@ def warm(router: Router, candidate: Candidate, *, aio: bool) -> None:
 def _fail(
     router: Router, candidate: Candidate, request: RouteRequest, exc: BaseException, started: float
 ) -> ProviderFailure:
+    """Record and react to a provider's failure. The caller's or this machine's own error
+    (a bad argument, text that cannot be encoded, no file descriptors left) is raised at
+    once instead: no other candidate would fare better, and no provider is to blame."""
     failure = failure_from_exception(exc)
+    if failure.kind == "local":
+        if isinstance(exc, (TypeError, ValueError)):
+            raise exc
+        raise NoProviderAvailable(str(failure), attempts=request.attempt_dicts()) from exc
     if not request.finished:  # a hedge lost the race: its outcome no longer matters
         request.record(candidate, failure.kind, error=str(failure), latency_ms=_ms_since(started))
     react(router, candidate, request, failure)

@@ -63,6 +63,8 @@ class RouteRequest:
     candidates: list[Candidate] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
+    cause: str | None = None
+    """Set by select when the settings themselves leave no candidate: which one, and why."""
     failed_providers: set[str] = field(default_factory=set)
     benched: list[Bench] = field(default_factory=list)
     min_context: int = 0
@@ -157,11 +159,13 @@ def request_exhausted(request: RouteRequest) -> NoProviderAvailable:
         )
     elif request.attempts:
         message = "no provider could answer: every candidate failed"
+    elif request.cause is not None:
+        message = f"no provider can be tried: {request.cause}"
     elif request.offline:
         message = "offline and no local model or server is available"
     else:
         message = "no provider is configured or reachable"
     hints = list(dict.fromkeys(request.hints))
-    if not hints and not request.attempts:
+    if not hints and not request.attempts and request.cause is None:
         hints.append("set OPENROUTER_API_KEY (free key at https://openrouter.ai/keys)")
     return NoProviderAvailable(message, attempts=request.attempt_dicts(), hints=hints)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage
 
-from openmux.config import ModelEntry
+from openmux.config import ModelEntry, explain_no_candidates
 from openmux.errors import ConfigError
 from openmux.routing._plan import LATENCY_TTL, Pair, Plan, ProviderPlan, build_plan, plan_for
 from openmux.routing._rank import rank
@@ -61,6 +61,8 @@ def select(router: Router, request: RouteRequest, *, listing: bool = False) -> l
             request, settings, local_models, catalog=router.catalog, health=router.health
         )
     request.candidates = candidates
+    if not candidates:
+        request.cause = explain_no_candidates(settings)
     return candidates
 
 

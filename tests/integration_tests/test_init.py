@@ -124,12 +124,14 @@ def test_wizard_finds_nothing_adds_a_key_to_the_keyring(home: Path, provider: Fa
     child.sendline(KEY)
     child.expect("ok: the key works, free tier")
     child.expect(r"keyring\s+the OS keyring \(available: PlaintextKeyring\)")
-    child.expect(r"Store \[keyring/file/dotenv\] \(keyring\): ")
+    # A keyring that keeps keys in clear text is not the default...
+    child.expect(r"Store \[keyring/file/dotenv\] \(file\): ")
     child.sendline("keyring")
+    # ...and choosing it anyway is warned about.
+    child.expect("keeps keys in clear text")
     child.expect("key stored in the OS keyring")
-    child.expect(r"exists\. Replace it .*\[y/n\] \(n\): ")
-    child.sendline("y")
-    child.expect("Wrote ")
+    # The config already says what this run would write: it is left alone.
+    child.expect("nothing to change; kept as it is")
     child.expect("Answer: " + REPLY)
     child.expect(f"answered by openrouter:{MODEL}")
     assert finish(child) == 0
@@ -138,8 +140,8 @@ def test_wizard_finds_nothing_adds_a_key_to_the_keyring(home: Path, provider: Fa
     assert in_keyring(home)
     assert keys_index(home)["keyring"] == ["openrouter"]
     written = config.read_text()
-    assert provider.openrouter_base_url in written  # the override was carried over
-    assert config.with_suffix(".toml.bak").is_file()
+    assert provider.openrouter_base_url in written  # the override was kept
+    assert not config.with_suffix(".toml.bak").exists()
     checks = [r for r in provider.requests if r.endpoint == "key"]
     assert checks and checks[0].headers["authorization"] == f"Bearer {KEY}"
     chats = [r for r in provider.requests if r.endpoint == "chat"]
@@ -251,7 +253,7 @@ def test_wizard_ctrl_c_cancels(home: Path) -> None:
 
 def test_non_interactive_init(home: Path, provider: FakeProvider) -> None:
     result = run(
-        "init", "--provider", "openrouter", "--key-stdin", "--yes",
+        "init", "--provider", "openrouter", "--key-stdin", "--yes", "--store", "keyring",
         "--base-url", provider.openrouter_base_url,
         stdin=KEY + "\n",
     )  # fmt: skip
@@ -326,7 +328,7 @@ def test_keys_set_list_rm(home: Path, provider: FakeProvider, clean_environment:
     (clean_environment / "openmux.toml").write_text(
         f'[providers.openrouter]\nbase_url = "{provider.openrouter_base_url}"\n'
     )
-    result = run("keys", "set", "openrouter", "--stdin", stdin=KEY + "\n")
+    result = run("keys", "set", "openrouter", "--stdin", "--store", "keyring", stdin=KEY + "\n")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "stored in the OS keyring" in result.stdout
     listing = run("keys", "list")
@@ -390,3 +392,61 @@ def test_config_show_sources(clean_environment: Path, monkeypatch: pytest.Monkey
     assert settings["providers.groq.enabled"] == {"value": False, "source": str(path)}
     table = run("config", "show")
     assert table.returncode == 0 and "router.strategy" in table.stdout
+
+
+# --------------------------------------------------------------------------- rewriting a config
+
+FULL_CONFIG = """\
+# my settings: keep this comment
+[router]
+policy = "latency"
+prefer = ["groq"]
+exclude = ["mistral"]
+max_attempts = 3
+hedge_after_ms = 900
+
+[privacy]
+scrub_pii = true   # never off by accident
+
+[classifier]
+second_tier = true
+
+[providers.openrouter]
+base_url = "http://127.0.0.1:9/api/v1"
+headers = { X-Team = "blue" }
+
+[providers.groq]
+embedding_models = ["embed-1"]
+"""
+
+
+def test_init_force_keeps_every_other_setting_and_says_what_changed(
+    home: Path, provider: FakeProvider
+) -> None:
+    config = user_config(home)
+    config.parent.mkdir(parents=True)
+    config.write_text(FULL_CONFIG, encoding="utf-8")
+    result = run(
+        "init", "--provider", "openrouter", "--key-stdin", "--yes", "--force", "--no-test",
+        "--store", "dotenv", "--base-url", provider.openrouter_base_url,
+        stdin=KEY + "\n",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"[providers.openrouter] base_url = {provider.openrouter_base_url}" in result.stdout
+    assert "(was http://127.0.0.1:9/api/v1)" in result.stdout
+    assert "1 setting(s) changed" in result.stdout
+    expected = FULL_CONFIG.replace("http://127.0.0.1:9/api/v1", provider.openrouter_base_url)
+    assert config.read_text() == expected  # every other line, comments included
+    assert config.with_suffix(".toml.bak").read_text() == FULL_CONFIG
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600  # it holds request headers
+    shown = json.loads(run("config", "show", "--json").stdout)["settings"]
+    assert shown["privacy.scrub_pii"]["value"] is True
+
+    again = run(
+        "init", "--provider", "openrouter", "--key-stdin", "--yes", "--force", "--no-test",
+        "--store", "dotenv", "--base-url", provider.openrouter_base_url,
+        stdin=KEY + "\n",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "nothing to change" in again.stdout
+    assert config.read_text() == expected

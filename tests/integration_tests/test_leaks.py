@@ -211,3 +211,87 @@ def test_cli_shows_the_key_masked_and_its_source(configured: Path) -> None:
     key_row = shown["settings"]["providers.openrouter.api_key"]
     assert key_row == {"value": f"{CANARY[:4]}…{CANARY[-4:]}", "source": key_row["source"]}
     assert key_row["source"].startswith("environment")
+
+
+# ------------------------------------------------------------------ URL credentials, headers
+
+URL_CANARY = "URLCANARY5d1e9a7c3b"
+HEADER_CANARY = "HDRCANARY8b2f6d4a0e"
+PROXY_MARKERS = ("URLCANARY", "HDRCANARY")
+
+
+@pytest.fixture
+def proxied(provider: FakeProvider, clean_environment: Path) -> Path:
+    """A provider reached through a URL with a password in it and a secret header."""
+    base_url = provider.base_url.replace("http://", f"http://proxyuser:{URL_CANARY}@", 1)
+    (clean_environment / "openmux.toml").write_text(
+        "[router]\n"
+        'providers = ["proxy"]\n'
+        "[timeouts]\n"
+        "first_token = 0.5\n"
+        "total = 2\n"
+        "[providers.proxy]\n"
+        'protocol = "openai"\n'
+        f'base_url = "{base_url}"\n'
+        f'headers = {{ X-Proxy-Token = "{HEADER_CANARY}" }}\n'
+        f'models = ["{MODEL}"]\n',
+        encoding="utf-8",
+    )
+    return clean_environment
+
+
+def _assert_no_proxy_secret(label: str, *texts: str) -> None:
+    for text in texts:
+        for marker in PROXY_MARKERS:
+            assert marker not in text, f"{label}: {marker} leaked into:\n{text[:2000]}"
+
+
+@pytest.mark.parametrize("fault_name", ["http_500", "garbage", "disconnect", None])
+@pytest.mark.parametrize("mode", ["invoke", "stream"])
+def test_url_credentials_and_headers_never_show(
+    proxied: Path,
+    provider: FakeProvider,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    fault_name: str | None,
+    mode: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    provider.fault = FAULTS[fault_name]() if fault_name else None
+    llm = ChatOpenMux()
+    proxy = llm.settings.providers["proxy"]
+    texts = [repr(llm), str(llm), repr(llm.settings), repr(vars(llm)), llm.model_dump_json()]
+    texts += [repr(proxy), repr(proxy.headers)]
+    try:
+        if mode == "invoke":
+            message = llm.invoke("hello there")
+            texts += [message.model_dump_json(), json.dumps(message.response_metadata)]
+        else:
+            texts += [c.model_dump_json() for c in llm.stream("hello there")]
+    except OpenMuxError as exc:
+        texts += _exception_texts(exc)
+    captured = capsys.readouterr()
+    texts += [captured.out, captured.err, caplog.text]
+    texts += [repr(r.__dict__) for r in caplog.records]
+    _assert_no_proxy_secret(f"{mode}/{fault_name}", *texts)
+    # The header still reaches the provider: held as a secret, not dropped.
+    assert any(r.headers.get("x-proxy-token") == HEADER_CANARY for r in provider.requests)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("chat", "-v", "hello"),
+        ("chat", "--json", "hello"),
+        ("config", "show", "--all"),
+        ("config", "show", "--json"),
+        ("config", "validate"),
+        ("doctor",),
+        ("doctor", "--json"),
+    ],
+)
+def test_cli_never_shows_url_credentials_or_headers(
+    proxied: Path, provider: FakeProvider, args: tuple[str, ...]
+) -> None:
+    result = _cli(*args)
+    _assert_no_proxy_secret(" ".join(args), result.stdout, result.stderr)

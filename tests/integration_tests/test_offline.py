@@ -25,7 +25,10 @@ base_url = "https://groq.invalid/openai/v1"
 
 @pytest.fixture
 def unreachable_remotes(clean_environment: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (clean_environment / "openmux.toml").write_text(UNREACHABLE, encoding="utf-8")
+    config = clean_environment / "openmux.toml"
+    config.write_text(UNREACHABLE, encoding="utf-8")
+    # Named explicitly: a config that sends keys to other hosts must be trusted.
+    monkeypatch.setenv("OPENMUX_CONFIG", str(config))
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-v1-unreachable-000000")
     monkeypatch.setenv("GROQ_API_KEY", "gsk_unreachable_000000")
     return clean_environment

@@ -57,9 +57,10 @@ def test_precedence_defaults_file_dotenv_env_constructor(
     assert llm.settings.sources["timeouts.connect"].endswith("openmux.toml")
 
 
-def test_dotenv_is_found_in_a_parent_folder(
+def test_dotenv_is_found_in_a_parent_folder_up_to_the_project_root(
     clean_environment: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    _write(clean_environment / "pyproject.toml", "")
     _write(clean_environment / ".env", "GROQ_API_KEY=gsk_parent\n")
     child = clean_environment / "a" / "b"
     child.mkdir(parents=True)

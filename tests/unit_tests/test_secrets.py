@@ -15,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from openmux._redact import redact
-from openmux.config import _secrets, load_settings
+from openmux.config import _keyring_store, _secrets, load_settings
 from openmux.config._secrets import (
     KeyringStatus,
     SecretsError,
@@ -201,8 +201,8 @@ def test_a_hanging_keyring_times_out_and_is_skipped(
     def load() -> tuple[Any, KeyringStatus]:
         return backend, KeyringStatus(True, "tests.Hanging")
 
-    monkeypatch.setattr(_secrets, "_load_backend", load)
-    monkeypatch.setattr(_secrets, "KEYRING_TIMEOUT", 0.2)
+    monkeypatch.setattr(_keyring_store, "_load_backend", load)
+    monkeypatch.setattr(_keyring_store, "KEYRING_TIMEOUT", 0.2)
     set_key("openrouter", KEY, "keyring")
     try:
         with caplog.at_level("WARNING", logger="openmux"):

@@ -1,0 +1,68 @@
+"""Opening a state database (health, catalog cache): a broken file never stops an answer.
+
+A file that is not a database, or whose schema cannot be read, is moved aside
+(``NAME.corrupt``, with its WAL files removed) and rebuilt empty; a state dir
+that cannot be created or written leaves the store in memory. Either way the
+store says what happened (`StateDbOpen.problem`) so `openmux doctor` can tell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from openmux._logging import get_logger
+
+_log = get_logger("openmux.state")
+
+
+@dataclass(frozen=True)
+class StateDbOpen:
+    db: sqlite3.Connection | None
+    problem: str = ""
+    """Empty when the file opened cleanly; else what was wrong and what was done."""
+    moved_aside: bool = False
+
+
+def move_aside(path: Path) -> Path:
+    """Keep a broken database as NAME.corrupt for inspection; drop its WAL files."""
+    target = path.with_name(path.name + ".corrupt")
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(OSError):
+            path.with_name(path.name + suffix).unlink()
+    with contextlib.suppress(OSError):
+        path.replace(target)
+    return target
+
+
+def open_state_db(path: Path, connect: Callable[[Path], sqlite3.Connection]) -> StateDbOpen:
+    """`connect(path)` (which must check the schema), rebuilding a corrupt file once."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        problem = f"the state dir {path.parent} cannot be created ({exc.strerror}); kept in memory"
+        _log.warning("%s; set OPENMUX_STATE_DIR to a writable folder", problem)
+        return StateDbOpen(None, problem)
+    try:
+        return StateDbOpen(connect(path))
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):  # locked, read-only, a disk error: the file may be fine
+            return StateDbOpen(None, f"{path} cannot be used now ({exc}); kept in memory")
+        moved = move_aside(path)
+        problem = f"{path.name} was corrupt ({exc}); moved aside to {moved.name} and rebuilt"
+        _log.warning("%s", problem)
+    try:
+        return StateDbOpen(connect(path), problem, moved_aside=True)
+    except sqlite3.DatabaseError as exc:
+        return StateDbOpen(None, f"{problem}; rebuilding failed ({exc}), kept in memory", True)
+
+
+def is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """The file's content is wrong (as opposed to the file being busy or unwritable)."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return True
+    text = str(exc).lower()
+    return any(sign in text for sign in ("not a database", "malformed", "no such column"))

@@ -1,0 +1,184 @@
+"""`[providers.NAME]` tables: checked against the built-in table, then made ProviderSettings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from openmux.config._layer import Layer, expect, string_list
+from openmux.config._providers import PROTOCOLS, ModelEntry, ProviderSpec
+from openmux.config._schema import IN_PROCESS, ProviderSettings, SecretHeaders
+from openmux.config._toml import is_loopback_url
+from openmux.config._trust import borrowed_key, trust_fix
+
+PROVIDER_KEYS = {
+    "protocol",
+    "base_url",
+    "api_key_env",
+    "free",
+    "enabled",
+    "models",
+    "embedding_models",
+    "headers",
+}
+
+
+def merge_provider_table(
+    layer: Layer,
+    name: str,
+    table: Any,
+    known: Mapping[str, ProviderSpec],
+    current: Mapping[str, Any],
+) -> dict[str, Any]:
+    """`[providers.NAME]` checked and merged over what earlier layers set for it."""
+    where = f"providers.{name}"
+    if not isinstance(table, Mapping):
+        raise layer.error(f"`{where}` must be a table", name, "providers", f"write it as [{where}]")
+    layer.check_keys(table, PROVIDER_KEYS, where)
+    merged = {**current, **table}
+    if name not in known:
+        needed = ("protocol",) if merged.get("protocol") in IN_PROCESS else ("protocol", "base_url")
+        missing = [k for k in needed if k not in merged]
+        if missing:
+            raise layer.error(
+                f"new provider [{where}] needs {' and '.join(missing)}",
+                "",
+                where,
+                'add protocol = "openai" and base_url = "http://host:port/v1"',
+            )
+    if "protocol" in table and table["protocol"] not in PROTOCOLS:
+        raise layer.error(
+            f"[{where}] protocol = {table['protocol']!r} is not supported",
+            "protocol",
+            where,
+            f"use one of: {', '.join(PROTOCOLS)}",
+        )
+    if "base_url" in table:
+        expect(
+            layer,
+            table["base_url"],
+            str,
+            "base_url",
+            where,
+            'a URL like "http://127.0.0.1:8000/v1"',
+        )
+    for flag in ("free", "enabled"):
+        if flag in table:
+            expect(layer, table[flag], bool, flag, where, "true or false")
+    for key in ("models", "embedding_models"):
+        if key in table:
+            string_list(layer, table[key], key, where)
+    if "headers" in table and not (
+        isinstance(table["headers"], Mapping)
+        and all(isinstance(v, str) for v in table["headers"].values())
+    ):
+        raise layer.error(
+            f"[{where}] headers must map names to strings",
+            "headers",
+            where,
+            'headers = { X-Name = "value" }',
+        )
+    if name not in known and merged["protocol"] not in IN_PROCESS:
+        base_url = merged["base_url"]
+        if "free" not in merged and not is_loopback_url(base_url):
+            raise layer.error(
+                f"new remote provider [{where}] must say whether it is free",
+                "",
+                where,
+                "add free = true (a free tier) or free = false (paid)",
+            )
+    if layer.project_local:
+        borrowed = borrowed_key(name, merged)
+        if borrowed is not None:
+            owner, own_host, other_host = borrowed
+            raise layer.error(
+                f"[{where}] in a project's config file would send your {owner} key to "
+                f"{other_host} instead of {own_host}; refused",
+                "base_url" if "base_url" in table else "api_key_env",
+                where,
+                trust_fix(Path(layer.source)),
+            )
+    return merged
+
+
+def provider_settings(
+    name: str,
+    spec: ProviderSpec | None,
+    override: Mapping[str, Any],
+    environ: Mapping[str, str],
+    given_key: SecretStr | None,
+    sources: dict[str, str],
+) -> ProviderSettings:
+    """The provider as this process will use it; its key from `given_key` or where it is kept."""
+    base_url = override.get("base_url") or (spec.base_url if spec else "")
+    if spec and spec.host_env and "base_url" not in override and environ.get(spec.host_env):
+        base_url = host_url(environ[spec.host_env], spec)
+    protocol = override.get("protocol") or (spec.protocol if spec else "openai")
+    key_envs: tuple[str, ...] = (
+        (override["api_key_env"],) if "api_key_env" in override else (spec.key_envs if spec else ())
+    )
+    api_key = given_key
+    if api_key is None:
+        for env_name in key_envs:
+            if environ.get(env_name):
+                api_key = SecretStr(environ[env_name])
+                break
+        if api_key is None and key_envs:  # then the OS keyring and the encrypted key file
+            from openmux.config._secrets import stored_key_with_source
+
+            stored = stored_key_with_source(name)
+            if stored is not None:
+                api_key = stored[0]
+                sources[f"providers.{name}.api_key"] = stored[1]
+    from openmux._redact import register_secret, url_credentials
+
+    if api_key is not None:
+        register_secret(api_key.get_secret_value())
+    for secret in url_credentials(base_url):
+        register_secret(secret)
+    for header in override.get("headers", {}).values():
+        register_secret(header)
+    local = bool(spec.local) if spec else False
+    local = local or is_loopback_url(base_url) or protocol in IN_PROCESS
+    if protocol in IN_PROCESS and not base_url:
+        base_url = "in-process"
+    free_default = spec.free if spec else local
+    known = {m.id: m for m in spec.models} if spec else {}
+    models = spec.models if spec else ()
+    if "models" in override:
+        models = tuple(known.get(m, ModelEntry(m)) for m in override["models"])
+    embedding_models = tuple(
+        override.get("embedding_models", spec.embedding_models if spec else ())
+    )
+    return ProviderSettings(
+        name=name,
+        protocol=protocol,
+        base_url=base_url.rstrip("/"),
+        free=bool(override.get("free", free_default or local)),
+        enabled=bool(override.get("enabled", True)),
+        local=local,
+        api_key=api_key,
+        key_env=key_envs[0] if key_envs else None,
+        models=models,
+        models_configured="models" in override,
+        embedding_models=embedding_models,
+        headers=SecretHeaders({**(spec.headers if spec else {}), **override.get("headers", {})}),
+        tool_call_id_style=spec.tool_call_id_style if spec else "any",
+        free_model_suffix=spec.free_model_suffix if spec else "",
+        signup_url=spec.signup_url if spec else "",
+        start_hint=spec.start_hint if spec else "",
+    )
+
+
+def host_url(value: str, spec: ProviderSpec) -> str:
+    """OLLAMA_HOST may be `host:port` or `0.0.0.0`: turn it into a URL this machine can call."""
+    url = value.strip()
+    if "://" not in url:
+        url = f"http://{url}"
+    url = url.replace("://0.0.0.0", "://127.0.0.1")
+    if spec.protocol == "openai" and not url.rstrip("/").endswith("/v1"):
+        url = url.rstrip("/") + "/v1"
+    return url

@@ -1,0 +1,161 @@
+"""The shape of effective settings: what `load_settings` returns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal
+
+from pydantic import SecretStr
+
+from openmux.config._privacy import PrivacySettings
+from openmux.config._providers import ModelEntry, ToolCallIdStyle
+
+# Protocols that run the model inside this process: no URL, always local and free.
+IN_PROCESS = frozenset({"llamacpp", "transformers"})
+
+Strategy = Literal["best", "ordered"]
+STRATEGIES = ("best", "ordered")
+Policy = Literal["quality", "latency", "balanced"]
+POLICIES = ("quality", "latency", "balanced")
+
+
+class SecretHeaders(Mapping[str, str]):
+    """Extra request headers: readable by the adapters, masked in every repr.
+
+    Headers such as `Authorization` or `cf-aig-authorization` carry credentials,
+    so neither `repr(settings)` nor `vars(llm)` may show their values.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = dict(values)
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{name!r}: '***'" for name in self._values) + "}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(self.items()) == dict(other.items())
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds. Keep-alive comments are not tokens (see the reliability docs)."""
+
+    connect: float = 3.0
+    first_token: float = 20.0
+    total: float = 120.0
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """One provider as this process will use it."""
+
+    name: str
+    protocol: str
+    base_url: str
+    free: bool
+    enabled: bool = True
+    local: bool = False
+    api_key: SecretStr | None = field(default=None, repr=False)
+    key_env: str | None = None
+    models: tuple[ModelEntry, ...] = ()
+    models_configured: bool = False
+    embedding_models: tuple[str, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=lambda: SecretHeaders({}))
+    tool_call_id_style: ToolCallIdStyle = "any"
+    free_model_suffix: str = ""
+    signup_url: str = ""
+    start_hint: str = ""
+
+    def __repr__(self) -> str:
+        # base_url may carry credentials (https://user:password@host): mask them too.
+        from openmux._redact import redact
+
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+        return redact(f"ProviderSettings({shown})")
+
+    def is_free(self, model: str) -> bool:
+        return self.free or bool(self.free_model_suffix and model.endswith(self.free_model_suffix))
+
+    @property
+    def needs_key(self) -> bool:
+        return self.key_env is not None and not self.local
+
+    @property
+    def usable(self) -> bool:
+        """Enabled and, for a keyed remote provider, holding a key."""
+        return self.enabled and (self.api_key is not None or not self.needs_key)
+
+    def hint(self) -> str:
+        if self.needs_key and self.api_key is None and not (self.free or self.free_model_suffix):
+            return (
+                f"{self.name}: a paid provider; set {self.key_env} and free_only = false to use it"
+            )
+        if self.needs_key and self.api_key is None:
+            where = f" (free key at {self.signup_url})" if self.signup_url else ""
+            return f"{self.name}: set {self.key_env}{where}"
+        if self.local and self.start_hint:
+            return f"{self.name}: {self.start_hint} at {self.base_url}"
+        return f"{self.name}: check that {self.base_url} answers"
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    """`[classifier]`: the optional second tier (a chat model labels unsure requests)."""
+
+    second_tier: bool = False
+    threshold: float = 0.6
+    """Ask the second tier below this confidence."""
+    model: str | None = None
+    """The model that answers ("ID" or "PROVIDER:ID"); default: the top chat candidate."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    providers: Mapping[str, ProviderSettings]
+    allowed: tuple[str, ...] | None = None
+    strategy: Strategy = "best"
+    free_only: bool = True
+    max_attempts: int = 8
+    hedging: bool = True
+    hedge_after_ms: float | None = None
+    """None: adaptive (the candidate's p95 first-token time, at least 1.5 s; 5 s unobserved)."""
+    hedge_tools: bool = False
+    """Hedge requests with tools bound too (tools may have side effects)."""
+    offline: bool = False
+    timeouts: Timeouts = Timeouts()
+    state_dir: Path | None = None
+    config_file: Path | None = None
+    sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    policy: Policy = "quality"
+    """How `strategy = "best"` ranks: task quality, observed latency, or both."""
+    prefer: tuple[str, ...] = ()
+    """Models ("ID", "PROVIDER:ID") or provider names tried first, in this order."""
+    exclude: tuple[str, ...] = ()
+    """Models or providers never chosen automatically (an explicit model= still is)."""
+    catalog_ttl_hours: float = 24.0
+    classifier: ClassifierSettings = ClassifierSettings()
+
+    def provider_order(self) -> list[ProviderSettings]:
+        """Providers taking part, in tie-break order."""
+        if self.allowed is not None:
+            chosen = [self.providers[name] for name in self.allowed if name in self.providers]
+        else:
+            chosen = list(self.providers.values())
+        return [p for p in chosen if p.enabled and (p.local or not self.offline)]

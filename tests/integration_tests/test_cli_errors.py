@@ -1,0 +1,112 @@
+"""Bad input and interruptions end with one line naming the problem and the fix."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from openmux.testing import FakeProviderServer, Fault
+from tests.helpers import provider_toml, run_cli
+
+MODEL = "fake-model"
+
+
+def assert_one_clear_line(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    for word in words:
+        assert word in output, output
+
+
+@pytest.fixture
+def configured(clean_environment: Path, fake_provider_server: FakeProviderServer) -> Path:
+    provider = fake_provider_server.add_provider("fake", models=[MODEL], reply="hello")
+    (clean_environment / "openmux.toml").write_text(
+        provider_toml(provider) + "[timeouts]\nfirst_token = 5\ntotal = 5\n", encoding="utf-8"
+    )
+    return clean_environment
+
+
+def test_non_utf8_arguments_and_input(configured: Path) -> None:
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:surrogateescape"}
+    bad = b"caf\xe9 bar"
+    chat = subprocess.run(
+        [sys.executable, "-m", "openmux.cli", "chat", os.fsdecode(bad)],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert chat.returncode == 2
+    assert_one_clear_line(chat, "not valid UTF-8")
+    for args in (["chat"], ["classify"]):
+        piped = subprocess.run(
+            [sys.executable, "-m", "openmux.cli", *args], input=bad, capture_output=True,
+            env=dict(os.environ),
+        )  # fmt: skip
+        text = piped.stdout.decode(errors="replace") + piped.stderr.decode(errors="replace")
+        assert "Traceback" not in text and "UTF-8" in text, (args, text)
+
+
+def test_a_non_utf8_dotenv_names_the_file(clean_environment: Path) -> None:
+    (clean_environment / ".env").write_bytes(b"OPENROUTER_API_KEY=caf\xe9\n")
+    result = run_cli("config", "show")
+    assert result.returncode != 0
+    assert_one_clear_line(result, str(clean_environment / ".env"), "UTF-8")
+
+
+def test_an_unknown_task_is_named(configured: Path) -> None:
+    result = run_cli("chat", "--task", "bogus", "hello")
+    assert result.returncode == 2
+    assert_one_clear_line(result, "'bogus' is not a task", "chat, code")
+
+
+def test_a_state_dir_that_cannot_be_created(configured: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"  # a folder cannot be made inside a file, even by root
+    blocker.write_text("", encoding="utf-8")
+    env = {**os.environ, "OPENMUX_STATE_DIR": str(blocker / "state")}
+    answer = run_cli("chat", "--no-stream", "hi", env=env)
+    assert_one_clear_line(answer, "hello")
+    assert answer.returncode == 0
+    doctor = run_cli("doctor", env=env)
+    assert_one_clear_line(doctor, "cannot be created")
+
+
+def test_corrupt_and_bad_state_databases(configured: Path) -> None:
+    state = Path(os.environ["OPENMUX_STATE_DIR"])
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "health.sqlite3").write_bytes(b"garbage, not SQLite" * 50)
+    doctor = run_cli("doctor")
+    assert_one_clear_line(doctor, "health.sqlite3 was corrupt", "moved aside")
+    assert (state / "health.sqlite3.corrupt").is_file()
+    with sqlite3.connect(state / "health.sqlite3") as db:
+        db.execute(
+            "INSERT INTO health (provider, model, benched_until, benches)"
+            " VALUES ('fake', 'fake-model', 'soon', 'many')"
+        )
+    for args in (("chat", "--no-stream", "hi"), ("doctor",)):
+        assert_one_clear_line(run_cli(*args))
+    assert "hello" in run_cli("chat", "--no-stream", "hi").stdout
+
+
+def test_ctrl_c_ends_with_one_line(
+    configured: Path, fake_provider_server: FakeProviderServer
+) -> None:
+    provider = fake_provider_server.providers["fake"]
+    provider.fault = Fault.hang()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "openmux.cli", "chat", "--no-stream", "hi"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+    )  # fmt: skip
+    while not provider.requests:  # wait until the question is on its way, then interrupt it
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines() == ["openmux: interrupted"]
