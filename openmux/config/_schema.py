@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import SecretStr
 
 from openmux.config._privacy import PrivacySettings
-from openmux.config._providers import ModelEntry, ToolCallIdStyle
+from openmux.config._providers import ProviderSpec
 
 # Protocols that run the model inside this process: no URL, always local and free.
 IN_PROCESS = frozenset({"llamacpp", "transformers"})
@@ -62,25 +62,16 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
-class ProviderSettings:
-    """One provider as this process will use it."""
+class ProviderSettings(ProviderSpec):
+    """One provider as this process will use it: the table's fields, merged with the
+    user's configuration, plus what only a running process knows."""
 
-    name: str
-    protocol: str
-    base_url: str
-    free: bool
     enabled: bool = True
-    local: bool = False
     api_key: SecretStr | None = field(default=None, repr=False)
     key_env: str | None = None
-    models: tuple[ModelEntry, ...] = ()
+    """The variable the key came from, or would (the first of `key_envs`)."""
     models_configured: bool = False
-    embedding_models: tuple[str, ...] = ()
-    headers: Mapping[str, str] = field(default_factory=lambda: SecretHeaders({}))
-    tool_call_id_style: ToolCallIdStyle = "any"
-    free_model_suffix: str = ""
-    signup_url: str = ""
-    start_hint: str = ""
+    """Whether the configuration lists the models (then servers are not asked)."""
 
     def __repr__(self) -> str:
         # base_url may carry credentials (https://user:password@host): mask them too.
