@@ -22,7 +22,7 @@ def _add_routing_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _task_name(value: str) -> str:
-    from openmux.classifier._types import TaskType
+    from openmux.classifier import TaskType
 
     names = [task.value for task in TaskType]
     if value not in names:
@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     except Exception as exc:
-        from openmux.config._secrets import SecretsError
+        from openmux.config import SecretsError
         from openmux.errors import ConfigError
 
         if isinstance(exc, ConfigError):

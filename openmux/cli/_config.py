@@ -77,7 +77,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _key_source(settings: Settings, name: str) -> str:
     from openmux.cli._keys import key_envs_of
-    from openmux.config._secrets import key_locations
+    from openmux.config import key_locations
 
     stored = settings.sources.get(f"providers.{name}.api_key")
     if stored:
@@ -97,7 +97,7 @@ def _key_source(settings: Settings, name: str) -> str:
 def effective_config(settings: Settings) -> dict[str, dict[str, Any]]:
     """Every setting as {"value", "source"}; keys masked, never whole."""
     from openmux.cli._keys import takes_key
-    from openmux.config._secrets import mask
+    from openmux.config import mask
 
     sources = settings.sources
 

@@ -50,7 +50,7 @@ def holds_secret(text: str) -> bool:
 
 def write_config(path: Path, text: str) -> None:
     """Write the config, mode 0600 when it holds a secret (else the usual umask)."""
-    from openmux.config._secret_text import write_private
+    from openmux.config import write_private
 
     if holds_secret(text):
         write_private(path, text)

@@ -115,7 +115,7 @@ class _Wizard:
 
     def _show_found(self, settings: Settings) -> set[str]:
         from openmux.cli._keys import describe, key_envs_of, takes_key
-        from openmux.config._secrets import key_locations
+        from openmux.config import key_locations
         from openmux.providers import list_models
 
         self.out.print("[bold]Already here[/]")
@@ -206,7 +206,7 @@ class _Wizard:
 
     def _key_for(self, provider: ProviderSettings) -> str | None:
         from openmux.cli._keys import check_key, read_secret
-        from openmux.config._secrets import SecretsError, validate_key_text
+        from openmux.config import SecretsError, validate_key_text
 
         while True:
             if self.args.key_stdin:
@@ -244,7 +244,7 @@ class _Wizard:
 
     def _store_keys(self, settings: Settings) -> bool:
         from openmux.cli._keys import default_store, store_key
-        from openmux.config._secrets import keyring_status
+        from openmux.config import keyring_status
 
         status = keyring_status()
         store = self.args.store
@@ -276,7 +276,7 @@ class _Wizard:
 
     def _write_config(self, settings: Settings) -> Path | None:
         from openmux.cli._config_edit import write_config
-        from openmux.config._toml import CONFIG_FILE_NAME, user_config_dir
+        from openmux.config import CONFIG_FILE_NAME, user_config_dir
 
         target = (Path.cwd() if self.args.here else user_config_dir()) / CONFIG_FILE_NAME
         if not target.exists():

@@ -130,7 +130,7 @@ def read_secret(prompt: str) -> str:
 
 
 def passphrase_for_file(out: Console, *, confirm: bool) -> str | None:
-    from openmux.config._secrets import PASSPHRASE_ENV
+    from openmux.config import PASSPHRASE_ENV
 
     value = os.environ.get(PASSPHRASE_ENV)
     if value:
@@ -149,7 +149,7 @@ def passphrase_for_file(out: Console, *, confirm: bool) -> str | None:
 
 def default_store() -> str:
     """The OS keyring when it is usable and encrypts; otherwise the encrypted key file."""
-    from openmux.config._secrets import keyring_status
+    from openmux.config import keyring_status
 
     status = keyring_status()
     return "keyring" if status.usable and not status.insecure else "file"
@@ -157,7 +157,7 @@ def default_store() -> str:
 
 def plaintext_keyring_note() -> str | None:
     """A warning when the active keyring backend would keep keys in clear text."""
-    from openmux.config._secrets import keyring_status
+    from openmux.config import keyring_status
 
     status = keyring_status()
     if not status.insecure:
@@ -184,7 +184,7 @@ def store_key(
             _secrets.write_dotenv_key(path, variable, key)
             return f"{path} ({variable}, mode 0600)"
         if store == "file":
-            from openmux.config._secrets import keyfile_path
+            from openmux.config import keyfile_path
 
             exists = bool(_secrets.stored_providers())
             passphrase = passphrase_for_file(out, confirm=not exists)
@@ -238,7 +238,7 @@ def _maybe_unlock(out: Console) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from openmux.config._secrets import key_locations
+    from openmux.config import key_locations
 
     out = console()
     settings = load_settings_or_defaults(console(stderr=True))
@@ -288,7 +288,7 @@ def _set(args: argparse.Namespace) -> int:
     provider = _provider(out, settings, args.provider)
     if provider is None:
         return 2
-    from openmux.config._secrets import SecretsError, validate_key_text
+    from openmux.config import SecretsError, validate_key_text
 
     raw = sys.stdin.readline() if args.stdin else read_secret(f"{provider.name} key: ")
     try:

@@ -23,19 +23,37 @@ from openmux.config._providers import (
     ModelEntry,
     ProviderSpec,
 )
+from openmux.config._secret_text import (
+    write_private,
+)
+from openmux.config._secrets import (
+    PASSPHRASE_ENV,
+    SecretsError,
+    key_locations,
+    keyfile_path,
+    keyring_status,
+    mask,
+    validate_key_text,
+)
 from openmux.config._settings import (
     ProviderSettings,
     Settings,
     Timeouts,
     load_settings,
 )
+from openmux.config._toml import (
+    CONFIG_FILE_NAME,
+    user_config_dir,
+)
 
 __all__ = [
     "BUILTIN_BY_NAME",
     "BUILTIN_PROVIDERS",
     "BUNDLED_CHAT_MODEL_ID",
+    "CONFIG_FILE_NAME",
     "INSTALL_HINT",
     "LOCAL_EMBEDDING_MODEL_ID",
+    "PASSPHRASE_ENV",
     "PII_KINDS",
     "PRIVACY_KEYS",
     "PROTOCOLS",
@@ -43,11 +61,19 @@ __all__ = [
     "PrivacySettings",
     "ProviderSettings",
     "ProviderSpec",
+    "SecretsError",
     "Settings",
     "Timeouts",
     "default_state_dir",
     "explain_no_candidates",
+    "key_locations",
+    "keyfile_path",
+    "keyring_status",
     "load_settings",
+    "mask",
     "parse_privacy",
     "privacy_of",
+    "user_config_dir",
+    "validate_key_text",
+    "write_private",
 ]

@@ -23,3 +23,26 @@ def test_import_linter_contracts_are_kept() -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "0 broken" in result.stdout
+
+
+def test_packages_import_each_others_public_names_only() -> None:
+    """`from openmux.config._secrets import ...` outside openmux.config is a private reach."""
+    import ast
+
+    reaches = []
+    for path in sorted((ROOT / "openmux").rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        package = parts[1] if len(parts) > 2 else None
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                bits = module.split(".")
+                if bits[0] == "openmux" and len(bits) > 2 and bits[2].startswith("_"):
+                    if bits[1] != package:
+                        reaches.append(f"{path.relative_to(ROOT)}:{node.lineno}: {module}")
+    assert reaches == []
