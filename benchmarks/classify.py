@@ -7,7 +7,8 @@ writer: eval.tsv (422 prompts), holdout.tsv (327) and fresh.tsv (325, written la
 None is trained or calibrated on.
 
 Prints load time, p50/p99 latency per prompt, accuracy, macro-F1, a per-label
-precision/recall table, the confusion matrix and the expected calibration error.
+precision/recall table, the confusion matrix, the expected calibration error and the
+confident-error rate (wrong answers at confidence >= 0.8, over all prompts).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "unit_tests" / "classifier" / "data"
 EVAL_SETS = [DATA / "eval.tsv", DATA / "holdout.tsv", DATA / "fresh.tsv"]
+CONFIDENT = 0.8
 
 
 def load_eval(path: Path) -> list[tuple[str, str]]:
@@ -115,6 +117,11 @@ def report(rows: list[tuple[str, str]], *, errors: bool) -> None:
         print(f"{lbl:<12}{prec:>10.3f}{rec:>10.3f}{f1:>8.3f}{tp + fn:>9}")
     print(f"\nmacro-F1       {sum(f1s) / len(f1s):.4f}")
     print(f"ECE (10 bins)  {ece(confs, correct):.4f}")
+    confident_errors = sum(c >= CONFIDENT and not ok for c, ok in zip(confs, correct, strict=True))
+    print(
+        f"confident err  {confident_errors / len(rows):.4f}"
+        f"  ({confident_errors} wrong at confidence >= {CONFIDENT})"
+    )
     print(f"mean conf      {sum(confs) / len(confs):.4f}")
     print("\nconfusion (rows = gold, columns = predicted)")
     print(" " * 12 + "".join(f"{lbl[:6]:>7}" for lbl in labels))
