@@ -4,7 +4,8 @@
 
 By default the three sets under tests/unit_tests/classifier/data, each by another
 writer: eval.tsv (422 prompts), holdout.tsv (327) and fresh.tsv (325, written last).
-None is trained or calibrated on.
+None is trained or calibrated on. tools/classifier/data/dev.tsv is the development set
+of the classifier's maintainers (looked at while tuning; score it with --eval).
 
 Prints load time, p50/p99 latency per prompt, accuracy, macro-F1, a per-label
 precision/recall table, the confusion matrix, the expected calibration error and the

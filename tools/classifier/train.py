@@ -8,7 +8,7 @@ in the wheel (this directory and its data stay in the source tree).
 Steps (fixed seeds, so the artifact is reproducible):
 1. generate the corpus (templates, other-language grids, hand-written lines);
 2. fit a multinomial logistic regression on it;
-3. fit a softmax temperature on data/calibration.tsv (beside this file), prompts
+3. fit a softmax temperature on data/calibration*.tsv (beside this file), prompts
    written apart from the training data and never trained on (held-out training
    groups calibrated badly: the hand-written lines among them are mostly hard
    borderline cases, so the temperature they give makes the model underconfident on
@@ -35,7 +35,7 @@ from tools.classifier.generate import DATA_DIR, Example, generate, read_tsv
 
 SEED = 13
 C = 8.0  # chosen on held-out training groups (4, 8, 16 tried)
-CALIBRATION = DATA_DIR / "calibration.tsv"
+CALIBRATION = sorted(DATA_DIR.glob("calibration*.tsv"))
 PRUNE = 0.02
 
 
@@ -97,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     corpus = generate(seed=SEED)
-    calibration = [Example(text, label, "calibration") for label, text in read_tsv(CALIBRATION)]
+    calibration = [
+        Example(text, label, path.name) for path in CALIBRATION for label, text in read_tsv(path)
+    ]
     print(f"corpus {len(corpus)}  calibration {len(calibration)}")
 
     clf = _fit(corpus)
