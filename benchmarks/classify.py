@@ -4,10 +4,12 @@
 
 By default the three sets under tests/unit_tests/classifier/data, each by another
 writer: eval.tsv (422 prompts), holdout.tsv (327) and fresh.tsv (325, written last).
-None is trained or calibrated on.
+None is trained or calibrated on. tools/classifier/data/dev.tsv is the development set
+of the classifier's maintainers (looked at while tuning; score it with --eval).
 
 Prints load time, p50/p99 latency per prompt, accuracy, macro-F1, a per-label
-precision/recall table, the confusion matrix and the expected calibration error.
+precision/recall table, the confusion matrix, the expected calibration error and the
+confident-error rate (wrong answers at confidence >= 0.8, over all prompts).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "unit_tests" / "classifier" / "data"
 EVAL_SETS = [DATA / "eval.tsv", DATA / "holdout.tsv", DATA / "fresh.tsv"]
+CONFIDENT = 0.8
 
 
 def load_eval(path: Path) -> list[tuple[str, str]]:
@@ -115,6 +118,11 @@ def report(rows: list[tuple[str, str]], *, errors: bool) -> None:
         print(f"{lbl:<12}{prec:>10.3f}{rec:>10.3f}{f1:>8.3f}{tp + fn:>9}")
     print(f"\nmacro-F1       {sum(f1s) / len(f1s):.4f}")
     print(f"ECE (10 bins)  {ece(confs, correct):.4f}")
+    confident_errors = sum(c >= CONFIDENT and not ok for c, ok in zip(confs, correct, strict=True))
+    print(
+        f"confident err  {confident_errors / len(rows):.4f}"
+        f"  ({confident_errors} wrong at confidence >= {CONFIDENT})"
+    )
     print(f"mean conf      {sum(confs) / len(confs):.4f}")
     print("\nconfusion (rows = gold, columns = predicted)")
     print(" " * 12 + "".join(f"{lbl[:6]:>7}" for lbl in labels))

@@ -49,6 +49,11 @@ def fold(text: str) -> str:
 
 # Strong cues per label in several languages. They enter the model as binary
 # features (not length-normalised), so a cue still counts inside a long paste.
+# A cue has one weight whatever its context, so words with a common everyday
+# sense (python, java, git, bash, debug, deploy, docker, pip) or a common programming sense
+# (vector, similarity, cosine, cluster), and words that often come with text the user
+# pasted (podcast, transcript), are left to the word and char grams, whose weights the
+# neighbouring words can outvote.
 # Per label: words or word bigrams ("_" = space), word prefixes, and character
 # grams (2-5 chars, for scripts without spaces and hyphenated words). Matching
 # reuses the gram sets of the text, so it costs a few set operations.
@@ -62,19 +67,18 @@ _CUE_SPEC: dict[str, tuple[str, str, str]] = {
         "ज़ोर पढ़कर आवाज़ 소리 낭독 읽어 내레이션 음성으로",
     ),
     "audio": (
-        "audio podcast song songs beat beats tunes lullaby instrumental fanfare "
+        "audio song songs beat beats tunes lullaby instrumental fanfare "
         "bpm remix sfx hiss vocals vocal stems voicemail musik musique chanson mastering "
         "música musica áudio to_text sound_effect sound_effects voice_memo voice_note "
         "voice_message",
-        "transcri record melod soundtrack jingle grabaci canci enregistr aufnahm gravaç music",
+        "transcrib transcrir transcris record melod soundtrack jingle grabaci canci enregistr "
+        "aufnahm gravaç music",
         "h-to-t 录音 音频 音乐 歌曲 唱歌 首歌 録音 音声 作曲 запис музык мелоди песн "
         "تسجيل موسيق لحن रिकॉर्डिंग संगीत धुन गान 녹음 음악 노래 오디오",
     ),
     "embeddings": (
-        "cosine cluster clusters clustering by_meaning by_topic same_thing in_meaning "
-        "nearest_neighbors nearest_neighbours",
-        "embed vector semantic similarit dedup semantisch semánt similitud ähnlichkeit "
-        "similaridade duplicat",
+        "by_meaning by_topic same_thing in_meaning",
+        "embed semantic dedup semantisch semánt duplicat",
         "向量 嵌入 语义 相似 聚类 去重 埋め込み ベクトル 類似 意味 эмбеддинг вектор сходств "
         "смысл تضمين متجه دلالي المعنى एम्बेडिंग वेक्टर समानता अर्थ 임베딩 벡터 유사 의미",
     ),
@@ -95,11 +99,11 @@ _CUE_SPEC: dict[str, tuple[str, str, str]] = {
         "فيديو احجز वीडियो बुक भेजो 영상 동영상 예약 불러",
     ),
     "code": (
-        "python javascript js java typescript c_++ c_# golang kotlin php sql regex regexp "
-        "git github docker kubectl npm pip api apis css html json yaml bash powershell "
+        "javascript js typescript c_++ c_# golang php sql regex regexp "
+        "github kubectl npm api apis css html json yaml powershell "
         "syntax exception stacktrace traceback segfault nullpointerexception typeerror "
         "código función fonction funktion função",
-        "debug compil deploy",
+        "compil",
         "代码 函数 程序 报错 コード 関数 エラー код функци ошибк كود دالة برمج कोड फ़ंक 코드 "
         "함수 에러",
     ),
@@ -171,10 +175,100 @@ def normalize(text: str) -> str:
     return _WS.sub(" ", t).strip()
 
 
+# Names of programming languages, frameworks, data stores and developer tools. Each
+# also enters the model as the class token TECH (upper case never survives `fold`),
+# alone and in the bigrams and trigrams around it: "TECH or TECH", "learn TECH",
+# "TECH island". A name the training data never shows still shares what its class
+# learnt, and the words around a name that also has an everyday sense (python, java,
+# rust, swift, go, shell) decide which sense it has.
+_TECH_NAMES = (
+    "python java javascript typescript rust go golang swift kotlin ruby php perl scala "
+    "haskell elixir erlang clojure julia dart lua matlab fortran cobol zig ocaml sql bash "
+    "zsh powershell shell react vue angular svelte nextjs nuxt django flask fastapi rails "
+    "laravel quarkus nestjs flutter electron tauri unity godot pandas numpy polars pytorch "
+    "tensorflow keras jax sklearn spark hadoop kafka rabbitmq redis memcached postgres "
+    "postgresql mysql mariadb sqlite mongodb cassandra dynamodb elasticsearch opensearch "
+    "neo4j clickhouse snowflake bigquery docker kubernetes k8s helm terraform pulumi "
+    "ansible jenkins nginx linux ubuntu git github gitlab npm yarn pnpm pip poetry conda "
+    "webpack vite babel eslint jest pytest unittest junit cypress playwright selenium "
+    "graphql grpc aws azure gcp firebase supabase vercel heroku prisma typeorm sqlalchemy "
+    "hibernate tailwind bootstrap sass jquery htmx vscode pycharm intellij vim emacs neovim "
+    "xcode faiss pgvector chromadb pinecone qdrant weaviate milvus hnswlib node nodejs deno "
+    "symfony micronaut redux zustand maven gradle cmake airflow dbt numba cython"
+)
+TECH = frozenset(_TECH_NAMES.split())
+_TECH_CLASS = "TECH"
+# Names above that are also everyday words (an animal, an island, a gem, a bird, a
+# verb, a party), with their plurals. When no other word of the text is about
+# software, the token ALONE (alone and with the name) lets the model read them in
+# their everyday sense.
+_EVERYDAY_NAMES = (
+    "python java ruby rust swift go shell bash git flask pandas spark kafka unity julia "
+    "dart elixir node react spring cargo vim perl lua pythons rubies swifts shells sparks "
+    "darts nodes springs"
+)
+EVERYDAY_SENSE = frozenset(_EVERYDAY_NAMES.split())
+# Words that put a text about software: with one of them, "python" is the language.
+_SOFTWARE_WORDS = (
+    "code coding coder program programs programming programmer developer developers dev "
+    "function functions method methods class classes script scripts scripting error errors "
+    "exception bug bugs compile compiler compiled install installed installing library "
+    "libraries package packages module modules import imports variable variables array "
+    "arrays string strings int integer float loop loops api apis sdk framework frameworks "
+    "backend frontend server servers database databases query queries regex json yaml xml "
+    "html css repo repository commit commits branch runtime syntax async await thread "
+    "threads dataframe dataframes column columns index file files terminal command "
+    "commands cli version app apps website microservice microservices test tests unittest "
+    "ide editor closure closures struct structs enum pointer pointers null nil lambda "
+    "callback promise generic generics interface trait iterator decorator constructor "
+    "inheritance recursion stack heap memory interpreter linter ci pipeline "
+    "container containers deploy deployment web http https url localhost stdout stderr "
+    "argument arguments parameter parameters return returns dict list tuple object objects "
+    "type types typed crate crates gem gems npm pip coroutine coroutines goroutine "
+    "goroutines binary binaries dependency dependencies js ts implement implementation "
+    "algorithm algorithms dockerfile gitignore scraper scraping parse parser parsing output "
+    "print println console log logs warning traceback undefined dom component components "
+    "hook hooks props route routes endpoint endpoints request requests response orm schema "
+    "migration migrations csv folder directory path paths statement snippet helper "
+    "boilerplate refactor monorepo vector vectors matrix line lines iterators decorators "
+    "generators garbage bot bots client tokenize rebase groupby nullpointerexception "
+    "useeffect fibonacci "
+    "código función fonction funktion função programa programme programmation "
+    "programmieren programación programação skript datei archivo fichier arquivo ficheiro "
+    "biblioteca bibliothèque bibliothek klasse clase classe método méthode methode bucle "
+    "boucle schleife lista liste cadena"
+)
+SOFTWARE_WORDS = TECH.difference(EVERYDAY_SENSE) | frozenset(_SOFTWARE_WORDS.split())
+_ALONE = "ALONE"
+_LATIN_END = 0x250  # letters past Latin Extended-B: a script whose users name a snake otherwise
+_CODE_CHARS = frozenset("{}[]();=<>$`\\|")
+
+
+def _about_software(toks: list[str], norm: str) -> bool:
+    return (
+        not SOFTWARE_WORDS.isdisjoint(toks)
+        or any("_" in t for t in toks)
+        or any(ord(ch) >= _LATIN_END for ch in norm)
+        or sum(ch in _CODE_CHARS for ch in norm) >= 2
+    )
+
+
 def word_grams(norm: str) -> set[str]:
     toks = _TOKEN.findall(norm)
     grams = set(toks)
     grams.update(f"{a} {b}" for a, b in pairwise(toks))
+    everyday = EVERYDAY_SENSE.intersection(toks)
+    if everyday and not _about_software(toks, norm):
+        # Every software name here has an everyday sense: none is read as TECH.
+        grams.add(_ALONE)
+        grams.update(f"{_ALONE} {t}" for t in everyday)
+    elif not TECH.isdisjoint(toks):
+        classed = [_TECH_CLASS if t in TECH else t for t in toks]
+        around = [f"{a} {b}" for a, b in pairwise(classed)]
+        triples = zip(classed, classed[1:], classed[2:], strict=False)
+        around += [f"{a} {b} {c}" for a, b, c in triples]
+        grams.add(_TECH_CLASS)
+        grams.update(g for g in around if _TECH_CLASS in g)
     return grams
 
 

@@ -136,8 +136,11 @@ _STOP = frozenset(_STOP_WORDS.split())
 
 
 def _informative(gram: str) -> bool:
-    """A word gram worth quoting: has letters or digits and is not only stop words."""
-    return any(any(ch.isalnum() for ch in p) and p not in _STOP for p in gram.split())
+    """A word gram worth quoting: has letters or digits, is not only stop words and
+    holds no word-class token (those read as the class name, not as the user's words)."""
+    return not any(ch.isupper() for ch in gram) and any(
+        any(ch.isalnum() for ch in p) and p not in _STOP for p in gram.split()
+    )
 
 
 def _word_around(text: str, gram: str) -> str:

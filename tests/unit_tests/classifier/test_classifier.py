@@ -92,6 +92,56 @@ def test_non_english(text: str, task: TaskType) -> None:
     assert classify(text).task is task
 
 
+@pytest.mark.parametrize(
+    ("text", "task"),
+    [
+        # names of languages and tools in their everyday sense
+        ("my python keeps hiding under the heat lamp, is she sick?", TaskType.CHAT),
+        ("what's the nicest town on the north coast of Java?", TaskType.CHAT),
+        ("how do I get rust off a cast iron skillet", TaskType.CHAT),
+        ("python: how do I flatten a nested list", TaskType.CODE),
+        # programming questions about vectors and indexes, and a technology choice
+        ("How do I add a composite index to a MySQL table?", TaskType.CODE),
+        ("numpy: dot product of two vectors without a loop", TaskType.CODE),
+        ("Postgres or SQLite for a hobby web app?", TaskType.CODE),
+        ("Embed these two sentences and give me their vectors: 'hi', 'hello'", TaskType.EMBEDDINGS),
+        # music made is audio; a recorded voice judged is audio; text made speech is tts
+        ("compose a cheerful whistling melody for a cereal ad", TaskType.AUDIO),
+        ("is the speaker in this voicemail calm or anxious?", TaskType.AUDIO),
+        ("Прочитай вслух: поезд отправляется в девять", TaskType.TTS),
+        # an edit of the user's own picture
+        ("take the background out of my passport photo", TaskType.IMAGE),
+    ],
+)
+def test_error_themes(text: str, task: TaskType) -> None:
+    assert classify(text).task is task
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Count from 1 to 10",
+        "count my tokens",
+        "Count the words in this sentence",
+        "Summarize this podcast transcript: we talked about AI",
+    ],
+)
+def test_text_requests_get_no_confident_media_label(text: str) -> None:
+    result = classify(text)
+    assert result.task in (TaskType.CHAT, TaskType.CODE) or result.confidence < 0.5, result
+
+
+def test_software_names_read_in_context() -> None:
+    from openmux.classifier._features import normalize, word_grams
+
+    everyday = word_grams(normalize("how long do pythons live"))
+    assert "ALONE" in everyday
+    assert "TECH" not in everyday
+    software = word_grams(normalize("should I learn Kotlin or Scala"))
+    assert {"TECH or TECH", "learn TECH"} <= software
+    assert "ALONE" not in software
+
+
 def test_diacritics_do_not_matter() -> None:
     with_marks, without = classify("Dibújame un dragón rojo"), classify("Dibujame un dragon rojo")
     assert with_marks.task is without.task is TaskType.IMAGE

@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from openmux.classifier.training.templates import PARAGRAPHS, SLOTS, SNIPPETS, TEMPLATES
-from openmux.classifier.training.templates_i18n import I18N
+from tools.classifier.templates import PARAGRAPHS, SLOTS, SNIPPETS, TEMPLATES
+from tools.classifier.templates_i18n import I18N
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parent / "data"
 _SLOT = re.compile(r"\{(\w+)\}")
 
 PREFIXES = [

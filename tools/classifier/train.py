@@ -1,14 +1,18 @@
 """Train the task classifier and write the model artifact.
 
-    python -m openmux.classifier.training.train            # writes data/model.npz
+    python -m tools.classifier.train      # from the repository root
+
+writes openmux/classifier/data/model.npz, the only file of the classifier that ships
+in the wheel (this directory and its data stay in the source tree).
 
 Steps (fixed seeds, so the artifact is reproducible):
 1. generate the corpus (templates, other-language grids, hand-written lines);
 2. fit a multinomial logistic regression on it;
-3. fit a softmax temperature on data/calibration.tsv, prompts written apart from the
-   training data and never trained on (held-out training groups calibrated badly: the
-   hand-written lines among them are mostly hard borderline cases, so the temperature
-   they give makes the model underconfident on ordinary requests);
+3. fit a softmax temperature on data/calibration*.tsv (beside this file), prompts
+   written apart from the training data and never trained on (held-out training
+   groups calibrated badly: the hand-written lines among them are mostly hard
+   borderline cases, so the temperature they give makes the model underconfident on
+   ordinary requests);
 4. zero near-zero weights, and save the hashed gram table, the dense weights, the
    temperature and the labels as a compressed npz.
 
@@ -26,13 +30,12 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
 from openmux.classifier._features import BUCKETS, extract
-from openmux.classifier._model import LABELS
-from openmux.classifier.training.generate import DATA_DIR, Example, generate, read_tsv
+from openmux.classifier._model import ARTIFACT, LABELS
+from tools.classifier.generate import DATA_DIR, Example, generate, read_tsv
 
-ARTIFACT = Path(__file__).resolve().parent.parent / "data" / "model.npz"
 SEED = 13
 C = 8.0  # chosen on held-out training groups (4, 8, 16 tried)
-CALIBRATION = DATA_DIR / "calibration.tsv"
+CALIBRATION = sorted(DATA_DIR.glob("calibration*.tsv"))
 PRUNE = 0.02
 
 
@@ -94,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     corpus = generate(seed=SEED)
-    calibration = [Example(text, label, "calibration") for label, text in read_tsv(CALIBRATION)]
+    calibration = [
+        Example(text, label, path.name) for path in CALIBRATION for label, text in read_tsv(path)
+    ]
     print(f"corpus {len(corpus)}  calibration {len(calibration)}")
 
     clf = _fit(corpus)
