@@ -23,6 +23,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
 from openmux.config import Settings, load_settings
 from openmux.privacy import audit_request
+from openmux.quality import LocalQuality, remember_answer
 from openmux.routing import Router, RouteRequest
 from openmux.routing._fanout import (
     FanoutRequest,
@@ -161,9 +162,9 @@ class ChatOpenMux(BaseChatModel):
     ) -> AIMessage:
         config = ensure_config(config)
         if self._observed(config, kwargs):
-            return super().invoke(input, config, stop=stop, **kwargs)
+            return self._remembered(super().invoke(input, config, stop=stop, **kwargs))
         messages = self._convert_input(input).to_messages()
-        return generate_unobserved(self, messages, {"stop": stop, **kwargs})
+        return self._remembered(generate_unobserved(self, messages, {"stop": stop, **kwargs}))
 
     async def ainvoke(
         self,
@@ -175,9 +176,11 @@ class ChatOpenMux(BaseChatModel):
     ) -> AIMessage:
         config = ensure_config(config)
         if self._observed(config, kwargs):
-            return await super().ainvoke(input, config, stop=stop, **kwargs)
+            return self._remembered(await super().ainvoke(input, config, stop=stop, **kwargs))
         messages = self._convert_input(input).to_messages()
-        return await agenerate_unobserved(self, messages, {"stop": stop, **kwargs})
+        return self._remembered(
+            await agenerate_unobserved(self, messages, {"stop": stop, **kwargs})
+        )
 
     def _observed(self, config: RunnableConfig, kwargs: dict[str, Any]) -> bool:
         if not plain_generate(self, kwargs):
@@ -315,7 +318,10 @@ class ChatOpenMux(BaseChatModel):
                 if run_manager:
                     run_manager.on_llm_new_token(generation.text, chunk=generation)
                 yield generation
-        yield _metadata_chunk(request)
+        last = _metadata_chunk(request)
+        yield last
+        # BaseChatModel.stream gave the chunk the run's id before passing it on.
+        self._remembered(last.message)
 
     async def _astream(
         self,
@@ -332,7 +338,32 @@ class ChatOpenMux(BaseChatModel):
                 if run_manager:
                     await run_manager.on_llm_new_token(generation.text, chunk=generation)
                 yield generation
-        yield _metadata_chunk(request)
+        last = _metadata_chunk(request)
+        yield last
+        # BaseChatModel.stream gave the chunk the run's id before passing it on.
+        self._remembered(last.message)
+
+    # -- votes (openmux.quality) -----------------------------------------------------------
+
+    def _remembered(self, message: BaseMessage) -> Any:
+        """Note who answered this run, so `feedback(message.id, ...)` can grade it."""
+        remember_answer(
+            message.id, message.response_metadata.get("openmux"), self._settings.state_dir
+        )
+        return message
+
+    def feedback(self, run_id: str | BaseMessage, *, good: bool) -> LocalQuality:
+        """Vote on an answer (its message, or its id `message.id`): shifts that model's score
+        for the task, within bounds, in the next selections. Returns the model's evidence."""
+        from openmux.quality import vote
+
+        if isinstance(run_id, BaseMessage):
+            meta = run_id.response_metadata.get("openmux")
+            key = run_id.id or f"message-{id(run_id)}"
+            if remember_answer(key, meta, self._settings.state_dir) is None:
+                raise ValueError("feedback: this message carries no OpenMux routing metadata")
+            run_id = key
+        return vote(run_id, good, self._settings.state_dir)[1]
 
     # -- tools ----------------------------------------------------------------------------
 

@@ -107,6 +107,9 @@ def model_rows(
     from openmux.routing._select import quality_of, score_task
 
     task_key = score_task(task, vision)
+    from openmux.quality import local_quality
+
+    local_scores = local_quality(task_key, settings.state_dir)
     rows = []
     for number, (pair, reason) in enumerate(zip(ranked, reasons, strict=True), start=1):
         _, _phrase = quality_of(catalog, pair, task_key)
@@ -123,6 +126,7 @@ def model_rows(
                 "context_length": pair.facts.context_length,
                 "free": pair.free,
                 "score": score.as_dict() if score else None,
+                "local_score": _as_dict(local_scores.get((pair.provider.name, pair.entry.id))),
                 "p95_ms": round(p95, 1) if p95 is not None else None,
                 "status": _status(pair.provider, plan, bench is not None),
                 "listing": pair.facts.offer.source if pair.facts.offer else "provider config",
@@ -130,6 +134,10 @@ def model_rows(
             }
         )
     return rows
+
+
+def _as_dict(local: Any) -> dict[str, Any] | None:
+    return local.as_dict() if local is not None else None
 
 
 def _vision_first(ranked: list[Any], reasons: list[str]) -> tuple[list[Any], list[str]]:
@@ -176,6 +184,7 @@ def _print_table(
     table.add_column("context", justify="right", no_wrap=True)
     table.add_column("price", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("local", justify="right", no_wrap=True)
     table.add_column("p95", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for row in rows:
@@ -193,6 +202,7 @@ def _print_table(
             f"{context // 1000}k" if context else "?",
             "free" if row["free"] else "paid",
             shown,
+            _local_shown(row["local_score"]),
             f"{row['p95_ms'] / 1000:.1f} s" if row["p95_ms"] is not None else "-",
             row["status"],
         )
@@ -206,6 +216,16 @@ def _print_table(
             )
     if not rows:
         console.print("No models match; try --all or another --provider.")
+
+
+def _local_shown(local: dict[str, Any] | None) -> str:
+    """The local bench accuracy and net votes: what ranks before the catalog's score."""
+    if local is None:
+        return "-"
+    accuracy = f"{local['accuracy']:.0%}" if local["accuracy"] is not None else ""
+    net = local["up"] - local["down"]
+    votes = f"{net:+d}v" if local["up"] or local["down"] else ""
+    return " ".join(part for part in (accuracy, votes) if part)
 
 
 def _refresh(args: argparse.Namespace, settings: Settings, catalog: Catalog) -> int:

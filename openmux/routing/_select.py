@@ -543,8 +543,18 @@ def rank(
     low, high = catalog.ranges.get(task_key, (0.0, 1.0))
     span = (high - low) or 1.0
     rows: list[tuple[tuple[Any, ...], Pair, str, float | None]] = []
+    # -- local quality (openmux.quality): the user's bench scores and votes come before the
+    # catalog's published score, on the catalog's scale for the task; the reason says so.
+    from openmux.quality import local_quality
+
+    local = local_quality(task_key, settings.state_dir)
     for pair in pairs:
         quality, phrase = quality_of(catalog, pair, task_key)
+        mine = local.get((pair.provider.name, pair.entry.id))
+        if mine is not None:
+            quality = mine.score(quality, low, high)
+            phrase = mine.reason(phrase, pair.entry.id, pair.free)
+        # -- end local quality
         p95 = latency(pair)
         if ordered:
             sort_key: tuple[Any, ...] = (pair.pin, pair.p_index, pair.m_index)
