@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     from openmux.cli._quality import add_quality_parsers
 
     add_quality_parsers(commands)
+    from openmux.cli._playground import add_playground_parser
+
+    add_playground_parser(commands)
     _add_setup_commands(commands)
     return parser
 
@@ -133,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "models": _run_models,
         "bench": _run_bench,
         "vote": _run_vote,
+        "playground": _run_playground,
     }
     return handlers[args.command](args)
 
@@ -179,6 +183,12 @@ def _run_vote(args: argparse.Namespace) -> int:
     from openmux.cli._quality import run_vote
 
     return run_vote(args)
+
+
+def _run_playground(args: argparse.Namespace) -> int:
+    from openmux.cli._playground import run_playground
+
+    return run_playground(args)
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
