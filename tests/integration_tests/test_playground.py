@@ -19,7 +19,7 @@ pytest.importorskip("gradio", reason='needs: pip install "openmux[ui]"')
 from gradio_client import Client
 
 from openmux.testing import FakeProviderServer, Fault
-from tests.helpers import provider_toml, run_cli
+from tests.helpers import provider_toml, readme_blocks, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -145,3 +145,10 @@ def test_playground_refuses_a_non_loopback_host() -> None:
     result = run_cli("playground", "--host", "0.0.0.0", timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("openmux playground: 0.0.0.0 is not a loopback")
+
+
+def test_readme_example(playground: Client, capsys: pytest.CaptureFixture[str]) -> None:
+    [example] = readme_blocks("Playground", "python")
+    example = example.replace("http://127.0.0.1:7860/", playground.src)
+    exec(compile(example, "README.md", "exec"), {})
+    assert "\nVoted up alpha:m-1 for chat: " in capsys.readouterr().out
