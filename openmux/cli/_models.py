@@ -175,7 +175,8 @@ def _print_table(
     metric = next((r["score"]["metric"] for r in rows if r["score"]), "quality")
     table = Table(
         title=f"Models for {args.task}: {policy}; score = {metric} "
-        f"(~ estimate; --explain for sources); catalog {catalog.snapshot}",
+        f"(~ estimate; --explain for sources); catalog {catalog.snapshot}; "
+        "local = your `openmux bench` accuracy and net votes (ranked before the score)",
         title_justify="left",
     )
     table.add_column("#", justify="right", no_wrap=True)

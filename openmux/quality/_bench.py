@@ -106,7 +106,6 @@ class ModelResult:
     correct: int = 0
     failures: int = 0
     latencies_ms: list[float] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
     def row(self, task: str, questions: int, version: str, run_at: float) -> BenchRow:
         latency = statistics.median(self.latencies_ms) if self.latencies_ms else None
