@@ -3,7 +3,9 @@
 The stages are read from the LangChain runs the router makes when someone observes it
 (a tracer that keeps the runs in memory): the `classify` node, the `select` node up to the
 first provider call, and the answer's first streamed token. Observing turns on run
-bookkeeping, which costs a little time of its own.
+bookkeeping, which costs a little time of its own. A streamed answer shows no router
+runs (BaseChatModel.stream gives `_stream` no run manager), so there only the first
+token and the total are measured; connect needs the provider call's own timing.
 """
 
 from __future__ import annotations
@@ -89,11 +91,8 @@ def profile_lines(stages: Mapping[str, float | None]) -> list[str]:
     ]
     for stage in STAGES:
         value = stages.get(stage)
-        if value is not None:
-            shown = f"{value:9.1f} ms"
-        elif stage == "connect":
-            shown = "        - (not measured yet)"
-        else:
-            shown = "        - (no such stage)"
+        shown = f"{value:9.1f} ms" if value is not None else "        -"
         lines.append(f"  {stage.replace('_', ' '):<12}{shown}")
+    if any(stages.get(stage) is None for stage in STAGES):
+        lines.append("  (-: not measured on this path)")
     return lines

@@ -49,3 +49,17 @@ def test_profile_lines_on_stderr(configured: Path, capsys: pytest.CaptureFixture
     assert lines[0].startswith("profile:")
     stages = [line.split()[0] for line in lines[2:7]]
     assert stages == ["classify", "select", "connect", "first", "total"]
+
+
+def test_streaming_measures_the_first_token(server: FakeProviderServer, configured: Path) -> None:
+    from openmux import ChatOpenMux
+    from openmux.cli._profile import StageTimer
+
+    timer = StageTimer()
+    merged = None
+    for chunk in ChatOpenMux(task="chat").stream("Hello", {"callbacks": [timer]}):
+        merged = chunk if merged is None else merged + chunk
+    assert merged is not None
+    stages = timer.stages(merged.response_metadata["openmux"])
+    assert stages["first_token"] is not None and stages["total"] is not None
+    assert stages["first_token"] <= stages["total"]
