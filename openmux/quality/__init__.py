@@ -8,9 +8,11 @@
 published scores and says so in the reason. Standard library only.
 """
 
-from openmux.quality._bench import EvalItem, EvalSet, eval_set, grade, rows_as_json, run_bench
-from openmux.quality._plot import write_plot
-from openmux.quality._sandbox import SandboxResult, run_tests
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from openmux.quality._scores import (
     BENCH_TASKS,
     MAX_VOTE_SHIFT,
@@ -24,6 +26,41 @@ from openmux.quality._scores import (
     vote,
 )
 from openmux.quality._store import Answer, BenchRow, QualityStore, quality_store
+
+if TYPE_CHECKING:
+    from openmux.quality._bench import (
+        EvalItem,
+        EvalSet,
+        eval_set,
+        grade,
+        rows_as_json,
+        run_bench,
+    )
+    from openmux.quality._plot import write_plot
+    from openmux.quality._sandbox import SandboxResult, run_tests
+
+# Only `openmux bench` needs these; selection and votes load without them.
+_LAZY = {
+    "EvalItem": "openmux.quality._bench",
+    "EvalSet": "openmux.quality._bench",
+    "eval_set": "openmux.quality._bench",
+    "grade": "openmux.quality._bench",
+    "rows_as_json": "openmux.quality._bench",
+    "run_bench": "openmux.quality._bench",
+    "write_plot": "openmux.quality._plot",
+    "SandboxResult": "openmux.quality._sandbox",
+    "run_tests": "openmux.quality._sandbox",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'openmux.quality' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BENCH_TASKS",
