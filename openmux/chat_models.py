@@ -32,6 +32,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
 from openmux.config import Settings, load_settings
 from openmux.privacy import audit_request
+from openmux.quality import LocalQuality, remember_answer
 from openmux.routing import (
     FanoutRequest,
     Router,
@@ -187,12 +188,12 @@ class ChatOpenMux(BaseChatModel):
     ) -> AIMessage:
         config = ensure_config(config)
         if self._observed(config, kwargs):
-            return super().invoke(input, config, stop=stop, **kwargs)
+            return self._remembered(super().invoke(input, config, stop=stop, **kwargs))
         request = self._request(_to_messages(input), stop, kwargs)
         with self._audited(request) as usage:
             message = self._unobserved(request)
             usage.append(getattr(message, "usage_metadata", None))
-        return _with_run_id(self._finish(message, request))
+        return self._remembered(_with_run_id(self._finish(message, request)))
 
     async def ainvoke(
         self,
@@ -204,12 +205,12 @@ class ChatOpenMux(BaseChatModel):
     ) -> AIMessage:
         config = ensure_config(config)
         if self._observed(config, kwargs):
-            return await super().ainvoke(input, config, stop=stop, **kwargs)
+            return self._remembered(await super().ainvoke(input, config, stop=stop, **kwargs))
         request = self._request(_to_messages(input), stop, kwargs)
         with self._audited(request) as usage:
             message = await self._aunobserved(request)
             usage.append(getattr(message, "usage_metadata", None))
-        return _with_run_id(self._finish(message, request))
+        return self._remembered(_with_run_id(self._finish(message, request)))
 
     def _observed(self, config: RunnableConfig, kwargs: dict[str, Any]) -> bool:
         """Would BaseChatModel.invoke do more than bookkeeping (a handler to tell, a cache,
@@ -371,7 +372,10 @@ class ChatOpenMux(BaseChatModel):
                 if run_manager:
                     run_manager.on_llm_new_token(generation.text, chunk=generation)
                 yield generation
-        yield _metadata_chunk(request)
+        last = _metadata_chunk(request)
+        yield last
+        # BaseChatModel.stream gave the chunk the run's id before passing it on.
+        self._remembered(last.message)
 
     async def _astream(
         self,
@@ -395,7 +399,32 @@ class ChatOpenMux(BaseChatModel):
                 if run_manager:
                     await run_manager.on_llm_new_token(generation.text, chunk=generation)
                 yield generation
-        yield _metadata_chunk(request)
+        last = _metadata_chunk(request)
+        yield last
+        # BaseChatModel.stream gave the chunk the run's id before passing it on.
+        self._remembered(last.message)
+
+    # -- votes (openmux.quality) -----------------------------------------------------------
+
+    def _remembered(self, message: BaseMessage) -> Any:
+        """Note who answered this run, so `feedback(message.id, ...)` can grade it."""
+        remember_answer(
+            message.id, message.response_metadata.get("openmux"), self._settings.state_dir
+        )
+        return message
+
+    def feedback(self, run_id: str | BaseMessage, *, good: bool) -> LocalQuality:
+        """Vote on an answer (its message, or its id `message.id`): shifts that model's score
+        for the task, within bounds, in the next selections. Returns the model's evidence."""
+        from openmux.quality import vote
+
+        if isinstance(run_id, BaseMessage):
+            meta = run_id.response_metadata.get("openmux")
+            key = run_id.id or f"message-{id(run_id)}"
+            if remember_answer(key, meta, self._settings.state_dir) is None:
+                raise ValueError("feedback: this message carries no OpenMux routing metadata")
+            run_id = key
+        return vote(run_id, good, self._settings.state_dir)[1]
 
     # -- tools ----------------------------------------------------------------------------
 

@@ -22,8 +22,10 @@ The hierarchy::
     │                                not fit the local model's context
     ├── LocalGenerationTimeout       (openmux.local; also a TimeoutError) the local
     │                                model outlasted the total timeout
-    └── GGUFError                    (openmux.local; also a ValueError) a model file
-                                     this reader does not understand
+    ├── GGUFError                    (openmux.local; also a ValueError) a model file
+    │                                this reader does not understand
+    └── UnknownRun                   (openmux.quality; also a LookupError) a vote named
+                                     a run this machine has no answer for
 """
 
 from __future__ import annotations

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from openmux.testing import FakeProvider
@@ -48,3 +50,15 @@ def run_cli(
         timeout=timeout,
         env=dict(os.environ if env is None else env),
     )
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_blocks(heading: str, language: str) -> list[str]:
+    """The fenced `language` code blocks of the README section titled `heading` (## level)."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"\n## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    section = text[start : end if end != -1 else None]
+    return re.findall(rf"```{language}\n(.*?)```", section, re.S)

@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("-v", "--verbose", action="store_true", help="explain the routing on stderr")
     chat.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
+    chat.add_argument(
+        "--profile",
+        action="store_true",
+        help="time each stage (classify, select, connect, first token, total) on stderr",
+    )
     _add_routing_options(chat)
 
     commands.add_parser(
@@ -71,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     from openmux.cli._models import add_models_parser
 
     add_models_parser(commands)
+    from openmux.cli._quality import add_quality_parsers
+
+    add_quality_parsers(commands)
+    from openmux.cli._playground import add_playground_parser
+
+    add_playground_parser(commands)
     _add_setup_commands(commands)
     return parser
 
@@ -158,16 +169,19 @@ def _run(args_list: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     handlers: dict[str | None, Callable[[argparse.Namespace], int]] = {
-        "chat": _chat,
-        "repl": _repl,
-        None: _repl,
-        "init": _init,
-        "config": _config,
-        "keys": _keys,
-        "doctor": _doctor,
-        "pull": _pull,
+        "chat": _run_chat,
+        "repl": _run_repl,
+        None: _run_repl,
+        "init": _run_init,
+        "config": _run_config,
+        "keys": _run_keys,
+        "doctor": _run_doctor,
+        "pull": _run_pull,
         "compare": _run_compare,
         "models": _run_models,
+        "bench": _run_bench,
+        "vote": _run_vote,
+        "playground": _run_playground,
     }
     return handlers[args.command](args)
 
@@ -183,26 +197,27 @@ def _reject_undecodable(args: list[str]) -> None:
             ) from None
 
 
-def _chat(args: argparse.Namespace) -> int:
+def _run_chat(args: argparse.Namespace) -> int:
     from openmux.cli._chat import run_chat
 
     return run_chat(args)
 
 
-def _repl(args: argparse.Namespace) -> int:
+def _run_repl(args: argparse.Namespace) -> int:
     from openmux.cli._repl import run_repl
 
     return run_repl(args)
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    # Not named `_compare`: importing the submodule openmux.cli._compare sets that name.
+    # Handlers are not named like their modules: importing the submodule
+    # openmux.cli._compare would replace a function `_compare` in this namespace.
     from openmux.cli._compare import run_compare
 
     return run_compare(args)
 
 
-def _pull(args: argparse.Namespace) -> int:
+def _run_pull(args: argparse.Namespace) -> int:
     from openmux.cli._pull import run_pull
 
     return run_pull(args)
@@ -214,19 +229,37 @@ def _run_models(args: argparse.Namespace) -> int:
     return run_models(args)
 
 
-def _doctor(args: argparse.Namespace) -> int:
+def _run_bench(args: argparse.Namespace) -> int:
+    from openmux.cli._quality import run_bench
+
+    return run_bench(args)
+
+
+def _run_vote(args: argparse.Namespace) -> int:
+    from openmux.cli._quality import run_vote
+
+    return run_vote(args)
+
+
+def _run_playground(args: argparse.Namespace) -> int:
+    from openmux.cli._playground import run_playground
+
+    return run_playground(args)
+
+
+def _run_doctor(args: argparse.Namespace) -> int:
     from openmux.cli._doctor import run_doctor
 
     return run_doctor(args)
 
 
-def _init(args: argparse.Namespace) -> int:
+def _run_init(args: argparse.Namespace) -> int:
     from openmux.cli._init import run_init
 
     return run_init(args)
 
 
-def _config(args: argparse.Namespace) -> int:
+def _run_config(args: argparse.Namespace) -> int:
     from openmux.cli._config import run_config
 
     if args.config_command is None:
@@ -234,7 +267,7 @@ def _config(args: argparse.Namespace) -> int:
     return run_config(args)
 
 
-def _keys(args: argparse.Namespace) -> int:
+def _run_keys(args: argparse.Namespace) -> int:
     from openmux.cli._keys import run_keys
 
     if args.keys_command is None:

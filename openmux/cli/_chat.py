@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openmux.errors import NoProviderAvailable, OpenMuxError
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
+
+    from openmux.cli._profile import StageTimer
 
 
 def routing_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -29,11 +34,20 @@ def report_error(exc: OpenMuxError) -> int:
     return 1
 
 
+def _stage_timer(args: argparse.Namespace) -> StageTimer | None:
+    if not getattr(args, "profile", False):
+        return None
+    from openmux.cli._profile import StageTimer
+
+    return StageTimer()
+
+
 def run_chat(args: argparse.Namespace) -> int:
     from langchain_core.messages import AIMessageChunk
 
     from openmux.chat_models import ChatOpenMux
     from openmux.cli._explain import explain_result
+    from openmux.quality import remember_answer, run_key
 
     text = " ".join(args.text) if args.text else sys.stdin.read()
     if not text.strip():
@@ -43,34 +57,41 @@ def run_chat(args: argparse.Namespace) -> int:
         )
         return 2
     routing = routing_kwargs(args)
+    timer = _stage_timer(args)
+    config: RunnableConfig | None = {"callbacks": [timer]} if timer else None
     try:
         llm = ChatOpenMux()
         stream = sys.stdout.isatty() and not args.json and not args.no_stream
         if stream:
             merged: AIMessageChunk | None = None
-            for chunk in llm.stream(text, **routing):
+            for chunk in llm.stream(text, config, **routing):
                 print(chunk.text, end="", flush=True)
                 merged = chunk if merged is None else merged + chunk
             print()
             meta = merged.response_metadata["openmux"] if merged else {}
-            message_text = merged.text if merged else ""
-            usage = merged.usage_metadata if merged else None
+            run_id = merged.id if merged else None
         else:
-            message = llm.invoke(text, **routing)
+            message = llm.invoke(text, config, **routing)
             meta = message.response_metadata["openmux"]
-            message_text, usage = message.text, message.usage_metadata
+            run_id = message.id
             if args.json:
-                print(
-                    json.dumps(
-                        {"response": message_text, "usage": usage, "openmux": meta}, indent=2
-                    )
-                )
+                answer: dict[str, Any] = {"response": message.text, "usage": message.usage_metadata}
+                answer |= {"openmux": meta, "run_id": run_key(run_id) if run_id else None}
+                if timer:
+                    answer["profile"] = timer.stages(meta)
+                print(json.dumps(answer, indent=2))
             else:
-                print(message_text)
+                print(message.text)
     except OpenMuxError as exc:
         return report_error(exc)
+    # `openmux vote up|down` grades the latest answer, in another process.
+    remember_answer(run_id, meta, llm.settings.state_dir, persist=True)
     if args.verbose:
         _say(explain_result(meta))
+    if timer and not args.json:
+        from openmux.cli._profile import profile_lines
+
+        _say(profile_lines(timer.stages(meta)))
     if meta.get("offline") or meta.get("provider") == "local":
         print(
             "(answered by a small local model; set a provider key for stronger answers)",

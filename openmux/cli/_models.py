@@ -96,6 +96,9 @@ def model_rows(
     ready = router.local_models()
     health = router.health
     task_key = score_task(task, task == "image")
+    from openmux.quality import local_quality
+
+    local_scores = local_quality(task_key, settings.state_dir)
     rows = []
     for number, candidate in enumerate(candidates, start=1):
         facts = candidate.facts
@@ -113,6 +116,7 @@ def model_rows(
                 "context_length": facts.context_length if facts else None,
                 "free": candidate.free,
                 "score": score.as_dict() if score else None,
+                "local_score": _as_dict(local_scores.get(candidate.key)),
                 "p95_ms": round(p95, 1) if p95 is not None else None,
                 "status": _status(candidate.provider, ready, health.bench_of(provider, model)),
                 "listing": facts.offer.source if facts and facts.offer else "provider config",
@@ -120,6 +124,10 @@ def model_rows(
             }
         )
     return rows
+
+
+def _as_dict(local: Any) -> dict[str, Any] | None:
+    return local.as_dict() if local is not None else None
 
 
 def _status(provider: Any, local_models: dict[str, list[str] | None], bench: Any) -> str:
@@ -144,7 +152,8 @@ def _print_table(
     metric = next((r["score"]["metric"] for r in rows if r["score"]), "quality")
     table = Table(
         title=f"Models for {args.task}: {policy}; score = {metric} "
-        f"(~ estimate; --explain for sources); catalog {catalog.snapshot}",
+        f"(~ estimate; --explain for sources); catalog {catalog.snapshot}; "
+        "local = your `openmux bench` accuracy and net votes (ranked before the score)",
         title_justify="left",
     )
     table.add_column("#", justify="right", no_wrap=True)
@@ -153,6 +162,7 @@ def _print_table(
     table.add_column("context", justify="right", no_wrap=True)
     table.add_column("price", no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("local", justify="right", no_wrap=True)
     table.add_column("p95", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for row in rows:
@@ -170,6 +180,7 @@ def _print_table(
             f"{context // 1000}k" if context else "?",
             "free" if row["free"] else "paid",
             shown,
+            _local_shown(row["local_score"]),
             f"{row['p95_ms'] / 1000:.1f} s" if row["p95_ms"] is not None else "-",
             row["status"],
         )
@@ -183,6 +194,16 @@ def _print_table(
             )
     if not rows:
         console.print("No models match; try --all or another --provider.")
+
+
+def _local_shown(local: dict[str, Any] | None) -> str:
+    """The local bench accuracy and net votes: what ranks before the catalog's score."""
+    if local is None:
+        return "-"
+    accuracy = f"{local['accuracy']:.0%}" if local["accuracy"] is not None else ""
+    net = local["up"] - local["down"]
+    votes = f"{net:+d}v" if local["up"] or local["down"] else ""
+    return " ".join(part for part in (accuracy, votes) if part)
 
 
 def _refresh(args: argparse.Namespace, settings: Settings, catalog: Catalog) -> int:

@@ -6,7 +6,8 @@
       latency   prefer > latency > task quality > availability > order
       balanced  prefer > quality minus a latency penalty > ... > order
 
-Quality is the catalog's figure for the task (code, vision, else chat); a model the
+Quality is the user's own bench score for the task where `openmux bench` measured one
+(moved by votes), else the catalog's figure (code, vision, else chat); a model the
 catalog does not know is neutral (the median). Latency is the health store's p95
 first-token time in doubling buckets (<= 1 s, 2 s, 4 s, ...), so noise never reorders
 providers; under "quality" an unmeasured model counts as fast (worth trying).
@@ -17,6 +18,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from openmux.quality import local_quality
 
 if TYPE_CHECKING:
     from openmux.catalog import Catalog
@@ -83,8 +86,15 @@ def rank(
     low, high = catalog.ranges.get(task_key, (0.0, 1.0))
     span = (high - low) or 1.0
     rows: list[tuple[tuple[Any, ...], Pair, str, float | None]] = []
+    # The user's own bench scores and votes come before the catalog's published score, on
+    # the catalog's scale for the task; the reason says so.
+    local = local_quality(task_key, settings.state_dir)
     for pair in pairs:
         quality, phrase = quality_of(catalog, pair, task_key)
+        mine = local.get((pair.provider.name, pair.entry.id))
+        if mine is not None:
+            quality = mine.score(quality, low, high)
+            phrase = mine.reason(phrase, pair.entry.id, pair.free)
         p95 = latency(pair)
         if ordered:
             sort_key: tuple[Any, ...] = (pair.pin, pair.p_index, pair.m_index)

@@ -14,6 +14,8 @@ _HEAVY = (
     "ollama",
     "httpx",
     "langchain_core.language_models",
+    "gradio",
+    "llama_index",
 )
 
 

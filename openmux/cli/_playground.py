@@ -1,0 +1,66 @@
+"""`openmux playground`: the browser UI, on this machine only."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import socket
+import sys
+
+from openmux.errors import OpenMuxError
+
+DEFAULT_PORT = 7860
+
+
+def add_playground_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    playground = commands.add_parser(
+        "playground",
+        help="chat, compare and vote in the browser (needs the `ui` extra)",
+        description="A local web UI: chat with streaming and the routing beside each answer, "
+        "compare models side by side, see usage, vote. It has no login, so it binds a "
+        "loopback address only.",
+    )
+    playground.add_argument("--host", default="127.0.0.1", help="a loopback address (default)")
+    playground.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except (socket.gaierror, UnicodeError):
+        return False
+    return bool(addresses) and all(
+        ipaddress.ip_address(address.split("%")[0]).is_loopback for address in addresses
+    )
+
+
+def run_playground(args: argparse.Namespace) -> int:
+    if not is_loopback(args.host):
+        print(
+            f"openmux playground: {args.host} is not a loopback address; the playground has "
+            "no login, so it serves this machine only (reach it from elsewhere through an "
+            "SSH tunnel)",
+            file=sys.stderr,
+        )
+        return 2
+    if not 0 < args.port < 65536:
+        print(f"openmux playground: --port {args.port} is not a TCP port", file=sys.stderr)
+        return 2
+    try:
+        from openmux.playground import launch
+    except ImportError:
+        print('openmux playground: the UI needs Gradio: pip install "openmux[ui]"', file=sys.stderr)
+        return 2
+    from openmux.playground import Session
+
+    try:
+        session = Session()
+        session.provider_names()  # reads the configuration now: a mistake stops here
+    except OpenMuxError as exc:
+        print(f"openmux playground: {exc}", file=sys.stderr)
+        return 2
+    print(f"OpenMux playground on http://{args.host}:{args.port} (Ctrl-C stops it)")
+    launch(session, args.host, args.port)
+    return 0

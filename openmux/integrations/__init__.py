@@ -1,0 +1,1 @@
+"""Classes that plug OpenMux into other frameworks; each needs its own extra."""

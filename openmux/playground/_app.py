@@ -1,0 +1,191 @@
+"""The Gradio app of `openmux playground` (the `ui` extra).
+
+Tabs: Chat (streaming, with the routing beside each answer and thumbs to vote), Compare
+(fan-out side by side, then the combined answer), Usage (this session's answers and
+tokens, the local bench and votes) and Settings (free-only, providers, task override).
+Each action is also a named API endpoint, so `gradio_client` can drive it:
+/chat, /vote, /compare, /usage, /apply_settings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from openmux.errors import OpenMuxError
+from openmux.playground._session import (
+    COMBINERS,
+    TASK_CHOICES,
+    Choices,
+    Session,
+    error_text,
+    members_html,
+    routing_html,
+)
+
+# No telemetry or update checks from a local tool; set before Gradio is imported.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr
+
+_CSS = """
+.om-muted { color: #6b7280; font-size: 0.9em; }
+.om-routing p { margin: 0.3em 0; }
+.om-attempts, .om-attempts tr, .om-attempts td { border: none !important; background: none; }
+.om-attempts td { padding: 2px 6px; font-size: 0.9em; vertical-align: top; white-space: nowrap; }
+.om-error { font-size: 0.85em; color: #6b7280; white-space: normal !important; }
+.om-cards { display: flex; gap: 12px; flex-wrap: wrap; }
+.om-card { flex: 1 1 220px; border: 1px solid #d1d5db; border-radius: 8px; padding: 8px; }
+.om-answer { white-space: pre-wrap; font-size: 0.95em; }
+"""
+
+# System fonts: the page loads nothing from the internet.
+_THEME = gr.themes.Soft(
+    font=["ui-sans-serif", "system-ui", "sans-serif"],
+    font_mono=["ui-monospace", "monospace"],
+)
+
+
+def build_app(session: Session) -> gr.Blocks:
+    providers = session.provider_names()
+    with gr.Blocks(title="OpenMux playground") as app:
+        gr.Markdown(
+            "## OpenMux playground\nEvery answer comes from the best free model "
+            "OpenMux can reach; the panel beside it says which and why."
+        )
+        choices_state = gr.State(Choices(providers=tuple(providers)))
+        with gr.Tab("Chat"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(label="Conversation", height=420)
+                    prompt = gr.Textbox(
+                        label="Ask anything", placeholder="Ask anything...", lines=2
+                    )
+                    with gr.Row():
+                        send = gr.Button("Send", variant="primary")
+                        good = gr.Button("👍 Good answer")
+                        bad = gr.Button("👎 Bad answer")
+                    vote_status = gr.Markdown()
+                with gr.Column(scale=2):
+                    gr.Markdown("### Routing")
+                    routing = gr.HTML(routing_html(None))
+            run_id = gr.Textbox(visible=False, label="run id")
+
+        with gr.Tab("Compare"):
+            with gr.Row():
+                compare_prompt = gr.Textbox(label="Ask several models at once", scale=4)
+                fanout = gr.Slider(2, 5, value=3, step=1, label="models", scale=1)
+                combiner = gr.Dropdown(list(COMBINERS), value="best", label="combiner", scale=1)
+            compare_button = gr.Button("Compare", variant="primary")
+            members = gr.HTML()
+            gr.Markdown("### Combined answer")
+            combined = gr.Markdown()
+
+        with gr.Tab("Usage"):
+            gr.Markdown("### This session")
+            usage_table = gr.Dataframe(
+                headers=["provider:model", "answers", "input tokens", "output tokens", "avg ms"],
+                value=session.usage_rows(),
+                interactive=False,
+            )
+            gr.Markdown("### Local bench and votes (what selection ranks by first)")
+            bench_table = gr.Dataframe(
+                headers=["task", "provider:model", "bench accuracy", "benched", "votes"],
+                value=session.bench_rows(),
+                interactive=False,
+            )
+            refresh = gr.Button("Refresh")
+            # Usage plots over time (per provider, per day) belong here once the usage
+            # store records them; `openmux stats --plot` will draw the same figures.
+
+        with gr.Tab("Settings"):
+            free_only = gr.Checkbox(value=True, label="Free models only")
+            allowed = gr.CheckboxGroup(
+                providers, value=providers, label="Providers (a key or a running server)"
+            )
+            task = gr.Dropdown(list(TASK_CHOICES), value="auto", label="Task (auto: classify)")
+            apply = gr.Button("Apply", variant="primary")
+            settings_status = gr.Markdown()
+
+        def chat(
+            text: str, history: list[dict[str, Any]] | None, choices: Choices
+        ) -> Iterator[tuple[list[dict[str, Any]], str, str, str]]:
+            history = list(history or [])
+            if not text.strip():
+                yield history, routing_html(None), "", ""
+                return
+            asked = [*history, {"role": "user", "content": text}]
+            yield [*asked, {"role": "assistant", "content": ""}], routing_html(None), "", ""
+            try:
+                for answer, meta, run in session.ask(text, history, choices):
+                    shown = [*asked, {"role": "assistant", "content": answer}]
+                    yield shown, routing_html(meta), run or "", ""
+            except OpenMuxError as exc:
+                failed = [*asked, {"role": "assistant", "content": error_text(exc)}]
+                yield failed, routing_html(None), "", ""
+
+        def compare(text: str, count: float, how: str, choices: Choices) -> tuple[str, str]:
+            if not text.strip():
+                return "", ""
+            try:
+                answer, meta = session.compare(text, int(count), how, choices)
+            except OpenMuxError as exc:
+                return "", error_text(exc)
+            return members_html(meta), answer
+
+        def apply_settings(free: bool, names: list[str], task_name: str) -> tuple[Choices, str]:
+            chosen = Choices(bool(free), tuple(names or ()), task_name or "auto")
+            shown = ", ".join(chosen.providers) or "none"
+            return chosen, (
+                f"Free only: {'yes' if chosen.free_only else 'no'}; providers: {shown}; "
+                f"task: {chosen.task}"
+            )
+
+        send.click(
+            chat,
+            [prompt, chatbot, choices_state],
+            [chatbot, routing, run_id, prompt],
+            api_name="chat",
+        )
+        prompt.submit(
+            chat,
+            [prompt, chatbot, choices_state],
+            [chatbot, routing, run_id, prompt],
+            api_visibility="private",
+        )
+        good.click(lambda run: session.vote(run, True), [run_id], [vote_status], api_name="vote")
+        bad.click(
+            lambda run: session.vote(run, False), [run_id], [vote_status], api_name="vote_down"
+        )
+        compare_button.click(
+            compare,
+            [compare_prompt, fanout, combiner, choices_state],
+            [members, combined],
+            api_name="compare",
+        )
+        refresh.click(
+            lambda: (session.usage_rows(), session.bench_rows()),
+            None,
+            [usage_table, bench_table],
+            api_name="usage",
+        )
+        apply.click(
+            apply_settings,
+            [free_only, allowed, task],
+            [choices_state, settings_status],
+            api_name="apply_settings",
+        )
+    return app
+
+
+def launch(session: Session, host: str, port: int | None) -> None:
+    build_app(session).launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        inbrowser=False,
+        show_error=True,
+        theme=_THEME,
+        css=_CSS,
+    )

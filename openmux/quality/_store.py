@@ -1,0 +1,284 @@
+"""Local quality evidence, kept in SQLite (`quality.sqlite3` in the state dir).
+
+    bench     one row per (run, task, provider, model): dated accuracy, latency, failures
+    votes     one row per thumbs up or down, with the task and model it was about
+    answers   recent answers by run id, so `openmux vote up RUN_ID` knows whom it grades
+
+Selection reads the latest bench row and the vote count per (task, provider, model) from
+memory; the file is read again only when another process wrote it (PRAGMA data_version),
+and at most every REFRESH_SECONDS. A file that cannot be opened keeps the evidence in
+memory: grading never stops answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REFRESH_SECONDS = 2.0
+_MAX_ANSWERS = 1000  # answers a vote may still refer to, in memory and in the file
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS bench (
+        run_at REAL NOT NULL, task TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
+        questions INTEGER NOT NULL, correct INTEGER NOT NULL, failures INTEGER NOT NULL,
+        latency_ms REAL, set_version TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS votes (
+        at REAL NOT NULL, task TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
+        good INTEGER NOT NULL, run_id TEXT)""",
+    """CREATE TABLE IF NOT EXISTS answers (
+        run_id TEXT PRIMARY KEY, at REAL NOT NULL, task TEXT NOT NULL,
+        provider TEXT NOT NULL, model TEXT NOT NULL)""",
+)
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One model's result on one task's evaluation set."""
+
+    run_at: float
+    task: str
+    provider: str
+    model: str
+    questions: int
+    correct: int
+    failures: int
+    latency_ms: float | None
+    set_version: str
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.questions if self.questions else 0.0
+
+    @property
+    def date(self) -> str:
+        return time.strftime("%Y-%m-%d", time.gmtime(self.run_at))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.run_at)),
+            "task": self.task,
+            "provider": self.provider,
+            "model": self.model,
+            "questions": self.questions,
+            "correct": self.correct,
+            "accuracy": round(self.accuracy, 4),
+            "failures": self.failures,
+            "latency_ms": round(self.latency_ms, 1) if self.latency_ms is not None else None,
+            "set_version": self.set_version,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Which model answered a run, as a vote needs it."""
+
+    run_id: str
+    task: str
+    provider: str
+    model: str
+
+
+@dataclass
+class _Evidence:
+    latest: dict[tuple[str, str, str], BenchRow]
+    votes: dict[tuple[str, str, str], tuple[int, int]]  # (up, down)
+
+
+class QualityStore:
+    """Thread-safe; one per state directory per process."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._opened: sqlite3.Connection | None = None
+        self._open_tried = path is None
+        self._version: int | None = None
+        self._checked = float("-inf")
+        self._evidence = _Evidence({}, {})
+        self._bench_log: list[BenchRow] = []  # in memory only when the file is unusable
+        self._answers: OrderedDict[str, Answer] = OrderedDict()
+
+    @property
+    def _db(self) -> sqlite3.Connection | None:
+        """The file, opened on first use: remembering answers in memory never touches it."""
+        if not self._open_tried and self.path is not None:
+            self._open_tried = True
+            self._opened = self._connect(self.path)
+        return self._opened
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection | None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=2.0)
+            db.execute("PRAGMA journal_mode=WAL")
+            for statement in _SCHEMA:
+                db.execute(statement)
+            return db
+        except (sqlite3.DatabaseError, OSError):
+            return None
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def evidence(self) -> _Evidence:
+        """The latest bench row and the votes per (task, provider, model)."""
+        with self._lock:
+            self._refresh()
+            return self._evidence
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if self._db is None or now - self._checked < REFRESH_SECONDS:
+            return
+        self._checked = now
+        try:
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if version == self._version:
+                return
+            self._evidence = self._read(self._db)
+        except sqlite3.DatabaseError:
+            return
+        self._version = version
+
+    @staticmethod
+    def _read(db: sqlite3.Connection) -> _Evidence:
+        latest: dict[tuple[str, str, str], BenchRow] = {}
+        for row in db.execute(
+            "SELECT run_at, task, provider, model, questions, correct, failures, latency_ms,"
+            " set_version FROM bench ORDER BY run_at"
+        ):
+            bench = BenchRow(*row)
+            latest[(bench.task, bench.provider, bench.model)] = bench
+        votes: dict[tuple[str, str, str], tuple[int, int]] = {}
+        for task, provider, model, up, down in db.execute(
+            "SELECT task, provider, model, SUM(good), SUM(1 - good) FROM votes"
+            " GROUP BY task, provider, model"
+        ):
+            votes[(task, provider, model)] = (int(up), int(down))
+        return _Evidence(latest, votes)
+
+    def history(self, task: str | None = None) -> list[BenchRow]:
+        """Every bench row, oldest first (for plots and `--json`)."""
+        with self._lock:
+            if self._db is None:
+                rows = list(self._bench_log)
+            else:
+                try:
+                    rows = [
+                        BenchRow(*r)
+                        for r in self._db.execute(
+                            "SELECT run_at, task, provider, model, questions, correct, failures,"
+                            " latency_ms, set_version FROM bench ORDER BY run_at"
+                        )
+                    ]
+                except sqlite3.DatabaseError:
+                    rows = []
+        return [r for r in rows if task is None or r.task == task]
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def add_bench(self, rows: list[BenchRow]) -> None:
+        with self._lock:
+            for row in rows:
+                self._evidence.latest[(row.task, row.provider, row.model)] = row
+            if self._db is None:
+                self._bench_log.extend(rows)
+                return
+            with contextlib.suppress(sqlite3.DatabaseError):
+                self._db.executemany(
+                    "INSERT INTO bench VALUES (?,?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            r.run_at,
+                            r.task,
+                            r.provider,
+                            r.model,
+                            r.questions,
+                            r.correct,
+                            r.failures,
+                            r.latency_ms,
+                            r.set_version,
+                        )
+                        for r in rows
+                    ],
+                )
+            self._checked = float("-inf")
+
+    def add_vote(self, answer: Answer, good: bool) -> tuple[int, int]:
+        """Record a vote; return the (up, down) count for that task and model."""
+        key = (answer.task, answer.provider, answer.model)
+        with self._lock:
+            self._refresh()
+            up, down = self._evidence.votes.get(key, (0, 0))
+            counts = (up + 1, down) if good else (up, down + 1)
+            self._evidence.votes[key] = counts
+            if self._db is not None:
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    self._db.execute(
+                        "INSERT INTO votes VALUES (?,?,?,?,?,?)",
+                        (time.time(), *key, int(good), answer.run_id),
+                    )
+            return counts
+
+    def remember(self, answer: Answer, *, persist: bool = False) -> None:
+        """Keep who answered a run; `persist` writes it for a later process (the CLI)."""
+        with self._lock:
+            self._answers[answer.run_id] = answer
+            self._answers.move_to_end(answer.run_id)
+            if len(self._answers) > _MAX_ANSWERS:
+                self._answers.popitem(last=False)
+            if persist and self._db is not None:
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO answers VALUES (?,?,?,?,?)",
+                        (answer.run_id, time.time(), answer.task, answer.provider, answer.model),
+                    )
+                    self._db.execute(
+                        "DELETE FROM answers WHERE run_id NOT IN"
+                        " (SELECT run_id FROM answers ORDER BY at DESC LIMIT ?)",
+                        (_MAX_ANSWERS,),
+                    )
+
+    def answer(self, run_id: str | None) -> Answer | None:
+        """The answer of this run (None: the latest one), from memory or the file."""
+        with self._lock:
+            if run_id is None and self._answers:
+                return next(reversed(self._answers.values()))
+            if run_id is not None and run_id in self._answers:
+                return self._answers[run_id]
+            if self._db is None:
+                return None
+            query = "SELECT run_id, task, provider, model FROM answers"
+            try:
+                if run_id is None:
+                    row = self._db.execute(query + " ORDER BY at DESC LIMIT 1").fetchone()
+                else:
+                    row = self._db.execute(query + " WHERE run_id = ?", (run_id,)).fetchone()
+            except sqlite3.DatabaseError:
+                return None
+        return Answer(*row) if row else None
+
+
+_stores: dict[Path, QualityStore] = {}
+_stores_lock = threading.Lock()
+
+
+def quality_store(state_dir: Path | None) -> QualityStore:
+    """The process's store for this state directory (None: the user state dir)."""
+    if state_dir is None:
+        from openmux.config import default_state_dir
+
+        state_dir = default_state_dir()
+    with _stores_lock:
+        store = _stores.get(state_dir)
+        if store is None:
+            store = QualityStore(state_dir / "quality.sqlite3")
+            _stores[state_dir] = store
+        return store

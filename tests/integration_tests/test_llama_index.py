@@ -1,0 +1,107 @@
+"""LlamaIndex classes against loopback fake providers: an index, a query engine, an agent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("llama_index.core", reason='needs: pip install "openmux[llama-index]"')
+
+from llama_index.core import Document, VectorStoreIndex
+from llama_index.core.agent.workflow import FunctionAgent
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.tools import FunctionTool
+
+from openmux.integrations.llama_index import OpenMuxEmbedding, OpenMuxLLM
+from openmux.testing import FakeProviderServer
+from tests.helpers import provider_config
+
+DOCUMENTS = [
+    "The bakery on Elm Street sells sourdough bread and croissants.",
+    "The library opens at nine and closes at six on weekdays.",
+    "The harbour ferry leaves every forty minutes for the island.",
+]
+
+
+def _answer_from_context(request: dict[str, Any]) -> str:
+    prompt = " ".join(str(m.get("content")) for m in request["messages"])
+    seen = [text for text in DOCUMENTS if text in prompt]
+    return f"From the context: {seen[0]}" if seen else "No context was given."
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeProviderServer]:
+    with FakeProviderServer() as server:
+        server.add_provider(
+            "fake", models=["chat-1"], embedding_models=["embed-1"], reply=_answer_from_context
+        )
+        yield server
+
+
+@pytest.fixture
+def config(server: FakeProviderServer) -> dict[str, Any]:
+    return provider_config(server.providers["fake"])
+
+
+def test_index_and_query_engine_route_through_openmux(config: dict[str, Any]) -> None:
+    index = VectorStoreIndex.from_documents(
+        [Document(text=text) for text in DOCUMENTS], embed_model=OpenMuxEmbedding(config=config)
+    )
+    engine = index.as_query_engine(llm=OpenMuxLLM(config=config, task="chat"), similarity_top_k=1)
+    # The fake's embeddings are hashes: the query that equals a document finds that one.
+    response = engine.query(DOCUMENTS[2])
+    assert [n.node.get_content() for n in response.source_nodes] == [DOCUMENTS[2]]
+    assert str(response) == f"From the context: {DOCUMENTS[2]}"
+
+
+def test_chat_complete_and_stream_carry_the_routing(config: dict[str, Any]) -> None:
+    llm = OpenMuxLLM(config=config, task="chat")
+    assert llm.metadata.is_function_calling_model and llm.metadata.is_chat_model
+    reply = llm.chat([ChatMessage(role=MessageRole.USER, content="hi")])
+    assert reply.message.role == MessageRole.ASSISTANT
+    assert reply.raw["openmux"]["provider"] == "fake"
+    assert llm.complete("hi").text == "No context was given."
+    chunks = list(llm.stream_complete("hi"))
+    assert chunks[-1].text == "No context was given."
+    assert "".join(c.delta or "" for c in chunks) == "No context was given."
+    assert chunks[-1].raw["openmux"]["model"] == "chat-1"
+
+
+def test_async_chat_and_stream(config: dict[str, Any]) -> None:
+    llm = OpenMuxLLM(config=config, task="chat")
+
+    async def run() -> tuple[str, str]:
+        answer = await llm.acomplete("hi")
+        streamed = ""
+        async for response in await llm.astream_chat(
+            [ChatMessage(role=MessageRole.USER, content="hi")]
+        ):
+            streamed = response.message.content or ""
+        return answer.text, streamed
+
+    assert asyncio.run(run()) == ("No context was given.", "No context was given.")
+
+
+def test_function_agent_calls_the_tool_and_answers(config: dict[str, Any]) -> None:
+    calls: list[tuple[int, int]] = []
+
+    def multiply(a: int, b: int) -> int:
+        """Multiply two whole numbers."""
+        calls.append((a, b))
+        return a * b
+
+    tool = FunctionTool.from_defaults(multiply)
+    llm = OpenMuxLLM(config=config, task="chat")
+    selection = llm.predict_and_call([tool], "What is 6 times 7?")
+    assert len(calls) == 1 and str(selection) == str(calls[0][0] * calls[0][1])
+
+    async def run_agent() -> Any:
+        agent = FunctionAgent(tools=[tool], llm=llm, system_prompt="Use the tools.")
+        return await agent.run("What is 6 times 7?")
+
+    result = asyncio.run(run_agent())
+    assert len(calls) == 2
+    assert str(calls[1][0] * calls[1][1]) in str(result)
