@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     from openmux.cli._models import add_models_parser
 
     add_models_parser(commands)
+    from openmux.cli._serve import add_serve_parser
+
+    add_serve_parser(commands)
     _add_setup_commands(commands)
     return parser
 
@@ -123,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pull": _pull,
         "compare": _run_compare,
         "models": _run_models,
+        "serve": _run_serve,
     }
     return handlers[args.command](args)
 
@@ -156,6 +160,12 @@ def _run_models(args: argparse.Namespace) -> int:
     from openmux.cli._models import run_models
 
     return run_models(args)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from openmux.cli._serve import run_serve
+
+    return run_serve(args)
 
 
 def _doctor(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""`import openmux` and `openmux --help` load no provider SDK."""
+"""`import openmux` and `openmux --help` load no provider SDK and no server library."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ _HEAVY = (
     "ollama",
     "httpx",
     "langchain_core.language_models",
+    "starlette",
+    "uvicorn",
+    "prometheus_client",
 )
 
 
@@ -31,9 +34,11 @@ def test_import_openmux_is_light() -> None:
 
 
 def test_cli_help_is_light() -> None:
-    code = "from openmux.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
-    loaded = _loaded_after(code)
-    assert not loaded & set(_HEAVY)
+    for args in (["--help"], ["serve", "--help"]):
+        code = f"from openmux.cli import main\ntry:\n    main({args!r})\nexcept SystemExit:\n    pass"
+        loaded = _loaded_after(code)
+        assert not loaded & set(_HEAVY)
+    assert not _loaded_after("import openmux.server") & set(_HEAVY)
 
 
 def test_public_names() -> None:
