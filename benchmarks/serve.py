@@ -62,6 +62,8 @@ class Target:
     slow_port: int | None = None
     """The direct target's slow streams go to the slow fake itself."""
     slow_prefix: str | None = None
+    pid: int | None = None
+    """The server's process (its workers are its children), for CPU time."""
 
     def body(self, *, stream: bool = False, slow: bool = False) -> bytes:
         payload = {
@@ -72,7 +74,23 @@ class Target:
         return json.dumps(payload).encode()
 
 
-HEADERS = {"content-type": "application/json", "authorization": "Bearer sk-bench-0123456789"}
+# Both servers check this key on every request (LiteLLM's proxy refuses to start without one).
+SERVER_KEY = "sk-bench-0123456789abcdef0123456789abcdef"
+HEADERS = {"content-type": "application/json", "authorization": f"Bearer {SERVER_KEY}"}
+
+
+def cpu_seconds(target: Target) -> float:
+    """CPU time used so far by the target's server process and its children."""
+    if target.pid is None:
+        return 0.0
+    import psutil
+
+    root = psutil.Process(target.pid)
+    total = 0.0
+    for proc in (root, *root.children(recursive=True)):
+        times = proc.cpu_times()
+        total += times.user + times.system
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -80,10 +98,23 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+_STALE = (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected)
+
+
+def post(conn: http.client.HTTPConnection, target: Target, body: bytes) -> http.client.HTTPResponse:
+    """POST a chat request; a keep-alive connection the server closed is opened again."""
+    try:
+        conn.request("POST", target.path_prefix + "/chat/completions", body, HEADERS)
+        return conn.getresponse()
+    except _STALE:
+        conn.close()
+        conn.request("POST", target.path_prefix + "/chat/completions", body, HEADERS)
+        return conn.getresponse()
+
+
 def one_request(conn: http.client.HTTPConnection, target: Target, body: bytes) -> float:
     started = time.perf_counter()
-    conn.request("POST", target.path_prefix + "/chat/completions", body, HEADERS)
-    response = conn.getresponse()
+    response = post(conn, target, body)
     data = response.read()
     if response.status != 200:
         raise RuntimeError(f"{target.name}: HTTP {response.status}: {data[:200]!r}")
@@ -93,8 +124,7 @@ def one_request(conn: http.client.HTTPConnection, target: Target, body: bytes) -
 def first_content_ms(conn: http.client.HTTPConnection, target: Target, body: bytes) -> float:
     """Milliseconds to the first event with content; reads the stream to its end."""
     started = time.perf_counter()
-    conn.request("POST", target.path_prefix + "/chat/completions", body, HEADERS)
-    response = conn.getresponse()
+    response = post(conn, target, body)
     first = None
     seen = b""
     while chunk := response.read1(65536):
@@ -128,11 +158,12 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, health
 @contextmanager
 def process(
     command: list[str], port: int, name: str, env: dict[str, str], health_path: str = "/health"
-) -> Iterator[None]:
+) -> Iterator[int]:
+    """Run a server; yields its process id."""
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, proc, name, health_path)
-        yield
+        yield proc.pid
     finally:
         proc.terminate()
         try:
@@ -169,6 +200,8 @@ def litellm_config(workdir: Path, fast_url: str, slow_url: str) -> Path:
         "      api_key: sk-bench\n"
         "litellm_settings:\n"
         "  telemetry: false\n"
+        "general_settings:\n"
+        f"  master_key: {SERVER_KEY}\n"
     )
     return path
 
@@ -178,19 +211,23 @@ def litellm_config(workdir: Path, fast_url: str, slow_url: str) -> Path:
 
 def sequential(
     targets: list[Target], count: int, measure: Callable[..., float], *, stream: bool
-) -> dict[str, list[float]]:
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Milliseconds per request by target, and each server's CPU milliseconds per request."""
     conns = {t.name: http.client.HTTPConnection(t.host, t.port, timeout=30) for t in targets}
     bodies = {t.name: t.body(stream=stream) for t in targets}
-    for target in targets:  # warm up: connections, imports, first-call caches
-        for _ in range(30):
-            measure(conns[target.name], target, bodies[target.name])
     times: dict[str, list[float]] = {t.name: [] for t in targets}
-    for _ in range(count):
+    cpu: dict[str, float] = {}
+    for round in range(30 + count):  # the first 30 warm up connections and caches
+        if round == 30:
+            cpu = {t.name: cpu_seconds(t) for t in targets}
         for target in targets:
-            times[target.name].append(measure(conns[target.name], target, bodies[target.name]))
+            ms = measure(conns[target.name], target, bodies[target.name])
+            if round >= 30:
+                times[target.name].append(ms)
     for conn in conns.values():
         conn.close()
-    return times
+    per_request = {t.name: (cpu_seconds(t) - cpu[t.name]) * 1000 / count for t in targets}
+    return times, per_request
 
 
 def closed_loop(target: Target, concurrency: int, seconds: float) -> tuple[float, float]:
@@ -327,9 +364,9 @@ def main() -> None:
             "OPENMUX_CONFIG": str(openmux_config(workdir, fast_url, slow_url)),
             "OPENMUX_STATE_DIR": str(workdir / "state"),
         }
-        env.pop("OPENMUX_SERVER_KEYS", None)
+        env["OPENMUX_SERVER_KEYS"] = SERVER_KEY
         port = free_port()
-        stack.enter_context(
+        pid = stack.enter_context(
             process(
                 [sys.executable, "-m", "openmux.cli", "serve", "--port", str(port)],
                 port,
@@ -337,7 +374,9 @@ def main() -> None:
                 env,
             )
         )
-        targets.append(Target("openmux (uvicorn)", "127.0.0.1", port, "openmux/auto", "slow:m-1"))
+        targets.append(
+            Target("openmux (uvicorn)", "127.0.0.1", port, "openmux/auto", "slow:m-1", pid=pid)
+        )
         if importlib.util.find_spec("granian") is not None:
             port = free_port()
             granian = [
@@ -345,9 +384,9 @@ def main() -> None:
                 "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
                 "--log-level", "warning", "--no-ws", "openmux.server:app_from_environment",
             ]  # fmt: skip
-            stack.enter_context(process(granian, port, "granian", env))
+            pid = stack.enter_context(process(granian, port, "granian", env))
             targets.append(
-                Target("openmux (granian)", "127.0.0.1", port, "openmux/auto", "slow:m-1")
+                Target("openmux (granian)", "127.0.0.1", port, "openmux/auto", "slow:m-1", pid=pid)
             )
         if args.litellm_venv:
             port = free_port()
@@ -357,10 +396,10 @@ def main() -> None:
                 "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1",
             ]  # fmt: skip
             litellm_env = {**env, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}
-            stack.enter_context(
+            pid = stack.enter_context(
                 process(litellm, port, "LiteLLM proxy", litellm_env, "/health/liveliness")
             )
-            targets.append(Target("LiteLLM proxy", "127.0.0.1", port, "m-1", "m-1-slow"))
+            targets.append(Target("LiteLLM proxy", "127.0.0.1", port, "m-1", "m-1-slow", pid=pid))
 
         print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f} at start")
         report(targets, args)
@@ -393,7 +432,7 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
                 ratio = rate / rates["LiteLLM proxy"]
                 print(f"   {name} / LiteLLM proxy: {ratio:.1f}x (target >= 3x)")
 
-    ttft = sequential(targets, args.streams, first_content_ms, stream=True)
+    ttft, _ = sequential(targets, args.streams, first_content_ms, stream=True)
     base = statistics.median(ttft["direct"])
     print(f"\n3. time to first content event, {args.streams} sequential streams each (median)")
     for target in targets:
