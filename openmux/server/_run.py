@@ -3,6 +3,11 @@
 Every worker builds its own app from the environment (`app_from_environment`),
 so options reach worker processes as environment variables; health, quotas and
 the cache are shared between workers through the state store.
+
+uvicorn (with uvloop and httptools) rather than granian, on benchmarks/serve.py's
+figures: the same app cost the same CPU per request under both, and granian's
+lower latency at concurrency 1 came with stalls (a gap of over a second) once
+128 streams ran at once, where uvicorn held 256.
 """
 
 from __future__ import annotations

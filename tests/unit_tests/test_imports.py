@@ -35,7 +35,8 @@ def test_import_openmux_is_light() -> None:
 
 def test_cli_help_is_light() -> None:
     for args in (["--help"], ["serve", "--help"]):
-        code = f"from openmux.cli import main\ntry:\n    main({args!r})\nexcept SystemExit:\n    pass"
+        call = f"main({args!r})"
+        code = f"from openmux.cli import main\ntry:\n    {call}\nexcept SystemExit:\n    pass"
         loaded = _loaded_after(code)
         assert not loaded & set(_HEAVY)
     assert not _loaded_after("import openmux.server") & set(_HEAVY)

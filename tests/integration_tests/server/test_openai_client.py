@@ -319,3 +319,17 @@ def test_metrics(base_url: str, fakes: FakeProviderServer) -> None:
     assert 'openmux_attempts_total{provider="alpha",status="http_5xx"}' in text
     assert 'openmux_attempts_total{provider="beta",status="ok"} 1.0' in text
     assert 'openmux_provider_latency_seconds_bucket{le="+Inf",provider="beta"} 1.0' in text
+
+
+def test_streamed_structured_output(base_url: str) -> None:
+    stream = client(base_url).chat.completions.create(
+        model="openmux/auto",
+        messages=ask("Weather in Paris as JSON"),
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "weather", "schema": Weather.model_json_schema()},
+        },
+        stream=True,
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert Weather.model_validate_json(text)
