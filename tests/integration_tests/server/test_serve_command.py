@@ -143,3 +143,18 @@ def test_provider_keys_never_leave_the_server(
     root = base_url.removesuffix("/v1")
     assert key not in httpx.get(root + "/metrics").text
     assert key not in httpx.get(base_url + "/models").text
+
+
+def test_cors_is_off_unless_an_origin_is_allowed(start_server: StartServer) -> None:
+    preflight = {
+        "origin": "https://app.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type",
+    }
+    closed = httpx.options(start_server() + "/chat/completions", headers=preflight)
+    assert "access-control-allow-origin" not in closed.headers
+    opened = httpx.options(
+        start_server(cors_origins=("https://app.example",)) + "/chat/completions",
+        headers=preflight,
+    )
+    assert opened.headers["access-control-allow-origin"] == "https://app.example"
