@@ -3,9 +3,9 @@
 One run, one fake upstream (its own process), every server in its own process:
 
 1. added latency at concurrency 1: p50 and p99 over sequential chat requests,
-   interleaved across targets so drift hits all alike (the client's own cost is in
-   the direct figure too, so "added" is the server's share), and each server's CPU
-   time per request (what load on the machine does not change much);
+   interleaved across targets in a rotating order so drift hits all alike (the
+   client's own cost is in the direct figure too, so "added" is the server's share),
+   and each server's CPU time per request (what load on the machine changes least);
 2. requests per second at the highest concurrency whose p99 stays <= 20 ms, and the
    peak rate at any concurrency tried (1 to 32 clients);
 3. streaming: added time to the first content event at concurrency 1;
@@ -223,7 +223,10 @@ def sequential(
     for round in range(30 + count):  # the first 30 warm up connections and caches
         if round == 30:
             cpu = {t.name: cpu_seconds(t) for t in targets}
-        for target in targets:
+        # Rotated each round: a server still busy after its answer slows whichever
+        # target comes next, so each target takes its turn there.
+        shift = round % len(targets)
+        for target in targets[shift:] + targets[:shift]:
             ms = measure(conns[target.name], target, bodies[target.name])
             if round >= 30:
                 times[target.name].append(ms)
