@@ -5,9 +5,10 @@ so options reach worker processes as environment variables; health, quotas and
 the cache are shared between workers through the state store.
 
 uvicorn (with uvloop and httptools) rather than granian, on benchmarks/serve.py's
-figures: the same app cost the same CPU per request under both, and granian's
-lower latency at concurrency 1 came with stalls (a gap of over a second) once
-128 streams ran at once, where uvicorn held 256.
+figures: the same app cost the same CPU per request under both; granian's latency
+at concurrency 1 was lower in some runs on a loaded 2-core machine, but it stalled
+(a gap of over a second) at 128 concurrent streams in three runs where uvicorn
+held 256. Streams are what a model gateway mostly serves.
 """
 
 from __future__ import annotations
