@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     from openmux.cli._playground import add_playground_parser
 
     add_playground_parser(commands)
+    from openmux.cli._serve import add_serve_parser
+
+    add_serve_parser(commands)
     _add_setup_commands(commands)
     return parser
 
@@ -182,6 +185,7 @@ def _run(args_list: list[str]) -> int:
         "bench": _run_bench,
         "vote": _run_vote,
         "playground": _run_playground,
+        "serve": _run_serve,
     }
     return handlers[args.command](args)
 
@@ -245,6 +249,12 @@ def _run_playground(args: argparse.Namespace) -> int:
     from openmux.cli._playground import run_playground
 
     return run_playground(args)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from openmux.cli._serve import run_serve
+
+    return run_serve(args)
 
 
 def _run_doctor(args: argparse.Namespace) -> int:

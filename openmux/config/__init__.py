@@ -33,6 +33,7 @@ from openmux.config._secrets import (
     keyfile_path,
     keyring_status,
     mask,
+    stored_key,
     validate_key_text,
 )
 from openmux.config._settings import (
@@ -73,6 +74,7 @@ __all__ = [
     "mask",
     "parse_privacy",
     "privacy_of",
+    "stored_key",
     "user_config_dir",
     "validate_key_text",
     "write_private",

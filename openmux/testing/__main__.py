@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--latency", type=float, default=0.0, help="seconds to wait before healthy answers"
     )
+    parser.add_argument(
+        "--stream-delay", type=float, default=0.0, help="seconds between streamed chunks"
+    )
     return parser
 
 
@@ -92,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             fault=faults.get(name),
             latency=args.latency,
         )
+        server.providers[name].stream_delay = args.stream_delay
     print(f"Fake provider server on {server.url}", flush=True)
     for name, p in server.providers.items():
         fault = f"  fault: {p.fault.kind}" if p.fault else ""

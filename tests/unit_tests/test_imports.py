@@ -1,4 +1,4 @@
-"""`import openmux` and `openmux --help` load no provider SDK."""
+"""`import openmux` and `openmux --help` load no provider SDK and no server library."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ _HEAVY = (
     "langchain_core.language_models",
     "gradio",
     "llama_index",
+    "starlette",
+    "uvicorn",
+    "prometheus_client",
 )
 
 
@@ -33,9 +36,12 @@ def test_import_openmux_is_light() -> None:
 
 
 def test_cli_help_is_light() -> None:
-    code = "from openmux.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass"
-    loaded = _loaded_after(code)
-    assert not loaded & set(_HEAVY)
+    for args in (["--help"], ["serve", "--help"]):
+        call = f"main({args!r})"
+        code = f"from openmux.cli import main\ntry:\n    {call}\nexcept SystemExit:\n    pass"
+        loaded = _loaded_after(code)
+        assert not loaded & set(_HEAVY)
+    assert not _loaded_after("import openmux.server") & set(_HEAVY)
 
 
 def test_public_names_are_pinned() -> None:

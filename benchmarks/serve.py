@@ -1,0 +1,461 @@
+"""`openmux serve` next to a direct call to the same fake provider and LiteLLM's proxy.
+
+One run, one fake upstream (its own process), every server in its own process:
+
+1. added latency at concurrency 1: p50 and p99 over sequential chat requests,
+   interleaved across targets in a rotating order so drift hits all alike (the
+   client's own cost is in the direct figure too, so "added" is the server's share),
+   and each server's CPU time per request (what load on the machine changes least);
+2. requests per second at the highest concurrency whose p99 stays <= 20 ms, and the
+   peak rate at any concurrency tried (1 to 32 clients);
+3. streaming: added time to the first content event at concurrency 1;
+4. concurrent streams without a stall: streams from a fake that waits 50 ms between
+   chunks, opened together in growing numbers; a stall is a gap over 1 s or a stream
+   that fails.
+
+`openmux serve` runs under uvicorn (what `openmux serve` uses) and, when granian is
+installed, under granian with the same app, to compare the two ASGI servers.
+LiteLLM's proxy comes from a separate virtualenv (`--litellm-venv DIR`, made with
+`python -m venv DIR && DIR/bin/pip install 'litellm[proxy]'`); without one its
+column is skipped. Targets on 2 cores: added <= 1.5 ms p50 and <= 3 ms p99, and
+>= 3x LiteLLM proxy's requests per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import importlib.util
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _fake import fake_server, free_port
+
+PROMPT = "Explain recursion in one sentence"
+P99_LIMIT_MS = 20.0
+GIVE_UP_P99_MS = 500.0
+CONCURRENCY_STEPS = (1, 2, 4, 8, 16, 32)
+STREAM_STEPS = (16, 32, 64, 128, 256)
+STALL_S = 1.0
+_CONTENT = re.compile(rb'"content":\s*"[^"]')
+
+
+@dataclass
+class Target:
+    name: str
+    host: str
+    port: int
+    model: str
+    slow_model: str
+    path_prefix: str = "/v1"
+    health_path: str = "/health"
+    slow_port: int | None = None
+    """The direct target's slow streams go to the slow fake itself."""
+    slow_prefix: str | None = None
+    pid: int | None = None
+    """The server's process (its workers are its children), for CPU time."""
+
+    def body(self, *, stream: bool = False, slow: bool = False) -> bytes:
+        payload = {
+            "model": self.slow_model if slow else self.model,
+            "messages": [{"role": "user", "content": PROMPT}],
+            "stream": stream,
+        }
+        return json.dumps(payload).encode()
+
+
+# Both servers check this key on every request (LiteLLM's proxy refuses to start without one).
+SERVER_KEY = "sk-bench-0123456789abcdef0123456789abcdef"
+HEADERS = {"content-type": "application/json", "authorization": f"Bearer {SERVER_KEY}"}
+
+
+def cpu_seconds(target: Target) -> float:
+    """CPU time used so far by the target's server process and its children."""
+    if target.pid is None:
+        return 0.0
+    import psutil
+
+    root = psutil.Process(target.pid)
+    total = 0.0
+    for proc in (root, *root.children(recursive=True)):
+        times = proc.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+_STALE = (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected)
+
+
+def post(conn: http.client.HTTPConnection, target: Target, body: bytes) -> http.client.HTTPResponse:
+    """POST a chat request; a keep-alive connection the server closed is opened again."""
+    try:
+        conn.request("POST", target.path_prefix + "/chat/completions", body, HEADERS)
+        return conn.getresponse()
+    except _STALE:
+        conn.close()
+        conn.request("POST", target.path_prefix + "/chat/completions", body, HEADERS)
+        return conn.getresponse()
+
+
+def one_request(conn: http.client.HTTPConnection, target: Target, body: bytes) -> float:
+    started = time.perf_counter()
+    response = post(conn, target, body)
+    data = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"{target.name}: HTTP {response.status}: {data[:200]!r}")
+    return (time.perf_counter() - started) * 1000
+
+
+def first_content_ms(conn: http.client.HTTPConnection, target: Target, body: bytes) -> float:
+    """Milliseconds to the first event with content; reads the stream to its end."""
+    started = time.perf_counter()
+    response = post(conn, target, body)
+    first = None
+    seen = b""
+    while chunk := response.read1(65536):
+        if first is None:
+            seen += chunk
+            if _CONTENT.search(seen):
+                first = (time.perf_counter() - started) * 1000
+    if response.status != 200 or first is None:
+        raise RuntimeError(f"{target.name}: stream failed (HTTP {response.status})")
+    return first
+
+
+# -- servers -------------------------------------------------------------------------------
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, health_path: str) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", health_path)
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{name} did not start")
+
+
+@contextmanager
+def process(
+    command: list[str], port: int, name: str, env: dict[str, str], health_path: str = "/health"
+) -> Iterator[int]:
+    """Run a server; yields its process id."""
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc, name, health_path)
+        yield proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def openmux_config(workdir: Path, fast_url: str, slow_url: str) -> Path:
+    path = workdir / "openmux.toml"
+    path.write_text(
+        '[router]\nproviders = ["p", "slow"]\n\n'
+        f'[providers.p]\nprotocol = "openai"\nbase_url = "{fast_url}/p/v1"\nmodels = ["m-1"]\n\n'
+        f'[providers.slow]\nprotocol = "openai"\nbase_url = "{slow_url}/slow/v1"\n'
+        'models = ["m-1"]\n'
+    )
+    return path
+
+
+def litellm_config(workdir: Path, fast_url: str, slow_url: str) -> Path:
+    path = workdir / "litellm.yaml"
+    path.write_text(
+        "model_list:\n"
+        "  - model_name: m-1\n"
+        "    litellm_params:\n"
+        "      model: openai/m-1\n"
+        f"      api_base: {fast_url}/p/v1\n"
+        "      api_key: sk-bench\n"
+        "  - model_name: m-1-slow\n"
+        "    litellm_params:\n"
+        "      model: openai/m-1\n"
+        f"      api_base: {slow_url}/slow/v1\n"
+        "      api_key: sk-bench\n"
+        "litellm_settings:\n"
+        "  telemetry: false\n"
+        "general_settings:\n"
+        f"  master_key: {SERVER_KEY}\n"
+    )
+    return path
+
+
+# -- measurements ----------------------------------------------------------------------------
+
+
+def sequential(
+    targets: list[Target], count: int, measure: Callable[..., float], *, stream: bool
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Milliseconds per request by target, and each server's CPU milliseconds per request."""
+    conns = {t.name: http.client.HTTPConnection(t.host, t.port, timeout=30) for t in targets}
+    bodies = {t.name: t.body(stream=stream) for t in targets}
+    times: dict[str, list[float]] = {t.name: [] for t in targets}
+    cpu: dict[str, float] = {}
+    for round in range(30 + count):  # the first 30 warm up connections and caches
+        if round == 30:
+            cpu = {t.name: cpu_seconds(t) for t in targets}
+        # Rotated each round: a server still busy after its answer slows whichever
+        # target comes next, so each target takes its turn there.
+        shift = round % len(targets)
+        for target in targets[shift:] + targets[:shift]:
+            ms = measure(conns[target.name], target, bodies[target.name])
+            if round >= 30:
+                times[target.name].append(ms)
+    for conn in conns.values():
+        conn.close()
+    per_request = {t.name: (cpu_seconds(t) - cpu[t.name]) * 1000 / count for t in targets}
+    return times, per_request
+
+
+def closed_loop(target: Target, concurrency: int, seconds: float) -> tuple[float, float]:
+    """(requests per second, p99 ms) with `concurrency` clients sending back to back."""
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    failures: list[BaseException] = []
+    start = threading.Barrier(concurrency + 1)
+    stop_at = [0.0]
+
+    def client(index: int) -> None:
+        conn = http.client.HTTPConnection(target.host, target.port, timeout=30)
+        body = target.body()
+        try:
+            one_request(conn, target, body)
+            start.wait()
+            while time.perf_counter() < stop_at[0]:
+                latencies[index].append(one_request(conn, target, body))
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    stop_at[0] = time.perf_counter() + seconds + 60  # until every client is ready
+    start.wait()
+    began = time.perf_counter()
+    stop_at[0] = began + seconds
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    if failures:
+        raise RuntimeError(f"{target.name}: {failures[0]}")
+    merged = [ms for part in latencies for ms in part]
+    return len(merged) / elapsed, percentile(merged, 0.99)
+
+
+def throughput(target: Target, seconds: float) -> tuple[float, int, float, list[str]]:
+    """Best requests per second with p99 <= 20 ms and its concurrency, the peak rate at
+    any concurrency tried, and the steps."""
+    best, best_at, peak, steps = 0.0, 0, 0.0, []
+    for concurrency in CONCURRENCY_STEPS:
+        rate, p99 = closed_loop(target, concurrency, seconds)
+        steps.append(f"c={concurrency}: {rate:.0f}/s p99 {p99:.0f} ms")
+        peak = max(peak, rate)
+        if p99 <= P99_LIMIT_MS and rate > best:
+            best, best_at = rate, concurrency
+        if p99 > GIVE_UP_P99_MS:
+            break
+    return best, best_at, peak, steps
+
+
+def slow_stream(target: Target, gaps: list[float], failures: list[str]) -> None:
+    """One slow stream, read to its end; appends its longest gap between reads."""
+    conn = http.client.HTTPConnection(target.host, target.slow_port or target.port, timeout=30)
+    try:
+        conn.request(
+            "POST",
+            (target.slow_prefix or target.path_prefix) + "/chat/completions",
+            target.body(stream=True, slow=True),
+            HEADERS,
+        )
+        response = conn.getresponse()
+        last = time.perf_counter()
+        worst = 0.0
+        while response.read1(65536):
+            now = time.perf_counter()
+            worst, last = max(worst, now - last), now
+        gaps.append(worst)  # list.append is atomic: no lock needed
+        if response.status != 200:
+            failures.append(f"HTTP {response.status}")
+    except OSError as exc:
+        failures.append(repr(exc))
+    finally:
+        conn.close()
+
+
+def streams_without_stall(target: Target) -> tuple[int, str]:
+    """The most concurrent slow streams that all ran without a gap over STALL_S."""
+    held = 0
+    note = "all steps passed"
+    for count in STREAM_STEPS:
+        gaps: list[float] = []
+        failures: list[str] = []
+        threads = [
+            threading.Thread(target=slow_stream, args=(target, gaps, failures))
+            for _ in range(count)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        worst = max(gaps, default=0.0)
+        if failures or worst > STALL_S:
+            what = failures[0] if failures else f"a {worst:.2f} s gap"
+            note = f"{count} streams: {what}"
+            break
+        held = count
+    return held, note
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=1000, help="sequential requests each")
+    parser.add_argument("--streams", type=int, default=300, help="sequential streams each")
+    parser.add_argument("--seconds", type=float, default=3.0, help="per concurrency step")
+    parser.add_argument(
+        "--litellm-venv",
+        default=os.environ.get("LITELLM_VENV"),
+        help="a virtualenv holding litellm[proxy] (default: $LITELLM_VENV)",
+    )
+    args = parser.parse_args()
+
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        fast_url = stack.enter_context(fake_server("--provider", "p", "--model", "m-1"))
+        slow_url = stack.enter_context(
+            fake_server("--provider", "slow", "--model", "m-1", "--stream-delay", "0.05")
+        )
+        targets = [
+            Target(
+                "direct",
+                "127.0.0.1",
+                int(fast_url.rsplit(":", 1)[1]),
+                "m-1",
+                "m-1",
+                "/p/v1",
+                slow_port=int(slow_url.rsplit(":", 1)[1]),
+                slow_prefix="/slow/v1",
+            )
+        ]
+
+        env = {
+            **os.environ,
+            "OPENMUX_CONFIG": str(openmux_config(workdir, fast_url, slow_url)),
+            "OPENMUX_STATE_DIR": str(workdir / "state"),
+        }
+        env["OPENMUX_SERVER_KEYS"] = SERVER_KEY
+        port = free_port()
+        pid = stack.enter_context(
+            process(
+                [sys.executable, "-m", "openmux.cli", "serve", "--port", str(port)],
+                port,
+                "openmux serve",
+                env,
+            )
+        )
+        targets.append(
+            Target("openmux (uvicorn)", "127.0.0.1", port, "openmux/auto", "slow:m-1", pid=pid)
+        )
+        if importlib.util.find_spec("granian") is not None:
+            port = free_port()
+            granian = [
+                sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
+                "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                "--log-level", "warning", "--no-ws", "openmux.server:app_from_environment",
+            ]  # fmt: skip
+            pid = stack.enter_context(process(granian, port, "granian", env))
+            targets.append(
+                Target("openmux (granian)", "127.0.0.1", port, "openmux/auto", "slow:m-1", pid=pid)
+            )
+        if args.litellm_venv:
+            port = free_port()
+            litellm = [
+                str(Path(args.litellm_venv) / "bin" / "litellm"),
+                "--config", str(litellm_config(workdir, fast_url, slow_url)),
+                "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1",
+            ]  # fmt: skip
+            litellm_env = {**env, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False"}
+            pid = stack.enter_context(
+                process(litellm, port, "LiteLLM proxy", litellm_env, "/health/liveliness")
+            )
+            targets.append(Target("LiteLLM proxy", "127.0.0.1", port, "m-1", "m-1-slow", pid=pid))
+
+        print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f} at start")
+        report(targets, args)
+        print(f"load average: {os.getloadavg()[0]:.2f} at the end")
+
+
+def report(targets: list[Target], args: argparse.Namespace) -> None:
+    times, cpu = sequential(targets, args.requests, one_request, stream=False)
+    base50, base99 = percentile(times["direct"], 0.5), percentile(times["direct"], 0.99)
+    print(f"\n1. concurrency 1, {args.requests} sequential chat requests each, interleaved")
+    for target in targets:
+        p50, p99 = percentile(times[target.name], 0.5), percentile(times[target.name], 0.99)
+        line = f"   {target.name:<18} p50 {p50:7.3f} ms  p99 {p99:7.3f} ms"
+        if target.name != "direct":
+            line += f"   added p50 {p50 - base50:+.3f} ms  p99 {p99 - base99:+.3f} ms"
+            line += f"   server CPU {cpu[target.name]:.2f} ms/request"
+        print(line)
+    print("   target: openmux added <= 1.5 ms p50 and <= 3 ms p99")
+
+    print(f"\n2. requests per second at the highest concurrency with p99 <= {P99_LIMIT_MS:g} ms")
+    rates, peaks = {}, {}
+    for target in targets:
+        rate, at, peak, steps = throughput(target, args.seconds)
+        rates[target.name], peaks[target.name] = rate, peak
+        within = f"{rate:7.0f} req/s (at c={at})" if at else "   none under the limit"
+        print(f"   {target.name:<18} {within}, peak {peak:.0f} req/s   [{'; '.join(steps)}]")
+    litellm = "LiteLLM proxy"
+    for name in rates:
+        if name.startswith("openmux") and peaks.get(litellm):
+            ratio = f"{rates[name] / rates[litellm]:.1f}x" if rates.get(litellm) else "n/a"
+            print(
+                f"   {name} / {litellm}: {ratio} under the p99 limit,"
+                f" {peaks[name] / peaks[litellm]:.1f}x at peak (target >= 3x)"
+            )
+
+    ttft, _ = sequential(targets, args.streams, first_content_ms, stream=True)
+    base = statistics.median(ttft["direct"])
+    print(f"\n3. time to first content event, {args.streams} sequential streams each (median)")
+    for target in targets:
+        median = statistics.median(ttft[target.name])
+        added = "" if target.name == "direct" else f"   added {median - base:+.3f} ms"
+        print(f"   {target.name:<18} {median:7.3f} ms{added}")
+
+    print(f"\n4. concurrent streams (50 ms between chunks) without a gap over {STALL_S:g} s")
+    for target in targets:
+        held, note = streams_without_stall(target)
+        print(f"   {target.name:<18} {held:4d} streams ({note})")
+
+
+if __name__ == "__main__":
+    main()

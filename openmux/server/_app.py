@@ -1,0 +1,452 @@
+"""The ASGI app: OpenAI's endpoints in front of ChatOpenMux and OpenMuxEmbeddings.
+
+Nothing here routes: a request becomes one ChatOpenMux (or OpenMuxEmbeddings)
+call with the per-call options those take (`task=`, `model=`, `fanout=`, tools,
+response_format, sampling), and the route comes back from
+`response_metadata["openmux"]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import aclosing
+from typing import Any, cast
+
+from langchain_core.messages import AIMessageChunk, BaseMessageChunk, HumanMessage
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from openmux import ChatOpenMux, OpenMuxEmbeddings, OpenMuxError, TaskType, __version__
+from openmux._logging import get_logger
+from openmux.server._errors import (
+    APIError,
+    bad_request,
+    from_openmux_error,
+    stream_error_event,
+    timeout_error,
+    unknown_model,
+)
+from openmux.server._metrics import Metrics
+from openmux.server._security import authorized, server_keys
+from openmux.server._wire import ChunkWriter, call_options, completion, completion_id, to_messages
+
+DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
+VIRTUAL_PREFIX = "openmux/"
+AUTO = "auto"
+FANOUT = "fanout"
+DEFAULT_FANOUT = 2
+# Past the router's own deadline, a last guard: the answer is late, say so.
+_TIMEOUT_GRACE_S = 5.0
+_MODELS_TTL_S = 30.0
+_EMBEDDING_INSTANCES = 64
+# Fan-out and pinning options a request may add under an `openmux` field (extra_body).
+_EXTENSION_OPTIONS = frozenset(
+    {"fanout", "combiner", "judge", "min_answers", "member_timeout", "provider"}
+)
+
+_log = get_logger("openmux.server")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class OpenMuxServer:
+    """What outlives a request: the chat model, embedding models, keys and metrics."""
+
+    def __init__(
+        self,
+        *,
+        config: Mapping[str, Any] | None = None,
+        classifier: Any = None,
+        keys: tuple[bytes, ...] | None = None,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    ) -> None:
+        self.config = dict(config) if config is not None else None
+        self.chat = ChatOpenMux(config=self.config, classifier=classifier)
+        self.keys = server_keys() if keys is None else keys
+        self.max_request_bytes = max_request_bytes
+        self.metrics = Metrics()
+        self.total_timeout_s = self.chat.settings.timeouts.total
+        self._embeddings: OrderedDict[str, OpenMuxEmbeddings] = OrderedDict()
+        self._models: tuple[float, list[dict[str, Any]]] | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def endpoint(self, name: str, handler: Handler, *, open: bool = False) -> Handler:
+        """Key check, OpenAI-shaped errors and request metrics around a handler."""
+
+        async def guarded(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                if not open and not authorized(request.headers.get("authorization"), self.keys):
+                    raise APIError(
+                        401,
+                        "Incorrect or missing API key: send one of the server keys as "
+                        "'Authorization: Bearer KEY'",
+                        code="invalid_api_key",
+                    )
+                response = await handler(request)
+            except APIError as error:
+                response = error_response(error)
+            except Exception:
+                _log.exception("%s failed", name)
+                response = error_response(
+                    APIError(500, "internal server error (see the server log)", type="server_error")
+                )
+            self.metrics.request(name, response.status_code, time.perf_counter() - started)
+            return response
+
+        return guarded
+
+    async def read_json(self, request: Request) -> dict[str, Any]:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_request_bytes:
+            raise self._too_large()
+        body = bytearray()
+        async for part in request.stream():
+            body += part
+            if len(body) > self.max_request_bytes:
+                raise self._too_large()
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise bad_request(f"the request body is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise bad_request("the request body must be a JSON object")
+        return data
+
+    def _too_large(self) -> APIError:
+        return APIError(
+            413,
+            f"request body larger than {self.max_request_bytes} bytes "
+            "(openmux serve --max-request-mb raises the limit)",
+            code="request_too_large",
+        )
+
+    def route_options(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """ChatOpenMux's per-call routing options for the requested model name."""
+        name = body.get("model")
+        if not isinstance(name, str) or not name:
+            raise bad_request("'model' is required: openmux/auto routes each request", "model")
+        options = self._extension(body)
+        if not name.startswith(VIRTUAL_PREFIX):
+            return {**options, "model": name}
+        virtual = name[len(VIRTUAL_PREFIX) :]
+        if virtual == AUTO:
+            return options
+        if virtual == FANOUT:
+            return {"fanout": DEFAULT_FANOUT, **options}
+        if virtual in _TASKS:
+            return {**options, "task": virtual}
+        raise unknown_model(name)
+
+    @staticmethod
+    def _extension(body: Mapping[str, Any]) -> dict[str, Any]:
+        extension = body.get("openmux")
+        if extension is None:
+            return {}
+        if not isinstance(extension, dict) or not set(extension) <= _EXTENSION_OPTIONS:
+            raise bad_request(
+                f"'openmux' takes an object with: {', '.join(sorted(_EXTENSION_OPTIONS))}",
+                "openmux",
+            )
+        return dict(extension)
+
+    def failure(self, exc: OpenMuxError, started: float) -> APIError:
+        attempts = getattr(exc, "attempts", None)
+        if attempts:
+            self.metrics.record_attempts(attempts)
+        return from_openmux_error(
+            exc,
+            elapsed_s=time.perf_counter() - started,
+            total_timeout_s=self.total_timeout_s,
+        )
+
+    def route_headers(self, meta: Mapping[str, Any], started: float) -> dict[str, str]:
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        provider_ms = sum(a.get("latency_ms") or 0 for a in meta.get("attempts") or ())
+        return {
+            "x-openmux-provider": str(meta.get("provider")),
+            "x-openmux-model": str(meta.get("model")),
+            "x-openmux-task": str(meta.get("task")),
+            "x-openmux-attempts": str(len(meta.get("attempts") or ())),
+            "x-openmux-overhead-ms": f"{max(0.0, elapsed_ms - provider_ms):.2f}",
+        }
+
+    # -- chat -------------------------------------------------------------------------------
+
+    async def chat_completions(self, request: Request) -> Response:
+        started = time.perf_counter()
+        body = await self.read_json(request)
+        options = {**self.route_options(body), **call_options(body)}
+        messages = to_messages(body)
+        if body.get("stream"):
+            stream_options = body.get("stream_options") or {}
+            include_usage = bool(
+                isinstance(stream_options, dict) and stream_options.get("include_usage")
+            )
+            return await self._stream(body["model"], messages, options, include_usage, started)
+        try:
+            message = await asyncio.wait_for(
+                self.chat.ainvoke(messages, **options), self.total_timeout_s + _TIMEOUT_GRACE_S
+            )
+        except OpenMuxError as exc:
+            raise self.failure(exc, started) from exc
+        except asyncio.TimeoutError as exc:
+            raise timeout_error(self.total_timeout_s) from exc
+        meta = message.response_metadata.get("openmux") or {}
+        self.metrics.record_attempts(meta.get("attempts") or ())
+        answered_by = f"{meta.get('provider')}:{meta.get('model')}"
+        payload = completion(message, answered_by, completion_id())
+        return json_response(payload, headers=self.route_headers(meta, started))
+
+    async def _stream(
+        self,
+        model: str,
+        messages: list[Any],
+        options: dict[str, Any],
+        include_usage: bool,
+        started: float,
+    ) -> Response:
+        # One task runs the whole ChatOpenMux stream (its context stays in one task) and
+        # hands events over; nothing is sent before the first one, so failures up to
+        # there (every candidate failed, benched, over quota) get their own status code.
+        events: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+        writer = ChunkWriter(model, completion_id(), include_usage)
+
+        async def produce() -> None:
+            metadata: dict[str, Any] = {}
+            try:
+                stream = cast(
+                    "AsyncGenerator[BaseMessageChunk, None]",
+                    self.chat.astream(messages, **options),
+                )
+                async with aclosing(stream) as chunks:
+                    async for chunk in chunks:
+                        meta = chunk.response_metadata.get("openmux")
+                        if meta is not None:
+                            metadata.update(meta)
+                        event = writer.delta(chunk) if isinstance(chunk, AIMessageChunk) else None
+                        if event is not None:
+                            events.put_nowait(event)
+                self.metrics.record_attempts(metadata.get("attempts") or ())
+                events.put_nowait(writer.end(metadata or None))
+            except Exception as exc:
+                events.put_nowait(exc)
+            finally:
+                events.put_nowait(None)
+
+        producer = asyncio.create_task(produce())
+        first = await events.get()
+        if isinstance(first, BaseException):
+            raise self._stream_failure(first, started)
+
+        async def body() -> AsyncIterator[bytes]:
+            item: bytes | BaseException | None = first
+            try:
+                while isinstance(item, bytes):
+                    yield item
+                    item = await events.get()
+                if isinstance(item, BaseException):
+                    # After the first chunk a failure cannot fail over: the client must
+                    # see an error, never a clean end of a truncated answer.
+                    yield stream_error_event(self._stream_failure(item, started))
+            finally:
+                producer.cancel()
+
+        return StreamingResponse(
+            body(),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+
+    def _stream_failure(self, exc: BaseException, started: float) -> APIError:
+        if isinstance(exc, OpenMuxError):
+            return self.failure(exc, started)
+        _log.error("stream failed: %r", exc)
+        return APIError(502, "the answer's stream broke off", type="server_error")
+
+    # -- embeddings -------------------------------------------------------------------------
+
+    def embeddings_for(self, name: str) -> OpenMuxEmbeddings:
+        """One instance per model name: each keeps one vector space for its lifetime."""
+        if name.startswith(VIRTUAL_PREFIX) and name[len(VIRTUAL_PREFIX) :] not in (
+            AUTO,
+            "embeddings",
+        ):
+            raise unknown_model(name)
+        instance = self._embeddings.get(name)
+        if instance is None:
+            pinned = None if name.startswith(VIRTUAL_PREFIX) else name
+            instance = OpenMuxEmbeddings(model=pinned, config=self.config)
+            self._embeddings[name] = instance
+            if len(self._embeddings) > _EMBEDDING_INSTANCES:
+                self._embeddings.popitem(last=False)
+        return instance
+
+    async def create_embeddings(self, request: Request) -> Response:
+        started = time.perf_counter()
+        body = await self.read_json(request)
+        name = body.get("model")
+        if not isinstance(name, str) or not name:
+            raise bad_request("'model' is required: openmux/auto picks one", "model")
+        texts = body.get("input")
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            raise bad_request("'input' must be a non-empty string or list of strings", "input")
+        encoding = body.get("encoding_format") or "float"
+        if encoding not in ("float", "base64"):
+            raise bad_request("'encoding_format' must be float or base64", "encoding_format")
+        embeddings = self.embeddings_for(name)
+        try:
+            vectors = await embeddings.aembed_documents(texts)
+        except OpenMuxError as exc:
+            raise self.failure(exc, started) from exc
+        data = [
+            {"object": "embedding", "index": i, "embedding": _encoded(vector, encoding)}
+            for i, vector in enumerate(vectors)
+        ]
+        payload = {
+            "object": "list",
+            "data": data,
+            "model": embeddings.model_id,
+            # LangChain's Embeddings interface reports no token counts.
+            "usage": {"prompt_tokens": 0, "total_tokens": 0},
+        }
+        return json_response(payload)
+
+    # -- listings ---------------------------------------------------------------------------
+
+    async def list_models(self, request: Request) -> Response:
+        return json_response({"object": "list", "data": await self.models()})
+
+    async def retrieve_model(self, request: Request) -> Response:
+        name = request.path_params["model"]
+        for entry in await self.models():
+            if entry["id"] == name:
+                return json_response(entry)
+        raise unknown_model(name)
+
+    async def models(self) -> list[dict[str, Any]]:
+        cached = self._models
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        import anyio
+
+        names = await anyio.to_thread.run_sync(self._routable_models)
+        virtual = [f"{VIRTUAL_PREFIX}{AUTO}", f"{VIRTUAL_PREFIX}{FANOUT}"]
+        virtual += [f"{VIRTUAL_PREFIX}{task}" for task in _TASKS]
+        listing = [_model_entry(name, "openmux") for name in virtual]
+        listing += [_model_entry(name, name.partition(":")[0]) for name in names]
+        self._models = (time.monotonic() + _MODELS_TTL_S, listing)
+        return listing
+
+    def _routable_models(self) -> list[str]:
+        """Every `PROVIDER:ID` the router would try for a chat request now, then for an
+        embeddings request (the one select of every surface)."""
+        from openmux.routing import RouteRequest, select
+
+        router = self.chat.router
+        chat = select(router, RouteRequest(messages=[HumanMessage("")], task="chat"))
+        vectors = select(router, RouteRequest(messages=[], output="embeddings"))
+        return list(dict.fromkeys(f"{c.provider.name}:{c.model.id}" for c in chat + vectors))
+
+    async def health(self, request: Request) -> Response:
+        return json_response({"status": "ok", "version": __version__})
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        return Response(self.metrics.exposition(), media_type=self.metrics.content_type)
+
+
+_TASKS = tuple(task.value for task in TaskType)
+
+
+def _model_entry(name: str, owner: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": owner}
+
+
+def _encoded(vector: list[float], encoding: str) -> list[float] | str:
+    if encoding == "float":
+        return vector
+    import numpy as np
+
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+
+
+def json_response(
+    payload: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(
+        json.dumps(payload, separators=(",", ":")).encode(),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type="application/json",
+    )
+
+
+def error_response(error: APIError) -> Response:
+    return json_response(error.body(), status=error.status, headers=error.headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods, in OpenAI's error shape too."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    message = f"{request.method} {request.url.path}: {getattr(exc, 'detail', 'error')}"
+    return error_response(APIError(status, message, code="not_found" if status == 404 else None))
+
+
+def create_app(
+    *,
+    config: Mapping[str, Any] | None = None,
+    classifier: Any = None,
+    keys: tuple[bytes, ...] | None = None,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    cors_origins: tuple[str, ...] = (),
+) -> Starlette:
+    """The server app. `config` takes openmux.toml's shape (default: the usual config
+    file and environment); `keys` the server keys (default: `OPENMUX_SERVER_KEYS`)."""
+    server = OpenMuxServer(
+        config=config, classifier=classifier, keys=keys, max_request_bytes=max_request_bytes
+    )
+    endpoint = server.endpoint
+    routes = [
+        Route(
+            "/v1/chat/completions",
+            endpoint("/v1/chat/completions", server.chat_completions),
+            methods=["POST"],
+        ),
+        Route(
+            "/v1/embeddings",
+            endpoint("/v1/embeddings", server.create_embeddings),
+            methods=["POST"],
+        ),
+        Route("/v1/models", endpoint("/v1/models", server.list_models), methods=["GET"]),
+        Route(
+            "/v1/models/{model:path}",
+            endpoint("/v1/models/{model}", server.retrieve_model),
+            methods=["GET"],
+        ),
+        Route("/health", endpoint("/health", server.health, open=True), methods=["GET"]),
+        Route("/metrics", endpoint("/metrics", server.metrics_endpoint), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    if cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["authorization", "content-type"],
+            expose_headers=["x-openmux-provider", "x-openmux-model", "x-openmux-task"],
+        )
+    app.state.openmux = server
+    return app

@@ -1,0 +1,119 @@
+"""OpenAI's error body and status codes for everything the server refuses or fails at.
+
+OpenAI clients raise by status code (`openai.BadRequestError` for 400,
+`AuthenticationError` 401, `NotFoundError` 404, `RateLimitError` 429,
+`InternalServerError` for 5xx), and read `error.message` from the body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from openmux._redact import redact
+from openmux.errors import (
+    ConfigError,
+    NoProviderAvailable,
+    OpenMuxError,
+    StreamInterrupted,
+    UnsupportedTask,
+)
+
+# Attempt kinds that mean "try again later": every candidate was benched or over its quota.
+_WAIT_KINDS = frozenset({"rate_limited", "over_quota", "circuit_open"})
+_DEFAULT_RETRY_AFTER_S = 1
+_SECONDS = re.compile(r"(\d+(?:\.\d+)?)\s*s\b")
+
+
+class APIError(Exception):
+    """An answer in OpenAI's error shape: status, type, code, message, extra headers."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = redact(message)
+        self.type = type
+        self.code = code
+        self.param = param
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+def bad_request(message: str, param: str | None = None) -> APIError:
+    return APIError(400, message, param=param)
+
+
+def unknown_model(name: str) -> APIError:
+    return APIError(
+        404,
+        f"The model {name!r} does not exist; GET /v1/models lists the models this server routes",
+        code="model_not_found",
+        param="model",
+    )
+
+
+def from_openmux_error(exc: OpenMuxError, *, elapsed_s: float, total_timeout_s: float) -> APIError:
+    """The status an OpenAI client expects for this failure of the router."""
+    if isinstance(exc, (ConfigError, UnsupportedTask)):
+        return bad_request(str(exc))
+    if isinstance(exc, NoProviderAvailable):
+        if exc.attempts and elapsed_s >= total_timeout_s:
+            return APIError(504, str(exc), type="timeout", code="timeout")
+        kinds = {attempt["status"] for attempt in exc.attempts}
+        if kinds and kinds <= _WAIT_KINDS:
+            wait = retry_after_seconds(exc.attempts)
+            return APIError(
+                429,
+                str(exc),
+                type="rate_limit_error",
+                code="rate_limit_exceeded",
+                headers={"retry-after": str(wait)},
+            )
+        return APIError(503, str(exc), type="service_unavailable", code="no_provider_available")
+    if isinstance(exc, StreamInterrupted):
+        return APIError(502, str(exc), type="server_error", code="stream_interrupted")
+    return APIError(500, str(exc), type="server_error")
+
+
+def retry_after_seconds(attempts: Sequence[Mapping[str, Any]]) -> int:
+    """The shortest wait any attempt's error names ("... 12 s ..."), else one second."""
+    waits = [
+        float(match.group(1))
+        for attempt in attempts
+        for match in _SECONDS.finditer(str(attempt.get("error") or ""))
+    ]
+    return max(1, round(min(waits))) if waits else _DEFAULT_RETRY_AFTER_S
+
+
+def timeout_error(total_timeout_s: float) -> APIError:
+    return APIError(
+        504,
+        f"no answer within the total timeout of {total_timeout_s:g} s",
+        type="timeout",
+        code="timeout",
+    )
+
+
+def stream_error_event(error: APIError) -> bytes:
+    """The SSE event that ends a stream which broke after its first chunk (no `[DONE]`)."""
+    return b"event: error\ndata: " + json.dumps(error.body()).encode() + b"\n\n"

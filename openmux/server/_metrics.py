@@ -1,0 +1,82 @@
+"""Prometheus metrics: requests, provider attempts by status, latency per provider.
+
+With several workers, prometheus-client's multiprocess mode (the
+`PROMETHEUS_MULTIPROC_DIR` the launcher sets) sums every worker's counters in
+one scrape. Labels hold endpoint paths, provider ids, model ids and status
+kinds only: never a key, a prompt or an error text.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Milliseconds of overhead up to minutes of slow free models.
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    """One set of collectors per app (tests run several apps in one process)."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "openmux_requests",
+            "HTTP requests answered, by endpoint and status code",
+            ["endpoint", "code"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "openmux_request_duration_seconds",
+            "Time to answer a request (to the first event for streams), by endpoint",
+            ["endpoint"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.attempts = Counter(
+            "openmux_attempts",
+            "Provider calls made while routing, by provider and outcome (ok or failure kind)",
+            ["provider", "status"],
+            registry=self.registry,
+        )
+        self.provider_seconds = Histogram(
+            "openmux_provider_latency_seconds",
+            "Duration of each provider call, by provider",
+            ["provider"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+
+    def request(self, endpoint: str, code: int, seconds: float) -> None:
+        self.requests.labels(endpoint, str(code)).inc()
+        self.request_seconds.labels(endpoint).observe(seconds)
+
+    def record_attempts(self, attempts: Iterable[Mapping[str, Any]]) -> None:
+        for attempt in attempts:
+            provider = str(attempt.get("provider"))
+            self.attempts.labels(provider, str(attempt.get("status"))).inc()
+            latency_ms = attempt.get("latency_ms")
+            if latency_ms:
+                self.provider_seconds.labels(provider).observe(float(latency_ms) / 1000)
+
+    def exposition(self) -> bytes:
+        if os.environ.get(MULTIPROC_ENV):
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)

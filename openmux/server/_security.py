@@ -1,0 +1,72 @@
+"""Who may call the server: server keys, the loopback rule and the key check.
+
+Server keys are not provider keys: they are what clients send as
+`Authorization: Bearer KEY` (the openai SDK's `api_key`). They come from
+`OPENMUX_SERVER_KEYS` (comma-separated) or, when that is unset, from OpenMux's
+key store under the name `server` (the OS keyring or the encrypted key file).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+
+from openmux.config import stored_key
+from openmux.errors import ConfigError
+
+KEYS_ENV = "OPENMUX_SERVER_KEYS"
+KEY_STORE_NAME = "server"
+_MIN_KEY_LENGTH = 16
+
+
+def server_keys() -> tuple[bytes, ...]:
+    """The configured server keys (empty: none configured)."""
+    raw = os.environ.get(KEYS_ENV)
+    if raw is None:
+        stored = stored_key(KEY_STORE_NAME)
+        raw = stored.get_secret_value() if stored is not None else ""
+    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    short = [key for key in keys if len(key) < _MIN_KEY_LENGTH]
+    if short:
+        raise ConfigError(
+            f"{len(short)} server key(s) shorter than {_MIN_KEY_LENGTH} characters",
+            source=KEYS_ENV,
+            fix="use long random keys (python -c 'import secrets; print(secrets.token_urlsafe())')",
+        )
+    return tuple(key.encode() for key in keys)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, keys: tuple[bytes, ...]) -> None:
+    """Refuse to listen beyond this machine without server keys."""
+    if keys or is_loopback(host):
+        return
+    raise ConfigError(
+        f"refusing to listen on {host}: anyone who can reach it could spend your providers' "
+        "quotas, and no server keys are configured",
+        source="--host",
+        fix=f"set {KEYS_ENV}=KEY1,KEY2 (clients send one as their API key), "
+        "or keep the default --host 127.0.0.1",
+    )
+
+
+def authorized(header: str | None, keys: tuple[bytes, ...]) -> bool:
+    """Whether `Authorization: Bearer KEY` names a server key (every key compared, in
+    constant time, so timing tells neither which key nor how much of one matched)."""
+    if not keys:
+        return True
+    scheme, _, presented = (header or "").partition(" ")
+    candidate = presented.strip().encode() if scheme.lower() == "bearer" else b""
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(candidate, key)
+    return matched and bool(candidate)

@@ -1,0 +1,240 @@
+"""OpenAI's chat and embeddings wire format, to and from LangChain messages.
+
+A request body becomes LangChain messages plus the call options ChatOpenMux
+takes per call; an AIMessage (or its chunks) becomes a `chat.completion`
+(or `chat.completion.chunk` events). Only the options every provider protocol
+accepts pass on; the rest of OpenAI's optional fields are ignored, as most
+OpenAI-compatible servers do.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages
+
+from openmux.server._errors import bad_request
+
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
+_RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
+
+
+def completion_id() -> str:
+    return "chatcmpl-" + secrets.token_hex(12)
+
+
+def to_messages(body: Mapping[str, Any]) -> list[BaseMessage]:
+    raw = body.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise bad_request("'messages' must be a non-empty list", "messages")
+    for index, message in enumerate(raw):
+        if not isinstance(message, dict) or message.get("role") not in _ROLES:
+            raise bad_request(
+                f"messages[{index}] needs a 'role' of {', '.join(sorted(_ROLES))}",
+                f"messages[{index}].role",
+            )
+        if message["role"] == "tool" and not message.get("tool_call_id"):
+            raise bad_request(
+                f"messages[{index}] (role 'tool') needs a 'tool_call_id'",
+                f"messages[{index}].tool_call_id",
+            )
+    try:
+        return convert_to_messages(
+            [{**m, "content": m.get("content") or ""} for m in raw]  # assistant tool calls: null
+        )
+    except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
+        raise bad_request(f"messages could not be read: {exc}", "messages") from exc
+
+
+def call_options(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The per-call options for ChatOpenMux: sampling, limits, tools, output format."""
+    options: dict[str, Any] = {}
+    if body.get("n") not in (None, 1):
+        raise bad_request("only n=1 is supported", "n")
+    for name in ("temperature", "top_p"):
+        value = body.get(name)
+        if value is not None:
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise bad_request(f"'{name}' must be a number", name)
+            options[name] = value
+    seed = body.get("seed")
+    if seed is not None:
+        options["seed"] = _integer(seed, "seed")
+    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    if limit is not None:
+        options["max_tokens"] = _integer(limit, "max_tokens")
+    stop = body.get("stop")
+    if stop is not None:
+        stop = [stop] if isinstance(stop, str) else stop
+        if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+            raise bad_request("'stop' must be a string or a list of strings", "stop")
+        options["stop"] = stop
+    tools = body.get("tools")
+    if tools:
+        if not isinstance(tools, list) or not all(_is_function_tool(t) for t in tools):
+            raise bad_request(
+                "'tools' must be a list of {'type': 'function', 'function': {'name': ...}}",
+                "tools",
+            )
+        options["tools"] = tools
+        if body.get("tool_choice") is not None:
+            options["tool_choice"] = body["tool_choice"]
+        if body.get("parallel_tool_calls") is not None:
+            options["parallel_tool_calls"] = bool(body["parallel_tool_calls"])
+    response_format = body.get("response_format")
+    if response_format is not None:
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        if kind not in _RESPONSE_FORMATS:
+            raise bad_request(
+                "'response_format.type' must be text, json_object or json_schema",
+                "response_format",
+            )
+        if kind == "json_schema" and not isinstance(response_format.get("json_schema"), dict):
+            raise bad_request(
+                "'response_format.json_schema' must be an object", "response_format.json_schema"
+            )
+        if kind != "text":
+            options["response_format"] = response_format
+    return options
+
+
+def _integer(value: Any, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise bad_request(f"'{name}' must be an integer", name)
+    return value
+
+
+def _is_function_tool(tool: Any) -> bool:
+    return (
+        isinstance(tool, dict)
+        and tool.get("type") == "function"
+        and isinstance(tool.get("function"), dict)
+        and isinstance(tool["function"].get("name"), str)
+    )
+
+
+# -- answers ---------------------------------------------------------------------------------
+
+
+def usage_of(message: AIMessage) -> dict[str, int] | None:
+    usage = message.usage_metadata
+    if not usage:
+        return None
+    return {
+        "prompt_tokens": usage["input_tokens"],
+        "completion_tokens": usage["output_tokens"],
+        "total_tokens": usage["total_tokens"],
+    }
+
+
+def _tool_calls(message: AIMessage) -> list[dict[str, Any]]:
+    calls = [
+        {
+            "id": call["id"] or "call_" + secrets.token_hex(8),
+            "type": "function",
+            "function": {"name": call["name"], "arguments": json.dumps(call["args"])},
+        }
+        for call in message.tool_calls
+    ]
+    calls += [
+        {
+            "id": call["id"] or "call_" + secrets.token_hex(8),
+            "type": "function",
+            "function": {"name": call["name"] or "", "arguments": call["args"] or ""},
+        }
+        for call in message.invalid_tool_calls
+    ]
+    return calls
+
+
+def completion(message: AIMessage, model: str, answer_id: str) -> dict[str, Any]:
+    """A `chat.completion` object. `model` is the model that answered (`PROVIDER:ID`)."""
+    calls = _tool_calls(message)
+    reply: dict[str, Any] = {"role": "assistant", "content": message.text or None}
+    if calls:
+        reply["tool_calls"] = calls
+    finish = message.response_metadata.get("finish_reason") or ("tool_calls" if calls else "stop")
+    return {
+        "id": answer_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": reply, "finish_reason": finish, "logprobs": None}],
+        "usage": usage_of(message),
+    }
+
+
+class ChunkWriter:
+    """Turns a ChatOpenMux stream into `chat.completion.chunk` SSE events."""
+
+    def __init__(self, model: str, answer_id: str, include_usage: bool) -> None:
+        self.model = model
+        self.answer_id = answer_id
+        self.include_usage = include_usage
+        self.created = int(time.time())
+        self.usage: dict[str, int] | None = None
+        self.finish_reason: str | None = None
+        self.saw_tool_calls = False
+        self._role_sent = False
+
+    def _event(self, payload: dict[str, Any]) -> bytes:
+        return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+    def _chunk(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+        return {
+            "id": self.answer_id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+            **extra,
+        }
+
+    def delta(self, chunk: AIMessageChunk) -> bytes | None:
+        """The event for one chunk, or None when it carries nothing the client sees."""
+        if chunk.usage_metadata:
+            self.usage = usage_of(chunk)
+        finish = chunk.response_metadata.get("finish_reason")
+        if finish:
+            self.finish_reason = finish
+        delta: dict[str, Any] = {}
+        if not self._role_sent:
+            delta["role"] = "assistant"
+        text = chunk.text
+        if text:
+            delta["content"] = text
+        if chunk.tool_call_chunks:
+            self.saw_tool_calls = True
+            delta["tool_calls"] = [
+                {
+                    "index": call.get("index") or 0,
+                    **({"id": call["id"], "type": "function"} if call.get("id") else {}),
+                    "function": {
+                        **({"name": call["name"]} if call.get("name") else {}),
+                        "arguments": call.get("args") or "",
+                    },
+                }
+                for call in chunk.tool_call_chunks
+            ]
+        if not (text or chunk.tool_call_chunks):
+            return None
+        self._role_sent = True
+        return self._event(self._chunk([{"index": 0, "delta": delta, "finish_reason": None}]))
+
+    def end(self, metadata: Mapping[str, Any] | None) -> bytes:
+        """The finishing events: finish_reason, then usage when asked, then `[DONE]`.
+
+        OpenMux's routing record rides on the last event as `openmux` (headers left
+        before the route was known)."""
+        finish = self.finish_reason or ("tool_calls" if self.saw_tool_calls else "stop")
+        delta = {} if self._role_sent else {"role": "assistant", "content": ""}
+        events = [self._chunk([{"index": 0, "delta": delta, "finish_reason": finish}])]
+        if self.include_usage:
+            events.append(self._chunk([], usage=self.usage))
+        if metadata is not None:
+            events[-1]["openmux"] = dict(metadata)
+        return b"".join(self._event(e) for e in events) + b"data: [DONE]\n\n"

@@ -1,0 +1,99 @@
+"""Failover through the server: the client sees the healthy provider's whole answer, or an
+error; never a truncated answer that ends like a complete one."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+from openai import OpenAI
+
+from openmux.testing import FakeProviderServer, Fault
+from tests.helpers import provider_config
+from tests.integration_tests.server.conftest import (
+    ALPHA_REPLY,
+    BETA_REPLY,
+    StartServer,
+    fake_config,
+)
+
+FAULTS = {
+    "429": Fault.status(429, retry_after=1),
+    "500": Fault.status(500),
+    "in-body error": Fault.error_body(502, "upstream failed"),
+    "garbage": Fault.garbage(),
+    "hang": Fault.hang(),
+    "disconnect": Fault.disconnect(),
+}
+
+
+def ask(base_url: str, *, stream: bool) -> str:
+    api = OpenAI(base_url=base_url, api_key="unused", max_retries=0)
+    messages = [{"role": "user", "content": "Explain recursion"}]
+    if not stream:
+        answer = api.chat.completions.create(model="openmux/auto", messages=messages)
+        return answer.choices[0].message.content or ""
+    chunks = api.chat.completions.create(model="openmux/auto", messages=messages, stream=True)
+    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_fails_over_to_the_next_provider(
+    start_server: StartServer, fakes: FakeProviderServer, fault: str, stream: bool
+) -> None:
+    fakes.providers["alpha"].fault = FAULTS[fault]
+    base_url = start_server(fake_config(fakes, first_token=0.5))
+    assert ask(base_url, stream=stream) == BETA_REPLY
+    assert fakes.providers["alpha"].hits >= 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
+def test_dead_port_fails_over(
+    start_server: StartServer, fakes: FakeProviderServer, stream: bool
+) -> None:
+    config = provider_config(fakes.providers["alpha"], fakes.providers["beta"])
+    config["providers"]["alpha"]["base_url"] = fakes.dead_url()
+    assert ask(start_server(config), stream=stream) == BETA_REPLY
+
+
+def test_cut_before_the_first_chunk_fails_over(
+    start_server: StartServer, fakes: FakeProviderServer
+) -> None:
+    fakes.providers["alpha"].fault = Fault.mid_stream_error(after_chunks=0)
+    assert ask(start_server(), stream=True) == BETA_REPLY
+
+
+def test_cut_mid_stream_ends_with_an_error_event(
+    start_server: StartServer, fakes: FakeProviderServer
+) -> None:
+    fakes.providers["alpha"].fault = Fault.mid_stream_error(after_chunks=3)
+    api = OpenAI(base_url=start_server(), api_key="unused", max_retries=0)
+    stream = api.chat.completions.create(
+        model="openmux/auto", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    received: list[str] = []
+    with pytest.raises(openai.APIError, match="streamed"):
+        for chunk in stream:
+            received.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
+    partial = "".join(received)
+    assert partial and ALPHA_REPLY.startswith(partial) and partial != ALPHA_REPLY
+    assert fakes.providers["beta"].hits == 0  # never spliced with another answer
+
+
+def test_cut_mid_stream_raw_events_have_no_done(
+    start_server: StartServer, fakes: FakeProviderServer
+) -> None:
+    import httpx
+
+    fakes.providers["alpha"].fault = Fault.mid_stream_error(after_chunks=3)
+    body = {
+        "model": "openmux/auto",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": True,
+    }
+    with httpx.stream("POST", start_server() + "/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        text = "".join(response.iter_text())
+    assert "event: error" in text
+    assert "[DONE]" not in text
+    assert '"finish_reason":"stop"' not in text

@@ -1,0 +1,160 @@
+"""`openmux serve` as a real process, the refuse-to-start rule, and keys kept out of sight."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from openai import OpenAI
+
+from openmux.errors import ConfigError
+from openmux.server._security import check_bind, is_loopback
+from openmux.testing import FakeProviderServer, Fault
+from tests.helpers import provider_toml, run_cli
+from tests.integration_tests.server.conftest import (
+    ALPHA_REPLY,
+    StartServer,
+    fake_config,
+    free_port,
+)
+
+
+def test_refuses_a_public_address_without_server_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENMUX_SERVER_KEYS", raising=False)
+    result = run_cli("serve", "--host", "0.0.0.0", "--port", str(free_port()), timeout=60)
+    assert result.returncode == 2
+    assert "refusing to listen on 0.0.0.0" in result.stderr
+    assert "OPENMUX_SERVER_KEYS" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bind_rule() -> None:
+    for host in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"):
+        assert is_loopback(host)
+        check_bind(host, ())
+    for host in ("0.0.0.0", "::", "192.168.1.10", "example.org"):
+        assert not is_loopback(host)
+        with pytest.raises(ConfigError, match="refusing"):
+            check_bind(host, ())
+        check_bind(host, (b"a-long-enough-server-key",))
+
+
+def test_short_server_keys_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENMUX_SERVER_KEYS", "short")
+    result = run_cli("serve", "--port", str(free_port()), timeout=60)
+    assert result.returncode == 2
+    assert "shorter than 16 characters" in result.stderr
+    assert "short" not in result.stderr.replace("shorter", "")
+
+
+@contextmanager
+def serve_process(
+    fakes: FakeProviderServer, tmp_path: Path, *args: str
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    config = tmp_path / "openmux.toml"
+    config.write_text(provider_toml(fakes.providers["alpha"], fakes.providers["beta"]))
+    port = free_port()
+    env = {**os.environ, "OPENMUX_CONFIG": str(config)}
+    env.pop("OPENMUX_SERVER_KEYS", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "openmux.cli", "serve", "--port", str(port), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    root = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(root + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"openmux serve did not start: {process.communicate()[1]}")
+            time.sleep(0.1)
+        yield root, process
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.slow
+def test_serve_as_a_process(fakes: FakeProviderServer, tmp_path: Path) -> None:
+    with serve_process(fakes, tmp_path) as (root, process):
+        api = OpenAI(base_url=root + "/v1", api_key="unused", max_retries=0)
+        raw = api.chat.completions.with_raw_response.create(
+            model="alpha:shared", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert raw.parse().choices[0].message.content == ALPHA_REPLY
+        assert raw.headers["x-openmux-provider"] == "alpha"
+    assert process.returncode == 0
+    assert "Traceback" not in (process.stderr.read() if process.stderr else "")
+
+
+@pytest.mark.slow
+def test_workers_share_one_metrics_view(fakes: FakeProviderServer, tmp_path: Path) -> None:
+    with serve_process(fakes, tmp_path, "--workers", "2") as (root, _):
+        api = OpenAI(base_url=root + "/v1", api_key="unused", max_retries=0)
+        for _ in range(6):
+            api.chat.completions.create(
+                model="beta:shared",
+                messages=[{"role": "user", "content": "hi"}],
+                extra_headers={"connection": "close"},  # spread over both workers
+            )
+        text = httpx.get(root + "/metrics").text
+    assert 'openmux_requests_total{code="200",endpoint="/v1/chat/completions"} 6.0' in text
+
+
+def test_provider_keys_never_leave_the_server(
+    start_server: StartServer, fakes: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "sk-alpha-secret-0123456789abcdef"
+    monkeypatch.setenv("ALPHA_TEST_KEY", key)
+    config = fake_config(fakes)
+    config["providers"]["alpha"]["api_key_env"] = "ALPHA_TEST_KEY"
+    fakes.providers["alpha"].fault = Fault.error_body(401, f"invalid key {key}")
+    fakes.providers["beta"].fault = Fault.status(500, message=f"upstream saw {key}")
+    base_url = start_server(config)
+    api = OpenAI(base_url=base_url, api_key="unused", max_retries=0)
+    with pytest.raises(openai.APIStatusError) as failed:
+        api.chat.completions.create(
+            model="openmux/auto", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert fakes.providers["alpha"].requests[-1].headers["authorization"] == f"Bearer {key}"
+    response = failed.value.response
+    assert key not in response.text
+    assert all(key not in value for value in response.headers.values())
+    root = base_url.removesuffix("/v1")
+    assert key not in httpx.get(root + "/metrics").text
+    assert key not in httpx.get(base_url + "/models").text
+
+
+def test_cors_is_off_unless_an_origin_is_allowed(start_server: StartServer) -> None:
+    preflight = {
+        "origin": "https://app.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type",
+    }
+    closed = httpx.options(start_server() + "/chat/completions", headers=preflight)
+    assert "access-control-allow-origin" not in closed.headers
+    opened = httpx.options(
+        start_server(cors_origins=("https://app.example",)) + "/chat/completions",
+        headers=preflight,
+    )
+    assert opened.headers["access-control-allow-origin"] == "https://app.example"
