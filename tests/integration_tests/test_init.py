@@ -13,7 +13,6 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,20 +29,14 @@ REPLY = "A router forwards packets between networks."
 PASSPHRASE = "tr0ub4dor&3 horse"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("openrouter", models=[MODEL], reply=REPLY)
-        yield server
+PROVIDERS = {
+    "openrouter": dict(models=[MODEL], reply=REPLY),
+}
 
 
 @pytest.fixture
-def provider(server: FakeProviderServer) -> Iterator[FakeProvider]:
-    provider = server.providers["openrouter"]
-    provider.fault = None
-    provider.reset()
-    yield provider
-    provider.fault = None
+def provider(server: FakeProviderServer) -> FakeProvider:
+    return server.providers["openrouter"]
 
 
 @pytest.fixture
@@ -220,7 +213,7 @@ def test_wizard_writes_dotenv_here(
 def test_wizard_reports_existing_keys_and_servers(
     home: Path, provider: FakeProvider, server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ollama = server.providers.get("ollama") or server.add_provider("ollama", models=["llama3.2"])
+    ollama = server.add_provider("ollama", models=["llama3.2"])
     monkeypatch.setenv("OLLAMA_HOST", ollama.ollama_base_url)
     monkeypatch.setenv("GROQ_API_KEY", "gsk_existingkey0123456789abcdefXYZ")
     child, transcript = spawn("init", "--no-test")

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +42,14 @@ FAULTS: dict[str, Callable[[], Fault]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("openrouter", models=[MODEL], reply="a canary-free answer here")
-        yield server
+PROVIDERS = {
+    "openrouter": dict(models=[MODEL], reply="a canary-free answer here"),
+}
 
 
 @pytest.fixture
-def provider(server: FakeProviderServer) -> Iterator[FakeProvider]:
-    provider = server.providers["openrouter"]
-    provider.fault = None
-    provider.reset()
-    yield provider
-    provider.fault = None
+def provider(server: FakeProviderServer) -> FakeProvider:
+    return server.providers["openrouter"]
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +22,11 @@ def _as_chat(_: Any) -> TaskClassification:
     return TaskClassification(TaskType.CHAT, 0.9, [], "fixed for the test")
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("alpha", models=["a1", "a2"], reply="from alpha")
-        server.add_provider("beta", models=["b1"], reply="from beta")
-        server.add_provider("gamma", models=["c1"], reply="from gamma")
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def reset(server: FakeProviderServer) -> None:
-    for provider in server.providers.values():
-        provider.fault = None
-        provider.reset()
+PROVIDERS = {
+    "alpha": dict(models=["a1", "a2"], reply="from alpha"),
+    "beta": dict(models=["b1"], reply="from beta"),
+    "gamma": dict(models=["c1"], reply="from gamma"),
+}
 
 
 def _llm(server: FakeProviderServer, *names: str, **kwargs: Any) -> ChatOpenMux:

@@ -1,6 +1,6 @@
 """FakeProviderServer over real loopback HTTP: wire formats, faults, counters, lifecycle.
 
-Uses the `fake_provider_server` fixture of openmux.testing.pytest_plugin (pytest11 entry point).
+Uses the `fake_provider_server` fixture of openmux.testing.pytest_plugin (declared in conftest).
 
 No timed assertions: waits are bounded loops or generous joins.
 """
