@@ -13,12 +13,13 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from openmux.testing import FakeProvider, FakeProviderServer, Fault
-from tests.helpers import run_cli
+from tests.helpers import default_signals, run_cli
 
 pexpect = pytest.importorskip("pexpect")
 pytest.importorskip("keyrings.alt")
@@ -76,19 +77,33 @@ def run(
     return run_cli(*args, stdin=stdin, env={**os.environ, **(env or {})}, timeout=120)
 
 
-def spawn(*args: str) -> tuple[pexpect.spawn, io.StringIO]:
-    transcript = io.StringIO()
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "openmux.cli", *args],
-        env=dict(os.environ),
-        cwd=os.getcwd(),
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(50, 200),
-    )
-    child.logfile_read = transcript
-    return child, transcript
+Spawn = Callable[..., tuple[pexpect.spawn, io.StringIO]]
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """`openmux ARGS` on a pseudo-terminal; still running after the test, it is killed."""
+    children: list[pexpect.spawn] = []
+
+    def start(*args: str) -> tuple[pexpect.spawn, io.StringIO]:
+        transcript = io.StringIO()
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "openmux.cli", *args],
+            env=dict(os.environ),
+            cwd=os.getcwd(),
+            encoding="utf-8",
+            timeout=60,
+            dimensions=(50, 200),
+            preexec_fn=default_signals,
+        )
+        child.logfile_read = transcript
+        children.append(child)
+        return child, transcript
+
+    yield start
+    for child in children:
+        child.close(force=True)
 
 
 def finish(child: pexpect.spawn) -> int:
@@ -100,7 +115,9 @@ def finish(child: pexpect.spawn) -> int:
 # --------------------------------------------------------------------------- the wizard
 
 
-def test_wizard_finds_nothing_adds_a_key_to_the_keyring(home: Path, provider: FakeProvider) -> None:
+def test_wizard_finds_nothing_adds_a_key_to_the_keyring(
+    home: Path, provider: FakeProvider, spawn: Spawn
+) -> None:
     config = user_config(home)
     config.parent.mkdir(parents=True)
     config.write_text(
@@ -140,7 +157,7 @@ def test_wizard_finds_nothing_adds_a_key_to_the_keyring(home: Path, provider: Fa
 
 
 def test_wizard_retries_a_rejected_key_and_uses_the_encrypted_file(
-    home: Path, provider: FakeProvider
+    home: Path, provider: FakeProvider, spawn: Spawn
 ) -> None:
     provider.fault = Fault.status(401, on_listing=True)
     child, transcript = spawn(
@@ -191,7 +208,7 @@ def test_wizard_retries_a_rejected_key_and_uses_the_encrypted_file(
 
 
 def test_wizard_writes_dotenv_here(
-    home: Path, provider: FakeProvider, clean_environment: Path
+    home: Path, provider: FakeProvider, clean_environment: Path, spawn: Spawn
 ) -> None:
     child, _ = spawn(
         "init", "--here", "--provider", "openrouter", "--base-url", provider.openrouter_base_url
@@ -211,7 +228,11 @@ def test_wizard_writes_dotenv_here(
 
 
 def test_wizard_reports_existing_keys_and_servers(
-    home: Path, provider: FakeProvider, server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+    home: Path,
+    provider: FakeProvider,
+    server: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+    spawn: Spawn,
 ) -> None:
     ollama = server.add_provider("ollama", models=["llama3.2"])
     monkeypatch.setenv("OLLAMA_HOST", ollama.ollama_base_url)
@@ -230,7 +251,7 @@ def test_wizard_reports_existing_keys_and_servers(
     assert "existingkey" not in transcript.getvalue()
 
 
-def test_wizard_ctrl_c_cancels(home: Path) -> None:
+def test_wizard_ctrl_c_cancels(home: Path, spawn: Spawn) -> None:
     child, _ = spawn("init")
     child.expect(r"Add keys for which providers\?")
     child.sendintr()

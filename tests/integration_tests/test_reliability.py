@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 from openmux import ChatOpenMux, NoProviderAvailable, TaskClassification, TaskType
 from openmux.health import health_store
 from openmux.testing import FakeProviderServer, Fault
-from tests.helpers import provider_config
+from tests.helpers import provider_config, run_child
 
 
 def _as_chat(_: Any) -> TaskClassification:
@@ -79,13 +77,8 @@ def test_bench_is_shared_with_another_process(server: FakeProviderServer, tmp_pa
         "m = llm.invoke('hi')\n"
         "print(json.dumps(m.response_metadata['openmux']['attempts']))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(config)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=dict(os.environ),
-        timeout=120,
+    out = run_child(
+        [sys.executable, "-c", script, json.dumps(config)], check=True, timeout=120
     ).stdout
     attempts = json.loads(out.strip().splitlines()[-1])
     assert attempts[0]["status"] == "circuit_open"
