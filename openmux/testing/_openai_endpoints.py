@@ -6,7 +6,7 @@ import json
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from openmux.testing import _openai
+from openmux.testing import _openai, _openai_listings
 from openmux.testing._connection import Connection
 from openmux.testing._faults import Fault
 
@@ -73,11 +73,11 @@ class OpenAIEndpoints(Connection):
         self._end_chunked()
 
     def _openai_models(self, body: dict[str, Any], fault: Fault | None) -> None:
-        self._json(200, _openai.models_list(self.provider))
+        self._json(200, _openai_listings.models_list(self.provider))
 
     def _openai_model(self, body: dict[str, Any], fault: Fault | None) -> None:
         model_id = urlsplit(self.path).path.split("/v1/models/", 1)[1]
-        for entry in _openai.models_list(self.provider)["data"]:
+        for entry in _openai_listings.models_list(self.provider)["data"]:
             if entry["id"] == unquote(model_id):
                 self._json(200, entry)
                 return
@@ -92,13 +92,13 @@ class OpenAIEndpoints(Connection):
         model = str(body.get("model") or "")
         if model and self._unknown_model(model, embedding=True):
             return
-        self._json(200, _openai.embeddings(body, self.provider))
+        self._json(200, _openai_listings.embeddings(body, self.provider))
 
     def _openrouter_models(self, body: dict[str, Any], fault: Fault | None) -> None:
-        self._json(200, _openai.openrouter_catalog(self.provider))
+        self._json(200, _openai_listings.openrouter_catalog(self.provider))
 
     def _openrouter_key(self, body: dict[str, Any], fault: Fault | None) -> None:
-        self._json(200, _openai.openrouter_key(self.provider))
+        self._json(200, _openai_listings.openrouter_key(self.provider))
 
     def _health(self, body: dict[str, Any], fault: Fault | None) -> None:
         self._json(200, {"status": "ok"})
