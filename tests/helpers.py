@@ -1,13 +1,14 @@
-"""Shared test helpers: settings that point OpenMux at fake providers, and the CLI."""
+"""Shared test helpers: settings that point OpenMux at fake providers, child processes, the CLI."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +39,36 @@ def provider_toml(*providers: FakeProvider) -> str:
     return "\n".join(lines) + "\n"
 
 
+def default_signals() -> None:
+    """Give a child process back the default Ctrl-C (pass as `preexec_fn`).
+
+    A test run started in the background (`nohup pytest &`, `pytest &` from a script) has
+    SIGINT ignored, and children inherit that: a child the test interrupts would never stop.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def run_child(
+    argv: Sequence[str], *, timeout: float = 300, **options: Any
+) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run` with text output captured, default Ctrl-C, and killed after `timeout`."""
+    return subprocess.run(
+        list(argv),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=default_signals,
+        **options,
+    )
+
+
 def run_cli(
     *args: str, stdin: str = "", env: Mapping[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """`openmux ARGS` in a fresh process, with this test's environment unless `env` is given."""
-    return subprocess.run(
+    return run_child(
         [sys.executable, "-m", "openmux.cli", *args],
         input=stdin,
-        capture_output=True,
-        text=True,
         timeout=timeout,
         env=dict(os.environ if env is None else env),
     )

@@ -24,7 +24,8 @@ the request JSON); counters `p.hits`, `p.hits_by_path`, `p.requests`,
 `p.reset()`; `server.dead_url()` for connection-refused tests.
 
 Standard library only, so it is safe to import from any test suite. A pytest
-fixture `fake_provider_server` lives in `openmux.testing.pytest_plugin`, and
+fixture `fake_provider_server` lives in `openmux.testing.pytest_plugin` (enable
+it with `pytest_plugins = ["openmux.testing.pytest_plugin"]` in a conftest), and
 `python -m openmux.testing --provider NAME` serves from the command line.
 """
 

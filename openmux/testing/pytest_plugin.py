@@ -1,7 +1,9 @@
 """pytest plugin providing the `fake_provider_server` fixture.
 
-Enable it with `pytest_plugins = ["openmux.testing.pytest_plugin"]` in a
-conftest, or via the package's `pytest11` entry point.
+Opt-in, so that installing OpenMux changes no other project's pytest runs:
+enable it with `pytest_plugins = ["openmux.testing.pytest_plugin"]` in your
+top-level `conftest.py` (or `-p openmux.testing.pytest_plugin` on the command
+line).
 """
 
 from __future__ import annotations

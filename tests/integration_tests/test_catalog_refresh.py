@@ -26,33 +26,25 @@ ZERO_PRICE = "mistralai/mistral-nemo"  # no ":free" suffix, zero price
 NO_TOOLS = "deepseek/deepseek-r1:free"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider(
-            "openrouter",
-            models=[FREE_VISION, PAID, ZERO_PRICE, NO_TOOLS, "vendor/brand-new:free"],
-            model_info={
-                FREE_VISION: {"context_length": 96_000},
-                ZERO_PRICE: {
-                    "pricing": {"prompt": "0", "completion": "0"},
-                    "architecture": {"input_modalities": ["text"]},
-                },
-                NO_TOOLS: {
-                    "supported_parameters": ["max_tokens", "temperature"],
-                    "architecture": {"input_modalities": ["text"]},
-                },
-                "vendor/brand-new:free": {"architecture": {"output_modalities": ["image"]}},
+PROVIDERS = {
+    "openrouter": dict(
+        models=[FREE_VISION, PAID, ZERO_PRICE, NO_TOOLS, "vendor/brand-new:free"],
+        model_info={
+            FREE_VISION: {"context_length": 96_000},
+            ZERO_PRICE: {
+                "pricing": {"prompt": "0", "completion": "0"},
+                "architecture": {"input_modalities": ["text"]},
             },
-        )
-        server.add_provider("groq", models=["llama-3.3-70b-versatile", "whisper-large-v3"])
-        server.add_provider("ollama", models=["llama3.1:8b", "gemma3:27b", "nomic-embed-text"])
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def reset(server: FakeProviderServer) -> None:
-    server.reset()
+            NO_TOOLS: {
+                "supported_parameters": ["max_tokens", "temperature"],
+                "architecture": {"input_modalities": ["text"]},
+            },
+            "vendor/brand-new:free": {"architecture": {"output_modalities": ["image"]}},
+        },
+    ),
+    "groq": dict(models=["llama-3.3-70b-versatile", "whisper-large-v3"]),
+    "ollama": dict(models=["llama3.1:8b", "gemma3:27b", "nomic-embed-text"]),
+}
 
 
 def _settings(server: FakeProviderServer, **router: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,12 +11,9 @@ from openmux import ChatOpenMux
 from openmux.testing import FakeProviderServer
 from tests.helpers import provider_config
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("fake", models=["m-1", "m-2"])
-        yield server
+PROVIDERS = {
+    "fake": dict(models=["m-1", "m-2"]),
+}
 
 
 class TestChatOpenMuxIntegration(ChatModelIntegrationTests):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,19 +10,14 @@ import pytest
 from openmux.testing import FakeProviderServer, Fault
 from tests.helpers import provider_toml, run_cli
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("alpha", models=["m-alpha"], reply="answer from alpha")
-        server.add_provider("beta", models=["m-beta"], reply="answer from beta")
-        yield server
+PROVIDERS = {
+    "alpha": dict(models=["m-alpha"], reply="answer from alpha"),
+    "beta": dict(models=["m-beta"], reply="answer from beta"),
+}
 
 
 @pytest.fixture
 def configured(server: FakeProviderServer, clean_environment: Path) -> Path:
-    for provider in server.providers.values():
-        provider.fault = None
     text = provider_toml(server.providers["alpha"], server.providers["beta"])
     (clean_environment / "openmux.toml").write_text(text, encoding="utf-8")
     return clean_environment

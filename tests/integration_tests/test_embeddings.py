@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,21 +12,12 @@ from openmux import NoProviderAvailable, OpenMuxEmbeddings
 from openmux.testing import FakeProviderServer, Fault
 from tests.helpers import provider_config
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("first", embedding_models=["e-shared", "e-first"])
-        server.add_provider("second", embedding_models=["e-shared"])
-        server.add_provider("other", embedding_models=["e-other"])
-        server.add_provider("ollama", embedding_models=["nomic-embed-text"])
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def healthy(server: FakeProviderServer) -> None:
-    for provider in server.providers.values():
-        provider.fault = None
+PROVIDERS = {
+    "first": dict(embedding_models=["e-shared", "e-first"]),
+    "second": dict(embedding_models=["e-shared"]),
+    "other": dict(embedding_models=["e-other"]),
+    "ollama": dict(embedding_models=["nomic-embed-text"]),
+}
 
 
 class TestOpenMuxEmbeddingsUnit(EmbeddingsUnitTests):

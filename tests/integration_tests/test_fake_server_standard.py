@@ -12,7 +12,6 @@ import io
 import struct
 import wave
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -36,7 +35,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The test <Function:pytest.PytestWarning"),
 ]
 
-_SERVER = FakeProviderServer()
+PROVIDERS = {"std": dict(models=["m-1", "m-2"], embedding_models=["e-1", "e-2"])}
 
 
 def _sample_png() -> bytes:
@@ -92,21 +91,17 @@ def _offline_samples(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(standard_chat_tests.httpx, "get", fake_get)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _serve() -> Iterator[None]:
-    _SERVER.start()
-    _SERVER.add_provider("std", models=["m-1", "m-2"], embedding_models=["e-1", "e-2"])
-    try:
-        yield
-    finally:
-        _SERVER.stop()
+class _AgainstFake:
+    """The client under test talks to the module's fake provider `std`."""
+
+    fake: FakeProvider
+
+    @pytest.fixture(autouse=True)
+    def _point_at(self, server: FakeProviderServer) -> None:
+        self.fake = server.providers["std"]
 
 
-def _provider() -> FakeProvider:
-    return _SERVER.providers["std"]
-
-
-class _Multimodal:
+class _Multimodal(_AgainstFake):
     """Content kinds the fake accepts (it does not look inside them)."""
 
     @property
@@ -149,7 +144,7 @@ class TestChatOpenAIAgainstFake(_Multimodal, ChatModelIntegrationTests):
     def chat_model_params(self) -> dict[str, Any]:
         return {
             "model": "m-1",
-            "base_url": _provider().base_url,
+            "base_url": self.fake.base_url,
             "api_key": "sk-test",
             "stream_usage": True,
             "max_retries": 0,
@@ -175,7 +170,7 @@ class TestChatOpenAIOnOpenRouterAgainstFake(_Multimodal, ChatModelIntegrationTes
     def chat_model_params(self) -> dict[str, Any]:
         return {
             "model": "m-1",
-            "base_url": _provider().openrouter_base_url,
+            "base_url": self.fake.openrouter_base_url,
             "api_key": "sk-or-test",
             "max_retries": 0,
         }
@@ -202,7 +197,7 @@ class TestChatOllamaAgainstFake(_Multimodal, ChatModelIntegrationTests):
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
-        return {"model": "m-1", "base_url": _provider().ollama_base_url}
+        return {"model": "m-1", "base_url": self.fake.ollama_base_url}
 
     # ChatOllama itself refuses these inputs before sending anything
     # ("Image data only supported through in-line base64 format.", "Blocks of
@@ -237,7 +232,7 @@ class TestChatOllamaAgainstFake(_Multimodal, ChatModelIntegrationTests):
         return "m-2"
 
 
-class TestOpenAIEmbeddingsAgainstFake(EmbeddingsIntegrationTests):
+class TestOpenAIEmbeddingsAgainstFake(_AgainstFake, EmbeddingsIntegrationTests):
     @property
     def embeddings_class(self) -> type[OpenAIEmbeddings]:
         return OpenAIEmbeddings
@@ -246,18 +241,18 @@ class TestOpenAIEmbeddingsAgainstFake(EmbeddingsIntegrationTests):
     def embedding_model_params(self) -> dict[str, Any]:
         return {
             "model": "e-1",
-            "base_url": _provider().base_url,
+            "base_url": self.fake.base_url,
             "api_key": "sk-test",
             "check_embedding_ctx_length": False,
             "max_retries": 0,
         }
 
 
-class TestOllamaEmbeddingsAgainstFake(EmbeddingsIntegrationTests):
+class TestOllamaEmbeddingsAgainstFake(_AgainstFake, EmbeddingsIntegrationTests):
     @property
     def embeddings_class(self) -> type[OllamaEmbeddings]:
         return OllamaEmbeddings
 
     @property
     def embedding_model_params(self) -> dict[str, Any]:
-        return {"model": "e-1", "base_url": _provider().ollama_base_url}
+        return {"model": "e-1", "base_url": self.fake.ollama_base_url}

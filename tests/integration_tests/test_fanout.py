@@ -47,23 +47,16 @@ def _replier(name: str) -> Callable[[dict[str, Any]], str]:
     return reply
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("alpha", models=["shared", "alpha-only"], reply=_replier("alpha"))
-        server.add_provider("beta", models=["shared", "beta-only"], reply=_replier("beta"))
-        server.add_provider("gamma", models=["gamma-only"], reply=_replier("gamma"))
-        server.add_provider("local", models=["tiny"], reply=_replier("local"))
-        yield server
+PROVIDERS = {
+    "alpha": dict(models=["shared", "alpha-only"], reply=_replier("alpha")),
+    "beta": dict(models=["shared", "beta-only"], reply=_replier("beta")),
+    "gamma": dict(models=["gamma-only"], reply=_replier("gamma")),
+    "local": dict(models=["tiny"], reply=_replier("local")),
+}
 
 
 @pytest.fixture(autouse=True)
-def reset(server: FakeProviderServer) -> Iterator[None]:
-    for provider in server.providers.values():
-        provider.fault = None
-        provider.latency = 0.0
-        provider.stream_delay = 0.0
-        provider.reset()
+def no_scripted_answers() -> Iterator[None]:
     ANSWERS.clear()
     VERDICT.clear()
     HOOKS.clear()

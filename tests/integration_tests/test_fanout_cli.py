@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,20 +11,15 @@ from openmux.cli import main
 from openmux.testing import FakeProviderServer, Fault
 from tests.helpers import provider_toml
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("alpha", models=["m-alpha"], reply="Paris.")
-        server.add_provider("beta", models=["m-beta"], reply="paris")
-        server.add_provider("gamma", models=["m-gamma"], reply="Lyon [sic]")
-        yield server
+PROVIDERS = {
+    "alpha": dict(models=["m-alpha"], reply="Paris."),
+    "beta": dict(models=["m-beta"], reply="paris"),
+    "gamma": dict(models=["m-gamma"], reply="Lyon [sic]"),
+}
 
 
 @pytest.fixture
 def configured(server: FakeProviderServer, clean_environment: Path) -> Path:
-    for provider in server.providers.values():
-        provider.fault = None
     text = provider_toml(*server.providers.values())
     (clean_environment / "openmux.toml").write_text(text, encoding="utf-8")
     return clean_environment

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,12 +25,10 @@ FAULTS: dict[str, tuple[Callable[[], Fault | None], str]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("bad", models=["m-bad"])
-        server.add_provider("good", models=["m-good"], reply="the healthy answer")
-        yield server
+PROVIDERS = {
+    "bad": dict(models=["m-bad"]),
+    "good": dict(models=["m-good"], reply="the healthy answer"),
+}
 
 
 def _llm(server: FakeProviderServer, fault_name: str) -> ChatOpenMux:

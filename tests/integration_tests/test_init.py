@@ -13,13 +13,13 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from openmux.testing import FakeProvider, FakeProviderServer, Fault
-from tests.helpers import run_cli
+from tests.helpers import default_signals, run_cli
 
 pexpect = pytest.importorskip("pexpect")
 pytest.importorskip("keyrings.alt")
@@ -30,20 +30,14 @@ REPLY = "A router forwards packets between networks."
 PASSPHRASE = "tr0ub4dor&3 horse"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("openrouter", models=[MODEL], reply=REPLY)
-        yield server
+PROVIDERS = {
+    "openrouter": dict(models=[MODEL], reply=REPLY),
+}
 
 
 @pytest.fixture
-def provider(server: FakeProviderServer) -> Iterator[FakeProvider]:
-    provider = server.providers["openrouter"]
-    provider.fault = None
-    provider.reset()
-    yield provider
-    provider.fault = None
+def provider(server: FakeProviderServer) -> FakeProvider:
+    return server.providers["openrouter"]
 
 
 @pytest.fixture
@@ -83,19 +77,33 @@ def run(
     return run_cli(*args, stdin=stdin, env={**os.environ, **(env or {})}, timeout=120)
 
 
-def spawn(*args: str) -> tuple[pexpect.spawn, io.StringIO]:
-    transcript = io.StringIO()
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "openmux.cli", *args],
-        env=dict(os.environ),
-        cwd=os.getcwd(),
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(50, 200),
-    )
-    child.logfile_read = transcript
-    return child, transcript
+Spawn = Callable[..., tuple[pexpect.spawn, io.StringIO]]
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """`openmux ARGS` on a pseudo-terminal; still running after the test, it is killed."""
+    children: list[pexpect.spawn] = []
+
+    def start(*args: str) -> tuple[pexpect.spawn, io.StringIO]:
+        transcript = io.StringIO()
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "openmux.cli", *args],
+            env=dict(os.environ),
+            cwd=os.getcwd(),
+            encoding="utf-8",
+            timeout=60,
+            dimensions=(50, 200),
+            preexec_fn=default_signals,
+        )
+        child.logfile_read = transcript
+        children.append(child)
+        return child, transcript
+
+    yield start
+    for child in children:
+        child.close(force=True)
 
 
 def finish(child: pexpect.spawn) -> int:
@@ -107,7 +115,9 @@ def finish(child: pexpect.spawn) -> int:
 # --------------------------------------------------------------------------- the wizard
 
 
-def test_wizard_finds_nothing_adds_a_key_to_the_keyring(home: Path, provider: FakeProvider) -> None:
+def test_wizard_finds_nothing_adds_a_key_to_the_keyring(
+    home: Path, provider: FakeProvider, spawn: Spawn
+) -> None:
     config = user_config(home)
     config.parent.mkdir(parents=True)
     config.write_text(
@@ -149,7 +159,7 @@ def test_wizard_finds_nothing_adds_a_key_to_the_keyring(home: Path, provider: Fa
 
 
 def test_wizard_retries_a_rejected_key_and_uses_the_encrypted_file(
-    home: Path, provider: FakeProvider
+    home: Path, provider: FakeProvider, spawn: Spawn
 ) -> None:
     provider.fault = Fault.status(401, on_listing=True)
     child, transcript = spawn(
@@ -200,7 +210,7 @@ def test_wizard_retries_a_rejected_key_and_uses_the_encrypted_file(
 
 
 def test_wizard_writes_dotenv_here(
-    home: Path, provider: FakeProvider, clean_environment: Path
+    home: Path, provider: FakeProvider, clean_environment: Path, spawn: Spawn
 ) -> None:
     child, _ = spawn(
         "init", "--here", "--provider", "openrouter", "--base-url", provider.openrouter_base_url
@@ -220,9 +230,13 @@ def test_wizard_writes_dotenv_here(
 
 
 def test_wizard_reports_existing_keys_and_servers(
-    home: Path, provider: FakeProvider, server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+    home: Path,
+    provider: FakeProvider,
+    server: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+    spawn: Spawn,
 ) -> None:
-    ollama = server.providers.get("ollama") or server.add_provider("ollama", models=["llama3.2"])
+    ollama = server.add_provider("ollama", models=["llama3.2"])
     monkeypatch.setenv("OLLAMA_HOST", ollama.ollama_base_url)
     monkeypatch.setenv("GROQ_API_KEY", "gsk_existingkey0123456789abcdefXYZ")
     child, transcript = spawn("init", "--no-test")
@@ -239,7 +253,7 @@ def test_wizard_reports_existing_keys_and_servers(
     assert "existingkey" not in transcript.getvalue()
 
 
-def test_wizard_ctrl_c_cancels(home: Path) -> None:
+def test_wizard_ctrl_c_cancels(home: Path, spawn: Spawn) -> None:
     child, _ = spawn("init")
     child.expect(r"Add keys for which providers\?")
     child.sendintr()

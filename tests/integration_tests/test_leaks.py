@@ -11,9 +11,8 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import pytest
 from openmux import ChatOpenMux
 from openmux.errors import OpenMuxError
 from openmux.testing import FakeProvider, FakeProviderServer, Fault
+from tests.helpers import run_cli
 
 CANARY = "sk-or-v1-LEAKCANARY7f3a9c1e5b2d8f4a6c0e9b1d3f5a7c9e"
 MARKER = "LEAKCANARY"  # masks show at most the first and last four characters
@@ -42,20 +42,14 @@ FAULTS: dict[str, Callable[[], Fault]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("openrouter", models=[MODEL], reply="a canary-free answer here")
-        yield server
+PROVIDERS = {
+    "openrouter": dict(models=[MODEL], reply="a canary-free answer here"),
+}
 
 
 @pytest.fixture
-def provider(server: FakeProviderServer) -> Iterator[FakeProvider]:
-    provider = server.providers["openrouter"]
-    provider.fault = None
-    provider.reset()
-    yield provider
-    provider.fault = None
+def provider(server: FakeProviderServer) -> FakeProvider:
+    return server.providers["openrouter"]
 
 
 @pytest.fixture
@@ -163,14 +157,7 @@ def test_successful_request_metadata_and_reprs(
 
 def _cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OPENMUX_LOG_LEVEL": "DEBUG", "TERM": "dumb", "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "openmux.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    return run_cli(*args, stdin=stdin, env=env, timeout=120)
 
 
 @pytest.mark.parametrize(

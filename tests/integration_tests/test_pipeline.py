@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,19 +34,10 @@ from tests.helpers import provider_config
 _VOLATILE = {"latency_ms"}
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("alpha", models=["a-1"], reply="from alpha", embedding_models=["e-1"])
-        server.add_provider("beta", models=["b-1"], reply="from beta", embedding_models=["e-1"])
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def reset(server: FakeProviderServer) -> None:
-    for provider in server.providers.values():
-        provider.fault = None
-        provider.reset()
+PROVIDERS = {
+    "alpha": dict(models=["a-1"], reply="from alpha", embedding_models=["e-1"]),
+    "beta": dict(models=["b-1"], reply="from beta", embedding_models=["e-1"]),
+}
 
 
 class _Seen(BaseCallbackHandler):

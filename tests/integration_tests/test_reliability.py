@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,27 +13,18 @@ import pytest
 from openmux import ChatOpenMux, NoProviderAvailable, TaskClassification, TaskType
 from openmux.health import health_store
 from openmux.testing import FakeProviderServer, Fault
-from tests.helpers import provider_config
+from tests.helpers import provider_config, run_child
 
 
 def _as_chat(_: Any) -> TaskClassification:
     return TaskClassification(TaskType.CHAT, 0.9, [], "fixed for the test")
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("alpha", models=["a1", "a2"], reply="from alpha")
-        server.add_provider("beta", models=["b1"], reply="from beta")
-        server.add_provider("gamma", models=["c1"], reply="from gamma")
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def reset(server: FakeProviderServer) -> None:
-    for provider in server.providers.values():
-        provider.fault = None
-        provider.reset()
+PROVIDERS = {
+    "alpha": dict(models=["a1", "a2"], reply="from alpha"),
+    "beta": dict(models=["b1"], reply="from beta"),
+    "gamma": dict(models=["c1"], reply="from gamma"),
+}
 
 
 def _llm(server: FakeProviderServer, *names: str, **kwargs: Any) -> ChatOpenMux:
@@ -89,13 +77,8 @@ def test_bench_is_shared_with_another_process(server: FakeProviderServer, tmp_pa
         "m = llm.invoke('hi')\n"
         "print(json.dumps(m.response_metadata['openmux']['attempts']))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(config)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=dict(os.environ),
-        timeout=120,
+    out = run_child(
+        [sys.executable, "-c", script, json.dumps(config)], check=True, timeout=120
     ).stdout
     attempts = json.loads(out.strip().splitlines()[-1])
     assert attempts[0]["status"] == "circuit_open"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,20 +26,10 @@ from openmux import (
 from openmux.testing import FakeProviderServer, Fault
 from tests.helpers import provider_config
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("alpha", models=["shared", "alpha-only"], reply="from alpha")
-        server.add_provider("beta", models=["shared", "beta-only"], reply="from beta")
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def reset(server: FakeProviderServer) -> None:
-    for provider in server.providers.values():
-        provider.fault = None
-        provider.reset()
+PROVIDERS = {
+    "alpha": dict(models=["shared", "alpha-only"], reply="from alpha"),
+    "beta": dict(models=["shared", "beta-only"], reply="from beta"),
+}
 
 
 def _as_chat(_: Any) -> TaskClassification:
@@ -410,25 +399,26 @@ async def test_orchestrator_async(server: FakeProviderServer) -> None:
 
 
 @pytest.mark.parametrize("streaming", [False, True])
-def test_sampling_options_reach_ollama_as_options(streaming: bool) -> None:
+def test_sampling_options_reach_ollama_as_options(
+    server: FakeProviderServer, streaming: bool
+) -> None:
     # langchain-ollama hands unknown keyword arguments to Client.chat (a TypeError) and
     # ignores `stop` once `options` is given: all of them travel inside `options`.
-    with FakeProviderServer() as server:
-        provider = server.add_provider("ol", models=["m"], reply="one two three four five six")
-        llm = ChatOpenMux(
-            config=provider_config(provider, protocol="ollama"),
-            classifier=_as_chat,
-            temperature=0.2,
-            max_tokens=4,
-            stop=["three"],
-        )
-        if streaming:
-            text = "".join(str(chunk.content) for chunk in llm.stream("hi"))
-        else:
-            text = str(llm.invoke("hi").content)
-        assert text.strip() == "one two"
-        assert provider.requests[-1].json["options"] == {
-            "temperature": 0.2,
-            "num_predict": 4,
-            "stop": ["three"],
-        }
+    provider = server.add_provider("ol", models=["m"], reply="one two three four five six")
+    llm = ChatOpenMux(
+        config=provider_config(provider, protocol="ollama"),
+        classifier=_as_chat,
+        temperature=0.2,
+        max_tokens=4,
+        stop=["three"],
+    )
+    if streaming:
+        text = "".join(str(chunk.content) for chunk in llm.stream("hi"))
+    else:
+        text = str(llm.invoke("hi").content)
+    assert text.strip() == "one two"
+    assert provider.requests[-1].json["options"] == {
+        "temperature": 0.2,
+        "num_predict": 4,
+        "stop": ["three"],
+    }

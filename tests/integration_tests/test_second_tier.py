@@ -3,7 +3,6 @@ unsure of. The labelling model is a loopback fake that always answers one label.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,21 +13,10 @@ from openmux.routing import RouteRequest, plan
 from openmux.testing import FakeProviderServer, Fault
 from tests.helpers import provider_config
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("alpha", models=["shared"], reply="from alpha")
-        server.add_provider("labeler", models=["lbl"], reply="code")
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def reset(server: FakeProviderServer) -> None:
-    for provider in server.providers.values():
-        provider.fault = None
-        provider.reply = "code" if provider.name == "labeler" else f"from {provider.name}"
-        provider.reset()
+PROVIDERS = {
+    "alpha": dict(models=["shared"], reply="from alpha"),
+    "labeler": dict(models=["lbl"], reply="code"),
+}
 
 
 def _unsure(_: Any) -> TaskClassification:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from langchain_core.messages import HumanMessage
 from openmux.catalog import Catalog, CatalogStore, Listing, Offer, bundled, catalog_for, normalize
 from openmux.config import load_settings
 from openmux.providers import BUILTIN_PROVIDERS
+from tests.helpers import run_child
 
 
 def test_bundled_scores_name_source_and_date() -> None:
@@ -118,7 +118,7 @@ def test_offline_start_uses_the_bundled_snapshot(clean_environment: Path) -> Non
 
 def test_import_openmux_loads_no_catalog() -> None:
     code = "import sys, openmux\nprint(any('openmux.catalog' in m for m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = run_child([sys.executable, "-c", code], check=True)
     assert out.stdout.strip() == "False"
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import openmux
+from tests.helpers import run_child
 
 _HEAVY = (
     "langchain_openai",
@@ -24,9 +24,7 @@ _HEAVY = (
 
 def _loaded_after(code: str) -> set[str]:
     probe = f"import sys\n{code}\nprint(' '.join(sorted(sys.modules)))"
-    output = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    ).stdout
+    output = run_child([sys.executable, "-c", probe], check=True).stdout
     return set(output.split())
 
 

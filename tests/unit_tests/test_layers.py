@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
+
+from tests.helpers import run_child
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_import_linter_contracts_are_kept() -> None:
-    result = subprocess.run(
+    result = run_child(
         [
             sys.executable,
             "-c",
             "from importlinter.cli import lint_imports_command; lint_imports_command()",
         ],
         cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "0 broken" in result.stdout

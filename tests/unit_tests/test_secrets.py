@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import stat
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -28,6 +26,7 @@ from openmux.config._secrets import (
     stored_providers,
     validate_key_text,
 )
+from tests.helpers import run_child
 
 KEY = "sk-or-v1-unitkey0123456789abcdef0123456789"
 OTHER = "gsk_groqkey0123456789abcdefABCDEF"
@@ -68,9 +67,7 @@ def test_nothing_stored_means_none_without_importing_keyring() -> None:
         "assert settings.providers['openrouter'].api_key is None\n"
         "print('keyring' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ)
-    )
+    result = run_child([sys.executable, "-c", code])
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
 

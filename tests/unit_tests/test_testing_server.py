@@ -1,6 +1,6 @@
 """FakeProviderServer over real loopback HTTP: wire formats, faults, counters, lifecycle.
 
-Uses the `fake_provider_server` fixture of openmux.testing.pytest_plugin (pytest11 entry point).
+Uses the `fake_provider_server` fixture of openmux.testing.pytest_plugin (declared in conftest).
 
 No timed assertions: waits are bounded loops or generous joins.
 """
@@ -25,6 +25,7 @@ import openai
 import pytest
 
 from openmux.testing import FakeProvider, FakeProviderServer, Fault
+from tests.helpers import default_signals
 
 _CHAT = {"model": "m-1", "messages": [{"role": "user", "content": "Hello there"}]}
 
@@ -524,7 +525,10 @@ def test_command_line_server() -> None:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     args = [sys.executable, "-m", "openmux.testing", "--port", "0"]
     args += ["--provider", "a", "--provider", "b", "--fault", "b=status:503"]
-    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env) as proc:
+    popen = subprocess.Popen(
+        args, stdout=subprocess.PIPE, text=True, env=env, preexec_fn=default_signals
+    )
+    with popen as proc:
         try:
             assert proc.stdout is not None
             lines = []
@@ -541,7 +545,10 @@ def test_command_line_server() -> None:
             assert httpx.post(f"{broken}/chat/completions", json=_CHAT).status_code == 503
         finally:
             proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=30) == 0
+            try:
+                assert proc.wait(timeout=30) == 0
+            finally:
+                proc.kill()  # still running after the bound: the context's wait has none
 
 
 def test_command_line_rejects_bad_fault() -> None:

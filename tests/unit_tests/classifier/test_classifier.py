@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from langchain_core.runnables import RunnableLambda
 
 from openmux.classifier import TaskClassification, TaskType, classify, resolve_classifier
 from openmux.classifier.cli import run
+from tests.helpers import run_child
 
 DATA = Path(__file__).parent / "data"
 # Written apart from the training data; never trained or calibrated on.
@@ -310,7 +310,7 @@ def test_import_is_lazy() -> None:
         "assert 'numpy' not in sys.modules, 'numpy imported'; "
         "assert 'openmux.classifier._model' not in sys.modules"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    run_child([sys.executable, "-c", code], check=True)
 
 
 def _load(name: str) -> list[tuple[str, str]]:

