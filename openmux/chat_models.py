@@ -52,7 +52,7 @@ from openmux.routing import (
 )
 
 # Per-call options that steer the router rather than the provider.
-_ROUTING_KWARGS = ("task", "model", "provider")
+_ROUTING_KWARGS = ("task", "model", "provider", "profile")
 _FANOUT_KWARGS = ("fanout", "combiner", "judge", "min_answers", "member_timeout")
 
 
@@ -262,6 +262,7 @@ class ChatOpenMux(BaseChatModel):
             task=routing["task"] or self.task,
             model=routing["model"] or self.model,
             provider=routing["provider"] or self.provider,
+            profile=bool(routing["profile"]),
         )
         fanout = fan["fanout"] if fan["fanout"] is not None else self.fanout
         if not fanout:

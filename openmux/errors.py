@@ -24,8 +24,10 @@ The hierarchy::
     │                                model outlasted the total timeout
     ├── GGUFError                    (openmux.local; also a ValueError) a model file
     │                                this reader does not understand
-    └── UnknownRun                   (openmux.quality; also a LookupError) a vote named
-                                     a run this machine has no answer for
+    ├── UnknownRun                   (openmux.quality; also a LookupError) a vote named
+    │                                a run this machine has no answer for
+    └── APIError                     (openmux.server) an answer in OpenAI's error shape:
+                                     status, type, code, message
 """
 
 from __future__ import annotations

@@ -10,9 +10,7 @@ from typing import TYPE_CHECKING, Any
 from openmux.errors import NoProviderAvailable, OpenMuxError
 
 if TYPE_CHECKING:
-    from langchain_core.runnables import RunnableConfig
-
-    from openmux.cli._profile import StageTimer
+    pass
 
 
 def routing_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -34,14 +32,6 @@ def report_error(exc: OpenMuxError) -> int:
     return 1
 
 
-def _stage_timer(args: argparse.Namespace) -> StageTimer | None:
-    if not getattr(args, "profile", False):
-        return None
-    from openmux.cli._profile import StageTimer
-
-    return StageTimer()
-
-
 def run_chat(args: argparse.Namespace) -> int:
     from langchain_core.messages import AIMessageChunk
 
@@ -57,28 +47,28 @@ def run_chat(args: argparse.Namespace) -> int:
         )
         return 2
     routing = routing_kwargs(args)
-    timer = _stage_timer(args)
-    config: RunnableConfig | None = {"callbacks": [timer]} if timer else None
+    if args.profile:
+        routing["profile"] = True
     try:
         llm = ChatOpenMux()
         stream = sys.stdout.isatty() and not args.json and not args.no_stream
         if stream:
             merged: AIMessageChunk | None = None
-            for chunk in llm.stream(text, config, **routing):
+            for chunk in llm.stream(text, **routing):
                 print(chunk.text, end="", flush=True)
                 merged = chunk if merged is None else merged + chunk
             print()
             meta = merged.response_metadata["openmux"] if merged else {}
             run_id = merged.id if merged else None
         else:
-            message = llm.invoke(text, config, **routing)
+            message = llm.invoke(text, **routing)
             meta = message.response_metadata["openmux"]
             run_id = message.id
             if args.json:
                 answer: dict[str, Any] = {"response": message.text, "usage": message.usage_metadata}
                 answer |= {"openmux": meta, "run_id": run_key(run_id) if run_id else None}
-                if timer:
-                    answer["profile"] = timer.stages(meta)
+                if args.profile:
+                    answer["profile"] = meta.get("timings")
                 print(json.dumps(answer, indent=2))
             else:
                 print(message.text)
@@ -88,10 +78,10 @@ def run_chat(args: argparse.Namespace) -> int:
     remember_answer(run_id, meta, llm.settings.state_dir, persist=True)
     if args.verbose:
         _say(explain_result(meta))
-    if timer and not args.json:
+    if args.profile and not args.json:
         from openmux.cli._profile import profile_lines
 
-        _say(profile_lines(timer.stages(meta)))
+        _say(profile_lines(meta.get("timings") or {}))
     if meta.get("offline") or meta.get("provider") == "local":
         print(
             "(answered by a small local model; set a provider key for stronger answers)",

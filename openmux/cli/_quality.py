@@ -171,12 +171,12 @@ def run_vote(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
         answer, quality = vote(args.run_id, args.direction == "up", settings.state_dir)
-    except OpenMuxError as exc:
-        print(f"openmux vote: {exc}", file=sys.stderr)
-        return 2
     except UnknownRun as exc:
         print(f"openmux vote: {exc.args[0]}", file=sys.stderr)
         return 1
+    except OpenMuxError as exc:
+        print(f"openmux vote: {exc}", file=sys.stderr)
+        return 2
     print(
         f"Voted {args.direction} {answer.provider}:{answer.model} for {answer.task}: "
         f"{quality.up} up / {quality.down} down, score shift {quality.vote_shift:+.2f} "

@@ -14,6 +14,7 @@ from openmux.providers._failures import (
     local_cause,
     retry_after_seconds,
 )
+from openmux.providers._http import watching_headers
 from openmux.providers._network import NetworkProbe
 from openmux.providers._quirks import adapt_request
 
@@ -31,4 +32,5 @@ __all__ = [
     "list_models",
     "local_cause",
     "retry_after_seconds",
+    "watching_headers",
 ]

@@ -13,8 +13,11 @@ from __future__ import annotations
 import asyncio
 import ssl
 import threading
+import time
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -54,6 +57,31 @@ def _limits(httpx: ModuleType) -> Any:
     return httpx.Limits(max_connections=400, max_keepalive_connections=100)
 
 
+_headers_at: ContextVar[list[float] | None] = ContextVar("openmux_headers_at", default=None)
+
+
+@contextmanager
+def watching_headers() -> Iterator[list[float]]:
+    """A list that receives the time the next provider response's headers arrive (the
+    end of connecting and sending, for a profile), on this thread or task only."""
+    arrived: list[float] = []
+    token = _headers_at.set(arrived)
+    try:
+        yield arrived
+    finally:
+        _headers_at.reset(token)
+
+
+def _note_headers(response: Any) -> None:
+    arrived = _headers_at.get()
+    if arrived is not None and not arrived:
+        arrived.append(time.perf_counter())
+
+
+async def _anote_headers(response: Any) -> None:
+    _note_headers(response)
+
+
 @cache
 def sync_transport(httpx: ModuleType | None = None) -> Any:
     """The shared sync pool's transport (classic httpx unless a module is named)."""
@@ -78,7 +106,9 @@ def sync_client() -> Any:
         with _lock:
             client = _sync_clients.get(httpx.__name__)
             if client is None:
-                client = httpx.Client(transport=sync_transport(httpx))
+                client = httpx.Client(
+                    transport=sync_transport(httpx), event_hooks={"response": [_note_headers]}
+                )
                 _sync_clients[httpx.__name__] = client
     return client
 
@@ -129,7 +159,11 @@ def _scope(loop: asyncio.AbstractEventLoop) -> _LoopScope:
         # any more, so its connections are dropped (and closed as they are collected).
         del _scopes[old]
     httpx = openai_httpx()
-    scope = _LoopScope(httpx.AsyncClient(transport=_async_transport(httpx)))
+    scope = _LoopScope(
+        httpx.AsyncClient(
+            transport=_async_transport(httpx), event_hooks={"response": [_anote_headers]}
+        )
+    )
     closer = _close_with_loop(loop)
     step = closer.asend(None)  # registers the generator with the running loop
     try:

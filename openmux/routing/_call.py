@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -24,7 +25,12 @@ from langchain_core.tracers.log_stream import LogStreamCallbackHandler
 
 from openmux.errors import NoProviderAvailable, StreamInterrupted
 from openmux.privacy import scrub_for_provider, scrub_texts_for_provider
-from openmux.providers import ProviderFailure, adapt_request, failure_from_exception
+from openmux.providers import (
+    ProviderFailure,
+    adapt_request,
+    failure_from_exception,
+    watching_headers,
+)
 from openmux.routing._react import react, refused_key_hint
 from openmux.routing._request import Candidate, RouteRequest, request_exhausted
 
@@ -142,12 +148,30 @@ def _retry(
     return not request.out_of_budget and router.policy.worth_retrying(*candidate.key, failure)
 
 
+def _watched(request: RouteRequest) -> AbstractContextManager[list[float]]:
+    """When the request is profiled: the time the provider's response headers arrive."""
+    return watching_headers() if request.profile else nullcontext([])
+
+
 def _succeed(
-    router: Router, candidate: Candidate, request: RouteRequest, started: float, first: float
+    router: Router,
+    candidate: Candidate,
+    request: RouteRequest,
+    started: float,
+    first: float,
+    headers: list[float] | None = None,
+    *,
+    streamed: bool = False,
 ) -> None:
     if not request.finished:
         request.record(candidate, "ok", latency_ms=_ms_since(started))
         request.winner = candidate
+        if request.profile:
+            request.marks["sent"] = started
+            if headers:
+                request.marks["headers"] = headers[0]
+            if streamed:
+                request.marks["first_token"] = first
     router.health.record_success(*candidate.key, first_token_ms=_ms_since(first))
 
 
@@ -213,7 +237,8 @@ def invoke_candidate(
     for tries in (1, 2):
         started = time.perf_counter()
         try:
-            message = model.invoke(messages, config, **call_kwargs)
+            with _watched(request) as arrived:
+                message = model.invoke(messages, config, **call_kwargs)
             if not _has_answer(message):
                 raise ProviderFailure("bad_response", "the answer was empty")
         except Exception as exc:
@@ -222,7 +247,7 @@ def invoke_candidate(
                 time.sleep(router.policy.retry_delay())
                 continue
             raise failure from exc
-        _succeed(router, candidate, request, started, started)
+        _succeed(router, candidate, request, started, started, arrived)
         return message
     raise AssertionError("unreachable")
 
@@ -237,7 +262,8 @@ async def ainvoke_candidate(
     for tries in (1, 2):
         started = time.perf_counter()
         try:
-            message = await model.ainvoke(messages, config, **call_kwargs)
+            with _watched(request) as arrived:
+                message = await model.ainvoke(messages, config, **call_kwargs)
             if not _has_answer(message):
                 raise ProviderFailure("bad_response", "the answer was empty")
         except Exception as exc:
@@ -246,7 +272,7 @@ async def ainvoke_candidate(
                 await asyncio.sleep(router.policy.retry_delay())
                 continue
             raise failure from exc
-        _succeed(router, candidate, request, started, started)
+        _succeed(router, candidate, request, started, started, arrived)
         return message
     raise AssertionError("unreachable")
 
@@ -263,12 +289,13 @@ def stream_candidate(
         held: list[BaseMessage] = []
         chunks = model.stream(messages, config, **call_kwargs)
         try:
-            for chunk in chunks:
-                held.append(chunk)
-                if _chunk_has_answer(chunk):
-                    break
-            else:
-                raise ProviderFailure("bad_response", "the stream ended without an answer")
+            with _watched(request) as arrived:
+                for chunk in chunks:
+                    held.append(chunk)
+                    if _chunk_has_answer(chunk):
+                        break
+                else:
+                    raise ProviderFailure("bad_response", "the stream ended without an answer")
         except Exception as exc:
             _close(chunks)
             failure = _fail(router, candidate, request, exc, started)
@@ -286,7 +313,7 @@ def stream_candidate(
             yield chunk
     except Exception as exc:
         raise _interrupted(router, candidate, request, exc, started, partial) from exc
-    _succeed(router, candidate, request, started, first_token)
+    _succeed(router, candidate, request, started, first_token, arrived, streamed=True)
 
 
 async def astream_candidate(
@@ -301,12 +328,13 @@ async def astream_candidate(
         held: list[BaseMessage] = []
         chunks = model.astream(messages, config, **call_kwargs)
         try:
-            async for chunk in chunks:
-                held.append(chunk)
-                if _chunk_has_answer(chunk):
-                    break
-            else:
-                raise ProviderFailure("bad_response", "the stream ended without an answer")
+            with _watched(request) as arrived:
+                async for chunk in chunks:
+                    held.append(chunk)
+                    if _chunk_has_answer(chunk):
+                        break
+                else:
+                    raise ProviderFailure("bad_response", "the stream ended without an answer")
         except Exception as exc:
             await _aclose(chunks)
             failure = _fail(router, candidate, request, exc, started)
@@ -325,7 +353,7 @@ async def astream_candidate(
             yield chunk
     except Exception as exc:
         raise _interrupted(router, candidate, request, exc, started, partial) from exc
-    _succeed(router, candidate, request, started, first_token)
+    _succeed(router, candidate, request, started, first_token, arrived, streamed=True)
 
 
 # -- embeddings -----------------------------------------------------------------------------

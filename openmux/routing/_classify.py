@@ -8,6 +8,7 @@ fails over like any other.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,7 @@ def classify(router: Router, request: RouteRequest, ask: Ask) -> RouteRequest:
             reply = None
         first = _second_tier_decides(router, first, asked, reply)
     request.classification = first
+    request.marks["classified"] = time.perf_counter()
     return request
 
 
@@ -63,6 +65,7 @@ async def aclassify(router: Router, request: RouteRequest, ask: AsyncAsk) -> Rou
             reply = None
         first = _second_tier_decides(router, first, asked, reply)
     request.classification = first
+    request.marks["classified"] = time.perf_counter()
     return request
 
 

@@ -78,6 +78,10 @@ class RouteRequest:
     hedged: set[tuple[str, str]] = field(default_factory=set)
     finished: bool = False
     """Set when a hedged race is decided: later answers of the losers are dropped."""
+    profile: bool = False
+    """Add `timings` (ms per stage) to the metadata."""
+    marks: dict[str, float] = field(default_factory=dict)
+    """perf_counter times: classified, selected; sent, headers, first_token of the answer."""
 
     @property
     def out_of_budget(self) -> bool:
@@ -136,6 +140,26 @@ class RouteRequest:
             "offline": self.offline,
             "cached": False,
             "attempts": self.attempt_dicts(),
+            **({"timings": self.timings()} if self.profile else {}),
+        }
+
+    def timings(self) -> dict[str, float | None]:
+        """Milliseconds per stage; None where this request had no such stage (connect is
+        measured on the OpenAI-protocol pool only)."""
+        marks = self.marks
+
+        def span(start: str | float, end: str) -> float | None:
+            begin = marks.get(start) if isinstance(start, str) else start
+            if begin is None or end not in marks:
+                return None
+            return round((marks[end] - begin) * 1000, 2)
+
+        return {
+            "classify": span(self.started, "classified"),
+            "select": span("classified", "selected"),
+            "connect": span("sent", "headers"),
+            "first_token": span(self.started, "first_token"),
+            "total": round((time.perf_counter() - self.started) * 1000, 2),
         }
 
 

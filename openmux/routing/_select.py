@@ -63,6 +63,7 @@ def select(router: Router, request: RouteRequest, *, listing: bool = False) -> l
     request.candidates = candidates
     if not candidates:
         request.cause = explain_no_candidates(settings)
+    request.marks["selected"] = time.perf_counter()
     return candidates
 
 

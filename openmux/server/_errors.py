@@ -27,7 +27,7 @@ _DEFAULT_RETRY_AFTER_S = 1
 _SECONDS = re.compile(r"(\d+(?:\.\d+)?)\s*s\b")
 
 
-class APIError(Exception):
+class APIError(OpenMuxError):
     """An answer in OpenAI's error shape: status, type, code, message, extra headers."""
 
     def __init__(
