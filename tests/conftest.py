@@ -9,7 +9,8 @@ A module that talks to fake providers declares them once, as keyword arguments o
 
 One server serves the whole module; each test gets exactly the declared providers, as
 declared (no fault, no latency, no stream delay, counters at zero), whatever the test
-before it changed.
+before it changed. A module-scoped fixture that needs the providers (to configure a child
+process once, say) asks for `module_server` instead.
 """
 
 from __future__ import annotations
@@ -49,24 +50,32 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
     yield work
 
 
+def _serve_declared(server: FakeProviderServer, request: pytest.FixtureRequest) -> None:
+    declared: dict[str, dict[str, Any]] | None = getattr(request.module, "PROVIDERS", None)
+    if declared is None:
+        pytest.fail(f"{request.module.__name__} uses the fake server but declares no PROVIDERS")
+    # New provider objects rather than patched old ones: whatever a test changed (fault,
+    # reply, latency, stream delay, counters, models, added or removed providers) is gone.
+    server.providers.clear()
+    for name, options in declared.items():
+        server.add_provider(name, **options)
+
+
 @pytest.fixture(scope="module")
-def module_server() -> Iterator[FakeProviderServer]:
-    """One started fake-provider server for the whole test module."""
+def module_server(request: pytest.FixtureRequest) -> Iterator[FakeProviderServer]:
+    """One started fake-provider server for the whole test module, serving its `PROVIDERS`.
+
+    Tests ask for `server`; this one is for module-scoped fixtures that configure something
+    once from the providers' URLs and models (a child process, say), which stay the same
+    when `server` rebuilds the providers.
+    """
     with FakeProviderServer() as server:
+        _serve_declared(server, request)
         yield server
 
 
 @pytest.fixture
 def server(module_server: FakeProviderServer, request: pytest.FixtureRequest) -> FakeProviderServer:
     """The module's server serving exactly the module's `PROVIDERS`, as declared."""
-    declared: dict[str, dict[str, Any]] | None = getattr(request.module, "PROVIDERS", None)
-    if declared is None:
-        pytest.fail(
-            f"{request.module.__name__} uses the `server` fixture but declares no PROVIDERS"
-        )
-    # New provider objects rather than patched old ones: whatever a test changed (fault,
-    # reply, latency, stream delay, counters, models, added or removed providers) is gone.
-    module_server.providers.clear()
-    for name, options in declared.items():
-        module_server.add_provider(name, **options)
+    _serve_declared(module_server, request)
     return module_server

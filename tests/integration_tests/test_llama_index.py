@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,13 +31,9 @@ def _answer_from_context(request: dict[str, Any]) -> str:
     return f"From the context: {seen[0]}" if seen else "No context was given."
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider(
-            "fake", models=["chat-1"], embedding_models=["embed-1"], reply=_answer_from_context
-        )
-        yield server
+PROVIDERS = {
+    "fake": dict(models=["chat-1"], embedding_models=["embed-1"], reply=_answer_from_context)
+}
 
 
 @pytest.fixture

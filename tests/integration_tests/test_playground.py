@@ -21,7 +21,13 @@ from gradio_client import Client
 from openmux.testing import FakeProviderServer, Fault
 from tests.helpers import provider_toml, readme_blocks, run_cli
 
-pytestmark = pytest.mark.slow
+# Every test gets the declared providers back, whatever the test before it changed.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("server")]
+
+PROVIDERS = {
+    "alpha": dict(models=["m-1", "m-2"], reply="Answer from alpha."),
+    "beta": dict(models=["m-3"], reply="Answer from beta."),
+}
 
 
 def _free_port() -> int:
@@ -31,19 +37,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("alpha", models=["m-1", "m-2"], reply="Answer from alpha.")
-        server.add_provider("beta", models=["m-3"], reply="Answer from beta.")
-        yield server
-
-
-@pytest.fixture(scope="module")
 def playground(
-    server: FakeProviderServer, tmp_path_factory: pytest.TempPathFactory
+    module_server: FakeProviderServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Client]:
     work = tmp_path_factory.mktemp("playground")
-    (work / "openmux.toml").write_text(provider_toml(*server.providers.values()), "utf-8")
+    (work / "openmux.toml").write_text(provider_toml(*module_server.providers.values()), "utf-8")
     port = _free_port()
     env = {
         **os.environ,
@@ -101,10 +99,7 @@ def test_chat_streams_and_shows_the_routing(playground: Client) -> None:
 
 def test_attempts_timeline_shows_a_failover(server: FakeProviderServer, playground: Client) -> None:
     server.providers["alpha"].fault = Fault.status(500)
-    try:
-        routing = playground.predict("Tell me a fact", [], api_name="/chat")[1]
-    finally:
-        server.providers["alpha"].fault = None
+    routing = playground.predict("Tell me a fact", [], api_name="/chat")[1]
     assert routing.index("http_5xx") < routing.index(">ok<")
     assert "beta:m-3" in routing
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,12 +11,7 @@ from openmux.cli import main
 from openmux.testing import FakeProviderServer
 from tests.helpers import provider_toml
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("alpha", models=["m-1"], reply="Profiled answer.")
-        yield server
+PROVIDERS = {"alpha": dict(models=["m-1"], reply="Profiled answer.")}
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,14 +14,8 @@ from openmux.testing import FakeProviderServer, Fault
 from tests.bench_oracle import oracle
 from tests.helpers import provider_config, provider_toml
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        # "dull" comes first in provider order: only the local scores can put "smart" first.
-        server.add_provider("dull", models=["echo-1"])
-        server.add_provider("smart", models=["oracle-1"], reply=oracle)
-        yield server
+# "dull" comes first in provider order: only the local scores can put "smart" first.
+PROVIDERS = {"dull": dict(models=["echo-1"]), "smart": dict(models=["oracle-1"], reply=oracle)}
 
 
 @pytest.fixture
@@ -31,8 +24,6 @@ def configured(
 ) -> Path:
     # Ranked lists are reused for LATENCY_TTL seconds; these tests look right after a change.
     monkeypatch.setattr("openmux.routing._select.LATENCY_TTL", 0.0)
-    for provider in server.providers.values():
-        provider.fault = None
     text = provider_toml(*server.providers.values())
     (clean_environment / "openmux.toml").write_text(text, encoding="utf-8")
     return clean_environment

@@ -6,7 +6,6 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +15,7 @@ from openmux.testing import FakeProviderServer
 from tests.bench_oracle import oracle
 from tests.helpers import provider_toml, readme_blocks
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        server.add_provider("fake", models=["chat-1"], embedding_models=["embed-1"], reply=oracle)
-        yield server
+PROVIDERS = {"fake": dict(models=["chat-1"], embedding_models=["embed-1"], reply=oracle)}
 
 
 @pytest.fixture

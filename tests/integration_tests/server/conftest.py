@@ -20,27 +20,17 @@ ALPHA_REPLY = "Hello from alpha, in a reply long enough to stream as several chu
 BETA_REPLY = "Hello from beta, in a reply long enough to stream as several chunks."
 SERVER_KEY = "test-server-key-0123456789abcdef"
 
+# The fake providers behind every app these tests start: each module declares
+# `PROVIDERS = FAKE_PROVIDERS` and gets them through the `server` fixture.
+FAKE_PROVIDERS = {
+    name: dict(models=["shared", f"{name}-only"], embedding_models=["embed-1"], reply=reply)
+    for name, reply in (("alpha", ALPHA_REPLY), ("beta", BETA_REPLY))
+}
+
 
 def as_chat(_: Any) -> TaskClassification:
     # The server's behaviour is under test, not the classifier's (it has its own tests).
     return TaskClassification(TaskType.CHAT, 0.9, [], "fixed for the test")
-
-
-@pytest.fixture(scope="module")
-def fakes() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as server:
-        for name, reply in (("alpha", ALPHA_REPLY), ("beta", BETA_REPLY)):
-            server.add_provider(
-                name, models=["shared", f"{name}-only"], embedding_models=["embed-1"], reply=reply
-            )
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def healthy(fakes: FakeProviderServer) -> None:
-    for provider in fakes.providers.values():
-        provider.fault = None
-        provider.reset()
 
 
 def free_port() -> int:
@@ -49,8 +39,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def fake_config(fakes: FakeProviderServer, **timeouts: float) -> dict[str, Any]:
-    config = provider_config(fakes.providers["alpha"], fakes.providers["beta"])
+def fake_config(server: FakeProviderServer, **timeouts: float) -> dict[str, Any]:
+    config = provider_config(server.providers["alpha"], server.providers["beta"])
     config["timeouts"] = {"connect": 1.0, "first_token": 2.0, "total": 20.0, **timeouts}
     return config
 
@@ -59,7 +49,7 @@ StartServer = Callable[..., str]
 
 
 @pytest.fixture
-def start_server(fakes: FakeProviderServer) -> Iterator[StartServer]:
+def start_server(server: FakeProviderServer) -> Iterator[StartServer]:
     """Start a server app in a thread; returns its `/v1` base URL. Stopped after the test."""
     import uvicorn
 
@@ -70,24 +60,24 @@ def start_server(fakes: FakeProviderServer) -> Iterator[StartServer]:
     def start(config: dict[str, Any] | None = None, **options: Any) -> str:
         options.setdefault("keys", ())
         options.setdefault("classifier", as_chat)
-        app = create_app(config=config or fake_config(fakes), **options)
+        app = create_app(config=config or fake_config(server), **options)
         port = free_port()
-        server = uvicorn.Server(
+        app_server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
         )
-        thread = threading.Thread(target=server.run, daemon=True)
+        thread = threading.Thread(target=app_server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 30
-        while not server.started:
+        while not app_server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the test server did not start")
             time.sleep(0.01)
-        running.append((server, thread))
+        running.append((app_server, thread))
         return f"http://127.0.0.1:{port}/v1"
 
     yield start
-    for server, thread in running:
-        server.should_exit = True
+    for app_server, thread in running:
+        app_server.should_exit = True
         thread.join(timeout=10)
 
 

@@ -12,9 +12,12 @@ from tests.helpers import provider_config
 from tests.integration_tests.server.conftest import (
     ALPHA_REPLY,
     BETA_REPLY,
+    FAKE_PROVIDERS,
     StartServer,
     fake_config,
 )
+
+PROVIDERS = FAKE_PROVIDERS
 
 FAULTS = {
     "429": Fault.status(429, retry_after=1),
@@ -39,34 +42,34 @@ def ask(base_url: str, *, stream: bool) -> str:
 @pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_fails_over_to_the_next_provider(
-    start_server: StartServer, fakes: FakeProviderServer, fault: str, stream: bool
+    start_server: StartServer, server: FakeProviderServer, fault: str, stream: bool
 ) -> None:
-    fakes.providers["alpha"].fault = FAULTS[fault]
-    base_url = start_server(fake_config(fakes, first_token=0.5))
+    server.providers["alpha"].fault = FAULTS[fault]
+    base_url = start_server(fake_config(server, first_token=0.5))
     assert ask(base_url, stream=stream) == BETA_REPLY
-    assert fakes.providers["alpha"].hits >= 1
+    assert server.providers["alpha"].hits >= 1
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
 def test_dead_port_fails_over(
-    start_server: StartServer, fakes: FakeProviderServer, stream: bool
+    start_server: StartServer, server: FakeProviderServer, stream: bool
 ) -> None:
-    config = provider_config(fakes.providers["alpha"], fakes.providers["beta"])
-    config["providers"]["alpha"]["base_url"] = fakes.dead_url()
+    config = provider_config(server.providers["alpha"], server.providers["beta"])
+    config["providers"]["alpha"]["base_url"] = server.dead_url()
     assert ask(start_server(config), stream=stream) == BETA_REPLY
 
 
 def test_cut_before_the_first_chunk_fails_over(
-    start_server: StartServer, fakes: FakeProviderServer
+    start_server: StartServer, server: FakeProviderServer
 ) -> None:
-    fakes.providers["alpha"].fault = Fault.mid_stream_error(after_chunks=0)
+    server.providers["alpha"].fault = Fault.mid_stream_error(after_chunks=0)
     assert ask(start_server(), stream=True) == BETA_REPLY
 
 
 def test_cut_mid_stream_ends_with_an_error_event(
-    start_server: StartServer, fakes: FakeProviderServer
+    start_server: StartServer, server: FakeProviderServer
 ) -> None:
-    fakes.providers["alpha"].fault = Fault.mid_stream_error(after_chunks=3)
+    server.providers["alpha"].fault = Fault.mid_stream_error(after_chunks=3)
     api = OpenAI(base_url=start_server(), api_key="unused", max_retries=0)
     stream = api.chat.completions.create(
         model="openmux/auto", messages=[{"role": "user", "content": "hi"}], stream=True
@@ -77,15 +80,15 @@ def test_cut_mid_stream_ends_with_an_error_event(
             received.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
     partial = "".join(received)
     assert partial and ALPHA_REPLY.startswith(partial) and partial != ALPHA_REPLY
-    assert fakes.providers["beta"].hits == 0  # never spliced with another answer
+    assert server.providers["beta"].hits == 0  # never spliced with another answer
 
 
 def test_cut_mid_stream_raw_events_have_no_done(
-    start_server: StartServer, fakes: FakeProviderServer
+    start_server: StartServer, server: FakeProviderServer
 ) -> None:
     import httpx
 
-    fakes.providers["alpha"].fault = Fault.mid_stream_error(after_chunks=3)
+    server.providers["alpha"].fault = Fault.mid_stream_error(after_chunks=3)
     body = {
         "model": "openmux/auto",
         "messages": [{"role": "user", "content": "hi"}],

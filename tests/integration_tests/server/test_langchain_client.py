@@ -6,7 +6,9 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 from pydantic import BaseModel, SecretStr
 
-from tests.integration_tests.server.conftest import ALPHA_REPLY
+from tests.integration_tests.server.conftest import ALPHA_REPLY, FAKE_PROVIDERS
+
+PROVIDERS = FAKE_PROVIDERS
 
 
 def chat_openai(base_url: str, model: str = "openmux/auto") -> ChatOpenAI:

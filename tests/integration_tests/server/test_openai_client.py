@@ -14,10 +14,13 @@ from pydantic import BaseModel
 from openmux.testing import FakeProviderServer, Fault
 from tests.integration_tests.server.conftest import (
     ALPHA_REPLY,
+    FAKE_PROVIDERS,
     SERVER_KEY,
     StartServer,
     fake_config,
 )
+
+PROVIDERS = FAKE_PROVIDERS
 
 WEATHER_TOOL = {
     "type": "function",
@@ -57,7 +60,7 @@ def test_chat_answer_route_headers_and_usage(base_url: str) -> None:
     assert float(headers["x-openmux-overhead-ms"]) >= 0
 
 
-def test_model_names_pin_and_force_the_task(base_url: str, fakes: FakeProviderServer) -> None:
+def test_model_names_pin_and_force_the_task(base_url: str, server: FakeProviderServer) -> None:
     api = client(base_url)
     pinned = api.chat.completions.with_raw_response.create(model="beta:shared", messages=ask("hi"))
     assert pinned.headers["x-openmux-provider"] == "beta"
@@ -70,7 +73,7 @@ def test_model_names_pin_and_force_the_task(base_url: str, fakes: FakeProviderSe
     assert forced.headers["x-openmux-task"] == "code"
 
 
-def test_sampling_options_reach_the_provider(base_url: str, fakes: FakeProviderServer) -> None:
+def test_sampling_options_reach_the_provider(base_url: str, server: FakeProviderServer) -> None:
     client(base_url).chat.completions.create(
         model="alpha:shared",
         messages=ask("hi"),
@@ -80,7 +83,7 @@ def test_sampling_options_reach_the_provider(base_url: str, fakes: FakeProviderS
         stop=["\n\n"],
         max_completion_tokens=50,
     )
-    sent = fakes.providers["alpha"].requests[-1].json
+    sent = server.providers["alpha"].requests[-1].json
     assert (sent["temperature"], sent["top_p"], sent["seed"]) == (0.2, 0.5, 7)
     assert sent["stop"] == ["\n\n"]
     assert sent["max_tokens"] == 50
@@ -114,7 +117,7 @@ def test_streaming_with_usage_and_route(base_url: str) -> None:
     assert (route["provider"], route["model"], route["task"]) == ("alpha", "shared", "chat")
 
 
-def test_tools_and_tool_choice(base_url: str, fakes: FakeProviderServer) -> None:
+def test_tools_and_tool_choice(base_url: str, server: FakeProviderServer) -> None:
     api = client(base_url)
     answer = api.chat.completions.create(
         model="openmux/auto",
@@ -122,7 +125,7 @@ def test_tools_and_tool_choice(base_url: str, fakes: FakeProviderServer) -> None
         tools=[WEATHER_TOOL],
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
     )
-    assert fakes.providers["alpha"].requests[-1].json["tool_choice"] == {
+    assert server.providers["alpha"].requests[-1].json["tool_choice"] == {
         "type": "function",
         "function": {"name": "get_weather"},
     }
@@ -205,7 +208,7 @@ def test_models_list_and_retrieve(base_url: str) -> None:
         api.models.retrieve("nobody:nothing")
 
 
-def test_fanout_model(base_url: str, fakes: FakeProviderServer) -> None:
+def test_fanout_model(base_url: str, server: FakeProviderServer) -> None:
     api = client(base_url)
     answer = api.chat.completions.create(
         model="openmux/fanout",
@@ -222,7 +225,7 @@ def test_fanout_model(base_url: str, fakes: FakeProviderServer) -> None:
     assert "[alpha:shared]" in content and "[beta:shared]" in content
 
 
-def test_error_types(start_server: StartServer, fakes: FakeProviderServer) -> None:
+def test_error_types(start_server: StartServer, server: FakeProviderServer) -> None:
     api = client(start_server(max_request_bytes=2000), max_retries=0)
     with pytest.raises(openai.NotFoundError) as missing:
         api.chat.completions.create(model="openmux/nonsense", messages=ask("hi"))
@@ -239,8 +242,8 @@ def test_error_types(start_server: StartServer, fakes: FakeProviderServer) -> No
     with pytest.raises(openai.BadRequestError, match="image"):
         api.chat.completions.create(model="openmux/image", messages=ask("Draw a cat"))
 
-    fakes.providers["alpha"].fault = Fault.status(500)
-    fakes.providers["beta"].fault = Fault.status(401)
+    server.providers["alpha"].fault = Fault.status(500)
+    server.providers["beta"].fault = Fault.status(401)
     with pytest.raises(openai.InternalServerError) as unavailable:
         api.chat.completions.create(model="openmux/auto", messages=ask("hi"))
     assert unavailable.value.status_code == 503
@@ -248,25 +251,25 @@ def test_error_types(start_server: StartServer, fakes: FakeProviderServer) -> No
 
 
 def test_all_rate_limited_is_429_with_retry_after(
-    start_server: StartServer, fakes: FakeProviderServer
+    start_server: StartServer, server: FakeProviderServer
 ) -> None:
-    for provider in fakes.providers.values():
+    for provider in server.providers.values():
         provider.fault = Fault.status(429, retry_after=30)
     api = client(start_server(), max_retries=0)
     with pytest.raises(openai.RateLimitError) as limited:
         api.chat.completions.create(model="openmux/auto", messages=ask("hi"))
     assert int(limited.value.response.headers["retry-after"]) >= 1
     # Benched now: the next request is refused without calling anyone.
-    hits = fakes.providers["alpha"].hits
+    hits = server.providers["alpha"].hits
     with pytest.raises(openai.RateLimitError):
         api.chat.completions.create(model="openmux/auto", messages=ask("hi"), stream=True)
-    assert fakes.providers["alpha"].hits == hits
+    assert server.providers["alpha"].hits == hits
 
 
-def test_total_timeout_is_504(start_server: StartServer, fakes: FakeProviderServer) -> None:
-    for provider in fakes.providers.values():
+def test_total_timeout_is_504(start_server: StartServer, server: FakeProviderServer) -> None:
+    for provider in server.providers.values():
         provider.fault = Fault.hang()
-    base_url = start_server(fake_config(fakes, first_token=0.5, total=1.0))
+    base_url = start_server(fake_config(server, first_token=0.5, total=1.0))
     with pytest.raises(openai.APIStatusError) as late:
         client(base_url, max_retries=0).chat.completions.create(
             model="openmux/auto", messages=ask("hi")
@@ -311,8 +314,8 @@ def test_auth(start_server: StartServer) -> None:
     assert httpx.get(base_url.removesuffix("/v1") + "/metrics").status_code == 401
 
 
-def test_metrics(base_url: str, fakes: FakeProviderServer) -> None:
-    fakes.providers["alpha"].fault = Fault.status(500)
+def test_metrics(base_url: str, server: FakeProviderServer) -> None:
+    server.providers["alpha"].fault = Fault.status(500)
     client(base_url).chat.completions.create(model="openmux/auto", messages=ask("hi"))
     text = httpx.get(base_url.removesuffix("/v1") + "/metrics").text
     assert 'openmux_requests_total{code="200",endpoint="/v1/chat/completions"} 1.0' in text

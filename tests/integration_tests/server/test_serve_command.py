@@ -22,10 +22,13 @@ from openmux.testing import FakeProviderServer, Fault
 from tests.helpers import provider_toml, run_cli
 from tests.integration_tests.server.conftest import (
     ALPHA_REPLY,
+    FAKE_PROVIDERS,
     StartServer,
     fake_config,
     free_port,
 )
+
+PROVIDERS = FAKE_PROVIDERS
 
 
 def test_refuses_a_public_address_without_server_keys(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,10 +61,10 @@ def test_short_server_keys_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @contextmanager
 def serve_process(
-    fakes: FakeProviderServer, tmp_path: Path, *args: str
+    server: FakeProviderServer, tmp_path: Path, *args: str
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     config = tmp_path / "openmux.toml"
-    config.write_text(provider_toml(fakes.providers["alpha"], fakes.providers["beta"]))
+    config.write_text(provider_toml(server.providers["alpha"], server.providers["beta"]))
     port = free_port()
     env = {**os.environ, "OPENMUX_CONFIG": str(config)}
     env.pop("OPENMUX_SERVER_KEYS", None)
@@ -95,8 +98,8 @@ def serve_process(
 
 
 @pytest.mark.slow
-def test_serve_as_a_process(fakes: FakeProviderServer, tmp_path: Path) -> None:
-    with serve_process(fakes, tmp_path) as (root, process):
+def test_serve_as_a_process(server: FakeProviderServer, tmp_path: Path) -> None:
+    with serve_process(server, tmp_path) as (root, process):
         api = OpenAI(base_url=root + "/v1", api_key="unused", max_retries=0)
         raw = api.chat.completions.with_raw_response.create(
             model="alpha:shared", messages=[{"role": "user", "content": "hi"}]
@@ -108,8 +111,8 @@ def test_serve_as_a_process(fakes: FakeProviderServer, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_workers_share_one_metrics_view(fakes: FakeProviderServer, tmp_path: Path) -> None:
-    with serve_process(fakes, tmp_path, "--workers", "2") as (root, _):
+def test_workers_share_one_metrics_view(server: FakeProviderServer, tmp_path: Path) -> None:
+    with serve_process(server, tmp_path, "--workers", "2") as (root, _):
         api = OpenAI(base_url=root + "/v1", api_key="unused", max_retries=0)
         for _ in range(6):
             api.chat.completions.create(
@@ -122,21 +125,21 @@ def test_workers_share_one_metrics_view(fakes: FakeProviderServer, tmp_path: Pat
 
 
 def test_provider_keys_never_leave_the_server(
-    start_server: StartServer, fakes: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+    start_server: StartServer, server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = "sk-alpha-secret-0123456789abcdef"
     monkeypatch.setenv("ALPHA_TEST_KEY", key)
-    config = fake_config(fakes)
+    config = fake_config(server)
     config["providers"]["alpha"]["api_key_env"] = "ALPHA_TEST_KEY"
-    fakes.providers["alpha"].fault = Fault.error_body(401, f"invalid key {key}")
-    fakes.providers["beta"].fault = Fault.status(500, message=f"upstream saw {key}")
+    server.providers["alpha"].fault = Fault.error_body(401, f"invalid key {key}")
+    server.providers["beta"].fault = Fault.status(500, message=f"upstream saw {key}")
     base_url = start_server(config)
     api = OpenAI(base_url=base_url, api_key="unused", max_retries=0)
     with pytest.raises(openai.APIStatusError) as failed:
         api.chat.completions.create(
             model="openmux/auto", messages=[{"role": "user", "content": "hi"}]
         )
-    assert fakes.providers["alpha"].requests[-1].headers["authorization"] == f"Bearer {key}"
+    assert server.providers["alpha"].requests[-1].headers["authorization"] == f"Bearer {key}"
     response = failed.value.response
     assert key not in response.text
     assert all(key not in value for value in response.headers.values())
