@@ -5,7 +5,7 @@ its names are re-exported here.
 """
 
 from openmux.config import BUILTIN_PROVIDERS, ModelEntry, ProviderSpec
-from openmux.providers._adapters import ModelPool
+from openmux.providers._adapters import ModelPool, QuietAnswers
 from openmux.providers._discovery import LocalDiscovery, list_models
 from openmux.providers._failures import (
     FailureKind,
@@ -27,6 +27,7 @@ __all__ = [
     "NetworkProbe",
     "ProviderFailure",
     "ProviderSpec",
+    "QuietAnswers",
     "adapt_request",
     "failure_from_exception",
     "list_models",

@@ -11,7 +11,7 @@ import asyncio
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import SecretStr
 
@@ -21,10 +21,21 @@ from openmux.providers import _http
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
     from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage, BaseMessage
 
     from openmux.config import ProviderSettings, Timeouts
 
 _NO_KEY = SecretStr("not-needed")
+
+
+@runtime_checkable
+class QuietAnswers(Protocol):
+    """A chat model that can answer without LangChain's run bookkeeping (the router uses
+    it when nobody observes the request, and traces its own attempts otherwise)."""
+
+    def respond(self, messages: list[BaseMessage], **kwargs: Any) -> AIMessage: ...
+
+    async def arespond(self, messages: list[BaseMessage], **kwargs: Any) -> AIMessage: ...
 
 
 def _openai_chat(

@@ -27,6 +27,7 @@ from openmux.errors import NoProviderAvailable, StreamInterrupted
 from openmux.privacy import scrub_for_provider, scrub_texts_for_provider
 from openmux.providers import (
     ProviderFailure,
+    QuietAnswers,
     adapt_request,
     failure_from_exception,
     watching_headers,
@@ -238,7 +239,10 @@ def invoke_candidate(
         started = time.perf_counter()
         try:
             with _watched(request) as arrived:
-                message = model.invoke(messages, config, **call_kwargs)
+                if config is UNOBSERVED and isinstance(model, QuietAnswers):
+                    message = model.respond(messages, **call_kwargs)
+                else:
+                    message = model.invoke(messages, config, **call_kwargs)
             if not _has_answer(message):
                 raise ProviderFailure("bad_response", "the answer was empty")
         except Exception as exc:
@@ -263,7 +267,10 @@ async def ainvoke_candidate(
         started = time.perf_counter()
         try:
             with _watched(request) as arrived:
-                message = await model.ainvoke(messages, config, **call_kwargs)
+                if config is UNOBSERVED and isinstance(model, QuietAnswers):
+                    message = await model.arespond(messages, **call_kwargs)
+                else:
+                    message = await model.ainvoke(messages, config, **call_kwargs)
             if not _has_answer(message):
                 raise ProviderFailure("bad_response", "the answer was empty")
         except Exception as exc:
