@@ -96,6 +96,7 @@ def spawn() -> Iterator[Spawn]:
             timeout=60,
             dimensions=(50, 200),
             preexec_fn=default_signals,
+            use_poll=True,  # select() fails above 1024 descriptors, which a long run reaches
         )
         child.logfile_read = transcript
         children.append(child)
