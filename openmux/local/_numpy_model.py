@@ -15,6 +15,7 @@ by a turn reuses the shared prefix and evaluates only the new tokens.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,19 +70,26 @@ class _Layer:
         self.ffn_norm = tensor("ffn_norm")
 
 
-class NumpyModel(LocalModel):
-    """A llama-architecture GGUF model, float32 in numpy, with a prefix-reusing KV cache."""
+class _Weights:
+    """Everything read from the file: shape, tokenizer, template and float32 tensors.
 
-    runtime = "numpy"
-    supports_grammar = False
+    Shared by every `NumpyModel` of the same file (they differ in context
+    window and threads), so a second context size costs no second copy.
+    """
 
-    def __init__(self, path: Path, *, n_ctx: int | None, n_threads: int) -> None:
-        started = time.perf_counter()
+    def __init__(self, path: Path) -> None:
         gguf = GGUFFile(path)
-        meta = gguf.metadata
+        try:
+            self._read(path, gguf)
+        except KeyError as exc:
+            raise GGUFError(f"{path.name} has no tensor {exc}") from exc
+        finally:
+            gguf.close()
+
+    def _read(self, path: Path, gguf: GGUFFile) -> None:
+        meta = self.metadata = gguf.metadata
         arch = meta.get("general.architecture")
         if arch != "llama":
-            gguf.close()
             raise GGUFError(
                 f"the numpy runtime runs llama-architecture models; {path.name} is {arch!r}"
             )
@@ -92,90 +100,107 @@ class NumpyModel(LocalModel):
                 raise GGUFError(f"{path.name} has no llama.{key}")
             return value
 
-        self.metadata = meta
-        train_ctx = int(hp("context_length"))
-        n_ctx = n_ctx or recommended_n_ctx(
-            detect_hardware(),
-            train_ctx=train_ctx,
-            kv_bytes_per_token=kv_cache_bytes_per_token(meta, value_bytes=4),  # float32
-        )
-        super().__init__(
-            path,
-            n_ctx=min(n_ctx, train_ctx),
-            n_threads=n_threads,
-            name=str(meta.get("general.name") or path.stem),
-        )
-        dim = int(hp("embedding_length"))
+        self.name = str(meta.get("general.name") or path.stem)
+        self.train_ctx = int(hp("context_length"))
         self.heads = int(hp("attention.head_count"))
         self.kv_heads = int(hp("attention.head_count_kv", self.heads))
-        self.head_dim = dim // self.heads
+        self.head_dim = int(hp("embedding_length")) // self.heads
         self.eps = float(hp("attention.layer_norm_rms_epsilon"))
-        self.tokenizer = GGUFTokenizer(meta)
-        try:
-            self.embedding = load_tensor(gguf, gguf.tensors["token_embd.weight"])
-            self.layers = [
-                _Layer(gguf, i, self.heads, self.kv_heads) for i in range(int(hp("block_count")))
-            ]
-            self.output_norm = load_tensor(gguf, gguf.tensors["output_norm.weight"])
-            output = gguf.tensors.get("output.weight")  # absent: tied to the embedding
-            self.output = (
-                np.ascontiguousarray(load_tensor(gguf, output).T)
-                if output is not None
-                else self.embedding.T
-            )
-        except KeyError as exc:
-            raise GGUFError(f"{path.name} has no tensor {exc}") from exc
-        finally:
-            gguf.close()
         rope_dims = int(hp("rope.dimension_count", self.head_dim))
         base = float(hp("rope.freq_base", 10000.0))
         self.inv_freq = base ** (-np.arange(0, rope_dims, 2, dtype=np.float64) / rope_dims)
-        cache_shape = (len(self.layers), self.kv_heads, self.n_ctx, self.head_dim)
-        # np.empty: pages are only touched (and resident) as far as the context is used.
-        self.k_cache = np.empty(cache_shape, dtype=np.float32)
-        self.v_cache = np.empty(cache_shape, dtype=np.float32)
-        self.cached: list[int] = []  # the tokens whose keys and values are in the cache
+        self.tokenizer = GGUFTokenizer(meta)
+        self.embedding = load_tensor(gguf, gguf.tensors["token_embd.weight"])
+        self.layers = [
+            _Layer(gguf, i, self.heads, self.kv_heads) for i in range(int(hp("block_count")))
+        ]
+        self.output_norm = load_tensor(gguf, gguf.tensors["output_norm.weight"])
+        output = gguf.tensors.get("output.weight")  # absent: tied to the embedding
+        self.output = (
+            np.ascontiguousarray(load_tensor(gguf, output).T)
+            if output is not None
+            else self.embedding.T
+        )
         self.bos = int(meta.get("tokenizer.ggml.bos_token_id", -1))
         self.eos = int(meta.get("tokenizer.ggml.eos_token_id", -1))
         self.add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", False))
-        self._end_ids = {self.eos} | {
+        self.end_ids = frozenset({self.eos}) | {
             int(meta[key])
             for key in ("tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id")
             if key in meta
         }
-        self._template = ChatTemplate(
+        self.template = ChatTemplate(
             meta.get("tokenizer.chat_template"),
             bos_text=self.tokenizer.piece(self.bos),
             eos_text=self.tokenizer.piece(self.eos),
         )
+
+
+_WEIGHTS: dict[str, _Weights] = {}
+_WEIGHTS_LOCK = threading.Lock()
+
+
+def _weights_of(path: Path) -> _Weights:
+    key = str(path.resolve())
+    with _WEIGHTS_LOCK:
+        weights = _WEIGHTS.get(key)
+        if weights is None:
+            weights = _WEIGHTS[key] = _Weights(path)
+        return weights
+
+
+class NumpyModel(LocalModel):
+    """A llama-architecture GGUF model, float32 in numpy, with a prefix-reusing KV cache."""
+
+    runtime = "numpy"
+    supports_grammar = False
+
+    def __init__(self, path: Path, *, n_ctx: int | None, n_threads: int) -> None:
+        started = time.perf_counter()
+        w = self.weights = _weights_of(path)
+        n_ctx = n_ctx or recommended_n_ctx(
+            detect_hardware(),
+            train_ctx=w.train_ctx,
+            kv_bytes_per_token=kv_cache_bytes_per_token(w.metadata, value_bytes=4),  # float32
+        )
+        super().__init__(path, n_ctx=min(n_ctx, w.train_ctx), n_threads=n_threads, name=w.name)
+        self.metadata = w.metadata
+        cache_shape = (len(w.layers), w.kv_heads, self.n_ctx, w.head_dim)
+        # np.empty: pages are only touched (and resident) as far as the context is used.
+        self.k_cache = np.empty(cache_shape, dtype=np.float32)
+        self.v_cache = np.empty(cache_shape, dtype=np.float32)
+        self.cached: list[int] = []  # the tokens whose keys and values are in the cache
         self._blas = ThreadpoolController()
         self.load_seconds = time.perf_counter() - started
 
     @property
     def template(self) -> ChatTemplate:
-        return self._template
+        return self.weights.template
 
     def tokenize_prompt(self, prompt: str) -> list[int]:
-        tokens = self.tokenizer.encode(prompt)
-        if self.add_bos and self.bos >= 0 and tokens[:1] != [self.bos]:
-            tokens.insert(0, self.bos)
+        w = self.weights
+        tokens = w.tokenizer.encode(prompt)
+        if w.add_bos and w.bos >= 0 and tokens[:1] != [w.bos]:
+            tokens.insert(0, w.bos)
         return tokens
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.encode(text))
+        return len(self.weights.tokenizer.encode(text))
 
     def token_bytes(self, token: int) -> bytes:
-        return b"" if token in self.tokenizer.control else self.tokenizer.token_bytes[token]
+        tokenizer = self.weights.tokenizer
+        return b"" if token in tokenizer.control else tokenizer.token_bytes[token]
 
     def is_end(self, token: int) -> bool:
-        return token in self._end_ids
+        return token in self.weights.end_ids
 
     def _rope(self, x: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Rotary embedding on (tokens, heads, head_dim), rotating each head's two halves."""
-        angles = positions[:, None].astype(np.float64) * self.inv_freq[None, :]
+        inv_freq = self.weights.inv_freq
+        angles = positions[:, None].astype(np.float64) * inv_freq[None, :]
         cos = np.cos(angles).astype(np.float32)[:, None, :]
         sin = np.sin(angles).astype(np.float32)[:, None, :]
-        half = self.inv_freq.size
+        half = inv_freq.size
         x1, x2 = x[..., :half], x[..., half : 2 * half]
         rotated = np.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
         if 2 * half < x.shape[-1]:  # partial rotary: the rest passes through
@@ -188,17 +213,18 @@ class NumpyModel(LocalModel):
         Their keys and values are written to the cache; positions before
         `start` must already be there.
         """
+        w = self.weights
         n, end = len(tokens), start + len(tokens)
-        heads, kv_heads, hd = self.heads, self.kv_heads, self.head_dim
+        heads, kv_heads, hd = w.heads, w.kv_heads, w.head_dim
         group = heads // kv_heads
         positions = np.arange(start, end)
-        x = self.embedding[np.asarray(tokens)]
+        x = w.embedding[np.asarray(tokens)]
         # Causal mask over (new queries, all keys so far): a query sees keys up to itself.
         mask = np.where(np.arange(end)[None, :] > positions[:, None], -np.inf, 0.0)
         mask = mask.astype(np.float32)
         scale = np.float32(1.0 / np.sqrt(hd))
-        for i, layer in enumerate(self.layers):
-            qkv = _rms_norm(x, layer.attn_norm, self.eps) @ layer.qkv
+        for i, layer in enumerate(w.layers):
+            qkv = _rms_norm(x, layer.attn_norm, w.eps) @ layer.qkv
             q = qkv[:, : heads * hd].reshape(n, heads, hd)
             k = qkv[:, heads * hd : (heads + kv_heads) * hd].reshape(n, kv_heads, hd)
             v = qkv[:, (heads + kv_heads) * hd :].reshape(n, kv_heads, hd)
@@ -213,10 +239,10 @@ class NumpyModel(LocalModel):
             attended = scores.reshape(kv_heads, group * n, end) @ self.v_cache[i, :, :end]
             attended = attended.reshape(heads, n, hd).transpose(1, 0, 2).reshape(n, heads * hd)
             x = x + attended @ layer.out
-            gate_up = _rms_norm(x, layer.ffn_norm, self.eps) @ layer.gate_up
+            gate_up = _rms_norm(x, layer.ffn_norm, w.eps) @ layer.gate_up
             gate, up = np.split(gate_up, 2, axis=-1)
             x = x + (gate / (1.0 + np.exp(-gate)) * up) @ layer.down
-        return _rms_norm(x[-1], self.output_norm, self.eps) @ self.output
+        return _rms_norm(x[-1], w.output_norm, w.eps) @ w.output
 
     def _prefill(self, prompt_tokens: list[int]) -> np.ndarray:
         """Logits after the prompt, evaluating only what the cache does not hold."""
@@ -241,7 +267,7 @@ class NumpyModel(LocalModel):
         return self._blas.limit(limits=self.n_threads, user_api="blas")
 
     def generate(self, prompt_tokens: list[int], sampling: Sampling, grammar: Any) -> Iterator[int]:
-        sampler = TokenSampler(sampling, exempt=frozenset(self._end_ids))
+        sampler = TokenSampler(sampling, exempt=self.weights.end_ids)
         with self._threads():
             logits = self._prefill(prompt_tokens)
         generated: list[int] = []

