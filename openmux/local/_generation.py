@@ -143,6 +143,10 @@ class LocalModel(ABC):
     def generate(self, prompt_tokens: list[int], sampling: Sampling, grammar: Any) -> Iterator[int]:
         """Next tokens, one at a time, for as long as the caller reads; closable."""
 
+    @abstractmethod
+    def forget_prompt(self) -> None:
+        """Drop the cached prompt, so the next one is evaluated from its first token."""
+
     def grammar_for(self, response_format: Mapping[str, Any] | None) -> Any:
         """A grammar for an OpenAI-style `response_format`; None where there is none."""
         return None

@@ -149,6 +149,9 @@ class LlamaCppModel(LocalModel):
     def token_bytes(self, token: int) -> bytes:
         return bytes(self.llm.detokenize([token], special=False))
 
+    def forget_prompt(self) -> None:
+        self.llm.reset()
+
     def generate(self, prompt_tokens: list[int], sampling: Sampling, grammar: Any) -> Iterator[int]:
         if sampling.seed is not None:
             self.llm.set_seed(sampling.seed)

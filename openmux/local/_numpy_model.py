@@ -194,6 +194,9 @@ class NumpyModel(LocalModel):
     def is_end(self, token: int) -> bool:
         return token in self.weights.end_ids
 
+    def forget_prompt(self) -> None:
+        self.cached = []
+
     def _rope(self, x: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Rotary embedding on (tokens, heads, head_dim), rotating each head's two halves."""
         inv_freq = self.weights.inv_freq

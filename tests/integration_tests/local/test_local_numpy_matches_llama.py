@@ -99,10 +99,10 @@ def test_logits_agree_in_float32(float32_model: Path) -> None:
             numpy_model.render([{"role": "user", "content": prompt}])
         )
         with numpy_model.lock:
-            numpy_model.cached = []
+            numpy_model.forget_prompt()
             ours = numpy_model.forward(tokens, 0)
         with llama_model.lock:
-            llama_model.llm.reset()
+            llama_model.forget_prompt()
             llama_model.llm.eval(tokens)
             # Without logits_all llama-cpp-python keeps no scores: read the context's last row.
             theirs = np.ctypeslib.as_array(
