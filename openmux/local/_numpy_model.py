@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from openmux.local._bundled import FAST_INSTALL_HINT
 from openmux.local._chat_template import ChatTemplate
 from openmux.local._generation import LocalModel, Sampling
 from openmux.local._gguf import GGUFError, GGUFFile
@@ -91,7 +92,8 @@ class _Weights:
         arch = meta.get("general.architecture")
         if arch != "llama":
             raise GGUFError(
-                f"the numpy runtime runs llama-architecture models; {path.name} is {arch!r}"
+                f"the numpy runtime runs llama-architecture models; {path.name} is {arch!r} "
+                f"(llama.cpp runs it: {FAST_INSTALL_HINT})"
             )
 
         def hp(key: str, default: Any = None) -> Any:

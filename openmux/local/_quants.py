@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from openmux.local._bundled import FAST_INSTALL_HINT
 from openmux.local._gguf import GGUFError, GGUFFile, TensorInfo
 
 __all__ = ["SUPPORTED_TYPES", "load_tensor"]
@@ -99,7 +100,8 @@ def load_tensor(gguf: GGUFFile, info: TensorInfo) -> np.ndarray:
     if fmt is None:
         raise GGUFError(
             f"tensor {info.name} uses GGUF type {info.type_id}, which the numpy runtime "
-            f"does not read (it reads {', '.join(SUPPORTED_TYPES)})"
+            f"does not read (it reads {', '.join(SUPPORTED_TYPES)}); llama.cpp reads it: "
+            f"{FAST_INSTALL_HINT}"
         )
     _, block_elements, block_bytes, dequantise = fmt
     count = int(np.prod(info.shape))

@@ -15,6 +15,8 @@ from typing import Any
 
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 
+from openmux.local._bundled import FAST_INSTALL_HINT
+
 __all__ = ["GGUFTokenizer"]
 
 _CONTROL, _USER_DEFINED = 3, 4
@@ -46,7 +48,7 @@ class GGUFTokenizer:
         if kind != "gpt2" or pre not in _PRE_TOKENIZERS:
             raise ValueError(
                 f"the numpy runtime reads byte-level BPE tokenizers only (this file has "
-                f"{kind!r} with pre-tokenizer {pre!r})"
+                f"{kind!r} with pre-tokenizer {pre!r}); llama.cpp reads it: {FAST_INSTALL_HINT}"
             )
         tokens: Sequence[str] = metadata["tokenizer.ggml.tokens"]
         types: Sequence[int] = metadata.get("tokenizer.ggml.token_type") or [1] * len(tokens)
