@@ -211,7 +211,7 @@ class ChatLocalGGUF(BaseChatModel):
 
         Measured on benchmarks/data/easy_questions.jsonl: with no system prompt
         SmolLM2-135M often opens in French or German and rambles; asked for one
-        short English sentence it answers more questions right, in a tenth of the words.
+        short English sentence it answers more questions right, in a quarter of the words.
         """
         if self.system_prompt is None:
             return messages

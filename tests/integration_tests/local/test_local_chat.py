@@ -15,6 +15,7 @@ from openmux.local import (
     ChatLocalGGUF,
     LocalContextLengthError,
     LocalGenerationTimeout,
+    LocalToolsUnsupported,
     local_chat_available,
 )
 
@@ -243,3 +244,38 @@ def test_function_calling_method_is_served_by_the_schema_grammar(model: ChatLoca
 def test_unknown_method_is_refused(model: ChatLocalGGUF) -> None:
     with pytest.raises(ValueError, match="unknown method"):
         model.with_structured_output(City, method="xml")  # type: ignore[arg-type]
+
+
+def test_default_settings_answer_a_short_factual_question_in_english() -> None:
+    answer = str(ChatLocalGGUF().invoke("What is the capital of France?").content)
+    assert "Paris" in answer
+    assert "L'" not in answer and len(answer.split()) <= 20, answer
+
+
+def test_a_system_prompt_is_followed_and_kept_in_english() -> None:
+    answer = str(
+        ChatLocalGGUF()
+        .invoke(
+            [
+                SystemMessage("Answer in one short sentence."),
+                HumanMessage("What is the capital of Germany?"),
+            ]
+        )
+        .content
+    )
+    assert "Berlin" in answer and len(answer.split()) <= 15, answer
+
+
+def test_free_tool_choice_is_refused_at_bind_time(model: ChatLocalGGUF) -> None:
+    with pytest.raises(LocalToolsUnsupported, match="cannot call tools"):
+        model.bind_tools([City])
+
+
+def test_a_forced_tool_is_called_with_arguments_that_fit(model: ChatLocalGGUF) -> None:
+    message = model.bind_tools([City], tool_choice="City").invoke(
+        "Name a large city and its country."
+    )
+    assert isinstance(message, AIMessage)
+    [call] = message.tool_calls
+    assert call["name"] == "City"
+    assert City.model_validate(call["args"])
