@@ -118,11 +118,8 @@ class _Weights:
         ]
         self.output_norm = load_tensor(gguf, gguf.tensors["output_norm.weight"])
         output = gguf.tensors.get("output.weight")  # absent: tied to the embedding
-        self.output = (
-            np.ascontiguousarray(load_tensor(gguf, output).T)
-            if output is not None
-            else self.embedding.T
-        )
+        # (vocab, dim), C-ordered: logits are one matrix-vector product with no copy.
+        self.output = load_tensor(gguf, output) if output is not None else self.embedding
         self.bos = int(meta.get("tokenizer.ggml.bos_token_id", -1))
         self.eos = int(meta.get("tokenizer.ggml.eos_token_id", -1))
         self.add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", False))
@@ -167,8 +164,10 @@ class NumpyModel(LocalModel):
         )
         super().__init__(path, n_ctx=min(n_ctx, w.train_ctx), n_threads=n_threads, name=w.name)
         self.metadata = w.metadata
-        cache_shape = (len(w.layers), w.kv_heads, self.n_ctx, w.head_dim)
-        # np.empty: pages are only touched (and resident) as far as the context is used.
+        # np.empty and position first: a conversation fills the cache front to back, so
+        # only its used part is ever resident (numpy asks for huge pages, and a layer-first
+        # layout touched a 2 MB page per layer and head at the first token: +265 MB).
+        cache_shape = (self.n_ctx, len(w.layers), w.kv_heads, w.head_dim)
         self.k_cache = np.empty(cache_shape, dtype=np.float32)
         self.v_cache = np.empty(cache_shape, dtype=np.float32)
         self.cached: list[int] = []  # the tokens whose keys and values are in the cache
@@ -233,21 +232,22 @@ class NumpyModel(LocalModel):
             q = qkv[:, : heads * hd].reshape(n, heads, hd)
             k = qkv[:, heads * hd : (heads + kv_heads) * hd].reshape(n, kv_heads, hd)
             v = qkv[:, (heads + kv_heads) * hd :].reshape(n, kv_heads, hd)
-            self.k_cache[i, :, start:end] = self._rope(k, positions).transpose(1, 0, 2)
-            self.v_cache[i, :, start:end] = v.transpose(1, 0, 2)
+            self.k_cache[start:end, i] = self._rope(k, positions)
+            self.v_cache[start:end, i] = v
             # Query heads that share a key/value head are stacked: (kv_heads, group*n, hd).
             q = self._rope(q, positions).transpose(1, 0, 2).reshape(kv_heads, group * n, hd)
-            scores = (q @ self.k_cache[i, :, :end].transpose(0, 2, 1)) * scale
+            scores = (q @ self.k_cache[:end, i].transpose(1, 2, 0)) * scale
             scores = scores.reshape(kv_heads, group, n, end) + mask
             scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
             scores /= scores.sum(axis=-1, keepdims=True)
-            attended = scores.reshape(kv_heads, group * n, end) @ self.v_cache[i, :, :end]
+            values = self.v_cache[:end, i].transpose(1, 0, 2)
+            attended = scores.reshape(kv_heads, group * n, end) @ values
             attended = attended.reshape(heads, n, hd).transpose(1, 0, 2).reshape(n, heads * hd)
             x = x + attended @ layer.out
             gate_up = _rms_norm(x, layer.ffn_norm, w.eps) @ layer.gate_up
             gate, up = np.split(gate_up, 2, axis=-1)
             x = x + (gate / (1.0 + np.exp(-gate)) * up) @ layer.down
-        return _rms_norm(x[-1], w.output_norm, w.eps) @ w.output
+        return w.output @ _rms_norm(x[-1], w.output_norm, w.eps)
 
     def _prefill(self, prompt_tokens: list[int]) -> np.ndarray:
         """Logits after the prompt, evaluating only what the cache does not hold."""

@@ -94,8 +94,15 @@ _FORMATS: dict[int, tuple[str, int, int, Callable[[memoryview, int], np.ndarray]
 SUPPORTED_TYPES = tuple(name for name, *_ in _FORMATS.values())
 
 
+_CHUNK_ELEMENTS = 1 << 20  # dequantised at a time: bounds the temporaries' memory
+
+
 def load_tensor(gguf: GGUFFile, info: TensorInfo) -> np.ndarray:
-    """The tensor as a float32 array of its numpy shape."""
+    """The tensor as a float32 array of its numpy shape.
+
+    Decoded a million values at a time into the result: decoding the 28M-value
+    embedding of SmolLM2 in one go would hold three float32 temporaries of it.
+    """
     fmt = _FORMATS.get(info.type_id)
     if fmt is None:
         raise GGUFError(
@@ -108,7 +115,12 @@ def load_tensor(gguf: GGUFFile, info: TensorInfo) -> np.ndarray:
     if count % block_elements:
         raise GGUFError(f"tensor {info.name} has {count} values, not whole blocks")
     raw = gguf.raw(info, count // block_elements * block_bytes)
-    try:
-        return dequantise(raw, count).reshape(info.shape)
-    finally:
-        raw.release()
+    out = np.empty(count, dtype=np.float32)
+    step = max(block_elements, _CHUNK_ELEMENTS - _CHUNK_ELEMENTS % block_elements)
+    with raw:
+        for start in range(0, count, step):
+            n = min(step, count - start)
+            first = start // block_elements * block_bytes
+            with raw[first : first + n // block_elements * block_bytes] as piece:
+                out[start : start + n] = dequantise(piece, n).reshape(-1)
+    return out.reshape(info.shape)
