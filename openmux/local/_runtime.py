@@ -1,7 +1,7 @@
 """Which runtime serves a local GGUF model, and the process-wide cache of loaded models.
 
-llama.cpp (the `local-fast` extra) is preferred when it imports: it is about
-twice as fast, uses a quarter of the memory and constrains JSON with
+llama.cpp (the `local-fast` extra) is preferred when it imports: it is two
+to four times as fast, uses half the memory and constrains JSON with
 grammars. Otherwise the numpy runtime serves, which needs no compiler. The
 `OPENMUX_LOCAL_RUNTIME` variable (or a model's `runtime=`) forces one.
 """
