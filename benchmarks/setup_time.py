@@ -101,7 +101,8 @@ def offline_run(root: Path, runtime: str, cold_llama: bool) -> dict[str, float]:
     python = str(bin_dir(venv) / "python")
     extra = "local-fast" if runtime == "llama.cpp" else "local"
     results: list[tuple[str, float]] = []
-    print(f"-- {runtime} runtime" + (" (pip wheel cache)" if cached else " (empty pip cache)"))
+    cache = " (pip's own cache: a llama-cpp-python wheel built before is reused)"
+    print(f"-- {runtime} runtime" + (cache if cached else " (empty pip cache)"))
     timed("python -m venv", results, [sys.executable, "-m", "venv", str(venv)])
     install = [python, "-m", "pip", "install", "--quiet"]
     timed(

@@ -60,13 +60,12 @@ class _Layer:
 
         q = _unpermute(tensor("attn_q"), heads)
         k = _unpermute(tensor("attn_k"), kv_heads)
-        # One product per layer input instead of three (and two): (in, q+k+v) and (in, 2*ffn).
-        self.qkv = np.ascontiguousarray(np.concatenate([q, k, tensor("attn_v")]).T)
-        self.out = np.ascontiguousarray(tensor("attn_output").T)
-        self.gate_up = np.ascontiguousarray(
-            np.concatenate([tensor("ffn_gate"), tensor("ffn_up")]).T
-        )
-        self.down = np.ascontiguousarray(tensor("ffn_down").T)
+        # One product per layer input instead of three (and two). Stored (out, in) as in
+        # the file and used transposed: BLAS reads a transposed matrix without a copy.
+        self.qkv = np.concatenate([q, k, tensor("attn_v")]).T
+        self.out = tensor("attn_output").T
+        self.gate_up = np.concatenate([tensor("ffn_gate"), tensor("ffn_up")]).T
+        self.down = tensor("ffn_down").T
         self.attn_norm = tensor("attn_norm")
         self.ffn_norm = tensor("ffn_norm")
 
@@ -190,7 +189,7 @@ class NumpyModel(LocalModel):
 
     def token_bytes(self, token: int) -> bytes:
         tokenizer = self.weights.tokenizer
-        return b"" if token in tokenizer.control else tokenizer.token_bytes[token]
+        return b"" if token in tokenizer.control else tokenizer.token_bytes(token)
 
     def is_end(self, token: int) -> bool:
         return token in self.weights.end_ids

@@ -66,18 +66,27 @@ class GGUFTokenizer:
         self._tokenizer.add_special_tokens(
             [AddedToken(t, special=True, normalized=False) for t in special]
         )
-        byte_of = _byte_of_char()
-        self.token_bytes = [
-            t.encode() if kind == _CONTROL or any(c not in byte_of for c in t)
-            else bytes(byte_of[c] for c in t)
-            for t, kind in kinds
-        ]  # fmt: skip
+        self._pieces = tokens
+        self._types = types
+        self._bytes: dict[int, bytes] = {}
         self.control = frozenset(i for i, kind in enumerate(types) if kind == _CONTROL)
 
     def encode(self, text: str) -> list[int]:
         """Token ids of `text`, with special tokens such as `<|im_start|>` recognised."""
         return list(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
+    def token_bytes(self, token: int) -> bytes:
+        """The bytes a token stands for (GPT-2's printable stand-ins mapped back)."""
+        found = self._bytes.get(token)
+        if found is None:
+            text, byte_of = self._pieces[token], _byte_of_char()
+            if self._types[token] == _CONTROL or any(c not in byte_of for c in text):
+                found = text.encode()
+            else:
+                found = bytes(byte_of[c] for c in text)
+            self._bytes[token] = found
+        return found
+
     def piece(self, token: int) -> str:
         """One token's text (special tokens included), for the chat template's markers."""
-        return self.token_bytes[token].decode("utf-8", errors="replace") if token >= 0 else ""
+        return self.token_bytes(token).decode("utf-8", errors="replace") if token >= 0 else ""
