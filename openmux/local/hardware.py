@@ -11,12 +11,15 @@ import contextlib
 import os
 import platform
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "HardwareInfo",
     "detect_hardware",
+    "kv_cache_bytes_per_token",
     "recommended_n_ctx",
     "recommended_n_threads",
 ]
@@ -130,6 +133,19 @@ def recommended_n_threads(info: HardwareInfo | None = None, *, cap: int = 8) -> 
     cores = min(info.physical_cores, info.usable_cores, cap)
     idle = int(info.usable_cores - info.load_average + 0.5)
     return max(1, min(cores, idle))
+
+
+def kv_cache_bytes_per_token(meta: Mapping[str, Any], *, value_bytes: int) -> int | None:
+    """K and V cache bytes per token of context, from a GGUF model's shape."""
+    arch = meta.get("general.architecture")
+    try:
+        layers = int(meta[f"{arch}.block_count"])
+        embd = int(meta[f"{arch}.embedding_length"])
+        heads = int(meta[f"{arch}.attention.head_count"])
+        kv_heads = int(meta.get(f"{arch}.attention.head_count_kv", heads))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return 2 * layers * (embd // heads) * kv_heads * value_bytes
 
 
 def recommended_n_ctx(

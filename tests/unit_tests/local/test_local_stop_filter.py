@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from openmux.local._llama import _StopFilter
+from openmux.local._generation import _StopFilter
 
 
 def _run(pieces: list[str], stops: list[str]) -> tuple[str, bool]:

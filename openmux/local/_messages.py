@@ -1,0 +1,90 @@
+"""LangChain messages to and from the plain dicts and text a local model works with."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    ChatMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.messages.tool import ToolCall, ToolCallChunk, tool_call_chunk
+from langchain_core.messages.tool import tool_call as make_tool_call
+
+from openmux.local._generation import GenerationChunk
+from openmux.local._structured import tool_arguments
+
+__all__ = ["joined", "to_chat_messages", "tool_call", "tool_call_chunks"]
+
+_ROLES: dict[type[BaseMessage], str] = {
+    SystemMessage: "system",
+    HumanMessage: "user",
+    AIMessage: "assistant",
+    ToolMessage: "tool",
+}
+
+
+def _text_of(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, Mapping) and block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+        elif isinstance(block, Mapping) and block.get("type") in ("reasoning", "thinking"):
+            continue
+        else:
+            kind = block.get("type") if isinstance(block, Mapping) else type(block).__name__
+            raise ValueError(
+                f"the local model reads text only; a {kind!r} content block cannot be sent to it"
+            )
+    return "".join(parts)
+
+
+def to_chat_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    for message in messages:
+        if isinstance(message, ChatMessage):
+            role = message.role
+        else:
+            role = next((name for cls, name in _ROLES.items() if isinstance(message, cls)), "user")
+        out.append({"role": role, "content": _text_of(message)})
+    return out
+
+
+def joined(chunks: Iterator[GenerationChunk]) -> GenerationChunk:
+    """All chunks as one, carrying the last one's finish reason and counts."""
+    parts: list[str] = []
+    last = GenerationChunk("")
+    for chunk in chunks:
+        parts.append(chunk.text)
+        last = chunk
+    last.text = "".join(parts)
+    return last
+
+
+def tool_call(text: str, tool: Mapping[str, Any]) -> ToolCall:
+    return make_tool_call(
+        name=tool["function"]["name"],
+        args=tool_arguments(text, tool),
+        id=f"call_{uuid.uuid4().hex[:24]}",
+    )
+
+
+def tool_call_chunks(text: str, tool: Mapping[str, Any] | None) -> list[ToolCallChunk]:
+    if tool is None:
+        return []
+    call = tool_call(text, tool)
+    return [
+        tool_call_chunk(name=call["name"], args=json.dumps(call["args"]), id=call["id"], index=0)
+    ]
