@@ -24,6 +24,10 @@ The hierarchy::
     │                                model outlasted the total timeout
     ├── GGUFError                    (openmux.local; also a ValueError) a model file
     │                                this reader does not understand
+    ├── LocalToolsUnsupported        (openmux.local; also a ValueError) the bundled model
+    │                                cannot choose between tools; names what can
+    ├── LocalStructuredOutputError   (openmux.local; also a ValueError) the local model's
+    │                                JSON did not fit the schema, even after one repair
     ├── UnknownRun                   (openmux.quality; also a LookupError) a vote named
     │                                a run this machine has no answer for
     └── APIError                     (openmux.server) an answer in OpenAI's error shape:
