@@ -181,6 +181,11 @@ def request_exhausted(request: RouteRequest) -> NoProviderAvailable:
             f"({len(request.attempts)} attempts, max {request.max_attempts}; "
             f"{time.perf_counter() - request.started:.1f} s)"
         )
+    elif request.out_of_budget:
+        message = (
+            "the request's time budget ran out before any provider could be tried "
+            f"(timeouts.total = {request.deadline - request.started:g} s)"
+        )
     elif request.attempts:
         message = "no provider could answer: every candidate failed"
     elif request.cause is not None:
@@ -190,6 +195,6 @@ def request_exhausted(request: RouteRequest) -> NoProviderAvailable:
     else:
         message = "no provider is configured or reachable"
     hints = list(dict.fromkeys(request.hints))
-    if not hints and not request.attempts and request.cause is None:
+    if not hints and not request.attempts and request.cause is None and not request.out_of_budget:
         hints.append("set OPENROUTER_API_KEY (free key at https://openrouter.ai/keys)")
     return NoProviderAvailable(message, attempts=request.attempt_dicts(), hints=hints)

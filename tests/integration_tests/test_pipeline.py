@@ -184,3 +184,30 @@ def test_embeddings_never_call_a_paid_model(
         OpenMuxEmbeddings(config=config).embed_query("x")
     assert server.providers["alpha"].hits == 0
     assert [a["status"] for a in error.value.attempts] == ["not_free"]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"router": {"providers": []}}, "providers = []"),
+        ({"router": {"exclude": ["alpha", "beta"]}}, "exclude"),
+        ({"providers": {"alpha": {"models": []}, "beta": {"models": []}}}, "models = []"),
+        ({"timeouts": {"total": 0.0001}}, "timeouts.total"),
+    ],
+    ids=["no providers", "everything excluded", "no models", "tiny total timeout"],
+)
+def test_no_candidate_names_the_setting_that_ruled_them_out(
+    server: FakeProviderServer, change: dict[str, Any], named: str
+) -> None:
+    config = provider_config(server.providers["alpha"], server.providers["beta"])
+    for table, values in change.items():
+        if table == "providers":
+            for name, fields in values.items():
+                config["providers"][name].update(fields)
+        else:
+            config.setdefault(table, {}).update(values)
+    with pytest.raises(NoProviderAvailable) as error:
+        ChatOpenMux(config=config, classifier=_as_chat).invoke("hello")
+    assert named in str(error.value)
+    assert "OPENROUTER_API_KEY" not in str(error.value)
+    assert server.providers["alpha"].hits == 0 and server.providers["beta"].hits == 0
