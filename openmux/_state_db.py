@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from openmux._logging import get_logger
 
@@ -66,3 +68,25 @@ def is_corruption(exc: sqlite3.DatabaseError) -> bool:
         return True
     text = str(exc).lower()
     return any(sign in text for sign in ("not a database", "malformed", "no such column"))
+
+
+S = TypeVar("S")
+
+
+class PerStateDir(Generic[S]):
+    """One store per state directory in this process; None stands for `default_dir()`."""
+
+    def __init__(self, build: Callable[[Path], S], default_dir: Callable[[], Path]) -> None:
+        self._build = build
+        self._default_dir = default_dir
+        self._stores: dict[Path, S] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, state_dir: Path | None) -> S:
+        if state_dir is None:
+            state_dir = self._default_dir()
+        with self._lock:
+            store = self._stores.get(state_dir)
+            if store is None:
+                store = self._stores[state_dir] = self._build(state_dir)
+            return store

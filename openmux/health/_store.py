@@ -25,7 +25,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from openmux._state_db import open_state_db
+from openmux._state_db import PerStateDir, open_state_db
+from openmux.config import default_state_dir
 from openmux.health._merge import MERGE, Change, Row, combine, parse_row
 
 PROVIDER_WIDE = "*"
@@ -317,20 +318,11 @@ class HealthStore:
                     self._db.execute("DELETE FROM health")
 
 
-_stores: dict[Path | None, HealthStore] = {}
-_stores_lock = threading.Lock()
+def _health_store(state_dir: Path) -> HealthStore:
+    store = HealthStore(state_dir / "health.sqlite3")
+    atexit.register(store.flush)  # success counts still waiting for their batch
+    return store
 
 
-def health_store(state_dir: Path | None) -> HealthStore:
-    """The process's store for this state directory (None: the user state dir)."""
-    if state_dir is None:
-        from openmux.config import default_state_dir
-
-        state_dir = default_state_dir()
-    with _stores_lock:
-        store = _stores.get(state_dir)
-        if store is None:
-            store = HealthStore(state_dir / "health.sqlite3")
-            _stores[state_dir] = store
-            atexit.register(store.flush)  # success counts still waiting for their batch
-        return store
+health_store = PerStateDir(_health_store, default_state_dir)
+"""The process's health store for a state directory (None: the user state dir)."""

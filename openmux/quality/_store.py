@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from openmux._state_db import PerStateDir
+from openmux.config import default_state_dir
+
 REFRESH_SECONDS = 2.0
 _MAX_ANSWERS = 1000  # answers a vote may still refer to, in memory and in the file
 
@@ -266,19 +269,7 @@ class QualityStore:
         return Answer(*row) if row else None
 
 
-_stores: dict[Path, QualityStore] = {}
-_stores_lock = threading.Lock()
-
-
-def quality_store(state_dir: Path | None) -> QualityStore:
-    """The process's store for this state directory (None: the user state dir)."""
-    if state_dir is None:
-        from openmux.config import default_state_dir
-
-        state_dir = default_state_dir()
-    with _stores_lock:
-        store = _stores.get(state_dir)
-        if store is None:
-            store = QualityStore(state_dir / "quality.sqlite3")
-            _stores[state_dir] = store
-        return store
+quality_store = PerStateDir(
+    lambda state_dir: QualityStore(state_dir / "quality.sqlite3"), default_state_dir
+)
+"""The process's quality store for a state directory (None: the user state dir)."""
