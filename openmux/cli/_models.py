@@ -81,8 +81,7 @@ def model_rows(
     from openmux.classifier import TaskClassification, TaskType
     from openmux.routing import Router, RouteRequest, score_task, select
 
-    router = Router(settings)
-    router.catalog = catalog
+    router = Router(settings, catalog=catalog)
     request = RouteRequest(
         messages=[],
         classification=TaskClassification(TaskType(task), 1.0, [], "asked for"),

@@ -16,8 +16,7 @@ and compose them from stock LangChain Runnables (`_traced`) for traced runs.
 """
 
 from openmux.routing._call import aembed_candidate, embed_candidate
-from openmux.routing._context import Router, models_on_this_machine
-from openmux.routing._failover import next_round
+from openmux.routing._context import Router
 from openmux.routing._fanout import FanoutRequest, check_fanout_options, fanout_request
 from openmux.routing._fanout_graph import (
     afanout_answer,
@@ -57,8 +56,6 @@ __all__ = [
     "fanout_answer",
     "fanout_graph",
     "fanout_request",
-    "models_on_this_machine",
-    "next_round",
     "plan",
     "react",
     "request_exhausted",

@@ -17,7 +17,7 @@ from langchain_core.runnables import RunnableConfig
 from openmux.combiners import CombineJob, MemberAnswer, get_combiner
 from openmux.errors import NoProviderAvailable
 from openmux.routing._failover import afailover, afailover_stream, failover, failover_stream
-from openmux.routing._fanout import LOCAL_HINTS, LOCAL_MESSAGE, FanoutRequest, local_only
+from openmux.routing._fanout import FanoutRequest, local_only
 from openmux.routing._request import Candidate, RouteRequest
 from openmux.routing._select import select
 
@@ -67,8 +67,6 @@ class CombinerCalls:
         candidates = select(self.router, request)
         if only_local:
             candidates = request.candidates = local_only(candidates)
-            if not candidates:
-                raise NoProviderAvailable(LOCAL_MESSAGE, hints=LOCAL_HINTS)
         with state.lock:
             state.combiner_requests.append(request)
         return request, candidates

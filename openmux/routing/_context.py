@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 class Router:
     """Settings, the model pool, health and failure policy, discovery, the classifier."""
 
-    def __init__(self, settings: Settings, classifier: Any = None) -> None:
+    def __init__(
+        self, settings: Settings, classifier: Any = None, catalog: Catalog | None = None
+    ) -> None:
         self.settings = settings
         self.pool = ModelPool(settings.timeouts)
         self.health = health_store(settings.state_dir)
@@ -34,6 +36,8 @@ class Router:
         self.network = NetworkProbe()
         self.offline_settings = replace(settings, offline=True)
         self.first_tier = resolve_classifier(classifier)
+        if catalog is not None:
+            self.catalog = catalog
 
     @cached_property
     def second_tier(self) -> SecondTier:

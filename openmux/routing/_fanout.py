@@ -188,8 +188,11 @@ def fanout_request(
 
 
 def local_only(candidates: list[Candidate]) -> list[Candidate]:
-    """Candidates on this machine; the bundled `local` provider first."""
+    """Candidates on this machine, the bundled `local` provider first; NoProviderAvailable
+    (naming what to install or start) when there are none."""
     local = [c for c in candidates if c.provider.local]
+    if not local:
+        raise NoProviderAvailable(LOCAL_MESSAGE, hints=LOCAL_HINTS)
     return sorted(local, key=lambda c: c.provider.name != "local")
 
 
@@ -206,8 +209,7 @@ def plan_members(router: Router, state: FanoutRequest) -> None:
         probe = RouteRequest(
             messages=state.messages, classification=state.classification, model=state.judge
         )
-        if not local_only(select(router, probe)):
-            raise NoProviderAvailable(LOCAL_MESSAGE, hints=LOCAL_HINTS)
+        local_only(select(router, probe))
 
     plans: list[tuple[str, list[Candidate], list[Candidate]]] = []
     if isinstance(state.fanout, int):
