@@ -65,6 +65,8 @@ class RouteRequest:
     hints: list[str] = field(default_factory=list)
     cause: str | None = None
     """Set by select when the settings themselves leave no candidate: which one, and why."""
+    missing_capability: str | None = None
+    """Set by select when models are reachable but none can do what the request needs."""
     failed_providers: set[str] = field(default_factory=set)
     benched: list[Bench] = field(default_factory=list)
     min_context: int = 0
@@ -94,6 +96,12 @@ class RouteRequest:
     @property
     def needs_tools(self) -> bool:
         return bool(self.call_kwargs.get("tools"))
+
+    @property
+    def needs_response_format(self) -> bool:
+        """Structured output by `response_format` (JSON mode or a JSON schema)."""
+        fmt = self.call_kwargs.get("response_format")
+        return isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
 
     @property
     def has_image_input(self) -> bool:
@@ -190,11 +198,19 @@ def request_exhausted(request: RouteRequest) -> NoProviderAvailable:
         message = "no provider could answer: every candidate failed"
     elif request.cause is not None:
         message = f"no provider can be tried: {request.cause}"
+    elif request.missing_capability is not None:
+        message = request.missing_capability
     elif request.offline:
         message = "offline and no local model or server is available"
     else:
         message = "no provider is configured or reachable"
     hints = list(dict.fromkeys(request.hints))
-    if not hints and not request.attempts and request.cause is None and not request.out_of_budget:
+    if (
+        not hints
+        and not request.attempts
+        and request.cause is None
+        and request.missing_capability is None
+        and not request.out_of_budget
+    ):
         hints.append("set OPENROUTER_API_KEY (free key at https://openrouter.ai/keys)")
     return NoProviderAvailable(message, attempts=request.attempt_dicts(), hints=hints)
