@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from openmux.errors import NoProviderAvailable, OpenMuxError
+from openmux.errors import NoProviderAvailable, OpenMuxError, UnsupportedTask
 
 if TYPE_CHECKING:
     pass
@@ -23,7 +23,8 @@ def _say(lines: list[str]) -> None:
 
 
 def report_error(exc: OpenMuxError) -> int:
-    print(f"openmux: {exc}", file=sys.stderr)
+    text = exc.explain("--task chat") if isinstance(exc, UnsupportedTask) else str(exc)
+    print(f"openmux: {text}", file=sys.stderr)
     if isinstance(exc, NoProviderAvailable) and not exc.attempts:
         print(
             "A free OpenRouter key is the quickest start: export OPENROUTER_API_KEY=...",

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from openmux.errors import NoProviderAvailable
+from openmux.routing._output import NON_TEXT_OUTPUT
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from openmux.classifier import TaskClassification
     from openmux.config import ModelEntry, ProviderSettings
     from openmux.health import Bench
+    from openmux.routing._output import OutputDecision
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class RouteRequest:
     output: str = "text"
     """What the answer is: "text" (chat models) or "embeddings" (vectors)."""
     classification: TaskClassification | None = None
+    output_decision: OutputDecision | None = None
+    """Text, or the non-text output the request needs (set right after classification)."""
     candidates: list[Candidate] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
@@ -148,7 +152,24 @@ class RouteRequest:
             "offline": self.offline,
             "cached": False,
             "attempts": self.attempt_dicts(),
+            **self._considered(),
             **({"timings": self.timings()} if self.profile else {}),
+        }
+
+    def _considered(self) -> dict[str, Any]:
+        """`considered`: a non-text label set aside for a text answer, and why."""
+        decision, classification = self.output_decision, self.classification
+        if decision is None or classification is None or decision.output != "text":
+            return {}
+        if str(classification.task) not in NON_TEXT_OUTPUT:
+            return {}
+        return {
+            "considered": {
+                "task": str(classification.task),
+                "confidence": classification.confidence,
+                "answered_with": "text",
+                "why": decision.why,
+            }
         }
 
     def timings(self) -> dict[str, float | None]:

@@ -4,23 +4,35 @@
   and goes only to models that take it (function calling needs tools instead).
 - With only the bundled model reachable, tools and tool-based structured output fail
   naming the missing capability and what would serve it, not "no provider".
+- A non-text label is refused only when the request shows that media; otherwise a chat
+  model answers and the metadata says which label was set aside. The refusal says how
+  the task was chosen and what would serve it, in the caller's own terms.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from langchain_core.messages import HumanMessage
 from pydantic import BaseModel
 
-from openmux import ChatOpenMux, NoProviderAvailable
+from openmux import (
+    ChatOpenMux,
+    NoProviderAvailable,
+    TaskClassification,
+    TaskType,
+    UnsupportedTask,
+)
 from openmux.catalog import catalog_for
 from openmux.config import load_settings
 from openmux.local import BUNDLED_CHAT_MODEL_ID, local_chat_available
+from openmux.routing import Router, RouteRequest, plan
 from openmux.testing import FakeProviderServer
-from tests.helpers import provider_config
+from tests.helpers import provider_config, provider_toml, run_cli
 
 NO_JSON = "vendor/plain-text:free"
 JSON_OK = "vendor/json-capable:free"
@@ -181,3 +193,129 @@ def test_offline_tools_name_the_capability(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("OPENMUX_OFFLINE", "1")
     text = _refusal(ChatOpenMux().bind_tools([add]))
     assert text.startswith("no reachable model can call tools")
+
+
+# -- text requests a classifier mislabels --------------------------------------------------------
+
+# The labels a classifier gave these ordinary requests (the issue's report).
+MISLABELLED = {
+    "Count from 1 to 10": ("other", 0.94),
+    "count my tokens": ("other", 0.99),
+    "Count the words in this sentence": ("image", 0.65),
+    "Summarize this podcast transcript: we talked about AI": ("audio", 0.74),
+}
+MEDIA = {
+    "Draw a cat wearing a space suit": ("image", 0.9),
+    "Read this paragraph aloud in a calm voice: hello there": ("tts", 0.9),
+    "Transcribe meeting.wav": ("audio", 0.9),
+    "Make a 30-second video of waves": ("other", 0.9),
+}
+
+
+def _labelled(table: dict[str, tuple[str, float]]) -> Any:
+    def label(messages: Any) -> TaskClassification:
+        text = messages if isinstance(messages, str) else messages[-1].text
+        task, confidence = table[text]
+        return TaskClassification(TaskType(task), confidence, [], "as reported")
+
+    return label
+
+
+@pytest.mark.parametrize("prompt", list(MISLABELLED))
+def test_a_text_request_with_a_media_label_gets_text(
+    server: FakeProviderServer, prompt: str
+) -> None:
+    config = provider_config(server.providers["fake"])
+    message = ChatOpenMux(config=config, classifier=_labelled(MISLABELLED)).invoke(prompt)
+    assert message.text
+    meta = message.response_metadata["openmux"]
+    task, confidence = MISLABELLED[prompt]
+    considered = meta["considered"]
+    assert (considered["task"], considered["confidence"]) == (task, confidence)
+    assert considered["answered_with"] == "text"
+    assert f"shows no {task}" in considered["why"]
+
+
+@pytest.mark.parametrize("prompt", list(MEDIA))
+def test_a_clear_media_request_is_still_refused(server: FakeProviderServer, prompt: str) -> None:
+    config = provider_config(server.providers["fake"])
+    llm = ChatOpenMux(config=config, classifier=_labelled(MEDIA))
+    with pytest.raises(UnsupportedTask) as caught:
+        llm.invoke(prompt)
+    assert caught.value.task == MEDIA[prompt][0]
+    assert not caught.value.forced
+    assert server.providers["fake"].hits == 0
+
+
+def _intent_prompts(name: str) -> list[tuple[str, str]]:
+    path = Path(__file__).parent / "data" / name
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            label, text = line.split("\t", 1)
+            rows.append((label, text.replace("\\n", "\n")))
+    return rows
+
+
+@pytest.mark.xfail(
+    reason="target not met: 7 of 407 refused when first scored (the label-only rule "
+    "refused 79); the set is not tuned on, so the gap stays until the rule or the "
+    "classifier improves (benchmarks/refusals.py prints the figure)",
+    raises=AssertionError,
+)
+def test_no_text_intended_prompt_is_refused() -> None:
+    """A set of text-intended prompts written without sight of the classifier's training
+    data (short, odd and multilingual ones among them): none is refused."""
+    settings = load_settings(
+        {
+            "router": {"providers": ["fake"]},
+            "providers": {"fake": {"protocol": "openai", "base_url": "http://127.0.0.1:9/v1"}},
+        }
+    )
+    router = Router(settings)
+    refused = []
+    for _, text in _intent_prompts("text_intent.tsv"):
+        request = RouteRequest(messages=[HumanMessage(text)])
+        try:
+            plan(router, request)
+        except UnsupportedTask:
+            refused.append(text)
+    assert refused == []
+
+
+# -- the refusal's words ------------------------------------------------------------------------
+
+
+def test_a_forced_task_says_the_caller_chose_it(server: FakeProviderServer) -> None:
+    with pytest.raises(UnsupportedTask) as caught:
+        _fake(server).invoke("Hello there", task="tts")
+    text = str(caught.value)
+    assert caught.value.forced
+    assert text.startswith("the task was set to 'tts'")
+    assert "classified" not in text
+    assert "image" not in text  # no advice to attach a picture to a speech request
+    assert "text-to-speech models" in text  # what would serve it
+    assert 'pass task="chat"' in text
+
+
+def test_a_classified_image_request_says_so_and_how_to_get_text(
+    server: FakeProviderServer,
+) -> None:
+    config = provider_config(server.providers["fake"])
+    llm = ChatOpenMux(config=config, classifier=_labelled(MEDIA))
+    with pytest.raises(UnsupportedTask) as caught:
+        llm.invoke("Draw a cat wearing a space suit")
+    text = str(caught.value)
+    assert text.startswith("this request was classified as 'image' (confidence 0.90)")
+    assert "image models" in text and "attach it" in text
+    assert 'pass task="chat"' in text
+
+
+def test_the_cli_words_the_text_option_as_a_flag(server: FakeProviderServer) -> None:
+    (Path.cwd() / "openmux.toml").write_text(
+        provider_toml(server.providers["fake"]), encoding="utf-8"
+    )
+    result = run_cli("chat", "--task", "tts", "Hello there")
+    assert result.returncode == 1
+    assert "--task chat" in result.stderr
+    assert 'task="chat"' not in result.stderr
