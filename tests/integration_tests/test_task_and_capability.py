@@ -319,3 +319,13 @@ def test_the_cli_words_the_text_option_as_a_flag(server: FakeProviderServer) -> 
     assert result.returncode == 1
     assert "--task chat" in result.stderr
     assert 'task="chat"' not in result.stderr
+
+
+@needs_local
+def test_json_schema_needs_no_tools_so_the_bundled_model_serves_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENMUX_OFFLINE", "1")
+    llm = ChatOpenMux(max_tokens=40).with_structured_output(Person, method="json_schema")
+    person = llm.invoke("Ada Lovelace was 36 years old.")
+    assert isinstance(person, Person)
