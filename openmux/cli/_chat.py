@@ -22,8 +22,9 @@ def _say(lines: list[str]) -> None:
         print(line, file=sys.stderr)
 
 
-def report_error(exc: OpenMuxError) -> int:
-    text = exc.explain("--task chat") if isinstance(exc, UnsupportedTask) else str(exc)
+def report_error(exc: OpenMuxError, text_option: str = "--task chat") -> int:
+    """Print the error; `text_option` is how this command asks for a text answer."""
+    text = exc.explain(text_option) if isinstance(exc, UnsupportedTask) else str(exc)
     print(f"openmux: {text}", file=sys.stderr)
     if isinstance(exc, NoProviderAvailable) and not exc.attempts:
         print(

@@ -329,3 +329,12 @@ def test_json_schema_needs_no_tools_so_the_bundled_model_serves_it(
     llm = ChatOpenMux(max_tokens=40).with_structured_output(Person, method="json_schema")
     person = llm.invoke("Ada Lovelace was 36 years old.")
     assert isinstance(person, Person)
+
+
+def test_the_repl_words_the_text_option_as_its_command(server: FakeProviderServer) -> None:
+    (Path.cwd() / "openmux.toml").write_text(
+        provider_toml(server.providers["fake"]), encoding="utf-8"
+    )
+    result = run_cli(stdin="/task tts\nHello there\n/exit\n")
+    assert "/task chat" in result.stderr
+    assert "--task chat" not in result.stderr
