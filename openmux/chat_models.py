@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any, Literal
 from uuid import uuid4
 
@@ -23,12 +24,22 @@ from langchain_core.messages import (
     HumanMessage,
     convert_to_messages,
 )
+from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.prompt_values import PromptValue
-from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+from langchain_core.runnables import (
+    Runnable,
+    RunnableConfig,
+    RunnableMap,
+    RunnablePassthrough,
+    ensure_config,
+)
 from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
+from langchain_core.utils.function_calling import (
+    convert_to_openai_function,
+    convert_to_openai_tool,
+)
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
 from openmux.config import Settings, load_settings
 from openmux.privacy import audit_request
@@ -441,6 +452,76 @@ class ChatOpenMux(BaseChatModel):
         if tool_choice is not None and tool_choice is not False:
             kwargs["tool_choice"] = _openai_tool_choice(tool_choice, formatted)
         return super().bind(tools=formatted, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type | None = None,
+        *,
+        method: Literal["function_calling", "json_mode", "json_schema"] = "function_calling",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """Answers shaped by `schema`, by the chosen method.
+
+        `function_calling` (the default) forces a tool call, so only tool-capable models
+        are chosen; `json_schema` and `json_mode` send OpenAI's `response_format`, so only
+        models that take it are chosen (tools are not needed)."""
+        if kwargs:
+            raise TypeError(
+                f"with_structured_output() got unexpected arguments: {', '.join(kwargs)} "
+                "(it takes schema, method, include_raw and strict)"
+            )
+        if method == "function_calling":
+            if schema is None:
+                raise ValueError("method='function_calling' needs a schema")
+            return super().with_structured_output(schema, include_raw=include_raw)
+        if method not in ("json_mode", "json_schema"):
+            raise ValueError(
+                f"unknown method {method!r}: use function_calling, json_schema or json_mode"
+            )
+        if method == "json_schema" and schema is None:
+            raise ValueError("method='json_schema' needs a schema")
+        bound = self.bind(
+            response_format=_response_format(schema, method, strict),
+            ls_structured_output_format={
+                "kwargs": {"method": method, "strict": strict},
+                "schema": schema,
+            },
+        )
+        parser: Runnable[Any, Any] = (
+            PydanticOutputParser(pydantic_object=schema)
+            if isinstance(schema, type) and issubclass(schema, BaseModel)
+            else JsonOutputParser()
+        )
+        if not include_raw:
+            return bound | parser
+        parsed = RunnablePassthrough.assign(
+            parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
+        )
+        unparsed = RunnablePassthrough.assign(parsed=lambda _: None)
+        return RunnableMap(raw=bound) | parsed.with_fallbacks(
+            [unparsed], exception_key="parsing_error"
+        )
+
+
+def _response_format(
+    schema: dict[str, Any] | type | None, method: str, strict: bool | None
+) -> dict[str, Any]:
+    """OpenAI's `response_format` for a structured-output method (a plain dict, so every
+    provider adapter can read it)."""
+    if method == "json_mode":
+        return {"type": "json_object"}
+    assert schema is not None
+    if isinstance(schema, dict) and schema.get("type") == "json_schema":
+        return schema
+    function = convert_to_openai_function(schema, strict=strict)
+    block: dict[str, Any] = {"name": function["name"], "schema": function["parameters"]}
+    if function.get("description"):
+        block["description"] = function["description"]
+    if strict is not None:
+        block["strict"] = strict
+    return {"type": "json_schema", "json_schema": block}
 
 
 def _openai_tool_choice(

@@ -76,11 +76,40 @@ class ConfigError(OpenMuxError):
 
 
 class UnsupportedTask(OpenMuxError):
-    """The request needs an output that no configured provider can produce."""
+    """The request needs an output that no configured provider can produce.
 
-    def __init__(self, task: str, message: str) -> None:
+    `forced` says whether the caller set the task (else it was classified); `hints` say
+    what would serve the request; `text_answer` says how to get a text answer instead,
+    with `{option}` where the task option goes. That option depends on where the request
+    came from: `explain(text_option)` words it for that surface (`str()` uses Python's
+    `task="chat"`; the CLI passes `--task chat`)."""
+
+    PYTHON_TEXT_OPTION = 'task="chat"'
+
+    def __init__(
+        self,
+        task: str,
+        message: str,
+        *,
+        forced: bool = False,
+        hints: Sequence[str] = (),
+        text_answer: str | None = None,
+    ) -> None:
         self.task = task
-        super().__init__(message)
+        self.forced = forced
+        self.reason = message
+        self.hints = list(hints)
+        self.text_answer = text_answer
+        super().__init__(self.explain(self.PYTHON_TEXT_OPTION))
+
+    def explain(self, text_option: str) -> str:
+        """The message, with `text_option` as the way to ask for a text answer."""
+        hints = list(self.hints)
+        if self.text_answer is not None:
+            hints.append(self.text_answer.format(option=text_option))
+        if not hints:
+            return self.reason
+        return self.reason + "\nTo fix:\n" + "\n".join(f"  - {hint}" for hint in hints)
 
 
 def _describe_attempts(attempts: Sequence[Mapping[str, Any]]) -> str:

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from openmux.errors import NoProviderAvailable, OpenMuxError
+from openmux.errors import NoProviderAvailable, OpenMuxError, UnsupportedTask
 
 if TYPE_CHECKING:
     pass
@@ -22,8 +22,10 @@ def _say(lines: list[str]) -> None:
         print(line, file=sys.stderr)
 
 
-def report_error(exc: OpenMuxError) -> int:
-    print(f"openmux: {exc}", file=sys.stderr)
+def report_error(exc: OpenMuxError, text_option: str = "--task chat") -> int:
+    """Print the error; `text_option` is how this command asks for a text answer."""
+    text = exc.explain(text_option) if isinstance(exc, UnsupportedTask) else str(exc)
+    print(f"openmux: {text}", file=sys.stderr)
     if isinstance(exc, NoProviderAvailable) and not exc.attempts:
         print(
             "A free OpenRouter key is the quickest start: export OPENROUTER_API_KEY=...",

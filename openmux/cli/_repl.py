@@ -105,7 +105,7 @@ def run_repl(args: argparse.Namespace) -> int:
             print()
         except OpenMuxError as exc:
             history.pop()
-            report_error(exc)
+            report_error(exc, "/task chat")
             continue
         except KeyboardInterrupt:
             print("\n(interrupted)")

@@ -8,6 +8,7 @@ provider's name or protocol to bend a request.
 | tool-call id form        | `TOOL_CALL_ID_FORMS[provider.tool_call_id_style]`     |
 | options it does not take | `DROPPED_OPTIONS[protocol]`                           |
 | options nested in a dict | `NESTED_OPTIONS[protocol]`: (dict name, renames)      |
+| options in its own form  | `CONVERTED_OPTIONS[protocol][option]`: new (name, value) |
 
 (OpenAI-protocol servers get `max_tokens` under that name: see
 `_openai_compatible.CompatibleChatOpenAI`.)
@@ -60,6 +61,22 @@ NESTED_OPTIONS: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
+def _ollama_format(response_format: Any) -> tuple[str, Any]:
+    """OpenAI's `response_format` as Ollama's `format`: "json", or the JSON schema itself
+    (https://github.com/ollama/ollama/blob/main/docs/api.md, `format`; schemas since
+    Ollama 0.5, https://ollama.com/blog/structured-outputs, 2024-12-06)."""
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        block = response_format.get("json_schema") or {}
+        return "format", block.get("schema", {})
+    return "format", "json"
+
+
+# Call options a protocol takes under another name and in another shape.
+CONVERTED_OPTIONS: dict[str, dict[str, Callable[[Any], tuple[str, Any]]]] = {
+    "ollama": {"response_format": _ollama_format},
+}
+
+
 def adapt_request(
     provider: ProviderSettings, messages: list[BaseMessage], call_kwargs: dict[str, Any]
 ) -> tuple[list[BaseMessage], dict[str, Any]]:
@@ -87,6 +104,10 @@ def _rewrite_tool_call_ids(
 def _options(protocol: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     dropped = DROPPED_OPTIONS.get(protocol, frozenset())
     out = {k: v for k, v in kwargs.items() if k not in dropped}
+    for name, convert in CONVERTED_OPTIONS.get(protocol, {}).items():
+        if out.get(name) is not None:
+            new_name, value = convert(out.pop(name))
+            out[new_name] = value
     nested = NESTED_OPTIONS.get(protocol)
     if nested is not None:
         key, names = nested

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from openmux.classifier import TaskClassification, TaskType
 from openmux.errors import OpenMuxError, UnsupportedTask
+from openmux.routing._output import NON_TEXT_OUTPUT, decide_output
 from openmux.routing._request import RouteRequest
 
 if TYPE_CHECKING:
@@ -23,18 +24,6 @@ if TYPE_CHECKING:
 
 Ask = Callable[[RouteRequest], "BaseMessage"]
 AsyncAsk = Callable[[RouteRequest], Awaitable["BaseMessage"]]
-
-# Tasks whose answer is not text: only a provider that produces that output may serve them.
-NON_TEXT_OUTPUT = {
-    "tts": "spoken audio (text-to-speech)",
-    "audio": "audio work (speech-to-text, music or sound generation)",
-    "image": "images (generation or editing)",
-    "other": "video, 3D or another output that no text, image, audio or vector model makes",
-}
-
-# Below this confidence a non-text label is more likely a misreading than a request
-# for a picture or a sound, and a text answer serves the user better than an error.
-NON_TEXT_MIN_CONFIDENCE = 0.5
 
 # A label is one short word; a little room for a model that adds punctuation.
 _LABEL_CALL = {"max_tokens": 8, "temperature": 0}
@@ -50,6 +39,7 @@ def classify(router: Router, request: RouteRequest, ask: Ask) -> RouteRequest:
             reply = None
         first = _second_tier_decides(router, first, asked, reply)
     request.classification = first
+    request.output_decision = decide_output(request)
     request.marks["classified"] = time.perf_counter()
     return request
 
@@ -65,6 +55,7 @@ async def aclassify(router: Router, request: RouteRequest, ask: AsyncAsk) -> Rou
             reply = None
         first = _second_tier_decides(router, first, asked, reply)
     request.classification = first
+    request.output_decision = decide_output(request)
     request.marks["classified"] = time.perf_counter()
     return request
 
@@ -103,25 +94,41 @@ def _second_tier_decides(
 
 
 def needs_other_output(request: RouteRequest) -> bool:
-    """Does the request ask for an output (image, speech, ...) that a chat model cannot give?"""
-    classification = request.classification
-    if classification is None or classification.confidence < NON_TEXT_MIN_CONFIDENCE:
-        return False
-    if request.needs_tools:
-        return False  # an agent's tools may make the image or sound; the model calls them
-    task = str(classification.task)
-    if task == "image" and request.has_image_input:
-        return False  # image understanding: vision-capable chat models serve it
-    return task in NON_TEXT_OUTPUT
+    """Does the request ask for an output (image, speech, ...) that a chat model cannot give?
+    (`decide_output` decided, right after classification.)"""
+    decision = request.output_decision
+    return decision is not None and decision.output != "text"
+
+
+# What would serve each non-text task: a provider that declares that output (DESIGN's
+# `[providers.NAME]` media model lists).
+SERVED_BY = {
+    "tts": "a provider with text-to-speech models (speech_models in its [providers.NAME])",
+    "audio": "a provider with speech-to-text models (transcription_models in its "
+    "[providers.NAME]); music and sound generation have no provider here yet",
+    "image": "a provider with image models (image_models in its [providers.NAME])",
+    "other": "none of OpenMux's providers makes video or 3D output yet",
+}
 
 
 def raise_unsupported(request: RouteRequest) -> BaseMessage:
-    task = str(request.classification.task) if request.classification else "other"
+    classification = request.classification
+    task = str(classification.task) if classification else "other"
     what = NON_TEXT_OUTPUT[task]
+    forced = request.task is not None
+    if forced:
+        how = f"the task was set to {task!r}"
+    else:
+        confidence = classification.confidence if classification else 0.0
+        how = f"this request was classified as {task!r} (confidence {confidence:.2f})"
+    hints = [f"what would serve it: {SERVED_BY[task]}"]
+    if task == "image" and not forced:
+        hints.append("to ask about a picture instead, attach it: vision models read images")
     raise UnsupportedTask(
         task,
-        f"this request was classified as {task!r}: it asks for {what}, and no configured "
-        "provider produces that output, so OpenMux will not answer it with text. "
-        "Attach the input (an image for a vision model) or pass task='chat' to get a text "
-        "answer on purpose.",
+        f"{how}: it asks for {what}, and no configured provider produces that output, "
+        "so OpenMux will not answer it with text",
+        forced=forced,
+        hints=hints,
+        text_answer="for a text answer about it instead, pass {option}",
     )

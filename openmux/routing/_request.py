@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from openmux.errors import NoProviderAvailable
+from openmux.routing._output import NON_TEXT_OUTPUT
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from openmux.classifier import TaskClassification
     from openmux.config import ModelEntry, ProviderSettings
     from openmux.health import Bench
+    from openmux.routing._output import OutputDecision
 
 
 @dataclass(frozen=True)
@@ -60,11 +62,15 @@ class RouteRequest:
     output: str = "text"
     """What the answer is: "text" (chat models) or "embeddings" (vectors)."""
     classification: TaskClassification | None = None
+    output_decision: OutputDecision | None = None
+    """Text, or the non-text output the request needs (set right after classification)."""
     candidates: list[Candidate] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
     cause: str | None = None
     """Set by select when the settings themselves leave no candidate: which one, and why."""
+    missing_capability: str | None = None
+    """Set by select when models are reachable but none can do what the request needs."""
     failed_providers: set[str] = field(default_factory=set)
     benched: list[Bench] = field(default_factory=list)
     min_context: int = 0
@@ -94,6 +100,12 @@ class RouteRequest:
     @property
     def needs_tools(self) -> bool:
         return bool(self.call_kwargs.get("tools"))
+
+    @property
+    def needs_response_format(self) -> bool:
+        """Structured output by `response_format` (JSON mode or a JSON schema)."""
+        fmt = self.call_kwargs.get("response_format")
+        return isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
 
     @property
     def has_image_input(self) -> bool:
@@ -140,7 +152,24 @@ class RouteRequest:
             "offline": self.offline,
             "cached": False,
             "attempts": self.attempt_dicts(),
+            **self._considered(),
             **({"timings": self.timings()} if self.profile else {}),
+        }
+
+    def _considered(self) -> dict[str, Any]:
+        """`considered`: a non-text label set aside for a text answer, and why."""
+        decision, classification = self.output_decision, self.classification
+        if decision is None or classification is None or decision.output != "text":
+            return {}
+        if str(classification.task) not in NON_TEXT_OUTPUT:
+            return {}
+        return {
+            "considered": {
+                "task": str(classification.task),
+                "confidence": classification.confidence,
+                "answered_with": "text",
+                "why": decision.why,
+            }
         }
 
     def timings(self) -> dict[str, float | None]:
@@ -190,11 +219,19 @@ def request_exhausted(request: RouteRequest) -> NoProviderAvailable:
         message = "no provider could answer: every candidate failed"
     elif request.cause is not None:
         message = f"no provider can be tried: {request.cause}"
+    elif request.missing_capability is not None:
+        message = request.missing_capability
     elif request.offline:
         message = "offline and no local model or server is available"
     else:
         message = "no provider is configured or reachable"
     hints = list(dict.fromkeys(request.hints))
-    if not hints and not request.attempts and request.cause is None and not request.out_of_budget:
+    if (
+        not hints
+        and not request.attempts
+        and request.cause is None
+        and request.missing_capability is None
+        and not request.out_of_budget
+    ):
         hints.append("set OPENROUTER_API_KEY (free key at https://openrouter.ai/keys)")
     return NoProviderAvailable(message, attempts=request.attempt_dicts(), hints=hints)

@@ -3,7 +3,9 @@ combiner's own call, embeddings, `openmux models`, the server).
 
     budget              the request's deadline and attempt budget
     offline check       no remote provider reachable -> local providers only
-    capability filter   tools bound -> tool-capable; image content -> vision;
+    capability filter   tools bound -> tool-capable; response_format -> JSON-capable;
+                        image content -> vision (`_capabilities`: what each excluded
+                        model lacks names the cause when nothing is left);
                         estimated prompt tokens (chars / 4) <= context length;
                         [router] exclude; free_only (paid ones kept aside)
     rank                see `_rank` (strategy, policy, prefer); the provider of the
@@ -27,6 +29,7 @@ from langchain_core.messages import AIMessage
 
 from openmux.config import ModelEntry, explain_no_candidates
 from openmux.errors import ConfigError
+from openmux.routing._capabilities import Needs, capable_pairs, explain_missing
 from openmux.routing._plan import LATENCY_TTL, Pair, Plan, ProviderPlan, build_plan, plan_for
 from openmux.routing._rank import rank
 from openmux.routing._request import Candidate, RouteRequest
@@ -181,6 +184,8 @@ class _Selection:
     candidates: tuple[Candidate, ...]
     hints: tuple[str, ...]
     not_free: tuple[Candidate, ...]
+    missing_capability: str | None = None
+    """Why no candidate is left when capable models are what is missing."""
 
 
 def select_candidates(
@@ -209,6 +214,8 @@ def select_candidates(
         model_id,
         sticky_provider(request),
         benched,
+        request.needs_response_format,
+        bool(request.call_kwargs.get("ls_structured_output_format")),
     )
     now = time.monotonic()
     cached = plan.cache.get(key)
@@ -221,6 +228,7 @@ def select_candidates(
     else:
         selection = cached[1]
     request.hints.extend(selection.hints)
+    request.missing_capability = selection.missing_capability
     for candidate in selection.not_free:
         request.record(candidate, "not_free", error="paid model; free_only is on")
     return list(selection.candidates)
@@ -235,7 +243,8 @@ def _select(
     plan: Plan, request: RouteRequest, health: HealthStore, key: tuple[Any, ...], need: int
 ) -> _Selection:
     settings = plan.settings
-    _task, needs_tools, vision, level, pinned_provider, model_id, sticky, benched = key
+    (_task, needs_tools, vision, level, pinned_provider, model_id, sticky, benched) = key[:8]
+    needs_json, structured = key[8:]
     hints: list[str] = []
     usable: list[ProviderPlan] = []
     for entry in plan.providers:
@@ -252,6 +261,7 @@ def _select(
             hints.append(provider.hint())
 
     task = str(request.classification.task) if request.classification else "chat"
+    missing: str | None = None
     if model_id is not None:
         ranked = _named(plan, usable, model_id)
         reasons = [
@@ -260,14 +270,15 @@ def _select(
             for p in ranked
         ]
     else:
-        pairs = [
-            p
-            for entry in usable
-            for p in entry.pairs or ()
-            if not p.excluded
-            and (p.entry.tools or not needs_tools)
-            and (p.entry.vision or not vision)
-        ]
+        needs = Needs(tools=needs_tools, response_format=needs_json, vision=vision)
+        pairs, lacking = capable_pairs(
+            [p for entry in usable for p in entry.pairs or () if not p.excluded], needs
+        )
+        if not pairs and lacking:
+            missing, capability_hints = explain_missing(
+                lacking, structured=structured, unusable_hints=hints
+            )
+            hints[:] = capability_hints
         fitting = [p for p in pairs if not p.context_known or p.entry.context_length >= need]
         too_long = bool(pairs) and not fitting
         if too_long:
@@ -302,7 +313,7 @@ def _select(
         hints.append("set free_only = false (or OPENMUX_FREE_ONLY=0) to allow paid models")
     if sticky is not None:
         candidates.sort(key=lambda c: c.provider.name != sticky)
-    return _Selection(tuple(candidates), tuple(hints), tuple(not_free))
+    return _Selection(tuple(candidates), tuple(hints), tuple(not_free), missing)
 
 
 def _named(plan: Plan, usable: list[ProviderPlan], model_id: str) -> list[Pair]:

@@ -34,6 +34,10 @@ class TestChatOpenMuxUnit(ChatModelUnitTests):
         return True
 
     @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
     def init_from_env_params(self) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
         # Keys are read from the environment per provider, never stored as fields.
         return {}, {}, {}

@@ -1,0 +1,80 @@
+"""How often the router refuses a text request, and how often it still refuses media.
+
+    python benchmarks/refusals.py
+
+Runs the bundled classifier and the routing decision (classify + select, nothing sent)
+on two sets under tests/integration_tests/data, written by someone who never saw the
+classifier's training data:
+
+- text_intent.tsv: requests a person expects answered with text although they mention
+  counting, tokens, pictures, podcasts, songs, voices or video. Target: zero refused.
+- media_intent.tsv: requests that clearly ask for non-text output or media work. The
+  rate still routed to media (refused here, as no provider makes media) is reported.
+
+Beside each figure, from the same run and the same classifications: the rule before
+the output decision (any non-text label at confidence >= 0.5 was refused).
+
+Not a tuning set: read the figures, not the misses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from langchain_core.messages import HumanMessage
+
+from openmux.config import load_settings
+from openmux.errors import UnsupportedTask
+from openmux.routing import Router, RouteRequest, plan
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "integration_tests" / "data"
+NON_TEXT = {"image", "tts", "audio", "other"}
+LABEL_ONLY_MIN_CONFIDENCE = 0.5
+
+
+def load(name: str) -> list[str]:
+    rows = []
+    for line in (DATA / name).read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            _, _, text = line.partition("\t")
+            rows.append(text.replace("\\n", "\n"))
+    return rows
+
+
+def score(router: Router, prompts: list[str]) -> tuple[int, int]:
+    """(refused now, refused by the label-only rule) over these prompts."""
+    refused = label_only = 0
+    for text in prompts:
+        request = RouteRequest(messages=[HumanMessage(text)])
+        try:
+            plan(router, request)
+        except UnsupportedTask:
+            refused += 1
+        label = request.classification
+        if label and str(label.task) in NON_TEXT and label.confidence >= 0.5:
+            label_only += 1
+    return refused, label_only
+
+
+def main() -> None:
+    settings = load_settings(
+        {
+            "router": {"providers": ["chat"]},
+            "providers": {"chat": {"protocol": "openai", "base_url": "http://127.0.0.1:9/v1"}},
+        }
+    )
+    router = Router(settings)
+    text = load("text_intent.tsv")
+    media = load("media_intent.tsv")
+    text_refused, text_before = score(router, text)
+    media_refused, media_before = score(router, media)
+    print(f"text_intent.tsv  refused: {text_refused}/{len(text)}  (label-only rule: {text_before})")
+    print(
+        f"media_intent.tsv still routed to media: {media_refused}/{len(media)} "
+        f"= {media_refused / len(media):.1%}  (label-only rule: {media_before}/{len(media)} "
+        f"= {media_before / len(media):.1%})"
+    )
+
+
+if __name__ == "__main__":
+    main()
