@@ -14,7 +14,7 @@ import pytest
 
 from openmux import ConfigError, NoProviderAvailable, OpenMuxEmbeddings, Orchestrator, TaskType
 from openmux.testing import FakeProviderServer, Fault
-from tests.helpers import provider_config, provider_toml
+from tests.helpers import provider_config, provider_toml, readme_blocks
 
 PROVIDERS = {
     "alpha": dict(models=["a-1"], reply="from alpha", embedding_models=["embed-a"]),
@@ -106,7 +106,7 @@ def test_embeddings_task_returns_vectors(configured: FakeProviderServer) -> None
     assert result["task"] == "embeddings" and result["model"] == "embed-a"
     both = Orchestrator().process(["one", "two"], task_type=TaskType.EMBEDDINGS)
     assert len(both["response"]) == 2 and isinstance(both["response"][0][0], float)
-    assert "/alpha/v1/chat/completions" not in configured.providers["alpha"].hits_by_path
+    assert set(configured.providers["alpha"].hits_by_path) == {"/v1/embeddings"}  # no chat
 
 
 def test_unknown_keyword_is_a_type_error_before_any_request(
@@ -120,3 +120,19 @@ def test_unknown_keyword_is_a_type_error_before_any_request(
     with pytest.raises(TypeError, match="did you mean `max_retries`"):
         orchestrator.process_multi("hi", max_retry=2)
     assert all(p.hits == 0 for p in configured.providers.values())
+
+
+def test_readme_example(
+    configured: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The README names groq: here it is one of the fakes, reached with a test key.
+    groq = configured.add_provider("groq", models=["g-1"], reply="from groq")
+    monkeypatch.setenv("GROQ_API_KEY", "gsk_readme_example_000000")
+    text = provider_toml(*configured.providers.values())
+    (Path.cwd() / "openmux.toml").write_text(text, encoding="utf-8")
+    [example] = readme_blocks("Coming from OpenMux 0.2", "python")
+    exec(compile(example, "README.md", "exec"), {})
+    assert capsys.readouterr().out == "from groq\n"
+    assert groq.hits_by_path == {"/v1/chat/completions": 1}
