@@ -66,8 +66,9 @@ class Orchestrator:
     `cleanup()`, `TaskType.from_string("code")`, the per-call options
     `provider_preference=["groq", ...]` (those providers first, the others after),
     `max_retries=N` (at most N more attempts after the first, failover included) and
-    `timeout=SECONDS` (the whole request's time budget), and
-    `process(text, task_type="embeddings")`, whose `response` is the text's vector.
+    `timeout=SECONDS` (the whole request's time budget; for embeddings, each
+    provider call's), and `process(text, task_type="embeddings")`, whose `response`
+    is the text's vector (model, provider and timeout apply there).
     An unknown keyword raises TypeError before any request is sent.
     """
 
@@ -225,17 +226,18 @@ class Orchestrator:
         self, options: dict[str, Any], fan: dict[str, Any], limits: dict[str, Any]
     ) -> OpenMuxEmbeddings:
         if any(value is not None for value in fan.values()):
-            raise ValueError("task_type='embeddings' asks one model for vectors: drop fanout")
-        pins: dict[str, Any] = {k: options.pop(k) for k in ("model", "provider") if k in options}
-        if options:
-            raise TypeError(
-                f"{', '.join(options)} does not apply to task_type='embeddings' "
-                "(accepted: model, provider, max_retries, timeout)"
-            )
-        if "provider_preference" in limits:
             raise ValueError(
-                "provider_preference does not apply to task_type='embeddings': its model "
-                'comes from the configuration; pin another with model="PROVIDER:ID"'
+                "task_type='embeddings' asks one model for vectors; fan-out (fanout=, "
+                "process_multi) combines chat answers"
+            )
+        pins: dict[str, Any] = {k: options.pop(k) for k in ("model", "provider") if k in options}
+        unused = [*options, *(key for key in limits if key != "timeout")]
+        if unused:
+            # The model comes from the configuration and fails over only to its own other
+            # providers: there is no provider order or retry count to set.
+            raise TypeError(
+                f"{', '.join(unused)} does not apply to task_type='embeddings' (accepted: "
+                'model, provider, timeout); pin a model with model="PROVIDER:ID"'
             )
         shared = ("providers", "offline", "api_keys")
         kept = {key: value for key, value in self._options.items() if key in shared}

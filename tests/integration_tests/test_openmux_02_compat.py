@@ -107,6 +107,8 @@ def test_embeddings_task_returns_vectors(configured: FakeProviderServer) -> None
     both = Orchestrator().process(["one", "two"], task_type=TaskType.EMBEDDINGS)
     assert len(both["response"]) == 2 and isinstance(both["response"][0][0], float)
     assert set(configured.providers["alpha"].hits_by_path) == {"/v1/embeddings"}  # no chat
+    with pytest.raises(TypeError, match="max_retries does not apply to task_type='embeddings'"):
+        Orchestrator().process("some text", task_type="embeddings", max_retries=2)
 
 
 def test_unknown_keyword_is_a_type_error_before_any_request(
