@@ -138,3 +138,16 @@ def test_readme_example(
     exec(compile(example, "README.md", "exec"), {})
     assert capsys.readouterr().out == "from groq\n"
     assert groq.hits_by_path == {"/v1/chat/completions": 1}
+
+
+async def test_async_forms(configured: FakeProviderServer) -> None:
+    orchestrator = Orchestrator()
+    vector = (await orchestrator.aprocess("some text", task_type="embeddings"))["response"]
+    assert (
+        vector
+        == (await orchestrator.aprocess(["some text"], task_type="embeddings"))["response"][0]
+    )
+    answer = await orchestrator.aprocess("hi", task_type="chat", provider_preference=["beta"])
+    assert answer["provider"] == "beta"
+    with pytest.raises(TypeError, match="did you mean `timeout`"):
+        await orchestrator.aprocess("hi", timeuot=3)
