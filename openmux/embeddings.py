@@ -1,8 +1,9 @@
 """OpenMuxEmbeddings: a drop-in Embeddings that never mixes vector spaces.
 
-An instance resolves one embedding model on first use and keeps it for its
-lifetime (`model_id`); it fails over only to another provider serving that
-same model. Pin `model=` where vectors must match across machines.
+An instance uses one embedding model for its lifetime (`model_id`): the pinned
+one, else the one its configuration names (the first free embedding model of the
+first provider with a key, in provider order; never a choice by health). It fails
+over only to another provider serving that same model.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from openmux.routing import (
     Router,
     RouteRequest,
     aembed_candidate,
+    configured_embedding_model,
     embed_candidate,
     select,
     split_model_name,
@@ -42,6 +44,9 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
         embeddings = OpenMuxEmbeddings()
         vectors = embeddings.embed_documents(["first text", "second text"])
         embeddings.model_id  # the model every vector of this instance comes from
+
+        # Pin a model (and, with "PROVIDER:", a provider) to choose another one:
+        OpenMuxEmbeddings(model="mistral:mistral-embed")
         ```
 
     Selection, the free rule, health and benching, PII scrubbing, the audit log and
@@ -73,8 +78,21 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
 
     @property
     def model_id(self) -> str | None:
-        """The embedding model of this instance (None until the first call, unless pinned)."""
+        """The embedding model of this instance, known before the first call.
+
+        None when the configuration serves no embedding model (a call then explains why)."""
+        if self._model_id is None:
+            chosen = configured_embedding_model(
+                self._settings, self.router.local_models(), self.provider
+            )
+            with self._lock:
+                self._model_id = self._model_id or chosen
         return self._model_id
+
+    @property
+    def model_name(self) -> str | None:
+        """`model_id`, under the name LlamaIndex's `LangchainEmbedding` reads."""
+        return self.model_id
 
     @property
     def router(self) -> Router:
@@ -108,12 +126,19 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
 
     def _no_provider(self, request: RouteRequest) -> NoProviderAvailable:
         hints = list(dict.fromkeys(request.hints))
-        if self._model_id is not None:
+        if self.model_id is not None:
+            if request.attempts:
+                outcome = "answered"
+            elif request.offline:
+                outcome = "is reachable (offline: only local providers take part)"
+            else:
+                outcome = "is reachable"
             message = (
-                f"no provider serving the embedding model {self._model_id!r} answered; "
+                f"no provider serving the embedding model {self.model_id!r} {outcome}; "
                 "this instance will not switch models, since vectors of another model "
                 "live in another space"
             )
+            hints.append('to use another model, pin it: OpenMuxEmbeddings(model="PROVIDER:ID")')
         else:
             message = "no embedding model is available"
             if not hints:

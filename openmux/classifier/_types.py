@@ -20,6 +20,15 @@ class TaskType(str, Enum):
     def __str__(self) -> str:
         return self.value
 
+    @classmethod
+    def from_string(cls, value: str) -> TaskType:
+        """The task named `value` in any case (`"CODE"`, `"code"`), as OpenMux 0.2 spelt it."""
+        try:
+            return cls(value.strip().lower())
+        except (ValueError, AttributeError):
+            valid = ", ".join(task.value for task in cls)
+            raise ValueError(f"invalid task type {value!r}; valid types: {valid}") from None
+
 
 @dataclass(frozen=True)
 class TaskClassification:

@@ -68,7 +68,7 @@ def _validate(args: argparse.Namespace) -> int:
     if settings.config_file is None:
         out.print("No config file found; the built-in defaults are valid.")
     else:
-        out.print(f"{settings.config_file}: valid")
+        out.print(f"{safe(settings.config_file)}: valid")
     for provider in settings.provider_order():
         if settings.allowed is not None and provider.needs_key and provider.api_key is None:
             out.print(f"[yellow]note:[/] {safe(provider.hint())}")
@@ -176,7 +176,7 @@ def _show(args: argparse.Namespace) -> int:
             continue
         value = row["value"]
         shown = "-" if value is None else json.dumps(value) if not isinstance(value, str) else value
-        table.add_row(key, redact(shown), row["source"])
+        table.add_row(safe(key), safe(shown), safe(row["source"]))
     out.print(table)
     if not args.all:
         out.print("[dim](providers left at their defaults are hidden; --all shows them)[/]")

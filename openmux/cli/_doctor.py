@@ -161,6 +161,8 @@ def _print_report(
     from rich.console import Console
     from rich.table import Table
 
+    from openmux.cli._keys import safe
+
     # Piped output (logs, CI) gets full lines instead of 80 columns of ellipses.
     console = Console(width=None if sys.stdout.isatty() else 200)
     table = Table(title="Providers")
@@ -177,13 +179,14 @@ def _print_report(
             if check.provider in allowed
             else f"{check.status} (not in [router] providers)"
         )
+        # Fixes hold brackets (`pip install "openmux[local]"`) that rich would read as markup.
         table.add_row(
-            check.provider,
-            check.key,
-            f"[{style}]{status}[/{style}]",
+            safe(check.provider),
+            safe(check.key),
+            f"[{style}]{safe(status)}[/{style}]",
             f"{check.latency_ms:.0f} ms" if check.latency_ms is not None else "",
             "" if check.models is None else str(check.models),
-            check.fix,
+            safe(check.fix),
         )
     console.print(table)
     if benches:
@@ -192,13 +195,14 @@ def _print_report(
             bench_table.add_column(column)
         for bench in benches:
             bench_table.add_row(
-                str(bench["provider"]),
-                str(bench["model"]),
-                str(bench["reason"]),
+                safe(bench["provider"]),
+                safe(bench["model"]),
+                safe(bench["reason"]),
                 f"{bench['back_in_s']} s",
             )
         console.print(bench_table)
     console.print("catalog: built-in provider table")
     console.print(
-        f"state: {settings.state_dir or 'user state directory'}; free_only: {settings.free_only}"
+        f"state: {safe(settings.state_dir or 'user state directory')}; "
+        f"free_only: {settings.free_only}"
     )

@@ -145,8 +145,8 @@ class _Wizard:
             servers += 1
             shown = ", ".join(models[:3]) + (" ..." if len(models) > 3 else "")
             self.out.print(
-                f"  [green]server[/]  {provider.name:<12} {safe(provider.base_url)}: "
-                f"{len(models)} model(s) {shown}",
+                f"  [green]server[/]  {safe(f'{provider.name:<12}')} {safe(provider.base_url)}: "
+                f"{len(models)} model(s) {safe(shown)}",
             )
         if not with_keys and not servers:
             self.out.print("  nothing yet: no provider key and no local model server")
@@ -217,26 +217,28 @@ class _Wizard:
                 if not raw.strip():
                     return None
             else:
-                self.out.print(f"[red]{provider.name}: no key given (use --key-stdin)[/]")
+                self.out.print(f"[red]{safe(provider.name)}: no key given (use --key-stdin)[/]")
                 return None
             try:
                 key = validate_key_text(raw)
             except SecretsError as exc:
-                self.out.print(f"[red]{provider.name}: {safe(exc)}[/]")
+                self.out.print(f"[red]{safe(provider.name)}: {safe(exc)}[/]")
                 if self.args.key_stdin:
                     return None
                 continue
-            self.out.print(f"Checking the {provider.name} key at {safe(provider.base_url)} ...")
+            self.out.print(
+                f"Checking the {safe(provider.name)} key at {safe(provider.base_url)} ..."
+            )
             result = check_key(provider, key)
             if result.ok:
-                self.out.print(f"  [green]ok[/]: {result.message}")
+                self.out.print(f"  [green]ok[/]: {safe(result.message)}")
                 return key
             if result.ok is False:
-                self.out.print(f"  [red]rejected[/]: {result.message}")
+                self.out.print(f"  [red]rejected[/]: {safe(result.message)}")
                 if self.args.key_stdin or not self.confirm("Try another key?", default=True):
                     return None
                 continue
-            self.out.print(f"  [yellow]unchecked[/]: {result.message}")
+            self.out.print(f"  [yellow]unchecked[/]: {safe(result.message)}")
             if self.confirm("Keep this key anyway?", default=True):
                 return key
             if self.args.key_stdin:
@@ -255,7 +257,7 @@ class _Wizard:
                 keyring_note = f"available: {backend}" if status.usable else "not available here"
                 self.out.print(
                     "\nWhere should the keys live?\n"
-                    f"  keyring  the OS keyring ({keyring_note})\n"
+                    f"  keyring  the OS keyring ({safe(keyring_note)})\n"
                     "  file     an encrypted file (a passphrase protects it)\n"
                     "  dotenv   a .env file in this folder (mode 0600; keep it out of git)"
                 )
@@ -265,7 +267,7 @@ class _Wizard:
                 where = store_key(self.out, settings.providers[name], key, store)
                 if where is None:
                     break
-                self.out.print(f"  {name}: key stored in {where}")
+                self.out.print(f"  {safe(name)}: key stored in {safe(where)}")
             else:
                 return True
             if not self.interactive:

@@ -163,7 +163,7 @@ def plaintext_keyring_note() -> str | None:
     if not status.insecure:
         return None
     return (
-        f"[yellow]warning:[/] the keyring backend {status.backend} keeps keys in clear text; "
+        f"[yellow]warning:[/] the keyring backend {safe(status.backend)} keeps keys in clear text; "
         "`--store file` encrypts them"
     )
 
@@ -178,7 +178,7 @@ def store_key(
         if store == "dotenv":
             variable = provider.key_env
             if not variable:
-                out.print(f"[red]{provider.name} has no key variable to write to .env[/]")
+                out.print(f"[red]{safe(provider.name)} has no key variable to write to .env[/]")
                 return None
             path = _secrets.dotenv_path(cwd) or (cwd or Path.cwd()) / ".env"
             _secrets.write_dotenv_key(path, variable, key)
@@ -199,7 +199,7 @@ def store_key(
         _secrets.set_key(provider.name, key, "keyring")
         return f"the OS keyring ({status.backend.rsplit('.', 1)[-1]})"
     except _secrets.SecretsError as exc:
-        out.print(f"[red]{provider.name}: not stored:[/] {safe(exc)}")
+        out.print(f"[red]{safe(provider.name)}: not stored:[/] {safe(exc)}")
         return None
 
 
@@ -220,7 +220,8 @@ def _provider(out: Console, settings: Settings, name: str) -> ProviderSettings |
     if provider is None or not takes_key(provider):
         names = ", ".join(p.name for p in keyed_providers(settings))
         out.print(
-            f"[red]{safe(repr(name))} is not a provider that takes a key.[/] Use one of: {names}"
+            f"[red]{safe(repr(name))} is not a provider that takes a key.[/] "
+            f"Use one of: {safe(names)}"
         )
         return None
     return provider
@@ -266,10 +267,12 @@ def _list(args: argparse.Namespace) -> int:
         table.add_column(column)
     for row in rows:
         table.add_row(
-            row["provider"],
-            row["key"] or "-",
-            row["source"] or f"[dim]none (get one: {row['signup_url'] or '?'})[/]",
-            "; ".join(row["also_in"]),
+            safe(row["provider"]),
+            safe(row["key"] or "-"),
+            safe(row["source"])
+            if row["source"]
+            else f"[dim]none (get one: {safe(row['signup_url'] or '?')})[/]",
+            safe("; ".join(row["also_in"])),
         )
     out.print(table)
     return 0
@@ -299,13 +302,13 @@ def _set(args: argparse.Namespace) -> int:
     if not args.no_check:
         result = check_key(provider, key)
         mark = {True: "[green]ok[/]", False: "[red]rejected[/]", None: "[yellow]unchecked[/]"}
-        out.print(f"{provider.name}: {mark[result.ok]}: {result.message}")
+        out.print(f"{safe(provider.name)}: {mark[result.ok]}: {safe(result.message)}")
         if result.ok is False:
             return 1
     where = store_key(out, provider, key, args.store or default_store())
     if where is None:
         return 1
-    out.print(f"{provider.name}: key stored in {where}")
+    out.print(f"{safe(provider.name)}: key stored in {safe(where)}")
     return 0
 
 
@@ -321,7 +324,7 @@ def _rm(args: argparse.Namespace) -> int:
     try:
         removed = _secrets.remove_key(provider.name, tuple(s for s in stores if s != "dotenv"))
     except _secrets.SecretsError as exc:
-        out.print(f"[red]{provider.name}: not removed:[/] {safe(exc)}")
+        out.print(f"[red]{safe(provider.name)}: not removed:[/] {safe(exc)}")
         return 1
     if args.store in ("dotenv", "all"):
         path = _secrets.dotenv_path()
@@ -332,10 +335,12 @@ def _rm(args: argparse.Namespace) -> int:
         ):
             removed.append(str(path))
     if removed:
-        out.print(f"{provider.name}: key removed from {', '.join(removed)}")
+        out.print(f"{safe(provider.name)}: key removed from {safe(', '.join(removed))}")
     else:
-        out.print(f"{provider.name}: no stored key to remove")
+        out.print(f"{safe(provider.name)}: no stored key to remove")
     still = [v for v in key_envs_of(provider) if os.environ.get(v)]
     if still:
-        out.print(f"{provider.name}: still set in the environment: unset {', '.join(still)}")
+        out.print(
+            f"{safe(provider.name)}: still set in the environment: unset {safe(', '.join(still))}"
+        )
     return 0 if removed else 1

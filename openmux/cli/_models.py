@@ -146,12 +146,14 @@ def _print_table(
     from rich.console import Console
     from rich.table import Table
 
+    from openmux.cli._keys import safe
+
     console = Console()
     policy = "provider order" if settings.strategy == "ordered" else f"policy {settings.policy}"
     metric = next((r["score"]["metric"] for r in rows if r["score"]), "quality")
     table = Table(
-        title=f"Models for {args.task}: {policy}; score = {metric} "
-        f"(~ estimate; --explain for sources); catalog {catalog.snapshot}; "
+        title=f"Models for {safe(args.task)}: {policy}; score = {safe(metric)} "
+        f"(~ estimate; --explain for sources); catalog {safe(catalog.snapshot)}; "
         "local = your `openmux bench` accuracy and net votes (ranked before the score)",
         title_justify="left",
     )
@@ -174,14 +176,14 @@ def _print_table(
         can = [c for c in row["capabilities"] if c not in ("chat", "code")]
         table.add_row(
             str(row["rank"]),
-            f"{row['provider']}:{row['model']}",
-            ",".join(can) or "text",
+            safe(f"{row['provider']}:{row['model']}"),
+            safe(",".join(can) or "text"),
             f"{context // 1000}k" if context else "?",
             "free" if row["free"] else "paid",
             shown,
             _local_shown(row["local_score"]),
             f"{row['p95_ms'] / 1000:.1f} s" if row["p95_ms"] is not None else "-",
-            row["status"],
+            safe(row["status"]),
         )
     console.print(table)
     if args.explain:

@@ -140,8 +140,10 @@ def _print_rows(rows: list[BenchRow]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from openmux.cli._keys import safe
+
     table = Table(
-        title=f"openmux bench: {rows[0].task} ({rows[0].set_version}), {rows[0].date}",
+        title=safe(f"openmux bench: {rows[0].task} ({rows[0].set_version}), {rows[0].date}"),
         title_justify="left",
     )
     for name, justify in (
@@ -154,7 +156,7 @@ def _print_rows(rows: list[BenchRow]) -> None:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in sorted(rows, key=lambda r: (-r.accuracy, r.latency_ms or 0.0)):
         table.add_row(
-            f"{row.provider}:{row.model}",
+            safe(f"{row.provider}:{row.model}"),
             f"{row.accuracy:.0%}",
             f"{row.correct}/{row.questions}",
             str(row.failures),

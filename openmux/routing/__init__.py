@@ -36,7 +36,12 @@ from openmux.routing._graph import (
 from openmux.routing._rank import score_task
 from openmux.routing._react import react
 from openmux.routing._request import Attempt, Candidate, RouteRequest, request_exhausted
-from openmux.routing._select import select, select_candidates, split_model_name
+from openmux.routing._select import (
+    configured_embedding_model,
+    select,
+    select_candidates,
+    split_model_name,
+)
 
 __all__ = [
     "Attempt",
@@ -52,6 +57,7 @@ __all__ = [
     "astream_fanout_answer",
     "build_graph",
     "check_fanout_options",
+    "configured_embedding_model",
     "embed_candidate",
     "fanout_answer",
     "fanout_graph",

@@ -11,8 +11,9 @@ combiner's own call, embeddings, `openmux models`, the server).
     rank                see `_rank` (strategy, policy, prefer); the provider of the
                         conversation's tool calls goes first (sticky)
 
-Embedding requests (`output="embeddings"`) take the providers' embedding models in
-configuration order, so the same configuration picks the same model everywhere.
+Embedding requests (`output="embeddings"`) use one model, chosen from the
+configuration alone (`configured_embedding_model`), so the same configuration picks
+the same model everywhere, whatever is down; candidates are that model's providers.
 Benched candidates keep their rank: the call stage skips them without sending a byte
 and the failover stage may wait for the soonest one to return.
 """
@@ -58,7 +59,9 @@ def select(router: Router, request: RouteRequest, *, listing: bool = False) -> l
         settings = router.offline_settings
     local_models = router.local_models()
     if request.output == "embeddings":
-        candidates = embedding_candidates(request, settings, local_models)
+        candidates = embedding_candidates(
+            request, settings, local_models, configured=router.settings
+        )
     else:
         candidates = select_candidates(
             request, settings, local_models, catalog=router.catalog, health=router.health
@@ -93,11 +96,47 @@ def _pins(request: RouteRequest, settings: Settings) -> tuple[str | None, str | 
     return pinned_provider, model_id
 
 
+def configured_embedding_model(
+    settings: Settings,
+    local_models: Mapping[str, list[str] | None],
+    provider: str | None = None,
+) -> str | None:
+    """The embedding model of an unpinned request: the first free one (with free_only) of the
+    first provider in configuration order that has its key and lists embedding models.
+
+    Health, latency and reachability play no part: vectors of two models live in two
+    spaces, so a provider being down this minute must not change the model. Only a
+    local server's discovered models (Ollama without `embedding_models`) depend on
+    whether it runs."""
+    first_paid = None
+    for candidate in settings.provider_order():
+        if provider and candidate.name != provider:
+            continue
+        models = _embedding_models(candidate, local_models)
+        if not candidate.usable or not models:
+            continue
+        for model in models:
+            if not settings.free_only or candidate.is_free(model):
+                return model
+            first_paid = first_paid or model
+    return first_paid
+
+
 def embedding_candidates(
-    request: RouteRequest, settings: Settings, local_models: Mapping[str, list[str] | None]
+    request: RouteRequest,
+    settings: Settings,
+    local_models: Mapping[str, list[str] | None],
+    *,
+    configured: Settings | None = None,
 ) -> list[Candidate]:
-    """Every provider's embedding models in configuration order; pins and free_only apply."""
-    pinned_provider, model_id = _pins(request, settings)
+    """The providers of one embedding model, in configuration order; free_only applies.
+
+    The model is the pinned one, else `configured_embedding_model` of `configured` (the
+    settings before the offline check narrowed them to local providers)."""
+    pinned_provider, asked = _pins(request, settings)
+    model_id = asked or configured_embedding_model(
+        configured or settings, local_models, pinned_provider
+    )
     candidates: list[Candidate] = []
     not_free: list[Candidate] = []
     serving: list[ProviderSettings] = []
@@ -113,16 +152,17 @@ def embedding_candidates(
         for model in models:
             if model_id is not None and model != model_id:
                 continue
-            reason = f"embeddings: {model}, #{len(serving)} in provider order"
+            how = "asked for by name" if asked else "the configuration's embedding model"
+            reason = f"embeddings: {model} ({how}), #{len(serving)} in provider order"
             candidate = Candidate(provider, ModelEntry(model), reason)
             if settings.free_only and not provider.is_free(model):
                 not_free.append(candidate)
             else:
                 candidates.append(candidate)
-    if model_id is not None and not candidates and not not_free:
+    if asked and not candidates and not not_free:
         # An id no list knows is still tried where embeddings are served: it was asked for.
         candidates = [
-            Candidate(p, ModelEntry(model_id), f"embeddings: {model_id} was asked for by name")
+            Candidate(p, ModelEntry(asked), f"embeddings: {asked} was asked for by name")
             for p in serving
         ]
     if not candidates and not_free:

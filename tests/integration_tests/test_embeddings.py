@@ -90,3 +90,32 @@ def test_no_embedding_provider_explains() -> None:
     with pytest.raises(NoProviderAvailable, match="no embedding model") as caught:
         OpenMuxEmbeddings(config=without_local).embed_query("x")
     assert any("MISTRAL_API_KEY" in hint for hint in caught.value.hints)
+
+
+def test_unpinned_model_comes_from_the_configuration_not_from_luck(
+    server: FakeProviderServer,
+) -> None:
+    # `first` lists e-shared first and is down this minute; `other` serves e-other.
+    first, other = server.providers["first"], server.providers["other"]
+    config = provider_config(first, other)
+    first.fault = Fault.status(503)
+    embeddings = OpenMuxEmbeddings(config=config)
+    with pytest.raises(NoProviderAvailable, match="'e-shared'") as caught:
+        embeddings.embed_query("hello")
+    assert other.hits == 0  # e-other vectors would live in another space
+    assert any('OpenMuxEmbeddings(model="PROVIDER:ID")' in hint for hint in caught.value.hints)
+    # Another process with the same configuration, once `first` is back: the same model.
+    first.fault = None
+    again = OpenMuxEmbeddings(config=config)
+    assert again.model_id == "e-shared"  # known before the first call
+    assert again.embed_query("hello") and other.hits == 0
+
+
+def test_llama_index_langchain_wrapper_accepts_an_unpinned_instance(
+    server: FakeProviderServer,
+) -> None:
+    wrapper = pytest.importorskip("llama_index.embeddings.langchain")
+    embeddings = OpenMuxEmbeddings(config=provider_config(server.providers["other"]))
+    wrapped = wrapper.LangchainEmbedding(embeddings)
+    assert wrapped.model_name == "e-other"
+    assert wrapped.get_text_embedding("hello") == embeddings.embed_query("hello")

@@ -170,9 +170,12 @@ def test_embeddings_offline_use_local_providers_only(
     config = provider_config(server.providers["alpha"])
     config["router"]["providers"] = ["mistral", "alpha"]
     config["providers"]["mistral"] = {"base_url": "https://no-such-host.invalid/v1"}
-    embeddings = OpenMuxEmbeddings(config=config)
-    assert embeddings.embed_query("x")
-    assert embeddings.model_id == "e-1"
+    # The configuration names mistral-embed: offline, that is an error, never e-1 vectors.
+    with pytest.raises(NoProviderAvailable, match=r"'mistral-embed' is reachable \(offline"):
+        OpenMuxEmbeddings(config=config).embed_query("x")
+    assert server.providers["alpha"].hits == 0
+    pinned = OpenMuxEmbeddings(config=config, model="alpha:e-1")
+    assert pinned.embed_query("x") and pinned.model_id == "e-1"
 
 
 def test_embeddings_never_call_a_paid_model(

@@ -59,3 +59,21 @@ def test_quality_cli_example(configured: Path, capsys: pytest.CaptureFixture[str
 def test_quality_python_example(configured: Path) -> None:
     [example] = readme_blocks("Quality bench and votes", "python")
     exec(compile(example, "README.md", "exec"), {})
+
+
+def test_embeddings_example(
+    server: FakeProviderServer,
+    clean_environment: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Two providers serve embeddings: the configuration chooses the first one's model,
+    # the pin the second one's.
+    mistral = server.add_provider("mistral", embedding_models=["mistral-embed"])
+    monkeypatch.setenv("MISTRAL_API_KEY", "mistral-readme-example-000")
+    text = provider_toml(server.providers["fake"], mistral)
+    (clean_environment / "openmux.toml").write_text(text, encoding="utf-8")
+    [example] = readme_blocks("Embeddings", "python")
+    exec(compile(example, "README.md", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == ["embed-1", "mistral-embed 2"]
+    assert mistral.hits == 1 and server.providers["fake"].hits == 0
