@@ -39,6 +39,11 @@ if TYPE_CHECKING:
 
 _MAX_SELECTIONS = 512
 
+NETWORK_DOWN_HINT = (
+    "connect to the network: no remote provider with a key accepts a connection, "
+    "so only models on this machine can answer"
+)
+
 
 def select(router: Router, request: RouteRequest, *, listing: bool = False) -> list[Candidate]:
     """Fill the request's budget, offline flag and ranked candidates; return the candidates.
@@ -53,6 +58,7 @@ def select(router: Router, request: RouteRequest, *, listing: bool = False) -> l
     request.offline = not router.online()
     if request.offline and not settings.offline:
         settings = router.offline_settings
+        request.hints.append(NETWORK_DOWN_HINT)
     local_models = router.local_models()
     if request.output == "embeddings":
         candidates = embedding_candidates(request, settings, local_models)
@@ -242,7 +248,9 @@ def _select(
         if pinned_provider and entry.provider.name != pinned_provider:
             continue
         if entry.pairs is None:
-            if entry.hint:
+            if entry.hint and entry.provider.in_process:
+                hints.insert(0, entry.hint)  # works offline and needs no account: first
+            elif entry.hint:
                 hints.append(entry.hint)
             continue
         usable.append(entry)
