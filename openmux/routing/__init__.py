@@ -16,6 +16,7 @@ and compose them from stock LangChain Runnables (`_traced`) for traced runs.
 """
 
 from openmux.routing._call import aembed_candidate, embed_candidate
+from openmux.routing._classify import NON_TEXT_OUTPUT
 from openmux.routing._context import Router
 from openmux.routing._fanout import FanoutRequest, check_fanout_options, fanout_request
 from openmux.routing._fanout_graph import (
@@ -39,6 +40,7 @@ from openmux.routing._request import Attempt, Candidate, RouteRequest, request_e
 from openmux.routing._select import select, select_candidates, split_model_name
 
 __all__ = [
+    "NON_TEXT_OUTPUT",
     "Attempt",
     "Candidate",
     "FanoutRequest",

@@ -27,6 +27,7 @@ from langchain_core.messages import AIMessage
 
 from openmux.config import ModelEntry, explain_no_candidates
 from openmux.errors import ConfigError
+from openmux.routing._classify import NON_TEXT_OUTPUT
 from openmux.routing._plan import LATENCY_TTL, Pair, Plan, ProviderPlan, build_plan, plan_for
 from openmux.routing._rank import rank
 from openmux.routing._request import Candidate, RouteRequest
@@ -349,10 +350,20 @@ def _named(plan: Plan, usable: list[ProviderPlan], model_id: str) -> list[Pair]:
 
 def _listing(router: Router, request: RouteRequest) -> list[Candidate]:
     settings = router.settings
-    plan = build_plan(settings, router.catalog, router.local_models(), include_unusable=True)
+    if request.output == "embeddings":
+        return _embedding_listing(settings, router.local_models())
     task = str(request.classification.task) if request.classification else "chat"
+    if task in NON_TEXT_OUTPUT and task != "image":
+        return []  # only a provider that declares the output serves these; none lists it
+    plan = build_plan(settings, router.catalog, router.local_models(), include_unusable=True)
+    # For image, the chat models that read images (generation needs an image provider).
     vision = task == "image"
-    pairs = [pair for entry in plan.providers for pair in entry.pairs or ()]
+    pairs = [
+        pair
+        for entry in plan.providers
+        for pair in entry.pairs or ()
+        if pair.entry.vision or not vision
+    ]
     health = router.health
     ranked, reasons = rank(
         plan.catalog,
@@ -363,8 +374,23 @@ def _listing(router: Router, request: RouteRequest) -> list[Candidate]:
         _benched(health),
         vision=vision,
     )
-    order = sorted(range(len(ranked)), key=lambda i: vision and not ranked[i].entry.vision)
     return [
-        Candidate(ranked[i].provider, ranked[i].entry, reasons[i], ranked[i].free, ranked[i].facts)
-        for i in order
+        Candidate(pair.provider, pair.entry, reason, pair.free, pair.facts)
+        for pair, reason in zip(ranked, reasons, strict=True)
     ]
+
+
+def _embedding_listing(
+    settings: Settings, local_models: Mapping[str, list[str] | None]
+) -> list[Candidate]:
+    """Every allowed provider's embedding models, in the order embedding requests try them,
+    including providers without a key (what a key would add)."""
+    listed: list[Candidate] = []
+    serving = 0
+    for provider in settings.provider_order():
+        models = _embedding_models(provider, local_models) or []
+        serving += bool(models)
+        for model in models:
+            reason = f"embeddings: {model}, #{serving} in provider order"
+            listed.append(Candidate(provider, ModelEntry(model), reason, provider.is_free(model)))
+    return listed
