@@ -36,7 +36,7 @@ The hierarchy::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -76,33 +76,11 @@ class ConfigError(OpenMuxError):
 
 
 class UnsupportedTask(OpenMuxError):
-    """The request needs an output that no configured provider can produce.
+    """The request needs an output that no configured provider can produce."""
 
-    `fix`, when given, may name `{options}`: the routing options that get a text answer
-    anyway (`options`, e.g. `{"task": "chat"}`). Each surface spells them its own way:
-    keyword arguments in this message, `--task chat` in the CLI (`render`).
-    """
-
-    def __init__(
-        self,
-        task: str,
-        message: str,
-        *,
-        fix: str | None = None,
-        options: Mapping[str, str] | None = None,
-    ) -> None:
+    def __init__(self, task: str, message: str) -> None:
         self.task = task
-        self.reason = message
-        self.fix = fix
-        self.options = dict(options or {})
-        super().__init__(self.render(lambda name, value: f"{name}={value!r}"))
-
-    def render(self, spell: Callable[[str, str], str]) -> str:
-        """The message with the options spelled by `spell(name, value)`."""
-        if not self.fix:
-            return self.reason
-        options = " ".join(spell(name, value) for name, value in self.options.items())
-        return f"{self.reason} {self.fix.format(options=options)}"
+        super().__init__(message)
 
 
 def _describe_attempts(attempts: Sequence[Mapping[str, Any]]) -> str:

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from openmux.errors import NoProviderAvailable, OpenMuxError, UnsupportedTask
+from openmux.errors import NoProviderAvailable, OpenMuxError
 
 if TYPE_CHECKING:
     from openmux.config import Settings
@@ -23,24 +23,19 @@ def _say(lines: list[str]) -> None:
 
 
 def report_error(exc: OpenMuxError) -> int:
-    text = exc.render(_flag) if isinstance(exc, UnsupportedTask) else str(exc)
-    print(f"openmux: {text}", file=sys.stderr)
-    if (
-        isinstance(exc, NoProviderAvailable)
-        and not exc.attempts
-        # Only where an OpenRouter key would help: not for a pinned provider, not offline.
-        and any(hint.startswith("openrouter:") for hint in exc.hints)
-    ):
+    print(f"openmux: {exc}", file=sys.stderr)
+    if isinstance(exc, NoProviderAvailable) and not exc.attempts:
+        _suggest_openrouter(exc)
+    return 1
+
+
+def _suggest_openrouter(exc: NoProviderAvailable) -> None:
+    """Where an OpenRouter key would help: not for a pinned provider, not offline."""
+    if any(hint.startswith("openrouter:") for hint in exc.hints):
         print(
             "A free OpenRouter key is the quickest start: export OPENROUTER_API_KEY=...",
             file=sys.stderr,
         )
-    return 1
-
-
-def _flag(name: str, value: str) -> str:
-    """A routing option as this command line spells it (`--task chat`)."""
-    return f"--{name.replace('_', '-')} {value}"
 
 
 def local_answer_note(meta: dict[str, Any], settings: Settings) -> str:

@@ -121,8 +121,7 @@ def raise_unsupported(request: RouteRequest) -> BaseMessage:
     raise UnsupportedTask(
         task,
         f"this request was classified as {task!r}: it asks for {what}, and no configured "
-        "provider produces that output, so OpenMux will not answer it with text.",
-        fix="Attach the input (an image for a vision model) or pass {options} to get a text "
+        "provider produces that output, so OpenMux will not answer it with text. "
+        "Attach the input (an image for a vision model) or pass task='chat' to get a text "
         "answer on purpose.",
-        options={"task": "chat"},
     )

@@ -100,13 +100,6 @@ def test_a_pinned_provider_hint_names_its_key_only() -> None:
     assert "OpenRouter" not in result.stderr
 
 
-def test_unsupported_task_is_spelled_as_a_flag() -> None:
-    result = run_cli("chat", "--task", "image", "Draw a cat wearing a space suit")
-    assert result.returncode == 1
-    assert "pass --task chat to get a text answer" in result.stderr
-    assert "task='chat'" not in result.stderr
-
-
 # --------------------------------------------------------------------------- openmux init
 
 
@@ -153,12 +146,3 @@ def test_keys_set_without_keyring_or_terminal_mentions_dotenv(clean_environment:
     assert "OPENMUX_KEYFILE_PASSPHRASE" in result.stdout
     assert "--store dotenv" in result.stdout
     assert key not in result.stdout + result.stderr
-
-
-def test_unsupported_task_keeps_the_keyword_spelling_in_python() -> None:
-    from openmux import ChatOpenMux, UnsupportedTask
-
-    with pytest.raises(UnsupportedTask) as caught:
-        ChatOpenMux().invoke("Draw a cat wearing a space suit", task="image")
-    assert caught.value.options == {"task": "chat"}
-    assert "pass task='chat'" in str(caught.value)
