@@ -188,6 +188,8 @@ def _print_table(
     from rich.console import Console
     from rich.table import Table
 
+    from openmux.cli._keys import safe
+
     console = Console()
     policy = "provider order" if settings.strategy == "ordered" else f"policy {settings.policy}"
     metric = next((r["score"]["metric"] for r in rows if r["score"]), "quality")
@@ -203,7 +205,7 @@ def _print_table(
         left = name in ("can", "price", "status")
         table.add_column(name, justify="left" if left else "right", no_wrap=name != "can")
     for row in rows:
-        table.add_row(*_cells(row))
+        table.add_row(*map(safe, _cells(row)))
     console.print(table)
 
 

@@ -27,7 +27,6 @@ from langchain_core.messages import AIMessage
 
 from openmux.config import ModelEntry, explain_no_candidates
 from openmux.errors import ConfigError
-from openmux.routing._classify import NON_TEXT_OUTPUT
 from openmux.routing._plan import LATENCY_TTL, Pair, Plan, ProviderPlan, build_plan, plan_for
 from openmux.routing._rank import rank
 from openmux.routing._request import Candidate, RouteRequest
@@ -352,6 +351,8 @@ def _listing(router: Router, request: RouteRequest) -> list[Candidate]:
     settings = router.settings
     if request.output == "embeddings":
         return _embedding_listing(settings, router.local_models())
+    from openmux.routing._classify import NON_TEXT_OUTPUT
+
     task = str(request.classification.task) if request.classification else "chat"
     if task in NON_TEXT_OUTPUT and task != "image":
         return []  # only a provider that declares the output serves these; none lists it
