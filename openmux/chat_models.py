@@ -58,9 +58,17 @@ from openmux.routing import (
     fanout_answer,
     fanout_graph,
     fanout_request,
+    split_model_name,
     stream_answer,
     stream_fanout_answer,
 )
+
+try:  # the generation_info entry langchain-core's tracer reads a routed model from
+    from langchain_core.utils._gateway import GATEWAY_METADATA_RESPONSE_KEY
+
+    _ROUTED_MODEL_KEY: str | None = GATEWAY_METADATA_RESPONSE_KEY
+except ImportError:  # an older langchain-core: the run keeps the model named before the call
+    _ROUTED_MODEL_KEY = None
 
 # Per-call options that steer the router rather than the provider.
 _ROUTING_KWARGS = ("task", "model", "provider", "profile")
@@ -174,8 +182,16 @@ class ChatOpenMux(BaseChatModel):
         return {"model": self.model, "provider": self.provider, "task": self.task}
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        model = kwargs.get("model") or self.model or "auto"
-        params = LangSmithParams(ls_provider="openmux", ls_model_name=model, ls_model_type="chat")
+        # Before the call only a pin names the model; the answer names the one that
+        # answered (`_answered_by`), and LangChain's tracer puts it on the run.
+        provider = kwargs.get("provider") or self.provider
+        model = kwargs.get("model") or self.model
+        if model:
+            pinned, model = split_model_name(model, self._settings)
+            provider = pinned or provider
+        params = LangSmithParams(
+            ls_provider=provider or "openmux", ls_model_name=model or "auto", ls_model_type="chat"
+        )
         if self.temperature is not None:
             params["ls_temperature"] = self.temperature
         if self.max_tokens is not None:
@@ -343,7 +359,10 @@ class ChatOpenMux(BaseChatModel):
             else:
                 message = self._traced_graph(request).invoke(request, config)
             usage.append(getattr(message, "usage_metadata", None))
-        return ChatResult(generations=[ChatGeneration(message=self._finish(message, request))])
+        finished = self._finish(message, request)
+        return ChatResult(
+            generations=[ChatGeneration(message=finished, generation_info=_answered_by(finished))]
+        )
 
     async def _agenerate(
         self,
@@ -360,7 +379,10 @@ class ChatOpenMux(BaseChatModel):
             else:
                 message = await self._traced_graph(request).ainvoke(request, config)
             usage.append(getattr(message, "usage_metadata", None))
-        return ChatResult(generations=[ChatGeneration(message=self._finish(message, request))])
+        finished = self._finish(message, request)
+        return ChatResult(
+            generations=[ChatGeneration(message=finished, generation_info=_answered_by(finished))]
+        )
 
     def _stream(
         self,
@@ -380,11 +402,11 @@ class ChatOpenMux(BaseChatModel):
         with self._audited(request) as usage:
             for chunk in chunks:
                 generation = _generation_chunk(chunk)
-                usage.append(getattr(generation.message, "usage_metadata", None))
+                usage.append(getattr(chunk, "usage_metadata", None))
                 if run_manager:
                     run_manager.on_llm_new_token(generation.text, chunk=generation)
                 yield generation
-        last = _metadata_chunk(request)
+        last = _metadata_chunk(request, usage)
         yield last
         # BaseChatModel.stream gave the chunk the run's id before passing it on.
         self._remembered(last.message)
@@ -407,11 +429,11 @@ class ChatOpenMux(BaseChatModel):
         with self._audited(request) as usage:
             async for chunk in achunks:
                 generation = _generation_chunk(chunk)
-                usage.append(getattr(generation.message, "usage_metadata", None))
+                usage.append(getattr(chunk, "usage_metadata", None))
                 if run_manager:
                     await run_manager.on_llm_new_token(generation.text, chunk=generation)
                 yield generation
-        last = _metadata_chunk(request)
+        last = _metadata_chunk(request, usage)
         yield last
         # BaseChatModel.stream gave the chunk the run's id before passing it on.
         self._remembered(last.message)
@@ -543,19 +565,39 @@ def _generation_chunk(chunk: BaseMessage) -> ChatGenerationChunk:
     if not isinstance(chunk, AIMessageChunk):
         chunk = AIMessageChunk(content=chunk.content)
     # The inner model's chunk ids belong to its own run; ours get the outer run's id. Its
-    # last chunk is not the stream's last: the metadata chunk follows.
+    # last chunk is not the stream's last: the metadata chunk follows, with the usage.
     return ChatGenerationChunk(
-        message=chunk.model_copy(update={"id": None, "chunk_position": None})
-    )
-
-
-def _metadata_chunk(request: RouteRequest) -> ChatGenerationChunk:
-    # The metadata rides on the last chunk only, so the merged message holds it once.
-    return ChatGenerationChunk(
-        message=AIMessageChunk(
-            content="", response_metadata={"openmux": request.metadata()}, chunk_position="last"
+        message=chunk.model_copy(
+            update={"id": None, "chunk_position": None, "usage_metadata": None}
         )
     )
+
+
+def _metadata_chunk(request: RouteRequest, usage: Sequence[Any]) -> ChatGenerationChunk:
+    # The metadata and the usage (what the streamed chunks carried, summed) ride on the
+    # last chunk only, so the merged message holds them once, as invoke's message does.
+    from langchain_core.messages.ai import add_usage
+
+    total = None
+    for part in usage:
+        if part:
+            total = add_usage(total, part)
+    message = AIMessageChunk(
+        content="",
+        response_metadata={"openmux": request.metadata()},
+        usage_metadata=total,
+        chunk_position="last",
+    )
+    return ChatGenerationChunk(message=message, generation_info=_answered_by(message))
+
+
+def _answered_by(message: BaseMessage) -> dict[str, Any] | None:
+    """Who answered, where LangChain's tracer looks for the model a gateway routed to: it
+    replaces the run's `ls_model_name` and `ls_provider` (set before the call) with them."""
+    meta = message.response_metadata.get("openmux") or {}
+    if _ROUTED_MODEL_KEY is None or not meta.get("model"):
+        return None
+    return {_ROUTED_MODEL_KEY: {"model": meta["model"], "provider": meta["provider"]}}
 
 
 def _to_messages(input: LanguageModelInput) -> list[BaseMessage]:

@@ -407,4 +407,6 @@ def _result(message: AIMessage) -> dict[str, Any]:
     if "members" in meta:
         result["members"] = meta["members"]
         result["combiner"] = meta["combiner"]
+        result["fanout_requested"] = meta["fanout_requested"]
+        result["fanout_used"] = meta["fanout_used"]
     return result

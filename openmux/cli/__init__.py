@@ -136,6 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nopenmux: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader stopped early (`openmux models | head`): nothing left to say. Output
+        # still buffered must not fail again at exit.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (UnicodeEncodeError, UnicodeDecodeError) as exc:
         print(
             f"openmux: the input is not valid UTF-8 text ({exc.reason}); pass UTF-8 text, or"

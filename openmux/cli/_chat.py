@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from openmux.errors import NoProviderAvailable, OpenMuxError, UnsupportedTask
 
 if TYPE_CHECKING:
-    pass
+    from openmux.config import Settings
 
 
 def routing_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -27,11 +27,31 @@ def report_error(exc: OpenMuxError, text_option: str = "--task chat") -> int:
     text = exc.explain(text_option) if isinstance(exc, UnsupportedTask) else str(exc)
     print(f"openmux: {text}", file=sys.stderr)
     if isinstance(exc, NoProviderAvailable) and not exc.attempts:
+        _suggest_openrouter(exc)
+    return 1
+
+
+def _suggest_openrouter(exc: NoProviderAvailable) -> None:
+    """Where an OpenRouter key would help: not for a pinned provider, not offline."""
+    if any(hint.startswith("openrouter:") for hint in exc.hints):
         print(
             "A free OpenRouter key is the quickest start: export OPENROUTER_API_KEY=...",
             file=sys.stderr,
         )
-    return 1
+
+
+def local_answer_note(meta: dict[str, Any], settings: Settings) -> str:
+    """Why a model on this machine answered, and what would bring the stronger ones."""
+    if settings.offline:
+        return "(answered by a small local model: OPENMUX_OFFLINE=1 keeps requests on this machine)"
+    if meta.get("offline"):
+        return (
+            "(answered by a small local model: the network is unreachable, so no remote "
+            "provider could be asked)"
+        )
+    if any(attempt["provider"] != meta.get("provider") for attempt in meta.get("attempts", ())):
+        return "(answered by a small local model after the remote providers failed; -v lists them)"
+    return "(answered by a small local model; set a provider key for stronger answers)"
 
 
 def run_chat(args: argparse.Namespace) -> int:
@@ -85,8 +105,5 @@ def run_chat(args: argparse.Namespace) -> int:
 
         _say(profile_lines(meta.get("timings") or {}))
     if meta.get("offline") or meta.get("provider") == "local":
-        print(
-            "(answered by a small local model; set a provider key for stronger answers)",
-            file=sys.stderr,
-        )
+        print(local_answer_note(meta, llm.settings), file=sys.stderr)
     return 0

@@ -34,6 +34,15 @@ def run_init(args: argparse.Namespace) -> int:
     from openmux.cli._keys import console
 
     out = console()
+    if not args.yes and not sys.stdin.isatty():
+        # The questions would read stdin's end (or the key) as answers.
+        print(
+            "openmux init: stdin is not a terminal, so init cannot ask its questions: run "
+            "`openmux init --yes` (add `--provider NAME --key-stdin` to store a key read "
+            "from stdin)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         return _Wizard(args, out).run()
     except (KeyboardInterrupt, EOFError, _Cancelled):
@@ -148,8 +157,16 @@ class _Wizard:
                 f"  [green]server[/]  {safe(f'{provider.name:<12}')} {safe(provider.base_url)}: "
                 f"{len(models)} model(s) {safe(shown)}",
             )
-        if not with_keys and not servers:
-            self.out.print("  nothing yet: no provider key and no local model server")
+        bundled = _bundled_model_ready(settings)
+        if bundled:
+            self.out.print(
+                f"  [green]model[/]   {bundled[0]:<12} {bundled[1]}: bundled, "
+                "runs on this machine (offline too)",
+            )
+        if not with_keys and not servers and not bundled:
+            self.out.print(
+                "  nothing yet: no provider key, no local model server and no bundled model"
+            )
         return with_keys
 
     def _show_providers(self, settings: Settings) -> None:
@@ -342,6 +359,16 @@ class _Wizard:
         )
         self.out.print('[green]OpenMux is ready.[/] Try: openmux chat "your question"')
         return 0
+
+
+def _bundled_model_ready(settings: Settings) -> tuple[str, str] | None:
+    """(provider, model) of the bundled in-process model when it can answer now."""
+    from openmux.local import BUNDLED_CHAT_MODEL_ID, local_chat_available
+
+    for provider in settings.provider_order():
+        if provider.protocol == "llamacpp" and provider.usable and local_chat_available():
+            return provider.name, BUNDLED_CHAT_MODEL_ID
+    return None
 
 
 def _toml_string(value: str) -> str:

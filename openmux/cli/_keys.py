@@ -136,7 +136,10 @@ def passphrase_for_file(out: Console, *, confirm: bool) -> str | None:
     if value:
         return value
     if not sys.stdin.isatty():
-        out.print(f"[red]The encrypted key file needs a passphrase:[/] set {PASSPHRASE_ENV}")
+        out.print(
+            f"[red]The encrypted key file needs a passphrase:[/] set {PASSPHRASE_ENV}, "
+            "or pass --store dotenv to keep the key in a .env file (mode 0600) instead"
+        )
         return None
     while True:
         first = read_secret("Passphrase for the encrypted key file: ")

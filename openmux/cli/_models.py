@@ -12,6 +12,7 @@ from openmux.errors import OpenMuxError
 if TYPE_CHECKING:
     from openmux.catalog import Catalog
     from openmux.config import Settings
+    from openmux.routing import Candidate
 
 TASKS = ("chat", "code", "image", "tts", "audio", "embeddings", "other")
 
@@ -63,11 +64,33 @@ def run_models(args: argparse.Namespace) -> int:
     if args.local:
         providers = [p.name for p in settings.provider_order() if p.local and p.enabled]
     rows = model_rows(settings, catalog, args.task, providers, args.free)
+    unserved = _unserved(args.task, rows)
     if args.json:
         print(json.dumps(rows, indent=2))
+        if unserved:
+            print(unserved, file=sys.stderr)
+    elif unserved:
+        print(unserved)
     else:
-        _print_table(rows, args, settings, catalog)
+        # A pipe or a file gets no table: rich would wrap model ids at 80 columns.
+        if sys.stdout.isatty():
+            _print_table(rows, args, settings, catalog)
+        else:
+            _print_rows(rows)
+        _print_notes(rows, args)
     return 0
+
+
+def _unserved(task: str, rows: list[dict[str, Any]]) -> str | None:
+    """One line for a task that no model of any configured provider serves."""
+    from openmux.routing import NON_TEXT_OUTPUT
+
+    if rows or task not in NON_TEXT_OUTPUT:
+        return None
+    return (
+        f"No configured provider serves {task}: {NON_TEXT_OUTPUT[task]} needs a provider "
+        "that produces that output."
+    )
 
 
 def model_rows(
@@ -82,9 +105,11 @@ def model_rows(
     from openmux.routing import Router, RouteRequest, score_task, select
 
     router = Router(settings, catalog=catalog)
+    embeddings = task == "embeddings"
     request = RouteRequest(
         messages=[],
         classification=TaskClassification(TaskType(task), 1.0, [], "asked for"),
+        output="embeddings" if embeddings else "text",
     )
     free_only = settings.free_only if free is None else free
     candidates = [
@@ -111,13 +136,15 @@ def model_rows(
                 "provider": provider,
                 "model": model,
                 "catalog_model": info.id if info else None,
-                "capabilities": facts.capabilities() if facts else [],
+                "capabilities": facts.capabilities() if facts else ["embeddings"],
                 "context_length": facts.context_length if facts else None,
                 "free": candidate.free,
                 "score": score.as_dict() if score else None,
                 "local_score": _as_dict(local_scores.get(candidate.key)),
                 "p95_ms": round(p95, 1) if p95 is not None else None,
-                "status": _status(candidate.provider, ready, health.bench_of(provider, model)),
+                "status": _status(
+                    candidate, ready, health.bench_of(provider, model), embeddings=embeddings
+                ),
                 "listing": facts.offer.source if facts and facts.offer else "provider config",
                 "reason": candidate.reason,
             }
@@ -129,10 +156,25 @@ def _as_dict(local: Any) -> dict[str, Any] | None:
     return local.as_dict() if local is not None else None
 
 
-def _status(provider: Any, local_models: dict[str, list[str] | None], bench: Any) -> str:
+def _status(
+    candidate: Candidate,
+    local_models: dict[str, list[str] | None],
+    bench: Any,
+    *,
+    embeddings: bool,
+) -> str:
+    provider = candidate.provider
     if bench is not None:
         return "benched"
-    running = not provider.local or provider.models_configured or provider.protocol == "llamacpp"
+    if provider.protocol == "llamacpp" and provider.usable:  # in process: installed or not
+        from openmux.local import local_embeddings_available
+
+        if embeddings:
+            installed = local_embeddings_available()
+        else:
+            installed = candidate.model.id in (local_models.get(provider.name) or ())
+        return "ready" if installed or provider.models_configured else "not installed"
+    running = not provider.local or provider.models_configured
     if provider.usable and (running or local_models.get(provider.name) is not None):
         return "ready"
     if provider.needs_key and provider.api_key is None:
@@ -159,42 +201,51 @@ def _print_table(
     )
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("provider:model", overflow="fold")
-    table.add_column("can")
-    table.add_column("context", justify="right", no_wrap=True)
-    table.add_column("price", no_wrap=True)
-    table.add_column("score", justify="right", no_wrap=True)
-    table.add_column("local", justify="right", no_wrap=True)
-    table.add_column("p95", justify="right", no_wrap=True)
-    table.add_column("status", no_wrap=True)
+    for name in _COLUMNS[2:]:
+        left = name in ("can", "price", "status")
+        table.add_column(name, justify="left" if left else "right", no_wrap=name != "can")
     for row in rows:
-        score = row["score"]
-        if score is None:
-            shown = "neutral"
-        else:
-            shown = f"{'~' if score['estimate'] else ''}{score['value']:g}"
-        context = row["context_length"]
-        can = [c for c in row["capabilities"] if c not in ("chat", "code")]
-        table.add_row(
-            str(row["rank"]),
-            safe(f"{row['provider']}:{row['model']}"),
-            safe(",".join(can) or "text"),
-            f"{context // 1000}k" if context else "?",
-            "free" if row["free"] else "paid",
-            shown,
-            _local_shown(row["local_score"]),
-            f"{row['p95_ms'] / 1000:.1f} s" if row["p95_ms"] is not None else "-",
-            safe(row["status"]),
-        )
+        table.add_row(*map(safe, _cells(row)))
     console.print(table)
+
+
+_COLUMNS = ("#", "provider:model", "can", "context", "price", "score", "local", "p95", "status")
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    """A row as shown, one string per column of `_COLUMNS`."""
+    score = row["score"]
+    shown = "neutral" if score is None else f"{'~' if score['estimate'] else ''}{score['value']:g}"
+    context = row["context_length"]
+    can = [c for c in row["capabilities"] if c not in ("chat", "code")]
+    return [
+        str(row["rank"]),
+        f"{row['provider']}:{row['model']}",
+        ",".join(can) or "text",
+        f"{context // 1000}k" if context else "?",
+        "free" if row["free"] else "paid",
+        shown,
+        _local_shown(row["local_score"]) or "-",
+        f"{row['p95_ms'] / 1000:.1f}s" if row["p95_ms"] is not None else "-",
+        row["status"],
+    ]
+
+
+def _print_rows(rows: list[dict[str, Any]]) -> None:
+    """One line per model, never wrapped: for pipes and files."""
+    lines = [list(_COLUMNS), *(_cells(row) for row in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(_COLUMNS))]
+    for line in lines:
+        cells = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        print("  ".join(cells).rstrip())
+
+
+def _print_notes(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     if args.explain:
         for row in rows:
-            console.print(
-                f"{row['rank']:>3}. {row['provider']}:{row['model']}: {row['reason']}",
-                highlight=False,
-                markup=False,
-            )
+            print(f"{row['rank']:>3}. {row['provider']}:{row['model']}: {row['reason']}")
     if not rows:
-        console.print("No models match; try --all or another --provider.")
+        print("No models match; try --all or another --provider.")
 
 
 def _local_shown(local: dict[str, Any] | None) -> str:

@@ -92,6 +92,11 @@ class ProviderSettings(ProviderSpec):
         """Enabled and, for a keyed remote provider, holding a key."""
         return self.enabled and (self.api_key is not None or not self.needs_key)
 
+    @property
+    def in_process(self) -> bool:
+        """Runs inside this process (the bundled model): no server to start or reach."""
+        return self.protocol in IN_PROCESS
+
     def hint(self) -> str:
         if self.needs_key and self.api_key is None and not (self.free or self.free_model_suffix):
             return (
@@ -101,7 +106,8 @@ class ProviderSettings(ProviderSpec):
             where = f" (free key at {self.signup_url})" if self.signup_url else ""
             return f"{self.name}: set {self.key_env}{where}"
         if self.local and self.start_hint:
-            return f"{self.name}: {self.start_hint} at {self.base_url}"
+            where = "" if self.in_process else f" at {self.base_url}"
+            return f"{self.name}: {self.start_hint}{where}"
         return f"{self.name}: check that {self.base_url} answers"
 
 

@@ -16,6 +16,7 @@ and compose them from stock LangChain Runnables (`_traced`) for traced runs.
 """
 
 from openmux.routing._call import aembed_candidate, embed_candidate
+from openmux.routing._classify import NON_TEXT_OUTPUT
 from openmux.routing._context import Router
 from openmux.routing._fanout import FanoutRequest, check_fanout_options, fanout_request
 from openmux.routing._fanout_graph import (
@@ -44,6 +45,7 @@ from openmux.routing._select import (
 )
 
 __all__ = [
+    "NON_TEXT_OUTPUT",
     "Attempt",
     "Candidate",
     "FanoutRequest",

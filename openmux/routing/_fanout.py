@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -162,7 +163,13 @@ class FanoutRequest(RouteRequest):
         )
         meta["members"] = [member.metadata() for member in self.members]
         meta["combiner"] = info
+        meta["fanout_requested"] = self.requested_members
+        meta["fanout_used"] = len(self.members)
         return meta
+
+    @property
+    def requested_members(self) -> int:
+        return self.fanout if isinstance(self.fanout, int) else len(self.fanout)
 
 
 def fanout_request(
@@ -257,3 +264,14 @@ def plan_members(router: Router, state: FanoutRequest) -> None:
         member = Member(rank, request, [*own, *spares], len(spares), label)
         member.budget = router.settings.timeouts.total
         state.members.append(member)
+    if len(plans) < state.requested_members:
+        # Fewer distinct models can answer than were asked for: say so rather than
+        # quietly combining fewer answers (the metadata says it too).
+        warnings.warn(
+            f"fanout={state.requested_members} asked for {state.requested_members} models, "
+            f"but only {len(plans)} distinct model{'s' if len(plans) != 1 else ''} can answer "
+            "this request; the answer combines fewer (add a provider key or a local model "
+            "for more)",
+            UserWarning,
+            stacklevel=2,
+        )

@@ -225,6 +225,8 @@ def _models_of(
     found = local_models.get(provider.name)
     if found is None:
         return list(provider.models) if provider.protocol == "llamacpp" else None
+    if not found and provider.in_process:
+        return None  # neither a runtime nor a model installed: the hint says what to install
     from openmux.catalog import is_embedding_id
 
     known = {m.id: m for m in provider.models}

@@ -43,6 +43,11 @@ if TYPE_CHECKING:
 
 _MAX_SELECTIONS = 512
 
+NETWORK_DOWN_HINT = (
+    "connect to the network: no remote provider with a key accepts a connection, "
+    "so only models on this machine can answer"
+)
+
 
 def select(router: Router, request: RouteRequest, *, listing: bool = False) -> list[Candidate]:
     """Fill the request's budget, offline flag and ranked candidates; return the candidates.
@@ -57,6 +62,7 @@ def select(router: Router, request: RouteRequest, *, listing: bool = False) -> l
     request.offline = not router.online()
     if request.offline and not settings.offline:
         settings = router.offline_settings
+        request.hints.append(NETWORK_DOWN_HINT)
     local_models = router.local_models()
     if request.output == "embeddings":
         candidates = embedding_candidates(
@@ -291,7 +297,9 @@ def _select(
         if pinned_provider and entry.provider.name != pinned_provider:
             continue
         if entry.pairs is None:
-            if entry.hint:
+            if entry.hint and entry.provider.in_process:
+                hints.insert(0, entry.hint)  # works offline and needs no account: first
+            elif entry.hint:
                 hints.append(entry.hint)
             continue
         usable.append(entry)
@@ -392,10 +400,22 @@ def _named(plan: Plan, usable: list[ProviderPlan], model_id: str) -> list[Pair]:
 
 def _listing(router: Router, request: RouteRequest) -> list[Candidate]:
     settings = router.settings
-    plan = build_plan(settings, router.catalog, router.local_models(), include_unusable=True)
+    if request.output == "embeddings":
+        return _embedding_listing(settings, router.local_models())
+    from openmux.routing._classify import NON_TEXT_OUTPUT
+
     task = str(request.classification.task) if request.classification else "chat"
+    if task in NON_TEXT_OUTPUT and task != "image":
+        return []  # only a provider that declares the output serves these; none lists it
+    plan = build_plan(settings, router.catalog, router.local_models(), include_unusable=True)
+    # For image, the chat models that read images (generation needs an image provider).
     vision = task == "image"
-    pairs = [pair for entry in plan.providers for pair in entry.pairs or ()]
+    pairs = [
+        pair
+        for entry in plan.providers
+        for pair in entry.pairs or ()
+        if pair.entry.vision or not vision
+    ]
     health = router.health
     ranked, reasons = rank(
         plan.catalog,
@@ -406,8 +426,23 @@ def _listing(router: Router, request: RouteRequest) -> list[Candidate]:
         _benched(health),
         vision=vision,
     )
-    order = sorted(range(len(ranked)), key=lambda i: vision and not ranked[i].entry.vision)
     return [
-        Candidate(ranked[i].provider, ranked[i].entry, reasons[i], ranked[i].free, ranked[i].facts)
-        for i in order
+        Candidate(pair.provider, pair.entry, reason, pair.free, pair.facts)
+        for pair, reason in zip(ranked, reasons, strict=True)
     ]
+
+
+def _embedding_listing(
+    settings: Settings, local_models: Mapping[str, list[str] | None]
+) -> list[Candidate]:
+    """Every allowed provider's embedding models, in the order embedding requests try them,
+    including providers without a key (what a key would add)."""
+    listed: list[Candidate] = []
+    serving = 0
+    for provider in settings.provider_order():
+        models = _embedding_models(provider, local_models) or []
+        serving += bool(models)
+        for model in models:
+            reason = f"embeddings: {model}, #{serving} in provider order"
+            listed.append(Candidate(provider, ModelEntry(model), reason, provider.is_free(model)))
+    return listed

@@ -88,7 +88,11 @@ def _members(message: AIMessage) -> list[tuple[str, str, str]]:
 def test_metadata_contract(server: FakeProviderServer) -> None:
     message = _llm(server, fanout=3, combiner="concat").invoke("hello")
     meta = _meta(message)
-    assert set(meta) == {*_USUAL_KEYS, "cached", "attempts", "members", "combiner"}
+    assert set(meta) == {
+        *_USUAL_KEYS,
+        *("cached", "attempts", "members", "combiner", "fanout_requested", "fanout_used"),
+    }
+    assert meta["fanout_requested"] == meta["fanout_used"] == 3
     assert all(set(member) == _MEMBER_KEYS for member in meta["members"])
     assert meta["combiner"]["name"] == "concat"
     assert meta["combiner"]["members"] == meta["combiner"]["answers"] == 3

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from openmux.local import local_chat_available
 from openmux.testing import FakeProvider, FakeProviderServer, Fault
 from tests.helpers import default_signals, run_cli
 
@@ -126,7 +127,8 @@ def test_wizard_finds_nothing_adds_a_key_to_the_keyring(
     )
     child, transcript = spawn("init")
     child.expect("Already here")
-    child.expect("nothing yet")
+    # No key and no server; the bundled model counts when the local extra is installed.
+    child.expect(r"model\s+local\s+SmolLM2" if local_chat_available() else "nothing yet")
     child.expect(r"openrouter\s+free models \(:free\)\s+https://openrouter.ai/keys")
     child.expect(r"groq\s+free tier\s+https://console.groq.com/keys")
     child.expect(r"Add keys for which providers\?.*\(openrouter\): ")
