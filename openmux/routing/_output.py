@@ -55,6 +55,8 @@ class Modality:
     """What this media is called as something to make ("image", "beat", "video")."""
     alone: frozenset[str] = frozenset()
     """Words that ask for this media on their own ("draw", "aloud")."""
+    figurative: frozenset[str] = frozenset()
+    """After an `alone` word, these within the window make it figurative ("draw up")."""
     inputs: frozenset[str] = frozenset()
     """What this media is called as the input ("this photo", "my recording")."""
     extensions: frozenset[str] = frozenset()
@@ -83,6 +85,17 @@ _MAKE = _words(
     "generiere generieren создай создать сгенерируй сделай нарисуй"
 )
 
+# After a drawing verb ("draw", "paint", "sketch", "illustrate"), a particle or a
+# text-shaped object makes it the figurative sense, which wants text: "draw up a
+# contract", "draw a comparison", "paint a picture with words", "sketch out a plan",
+# "illustrate the concept with an example", "draw an ASCII table".
+_FIGURATIVE_DRAWING = _words(
+    "up out upon from words word ascii text table tables plan plans comparison comparisons "
+    "conclusion conclusions concept concepts example examples parallel parallels distinction "
+    "distinctions line lines lesson lessons contract template outline list summary essay "
+    "story timeline analogy argument attention inspiration"
+)
+
 _MODALITIES: dict[str, Modality] = {
     "image": Modality(
         make=_MAKE,
@@ -96,6 +109,7 @@ _MODALITIES: dict[str, Modality] = {
             "draw paint sketch illustrate doodle dibuja dibújame pinta desenhe desenha "
             "disegna dessine dessinez zeichne zeichnen нарисуй нарисуйте"
         ),
+        figurative=_FIGURATIVE_DRAWING,
         # No `inputs`: a question about a picture ("what's in this photo?") wants text,
         # which vision models give (and, with no picture attached, a chat model can
         # say so); only making or editing one needs an image model.
@@ -107,7 +121,8 @@ _MODALITIES: dict[str, Modality] = {
         # The input of speech synthesis is text: only a request to speak it counts.
         make=_MAKE | _words("read say speak narrate pronounce"),
         outputs=_words("speech audio mp3 wav voiceover voice-over narration audiobook"),
-        alone=_words("aloud narrate vorlesen вслух voice-over voiceover"),
+        # "voice-over" alone names the thing ("a voice-over booth"), so it needs a verb.
+        alone=_words("aloud narrate vorlesen вслух"),
         scripts=("朗读", "读出来", "念出来", "読み上げ", "音読", "소리 내어"),
     ),
     "audio": Modality(
@@ -174,7 +189,9 @@ def _made(words: list[str], modality: Modality) -> str | None:
     """The phrase that asks for this media to be made or changed, if any."""
     for i, word in enumerate(words):
         if word in modality.alone and _noun_at(words, i, modality.alone):
-            return word
+            if not _figurative(words, i, modality.figurative):
+                return word
+            continue
         if word not in modality.make:
             continue
         for j in range(i + 1, min(len(words), i + 1 + _WINDOW)):
@@ -183,6 +200,11 @@ def _made(words: list[str], modality: Modality) -> str | None:
             if _noun_at(words, j, modality.outputs):
                 return f"{word} … {words[j]}"
     return None
+
+
+def _figurative(words: list[str], i: int, marks: frozenset[str]) -> bool:
+    """The verb at `i` governs a text-shaped object or particle, within the window."""
+    return any(word in marks for word in words[i + 1 : i + 1 + _WINDOW])
 
 
 def _referred(words: list[str], modality: Modality) -> str | None:

@@ -257,13 +257,8 @@ def _intent_prompts(name: str) -> list[tuple[str, str]]:
     return rows
 
 
-@pytest.mark.xfail(
-    reason="target not met: 7 of 407 refused when first scored (the label-only rule "
-    "refused 79); the set is not tuned on, so the gap stays until the rule or the "
-    "classifier improves (benchmarks/refusals.py prints the figure)",
-    raises=AssertionError,
-)
-def test_no_text_intended_prompt_is_refused() -> None:
+@pytest.mark.parametrize("name", ["text_intent.tsv"])
+def test_no_text_intended_prompt_is_refused(name: str) -> None:
     """A set of text-intended prompts written without sight of the classifier's training
     data (short, odd and multilingual ones among them): none is refused."""
     settings = load_settings(
@@ -274,7 +269,7 @@ def test_no_text_intended_prompt_is_refused() -> None:
     )
     router = Router(settings)
     refused = []
-    for _, text in _intent_prompts("text_intent.tsv"):
+    for _, text in _intent_prompts(name):
         request = RouteRequest(messages=[HumanMessage(text)])
         try:
             plan(router, request)
