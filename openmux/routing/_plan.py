@@ -210,8 +210,13 @@ def build_plan(
 def _known_models(provider: ProviderSettings, catalog: Catalog) -> list[ModelEntry]:
     models = list(provider.models)
     if not provider.models_configured:
+        offers = catalog.offers_of(provider)
+        if catalog.listing(provider) is not None:
+            # A refreshed listing is the provider's word: table defaults it no longer
+            # offers are gone, and must not keep their place at the top.
+            models = [m for m in models if m.id in offers]
         seen = {m.id for m in models}
-        models += [ModelEntry(i) for i in catalog.offers_of(provider) if i not in seen]
+        models += [ModelEntry(i) for i in offers if i not in seen]
     return models
 
 
