@@ -183,13 +183,13 @@ def _fail(
     if not request.finished:  # a hedge lost the race: its outcome no longer matters
         request.record(candidate, failure.kind, error=str(failure), latency_ms=_ms_since(started))
     spent = _account(router, candidate, request, failure.kind, started, seen=seen, failure=failure)
+    react(router, candidate, request, failure, spent)
     _log.info(
         "attempt failed: %s:%s %s (wait %s)",
         *candidate.key,
         failure.kind,
         "-" if failure.retry_after is None else f"{failure.retry_after:.1f} s",
     )
-    react(router, candidate, request, failure, spent)
     return failure
 
 
