@@ -7,7 +7,7 @@ from openmux.quotas._limits import BUILTIN_LIMITS, PROVIDER_WIDE, Limits, next_r
 from openmux.quotas._prices import LIST_PRICES, list_price
 from openmux.quotas._report import parse_since, summarize, usage
 from openmux.quotas._store import Blocked, QuotaStore, quota_store
-from openmux.quotas._terms import PROVIDER_TERMS
+from openmux.quotas._terms import PROVIDER_TERMS, provider_notes
 from openmux.quotas._usage import UsageLog, UsageRecord, usage_log
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "log_over_quota",
     "next_reset",
     "parse_since",
+    "provider_notes",
     "quota_store",
     "readings_from_headers",
     "summarize",

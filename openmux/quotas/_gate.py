@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from openmux._logging import get_logger
 from openmux.quotas._learn import exhaustion_from_failure, readings_from_headers
 from openmux.quotas._limits import BUILTIN_LIMITS, PROVIDER_WIDE, Limits, next_reset, table_limits
+from openmux.quotas._openrouter_key import check_in_background
 from openmux.quotas._store import Blocked, QuotaStore, quota_store
 from openmux.quotas._usage import UsageLog, UsageRecord, usage_log
 
@@ -112,6 +113,10 @@ class QuotaGate:
         if status == "over_quota":
             return None
         scope, limits = self.scope(provider, model)
+        if status == "ok" and limits.free_models_only and provider.api_key is not None:
+            check_in_background(
+                provider, lambda per_day: self._learn_daily(provider, model, per_day)
+            )
         extra = tokens_in + tokens_out - counted_tokens
         if limits.any and extra > 0:
             self.store.add_tokens(scope, limits, extra, now)
@@ -119,6 +124,10 @@ class QuotaGate:
         if failure is not None and failure.kind == "rate_limited":
             spent = self._learn_failure(provider, model, failure, now) or spent
         return spent
+
+    def _learn_daily(self, provider: ProviderSettings, model: str, per_day: int) -> None:
+        if "rpd" not in provider.limits:
+            self.store.learn(self.scope(provider, model)[0], {"rpd": per_day})
 
     def _learn_headers(
         self, provider: ProviderSettings, model: str, headers: Mapping[str, str], now: float

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from openmux.config import RETIRED_PROVIDERS
+
+if TYPE_CHECKING:
+    from openmux.config import ProviderSettings
 
 PROVIDER_TERMS: Mapping[str, str] = MappingProxyType(
     {
@@ -28,3 +34,15 @@ PROVIDER_TERMS: Mapping[str, str] = MappingProxyType(
         "cloudflare": "10,000 free neurons a day for the whole account, reset at 00:00 UTC",
     }
 )
+
+RETIRED_KEY_ENVS: Mapping[str, str] = MappingProxyType({"GITHUB_MODELS_TOKEN": "github"})
+"""Key variables of retired providers: still set, they deserve a word, not silence."""
+
+
+def provider_notes(providers: Iterable[ProviderSettings], environ: Mapping[str, str]) -> list[str]:
+    """What matters about these providers' free tiers, and about keys of retired ones."""
+    notes = [f"{p.name}: {PROVIDER_TERMS[p.name]}" for p in providers if p.name in PROVIDER_TERMS]
+    for env_name, retired in RETIRED_KEY_ENVS.items():
+        if environ.get(env_name):
+            notes.append(f"{env_name} is set, but {RETIRED_PROVIDERS[retired]}")
+    return notes

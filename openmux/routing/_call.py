@@ -34,6 +34,7 @@ from openmux.providers import (
     watching_headers,
     watching_rate_limits,
 )
+from openmux.routing._plan import is_free_offer
 from openmux.routing._react import react, refused_key_hint
 from openmux.routing._request import Candidate, RouteRequest, request_exhausted
 from openmux.routing._select import estimate_tokens, request_task, skip_over_quota
@@ -89,7 +90,7 @@ def _rule_out(router: Router, candidate: Candidate, request: RouteRequest) -> No
         request.hints.append(refused_key_hint(candidate))
         raise ProviderFailure("auth", why)
     # free_only is enforced here, at the last step before sending.
-    if router.settings.free_only and not provider.is_free(candidate.model.id):
+    if router.settings.free_only and not _free(candidate):
         request.record(candidate, "not_free", error="paid model; free_only is on")
         raise ProviderFailure("not_free", f"{name} is not free")
     bench = router.health.bench_of(*candidate.key)
@@ -104,6 +105,13 @@ def _rule_out(router: Router, candidate: Candidate, request: RouteRequest) -> No
     if blocked is not None:
         skip_over_quota(router, candidate, request, blocked)
         raise ProviderFailure("over_quota", f"{name} is over its free-tier quota")
+
+
+def _free(candidate: Candidate) -> bool:
+    offer = candidate.facts.offer if candidate.facts is not None else None
+    return candidate.free and is_free_offer(
+        candidate.provider, candidate.model.id, offer.free if offer is not None else None
+    )
 
 
 def _built(

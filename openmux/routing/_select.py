@@ -27,7 +27,15 @@ from langchain_core.messages import AIMessage
 
 from openmux.config import ModelEntry, explain_no_candidates
 from openmux.errors import ConfigError
-from openmux.routing._plan import LATENCY_TTL, Pair, Plan, ProviderPlan, build_plan, plan_for
+from openmux.routing._plan import (
+    LATENCY_TTL,
+    Pair,
+    Plan,
+    ProviderPlan,
+    build_plan,
+    is_free_offer,
+    plan_for,
+)
 from openmux.routing._rank import rank
 from openmux.routing._request import Candidate, RouteRequest
 
@@ -379,7 +387,7 @@ def _named(plan: Plan, usable: list[ProviderPlan], model_id: str) -> list[Pair]:
                 facts=facts,
                 p_index=order.get(provider.name, 0),
                 m_index=0,
-                free=provider.is_free(model_id) and offer_free is not False,
+                free=is_free_offer(provider, model_id, offer_free),
                 context_known=facts.context_length is not None,
                 assumed=False,
                 pin=0,
