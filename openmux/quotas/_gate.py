@@ -115,7 +115,9 @@ class QuotaGate:
         scope, limits = self.scope(provider, model)
         if status == "ok" and limits.free_models_only and provider.api_key is not None:
             check_in_background(
-                provider, lambda per_day: self._learn_daily(provider, model, per_day)
+                provider,
+                lambda per_day: self._learn_daily(provider, model, per_day),
+                str(self.store.path),
             )
         extra = tokens_in + tokens_out - counted_tokens
         if limits.any and extra > 0:

@@ -24,7 +24,7 @@ WITH_CREDITS_PER_DAY = 1000
 TIMEOUT = 5.0
 
 _log = get_logger("openmux.quotas")
-_checked: dict[tuple[str, str], float] = {}
+_checked: dict[tuple[str, str, str], float] = {}
 _lock = threading.Lock()
 
 
@@ -46,9 +46,12 @@ def daily_free_requests(provider: ProviderSettings) -> int | None:
     return FREE_TIER_PER_DAY if data["is_free_tier"] else WITH_CREDITS_PER_DAY
 
 
-def check_in_background(provider: ProviderSettings, learn: Callable[[int], None]) -> None:
-    """Ask the key endpoint once in a while; `learn(requests_per_day)` with the answer."""
-    key = (provider.name, provider.base_url)
+def check_in_background(
+    provider: ProviderSettings, learn: Callable[[int], None], state: str
+) -> None:
+    """Ask the key endpoint once in a while per `state` (where the answer is kept);
+    `learn(requests_per_day)` with the answer."""
+    key = (state, provider.name, provider.base_url)
     now = time.monotonic()
     with _lock:
         if now - _checked.get(key, -CHECK_SECONDS) < CHECK_SECONDS:
