@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta, timezone
-from functools import cache
+from functools import cache, cached_property
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -42,7 +42,7 @@ class Limits:
     """The limits bind only the provider's free models (OpenRouter's `:free` ids)."""
     source: str = ""
 
-    @property
+    @cached_property
     def any(self) -> bool:
         return any(getattr(self, name) is not None for name in LIMIT_FIELDS)
 

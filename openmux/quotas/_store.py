@@ -102,13 +102,14 @@ def _connect(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _count(buckets: Buckets | None, window: str, now: float, today: int) -> int:
-    if not buckets:
-        return 0
-    if window in _MINUTE_WINDOWS:
-        oldest = int(now) - MINUTE
-        return sum(n for bucket, n in buckets.items() if bucket > oldest)
-    return buckets.get(today, 0)
+def _add(into: dict[Key, Buckets], counts: Iterable[tuple[str, str, int, int]]) -> None:
+    for scope, window, bucket, n in counts:
+        buckets = into.setdefault((scope, window), {})
+        if bucket not in buckets and window in _MINUTE_WINDOWS and len(buckets) > MINUTE:
+            # A new second: forget the seconds that left the window, so counting stays cheap.
+            for old in [b for b in buckets if b <= bucket - MINUTE]:
+                del buckets[old]
+        buckets[bucket] = buckets.get(bucket, 0) + n
 
 
 class QuotaStore:
@@ -174,10 +175,19 @@ class QuotaStore:
             self.generation += 1
 
     def _used(self, scope: str, window: str, now: float, today: int) -> int:
+        """The shared count as last read plus this process's unwritten one (lock held)."""
         key = (scope, window)
-        return _count(self._view.get(key), window, now, today) + _count(
-            self._pending.get(key), window, now, today
-        )
+        view, pending = self._view.get(key), self._pending.get(key)
+        if window not in _MINUTE_WINDOWS:
+            return (view.get(today, 0) if view else 0) + (pending.get(today, 0) if pending else 0)
+        oldest = int(now) - MINUTE
+        total = 0
+        for buckets in (view, pending):
+            if buckets:
+                for bucket, n in buckets.items():
+                    if bucket > oldest:
+                        total += n
+        return total
 
     def _verdict(
         self, scope: str, limits: Limits, tokens: int, now: float
@@ -275,9 +285,7 @@ class QuotaStore:
         return rows
 
     def _add_pending(self, counts: Iterable[tuple[str, str, int, int]]) -> None:
-        for scope, window, bucket, n in counts:
-            buckets = self._pending.setdefault((scope, window), {})
-            buckets[bucket] = buckets.get(bucket, 0) + n
+        _add(self._pending, counts)
 
     def _reserve_through(
         self,
@@ -364,9 +372,7 @@ class QuotaStore:
     # -- writing ----------------------------------------------------------------------------
 
     def _merge_into_view(self, counts: Iterable[tuple[str, str, int, int]]) -> None:
-        for scope, window, bucket, n in counts:
-            buckets = self._view.setdefault((scope, window), {})
-            buckets[bucket] = buckets.get(bucket, 0) + n
+        _add(self._view, counts)
 
     def _pending_rows(self) -> list[tuple[str, str, int, int]]:
         return [
