@@ -86,13 +86,14 @@ def render_text(data: dict[str, Any], since: str) -> str:
         p50 = "-" if row["p50_ms"] is None else f"{row['p50_ms']:.0f}"
         p95 = "-" if row["p95_ms"] is None else f"{row['p95_ms']:.0f}"
         rate = "-" if row["success_rate"] is None else f"{row['success_rate']:.0%}"
-        failures = ", ".join(f"{kind} {n}" for kind, n in row["failures"].items())
-        skipped = f", over quota {row['over_quota']}" if row["over_quota"] else ""
+        notes = [f"{kind} {n}" for kind, n in row["failures"].items()]
+        if row["over_quota"]:
+            notes.append(f"skipped over quota {row['over_quota']}")
         lines.append(
             f"{row['provider'] + ':' + row['model']:<{width}}  {bar} {row['requests']:>5}  "
             f"{rate:>4} ok  p50/p95 {p50}/{p95} ms  "
             f"{_count(row['tokens_in'] + row['tokens_out'])} tokens  {_today(row)}"
-            + (f"  [{failures}{skipped}]" if failures or skipped else "")
+            + (f"  [{', '.join(notes)}]" if notes else "")
         )
     lines += ["", "█ answered  ▒ failed; limits are free-tier limits (table, learned or config)"]
     return "\n".join(lines)
@@ -102,7 +103,7 @@ def stats_svg(data: dict[str, Any], title: str) -> str:
     """Horizontal bars per model: answered, failed and skipped for quota; figures beside."""
     models = data["models"]
     label, bar, row_height, top = 300, 320, 30, 64
-    width, height = label + bar + 360, top + max(1, len(models)) * row_height + 40
+    width, height = label + bar + 470, top + max(1, len(models)) * row_height + 40
     most = max([max(m["requests"], m["over_quota"]) for m in models] + [1])
     cost = data["would_have_cost_usd"]
     parts = [
