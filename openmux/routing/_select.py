@@ -87,11 +87,15 @@ def within_quota(
     kept: list[Candidate] = []
     skipped: set[str] = set()
     tokens = estimate_tokens(request)
+    verdicts: dict[str, Blocked | None] = {}  # models sharing one allowance are looked at once
     for index, candidate in enumerate(candidates):
         if len(kept) >= request.max_attempts:
             kept += candidates[index:]
             break
-        blocked = router.quotas.over(candidate.provider, candidate.model.id, tokens)
+        scope = router.quotas.scope(candidate.provider, candidate.model.id)[0]
+        if scope not in verdicts:
+            verdicts[scope] = router.quotas.over(candidate.provider, candidate.model.id, tokens)
+        blocked = verdicts[scope]
         if blocked is None:
             kept.append(candidate)
         elif candidate.provider.name not in skipped:
