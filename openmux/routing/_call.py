@@ -204,7 +204,13 @@ def _fail(
 def _retry(
     router: Router, candidate: Candidate, request: RouteRequest, failure: ProviderFailure
 ) -> bool:
-    return not request.out_of_budget and router.policy.worth_retrying(*candidate.key, failure)
+    return (
+        not request.out_of_budget
+        and router.policy.worth_retrying(*candidate.key, failure)
+        # a retry is one more request: it must fit the free-tier limits too
+        and router.quotas.reserve(candidate.provider, candidate.model.id, estimate_tokens(request))
+        is None
+    )
 
 
 def _watched(request: RouteRequest) -> AbstractContextManager[list[float]]:

@@ -196,3 +196,13 @@ def test_stats_json_counts_equal_the_fake_counts(server: FakeProviderServer) -> 
     sent = {row["provider"]: row["requests"] for row in data["models"]}
     assert sent == {"alpha": server.providers["alpha"].hits, "beta": server.providers["beta"].hits}
     assert data["spent_usd"] == 0
+
+
+def test_a_retry_counts_against_the_limit(server: FakeProviderServer) -> None:
+    llm = ChatOpenMux(config=limited(server, rpm=6))
+    for i in range(5):  # a healthy history: a transient error is worth one quick retry
+        assert llm.invoke(f"q{i}").content == "from alpha"
+    server.providers["alpha"].fault = Fault.status(503)
+    message = llm.invoke("the sixth")
+    assert message.content == "from beta"
+    assert server.providers["alpha"].hits == 6  # the retry would have been the seventh
