@@ -30,14 +30,15 @@ _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def parse_since(text: str, now: float | None = None) -> float:
-    """`7d`, `24h`, `30m`, `2w` ago, or a date (`2026-12-01`, UTC): epoch seconds."""
+    """`7d`, `24h`, `30m`, `2w` ago, or a date or time (`2026-12-01`, `...T19:00:00Z`;
+    UTC unless it says otherwise): epoch seconds."""
     now = time.time() if now is None else now
     value = text.strip().lower()
     match = _SPAN.match(value)
     if match is not None:
         return now - float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     try:
-        stamp = datetime.fromisoformat(value)
+        stamp = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(
             f"--since {text!r} is not a span or a date; use 7d, 24h, 30m, 2w or 2026-12-01"

@@ -196,6 +196,22 @@ def test_stats_json_counts_equal_the_fake_counts(server: FakeProviderServer) -> 
     sent = {row["provider"]: row["requests"] for row in data["models"]}
     assert sent == {"alpha": server.providers["alpha"].hits, "beta": server.providers["beta"].hits}
     assert data["spent_usd"] == 0
+    assert data == json.loads(json.dumps(usage_of_now(data)))  # the Python API: the same data
+    shown = run_cli("stats", "--since", "1h", "--plot", "usage.html")
+    assert shown.returncode == 0, shown.stderr
+    assert "alpha:a-1" in shown.stdout and "over quota" in shown.stdout
+    assert "<svg" in Path("usage.html").read_text(encoding="utf-8")
+    wrong = run_cli("stats", "--plot", "usage.png")
+    assert wrong.returncode == 2 and "*.html or *.svg" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+
+def usage_of_now(data: dict[str, Any]) -> dict[str, Any]:
+    """`openmux.usage()` for the same span, its clock-dependent fields set to the CLI's."""
+    import openmux
+
+    found = openmux.usage(data["since"])
+    return {**found, "since": data["since"], "until": data["until"]}
 
 
 def test_a_retry_counts_against_the_limit(server: FakeProviderServer) -> None:
