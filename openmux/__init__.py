@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from openmux.classifier import TaskClassification, TaskType, classify
     from openmux.embeddings import OpenMuxEmbeddings
     from openmux.orchestrator import Orchestrator
+    from openmux.quotas import usage
 
 __version__ = "0.3.0.dev0"
 
@@ -37,6 +38,7 @@ __all__ = [
     "UnsupportedTask",
     "__version__",
     "classify",
+    "usage",
 ]
 
 _LAZY = {
@@ -46,6 +48,7 @@ _LAZY = {
     "classify": "openmux.classifier",
     "TaskClassification": "openmux.classifier",
     "TaskType": "openmux.classifier",
+    "usage": "openmux.quotas",
 }
 
 

@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     from openmux.cli._serve import add_serve_parser
 
     add_serve_parser(commands)
+    from openmux.cli._stats import add_stats_parser
+
+    add_stats_parser(commands)
     _add_setup_commands(commands)
     return parser
 
@@ -193,6 +196,7 @@ def _run(args_list: list[str]) -> int:
         "vote": _run_vote,
         "playground": _run_playground,
         "serve": _run_serve,
+        "stats": _run_stats,
     }
     return handlers[args.command](args)
 
@@ -262,6 +266,12 @@ def _run_serve(args: argparse.Namespace) -> int:
     from openmux.cli._serve import run_serve
 
     return run_serve(args)
+
+
+def _run_stats(args: argparse.Namespace) -> int:
+    from openmux.cli._stats import run_stats
+
+    return run_stats(args)
 
 
 def _run_doctor(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -127,6 +128,9 @@ def run_doctor(args: argparse.Namespace) -> int:
         for b in health.benches(now)
     ]
     state_problems = [health.problem] if health.problem else []
+    from openmux.quotas import provider_notes
+
+    notes = provider_notes((p for p in providers if p.api_key is not None), os.environ)
     usable = [c for c in checks if c.ok and c.provider in allowed]
     if args.json:
         print(
@@ -136,6 +140,7 @@ def run_doctor(args: argparse.Namespace) -> int:
                     "benched": benches,
                     "catalog": "built-in provider table",
                     "state_problems": state_problems,
+                    "notes": notes,
                     "can_answer": bool(usable),
                 },
                 indent=2,
@@ -145,6 +150,8 @@ def run_doctor(args: argparse.Namespace) -> int:
     _print_report(checks, benches, settings, allowed)
     for problem in state_problems:
         print(f"state: {problem}")
+    for note in notes:
+        print(f"note: {note}")
     if not usable:
         print(
             "\nNothing can answer right now. Fix one of the problems above"

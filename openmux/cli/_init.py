@@ -7,6 +7,7 @@ Interactive by default; `--yes` answers every question with its default, and
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -126,6 +127,7 @@ class _Wizard:
         from openmux.cli._keys import describe, key_envs_of, takes_key
         from openmux.config import key_locations
         from openmux.providers import list_models
+        from openmux.quotas import provider_notes
 
         self.out.print("[bold]Already here[/]")
         with_keys: set[str] = set()
@@ -167,11 +169,14 @@ class _Wizard:
             self.out.print(
                 "  nothing yet: no provider key, no local model server and no bundled model"
             )
+        for note in provider_notes([], os.environ):
+            self.out.print(f"  [yellow]note:[/] {safe(note)}")
         return with_keys
 
     def _show_providers(self, settings: Settings) -> None:
         from openmux.cli._keys import takes_key
         from openmux.config import BUILTIN_BY_NAME
+        from openmux.quotas import provider_notes
 
         self.out.print("\n[bold]Free providers[/] (one key each; the sign-up page gives it)")
         for provider in settings.providers.values():
@@ -186,6 +191,8 @@ class _Wizard:
                 kind = "paid"
             url = provider.signup_url or "-"
             self.out.print(f"  {provider.name:<12} {kind:<20} {url}", markup=False)
+            for note in provider_notes([provider], {}):
+                self.out.print(f"  {'':<12} note: {note.removeprefix(provider.name + ': ')}")
         self.out.print(
             "  Local servers need no key: Ollama, LM Studio, llama.cpp (start one any time).\n"
         )

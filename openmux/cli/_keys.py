@@ -220,6 +220,11 @@ def run_keys(args: argparse.Namespace) -> int:
 
 def _provider(out: Console, settings: Settings, name: str) -> ProviderSettings | None:
     provider = settings.providers.get(name)
+    from openmux.config import RETIRED_PROVIDERS
+
+    if provider is None and name in RETIRED_PROVIDERS:
+        out.print(f"[red]{safe(RETIRED_PROVIDERS[name])}[/]")
+        return None
     if provider is None or not takes_key(provider):
         names = ", ".join(p.name for p in keyed_providers(settings))
         out.print(

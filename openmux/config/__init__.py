@@ -13,6 +13,7 @@ from openmux.config._privacy import (
     parse_privacy,
     privacy_of,
 )
+from openmux.config._provider_tables import LIMIT_KEYS
 from openmux.config._providers import (
     BUILTIN_BY_NAME,
     BUILTIN_PROVIDERS,
@@ -21,6 +22,7 @@ from openmux.config._providers import (
     LOCAL_EMBEDDING_MODEL_ID,
     MODEL_INSTALL_COMMAND,
     PROTOCOLS,
+    RETIRED_PROVIDERS,
     ModelEntry,
     ProviderSpec,
 )
@@ -54,12 +56,14 @@ __all__ = [
     "BUNDLED_CHAT_MODEL_ID",
     "CONFIG_FILE_NAME",
     "INSTALL_HINT",
+    "LIMIT_KEYS",
     "LOCAL_EMBEDDING_MODEL_ID",
     "MODEL_INSTALL_COMMAND",
     "PASSPHRASE_ENV",
     "PII_KINDS",
     "PRIVACY_KEYS",
     "PROTOCOLS",
+    "RETIRED_PROVIDERS",
     "ModelEntry",
     "PrivacySettings",
     "ProviderSettings",

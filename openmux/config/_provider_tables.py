@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import SecretStr
@@ -23,7 +24,10 @@ PROVIDER_KEYS = {
     "models",
     "embedding_models",
     "headers",
+    "limits",
 }
+LIMIT_KEYS = ("rpm", "rpd", "tpm", "tpd")
+"""Counted free-tier limits: requests and tokens per minute and per day."""
 
 
 def merge_provider_table(
@@ -81,6 +85,12 @@ def merge_provider_table(
             where,
             'headers = { X-Name = "value" }',
         )
+    if "limits" in table:
+        problem = limits_problem(table["limits"])
+        if problem is not None:
+            raise layer.error(
+                f"[{where}] {problem}", "limits", where, "limits = { rpm = 20, rpd = 50 }"
+            )
     if name not in known and merged["protocol"] not in IN_PROCESS:
         base_url = merged["base_url"]
         if "free" not in merged and not is_loopback_url(base_url):
@@ -102,6 +112,26 @@ def merge_provider_table(
                 trust_fix(Path(layer.source)),
             )
     return merged
+
+
+def limits_problem(value: Any) -> str | None:
+    """What is wrong with a `limits` table (None when nothing): known keys, whole numbers,
+    `shared` true or false, `reset` "utc" or "pacific"."""
+    if not isinstance(value, Mapping):
+        return "limits must be a table"
+    for key, item in value.items():
+        if key in LIMIT_KEYS:
+            if isinstance(item, bool) or not isinstance(item, int) or item < 0:
+                return f"limits.{key} must be a whole number >= 0, not {item!r}"
+        elif key == "shared":
+            if not isinstance(item, bool):
+                return "limits.shared must be true or false"
+        elif key == "reset":
+            if item not in ("utc", "pacific"):
+                return 'limits.reset must be "utc" or "pacific"'
+        else:
+            return f"unknown limit {key!r}; use {', '.join(LIMIT_KEYS)}, shared or reset"
+    return None
 
 
 def provider_settings(
@@ -145,6 +175,8 @@ def provider_settings(
     local = local or is_loopback_url(base_url) or protocol in IN_PROCESS
     if protocol in IN_PROCESS and not base_url:
         base_url = "in-process"
+    # Free is the provider's kind, never its address: a built-in (OpenRouter, say) pointed at
+    # a local proxy or tunnel still charges for its paid models.
     free_default = spec.free if spec else local
     known = {m.id: m for m in spec.models} if spec else {}
     models = spec.models if spec else ()
@@ -157,7 +189,7 @@ def provider_settings(
         name=name,
         protocol=protocol,
         base_url=base_url.rstrip("/"),
-        free=bool(override.get("free", free_default or local)),
+        free=bool(override.get("free", free_default)),
         enabled=bool(override.get("enabled", True)),
         local=local,
         api_key=api_key,
@@ -167,6 +199,7 @@ def provider_settings(
         key_env=key_envs[0] if key_envs else None,
         models=models,
         models_configured="models" in override,
+        limits=MappingProxyType(dict(override.get("limits", {}))),
         embedding_models=embedding_models,
         headers=SecretHeaders({**(spec.headers if spec else {}), **override.get("headers", {})}),
         tool_call_id_style=spec.tool_call_id_style if spec else "any",

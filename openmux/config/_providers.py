@@ -149,21 +149,6 @@ BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
         docs="https://ai.google.dev/gemini-api/docs/openai",
     ),
     ProviderSpec(
-        # https://docs.github.com/en/rest/models/inference
-        name="github",
-        protocol="openai",
-        base_url="https://models.github.ai/inference",
-        free=True,
-        key_envs=("GITHUB_MODELS_TOKEN",),
-        models=_models(
-            ModelEntry("openai/gpt-4.1-mini", vision=True),
-            "meta/Llama-3.3-70B-Instruct",
-        ),
-        embedding_models=("openai/text-embedding-3-small",),
-        signup_url="https://github.com/settings/tokens",
-        docs="https://docs.github.com/en/github-models",
-    ),
-    ProviderSpec(
         # https://docs.api.nvidia.com/nim/reference/llm-apis
         name="nvidia",
         protocol="openai",
@@ -246,3 +231,16 @@ BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
 BUILTIN_BY_NAME: MappingProxyType[str, ProviderSpec] = MappingProxyType(
     {spec.name: spec for spec in BUILTIN_PROVIDERS}
 )
+
+RETIRED_PROVIDERS: MappingProxyType[str, str] = MappingProxyType(
+    {
+        # https://github.blog/changelog/2026-07-01-github-models-is-being-fully-retired-on-july-30-2026/
+        # (checked 2026-12-04): the inference API answers 410 Gone since then.
+        "github": (
+            "GitHub Models was retired on 2026-07-30 (its API answers 410 Gone); "
+            "use openrouter (OPENROUTER_API_KEY), gemini (GEMINI_API_KEY) or groq "
+            "(GROQ_API_KEY) instead"
+        ),
+    }
+)
+"""Providers that no longer exist: naming one in a config or a key is an error saying why."""

@@ -72,6 +72,8 @@ class ProviderSettings(ProviderSpec):
     """The variable the key came from, or would (the first of `key_envs`)."""
     models_configured: bool = False
     """Whether the configuration lists the models (then servers are not asked)."""
+    limits: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    """`[providers.X] limits`: free-tier limits over the built-in table's (openmux.quotas)."""
 
     def __repr__(self) -> str:
         # base_url may carry credentials (https://user:password@host): mask them too.

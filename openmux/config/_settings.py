@@ -18,6 +18,7 @@ from openmux.config._provider_tables import merge_provider_table, provider_setti
 from openmux.config._providers import (
     BUILTIN_BY_NAME,
     BUILTIN_PROVIDERS,
+    RETIRED_PROVIDERS,
     ProviderSpec,
 )
 from openmux.config._schema import (
@@ -216,6 +217,13 @@ class _Builder:
         self.classifier = replace(self.classifier, **changes)
 
     def _apply_provider(self, layer: Layer, name: str, table: Any) -> None:
+        if name in RETIRED_PROVIDERS and not (isinstance(table, Mapping) and "base_url" in table):
+            raise layer.error(
+                f"[providers.{name}]: {RETIRED_PROVIDERS[name]}",
+                "",
+                f"providers.{name}",
+                f"remove the [providers.{name}] table",
+            )
         self.overrides[name] = merge_provider_table(
             layer, name, table, self.specs, self.overrides.get(name, {})
         )
@@ -231,6 +239,13 @@ class _Builder:
             providers[name] = self._provider(name, environ)
         if self.allowed is not None:
             unknown = [n for n in self.allowed if n not in providers]
+            retired = [n for n in unknown if n in RETIRED_PROVIDERS]
+            if retired:
+                raise ConfigError(
+                    f"[router] providers names {retired[0]!r}: {RETIRED_PROVIDERS[retired[0]]}",
+                    source=self.sources.get("router.providers"),
+                    fix=f"remove {retired[0]!r} from [router] providers",
+                )
             if unknown:
                 raise ConfigError(
                     f"[router] providers names unknown provider(s): {', '.join(unknown)}",
@@ -304,6 +319,12 @@ def load_settings(
     if offline is not None:
         builder.offline = offline
     for name, key in (api_keys or {}).items():
+        if name in RETIRED_PROVIDERS and name not in builder.overrides:
+            raise ConfigError(
+                f"api_keys names {name!r}: {RETIRED_PROVIDERS[name]}",
+                source="constructor arguments",
+                fix=f"drop the {name!r} key",
+            )
         if name not in builder.specs and name not in builder.overrides:
             raise ConfigError(
                 f"api_keys names an unknown provider {name!r}",

@@ -86,10 +86,31 @@ def line_of(text: str, key: str, table: str | None = None) -> int | None:
 
 
 def is_loopback_url(url: str) -> bool:
+    """Whether the URL's host is this machine, in any spelling: `localhost.`,
+    `[::ffff:127.0.0.1]`, `2130706433`, `0x7f.1`, `127.1`."""
     from urllib.parse import urlsplit
 
-    host = (urlsplit(url).hostname or "").lower()
-    return host in {"localhost", "::1"} or host.startswith("127.")
+    try:
+        host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    except ValueError:  # a malformed bracketed host
+        return False
+    return host == "localhost" or host.endswith(".localhost") or is_loopback_host(host)
+
+
+def is_loopback_host(host: str) -> bool:
+    import ipaddress
+    import socket
+
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:  # the short and numeric IPv4 forms a resolver accepts (127.1, 2130706433)
+            address = ipaddress.ip_address(socket.inet_aton(host))
+        except OSError:
+            return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def env_flag(environ: Mapping[str, str], name: str) -> bool | None:

@@ -14,7 +14,7 @@ from openmux.providers._failures import (
     local_cause,
     retry_after_seconds,
 )
-from openmux.providers._http import watching_headers
+from openmux.providers._http import watching_headers, watching_rate_limits
 from openmux.providers._network import NetworkProbe
 from openmux.providers._quirks import adapt_request
 
@@ -34,4 +34,5 @@ __all__ = [
     "local_cause",
     "retry_after_seconds",
     "watching_headers",
+    "watching_rate_limits",
 ]

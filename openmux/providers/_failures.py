@@ -31,6 +31,7 @@ FailureKind = Literal[
     "stream_interrupted",
     "circuit_open",
     "not_free",
+    "over_quota",
     "cancelled",
     "local",
 ]
@@ -54,10 +55,13 @@ class ProviderFailure(OpenMuxError):
         *,
         status: int | None = None,
         retry_after: float | None = None,
+        detail: Any = None,
     ) -> None:
         self.kind: FailureKind = kind
         self.status = status
         self.retry_after = retry_after
+        self.detail = detail
+        """The provider's decoded error body, for what it says about quotas (a 429's)."""
         super().__init__(redact(message)[:500])
 
 
@@ -263,6 +267,7 @@ def _from_openai(exc: BaseException) -> ProviderFailure:
             f"HTTP {status}: {message}",
             status=status,
             retry_after=retry_after_seconds(exc.response.headers),
+            detail=exc.body if status == 429 else None,
         )
     if isinstance(exc, openai.APIError):
         # Raised for an error event inside an SSE stream.

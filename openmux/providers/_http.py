@@ -72,10 +72,31 @@ def watching_headers() -> Iterator[list[float]]:
         _headers_at.reset(token)
 
 
+_rate_headers: ContextVar[dict[str, str] | None] = ContextVar("openmux_rate_headers", default=None)
+
+
+@contextmanager
+def watching_rate_limits() -> Iterator[dict[str, str]]:
+    """A dict that receives the rate-limit headers (`x-ratelimit-*`, `retry-after`) of
+    the provider responses that follow, on this thread or task only."""
+    seen: dict[str, str] = {}
+    token = _rate_headers.set(seen)
+    try:
+        yield seen
+    finally:
+        _rate_headers.reset(token)
+
+
 def _note_headers(response: Any) -> None:
     arrived = _headers_at.get()
     if arrived is not None and not arrived:
         arrived.append(time.perf_counter())
+    seen = _rate_headers.get()
+    if seen is not None:
+        for name, value in response.headers.items():
+            lowered = name.lower()
+            if lowered.startswith("x-ratelimit-") or lowered == "retry-after":
+                seen[lowered] = value
 
 
 async def _anote_headers(response: Any) -> None:

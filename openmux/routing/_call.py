@@ -23,6 +23,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tracers.base import BaseTracer
 from langchain_core.tracers.log_stream import LogStreamCallbackHandler
 
+from openmux._logging import get_logger
 from openmux.errors import NoProviderAvailable, StreamInterrupted
 from openmux.privacy import scrub_for_provider, scrub_texts_for_provider
 from openmux.providers import (
@@ -31,17 +32,24 @@ from openmux.providers import (
     adapt_request,
     failure_from_exception,
     watching_headers,
+    watching_rate_limits,
 )
+from openmux.routing._plan import is_free_offer
 from openmux.routing._react import react, refused_key_hint
 from openmux.routing._request import Candidate, RouteRequest, request_exhausted
+from openmux.routing._select import estimate_tokens, request_task, skip_over_quota
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from langchain_core.embeddings import Embeddings
     from langchain_core.language_models import BaseChatModel
 
+    from openmux.quotas import Spent
     from openmux.routing._context import Router
 
 T = TypeVar("T")
+_log = get_logger("openmux.routing")
 
 # No handler at all: an explicit empty list, or the inner model would pick up the
 # callbacks of whatever Runnable surrounds ChatOpenMux from the context.
@@ -82,7 +90,7 @@ def _rule_out(router: Router, candidate: Candidate, request: RouteRequest) -> No
         request.hints.append(refused_key_hint(candidate))
         raise ProviderFailure("auth", why)
     # free_only is enforced here, at the last step before sending.
-    if router.settings.free_only and not provider.is_free(candidate.model.id):
+    if router.settings.free_only and not _free(candidate):
         request.record(candidate, "not_free", error="paid model; free_only is on")
         raise ProviderFailure("not_free", f"{name} is not free")
     bench = router.health.bench_of(*candidate.key)
@@ -93,6 +101,17 @@ def _rule_out(router: Router, candidate: Candidate, request: RouteRequest) -> No
             candidate, "circuit_open", error=f"benched {seconds:.1f} s more after {bench.reason}"
         )
         raise ProviderFailure("circuit_open", f"{name} is benched")
+    blocked = router.quotas.reserve(provider, candidate.model.id, estimate_tokens(request))
+    if blocked is not None:
+        skip_over_quota(router, candidate, request, blocked)
+        raise ProviderFailure("over_quota", f"{name} is over its free-tier quota")
+
+
+def _free(candidate: Candidate) -> bool:
+    offer = candidate.facts.offer if candidate.facts is not None else None
+    return candidate.free and is_free_offer(
+        candidate.provider, candidate.model.id, offer.free if offer is not None else None
+    )
 
 
 def _built(
@@ -126,8 +145,40 @@ def warm(router: Router, candidate: Candidate, *, aio: bool) -> None:
         router.pool.chat(candidate.provider, candidate.model.id, aio=aio)
 
 
+def _account(
+    router: Router,
+    candidate: Candidate,
+    request: RouteRequest,
+    status: str,
+    started: float,
+    *,
+    usage: Any = None,
+    seen: Mapping[str, str] | None = None,
+    failure: ProviderFailure | None = None,
+) -> Spent | None:
+    """Record the attempt's usage and learn the provider's limits from its answer."""
+    usage = usage or {}
+    return router.quotas.after_call(
+        candidate.provider,
+        candidate.model.id,
+        task=request_task(request),
+        status=status,
+        latency_ms=_ms_since(started),
+        tokens_in=int(usage.get("input_tokens") or 0),
+        tokens_out=int(usage.get("output_tokens") or 0),
+        counted_tokens=estimate_tokens(request),
+        headers=seen,
+        failure=failure,
+    )
+
+
 def _fail(
-    router: Router, candidate: Candidate, request: RouteRequest, exc: BaseException, started: float
+    router: Router,
+    candidate: Candidate,
+    request: RouteRequest,
+    exc: BaseException,
+    started: float,
+    seen: Mapping[str, str] | None = None,
 ) -> ProviderFailure:
     """Record and react to a provider's failure. The caller's or this machine's own error
     (a bad argument, text that cannot be encoded, no file descriptors left) is raised at
@@ -139,14 +190,27 @@ def _fail(
         raise NoProviderAvailable(str(failure), attempts=request.attempt_dicts()) from exc
     if not request.finished:  # a hedge lost the race: its outcome no longer matters
         request.record(candidate, failure.kind, error=str(failure), latency_ms=_ms_since(started))
-    react(router, candidate, request, failure)
+    spent = _account(router, candidate, request, failure.kind, started, seen=seen, failure=failure)
+    react(router, candidate, request, failure, spent)
+    _log.info(
+        "attempt failed: %s:%s %s (wait %s)",
+        *candidate.key,
+        failure.kind,
+        "-" if failure.retry_after is None else f"{failure.retry_after:.1f} s",
+    )
     return failure
 
 
 def _retry(
     router: Router, candidate: Candidate, request: RouteRequest, failure: ProviderFailure
 ) -> bool:
-    return not request.out_of_budget and router.policy.worth_retrying(*candidate.key, failure)
+    return (
+        not request.out_of_budget
+        and router.policy.worth_retrying(*candidate.key, failure)
+        # a retry is one more request: it must fit the free-tier limits too
+        and router.quotas.reserve(candidate.provider, candidate.model.id, estimate_tokens(request))
+        is None
+    )
 
 
 def _watched(request: RouteRequest) -> AbstractContextManager[list[float]]:
@@ -163,7 +227,11 @@ def _succeed(
     headers: list[float] | None = None,
     *,
     streamed: bool = False,
+    usage: Any = None,
+    seen: Mapping[str, str] | None = None,
 ) -> None:
+    # A day's allowance the answer used up is counted as spent: select skips it till reset.
+    _account(router, candidate, request, "ok", started, usage=usage, seen=seen)
     if not request.finished:
         request.record(candidate, "ok", latency_ms=_ms_since(started))
         request.winner = candidate
@@ -188,6 +256,7 @@ def _interrupted(
     request.record(
         candidate, "stream_interrupted", error=str(failure), latency_ms=_ms_since(started)
     )
+    _account(router, candidate, request, "stream_interrupted", started)
     router.health.record_failure(*candidate.key, reason="stream_interrupted")
     name = f"{candidate.provider.name}:{candidate.model.id}"
     return StreamInterrupted(
@@ -195,6 +264,11 @@ def _interrupted(
         partial_text=partial,
         attempts=request.attempt_dicts(),
     )
+
+
+def _answer(message: BaseMessage, seen: Mapping[str, str]) -> dict[str, Any]:
+    """What `_succeed` records of an answer: its token usage and the rate-limit headers."""
+    return {"usage": getattr(message, "usage_metadata", None), "seen": seen}
 
 
 def _has_answer(message: BaseMessage) -> bool:
@@ -238,7 +312,7 @@ def invoke_candidate(
     for tries in (1, 2):
         started = time.perf_counter()
         try:
-            with _watched(request) as arrived:
+            with _watched(request) as arrived, watching_rate_limits() as seen:
                 if config is UNOBSERVED and isinstance(model, QuietAnswers):
                     message = model.respond(messages, **call_kwargs)
                 else:
@@ -246,12 +320,12 @@ def invoke_candidate(
             if not _has_answer(message):
                 raise ProviderFailure("bad_response", "the answer was empty")
         except Exception as exc:
-            failure = _fail(router, candidate, request, exc, started)
+            failure = _fail(router, candidate, request, exc, started, seen)
             if tries == 1 and _retry(router, candidate, request, failure):
                 time.sleep(router.policy.retry_delay())
                 continue
             raise failure from exc
-        _succeed(router, candidate, request, started, started, arrived)
+        _succeed(router, candidate, request, started, started, arrived, **_answer(message, seen))
         return message
     raise AssertionError("unreachable")
 
@@ -266,7 +340,7 @@ async def ainvoke_candidate(
     for tries in (1, 2):
         started = time.perf_counter()
         try:
-            with _watched(request) as arrived:
+            with _watched(request) as arrived, watching_rate_limits() as seen:
                 if config is UNOBSERVED and isinstance(model, QuietAnswers):
                     message = await model.arespond(messages, **call_kwargs)
                 else:
@@ -274,12 +348,12 @@ async def ainvoke_candidate(
             if not _has_answer(message):
                 raise ProviderFailure("bad_response", "the answer was empty")
         except Exception as exc:
-            failure = _fail(router, candidate, request, exc, started)
+            failure = _fail(router, candidate, request, exc, started, seen)
             if tries == 1 and _retry(router, candidate, request, failure):
                 await asyncio.sleep(router.policy.retry_delay())
                 continue
             raise failure from exc
-        _succeed(router, candidate, request, started, started, arrived)
+        _succeed(router, candidate, request, started, started, arrived, **_answer(message, seen))
         return message
     raise AssertionError("unreachable")
 
@@ -296,7 +370,7 @@ def stream_candidate(
         held: list[BaseMessage] = []
         chunks = model.stream(messages, config, **call_kwargs)
         try:
-            with _watched(request) as arrived:
+            with _watched(request) as arrived, watching_rate_limits() as seen:
                 for chunk in chunks:
                     held.append(chunk)
                     if _chunk_has_answer(chunk):
@@ -305,7 +379,7 @@ def stream_candidate(
                     raise ProviderFailure("bad_response", "the stream ended without an answer")
         except Exception as exc:
             _close(chunks)
-            failure = _fail(router, candidate, request, exc, started)
+            failure = _fail(router, candidate, request, exc, started, seen)
             if tries == 1 and _retry(router, candidate, request, failure):
                 time.sleep(router.policy.retry_delay())
                 continue
@@ -314,13 +388,24 @@ def stream_candidate(
     first_token = time.perf_counter()
     yield from held
     partial = "".join(c.text for c in held)
+    last = held[-1]
     try:
         for chunk in chunks:
             partial += chunk.text
+            last = chunk if getattr(chunk, "usage_metadata", None) else last
             yield chunk
     except Exception as exc:
         raise _interrupted(router, candidate, request, exc, started, partial) from exc
-    _succeed(router, candidate, request, started, first_token, arrived, streamed=True)
+    _succeed(
+        router,
+        candidate,
+        request,
+        started,
+        first_token,
+        arrived,
+        streamed=True,
+        **_answer(last, seen),
+    )
 
 
 async def astream_candidate(
@@ -335,7 +420,7 @@ async def astream_candidate(
         held: list[BaseMessage] = []
         chunks = model.astream(messages, config, **call_kwargs)
         try:
-            with _watched(request) as arrived:
+            with _watched(request) as arrived, watching_rate_limits() as seen:
                 async for chunk in chunks:
                     held.append(chunk)
                     if _chunk_has_answer(chunk):
@@ -344,7 +429,7 @@ async def astream_candidate(
                     raise ProviderFailure("bad_response", "the stream ended without an answer")
         except Exception as exc:
             await _aclose(chunks)
-            failure = _fail(router, candidate, request, exc, started)
+            failure = _fail(router, candidate, request, exc, started, seen)
             if tries == 1 and _retry(router, candidate, request, failure):
                 await asyncio.sleep(router.policy.retry_delay())
                 continue
@@ -354,13 +439,24 @@ async def astream_candidate(
     for early in held:
         yield early
     partial = "".join(c.text for c in held)
+    last = held[-1]
     try:
         async for chunk in chunks:
             partial += chunk.text
+            last = chunk if getattr(chunk, "usage_metadata", None) else last
             yield chunk
     except Exception as exc:
         raise _interrupted(router, candidate, request, exc, started, partial) from exc
-    _succeed(router, candidate, request, started, first_token, arrived, streamed=True)
+    _succeed(
+        router,
+        candidate,
+        request,
+        started,
+        first_token,
+        arrived,
+        streamed=True,
+        **_answer(last, seen),
+    )
 
 
 # -- embeddings -----------------------------------------------------------------------------
@@ -388,10 +484,12 @@ def embed_candidate(
     sent = scrub_texts_for_provider(router.settings.privacy, candidate.provider, texts)
     started = time.perf_counter()
     try:
-        result = call(model, sent)
+        with watching_rate_limits() as seen:
+            result = call(model, sent)
     except Exception as exc:
-        raise _fail(router, candidate, request, exc, started) from exc
-    _succeed(router, candidate, request, started, started)
+        raise _fail(router, candidate, request, exc, started, seen) from exc
+    tokens = {"input_tokens": sum(len(text) for text in sent) // 4}
+    _succeed(router, candidate, request, started, started, usage=tokens, seen=seen)
     return result
 
 
@@ -406,8 +504,10 @@ async def aembed_candidate(
     sent = scrub_texts_for_provider(router.settings.privacy, candidate.provider, texts)
     started = time.perf_counter()
     try:
-        result = await call(model, sent)
+        with watching_rate_limits() as seen:
+            result = await call(model, sent)
     except Exception as exc:
-        raise _fail(router, candidate, request, exc, started) from exc
-    _succeed(router, candidate, request, started, started)
+        raise _fail(router, candidate, request, exc, started, seen) from exc
+    tokens = {"input_tokens": sum(len(text) for text in sent) // 4}
+    _succeed(router, candidate, request, started, started, usage=tokens, seen=seen)
     return result

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from openmux.catalog import Catalog
     from openmux.classifier import SecondTier
     from openmux.config import ProviderSettings, Settings
+    from openmux.quotas import QuotaGate
 
 
 class Router:
@@ -45,6 +46,12 @@ class Router:
 
         tier = self.settings.classifier
         return SecondTier(tier.second_tier, tier.threshold, tier.model)
+
+    @cached_property
+    def quotas(self) -> QuotaGate:
+        from openmux.quotas import QuotaGate
+
+        return QuotaGate(self.settings.state_dir)
 
     @cached_property
     def catalog(self) -> Catalog:

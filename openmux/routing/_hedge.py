@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import BaseMessage
 
+from openmux._logging import get_logger
 from openmux.providers import ProviderFailure
 from openmux.routing._call import warm
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from openmux.routing._request import Candidate, RouteRequest
 
 MIN_ADAPTIVE_DELAY = 1.5
+_log = get_logger("openmux.routing")
 UNOBSERVED_DELAY = 5.0
 
 _executor: ThreadPoolExecutor | None = None
@@ -62,6 +64,15 @@ def hedge_delay(router: Router, candidate: Candidate) -> float:
     return UNOBSERVED_DELAY if p95 is None else max(MIN_ADAPTIVE_DELAY, p95 / 1000)
 
 
+def _log_hedge(router: Router, slow: Candidate, hedge: Candidate) -> None:
+    _log.info(
+        "hedge: %s:%s is slow (wait %.1f s); racing %s:%s",
+        *slow.key,
+        hedge_delay(router, slow),
+        *hedge.key,
+    )
+
+
 def race(
     router: Router,
     request: RouteRequest,
@@ -79,6 +90,7 @@ def race(
         candidate = candidates[index]
         if hedged:
             request.hedged.add(candidate.key)
+            _log_hedge(router, candidates[index - 1], candidate)
         warm(router, candidate, aio=False)
         context = contextvars.copy_context()
         running[_threads().submit(context.run, calls[index])] = candidate
@@ -125,6 +137,7 @@ async def arace(
         candidate = candidates[index]
         if hedged:
             request.hedged.add(candidate.key)
+            _log_hedge(router, candidates[index - 1], candidate)
         warm(router, candidate, aio=True)
         running[asyncio.ensure_future(calls[index]())] = candidate
         index += 1

@@ -194,7 +194,7 @@ def build_plan(
                     facts=facts,
                     p_index=p_index,
                     m_index=m_index,
-                    free=provider.is_free(entry.id) and offer_free is not False,
+                    free=is_free_offer(provider, entry.id, offer_free),
                     context_known=context is not None,
                     assumed=assumed,
                     pin=pin,
@@ -207,11 +207,22 @@ def build_plan(
     return Plan(settings, catalog, providers, sorted(levels))
 
 
+def is_free_offer(provider: ProviderSettings, model_id: str, offer_free: bool | None) -> bool:
+    """Free by the provider's kind (a free tier, a `:free` id) or by the listing's zero
+    price; never when the listing prices it."""
+    return (provider.is_free(model_id) or offer_free is True) and offer_free is not False
+
+
 def _known_models(provider: ProviderSettings, catalog: Catalog) -> list[ModelEntry]:
     models = list(provider.models)
     if not provider.models_configured:
+        offers = catalog.offers_of(provider)
+        if catalog.listing(provider) is not None:
+            # A refreshed listing is the provider's word: table defaults it no longer
+            # offers are gone, and must not keep their place at the top.
+            models = [m for m in models if m.id in offers]
         seen = {m.id for m in models}
-        models += [ModelEntry(i) for i in catalog.offers_of(provider) if i not in seen]
+        models += [ModelEntry(i) for i in offers if i not in seen]
     return models
 
 

@@ -6,19 +6,51 @@ stage applies the rest of the reaction to the request in flight.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
+
+from openmux._logging import get_logger
+from openmux.health import PROVIDER_WIDE
 
 if TYPE_CHECKING:
     from openmux.providers import ProviderFailure
+    from openmux.quotas import Spent
     from openmux.routing._context import Router
     from openmux.routing._request import Candidate, RouteRequest
 
+_log = get_logger("openmux.routing")
+
 
 def react(
-    router: Router, candidate: Candidate, request: RouteRequest, failure: ProviderFailure
+    router: Router,
+    candidate: Candidate,
+    request: RouteRequest,
+    failure: ProviderFailure,
+    spent: Spent | None = None,
 ) -> None:
-    reaction = router.policy.after_failure(*candidate.key, failure)
+    """`spent`: the failure said a daily allowance is used up (see openmux.quotas)."""
     provider = candidate.provider
+    if spent is not None:
+        # Benched until the allowance comes back, not for a generic cool-down.
+        failure.retry_after = max(0.0, spent.until - time.time())
+        if spent.provider_wide:
+            router.health.record_failure(
+                provider.name,
+                PROVIDER_WIDE,
+                reason=spent.reason,
+                bench_for=failure.retry_after,
+                breaker=False,
+            )
+    reaction = router.policy.after_failure(*candidate.key, failure)
+    bench = router.health.bench_of(*candidate.key)
+    if bench is not None:
+        _log.info(
+            "bench: %s:%s for %.0f s after %s",
+            provider.name,
+            bench.model,
+            bench.until - time.time(),
+            spent.reason if spent is not None else failure.kind,
+        )
     if reaction.skip_provider:
         request.failed_providers.add(provider.name)
     if reaction.disable_provider:

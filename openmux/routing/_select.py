@@ -31,7 +31,15 @@ from langchain_core.messages import AIMessage
 from openmux.config import ModelEntry, explain_no_candidates
 from openmux.errors import ConfigError
 from openmux.routing._capabilities import Needs, capable_pairs, explain_missing
-from openmux.routing._plan import LATENCY_TTL, Pair, Plan, ProviderPlan, build_plan, plan_for
+from openmux.routing._plan import (
+    LATENCY_TTL,
+    Pair,
+    Plan,
+    ProviderPlan,
+    build_plan,
+    is_free_offer,
+    plan_for,
+)
 from openmux.routing._rank import rank
 from openmux.routing._request import Candidate, RouteRequest
 
@@ -39,6 +47,7 @@ if TYPE_CHECKING:
     from openmux.catalog import Catalog
     from openmux.config import ProviderSettings, Settings
     from openmux.health import HealthStore
+    from openmux.quotas import Blocked
     from openmux.routing._context import Router
 
 _MAX_SELECTIONS = 512
@@ -72,11 +81,64 @@ def select(router: Router, request: RouteRequest, *, listing: bool = False) -> l
         candidates = select_candidates(
             request, settings, local_models, catalog=router.catalog, health=router.health
         )
+    candidates = within_quota(router, request, candidates)
     request.candidates = candidates
     if not candidates:
         request.cause = explain_no_candidates(settings)
     request.marks["selected"] = time.perf_counter()
     return candidates
+
+
+def within_quota(
+    router: Router, request: RouteRequest, candidates: list[Candidate]
+) -> list[Candidate]:
+    """Drop the candidates one more request would push over a known free-tier limit.
+
+    One `over_quota` attempt per provider says which limit and when it frees up. Only as
+    many candidates are checked as the request may try; the call stage counts for real."""
+    kept: list[Candidate] = []
+    skipped: set[str] = set()
+    tokens = estimate_tokens(request)
+    verdicts: dict[str, Blocked | None] = {}  # models sharing one allowance are looked at once
+    for index, candidate in enumerate(candidates):
+        if len(kept) >= request.max_attempts:
+            kept += candidates[index:]
+            break
+        scope = router.quotas.scope(candidate.provider, candidate.model.id)[0]
+        if scope not in verdicts:
+            verdicts[scope] = router.quotas.over(candidate.provider, candidate.model.id, tokens)
+        blocked = verdicts[scope]
+        if blocked is None:
+            kept.append(candidate)
+        elif candidate.provider.name not in skipped:
+            skipped.add(candidate.provider.name)
+            skip_over_quota(router, candidate, request, blocked)
+    return kept
+
+
+def skip_over_quota(
+    router: Router, candidate: Candidate, request: RouteRequest, blocked: Blocked
+) -> None:
+    """Record, log and count a candidate skipped for its quota, without a request."""
+    from openmux.quotas import log_over_quota
+
+    request.record(candidate, "over_quota", error=blocked.describe())
+    request.hints.append(
+        f"{candidate.provider.name}: free-tier limit reached ({blocked.describe()})"
+    )
+    log_over_quota(candidate.provider.name, candidate.model.id, blocked)
+    router.quotas.after_call(
+        candidate.provider, candidate.model.id, task=request_task(request), status="over_quota"
+    )
+
+
+def request_task(request: RouteRequest) -> str:
+    """The task a usage record names: embeddings, or the classified (or forced) task."""
+    if request.output == "embeddings":
+        return "embeddings"
+    if request.classification is not None:
+        return str(request.classification.task)
+    return request.task or "chat"
 
 
 def _pins(request: RouteRequest, settings: Settings) -> tuple[str | None, str | None]:
@@ -388,7 +450,7 @@ def _named(plan: Plan, usable: list[ProviderPlan], model_id: str) -> list[Pair]:
                 facts=facts,
                 p_index=order.get(provider.name, 0),
                 m_index=0,
-                free=provider.is_free(model_id) and offer_free is not False,
+                free=is_free_offer(provider, model_id, offer_free),
                 context_known=facts.context_length is not None,
                 assumed=False,
                 pin=0,

@@ -129,7 +129,8 @@ class Connection(BaseHTTPRequestHandler):
         if self.protocol == "openai":
             self.send_header("openai-processing-ms", "1")
             self.send_header("openai-version", "2020-10-01")
-        for key, value in (extra or {}).items():
+        provider = getattr(self, "provider", None)
+        for key, value in {**(provider.headers_now() if provider else {}), **(extra or {})}.items():
             self.send_header(key, value)
 
     def _send(
@@ -224,7 +225,10 @@ class Connection(BaseHTTPRequestHandler):
                 headers.setdefault(
                     "Retry-After", str(int(ra)) if float(ra).is_integer() else str(ra)
                 )
-            self._error(fault.status_code, fault.message, headers)
+            if fault.body is not None:
+                self._send(fault.status_code, fault.body.encode(), fault.content_type, headers)
+            else:
+                self._error(fault.status_code, fault.message, headers)
             return True
         if fault.kind == "error_body":
             if self.protocol == "ollama":

@@ -8,6 +8,7 @@ unless the fault was created with `on_listing=True`.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from collections.abc import Mapping
@@ -67,12 +68,14 @@ class Fault:
         message: str | None = None,
         retry_after: float | None = None,
         headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
         on_listing: bool = False,
     ) -> Fault:
         """Answer with HTTP `status_code` and the protocol's error JSON body.
 
         `retry_after` (seconds) adds a `Retry-After` header; `headers` adds any
-        others (e.g. `X-RateLimit-Reset`).
+        others (e.g. `X-RateLimit-Reset`). `json_body` replaces the error body with
+        a provider's own (Gemini's 429 with its `QuotaFailure` details, say).
         """
         return cls(
             "status",
@@ -80,6 +83,8 @@ class Fault:
             message=message,
             retry_after=retry_after,
             headers=dict(headers or {}),
+            body=None if json_body is None else json.dumps(json_body),
+            content_type="application/json",
             on_listing=on_listing,
         )
 

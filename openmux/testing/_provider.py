@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,9 @@ from openmux.testing._scripted import ReplySource
 
 if TYPE_CHECKING:
     from openmux.testing._server import FakeProviderServer
+
+
+ResponseHeaders = Mapping[str, str] | Callable[["FakeProvider"], Mapping[str, str]]
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class FakeProvider:
         fault: Fault | None = None,
         strict_models: bool = False,
         max_recorded: int = 10_000,
+        response_headers: ResponseHeaders | None = None,
     ) -> None:
         self._server = server
         self.name = name
@@ -67,6 +71,9 @@ class FakeProvider:
         self.fault: Fault | None = fault
         #: seconds to wait between streamed chunks (healthy streams too)
         self.stream_delay = 0.0
+        #: headers on every response (`x-ratelimit-*`, say), or a callable given this
+        #: provider that returns them (to count remaining requests down)
+        self.response_headers: ResponseHeaders = response_headers or {}
         #: when true, unknown model ids get the protocol's "model not found" error
         self.strict_models = strict_models
         self.created_at = time.time()
@@ -99,6 +106,10 @@ class FakeProvider:
     def ollama_base_url(self) -> str:
         """Ollama native API base URL (`.../NAME`)."""
         return self.url
+
+    def headers_now(self) -> Mapping[str, str]:
+        headers = self.response_headers
+        return headers(self) if callable(headers) else headers
 
     # --------------------------------------------------------------- counters
     @property

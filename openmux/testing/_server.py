@@ -16,7 +16,7 @@ from typing import Any
 from openmux.testing._connection import LoopbackHTTPServer
 from openmux.testing._faults import Fault
 from openmux.testing._handler import Handler
-from openmux.testing._provider import FakeProvider
+from openmux.testing._provider import FakeProvider, ResponseHeaders
 from openmux.testing._scripted import ReplySource
 
 HOST = "127.0.0.1"
@@ -131,6 +131,7 @@ class FakeProviderServer:
         key_info: Mapping[str, Any] | None = None,
         embedding_dims: int = 16,
         strict_models: bool = False,
+        response_headers: ResponseHeaders | None = None,
     ) -> FakeProvider:
         """Add (or replace) the provider served under `/{name}/`.
 
@@ -138,7 +139,8 @@ class FakeProviderServer:
         JSON that returns it (default: "Hello from NAME! You said: ...").
         `model_info` overrides OpenRouter catalog fields per model id and
         `key_info` fields of `GET /api/v1/key`. With `strict_models`, unknown
-        model ids get the protocol's "model not found" error.
+        model ids get the protocol's "model not found" error. `response_headers` go on
+        every response (a callable given the provider may count them down).
         """
         if not name or "/" in name or name != name.strip():
             raise ValueError(f"invalid provider name {name!r}")
@@ -154,6 +156,7 @@ class FakeProviderServer:
             latency=latency,
             fault=fault,
             strict_models=strict_models,
+            response_headers=response_headers,
         )
         self.providers[name] = provider
         return provider

@@ -118,8 +118,8 @@ def test_refreshed_listing_drives_selection(server: FakeProviderServer, tmp_path
         request, settings, found, catalog=catalog, health=HealthStore(None)
     )
     ids = [c.model.id for c in candidates]
-    # free only: the listing's price rules the paid model out (even on this loopback
-    # provider, which is free by default); the image-output model is no chat model
+    # free only: the listing's price rules the paid model out (a loopback address makes
+    # nothing free) and lets the zero-price one in; the image-output model is no chat model
     assert set(ids) == {FREE_VISION, NO_TOOLS, ZERO_PRICE}
     tools = RouteRequest(messages=[HumanMessage("hi")], call_kwargs={"tools": [{"x": 1}]})
     ids = [

@@ -57,6 +57,7 @@ def test_public_names_are_pinned() -> None:
             "UnsupportedTask",
             "__version__",
             "classify",
+            "usage",
         ]
     )
     for name in openmux.__all__:

@@ -1,0 +1,441 @@
+"""Request and token counters per quota scope, shared by every process through SQLite.
+
+Counting happens in memory: a check reads this process's view of the shared counters
+plus what it counted itself and has not written yet, and touches no file. Counts go
+out in batches (every FLUSH_SECONDS) and other processes' writes are looked for at most
+every REFRESH_SECONDS (one `PRAGMA data_version`). Near a limit, batching could let
+several processes each send the last allowed request, so within NEAR of any limit a
+reservation is one short SQLite transaction instead (read the shared count, add,
+commit): exact across processes, paid only where it matters.
+
+Windows: requests and tokens per rolling minute (one bucket per second) and per quota
+day (one bucket per day, keyed by the epoch second the day began). A state file that
+cannot be used leaves the counters in memory: a request never fails for it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from openmux._state_db import PerStateDir, open_state_db
+from openmux.config import default_state_dir
+from openmux.quotas._limits import DayReset, Limits, day_start, next_reset
+
+FLUSH_SECONDS = 1.0
+REFRESH_SECONDS = 0.05
+NEAR = 16
+"""Closer than this to any limit, a reservation is written through at once."""
+MINUTE = 60
+KEEP_DAYS = 3
+
+REQUESTS_PER_MINUTE, REQUESTS_PER_DAY, TOKENS_PER_MINUTE, TOKENS_PER_DAY = "m", "d", "M", "D"
+_CHECKS = (
+    ("rpm", REQUESTS_PER_MINUTE),
+    ("rpd", REQUESTS_PER_DAY),
+    ("tpm", TOKENS_PER_MINUTE),
+    ("tpd", TOKENS_PER_DAY),
+)
+_MINUTE_WINDOWS = (REQUESTS_PER_MINUTE, TOKENS_PER_MINUTE)
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS quota_counts (
+        scope TEXT NOT NULL,
+        window TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        n INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (scope, window, bucket)
+    )""",
+    """CREATE TABLE IF NOT EXISTS quota_learned (
+        scope TEXT PRIMARY KEY,
+        changes TEXT NOT NULL,
+        updated REAL NOT NULL
+    )""",
+)
+_ADD = """
+INSERT INTO quota_counts (scope, window, bucket, n) VALUES (?, ?, ?, ?)
+ON CONFLICT (scope, window, bucket) DO UPDATE SET n = n + excluded.n
+"""
+
+Buckets = dict[int, int]
+Key = tuple[str, str]  # (scope, window)
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """A request would go over `limit` (= `value`); one fits again at `until` (epoch s)."""
+
+    limit: str
+    value: int
+    until: float
+
+    def describe(self, now: float | None = None) -> str:
+        now = time.time() if now is None else now
+        wait = self.until - now
+        if wait < 120:
+            when = f"in {max(0.0, wait):.0f} s"
+        else:
+            when = time.strftime("at %Y-%m-%d %H:%M UTC", time.gmtime(self.until))
+        return f"over its {self.limit} limit ({self.value}); frees up {when}"
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        for statement in _SCHEMA:
+            db.execute(statement)
+        db.execute("SELECT scope, window, bucket, n FROM quota_counts LIMIT 1").fetchall()
+        db.execute("SELECT scope, changes, updated FROM quota_learned LIMIT 1").fetchall()
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db
+
+
+def _add(into: dict[Key, Buckets], counts: Iterable[tuple[str, str, int, int]]) -> None:
+    for scope, window, bucket, n in counts:
+        buckets = into.setdefault((scope, window), {})
+        if bucket not in buckets and window in _MINUTE_WINDOWS and len(buckets) > MINUTE:
+            # A new second: forget the seconds that left the window, so counting stays cheap.
+            for old in [b for b in buckets if b <= bucket - MINUTE]:
+                del buckets[old]
+        buckets[bucket] = buckets.get(bucket, 0) + n
+
+
+class QuotaStore:
+    """Thread-safe; one per state directory per process."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._view: dict[Key, Buckets] = {}
+        self._pending: dict[Key, Buckets] = {}
+        self._learned: dict[str, dict[str, Any]] = {}
+        self.generation = 0
+        """Grows whenever learned limits change."""
+        self._version: int | None = None
+        self._checked = float("-inf")
+        self._flushed = time.monotonic()
+        self._days: dict[DayReset, tuple[float, int]] = {}
+        self._db: sqlite3.Connection | None = None
+        self.problem = ""
+        if path is not None:
+            opened = open_state_db(path, _connect)
+            self._db, self.problem = opened.db, opened.problem
+            self._refresh(time.time(), force=True)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _today(self, reset: DayReset, now: float) -> int:
+        cached = self._days.get(reset)
+        if cached is None or now >= cached[0]:
+            cached = (next_reset(now, reset), int(day_start(now, reset)))
+            self._days[reset] = cached
+        return cached[1]
+
+    def _refresh(self, now: float, *, force: bool = False) -> None:
+        """Read other processes' counts when they wrote (the caller holds the lock)."""
+        monotonic = time.monotonic()
+        if self._db is None or (not force and monotonic - self._checked < REFRESH_SECONDS):
+            return
+        self._checked = monotonic
+        try:
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if version == self._version and not force:
+                return
+            rows = self._db.execute(
+                "SELECT scope, window, bucket, n FROM quota_counts "
+                "WHERE window IN ('d', 'D') OR bucket > ?",
+                (int(now) - MINUTE,),
+            ).fetchall()
+            learned = self._db.execute("SELECT scope, changes FROM quota_learned").fetchall()
+        except sqlite3.DatabaseError:
+            return
+        self._version = version
+        view: dict[Key, Buckets] = {}
+        for scope, window, bucket, n in rows:
+            view.setdefault((scope, window), {})[int(bucket)] = int(n)
+        self._view = view
+        changes = {}
+        for scope, text in learned:
+            with contextlib.suppress(ValueError, TypeError):
+                changes[scope] = dict(json.loads(text))
+        if changes != self._learned:
+            self._learned = changes
+            self.generation += 1
+
+    def _used(self, scope: str, window: str, now: float, today: int) -> int:
+        """The shared count as last read plus this process's unwritten one (lock held)."""
+        key = (scope, window)
+        view, pending = self._view.get(key), self._pending.get(key)
+        if window not in _MINUTE_WINDOWS:
+            return (view.get(today, 0) if view else 0) + (pending.get(today, 0) if pending else 0)
+        oldest = int(now) - MINUTE
+        total = 0
+        for buckets in (view, pending):
+            if buckets:
+                for bucket, n in buckets.items():
+                    if bucket > oldest:
+                        total += n
+        return total
+
+    def _verdict(
+        self, scope: str, limits: Limits, tokens: int, now: float
+    ) -> tuple[Blocked | None, int]:
+        """(what blocks one more request, or None; the least headroom left after it)."""
+        today = self._today(limits.reset, now)
+        headroom = NEAR
+        for name, window in _CHECKS:
+            limit = getattr(limits, name)
+            if limit is None:
+                continue
+            need = 1 if window in (REQUESTS_PER_MINUTE, REQUESTS_PER_DAY) else tokens
+            used = self._used(scope, window, now, today)
+            if used + need > limit:
+                return Blocked(
+                    name, limit, self._frees_at(scope, window, limit, need, now, limits)
+                ), 0
+            headroom = min(headroom, limit - used - need)
+        return None, headroom
+
+    def _frees_at(
+        self, scope: str, window: str, limit: int, need: int, now: float, limits: Limits
+    ) -> float:
+        if window not in _MINUTE_WINDOWS:
+            return self._days[limits.reset][0]
+        merged: Buckets = {}
+        oldest = int(now) - MINUTE
+        for source in (self._view.get((scope, window)), self._pending.get((scope, window))):
+            for bucket, n in (source or {}).items():
+                if bucket > oldest:
+                    merged[bucket] = merged.get(bucket, 0) + n
+        excess = sum(merged.values()) + need - limit
+        for bucket in sorted(merged):
+            excess -= merged[bucket]
+            if excess <= 0:
+                return float(bucket + MINUTE + 1)
+        return now + MINUTE
+
+    def over(
+        self, scope: str, limits: Limits, tokens: int = 0, now: float | None = None
+    ) -> Blocked | None:
+        """What one more request of about `tokens` would go over, without counting it."""
+        now = time.time() if now is None else now
+        with self._lock:
+            self._refresh(now)
+            return self._verdict(scope, limits, tokens, now)[0]
+
+    def used(self, scope: str, limits: Limits, now: float | None = None) -> dict[str, int]:
+        """Requests and tokens counted now against each of the limits' windows."""
+        now = time.time() if now is None else now
+        with self._lock:
+            self._refresh(now)
+            today = self._today(limits.reset, now)
+            return {name: self._used(scope, window, now, today) for name, window in _CHECKS}
+
+    def learned(self, scope: str) -> Mapping[str, Any]:
+        return self._learned.get(scope, {})
+
+    # -- counting ---------------------------------------------------------------------------
+
+    def reserve(
+        self, scope: str, limits: Limits, tokens: int = 0, now: float | None = None
+    ) -> Blocked | None:
+        """Count one request of about `tokens` unless it would go over a limit."""
+        now = time.time() if now is None else now
+        with self._lock:
+            self._refresh(now)
+            blocked, headroom = self._verdict(scope, limits, tokens, now)
+            if blocked is not None:
+                return blocked
+            counts = self._counts(scope, limits, 1, tokens, now)
+            if self._db is not None and headroom < NEAR:
+                return self._reserve_through(scope, limits, tokens, now, counts)
+            self._add_pending(counts)
+            if time.monotonic() - self._flushed > FLUSH_SECONDS:
+                self._flush(now)
+            return None
+
+    def _counts(
+        self, scope: str, limits: Limits, requests: int, tokens: int, now: float
+    ) -> list[tuple[str, str, int, int]]:
+        today = self._today(limits.reset, now)
+        second = int(now)
+        rows = []
+        if requests:
+            rows += [
+                (scope, REQUESTS_PER_MINUTE, second, requests),
+                (scope, REQUESTS_PER_DAY, today, requests),
+            ]
+        if tokens:
+            rows += [
+                (scope, TOKENS_PER_MINUTE, second, tokens),
+                (scope, TOKENS_PER_DAY, today, tokens),
+            ]
+        return rows
+
+    def _add_pending(self, counts: Iterable[tuple[str, str, int, int]]) -> None:
+        _add(self._pending, counts)
+
+    def _reserve_through(
+        self,
+        scope: str,
+        limits: Limits,
+        tokens: int,
+        now: float,
+        counts: list[tuple[str, str, int, int]],
+    ) -> Blocked | None:
+        """Check and count in one transaction, this process's pending counts written too."""
+        assert self._db is not None
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                written = self._write_pending(db)
+                rows = db.execute(
+                    "SELECT window, bucket, n FROM quota_counts WHERE scope = ? "
+                    "AND (window IN ('d', 'D') OR bucket > ?)",
+                    (scope, int(now) - MINUTE),
+                ).fetchall()
+                for window in (w for _, w in _CHECKS):
+                    self._view.pop((scope, window), None)
+                for window, bucket, n in rows:
+                    self._view.setdefault((scope, window), {})[int(bucket)] = int(n)
+                blocked, _ = self._verdict(scope, limits, tokens, now)
+                if blocked is None:
+                    db.executemany(_ADD, counts)
+                    self._merge_into_view(counts)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError:
+            # The shared file is busy or broken: count here, never fail the request.
+            self._version = None  # the view of this scope is read again
+            self._add_pending(counts)
+            return None
+        self._merge_into_view(row for row in written if row[0] != scope)
+        self._pending.clear()
+        self._flushed = time.monotonic()
+        return blocked
+
+    def add_tokens(self, scope: str, limits: Limits, tokens: int, now: float | None = None) -> None:
+        """Tokens used beyond what the reservation counted (the answer's, say)."""
+        if tokens <= 0:
+            return
+        now = time.time() if now is None else now
+        with self._lock:
+            self._add_pending(self._counts(scope, limits, 0, tokens, now))
+
+    def raise_used(
+        self, scope: str, limits: Limits, limit_name: str, used: int, now: float | None = None
+    ) -> None:
+        """The provider says `used` of a limit is gone: count at least that much."""
+        now = time.time() if now is None else now
+        window = dict(_CHECKS)[limit_name]
+        with self._lock:
+            self._refresh(now)
+            today = self._today(limits.reset, now)
+            missing = used - self._used(scope, window, now, today)
+            if missing <= 0:
+                return
+            bucket = int(now) if window in _MINUTE_WINDOWS else today
+            self._add_pending([(scope, window, bucket, missing)])
+            self._flush(now)
+
+    def learn(self, scope: str, changes: Mapping[str, Any]) -> None:
+        """Limits the provider revealed (headers, a 429 body) for this scope."""
+        with self._lock:
+            merged = {**self._learned.get(scope, {}), **changes}
+            if merged == self._learned.get(scope):
+                return
+            self._learned[scope] = merged
+            self.generation += 1
+            if self._db is not None:
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO quota_learned (scope, changes, updated) "
+                        "VALUES (?, ?, ?)",
+                        (scope, json.dumps(merged), time.time()),
+                    )
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _merge_into_view(self, counts: Iterable[tuple[str, str, int, int]]) -> None:
+        _add(self._view, counts)
+
+    def _pending_rows(self) -> list[tuple[str, str, int, int]]:
+        return [
+            (scope, window, bucket, n)
+            for (scope, window), buckets in self._pending.items()
+            for bucket, n in buckets.items()
+        ]
+
+    def _write_pending(self, db: sqlite3.Connection) -> list[tuple[str, str, int, int]]:
+        """Add this process's pending counts in the open transaction; return them."""
+        rows = self._pending_rows()
+        if rows:
+            db.executemany(_ADD, rows)
+        return rows
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush(time.time())
+
+    def _flush(self, now: float) -> None:
+        self._flushed = time.monotonic()
+        if self._db is None:
+            self._merge_into_view(self._pending_rows())
+            self._pending.clear()
+            return
+        if not self._pending:
+            return
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                written = self._write_pending(db)
+                db.execute(
+                    "DELETE FROM quota_counts WHERE (window IN ('m', 'M') AND bucket < ?) "
+                    "OR bucket < ?",
+                    (int(now) - 2 * MINUTE, int(now) - KEEP_DAYS * 86400),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError:
+            return  # kept pending: written with the next batch
+        self._merge_into_view(written)
+        self._pending.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._view.clear()
+            self._pending.clear()
+            self._learned.clear()
+            self.generation += 1
+            if self._db is not None:
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    self._db.execute("DELETE FROM quota_counts")
+                    self._db.execute("DELETE FROM quota_learned")
+
+
+def _quota_store(state_dir: Path) -> QuotaStore:
+    store = QuotaStore(state_dir / "quotas.sqlite3")
+    atexit.register(store.flush)  # counts still waiting for their batch
+    return store
+
+
+quota_store = PerStateDir(_quota_store, default_state_dir)
+"""The process's quota counters for a state directory (None: the user state dir)."""

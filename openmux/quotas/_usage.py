@@ -1,0 +1,170 @@
+"""Every attempt, recorded: provider, model, task, tokens in/out, latency, status, cached.
+
+Rows are kept in memory and written in batches (every FLUSH_SECONDS or BATCH rows, and
+at exit), so recording costs no file access on a request's path. Retention is bounded:
+rows older than KEEP_DAYS go, and at most MAX_ROWS stay. Never a prompt or an answer.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import sqlite3
+import threading
+import time
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from openmux._state_db import PerStateDir, open_state_db
+from openmux.config import default_state_dir
+
+FLUSH_SECONDS = 2.0
+BATCH = 500
+KEEP_DAYS = 90
+MAX_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    at: float
+    provider: str
+    model: str
+    task: str
+    status: str
+    """"ok" or the failure kind (see the attempt metadata); "over_quota" was never sent."""
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_ms: float = 0.0
+    cached: bool = False
+
+    @property
+    def sent(self) -> bool:
+        """Whether a request reached the provider (a skip without a request did not)."""
+        return self.status not in NOT_SENT
+
+
+NOT_SENT = frozenset({"over_quota", "not_free", "circuit_open"})
+_COLUMNS = tuple(f.name for f in fields(UsageRecord))
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS attempts (
+    at REAL NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL, task TEXT NOT NULL,
+    status TEXT NOT NULL, tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL,
+    latency_ms REAL NOT NULL, cached INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attempts_at ON attempts (at);
+SELECT {", ".join(_COLUMNS)} FROM attempts LIMIT 1;
+"""
+
+
+def _row(values: tuple[Any, ...]) -> UsageRecord:
+    record = dict(zip(_COLUMNS, values, strict=True))
+    record["cached"] = bool(record["cached"])
+    return UsageRecord(**record)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        for statement in filter(str.strip, _SCHEMA.split(";")):
+            db.execute(statement).fetchall()
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db
+
+
+class UsageLog:
+    """Thread-safe; one per state directory per process."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._pending: list[UsageRecord] = []
+        self._kept: list[UsageRecord] = []  # no usable file: the rows live here, bounded
+        self._flushed = time.monotonic()
+        self._db: sqlite3.Connection | None = None
+        self.problem = ""
+        if path is not None:
+            opened = open_state_db(path, _connect)
+            self._db, self.problem = opened.db, opened.problem
+            self._prune()
+
+    def record(self, row: UsageRecord) -> None:
+        with self._lock:
+            self._pending.append(row)
+            if len(self._pending) >= BATCH or time.monotonic() - self._flushed > FLUSH_SECONDS:
+                self._flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._flushed = time.monotonic()
+        if not self._pending:
+            return
+        if self._db is None:
+            self._kept = (self._kept + self._pending)[-MAX_ROWS:]
+            self._pending.clear()
+            return
+        marks = ", ".join("?" for _ in _COLUMNS)
+        try:
+            self._db.executemany(
+                f"INSERT INTO attempts ({', '.join(_COLUMNS)}) VALUES ({marks})",
+                [astuple(row) for row in self._pending],
+            )
+        except sqlite3.DatabaseError:
+            return  # kept pending: written with the next batch
+        self._pending.clear()
+
+    def _prune(self) -> None:
+        if self._db is None:
+            return
+        with contextlib.suppress(sqlite3.DatabaseError):
+            self._db.execute(
+                "DELETE FROM attempts WHERE at < ?", (time.time() - KEEP_DAYS * 86400,)
+            )
+            self._db.execute(
+                "DELETE FROM attempts WHERE rowid <= "
+                "(SELECT rowid FROM attempts ORDER BY rowid DESC LIMIT 1 OFFSET ?)",
+                (MAX_ROWS,),
+            )
+
+    def rows(self, since: float = 0.0) -> list[UsageRecord]:
+        """Every recorded attempt since `since` (epoch s), this process's unwritten ones too."""
+        with self._lock:
+            self._flush()
+            self._prune()
+            if self._db is None:
+                return [row for row in self._kept + self._pending if row.at >= since]
+            try:
+                found = self._db.execute(
+                    f"SELECT {', '.join(_COLUMNS)} FROM attempts WHERE at >= ? ORDER BY at",
+                    (since,),
+                ).fetchall()
+            except sqlite3.DatabaseError:
+                found = []
+            return [_row(values) for values in found] + [
+                row for row in self._pending if row.at >= since
+            ]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pending.clear()
+            self._kept.clear()
+            if self._db is not None:
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    self._db.execute("DELETE FROM attempts")
+
+
+def _usage_log(state_dir: Path) -> UsageLog:
+    log = UsageLog(state_dir / "usage.sqlite3")
+    atexit.register(log.flush)  # rows still waiting for their batch
+    return log
+
+
+usage_log = PerStateDir(_usage_log, default_state_dir)
+"""The process's attempt records for a state directory (None: the user state dir)."""
