@@ -32,7 +32,7 @@ from openmux.providers import (
     failure_from_exception,
     watching_headers,
 )
-from openmux.routing._react import react, refused_key_hint
+from openmux.routing._react import known_context, react, refused_key_hint
 from openmux.routing._request import Candidate, RouteRequest, request_exhausted
 
 if TYPE_CHECKING:
@@ -74,7 +74,8 @@ def _rule_out(router: Router, candidate: Candidate, request: RouteRequest) -> No
         raise request_exhausted(request)
     if provider.name in request.failed_providers:
         raise ProviderFailure("connection", f"{provider.name} already failed in this request")
-    if candidate.model.context_length < request.min_context:
+    context = known_context(candidate)
+    if context is not None and context < request.min_context:
         raise ProviderFailure("context_length", f"{name} has too small a context")
     why = router.policy.disabled.get(provider.name)
     if why is not None:
@@ -146,7 +147,14 @@ def _fail(
 def _retry(
     router: Router, candidate: Candidate, request: RouteRequest, failure: ProviderFailure
 ) -> bool:
-    return not request.out_of_budget and router.policy.worth_retrying(*candidate.key, failure)
+    provider = candidate.provider.name
+    # A provider that already failed this request once (another model) gets no second try.
+    failed_here = sum(1 for a in request.attempts if a.provider == provider and a.status != "ok")
+    return (
+        not request.out_of_budget
+        and failed_here <= 1
+        and router.policy.worth_retrying(*candidate.key, failure)
+    )
 
 
 def _watched(request: RouteRequest) -> AbstractContextManager[list[float]]:

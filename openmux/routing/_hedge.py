@@ -1,11 +1,14 @@
 """Hedging: when a candidate is slow to answer, start the next one too.
 
 The hedge starts after `hedge_after_ms` (by default the candidate's observed
-p95 answer time, never below 1.5 s; 5 s before anything is observed). The
+p95 answer time, never below 1.5 s; 2 s before anything is observed). The
 first good answer wins; the other call is cancelled (async) or abandoned
 (sync: its thread finishes on its own and its result is dropped), and both
-attempts are recorded. Requests with tools bound are not hedged unless
-`hedge_tools` is on, since a tool call may have side effects.
+attempts are recorded. A loser sent before the winner that still has no answer
+counts as a timeout for its health (one opens the breaker), so a provider that
+hangs costs the hedge delay once, not on every request. Requests with tools
+bound are not hedged unless `hedge_tools` is on, since a tool call may have side
+effects.
 
 `race` and `arace` take one call per candidate (already bound to the request and,
 in a traced run, to its callbacks) and a last call that gives up or starts another
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
@@ -31,7 +35,7 @@ if TYPE_CHECKING:
     from openmux.routing._request import Candidate, RouteRequest
 
 MIN_ADAPTIVE_DELAY = 1.5
-UNOBSERVED_DELAY = 5.0
+UNOBSERVED_DELAY = 2.0
 
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
@@ -72,6 +76,7 @@ def race(
     """Call candidates in order, starting the next early when one is slow; `last` when
     every one failed."""
     running: dict[Future[BaseMessage], Candidate] = {}
+    sent: dict[tuple[str, str], float] = {}
     index = 0
 
     def start(hedged: bool) -> None:
@@ -81,6 +86,7 @@ def race(
             request.hedged.add(candidate.key)
         warm(router, candidate, aio=False)
         context = contextvars.copy_context()
+        sent[candidate.key] = time.monotonic()
         running[_threads().submit(context.run, calls[index])] = candidate
         index += 1
 
@@ -92,7 +98,7 @@ def race(
             start(hedged=True)
             continue
         for future in done:
-            running.pop(future)
+            winner = running.pop(future)
             try:
                 result = future.result()
             except ProviderFailure:
@@ -101,6 +107,7 @@ def race(
                 _abandon(request, running)
                 raise
             _abandon(request, running)
+            _slower_than(router, running, sent, sent[winner.key])
             return result
         if running:
             continue
@@ -118,6 +125,7 @@ async def arace(
     last: Callable[[], Awaitable[BaseMessage]],
 ) -> BaseMessage:
     running: dict[asyncio.Task[BaseMessage], Candidate] = {}
+    sent: dict[tuple[str, str], float] = {}
     index = 0
 
     def start(hedged: bool) -> None:
@@ -126,6 +134,7 @@ async def arace(
         if hedged:
             request.hedged.add(candidate.key)
         warm(router, candidate, aio=True)
+        sent[candidate.key] = time.monotonic()
         running[asyncio.ensure_future(calls[index]())] = candidate
         index += 1
 
@@ -138,11 +147,13 @@ async def arace(
                 start(hedged=True)
                 continue
             for task in done:
-                running.pop(task)
+                winner = running.pop(task)
                 try:
-                    return task.result()
+                    result = task.result()
                 except ProviderFailure:
                     continue
+                _slower_than(router, running, sent, sent[winner.key])
+                return result
             if running:
                 continue
             if index < len(calls):
@@ -161,3 +172,20 @@ def _abandon(request: RouteRequest, running: Mapping[Any, Candidate]) -> None:
     for call, candidate in list(running.items()):
         if not call.done():  # a call that already ended has recorded its own outcome
             request.record(candidate, "cancelled", error="another candidate answered first")
+
+
+def _slower_than(
+    router: Router,
+    running: Mapping[Any, Candidate],
+    sent: Mapping[tuple[str, str], float],
+    won: float,
+) -> None:
+    """Losers sent before the winner that still have no answer timed out, for their health."""
+    now = time.monotonic()
+    for call, candidate in running.items():
+        began = sent[candidate.key]
+        if began < won and not call.done():
+            failure = ProviderFailure(
+                "timeout", f"no answer within {now - began:.1f} s; a later candidate answered"
+            )
+            router.policy.after_failure(*candidate.key, failure)

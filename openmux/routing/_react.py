@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from openmux.errors import NoProviderAvailable
+
 if TYPE_CHECKING:
     from openmux.providers import ProviderFailure
     from openmux.routing._context import Router
@@ -24,7 +26,22 @@ def react(
     if reaction.disable_provider:
         request.hints.append(refused_key_hint(candidate))
     if reaction.larger_context:
-        request.min_context = max(request.min_context, candidate.model.context_length + 1)
+        known = known_context(candidate)
+        if known is not None:  # an unknown context says nothing about the others'
+            request.min_context = max(request.min_context, known + 1)
+    if reaction.stop_request:
+        raise NoProviderAvailable(
+            f"{provider.name}:{candidate.model.id} refused the request ({failure.kind}): "
+            f"{failure}; other providers were not asked, they would refuse it alike",
+            attempts=request.attempt_dicts(),
+        ) from failure
+
+
+def known_context(candidate: Candidate) -> int | None:
+    """The candidate's context length when a list or the catalog states it, else None."""
+    if candidate.facts is None:
+        return candidate.model.context_length
+    return candidate.facts.context_length
 
 
 def refused_key_hint(candidate: Candidate) -> str:
