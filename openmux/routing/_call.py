@@ -172,7 +172,8 @@ def _succeed(
     *,
     streamed: bool = False,
 ) -> None:
-    if not request.finished:
+    # A stream that reached its end was the one the caller read, whatever a race decided.
+    if streamed or not request.finished:
         request.record(candidate, "ok", latency_ms=_ms_since(started))
         request.winner = candidate
         if request.profile:

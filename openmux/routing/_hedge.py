@@ -12,7 +12,8 @@ effects.
 
 `race` and `arace` take one call per candidate (already bound to the request and,
 in a traced run, to its callbacks) and a last call that gives up or starts another
-round; the failover stage and the traced graph use them alike.
+round; the failover stage and the traced graph use them alike. A stream races the
+same way up to its first chunk, since nothing has reached the caller before it.
 """
 
 from __future__ import annotations
@@ -23,9 +24,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any
-
-from langchain_core.messages import BaseMessage
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from openmux.providers import ProviderFailure
 from openmux.routing._call import warm
@@ -33,6 +32,8 @@ from openmux.routing._call import warm
 if TYPE_CHECKING:
     from openmux.routing._context import Router
     from openmux.routing._request import Candidate, RouteRequest
+
+T = TypeVar("T")
 
 MIN_ADAPTIVE_DELAY = 1.5
 UNOBSERVED_DELAY = 2.0
@@ -70,12 +71,12 @@ def race(
     router: Router,
     request: RouteRequest,
     candidates: Sequence[Candidate],
-    calls: Sequence[Callable[[], BaseMessage]],
-    last: Callable[[], BaseMessage],
-) -> BaseMessage:
+    calls: Sequence[Callable[[], T]],
+    last: Callable[[], T],
+) -> T:
     """Call candidates in order, starting the next early when one is slow; `last` when
     every one failed."""
-    running: dict[Future[BaseMessage], Candidate] = {}
+    running: dict[Future[T], Candidate] = {}
     sent: dict[tuple[str, str], float] = {}
     index = 0
 
@@ -121,10 +122,10 @@ async def arace(
     router: Router,
     request: RouteRequest,
     candidates: Sequence[Candidate],
-    calls: Sequence[Callable[[], Awaitable[BaseMessage]]],
-    last: Callable[[], Awaitable[BaseMessage]],
-) -> BaseMessage:
-    running: dict[asyncio.Task[BaseMessage], Candidate] = {}
+    calls: Sequence[Callable[[], Awaitable[T]]],
+    last: Callable[[], Awaitable[T]],
+) -> T:
+    running: dict[asyncio.Task[T], Candidate] = {}
     sent: dict[tuple[str, str], float] = {}
     index = 0
 

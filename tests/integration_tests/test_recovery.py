@@ -131,3 +131,33 @@ def test_content_policy_is_not_asked_elsewhere(server: FakeProviderServer) -> No
     with pytest.raises(NoProviderAvailable, match="content filter"):
         _llm(server).invoke("hi")
     assert server.providers["beta"].hits == 0
+
+
+def _merged(chunks: list[Any]) -> Any:
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged += chunk
+    return merged
+
+
+def test_a_stream_is_hedged_before_its_first_chunk(server: FakeProviderServer) -> None:
+    server.providers["alpha"].fault = Fault.slow_first_token(seconds=30)
+    merged = _merged(list(_llm(server, hedge_after_ms=200).stream("hi")))
+    assert merged.text.startswith("from beta")
+    meta = merged.response_metadata["openmux"]
+    assert meta["provider"] == "beta"
+    assert sorted(_statuses(merged)) == [("alpha", "cancelled"), ("beta", "ok")]
+
+
+async def test_an_async_stream_is_hedged_before_its_first_chunk(
+    server: FakeProviderServer,
+) -> None:
+    server.providers["alpha"].fault = Fault.hang()
+    llm = _llm(server, hedge_after_ms=200)
+    merged = _merged([chunk async for chunk in llm.astream("hi")])
+    assert merged.text.startswith("from beta")
+    assert sorted(_statuses(merged)) == [("alpha", "cancelled"), ("beta", "ok")]
+    hits = server.providers["alpha"].hits
+    again = _merged([chunk async for chunk in llm.astream("hi")])
+    assert _statuses(again) == [("alpha", "circuit_open"), ("beta", "ok")]
+    assert server.providers["alpha"].hits == hits
