@@ -91,7 +91,9 @@ class HealthStore:
 
     FAILURES_TO_OPEN = 3
     BASE_COOL_DOWN = 5.0
-    MAX_COOL_DOWN = 30.0
+    MAX_COOL_DOWN = 15.0
+    """The longest breaker bench: a provider that recovers is used again within about this
+    long (plus the time to its next request), however long it was down."""
     PROBE_SECONDS = 5.0
     """How long one request's half-open probe keeps the others off the candidate at most."""
 
@@ -140,11 +142,14 @@ class HealthStore:
             rows[key] = change.apply(rows.get(key, Row()))
         self._rows = rows
 
-    def bench_of(self, provider: str, model: str, now: float | None = None) -> Bench | None:
+    def bench_of(
+        self, provider: str, model: str, now: float | None = None, *, probe: bool = False
+    ) -> Bench | None:
         """The bench in force for this candidate (its own or its provider's), if any.
 
-        A bench that has run out is half-open: the first caller gets None and is the probe;
-        until that probe's outcome is recorded, the others get a short bench."""
+        A bench that has run out is half-open. With `probe` (a caller about to send), the
+        first such caller gets None and is the probe; until its outcome is recorded, the
+        other callers get a short bench."""
         now = time.time() if now is None else now
         with self._lock:
             self._refresh()
@@ -154,7 +159,7 @@ class HealthStore:
                     continue
                 if row.benched_until > now:
                     return Bench(provider, key[1], row.benched_until, row.reason)
-                if key[1] == PROVIDER_WIDE:  # its models' own outcomes tell from here on
+                if not probe or key[1] == PROVIDER_WIDE:  # provider-wide: its models tell
                     continue
                 probe_ends = self._probes.get(key, 0.0)
                 if probe_ends > now:

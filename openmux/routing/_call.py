@@ -86,7 +86,7 @@ def _rule_out(router: Router, candidate: Candidate, request: RouteRequest) -> No
     if router.settings.free_only and not provider.is_free(candidate.model.id):
         request.record(candidate, "not_free", error="paid model; free_only is on")
         raise ProviderFailure("not_free", f"{name} is not free")
-    bench = router.health.bench_of(*candidate.key)
+    bench = router.health.bench_of(*candidate.key, probe=True)
     if bench is not None:
         request.benched.append(bench)
         seconds = max(0.0, bench.until - time.time())

@@ -95,19 +95,20 @@ def test_one_request_probes_a_lapsed_bench_while_the_others_skip_it() -> None:
     store = HealthStore(None)
     store.record_failure("p", "m", reason="http_5xx", bench_for=0.01)
     time.sleep(0.05)
-    assert store.bench_of("p", "m") is None  # this caller is the probe
-    waiting = store.bench_of("p", "m")
+    assert store.bench_of("p", "m") is None  # looking claims nothing
+    assert store.bench_of("p", "m", probe=True) is None  # this caller is the probe
+    waiting = store.bench_of("p", "m", probe=True)
     assert waiting is not None and "probe in flight" in waiting.reason
     store.record_success("p", "m")
-    assert store.bench_of("p", "m") is None
-    assert store.bench_of("p", "m") is None  # closed: everyone may call it
+    assert store.bench_of("p", "m", probe=True) is None
+    assert store.bench_of("p", "m", probe=True) is None  # closed: everyone may call it
 
 
 def test_a_failed_probe_benches_again() -> None:
     store = HealthStore(None)
     store.record_failure("p", "m", reason="timeout", bench_for=0.01)
     time.sleep(0.05)
-    assert store.bench_of("p", "m") is None
+    assert store.bench_of("p", "m", probe=True) is None
     store.record_failure("p", "m", reason="timeout", failures_to_open=1)
     assert store.bench_of("p", "m") is not None
 
