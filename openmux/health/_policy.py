@@ -14,12 +14,18 @@
 | http_4xx         | none                                    | next candidate        |
 | local            | none (the caller's or this machine's)   | decided by the router |
 
-A rate limit is a statement about the key: everyone waits it out. A 5xx with a short
-Retry-After is one overloaded moment of a provider that may answer the next request:
-it counts towards the breaker (whose bench it then shortens to the time asked), and
-only a Retry-After longer than SHORT_RETRY_AFTER benches at once. One timeout opens the
-breaker: a provider that hangs must not cost every later request its wait. A
-content-policy refusal is the same at every provider (and asking them all would send
+A rate limit is a statement about the key: everyone waits it out, and the request in
+hand fails over at once rather than waiting (the next candidate answers sooner than
+the Retry-After; with nothing else left, the request waits for the soonest bench).
+
+A 5xx with a short Retry-After is one overloaded moment of a provider that may answer
+the next request: it counts towards the breaker (whose bench it then shortens to the
+time asked); only a Retry-After longer than SHORT_RETRY_AFTER benches at once.
+
+One timeout opens the breaker: a provider that hangs must not cost every later request
+its wait (the routing layer does not count a timeout its own overload caused).
+
+A content-policy refusal is the same at every provider (and asking them all would send
 the refused text around): the request stops with the provider's reason.
 """
 

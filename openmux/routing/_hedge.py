@@ -23,11 +23,12 @@ import contextvars
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from openmux.providers import ProviderFailure
 from openmux.routing._call import warm
+from openmux.routing._load import load
 
 if TYPE_CHECKING:
     from openmux.routing._context import Router
@@ -38,16 +39,23 @@ T = TypeVar("T")
 MIN_ADAPTIVE_DELAY = 1.5
 UNOBSERVED_DELAY = 2.0
 
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
 
+def _spawn(call: Callable[[], T]) -> Future[T]:
+    """Run `call` on a thread of its own: a hedged call never queues behind other
+    requests' calls (an abandoned call may hold its thread until its timeout)."""
+    future: Future[T] = Future()
+    context = contextvars.copy_context()
 
-def _threads() -> ThreadPoolExecutor:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="openmux-hedge")
-        return _executor
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(context.run(call))
+        except BaseException as exc:  # handed to whoever waits on the future
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="openmux-call", daemon=True).start()
+    return future
 
 
 def hedges(router: Router, request: RouteRequest, candidates: Sequence[Candidate]) -> bool:
@@ -65,6 +73,21 @@ def hedge_delay(router: Router, candidate: Candidate) -> float:
         return settings.hedge_after_ms / 1000
     p95 = router.health.p95_first_token_ms(*candidate.key)
     return UNOBSERVED_DELAY if p95 is None else max(MIN_ADAPTIVE_DELAY, p95 / 1000)
+
+
+def _next_hedge(
+    router: Router, candidates: Sequence[Candidate], started: int, hedging: bool
+) -> float | None:
+    """Seconds until the next candidate is started early; None: wait for an outcome."""
+    if not hedging or started >= len(candidates):
+        return None
+    return hedge_delay(router, candidates[started - 1])
+
+
+def _may_hedge(waited: float, timeout: float | None) -> bool:
+    """The hedge timer fired: note how late (this process's load), and ask the budget."""
+    load.note_wake(time.monotonic() - waited - (timeout or 0.0))
+    return load.take_hedge()
 
 
 def race(
@@ -85,18 +108,23 @@ def race(
         candidate = candidates[index]
         if hedged:
             request.hedged.add(candidate.key)
+        else:
+            load.note_call()
         warm(router, candidate, aio=False)
-        context = contextvars.copy_context()
         sent[candidate.key] = time.monotonic()
-        running[_threads().submit(context.run, calls[index])] = candidate
+        running[_spawn(calls[index])] = candidate
         index += 1
 
     start(hedged=False)
+    hedging = True
     while True:
-        timeout = hedge_delay(router, candidates[index - 1]) if index < len(calls) else None
+        timeout = _next_hedge(router, candidates, index, hedging)
+        waited = time.monotonic()
         done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
         if not done:
-            start(hedged=True)
+            hedging = _may_hedge(waited, timeout)
+            if hedging:
+                start(hedged=True)
             continue
         for future in done:
             winner = running.pop(future)
@@ -134,18 +162,24 @@ async def arace(
         candidate = candidates[index]
         if hedged:
             request.hedged.add(candidate.key)
+        else:
+            load.note_call()
         warm(router, candidate, aio=True)
         sent[candidate.key] = time.monotonic()
         running[asyncio.ensure_future(calls[index]())] = candidate
         index += 1
 
     start(hedged=False)
+    hedging = True
     try:
         while True:
-            timeout = hedge_delay(router, candidates[index - 1]) if index < len(calls) else None
+            timeout = _next_hedge(router, candidates, index, hedging)
+            waited = time.monotonic()
             done, _ = await asyncio.wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
             if not done:
-                start(hedged=True)
+                hedging = _may_hedge(waited, timeout)
+                if hedging:
+                    start(hedged=True)
                 continue
             for task in done:
                 winner = running.pop(task)
@@ -181,7 +215,10 @@ def _slower_than(
     sent: Mapping[tuple[str, str], float],
     won: float,
 ) -> None:
-    """Losers sent before the winner that still have no answer timed out, for their health."""
+    """Losers sent before the winner that still have no answer timed out, for their health
+    (unless this process is too busy to tell)."""
+    if load.saturated():
+        return
     now = time.monotonic()
     for call, candidate in running.items():
         began = sent[candidate.key]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from openmux.errors import NoProviderAvailable
+from openmux.routing._load import load
 
 if TYPE_CHECKING:
     from openmux.providers import ProviderFailure
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 def react(
     router: Router, candidate: Candidate, request: RouteRequest, failure: ProviderFailure
 ) -> None:
+    if failure.kind == "timeout" and load.saturated():
+        return  # this process was too busy to read the answer: not the provider's failure
     reaction = router.policy.after_failure(*candidate.key, failure)
     provider = candidate.provider
     if reaction.skip_provider:
