@@ -75,11 +75,10 @@ def hedge_delay(router: Router, candidate: Candidate) -> float:
     return UNOBSERVED_DELAY if p95 is None else max(MIN_ADAPTIVE_DELAY, p95 / 1000)
 
 
-def _next_hedge(
-    router: Router, candidates: Sequence[Candidate], started: int, hedging: bool
-) -> float | None:
-    """Seconds until the next candidate is started early; None: wait for an outcome."""
-    if not hedging or started >= len(candidates):
+def _next_hedge(router: Router, candidates: Sequence[Candidate], started: int) -> float | None:
+    """Seconds until the next candidate may start early (asked again each time the budget
+    or this process's load says not yet); None: wait for an outcome."""
+    if started >= len(candidates):
         return None
     return hedge_delay(router, candidates[started - 1])
 
@@ -116,14 +115,12 @@ def race(
         index += 1
 
     start(hedged=False)
-    hedging = True
     while True:
-        timeout = _next_hedge(router, candidates, index, hedging)
+        timeout = _next_hedge(router, candidates, index)
         waited = time.monotonic()
         done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
         if not done:
-            hedging = _may_hedge(waited, timeout)
-            if hedging:
+            if _may_hedge(waited, timeout):
                 start(hedged=True)
             continue
         for future in done:
@@ -170,15 +167,13 @@ async def arace(
         index += 1
 
     start(hedged=False)
-    hedging = True
     try:
         while True:
-            timeout = _next_hedge(router, candidates, index, hedging)
+            timeout = _next_hedge(router, candidates, index)
             waited = time.monotonic()
             done, _ = await asyncio.wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
             if not done:
-                hedging = _may_hedge(waited, timeout)
-                if hedging:
+                if _may_hedge(waited, timeout):
                     start(hedged=True)
                 continue
             for task in done:
