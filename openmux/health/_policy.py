@@ -3,7 +3,7 @@
 | kind             | bench                                   | this request          |
 |------------------|-----------------------------------------|-----------------------|
 | rate_limited     | Retry-After / reset time, else doubling | next candidate        |
-| http_5xx         | the breaker (a long Retry-After: that)  | may retry once        |
+| http_5xx         | the breaker; a Retry-After: see below   | may retry once        |
 | connection       | the breaker                             | skip the provider     |
 | timeout          | the breaker, opened by the first one    | next candidate        |
 | bad_response     | the breaker                             | next candidate        |
@@ -14,13 +14,16 @@
 | http_4xx         | none                                    | next candidate        |
 | local            | none (the caller's or this machine's)   | decided by the router |
 
-A rate limit is a statement about the key: everyone waits it out, and the request in
-hand fails over at once rather than waiting (the next candidate answers sooner than
-the Retry-After; with nothing else left, the request waits for the soonest bench).
+A rate limit is a statement about the key: everyone waits it out. The request in hand
+waits a Retry-After of at most RATE_LIMIT_WAIT and retries the same candidate (the
+best-ranked candidate is worth that wait, and the provider said when it would answer);
+a longer one sends it to the next candidate at once (with nothing else left, it waits
+for the soonest bench within its deadline).
 
 A 5xx with a short Retry-After is one overloaded moment of a provider that may answer
-the next request: it counts towards the breaker (whose bench it then shortens to the
-time asked); only a Retry-After longer than SHORT_RETRY_AFTER benches at once.
+the next request: it is counted and this request moves on, but nobody else is kept
+away (concurrent requests would otherwise open the breaker on a provider that answers
+most of them); only a Retry-After longer than SHORT_RETRY_AFTER benches.
 
 One timeout opens the breaker: a provider that hangs must not cost every later request
 its wait (the routing layer does not count a timeout its own overload caused).
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
 
 PAYMENT_BENCH_SECONDS = 3600.0
 SHORT_RETRY_AFTER = 5.0
+RATE_LIMIT_WAIT = 2.0
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class Reaction:
 
 
 REACTIONS: dict[str, Reaction] = {
-    "rate_limited": Reaction(bench="retry_after"),
+    "rate_limited": Reaction(bench="retry_after", retry_once=True),
     "http_5xx": Reaction(bench="breaker", retry_once=True),
     "connection": Reaction(bench="breaker", skip_provider=True, retry_once=True),
     "timeout": Reaction(bench="breaker", opens_at_once=True),
@@ -104,25 +108,30 @@ class FailurePolicy:
             self.health.record_failure(
                 provider, PROVIDER_WIDE, reason=failure.kind, bench_for=PAYMENT_BENCH_SECONDS
             )
-        elif reaction.bench == "breaker" or retry_after is not None:
+        elif retry_after is not None:  # a short overload: counted, never benched for all
+            self.health.record_failure(provider, model, reason=failure.kind, breaker=False)
+        elif reaction.bench == "breaker":
             self.health.record_failure(
                 provider,
                 model,
                 reason=failure.kind,
                 failures_to_open=1 if reaction.opens_at_once else None,
-                longest=retry_after,
             )
         return reaction
 
     def worth_retrying(self, provider: str, model: str, failure: ProviderFailure) -> bool:
-        """One quick retry of the same candidate, unless it is known to be failing."""
+        """One retry of the same candidate: after a short Retry-After of a rate limit, or
+        at once after a transient error of a candidate not known to be failing."""
         reaction = REACTIONS.get(failure.kind, Reaction())
-        return (
-            reaction.retry_once
-            and failure.retry_after is None
-            and self.health.usually_healthy(provider, model)
-        )
+        if not reaction.retry_once:
+            return False
+        if failure.kind == "rate_limited":
+            return failure.retry_after is not None and failure.retry_after <= RATE_LIMIT_WAIT
+        return failure.retry_after is None and self.health.usually_healthy(provider, model)
 
     @staticmethod
-    def retry_delay() -> float:
+    def retry_delay(failure: ProviderFailure) -> float:
+        """How long to wait before that retry: what the provider asked, else a jitter."""
+        if failure.retry_after is not None:
+            return failure.retry_after
         return random.uniform(0.05, 0.2)

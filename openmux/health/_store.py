@@ -305,12 +305,10 @@ class HealthStore:
         bench_for: float | None = None,
         breaker: bool = True,
         failures_to_open: int | None = None,
-        longest: float | None = None,
         now: float | None = None,
     ) -> float:
         """Count a failure; bench for `bench_for` s or by the breaker (which opens after
-        `failures_to_open` in a row, FAILURES_TO_OPEN unless given, for at most `longest`
-        s when given); return the bench end."""
+        `failures_to_open` in a row, FAILURES_TO_OPEN unless given); return the bench end."""
         now = time.time() if now is None else now
         key = (provider, model)
         threshold = self.FAILURES_TO_OPEN if failures_to_open is None else failures_to_open
@@ -320,8 +318,6 @@ class HealthStore:
             row = self._rows.get(key, Row())
             if bench_for is None and breaker and row.consecutive_failures + 1 >= threshold:
                 bench_for = self.cool_down(row.benches)
-                if longest is not None:
-                    bench_for = min(bench_for, longest)
             change = Change(failures=1, streak=1)
             if bench_for is not None and bench_for > 0:
                 change = replace(change, benches=1, until=now + bench_for, reason=reason)

@@ -154,6 +154,7 @@ def _retry(
         not request.out_of_budget
         and failed_here <= 1
         and router.policy.worth_retrying(*candidate.key, failure)
+        and router.policy.retry_delay(failure) < request.seconds_left
     )
 
 
@@ -257,7 +258,7 @@ def invoke_candidate(
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started)
             if tries == 1 and _retry(router, candidate, request, failure):
-                time.sleep(router.policy.retry_delay())
+                time.sleep(router.policy.retry_delay(failure))
                 continue
             raise failure from exc
         _succeed(router, candidate, request, started, started, arrived)
@@ -285,7 +286,7 @@ async def ainvoke_candidate(
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started)
             if tries == 1 and _retry(router, candidate, request, failure):
-                await asyncio.sleep(router.policy.retry_delay())
+                await asyncio.sleep(router.policy.retry_delay(failure))
                 continue
             raise failure from exc
         _succeed(router, candidate, request, started, started, arrived)
@@ -316,7 +317,7 @@ def stream_candidate(
             _close(chunks)
             failure = _fail(router, candidate, request, exc, started)
             if tries == 1 and _retry(router, candidate, request, failure):
-                time.sleep(router.policy.retry_delay())
+                time.sleep(router.policy.retry_delay(failure))
                 continue
             raise failure from exc
         break
@@ -355,7 +356,7 @@ async def astream_candidate(
             await _aclose(chunks)
             failure = _fail(router, candidate, request, exc, started)
             if tries == 1 and _retry(router, candidate, request, failure):
-                await asyncio.sleep(router.policy.retry_delay())
+                await asyncio.sleep(router.policy.retry_delay(failure))
                 continue
             raise failure from exc
         break

@@ -40,6 +40,16 @@ MIN_ADAPTIVE_DELAY = 1.5
 UNOBSERVED_DELAY = 2.0
 
 
+def _now(call: Callable[[], T]) -> Future[T]:
+    """Run `call` on this thread; its outcome as a finished future."""
+    future: Future[T] = Future()
+    try:
+        future.set_result(call())
+    except ProviderFailure as failure:
+        future.set_exception(failure)
+    return future
+
+
 def _spawn(call: Callable[[], T]) -> Future[T]:
     """Run `call` on a thread of its own: a hedged call never queues behind other
     requests' calls (an abandoned call may hold its thread until its timeout)."""
@@ -109,9 +119,13 @@ def race(
             request.hedged.add(candidate.key)
         else:
             load.note_call()
-        warm(router, candidate, aio=False)
         sent[candidate.key] = time.monotonic()
-        running[_spawn(calls[index])] = candidate
+        if router.health.bench_of(*candidate.key) is not None:
+            # Ruled out before sending: not worth a thread (its attempt is recorded).
+            running[_now(calls[index])] = candidate
+        else:
+            warm(router, candidate, aio=False)
+            running[_spawn(calls[index])] = candidate
         index += 1
 
     start(hedged=False)

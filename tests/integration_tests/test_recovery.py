@@ -162,3 +162,17 @@ async def test_an_async_stream_is_hedged_before_its_first_chunk(
     again = _merged([chunk async for chunk in llm.astream("hi")])
     assert _statuses(again) == [("alpha", "circuit_open"), ("beta", "ok")]
     assert server.providers["alpha"].hits == hits
+
+
+def test_a_short_retry_after_of_a_rate_limit_is_waited_out(server: FakeProviderServer) -> None:
+    # Seed 1 draws a hit, then a miss: the first request is limited, the retry answers.
+    limited_once = Fault.flaky(0.5, seed=1, fault=Fault.status(429, retry_after=1))
+    server.providers["alpha"].fault = limited_once
+    message = _llm(server, hedge_after_ms=False).invoke("hi")
+    assert _statuses(message) == [("alpha", "rate_limited"), ("alpha", "ok")]
+
+
+def test_a_long_retry_after_of_a_rate_limit_moves_on(server: FakeProviderServer) -> None:
+    server.providers["alpha"].fault = Fault.status(429, retry_after=30)
+    message = _llm(server).invoke("hi")
+    assert _statuses(message) == [("alpha", "rate_limited"), ("beta", "ok")]
