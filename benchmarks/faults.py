@@ -15,6 +15,10 @@ a careful plain httpx client 16 pass; LangChain `with_fallbacks` and LiteLLM's R
 9 pass, 3 partial, 4 safe, 0 fail; OpenMux before this work 6, 4, 5, 1 (streamed).
 
     python benchmarks/faults.py [--only S07,S15] [--caller stream|invoke|both]
+
+Measured (Dec 2026, a shared 2-core machine): streamed 12 pass, 0 partial, 4 safe
+(S08, S09, S10, S14: the stream broke after its first chunk had reached the caller, so
+a clean `StreamInterrupted` is all that is left), 0 fail; invoke 16 pass.
 """
 
 from __future__ import annotations

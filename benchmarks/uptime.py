@@ -6,6 +6,8 @@ that asked for this figure): OpenMux before 194/200 in 11.6 s; LiteLLM's Router 
 with its default retries; Portkey's gateway 200/200 only with retries, in 7.2 s.
 
     python benchmarks/uptime.py
+
+Measured (Dec 2026, a shared 2-core machine): 200/200 in 3.6 s (healthy: 2.6 s).
 """
 
 from __future__ import annotations
