@@ -45,8 +45,8 @@ def _now(call: Callable[[], T]) -> Future[T]:
     future: Future[T] = Future()
     try:
         future.set_result(call())
-    except ProviderFailure as failure:
-        future.set_exception(failure)
+    except BaseException as exc:  # raised where the race reads outcomes, as from a thread
+        future.set_exception(exc)
     return future
 
 
