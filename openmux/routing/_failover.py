@@ -100,12 +100,12 @@ Opened = tuple[BaseMessage, Iterator[BaseMessage]]
 AOpened = tuple[BaseMessage, AsyncIterator[BaseMessage]]
 
 
-def _opened(chunks: Iterator[BaseMessage]) -> Opened:
+def first_chunk(chunks: Iterator[BaseMessage]) -> Opened:
     """The stream's first chunk (the stream is committed to from here on) and the rest."""
     return next(chunks), chunks
 
 
-async def _aopened(chunks: AsyncIterator[BaseMessage]) -> AOpened:
+async def afirst_chunk(chunks: AsyncIterator[BaseMessage]) -> AOpened:
     return await anext(chunks), chunks
 
 
@@ -115,13 +115,13 @@ def failover_stream(
     while True:
         opened: Opened | None = None
         if hedges(router, request, candidates):
-            calls = [partial(_opened, stream_candidate(router, c, request)) for c in candidates]
+            calls = [partial(first_chunk, stream_candidate(router, c, request)) for c in candidates]
             with contextlib.suppress(ProviderFailure):
                 opened = race(router, request, candidates, calls, _raise_failed)
         else:
             for candidate in candidates:
                 with contextlib.suppress(ProviderFailure):
-                    opened = _opened(stream_candidate(router, candidate, request))
+                    opened = first_chunk(stream_candidate(router, candidate, request))
                     break
         if opened is not None:
             first, chunks = opened
@@ -137,13 +137,15 @@ async def afailover_stream(
     while True:
         opened: AOpened | None = None
         if hedges(router, request, candidates):
-            calls = [partial(_aopened, astream_candidate(router, c, request)) for c in candidates]
+            calls = [
+                partial(afirst_chunk, astream_candidate(router, c, request)) for c in candidates
+            ]
             with contextlib.suppress(ProviderFailure):
                 opened = await arace(router, request, candidates, calls, _araise_failed)
         else:
             for candidate in candidates:
                 with contextlib.suppress(ProviderFailure):
-                    opened = await _aopened(astream_candidate(router, candidate, request))
+                    opened = await afirst_chunk(astream_candidate(router, candidate, request))
                     break
         if opened is not None:
             first, chunks = opened

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from langchain_core.callbacks import BaseCallbackHandler
 
 from openmux import ChatOpenMux, NoProviderAvailable, TaskClassification, TaskType
 from openmux.health import HealthStore, health_store
@@ -176,3 +177,26 @@ def test_a_long_retry_after_of_a_rate_limit_moves_on(server: FakeProviderServer)
     server.providers["alpha"].fault = Fault.status(429, retry_after=30)
     message = _llm(server).invoke("hi")
     assert _statuses(message) == [("alpha", "rate_limited"), ("beta", "ok")]
+
+
+class _Watching(BaseCallbackHandler):
+    """Any handler makes the run a traced one (the graph of Runnables)."""
+
+
+def test_a_traced_stream_is_hedged_before_its_first_chunk(server: FakeProviderServer) -> None:
+    server.providers["alpha"].fault = Fault.hang()
+    llm = _llm(server, hedge_after_ms=200)
+    merged = _merged(list(llm.stream("hi", config={"callbacks": [_Watching()]})))
+    assert merged.text.startswith("from beta")
+    assert sorted(_statuses(merged)) == [("alpha", "cancelled"), ("beta", "ok")]
+
+
+async def test_a_traced_async_stream_is_hedged_before_its_first_chunk(
+    server: FakeProviderServer,
+) -> None:
+    server.providers["alpha"].fault = Fault.hang()
+    llm = _llm(server, hedge_after_ms=200)
+    config: Any = {"callbacks": [_Watching()]}
+    merged = _merged([chunk async for chunk in llm.astream("hi", config=config)])
+    assert merged.text.startswith("from beta")
+    assert sorted(_statuses(merged)) == [("alpha", "cancelled"), ("beta", "ok")]
