@@ -14,9 +14,10 @@ its requests, 68 % answered, p50 9.95 s, 35 req/s against 49-52 direct.
 
     nice python benchmarks/load.py [--concurrency 200 500]
 
-Measured (Dec 2026, a shared 2-core machine): 100 % answered in every set-up; healthy
-throughput 0.90x direct at 200 and 0.83x at 500; with one provider failing 50 %, p99
-1.5x the direct call's at both.
+Measured (Dec 2026, a shared 2-core machine, two runs): 100 % answered in every set-up;
+healthy throughput 0.90x and 1.07x direct at 200, 0.83x and 0.60x at 500 (the machine's
+other load moves it that much); with one provider failing 50 %, p99 1.3-1.5x the
+direct call's.
 """
 
 from __future__ import annotations
