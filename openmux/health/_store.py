@@ -2,10 +2,12 @@
 
 A candidate is *benched* until a time: after a 429/503 for as long as the
 provider asked (Retry-After, X-RateLimit-Reset) or a default that doubles on
-each repeat; after too many consecutive failures by the circuit breaker. A
-benched candidate gets no request until its time is up; the first request
-after that is the half-open probe: success closes the circuit, failure benches
-it again for twice as long.
+each repeat; after too many consecutive failures (one timeout is enough) by the circuit
+breaker. A benched candidate gets no request until its time is up; then one
+request (per process) is the half-open probe while the others still skip it:
+success closes the circuit, failure benches it again for twice as long. The
+breaker's bench never exceeds MAX_COOL_DOWN, so a provider that recovers is
+probed, and used again, within that time.
 
 Reads cost one `PRAGMA data_version` per request: the in-memory view is
 reloaded only when another connection (another process) wrote. Writes are
@@ -89,13 +91,19 @@ class HealthStore:
 
     FAILURES_TO_OPEN = 3
     BASE_COOL_DOWN = 5.0
-    MAX_COOL_DOWN = 600.0
+    MAX_COOL_DOWN = 15.0
+    """The longest breaker bench: a provider that recovers is used again within about this
+    long (plus the time to its next request), however long it was down."""
+    PROBE_SECONDS = 5.0
+    """How long one request's half-open probe keeps the others off the candidate at most."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._rows: dict[tuple[str, str], Row] = {}
         self._pending: dict[tuple[str, str], Change] = {}
+        self._probes: dict[tuple[str, str], float] = {}
+        """Candidates whose half-open probe is in flight in this process, and until when."""
         self._version: int | None = None
         self._checked = float("-inf")
         self._flushed = time.monotonic()
@@ -134,15 +142,29 @@ class HealthStore:
             rows[key] = change.apply(rows.get(key, Row()))
         self._rows = rows
 
-    def bench_of(self, provider: str, model: str, now: float | None = None) -> Bench | None:
-        """The bench in force for this candidate (its own or its provider's), if any."""
+    def bench_of(
+        self, provider: str, model: str, now: float | None = None, *, probe: bool = False
+    ) -> Bench | None:
+        """The bench in force for this candidate (its own or its provider's), if any.
+
+        A bench that has run out is half-open. With `probe` (a caller about to send), the
+        first such caller gets None and is the probe; until its outcome is recorded, the
+        other callers get a short bench."""
         now = time.time() if now is None else now
         with self._lock:
             self._refresh()
             for key in ((provider, model), (provider, PROVIDER_WIDE)):
                 row = self._rows.get(key)
-                if row is not None and row.benched_until > now:
+                if row is None or row.benched_until <= 0:
+                    continue
+                if row.benched_until > now:
                     return Bench(provider, key[1], row.benched_until, row.reason)
+                if not probe or key[1] == PROVIDER_WIDE:  # provider-wide: its models tell
+                    continue
+                probe_ends = self._probes.get(key, 0.0)
+                if probe_ends > now:
+                    return Bench(provider, key[1], probe_ends, f"{row.reason}; probe in flight")
+                self._probes[key] = now + self.PROBE_SECONDS
         return None
 
     def benches(self, now: float | None = None) -> list[Bench]:
@@ -156,13 +178,16 @@ class HealthStore:
             ]
 
     def usually_healthy(self, provider: str, model: str) -> bool:
-        """Enough history, mostly successes: a transient error is worth one quick retry."""
+        """Not known to be failing (little history, or mostly successes): a transient error
+        is worth one quick retry."""
         with self._lock:
             row = self._rows.get((provider, model))
         if row is None:
+            return True
+        if row.benched_until > time.time():
             return False
         total = row.successes + row.failures
-        return total >= 5 and row.successes / total >= 0.8
+        return total < 5 or row.successes / total >= 0.8
 
     def p95_first_token_ms(self, provider: str, model: str) -> float | None:
         with self._lock:
@@ -266,6 +291,7 @@ class HealthStore:
                     p95 = previous + 0.3 * (first_token_ms - previous)
                 else:
                     p95 = previous - 0.02 * (previous - first_token_ms)
+            self._probes.pop((provider, model), None)
             self._change((provider, model), Change(successes=1, reset=True, ended=now, p95=p95))
             if changed or time.monotonic() - self._flushed > FLUSH_SECONDS:
                 self._flush()
@@ -278,19 +304,19 @@ class HealthStore:
         reason: str,
         bench_for: float | None = None,
         breaker: bool = True,
+        failures_to_open: int | None = None,
         now: float | None = None,
     ) -> float:
-        """Count a failure; bench for `bench_for` s or by the breaker; return the bench end."""
+        """Count a failure; bench for `bench_for` s or by the breaker (which opens after
+        `failures_to_open` in a row, FAILURES_TO_OPEN unless given); return the bench end."""
         now = time.time() if now is None else now
         key = (provider, model)
+        threshold = self.FAILURES_TO_OPEN if failures_to_open is None else failures_to_open
         with self._lock:
             self._refresh()
+            self._probes.pop(key, None)
             row = self._rows.get(key, Row())
-            if (
-                bench_for is None
-                and breaker
-                and row.consecutive_failures + 1 >= self.FAILURES_TO_OPEN
-            ):
+            if bench_for is None and breaker and row.consecutive_failures + 1 >= threshold:
                 bench_for = self.cool_down(row.benches)
             change = Change(failures=1, streak=1)
             if bench_for is not None and bench_for > 0:
@@ -313,6 +339,7 @@ class HealthStore:
         with self._lock:
             self._rows.clear()
             self._pending.clear()
+            self._probes.clear()
             if self._db is not None:
                 with contextlib.suppress(sqlite3.DatabaseError):
                     self._db.execute("DELETE FROM health")

@@ -35,7 +35,7 @@ from openmux.providers import (
     watching_rate_limits,
 )
 from openmux.routing._plan import is_free_offer
-from openmux.routing._react import react, refused_key_hint
+from openmux.routing._react import known_context, react, refused_key_hint
 from openmux.routing._request import Candidate, RouteRequest, request_exhausted
 from openmux.routing._select import estimate_tokens, request_task, skip_over_quota
 
@@ -82,7 +82,8 @@ def _rule_out(router: Router, candidate: Candidate, request: RouteRequest) -> No
         raise request_exhausted(request)
     if provider.name in request.failed_providers:
         raise ProviderFailure("connection", f"{provider.name} already failed in this request")
-    if candidate.model.context_length < request.min_context:
+    context = known_context(candidate)
+    if context is not None and context < request.min_context:
         raise ProviderFailure("context_length", f"{name} has too small a context")
     why = router.policy.disabled.get(provider.name)
     if why is not None:
@@ -93,7 +94,7 @@ def _rule_out(router: Router, candidate: Candidate, request: RouteRequest) -> No
     if router.settings.free_only and not _free(candidate):
         request.record(candidate, "not_free", error="paid model; free_only is on")
         raise ProviderFailure("not_free", f"{name} is not free")
-    bench = router.health.bench_of(*candidate.key)
+    bench = router.health.bench_of(*candidate.key, probe=True)
     if bench is not None:
         request.benched.append(bench)
         seconds = max(0.0, bench.until - time.time())
@@ -204,9 +205,14 @@ def _fail(
 def _retry(
     router: Router, candidate: Candidate, request: RouteRequest, failure: ProviderFailure
 ) -> bool:
+    provider = candidate.provider.name
+    # A provider that already failed this request once (another model) gets no second try.
+    failed_here = sum(1 for a in request.attempts if a.provider == provider and a.status != "ok")
     return (
         not request.out_of_budget
+        and failed_here <= 1
         and router.policy.worth_retrying(*candidate.key, failure)
+        and router.policy.retry_delay(failure) < request.seconds_left
         # a retry is one more request: it must fit the free-tier limits too
         and router.quotas.reserve(candidate.provider, candidate.model.id, estimate_tokens(request))
         is None
@@ -232,7 +238,8 @@ def _succeed(
 ) -> None:
     # A day's allowance the answer used up is counted as spent: select skips it till reset.
     _account(router, candidate, request, "ok", started, usage=usage, seen=seen)
-    if not request.finished:
+    # A stream that reached its end was the one the caller read, whatever a race decided.
+    if streamed or not request.finished:
         request.record(candidate, "ok", latency_ms=_ms_since(started))
         request.winner = candidate
         if request.profile:
@@ -322,7 +329,7 @@ def invoke_candidate(
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started, seen)
             if tries == 1 and _retry(router, candidate, request, failure):
-                time.sleep(router.policy.retry_delay())
+                time.sleep(router.policy.retry_delay(failure))
                 continue
             raise failure from exc
         _succeed(router, candidate, request, started, started, arrived, **_answer(message, seen))
@@ -350,7 +357,7 @@ async def ainvoke_candidate(
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started, seen)
             if tries == 1 and _retry(router, candidate, request, failure):
-                await asyncio.sleep(router.policy.retry_delay())
+                await asyncio.sleep(router.policy.retry_delay(failure))
                 continue
             raise failure from exc
         _succeed(router, candidate, request, started, started, arrived, **_answer(message, seen))
@@ -381,7 +388,7 @@ def stream_candidate(
             _close(chunks)
             failure = _fail(router, candidate, request, exc, started, seen)
             if tries == 1 and _retry(router, candidate, request, failure):
-                time.sleep(router.policy.retry_delay())
+                time.sleep(router.policy.retry_delay(failure))
                 continue
             raise failure from exc
         break
@@ -431,7 +438,7 @@ async def astream_candidate(
             await _aclose(chunks)
             failure = _fail(router, candidate, request, exc, started, seen)
             if tries == 1 and _retry(router, candidate, request, failure):
-                await asyncio.sleep(router.policy.retry_delay())
+                await asyncio.sleep(router.policy.retry_delay(failure))
                 continue
             raise failure from exc
         break

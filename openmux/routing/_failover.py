@@ -1,7 +1,7 @@
 """Stage 3b, failover: try the candidates until one answers.
 
 Within a round, candidates are tried in order (a slow one raced against the next,
-see `_hedge`); a stream fails over only until its first chunk. When a round ends
+see `_hedge`); a stream fails over, and races, only until its first chunk. When a round ends
 with every candidate failed, benching never starves a request: if the soonest
 benched candidate returns (or a transient failure may pass) within the request's
 deadline, wait for it and run another round; otherwise `NoProviderAvailable`
@@ -14,11 +14,12 @@ the same stages from LangChain Runnables (`with_fallbacks`, the race, `next_roun
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from langchain_core.messages import BaseMessage
 
@@ -95,16 +96,35 @@ async def afailover(
         await asyncio.sleep(next_round(request))
 
 
+Opened = tuple[BaseMessage, Iterator[BaseMessage]]
+AOpened = tuple[BaseMessage, AsyncIterator[BaseMessage]]
+
+
+def first_chunk(chunks: Iterator[BaseMessage]) -> Opened:
+    """The stream's first chunk (the stream is committed to from here on) and the rest."""
+    return next(chunks), chunks
+
+
+async def afirst_chunk(chunks: AsyncIterator[BaseMessage]) -> AOpened:
+    return await anext(chunks), chunks
+
+
 def failover_stream(
     router: Router, request: RouteRequest, candidates: Sequence[Candidate]
 ) -> Iterator[BaseMessage]:
     while True:
-        for candidate in candidates:
-            chunks = stream_candidate(router, candidate, request)
-            try:
-                first = next(chunks)
-            except ProviderFailure:
-                continue
+        opened: Opened | None = None
+        if hedges(router, request, candidates):
+            calls = [partial(first_chunk, stream_candidate(router, c, request)) for c in candidates]
+            with contextlib.suppress(ProviderFailure):
+                opened = race(router, request, candidates, calls, _raise_failed)
+        else:
+            for candidate in candidates:
+                with contextlib.suppress(ProviderFailure):
+                    opened = first_chunk(stream_candidate(router, candidate, request))
+                    break
+        if opened is not None:
+            first, chunks = opened
             yield first
             yield from chunks
             return
@@ -115,12 +135,20 @@ async def afailover_stream(
     router: Router, request: RouteRequest, candidates: Sequence[Candidate]
 ) -> AsyncIterator[BaseMessage]:
     while True:
-        for candidate in candidates:
-            chunks = astream_candidate(router, candidate, request)
-            try:
-                first = await anext(chunks)
-            except ProviderFailure:
-                continue
+        opened: AOpened | None = None
+        if hedges(router, request, candidates):
+            calls = [
+                partial(afirst_chunk, astream_candidate(router, c, request)) for c in candidates
+            ]
+            with contextlib.suppress(ProviderFailure):
+                opened = await arace(router, request, candidates, calls, _araise_failed)
+        else:
+            for candidate in candidates:
+                with contextlib.suppress(ProviderFailure):
+                    opened = await afirst_chunk(astream_candidate(router, candidate, request))
+                    break
+        if opened is not None:
+            first, chunks = opened
             yield first
             async for chunk in chunks:
                 yield chunk
@@ -128,9 +156,9 @@ async def afailover_stream(
         await asyncio.sleep(next_round(request))
 
 
-def _raise_failed() -> BaseMessage:
+def _raise_failed() -> NoReturn:
     raise ProviderFailure("connection", "every candidate of this round failed")
 
 
-async def _araise_failed() -> BaseMessage:
-    return _raise_failed()
+async def _araise_failed() -> NoReturn:
+    _raise_failed()

@@ -1,15 +1,19 @@
 """Hedging: when a candidate is slow to answer, start the next one too.
 
 The hedge starts after `hedge_after_ms` (by default the candidate's observed
-p95 answer time, never below 1.5 s; 5 s before anything is observed). The
+p95 answer time, never below 1.5 s; 2 s before anything is observed). The
 first good answer wins; the other call is cancelled (async) or abandoned
 (sync: its thread finishes on its own and its result is dropped), and both
-attempts are recorded. Requests with tools bound are not hedged unless
-`hedge_tools` is on, since a tool call may have side effects.
+attempts are recorded. A loser sent before the winner that still has no answer
+counts as a timeout for its health (one opens the breaker), so a provider that
+hangs costs the hedge delay once, not on every request. Requests with tools
+bound are not hedged unless `hedge_tools` is on, since a tool call may have side
+effects.
 
 `race` and `arace` take one call per candidate (already bound to the request and,
 in a traced run, to its callbacks) and a last call that gives up or starts another
-round; the failover stage and the traced graph use them alike.
+round; the failover stage and the traced graph use them alike. A stream races the
+same way up to its first chunk, since nothing has reached the caller before it.
 """
 
 from __future__ import annotations
@@ -17,34 +21,53 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any
-
-from langchain_core.messages import BaseMessage
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from openmux._logging import get_logger
 from openmux.providers import ProviderFailure
 from openmux.routing._call import warm
+from openmux.routing._load import load
 
 if TYPE_CHECKING:
     from openmux.routing._context import Router
     from openmux.routing._request import Candidate, RouteRequest
 
+T = TypeVar("T")
+
 MIN_ADAPTIVE_DELAY = 1.5
 _log = get_logger("openmux.routing")
-UNOBSERVED_DELAY = 5.0
-
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
+UNOBSERVED_DELAY = 2.0
 
 
-def _threads() -> ThreadPoolExecutor:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="openmux-hedge")
-        return _executor
+def _now(call: Callable[[], T]) -> Future[T]:
+    """Run `call` on this thread; its outcome as a finished future."""
+    future: Future[T] = Future()
+    try:
+        future.set_result(call())
+    except BaseException as exc:  # raised where the race reads outcomes, as from a thread
+        future.set_exception(exc)
+    return future
+
+
+def _spawn(call: Callable[[], T]) -> Future[T]:
+    """Run `call` on a thread of its own: a hedged call never queues behind other
+    requests' calls (an abandoned call may hold its thread until its timeout)."""
+    future: Future[T] = Future()
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(context.run(call))
+        except BaseException as exc:  # handed to whoever waits on the future
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="openmux-call", daemon=True).start()
+    return future
 
 
 def hedges(router: Router, request: RouteRequest, candidates: Sequence[Candidate]) -> bool:
@@ -73,16 +96,31 @@ def _log_hedge(router: Router, slow: Candidate, hedge: Candidate) -> None:
     )
 
 
+def _next_hedge(router: Router, candidates: Sequence[Candidate], started: int) -> float | None:
+    """Seconds until the next candidate may start early (asked again each time the budget
+    or this process's load says not yet); None: wait for an outcome."""
+    if started >= len(candidates):
+        return None
+    return hedge_delay(router, candidates[started - 1])
+
+
+def _may_hedge(waited: float, timeout: float | None) -> bool:
+    """The hedge timer fired: note how late (this process's load), and ask the budget."""
+    load.note_wake(time.monotonic() - waited - (timeout or 0.0))
+    return load.take_hedge()
+
+
 def race(
     router: Router,
     request: RouteRequest,
     candidates: Sequence[Candidate],
-    calls: Sequence[Callable[[], BaseMessage]],
-    last: Callable[[], BaseMessage],
-) -> BaseMessage:
+    calls: Sequence[Callable[[], T]],
+    last: Callable[[], T],
+) -> T:
     """Call candidates in order, starting the next early when one is slow; `last` when
     every one failed."""
-    running: dict[Future[BaseMessage], Candidate] = {}
+    running: dict[Future[T], Candidate] = {}
+    sent: dict[tuple[str, str], float] = {}
     index = 0
 
     def start(hedged: bool) -> None:
@@ -91,20 +129,28 @@ def race(
         if hedged:
             request.hedged.add(candidate.key)
             _log_hedge(router, candidates[index - 1], candidate)
-        warm(router, candidate, aio=False)
-        context = contextvars.copy_context()
-        running[_threads().submit(context.run, calls[index])] = candidate
+        else:
+            load.note_call()
+        sent[candidate.key] = time.monotonic()
+        if router.health.bench_of(*candidate.key) is not None:
+            # Ruled out before sending: not worth a thread (its attempt is recorded).
+            running[_now(calls[index])] = candidate
+        else:
+            warm(router, candidate, aio=False)
+            running[_spawn(calls[index])] = candidate
         index += 1
 
     start(hedged=False)
     while True:
-        timeout = hedge_delay(router, candidates[index - 1]) if index < len(calls) else None
+        timeout = _next_hedge(router, candidates, index)
+        waited = time.monotonic()
         done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
         if not done:
-            start(hedged=True)
+            if _may_hedge(waited, timeout):
+                start(hedged=True)
             continue
         for future in done:
-            running.pop(future)
+            winner = running.pop(future)
             try:
                 result = future.result()
             except ProviderFailure:
@@ -113,6 +159,7 @@ def race(
                 _abandon(request, running)
                 raise
             _abandon(request, running)
+            _slower_than(router, running, sent, sent[winner.key])
             return result
         if running:
             continue
@@ -126,10 +173,11 @@ async def arace(
     router: Router,
     request: RouteRequest,
     candidates: Sequence[Candidate],
-    calls: Sequence[Callable[[], Awaitable[BaseMessage]]],
-    last: Callable[[], Awaitable[BaseMessage]],
-) -> BaseMessage:
-    running: dict[asyncio.Task[BaseMessage], Candidate] = {}
+    calls: Sequence[Callable[[], Awaitable[T]]],
+    last: Callable[[], Awaitable[T]],
+) -> T:
+    running: dict[asyncio.Task[T], Candidate] = {}
+    sent: dict[tuple[str, str], float] = {}
     index = 0
 
     def start(hedged: bool) -> None:
@@ -138,24 +186,31 @@ async def arace(
         if hedged:
             request.hedged.add(candidate.key)
             _log_hedge(router, candidates[index - 1], candidate)
+        else:
+            load.note_call()
         warm(router, candidate, aio=True)
+        sent[candidate.key] = time.monotonic()
         running[asyncio.ensure_future(calls[index]())] = candidate
         index += 1
 
     start(hedged=False)
     try:
         while True:
-            timeout = hedge_delay(router, candidates[index - 1]) if index < len(calls) else None
+            timeout = _next_hedge(router, candidates, index)
+            waited = time.monotonic()
             done, _ = await asyncio.wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
             if not done:
-                start(hedged=True)
+                if _may_hedge(waited, timeout):
+                    start(hedged=True)
                 continue
             for task in done:
-                running.pop(task)
+                winner = running.pop(task)
                 try:
-                    return task.result()
+                    result = task.result()
                 except ProviderFailure:
                     continue
+                _slower_than(router, running, sent, sent[winner.key])
+                return result
             if running:
                 continue
             if index < len(calls):
@@ -174,3 +229,23 @@ def _abandon(request: RouteRequest, running: Mapping[Any, Candidate]) -> None:
     for call, candidate in list(running.items()):
         if not call.done():  # a call that already ended has recorded its own outcome
             request.record(candidate, "cancelled", error="another candidate answered first")
+
+
+def _slower_than(
+    router: Router,
+    running: Mapping[Any, Candidate],
+    sent: Mapping[tuple[str, str], float],
+    won: float,
+) -> None:
+    """Losers sent before the winner that still have no answer timed out, for their health
+    (unless this process is too busy to tell)."""
+    if load.saturated():
+        return
+    now = time.monotonic()
+    for call, candidate in running.items():
+        began = sent[candidate.key]
+        if began < won and not call.done():
+            failure = ProviderFailure(
+                "timeout", f"no answer within {now - began:.1f} s; a later candidate answered"
+            )
+            router.policy.after_failure(*candidate.key, failure)

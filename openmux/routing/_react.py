@@ -10,7 +10,9 @@ import time
 from typing import TYPE_CHECKING
 
 from openmux._logging import get_logger
+from openmux.errors import NoProviderAvailable
 from openmux.health import PROVIDER_WIDE
+from openmux.routing._load import load
 
 if TYPE_CHECKING:
     from openmux.providers import ProviderFailure
@@ -29,6 +31,8 @@ def react(
     spent: Spent | None = None,
 ) -> None:
     """`spent`: the failure said a daily allowance is used up (see openmux.quotas)."""
+    if failure.kind == "timeout" and load.saturated():
+        return  # this process was too busy to read the answer: not the provider's failure
     provider = candidate.provider
     if spent is not None:
         # Benched until the allowance comes back, not for a generic cool-down.
@@ -56,7 +60,22 @@ def react(
     if reaction.disable_provider:
         request.hints.append(refused_key_hint(candidate))
     if reaction.larger_context:
-        request.min_context = max(request.min_context, candidate.model.context_length + 1)
+        known = known_context(candidate)
+        if known is not None:  # an unknown context says nothing about the others'
+            request.min_context = max(request.min_context, known + 1)
+    if reaction.stop_request:
+        raise NoProviderAvailable(
+            f"{provider.name}:{candidate.model.id} refused the request ({failure.kind}): "
+            f"{failure}; other providers were not asked, they would refuse it alike",
+            attempts=request.attempt_dicts(),
+        ) from failure
+
+
+def known_context(candidate: Candidate) -> int | None:
+    """The candidate's context length when a list or the catalog states it, else None."""
+    if candidate.facts is None:
+        return candidate.model.context_length
+    return candidate.facts.context_length
 
 
 def refused_key_hint(candidate: Candidate) -> str:

@@ -35,6 +35,10 @@ class Candidate:
         return (self.provider.name, self.model.id)
 
 
+NOT_SENT = frozenset({"circuit_open", "not_free", "over_quota"})
+"""Attempt statuses of candidates ruled out before a byte was sent."""
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One try of one candidate: the record users see in `response_metadata["openmux"]`.
@@ -90,8 +94,13 @@ class RouteRequest:
     """perf_counter times: classified, selected; sent, headers, first_token of the answer."""
 
     @property
+    def sent(self) -> int:
+        """Attempts that reached a provider (a bench or a rule that skipped one costs none)."""
+        return sum(1 for attempt in self.attempts if attempt.status not in NOT_SENT)
+
+    @property
     def out_of_budget(self) -> bool:
-        return len(self.attempts) >= self.max_attempts or time.perf_counter() >= self.deadline
+        return self.sent >= self.max_attempts or time.perf_counter() >= self.deadline
 
     @property
     def seconds_left(self) -> float:
@@ -207,7 +216,7 @@ def request_exhausted(request: RouteRequest) -> NoProviderAvailable:
     if request.out_of_budget and request.attempts:
         message = (
             f"no provider could answer within the request's budget "
-            f"({len(request.attempts)} attempts, max {request.max_attempts}; "
+            f"({request.sent} attempts sent, max {request.max_attempts}; "
             f"{time.perf_counter() - request.started:.1f} s)"
         )
     elif request.out_of_budget:

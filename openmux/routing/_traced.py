@@ -28,7 +28,7 @@ from openmux.routing._call import (
     invoke_candidate,
     stream_candidate,
 )
-from openmux.routing._failover import next_round
+from openmux.routing._failover import afirst_chunk, first_chunk, next_round
 from openmux.routing._hedge import arace, hedges, race
 from openmux.routing._request import Candidate, RouteRequest
 
@@ -91,7 +91,8 @@ class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):
 
 
 class HedgedFallbacks(RunnableWithFallbacks[RouteRequest, BaseMessage]):
-    """`with_fallbacks` whose invoke races a slow candidate against the next (`_hedge`)."""
+    """`with_fallbacks` that races a slow candidate against the next (`_hedge`): invokes
+    until the answer, streams until their first chunk."""
 
     router: Any = None
     candidates: list[Any] = []
@@ -105,6 +106,47 @@ class HedgedFallbacks(RunnableWithFallbacks[RouteRequest, BaseMessage]):
         if not hedges(self.router, input, self.candidates):
             return await super().ainvoke(input, config, **kwargs)
         return await self._acall_with_config(self._arace, input, config)
+
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        if not hedges(self.router, input, self.candidates):
+            yield from super().stream(input, config, **kwargs)
+            return
+        yield from self._transform_stream_with_config(iter([input]), self._race_stream, config)
+
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        if not hedges(self.router, input, self.candidates):
+            async for chunk in super().astream(input, config, **kwargs):
+                yield chunk
+            return
+
+        async def one() -> AsyncIterator[RouteRequest]:
+            yield input
+
+        async for chunk in self._atransform_stream_with_config(one(), self._arace_stream, config):
+            yield chunk
+
+    def _race_stream(
+        self, requests: Iterator[RouteRequest], run_manager: Any, config: RunnableConfig
+    ) -> Iterator[BaseMessage]:
+        request = next(requests)
+        *calls, last = [partial(first_chunk, r.stream(request, config)) for r in self.runnables]
+        first, chunks = race(self.router, request, self.candidates, calls, last)
+        yield first
+        yield from chunks
+
+    async def _arace_stream(
+        self, requests: AsyncIterator[RouteRequest], run_manager: Any, config: RunnableConfig
+    ) -> AsyncIterator[BaseMessage]:
+        request = await anext(requests)
+        *calls, last = [partial(afirst_chunk, r.astream(request, config)) for r in self.runnables]
+        first, chunks = await arace(self.router, request, self.candidates, calls, last)
+        yield first
+        async for chunk in chunks:
+            yield chunk
 
     def _race(self, request: RouteRequest, run_manager: Any, config: RunnableConfig) -> Any:
         child = patch_config(config, callbacks=run_manager.get_child())

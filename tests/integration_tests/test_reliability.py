@@ -159,9 +159,14 @@ def test_payment_required_benches_the_whole_provider(server: FakeProviderServer)
     assert statuses[:2] == [("alpha", "circuit_open"), ("alpha", "circuit_open")]
 
 
-def test_content_policy_moves_to_the_next_provider(server: FakeProviderServer) -> None:
+def test_content_policy_refusal_stops_with_the_provider_reason(
+    server: FakeProviderServer,
+) -> None:
     server.providers["alpha"].fault = Fault.status(400, message="Flagged by content policy")
-    assert _statuses(_llm(server).invoke("hi")) == [("alpha", "content_policy"), ("beta", "ok")]
+    with pytest.raises(NoProviderAvailable, match="Flagged by content policy") as caught:
+        _llm(server).invoke("hi")
+    assert [a["status"] for a in caught.value.attempts] == ["content_policy"]
+    assert server.providers["beta"].hits == 0  # the refused text went nowhere else
 
 
 def test_context_length_skips_to_a_larger_context(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -119,13 +119,15 @@ def test_no_provider_lists_attempts_and_hints(server: FakeProviderServer) -> Non
     with pytest.raises(NoProviderAvailable) as caught:
         _llm(server).invoke("hi")
     error = caught.value
-    assert [(a["provider"], a["status"]) for a in error.attempts][:3] == [
-        ("alpha", "http_5xx"),
-        ("alpha", "http_5xx"),
-        ("beta", "auth"),
+    # A fresh provider's first 500 is retried once; its other model is not.
+    assert [(a["provider"], a["model"], a["status"]) for a in error.attempts][:4] == [
+        ("alpha", "shared", "http_5xx"),
+        ("alpha", "shared", "http_5xx"),
+        ("alpha", "alpha-only", "http_5xx"),
+        ("beta", "shared", "auth"),
     ]
     # Later rounds retry the transient failures only: the refused key is not tried again.
-    assert all(a["provider"] == "alpha" for a in error.attempts[3:])
+    assert all(a["provider"] == "alpha" for a in error.attempts[4:])
     assert len(error.attempts) <= 8
     assert any("beta" in hint for hint in error.hints)
     assert "alpha:shared: http_5xx" in str(error)
