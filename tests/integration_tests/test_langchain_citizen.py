@@ -151,14 +151,21 @@ def _run(llm: ChatOpenMux, form: str) -> AIMessage:
         return asyncio.run(llm.ainvoke("hi"))
     if form == "batch":
         return llm.batch(["hi"])[0]
-    chunks = list(llm.stream("hi"))
+    if form == "astream":
+
+        async def collect() -> list[Any]:
+            return [chunk async for chunk in llm.astream("hi")]
+
+        chunks = asyncio.run(collect())
+    else:
+        chunks = list(llm.stream("hi"))
     merged = chunks[0]
     for chunk in chunks[1:]:
         merged = merged + chunk
     return merged  # type: ignore[return-value]
 
 
-@pytest.mark.parametrize("form", ["invoke", "ainvoke", "stream", "batch"])
+@pytest.mark.parametrize("form", ["invoke", "ainvoke", "stream", "astream", "batch"])
 def test_usage_is_counted_once(server: FakeProviderServer, form: str) -> None:
     llm = ChatOpenMux(config=_config(server), classifier=_as_chat)
     with get_usage_metadata_callback() as callback:
