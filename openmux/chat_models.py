@@ -202,7 +202,9 @@ class ChatOpenMux(BaseChatModel):
         return load_settings(overrides, api_keys=self.api_keys, offline=self.offline)
 
     def _own_built(self) -> BuiltFromFields:
-        built = self._built
+        # Read from pydantic's own dict: `self._built` goes through BaseModel.__getattr__,
+        # which costs more than the rest of this on every request.
+        built: BuiltFromFields = self.__pydantic_private__["_built"]  # type: ignore[index]
         if built.owner is not self.__dict__:  # a copy: build from its own fields
             built = self._built = BuiltFromFields(self.__dict__)
         return built
