@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import copy_context
 from operator import itemgetter
 from typing import Any, Literal
 from uuid import uuid4
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
+    BaseCallbackHandler,
     CallbackManager,
     CallbackManagerForLLMRun,
 )
 from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.chat_models import LangSmithParams
+from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -35,13 +37,23 @@ from langchain_core.runnables import (
     ensure_config,
 )
 from langchain_core.tools import BaseTool
+from langchain_core.tracers import BaseTracer
 from langchain_core.utils.function_calling import (
     convert_to_openai_function,
     convert_to_openai_tool,
 )
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
-from openmux.config import Settings, load_settings
+from openmux._built import BuiltFromFields
+from openmux._suggest import unknown_key_fix
+from openmux.config import (
+    SETTING_ARGUMENTS,
+    Settings,
+    answer_fingerprint,
+    argument_overrides,
+    check_arguments,
+    load_settings,
+)
 from openmux.privacy import audit_request
 from openmux.quality import LocalQuality, remember_answer
 from openmux.routing import (
@@ -73,6 +85,46 @@ except ImportError:  # an older langchain-core: the run keeps the model named be
 # Per-call options that steer the router rather than the provider.
 _ROUTING_KWARGS = ("task", "model", "provider", "profile")
 _FANOUT_KWARGS = ("fanout", "combiner", "judge", "min_answers", "member_timeout")
+# Per-call options for the provider: OpenAI chat-completion parameters (the wire format of
+# most providers; quirks rows adapt them for the others) and what LangChain itself passes
+# (bound tools, `stream`, `ls_structured_output_format` from with_structured_output).
+_CALL_KWARGS = frozenset(
+    {
+        "stop",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "functions",
+        "function_call",
+        "response_format",
+        "strict",
+        "temperature",
+        "top_p",
+        "top_k",
+        "max_tokens",
+        "max_completion_tokens",
+        "seed",
+        "n",
+        "frequency_penalty",
+        "presence_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "reasoning_effort",
+        "reasoning",
+        "verbosity",
+        "modalities",
+        "audio",
+        "prediction",
+        "service_tier",
+        "user",
+        "extra_body",
+        "stream",
+        "stream_options",
+        "ls_structured_output_format",
+    }
+)
+_PER_CALL = frozenset({*_ROUTING_KWARGS, *_FANOUT_KWARGS, *_CALL_KWARGS})
 
 
 class ChatOpenMux(BaseChatModel):
@@ -101,9 +153,27 @@ class ChatOpenMux(BaseChatModel):
     """Allowed providers, in tie-break order (the config's `[router] providers`)."""
     strategy: Literal["best", "ordered"] | None = None
     free_only: bool | None = None
+    max_attempts: int | None = None
+    """Provider attempts per request, failover included (`[router] max_attempts`)."""
+    max_retries: int | None = None
+    """LangChain's name for `max_attempts - 1`: the router owns retries and failover."""
+    hedge_after_ms: float | Literal[False] | None = None
+    """Start a second candidate after this long with no first token (False: never)."""
+    hedge_tools: bool | None = None
+    """Hedge requests with tools bound too (tools may have side effects)."""
+    policy: Literal["quality", "latency", "balanced"] | None = None
+    prefer: list[str] | None = None
+    """Models ("ID", "PROVIDER:ID") or providers tried first, in this order."""
+    exclude: list[str] | None = None
+    """Models or providers never chosen automatically."""
     offline: bool | None = None
     timeout: float | None = None
-    """Total seconds per provider call."""
+    """Total seconds per provider call (`[timeouts] total`)."""
+    connect_timeout: float | None = None
+    first_token_timeout: float | None = None
+    """Seconds to the first token; keep-alive comments are not tokens."""
+    streaming: bool = False
+    """Stream from the provider even on `invoke`, so callbacks see each token."""
     temperature: float | None = None
     max_tokens: int | None = None
     stop: list[str] | None = Field(default=None, alias="stop_sequences")
@@ -126,52 +196,66 @@ class ChatOpenMux(BaseChatModel):
 
     model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
 
-    _router: Router | None = PrivateAttr(default=None)
-    _graph: Runnable[RouteRequest, BaseMessage] | None = PrivateAttr(default=None)
-    _router_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _built: BuiltFromFields = PrivateAttr(default_factory=BuiltFromFields)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_arguments(cls, values: Any) -> Any:
+        # pydantic would drop a misspelt argument silently (hedge_after=300 did nothing).
+        if isinstance(values, Mapping):
+            accepted = set(cls.model_fields)
+            accepted.update(f.alias for f in cls.model_fields.values() if f.alias)
+            check_arguments(cls.__name__, values, accepted)
+        return values
 
     def model_post_init(self, context: Any, /) -> None:
         # Validate configuration now, so mistakes surface at construction.
-        self._settings = self._load_settings()
+        _ = self.settings
         check_fanout_options(self.fanout, self.combiner, self.min_answers, self.member_timeout)
 
     def _load_settings(self) -> Settings:
-        overrides: dict[str, Any] = {key: dict(value) for key, value in (self.config or {}).items()}
-        router: dict[str, Any] = dict(overrides.get("router", {}))
-        if self.providers is not None:
-            router["providers"] = list(self.providers)
-        if self.strategy is not None:
-            router["strategy"] = self.strategy
-        if self.free_only is not None:
-            router["free_only"] = self.free_only
-        if router:
-            overrides["router"] = router
-        if self.timeout is not None:
-            overrides["timeouts"] = {**overrides.get("timeouts", {}), "total": self.timeout}
+        arguments = {name: getattr(self, name) for name in SETTING_ARGUMENTS}
+        if self.max_attempts is None and self.max_retries is not None:
+            arguments["max_attempts"] = self.max_retries + 1
+        overrides = argument_overrides(self.config, arguments)
         return load_settings(overrides, api_keys=self.api_keys, offline=self.offline)
+
+    def _own_built(self) -> BuiltFromFields:
+        # Read from pydantic's own dict: `self._built` goes through BaseModel.__getattr__,
+        # which costs more than the rest of this on every request.
+        built: BuiltFromFields = self.__pydantic_private__["_built"]  # type: ignore[index]
+        if built.owner is not self.__dict__:  # a copy: build from its own fields
+            built = self._built = BuiltFromFields(self.__dict__)
+        return built
 
     @property
     def settings(self) -> Settings:
-        return self._settings
+        built = self._own_built()
+        if built.settings is None:
+            built.settings = self._load_settings()
+        return built.settings
 
     @property
     def router(self) -> Router:
-        if self._router is None:
-            with self._router_lock:
-                if self._router is None:
-                    self._router = Router(self._settings, classifier=self.classifier)
-        return self._router
+        built = self._own_built()
+        if built.router is None:
+            settings = self.settings
+            with built.lock:
+                if built.router is None:
+                    built.router = Router(settings, classifier=self.classifier)
+        return built.router
 
     def _traced_graph(self, request: RouteRequest) -> Runnable[Any, BaseMessage]:
         """The pipeline as LangChain Runnables (fan-out's for a fan-out request)."""
         if isinstance(request, FanoutRequest):
             return fanout_graph(self.router)
-        if self._graph is None:
+        built = self._own_built()
+        if built.graph is None:
             router = self.router
-            with self._router_lock:
-                if self._graph is None:
-                    self._graph = build_graph(router)
-        return self._graph
+            with built.lock:
+                if built.graph is None:
+                    built.graph = build_graph(router)
+        return built.graph
 
     @property
     def _llm_type(self) -> str:
@@ -179,7 +263,49 @@ class ChatOpenMux(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"model": self.model, "provider": self.provider, "task": self.task}
+        """Everything of this instance that can change an answer: the LLM cache's key."""
+        classifier = self.classifier
+        return {
+            "model": self.model,
+            "provider": self.provider,
+            "task": self.task,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "stop": self.stop,
+            "fanout": self.fanout,
+            "combiner": self.combiner,
+            "judge": self.judge,
+            "min_answers": self.min_answers,
+            "member_timeout": self.member_timeout,
+            "classifier": None if classifier is None else _qualified_name(classifier),
+            "settings": self._answer_fingerprint(),
+        }
+
+    def _answer_fingerprint(self) -> str:
+        built = self._own_built()
+        if built.fingerprint is None:
+            built.fingerprint = answer_fingerprint(self.settings)
+        return built.fingerprint
+
+    def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
+        # For a serializable model langchain-core keys the cache by the constructor
+        # arguments alone, and keeps them from before a model_copy(update=...); the settings
+        # also come from the config file, .env and the environment.
+        params = sorted(self._identifying_params.items())
+        return f"{super()._get_llm_string(stop=stop, **kwargs)}---openmux:{params}"
+
+    # -- serialization (langchain_core.load) ------------------------------------------------
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    def to_json(self) -> SerializedConstructor | SerializedNotImplemented:
+        # Keys are never serialized (a loaded model reads them from the environment, as
+        # every model does); a classifier object has no serialized form.
+        if self.classifier is not None:
+            return self.to_json_not_implemented()
+        return super().to_json()
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         # Before the call only a pin names the model; the answer names the one that
@@ -187,7 +313,7 @@ class ChatOpenMux(BaseChatModel):
         provider = kwargs.get("provider") or self.provider
         model = kwargs.get("model") or self.model
         if model:
-            pinned, model = split_model_name(model, self._settings)
+            pinned, model = split_model_name(model, self.settings)
             provider = pinned or provider
         params = LangSmithParams(
             ls_provider=provider or "openmux", ls_model_name=model or "auto", ls_model_type="chat"
@@ -274,6 +400,7 @@ class ChatOpenMux(BaseChatModel):
     def _request(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> RouteRequest:
+        _check_call_kwargs(kwargs)
         routing = {key: kwargs.pop(key, None) for key in _ROUTING_KWARGS}
         fan = {key: kwargs.pop(key, None) for key in _FANOUT_KWARGS}
         call_kwargs = dict(kwargs)
@@ -329,7 +456,7 @@ class ChatOpenMux(BaseChatModel):
         """Write the audit record of this request (when `[privacy] audit_log` is set), on
         success and on failure alike; the caller appends the usage it sees."""
         usage: list[Any] = []
-        privacy = self._settings.privacy
+        privacy = self.settings.privacy
         if privacy.audit_log is None:
             yield usage
             return
@@ -353,7 +480,7 @@ class ChatOpenMux(BaseChatModel):
     ) -> ChatResult:
         request = self._request(messages, stop, kwargs)
         config = self._child_config(run_manager)
-        with self._audited(request) as usage:
+        with self._audited(request) as usage, _hooks_unset():
             if config is None:
                 message = self._unobserved(request)
             else:
@@ -373,7 +500,7 @@ class ChatOpenMux(BaseChatModel):
     ) -> ChatResult:
         request = self._request(messages, stop, kwargs)
         config = self._child_config(run_manager)
-        with self._audited(request) as usage:
+        with self._audited(request) as usage, _hooks_unset():
             if config is None:
                 message = await self._aunobserved(request)
             else:
@@ -400,7 +527,7 @@ class ChatOpenMux(BaseChatModel):
         else:
             chunks = stream_answer(self.router, request)
         with self._audited(request) as usage:
-            for chunk in chunks:
+            for chunk in _unset_hooks_each(chunks):
                 generation = _generation_chunk(chunk)
                 usage.append(getattr(chunk, "usage_metadata", None))
                 if run_manager:
@@ -427,7 +554,7 @@ class ChatOpenMux(BaseChatModel):
         else:
             achunks = astream_answer(self.router, request)
         with self._audited(request) as usage:
-            async for chunk in achunks:
+            async for chunk in _aunset_hooks_each(achunks):
                 generation = _generation_chunk(chunk)
                 usage.append(getattr(chunk, "usage_metadata", None))
                 if run_manager:
@@ -443,7 +570,7 @@ class ChatOpenMux(BaseChatModel):
     def _remembered(self, message: BaseMessage) -> Any:
         """Note who answered this run, so `feedback(message.id, ...)` can grade it."""
         remember_answer(
-            message.id, message.response_metadata.get("openmux"), self._settings.state_dir
+            message.id, message.response_metadata.get("openmux"), self.settings.state_dir
         )
         return message
 
@@ -455,10 +582,10 @@ class ChatOpenMux(BaseChatModel):
         if isinstance(run_id, BaseMessage):
             meta = run_id.response_metadata.get("openmux")
             key = run_id.id or f"message-{id(run_id)}"
-            if remember_answer(key, meta, self._settings.state_dir) is None:
+            if remember_answer(key, meta, self.settings.state_dir) is None:
                 raise ValueError("feedback: this message carries no OpenMux routing metadata")
             run_id = key
-        return vote(run_id, good, self._settings.state_dir)[1]
+        return vote(run_id, good, self.settings.state_dir)[1]
 
     # -- tools ----------------------------------------------------------------------------
 
@@ -544,6 +671,59 @@ def _response_format(
     if strict is not None:
         block["strict"] = strict
     return {"type": "json_schema", "json_schema": block}
+
+
+@contextmanager
+def _hooks_unset() -> Iterator[None]:
+    """Handlers that langchain-core's configure hooks add to every run (the one of
+    `get_usage_metadata_callback()`, say) would also join the provider's own run inside
+    this one, and count its tokens a second time. Unset while the pipeline starts its runs,
+    they see this run only; tracers still see the inner run, through the run's config."""
+    tokens = [
+        (var, var.set(None))
+        for var, value in copy_context().items()
+        if isinstance(value, BaseCallbackHandler) and not isinstance(value, BaseTracer)
+    ]
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
+def _unset_hooks_each(chunks: Iterator[BaseMessage]) -> Iterator[BaseMessage]:
+    # Unset for each step only: between chunks the caller's context is its own again.
+    while True:
+        with _hooks_unset():
+            chunk = next(chunks, None)
+        if chunk is None:
+            return
+        yield chunk
+
+
+async def _aunset_hooks_each(chunks: AsyncIterator[BaseMessage]) -> AsyncIterator[BaseMessage]:
+    while True:
+        with _hooks_unset():
+            chunk = await anext(chunks, None)
+        if chunk is None:
+            return
+        yield chunk
+
+
+def _qualified_name(obj: Any) -> str:
+    kind = obj if callable(obj) and hasattr(obj, "__qualname__") else type(obj)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _check_call_kwargs(kwargs: Mapping[str, Any]) -> None:
+    """A caller's mistake fails here, before anything is sent: it is no provider's fault,
+    and must not bench one."""
+    for name in kwargs:
+        if name not in _PER_CALL:
+            raise TypeError(
+                f"ChatOpenMux got an unexpected per-call keyword argument {name!r}; "
+                f"{unknown_key_fix(name, _PER_CALL)}"
+            )
 
 
 def _openai_tool_choice(

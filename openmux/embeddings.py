@@ -8,15 +8,21 @@ over only to another provider serving that same model.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal, TypeVar
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.messages import HumanMessage
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
-from openmux.config import Settings, load_settings
+from openmux._built import BuiltFromFields
+from openmux.config import (
+    SETTING_ARGUMENTS,
+    Settings,
+    argument_overrides,
+    check_arguments,
+    load_settings,
+)
 from openmux.errors import NoProviderAvailable
 from openmux.privacy import audit_request
 from openmux.providers import ProviderFailure
@@ -32,6 +38,11 @@ from openmux.routing import (
 )
 
 T = TypeVar("T")
+
+# Hedging races chat answers; an embedding request has no first token to wait for.
+_EMBEDDING_SETTINGS = tuple(
+    a for a in SETTING_ARGUMENTS if a not in ("hedge_after_ms", "hedge_tools")
+)
 
 
 class OpenMuxEmbeddings(BaseModel, Embeddings):
@@ -57,35 +68,66 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
     """Pin the model: `"ID"` (any provider serving it) or `"PROVIDER:ID"`."""
     provider: str | None = None
     providers: list[str] | None = None
+    """Allowed providers, in tie-break order (the config's `[router] providers`)."""
+    strategy: Literal["best", "ordered"] | None = None
+    free_only: bool | None = None
+    max_attempts: int | None = None
+    policy: Literal["quality", "latency", "balanced"] | None = None
+    prefer: list[str] | None = None
+    exclude: list[str] | None = None
     offline: bool | None = None
+    timeout: float | None = None
+    """Total seconds per provider call (`[timeouts] total`)."""
+    connect_timeout: float | None = None
+    first_token_timeout: float | None = None
     api_keys: dict[str, SecretStr] | None = Field(default=None, repr=False, exclude=True)
     config: dict[str, Any] | None = None
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    _settings: Settings = PrivateAttr()
-    _router: Router | None = PrivateAttr(default=None)
+    _built: BuiltFromFields = PrivateAttr(default_factory=BuiltFromFields)
+    # Copied and pickled with the instance: a copy embeds in the same vector space.
     _model_id: str | None = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_arguments(cls, values: Any) -> Any:
+        if isinstance(values, Mapping):
+            check_arguments(cls.__name__, values, cls.model_fields)
+        return values
 
     def model_post_init(self, context: Any, /) -> None:
-        overrides: dict[str, Any] = {key: dict(value) for key, value in (self.config or {}).items()}
-        if self.providers is not None:
-            overrides["router"] = {**overrides.get("router", {}), "providers": list(self.providers)}
-        self._settings = load_settings(overrides, api_keys=self.api_keys, offline=self.offline)
-        if self.model:
-            self._model_id = split_model_name(self.model, self._settings)[1]
+        # Validate configuration now, so mistakes surface at construction.
+        _ = self.settings
+
+    def _own_built(self) -> BuiltFromFields:
+        built = self._built
+        if built.owner is not self.__dict__:  # a copy: build from its own fields
+            if built.owner is not None and built.owner != self.__dict__:
+                self._model_id = None  # model_copy(update=...): choose the model again
+            built = self._built = BuiltFromFields(self.__dict__)
+        return built
+
+    @property
+    def settings(self) -> Settings:
+        built = self._own_built()
+        if built.settings is None:
+            arguments = {name: getattr(self, name) for name in _EMBEDDING_SETTINGS}
+            overrides = argument_overrides(self.config, arguments)
+            built.settings = load_settings(overrides, api_keys=self.api_keys, offline=self.offline)
+            if self.model:
+                self._model_id = split_model_name(self.model, built.settings)[1]
+        return built.settings
 
     @property
     def model_id(self) -> str | None:
         """The embedding model of this instance, known before the first call.
 
         None when the configuration serves no embedding model (a call then explains why)."""
+        settings = self.settings  # a copy with other fields chooses again
         if self._model_id is None:
-            chosen = configured_embedding_model(
-                self._settings, self.router.local_models(), self.provider
-            )
-            with self._lock:
+            chosen = configured_embedding_model(settings, self.router.local_models(), self.provider)
+            with self._own_built().lock:
                 self._model_id = self._model_id or chosen
         return self._model_id
 
@@ -96,11 +138,13 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
 
     @property
     def router(self) -> Router:
-        if self._router is None:
-            with self._lock:
-                if self._router is None:
-                    self._router = Router(self._settings)
-        return self._router
+        built = self._own_built()
+        if built.router is None:
+            settings = self.settings
+            with built.lock:
+                if built.router is None:
+                    built.router = Router(settings)
+        return built.router
 
     # -- one request ----------------------------------------------------------------------
 
@@ -120,7 +164,7 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
     def _fix(self, request: RouteRequest) -> None:
         winner = request.winner
         if winner is not None:
-            with self._lock:
+            with self._own_built().lock:
                 if self._model_id is None:
                     self._model_id = winner.model.id
 
@@ -146,7 +190,7 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
         return NoProviderAvailable(message, attempts=request.attempt_dicts(), hints=hints)
 
     def _audit(self, request: RouteRequest) -> None:
-        privacy = self._settings.privacy
+        privacy = self.settings.privacy
         if privacy.audit_log is not None:
             audit_request(privacy, _metadata(request), None, request.messages)
 

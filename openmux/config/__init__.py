@@ -4,6 +4,12 @@ The lowest layer, the built-in defaults, includes the provider table
 (`BUILTIN_PROVIDERS`): one declarative row per built-in provider.
 """
 
+from openmux.config._constructor import (
+    SETTING_ARGUMENTS,
+    answer_fingerprint,
+    argument_overrides,
+    check_arguments,
+)
 from openmux.config._diagnose import explain_no_candidates
 from openmux.config._paths import default_state_dir
 from openmux.config._privacy import (
@@ -64,6 +70,7 @@ __all__ = [
     "PRIVACY_KEYS",
     "PROTOCOLS",
     "RETIRED_PROVIDERS",
+    "SETTING_ARGUMENTS",
     "ModelEntry",
     "PrivacySettings",
     "ProviderSettings",
@@ -71,6 +78,9 @@ __all__ = [
     "SecretsError",
     "Settings",
     "Timeouts",
+    "answer_fingerprint",
+    "argument_overrides",
+    "check_arguments",
     "default_state_dir",
     "explain_no_candidates",
     "key_locations",

@@ -56,6 +56,7 @@ def _openai_chat(
         stream_usage=True,
         http_client=_http.sync_client(),
         http_async_client=_http.async_client(loop),
+        cache=False,  # the router's caller caches the answer, once
     )
 
 
@@ -88,6 +89,7 @@ def _ollama_chat(
         # The sync side shares the pool and its first-token deadline; ollama builds its
         # async client itself, on the loop that will use it.
         sync_client_kwargs={"transport": _http.sync_transport()},
+        cache=False,
     )
 
 
@@ -100,8 +102,10 @@ def _local_chat(
     from openmux.local import BUNDLED_CHAT_MODEL_ID, ChatLocalGGUF, model_path
 
     if model == BUNDLED_CHAT_MODEL_ID:
-        return ChatLocalGGUF(timeout=timeouts.total)
-    return ChatLocalGGUF(model_path=model_path(model), model=model, timeout=timeouts.total)
+        return ChatLocalGGUF(timeout=timeouts.total, cache=False)
+    return ChatLocalGGUF(
+        model_path=model_path(model), model=model, timeout=timeouts.total, cache=False
+    )
 
 
 def _transformers_chat(
@@ -131,7 +135,7 @@ def _transformers_chat(
             f"the transformers model {model!r} is not on this machine",
             fix="give the path of a saved model folder (OpenMux downloads nothing unasked)",
         ) from exc
-    return ChatHuggingFace(llm=pipeline, model_id=model)
+    return ChatHuggingFace(llm=pipeline, model_id=model, cache=False)
 
 
 def _openai_embeddings(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from langchain_core.language_models import BaseChatModel
 from langchain_tests.unit_tests import ChatModelUnitTests
+from syrupy.assertion import SnapshotAssertion
 
 from openmux import ChatOpenMux
 
@@ -20,6 +23,14 @@ class TestChatOpenMuxUnit(ChatModelUnitTests):
     @property
     def chat_model_class(self) -> type[ChatOpenMux]:
         return ChatOpenMux
+
+    @property
+    def standard_chat_model_params(self) -> dict[str, Any]:
+        # One model, many providers: keys are given per provider (`api_keys={...}`), and an
+        # argument ChatOpenMux does not take raises rather than being dropped.
+        params = dict(super().standard_chat_model_params)
+        del params["api_key"]
+        return params
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
@@ -41,3 +52,13 @@ class TestChatOpenMuxUnit(ChatModelUnitTests):
     def init_from_env_params(self) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
         # Keys are read from the environment per provider, never stored as fields.
         return {}, {}, {}
+
+    @pytest.mark.xfail(
+        reason="langchain-tests loads with allowed_objects='all', which admits only the classes "
+        "in langchain-core's own mapping; ChatOpenMux loads when named in allowed_objects "
+        "(tests/integration_tests/test_langchain_citizen.py)",
+        raises=ValueError,
+        strict=True,
+    )
+    def test_serdes(self, model: BaseChatModel, snapshot: SnapshotAssertion) -> None:
+        super().test_serdes(model, snapshot)
