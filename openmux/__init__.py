@@ -37,6 +37,9 @@ __all__ = [
     "UnsupportedTask",
     "__version__",
     "classify",
+    "generate_image",
+    "speak",
+    "transcribe",
 ]
 
 _LAZY = {
@@ -46,6 +49,9 @@ _LAZY = {
     "classify": "openmux.classifier",
     "TaskClassification": "openmux.classifier",
     "TaskType": "openmux.classifier",
+    "generate_image": "openmux.media",
+    "speak": "openmux.media",
+    "transcribe": "openmux.media",
 }
 
 

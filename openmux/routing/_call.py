@@ -23,6 +23,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tracers.base import BaseTracer
 from langchain_core.tracers.log_stream import LogStreamCallbackHandler
 
+from openmux.config import MEDIA_KINDS
 from openmux.errors import NoProviderAvailable, StreamInterrupted
 from openmux.privacy import scrub_for_provider, scrub_texts_for_provider
 from openmux.providers import (
@@ -111,12 +112,21 @@ def _chat_model(
 ) -> tuple[BaseChatModel, list[BaseMessage], dict[str, Any]]:
     _rule_out(router, candidate, request)
     provider = candidate.provider
-    model = _built(
-        router, candidate, request, lambda: router.pool.chat(provider, candidate.model.id, aio=aio)
-    )
+    model = _built(router, candidate, request, lambda: _model_for(router, candidate, request, aio))
     messages = scrub_for_provider(router.settings.privacy, provider, request.messages)
     messages, call_kwargs = adapt_request(provider, messages, request.call_kwargs)
     return model, messages, call_kwargs
+
+
+def _model_for(
+    router: Router, candidate: Candidate, request: RouteRequest, aio: bool
+) -> BaseChatModel:
+    """The chat model, or for a media output (image, speech, transcription) the media
+    model: both answer a conversation with one AIMessage, so failover treats them alike."""
+    provider, model = candidate.provider, candidate.model.id
+    if request.output in MEDIA_KINDS:
+        return router.pool.media(provider, model, request.output, aio=aio)
+    return router.pool.chat(provider, model, aio=aio)
 
 
 def warm(router: Router, candidate: Candidate, *, aio: bool) -> None:
@@ -163,9 +173,10 @@ def _succeed(
     headers: list[float] | None = None,
     *,
     streamed: bool = False,
+    units: dict[str, float] | None = None,
 ) -> None:
     if not request.finished:
-        request.record(candidate, "ok", latency_ms=_ms_since(started))
+        request.record(candidate, "ok", latency_ms=_ms_since(started), units=units)
         request.winner = candidate
         if request.profile:
             request.marks["sent"] = started
@@ -195,6 +206,12 @@ def _interrupted(
         partial_text=partial,
         attempts=request.attempt_dicts(),
     )
+
+
+def _units(message: BaseMessage) -> dict[str, float] | None:
+    """What a media model's answer used (see `openmux.providers.MediaAnswers`)."""
+    units = message.response_metadata.get("media_units")
+    return dict(units) if isinstance(units, dict) else None
 
 
 def _has_answer(message: BaseMessage) -> bool:
@@ -251,7 +268,7 @@ def invoke_candidate(
                 time.sleep(router.policy.retry_delay())
                 continue
             raise failure from exc
-        _succeed(router, candidate, request, started, started, arrived)
+        _succeed(router, candidate, request, started, started, arrived, units=_units(message))
         return message
     raise AssertionError("unreachable")
 
@@ -279,7 +296,7 @@ async def ainvoke_candidate(
                 await asyncio.sleep(router.policy.retry_delay())
                 continue
             raise failure from exc
-        _succeed(router, candidate, request, started, started, arrived)
+        _succeed(router, candidate, request, started, started, arrived, units=_units(message))
         return message
     raise AssertionError("unreachable")
 

@@ -32,6 +32,37 @@ NON_TEXT_OUTPUT = {
     "other": "video, 3D or another output that no text, image, audio or vector model makes",
 }
 
+# What would serve each non-text task, for the UnsupportedTask message.
+_WOULD_SERVE = {
+    "tts": "a speech model: set GROQ_API_KEY, GEMINI_API_KEY or CLOUDFLARE_API_TOKEN and "
+    'CLOUDFLARE_ACCOUNT_ID, or pip install "openmux[speech]" for offline speech',
+    "audio": "a transcription model for a recording given as an audio content block "
+    "(set GROQ_API_KEY, or CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID); no configured "
+    "provider generates music or sound effects",
+    "image": "an image model: set CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID or HF_TOKEN, "
+    "or list image_models for a provider in openmux.toml",
+    "other": "a video or 3D generation service (for example a text-to-video model behind an "
+    "API); no built-in provider makes video or 3D",
+}
+
+
+def media_output(request: RouteRequest) -> str | None:
+    """The media a non-text request asks a media model for, when one can make it."""
+    task = str(request.classification.task) if request.classification else None
+    if task == "image" and not request.has_image_input:
+        return "image"
+    if task == "tts":
+        return "speech"
+    if task == "audio" and request.has_audio_input:
+        return "transcription"
+    return None
+
+
+def _choose_output(request: RouteRequest) -> None:
+    if request.output == "text" and needs_other_output(request):
+        request.output = media_output(request) or "text"
+
+
 # Below this confidence a non-text label is more likely a misreading than a request
 # for a picture or a sound, and a text answer serves the user better than an error.
 NON_TEXT_MIN_CONFIDENCE = 0.5
@@ -50,6 +81,7 @@ def classify(router: Router, request: RouteRequest, ask: Ask) -> RouteRequest:
             reply = None
         first = _second_tier_decides(router, first, asked, reply)
     request.classification = first
+    _choose_output(request)
     request.marks["classified"] = time.perf_counter()
     return request
 
@@ -65,6 +97,7 @@ async def aclassify(router: Router, request: RouteRequest, ask: AsyncAsk) -> Rou
             reply = None
         first = _second_tier_decides(router, first, asked, reply)
     request.classification = first
+    _choose_output(request)
     request.marks["classified"] = time.perf_counter()
     return request
 
@@ -107,6 +140,8 @@ def needs_other_output(request: RouteRequest) -> bool:
     classification = request.classification
     if classification is None or classification.confidence < NON_TEXT_MIN_CONFIDENCE:
         return False
+    if request.output != "text":
+        return False  # a media model was chosen to make it (see `media_output`)
     if request.needs_tools:
         return False  # an agent's tools may make the image or sound; the model calls them
     task = str(classification.task)
@@ -122,6 +157,7 @@ def raise_unsupported(request: RouteRequest) -> BaseMessage:
         task,
         f"this request was classified as {task!r}: it asks for {what}, and no configured "
         "provider produces that output, so OpenMux will not answer it with text. "
-        "Attach the input (an image for a vision model) or pass task='chat' to get a text "
-        "answer on purpose.",
+        f"What would serve it: {_WOULD_SERVE[task]}"
+        + "".join(f"; {hint}" for hint in dict.fromkeys(request.hints))
+        + ". Pass task='chat' to get a text answer on purpose.",
     )

@@ -45,9 +45,14 @@ class Attempt:
     error: str | None = None
     latency_ms: float = 0.0
     hedged: bool = False
+    units: dict[str, float] | None = None
+    """What a media answer used (images, audio_seconds, characters): quotas count these."""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        record = asdict(self)
+        if record["units"] is None:
+            del record["units"]  # text attempts keep the documented shape
+        return record
 
 
 @dataclass
@@ -58,7 +63,8 @@ class RouteRequest:
     model: str | None = None
     provider: str | None = None
     output: str = "text"
-    """What the answer is: "text" (chat models) or "embeddings" (vectors)."""
+    """What the answer is: "text" (chat models), "embeddings" (vectors), or media made by
+    the providers' media models: "image", "speech", "transcription"."""
     classification: TaskClassification | None = None
     candidates: list[Candidate] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
@@ -110,6 +116,7 @@ class RouteRequest:
         *,
         error: str | None = None,
         latency_ms: float = 0.0,
+        units: dict[str, float] | None = None,
     ) -> None:
         """The one place an attempt record is made."""
         self.attempts.append(
@@ -120,6 +127,7 @@ class RouteRequest:
                 error=error,
                 latency_ms=round(latency_ms, 2),
                 hedged=candidate.key in self.hedged,
+                units=units,
             )
         )
 

@@ -10,7 +10,9 @@ combiner's own call, embeddings, `openmux models`, the server).
                         conversation's tool calls goes first (sticky)
 
 Embedding requests (`output="embeddings"`) take the providers' embedding models in
-configuration order, so the same configuration picks the same model everywhere.
+configuration order, so the same configuration picks the same model everywhere; media
+requests (image, speech, transcription) take the models declaring that output alike,
+and with none anywhere raise `UnsupportedTask` saying what would serve them.
 Benched candidates keep their rank: the call stage skips them without sending a byte
 and the failover stage may wait for the soonest one to return.
 """
@@ -25,8 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage
 
-from openmux.config import ModelEntry, explain_no_candidates
+from openmux.config import MEDIA_KINDS, ModelEntry, explain_no_candidates
 from openmux.errors import ConfigError
+from openmux.providers import media_missing
+from openmux.routing._classify import raise_unsupported
 from openmux.routing._plan import LATENCY_TTL, Pair, Plan, ProviderPlan, build_plan, plan_for
 from openmux.routing._rank import rank
 from openmux.routing._request import Candidate, RouteRequest
@@ -54,8 +58,11 @@ def select(router: Router, request: RouteRequest, *, listing: bool = False) -> l
     if request.offline and not settings.offline:
         settings = router.offline_settings
     local_models = router.local_models()
-    if request.output == "embeddings":
+    if request.output == "embeddings" or request.output in MEDIA_KINDS:
         candidates = embedding_candidates(request, settings, local_models)
+        if not candidates and not request.attempts and request.output in MEDIA_KINDS:
+            request.hints.extend(_missing_media(settings, request.output))
+            raise_unsupported(request)
     else:
         candidates = select_candidates(
             request, settings, local_models, catalog=router.catalog, health=router.health
@@ -93,7 +100,8 @@ def _pins(request: RouteRequest, settings: Settings) -> tuple[str | None, str | 
 def embedding_candidates(
     request: RouteRequest, settings: Settings, local_models: Mapping[str, list[str] | None]
 ) -> list[Candidate]:
-    """Every provider's embedding models in configuration order; pins and free_only apply."""
+    """Every provider's embedding models (or, for a media output, its models making that
+    media) in configuration order; pins and free_only apply."""
     pinned_provider, model_id = _pins(request, settings)
     candidates: list[Candidate] = []
     not_free: list[Candidate] = []
@@ -101,16 +109,16 @@ def embedding_candidates(
     for provider in settings.provider_order():
         if pinned_provider and provider.name != pinned_provider:
             continue
-        models = _embedding_models(provider, local_models)
+        models = _listed_models(request.output, provider, local_models)
         if not provider.usable or models is None:
-            if provider.embedding_models or provider.protocol == "ollama":
+            if models or (provider.protocol == "ollama" and request.output == "embeddings"):
                 request.hints.append(provider.hint())
             continue
         serving.append(provider)
         for model in models:
             if model_id is not None and model != model_id:
                 continue
-            reason = f"embeddings: {model}, #{len(serving)} in provider order"
+            reason = f"{request.output}: {model}, #{len(serving)} in provider order"
             candidate = Candidate(provider, ModelEntry(model), reason)
             if settings.free_only and not provider.is_free(model):
                 not_free.append(candidate)
@@ -119,7 +127,9 @@ def embedding_candidates(
     if model_id is not None and not candidates and not not_free:
         # An id no list knows is still tried where embeddings are served: it was asked for.
         candidates = [
-            Candidate(p, ModelEntry(model_id), f"embeddings: {model_id} was asked for by name")
+            Candidate(
+                p, ModelEntry(model_id), f"{request.output}: {model_id} was asked for by name"
+            )
             for p in serving
         ]
     if not candidates and not_free:
@@ -127,6 +137,25 @@ def embedding_candidates(
             request.record(candidate, "not_free", error="paid model; free_only is on")
         request.hints.append("set free_only = false (or OPENMUX_FREE_ONLY=0) to allow paid models")
     return candidates
+
+
+def _listed_models(
+    output: str, provider: ProviderSettings, local_models: Mapping[str, list[str] | None]
+) -> list[str] | None:
+    if output == "embeddings":
+        return _embedding_models(provider, local_models)
+    return [m.id for m in provider.media_models if m.makes == output and not media_missing(m.wire)]
+
+
+def _missing_media(settings: Settings, output: str) -> list[str]:
+    """What to install for the media models that are listed but cannot run here."""
+    found = (
+        media_missing(m.wire)
+        for p in settings.provider_order()
+        for m in p.media_models
+        if m.makes == output
+    )
+    return [hint for hint in found if hint]
 
 
 def _embedding_models(
