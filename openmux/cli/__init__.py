@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     from openmux.cli._serve import add_serve_parser
 
     add_serve_parser(commands)
+    from openmux.cli._media import add_media_parsers
+
+    add_media_parsers(commands)
     _add_setup_commands(commands)
     return parser
 
@@ -186,6 +189,9 @@ def _run(args_list: list[str]) -> int:
         "vote": _run_vote,
         "playground": _run_playground,
         "serve": _run_serve,
+        "image": _run_image,
+        "speak": _run_speak,
+        "transcribe": _run_transcribe,
     }
     return handlers[args.command](args)
 
@@ -255,6 +261,24 @@ def _run_serve(args: argparse.Namespace) -> int:
     from openmux.cli._serve import run_serve
 
     return run_serve(args)
+
+
+def _run_image(args: argparse.Namespace) -> int:
+    from openmux.cli._media import run_image
+
+    return run_image(args)
+
+
+def _run_speak(args: argparse.Namespace) -> int:
+    from openmux.cli._media import run_speak
+
+    return run_speak(args)
+
+
+def _run_transcribe(args: argparse.Namespace) -> int:
+    from openmux.cli._media import run_transcribe
+
+    return run_transcribe(args)
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
