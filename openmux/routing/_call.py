@@ -337,7 +337,8 @@ def stream_candidate(
             yield chunk
     except Exception as exc:
         raise _interrupted(router, candidate, request, exc, started, partial) from exc
-    _succeed(router, candidate, request, started, first_token, arrived, streamed=True)
+    units = _units(held[0]) if held else None
+    _succeed(router, candidate, request, started, first_token, arrived, streamed=True, units=units)
 
 
 async def astream_candidate(
@@ -377,7 +378,8 @@ async def astream_candidate(
             yield chunk
     except Exception as exc:
         raise _interrupted(router, candidate, request, exc, started, partial) from exc
-    _succeed(router, candidate, request, started, first_token, arrived, streamed=True)
+    units = _units(held[0]) if held else None
+    _succeed(router, candidate, request, started, first_token, arrived, streamed=True, units=units)
 
 
 # -- embeddings -----------------------------------------------------------------------------

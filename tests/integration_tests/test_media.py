@@ -370,3 +370,17 @@ def test_offline_speech_is_a_non_silent_wav() -> None:
 
     samples = array.array("h", frames)
     assert max(abs(s) for s in samples) > 1000
+
+
+def test_streaming_a_drawing_request_yields_the_image_and_its_units(
+    server: FakeProviderServer,
+) -> None:
+    first = server.providers["first"]
+    config = _config("first", first=_openai(first, image_models=["img-1"]))
+    chunks = list(ChatOpenMux(config=config).stream("Draw a lighthouse", task="image"))
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged = merged + chunk
+    [block] = [b for b in merged.content if isinstance(b, dict)]
+    assert block["type"] == "image"
+    assert merged.response_metadata["openmux"]["attempts"][0]["units"] == {"images": 1}
