@@ -384,3 +384,19 @@ def test_streaming_a_drawing_request_yields_the_image_and_its_units(
     [block] = [b for b in merged.content if isinstance(b, dict)]
     assert block["type"] == "image"
     assert merged.response_metadata["openmux"]["attempts"][0]["units"] == {"images": 1}
+
+
+def test_image_input_goes_to_a_vision_model(server: FakeProviderServer) -> None:
+    first = server.providers["first"]
+    config = _config("first", first=_openai(first, models=["m-1", "gpt-4o-mini"]))
+    from openmux.testing._media import png
+
+    image = base64.b64encode(png(8, 8)).decode()
+    message = HumanMessage(
+        content=[
+            {"type": "text", "text": "What is in this picture?"},
+            {"type": "image", "base64": image, "mime_type": "image/png"},
+        ]
+    )
+    answer = ChatOpenMux(config=config).invoke([message])
+    assert answer.response_metadata["openmux"]["model"] == "gpt-4o-mini"
