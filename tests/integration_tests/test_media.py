@@ -400,3 +400,30 @@ def test_image_input_goes_to_a_vision_model(server: FakeProviderServer) -> None:
     )
     answer = ChatOpenMux(config=config).invoke([message])
     assert answer.response_metadata["openmux"]["model"] == "gpt-4o-mini"
+
+
+# -- the Orchestrator and the CLI ---------------------------------------------------------------
+
+
+def test_orchestrator_lists_the_media(server: FakeProviderServer) -> None:
+    from openmux import Orchestrator
+
+    first = server.providers["first"]
+    config = _config("first", first=_openai(first, speech_models=["tts-1"]))
+    result = Orchestrator(config=config).process("Read this aloud: good morning", task_type="tts")
+    [media] = result["media"]
+    assert media["type"] == "audio" and media["mime_type"] == "audio/wav" and media["path"] is None
+    assert _wav_seconds(base64.b64decode(media["data"])) > 0.5
+    assert result["provider"] == "first" and result["task"] == "tts"
+
+
+def test_cli_verbs_fail_in_one_line(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from openmux.cli import main
+
+    assert main(["transcribe", str(tmp_path / "missing.mp3")]) == 2
+    assert main(["image", "a cat", "--size", "huge"]) == 2
+    assert main(["image", "a cat"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("openmux: ") for line in lines)
+    assert "no audio file" in lines[0] and "WIDTHxHEIGHT" in lines[1]
+    assert "CLOUDFLARE_API_TOKEN" in lines[2]
