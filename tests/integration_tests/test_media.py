@@ -427,3 +427,35 @@ def test_cli_verbs_fail_in_one_line(tmp_path: Any, capsys: pytest.CaptureFixture
     assert len(lines) == 3 and all(line.startswith("openmux: ") for line in lines)
     assert "no audio file" in lines[0] and "WIDTHxHEIGHT" in lines[1]
     assert "CLOUDFLARE_API_TOKEN" in lines[2]
+
+
+@pytest.mark.parametrize(
+    ("builtin", "fake", "kind"),
+    [
+        ("gemini", "gem", "speech"),
+        ("huggingface", "hf", "image"),
+        ("huggingface", "hf", "transcription"),
+    ],
+)
+def test_gemini_and_hugging_face_errors_fail_over(
+    server: FakeProviderServer,
+    monkeypatch: pytest.MonkeyPatch,
+    builtin: str,
+    fake: str,
+    kind: str,
+) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", "gem-key")
+    monkeypatch.setenv("HF_TOKEN", "hf-token")
+    call, key = _WIRES[kind]
+    failing, second = server.providers[fake], server.providers["second"]
+    base_url = failing.gemini_base_url if builtin == "gemini" else failing.base_url
+    config = _config(
+        builtin,
+        "second",
+        **{builtin: {"base_url": base_url}},
+        second=_openai(second, **{key: ["m"]}),
+    )
+    failing.fault = Fault.status(429, retry_after=60)
+    attempts = call(config).metadata["attempts"]
+    assert (attempts[0]["provider"], attempts[0]["status"]) == (builtin, "rate_limited")
+    assert attempts[-1]["provider"] == "second"
