@@ -21,6 +21,11 @@ from openmux.config._schema import IN_PROCESS, ProviderSettings, SecretHeaders
 from openmux.config._toml import is_loopback_url
 from openmux.config._trust import borrowed_key, trust_fix
 
+_MEDIA_KEYS: dict[str, MediaKind] = {
+    "image_models": "image",
+    "speech_models": "speech",
+    "transcription_models": "transcription",
+}
 PROVIDER_KEYS = {
     "protocol",
     "base_url",
@@ -30,14 +35,7 @@ PROVIDER_KEYS = {
     "models",
     "embedding_models",
     "headers",
-    *(f"{kind}_models" for kind in ("image", "speech", "transcription")),
-}
-
-
-_MEDIA_KEYS: dict[str, MediaKind] = {
-    "image_models": "image",
-    "speech_models": "speech",
-    "transcription_models": "transcription",
+    *_MEDIA_KEYS,
 }
 
 

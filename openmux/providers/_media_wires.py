@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from openmux.config import MediaKind
 from openmux.providers._failures import ProviderFailure, failure_from_error_object
-from openmux.providers._media_formats import pcm16_to_wav, sniff_mime
+from openmux.providers._media_formats import MIME_SUFFIXES, pcm16_to_wav, sniff_mime
 
 if TYPE_CHECKING:
     from openmux.config import ProviderSettings
@@ -139,8 +139,6 @@ def _text(value: Any) -> MediaOutput:
 
 
 def _filename(mime: str) -> str:
-    from openmux.providers._media_formats import MIME_SUFFIXES
-
     return "audio" + MIME_SUFFIXES.get(mime, ".wav")
 
 
