@@ -84,17 +84,17 @@ def speech_available() -> bool:
 def synthesize(text: str, voice: str = "", words_per_minute: int = 165) -> tuple[bytes, int]:
     """16-bit mono PCM of `text` spoken by eSpeak NG, and its sample rate.
 
-    `voice` is an eSpeak voice or language name ("en", "en-us", "fr", "de"); default "en"."""
+    `voice` is an eSpeak voice or language name ("en", "en-us", "fr", "de"); "en" when
+    eSpeak has no such voice."""
     engine = _engine()
     library = engine.library
     encoded = text.encode("utf-8") + b"\0"
     with _lock:
         engine.samples = []
+        # A voice name asked of the router may be another model's ("alloy"): speak on in
+        # the default voice rather than fail the request over a name.
         if library.espeak_SetVoiceByName((voice or "en").encode()) != 0:
-            raise ConfigError(
-                f"eSpeak NG has no voice {voice!r}",
-                fix='use a language name such as "en", "en-us", "fr" or "de"',
-            )
+            library.espeak_SetVoiceByName(b"en")
         library.espeak_SetParameter(_RATE, words_per_minute, 0)
         library.espeak_Synth(encoded, len(encoded), 0, 0, 0, _CHARS_UTF8, None, None)
         library.espeak_Synchronize()

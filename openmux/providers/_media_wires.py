@@ -61,7 +61,7 @@ class MediaOutput:
 
 @dataclass(frozen=True)
 class Reply:
-    """What the adapter hands a wire's `read`: the HTTP answer's status, headers and body."""
+    """What the adapter hands a wire's `read`: the HTTP answer's headers and body."""
 
     headers: Mapping[str, str]
     body: bytes

@@ -459,3 +459,9 @@ def test_gemini_and_hugging_face_errors_fail_over(
     attempts = call(config).metadata["attempts"]
     assert (attempts[0]["provider"], attempts[0]["status"]) == (builtin, "rate_limited")
     assert attempts[-1]["provider"] == "second"
+
+
+def test_offline_speech_takes_another_models_voice_name_in_its_stride() -> None:
+    pytest.importorskip("espeakng_loader")
+    sound = speak("Hello", voice="alloy", offline=True)
+    assert _wav_seconds(sound.data) > 0.2
