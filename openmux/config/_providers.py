@@ -194,6 +194,8 @@ BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
             # Native generateContent with responseModalities AUDIO: base64 PCM (16-bit,
             # 24 kHz mono) in inlineData; on the free tier
             # (ai.google.dev/gemini-api/docs/speech-generation and /pricing; checked 2026-12-04).
+            # The preview is listed for shutdown on 2026-12-18; its GA successors
+            # (gemini-3.8-flash-tts) are not shown on the free tier yet.
             MediaModel(
                 "gemini-2.5-flash-preview-tts",
                 "speech",
