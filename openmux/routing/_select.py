@@ -125,7 +125,7 @@ def embedding_candidates(
             else:
                 candidates.append(candidate)
     if model_id is not None and not candidates and not not_free:
-        # An id no list knows is still tried where embeddings are served: it was asked for.
+        # An id no list knows is still tried where this output is served: it was asked for.
         candidates = [
             Candidate(
                 p, ModelEntry(model_id), f"{request.output}: {model_id} was asked for by name"
