@@ -40,7 +40,8 @@ _WOULD_SERVE = {
     "(set GROQ_API_KEY, or CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID); no configured "
     "provider generates music or sound effects",
     "image": "an image model: set CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID or HF_TOKEN, "
-    "or list image_models for a provider in openmux.toml",
+    "or list image_models for a provider in openmux.toml (to ask about a picture instead, "
+    "attach it: vision models read images)",
     "other": "a video or 3D generation service (for example a text-to-video model behind an "
     "API); no built-in provider makes video or 3D",
 }
