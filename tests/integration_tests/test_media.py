@@ -465,3 +465,23 @@ def test_offline_speech_takes_another_models_voice_name_in_its_stride() -> None:
     pytest.importorskip("espeakng_loader")
     sound = speak("Hello", voice="alloy", offline=True)
     assert _wav_seconds(sound.data) > 0.2
+
+
+def test_cli_chat_says_what_a_media_answer_is(
+    server: FakeProviderServer, clean_environment: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from openmux.cli import main
+
+    first = server.providers["first"]
+    (clean_environment / "openmux.toml").write_text(
+        '[router]\nproviders = ["first"]\n\n[providers.first]\nprotocol = "openai"\n'
+        f'base_url = "{first.base_url}"\nfree = true\nimage_models = ["img-1"]\n',
+        encoding="utf-8",
+    )
+    assert main(["chat", "--json", "--task", "image", "Draw a cat"]) == 0
+    [media] = json.loads(capsys.readouterr().out)["media"]
+    assert media["type"] == "image" and media["mime_type"] == "image/png"
+    assert main(["chat", "--no-stream", "--task", "image", "Draw a cat"]) == 0
+    assert "the answer is image" in capsys.readouterr().err
