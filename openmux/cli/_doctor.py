@@ -128,6 +128,9 @@ def run_doctor(args: argparse.Namespace) -> int:
     ]
     state_problems = [health.problem] if health.problem else []
     usable = [c for c in checks if c.ok and c.provider in allowed]
+    from openmux.cli._media import media_lines, media_makers
+
+    makers = media_makers(settings, {c.provider for c in usable})
     if args.json:
         print(
             json.dumps(
@@ -136,6 +139,7 @@ def run_doctor(args: argparse.Namespace) -> int:
                     "benched": benches,
                     "catalog": "built-in provider table",
                     "state_problems": state_problems,
+                    "media": makers,
                     "can_answer": bool(usable),
                 },
                 indent=2,
@@ -145,6 +149,8 @@ def run_doctor(args: argparse.Namespace) -> int:
     _print_report(checks, benches, settings, allowed)
     for problem in state_problems:
         print(f"state: {problem}")
+    for line in media_lines(makers):
+        print(f"media {line}")
     if not usable:
         print(
             "\nNothing can answer right now. Fix one of the problems above"

@@ -106,3 +106,25 @@ def run_transcribe(args: argparse.Namespace) -> int:
     else:
         print(transcript.text)
     return 0
+
+
+def media_makers(settings: Any, usable: set[str]) -> dict[str, list[str]]:
+    """Per media kind, the `PROVIDER:MODEL`s that can make it now (for `openmux doctor`)."""
+    from openmux.config import MEDIA_KINDS
+    from openmux.providers import media_missing
+
+    makers: dict[str, list[str]] = {kind: [] for kind in MEDIA_KINDS}
+    for provider in settings.provider_order():
+        if provider.name not in usable:
+            continue
+        for model in provider.media_models:
+            if not media_missing(model.wire):
+                makers[model.makes].append(f"{provider.name}:{model.id}")
+    return makers
+
+
+_NO_MAKER = "none: set a key that serves it (README: Images, speech and transcription)"
+
+
+def media_lines(makers: dict[str, list[str]]) -> list[str]:
+    return [f"{kind}: {', '.join(found) or _NO_MAKER}" for kind, found in makers.items()]

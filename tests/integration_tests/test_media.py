@@ -485,3 +485,22 @@ def test_cli_chat_says_what_a_media_answer_is(
     assert media["type"] == "image" and media["mime_type"] == "image/png"
     assert main(["chat", "--no-stream", "--task", "image", "Draw a cat"]) == 0
     assert "the answer is image" in capsys.readouterr().err
+
+
+def test_doctor_lists_who_makes_each_media(
+    server: FakeProviderServer, clean_environment: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from openmux.cli import main
+
+    first = server.providers["first"]
+    (clean_environment / "openmux.toml").write_text(
+        '[router]\nproviders = ["first"]\n\n[providers.first]\nprotocol = "openai"\n'
+        f'base_url = "{first.base_url}"\nfree = true\nmodels = ["chat-1"]\n'
+        'image_models = ["img-1"]\n',
+        encoding="utf-8",
+    )
+    main(["doctor", "--json"])
+    media = json.loads(capsys.readouterr().out)["media"]
+    assert media["image"] == ["first:img-1"] and media["transcription"] == []
