@@ -38,6 +38,9 @@ __all__ = [
     "UnsupportedTask",
     "__version__",
     "classify",
+    "generate_image",
+    "speak",
+    "transcribe",
     "usage",
 ]
 
@@ -48,6 +51,9 @@ _LAZY = {
     "classify": "openmux.classifier",
     "TaskClassification": "openmux.classifier",
     "TaskType": "openmux.classifier",
+    "generate_image": "openmux.media",
+    "speak": "openmux.media",
+    "transcribe": "openmux.media",
     "usage": "openmux.quotas",
 }
 

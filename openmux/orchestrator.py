@@ -388,6 +388,22 @@ def _text(content: Any) -> str:
     return AIMessage(content=content).text
 
 
+def media_entries(message: AIMessage) -> list[dict[str, Any]]:
+    """The answer's images and sounds: type, mime_type, data (base64) and path (None: not
+    saved; `openmux.media.Media.save` writes one)."""
+    from openmux.media import media_blocks
+
+    return [
+        {
+            "type": block["type"],
+            "mime_type": block.get("mime_type"),
+            "data": block.get("base64") or block.get("data"),
+            "path": None,
+        }
+        for block in media_blocks(message)
+    ]
+
+
 def _result(message: AIMessage) -> dict[str, Any]:
     meta = message.response_metadata["openmux"]
     result = {
@@ -402,6 +418,7 @@ def _result(message: AIMessage) -> dict[str, Any]:
         "usage": message.usage_metadata,
         "offline": meta["offline"],
         "tool_calls": message.tool_calls,
+        "media": media_entries(message),
         "metadata": meta,
     }
     if "members" in meta:

@@ -33,7 +33,7 @@ _OPENMUX_VARS = ("OPENMUX_CONFIG", "OPENMUX_OFFLINE", "OPENMUX_FREE_ONLY", "OPEN
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     for spec in BUILTIN_PROVIDERS:
-        for name in (*spec.key_envs, spec.host_env):
+        for name in (*spec.key_envs, spec.host_env, *spec.url_envs.values()):
             if name:
                 monkeypatch.delenv(name, raising=False)
     for name in _OPENMUX_VARS:

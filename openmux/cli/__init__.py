@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     from openmux.cli._stats import add_stats_parser
 
     add_stats_parser(commands)
+    from openmux.cli._media import add_media_parsers
+
+    add_media_parsers(commands)
     _add_setup_commands(commands)
     return parser
 
@@ -197,6 +200,9 @@ def _run(args_list: list[str]) -> int:
         "playground": _run_playground,
         "serve": _run_serve,
         "stats": _run_stats,
+        "image": _run_image,
+        "speak": _run_speak,
+        "transcribe": _run_transcribe,
     }
     return handlers[args.command](args)
 
@@ -272,6 +278,24 @@ def _run_stats(args: argparse.Namespace) -> int:
     from openmux.cli._stats import run_stats
 
     return run_stats(args)
+
+
+def _run_image(args: argparse.Namespace) -> int:
+    from openmux.cli._media import run_image
+
+    return run_image(args)
+
+
+def _run_speak(args: argparse.Namespace) -> int:
+    from openmux.cli._media import run_speak
+
+    return run_speak(args)
+
+
+def _run_transcribe(args: argparse.Namespace) -> int:
+    from openmux.cli._media import run_transcribe
+
+    return run_transcribe(args)
 
 
 def _run_doctor(args: argparse.Namespace) -> int:

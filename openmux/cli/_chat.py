@@ -22,6 +22,19 @@ def _say(lines: list[str]) -> None:
         print(line, file=sys.stderr)
 
 
+def _media_note(message: Any) -> list[str]:
+    """A media answer prints no text: say what it is and which verb saves it."""
+    from openmux.media import media_blocks
+
+    kinds = sorted({block["type"] for block in media_blocks(message)})
+    if not kinds:
+        return []
+    return [
+        f"(the answer is {' and '.join(kinds)}: `openmux image` or `openmux speak` with "
+        "-o FILE saves it; --json prints it base64-encoded)"
+    ]
+
+
 def report_error(exc: OpenMuxError, text_option: str = "--task chat") -> int:
     """Print the error; `text_option` is how this command asks for a text answer."""
     text = exc.explain(text_option) if isinstance(exc, UnsupportedTask) else str(exc)
@@ -82,18 +95,26 @@ def run_chat(args: argparse.Namespace) -> int:
             print()
             meta = merged.response_metadata["openmux"] if merged else {}
             run_id = merged.id if merged else None
+            if merged is not None:
+                _say(_media_note(merged))
         else:
             message = llm.invoke(text, **routing)
             meta = message.response_metadata["openmux"]
             run_id = message.id
             if args.json:
                 answer: dict[str, Any] = {"response": message.text, "usage": message.usage_metadata}
+                from openmux.orchestrator import media_entries
+
+                media = media_entries(message)
+                if media:
+                    answer["media"] = media
                 answer |= {"openmux": meta, "run_id": run_key(run_id) if run_id else None}
                 if args.profile:
                     answer["profile"] = meta.get("timings")
                 print(json.dumps(answer, indent=2))
             else:
                 print(message.text)
+                _say(_media_note(message))
     except OpenMuxError as exc:
         return report_error(exc)
     # `openmux vote up|down` grades the latest answer, in another process.

@@ -132,6 +132,9 @@ def run_doctor(args: argparse.Namespace) -> int:
 
     notes = provider_notes((p for p in providers if p.api_key is not None), os.environ)
     usable = [c for c in checks if c.ok and c.provider in allowed]
+    from openmux.cli._media import media_lines, media_makers
+
+    makers = media_makers(settings, {c.provider for c in usable})
     if args.json:
         print(
             json.dumps(
@@ -141,6 +144,7 @@ def run_doctor(args: argparse.Namespace) -> int:
                     "catalog": "built-in provider table",
                     "state_problems": state_problems,
                     "notes": notes,
+                    "media": makers,
                     "can_answer": bool(usable),
                 },
                 indent=2,
@@ -152,6 +156,8 @@ def run_doctor(args: argparse.Namespace) -> int:
         print(f"state: {problem}")
     for note in notes:
         print(f"note: {note}")
+    for line in media_lines(makers):
+        print(f"media {line}")
     if not usable:
         print(
             "\nNothing can answer right now. Fix one of the problems above"

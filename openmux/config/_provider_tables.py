@@ -10,11 +10,23 @@ from typing import Any
 from pydantic import SecretStr
 
 from openmux.config._layer import Layer, expect, string_list
-from openmux.config._providers import PROTOCOLS, ModelEntry, ProviderSpec
+from openmux.config._providers import (
+    DEFAULT_MEDIA_WIRES,
+    PROTOCOLS,
+    MediaKind,
+    MediaModel,
+    ModelEntry,
+    ProviderSpec,
+)
 from openmux.config._schema import IN_PROCESS, ProviderSettings, SecretHeaders
 from openmux.config._toml import is_loopback_url
 from openmux.config._trust import borrowed_key, trust_fix
 
+_MEDIA_KEYS: dict[str, MediaKind] = {
+    "image_models": "image",
+    "speech_models": "speech",
+    "transcription_models": "transcription",
+}
 PROVIDER_KEYS = {
     "protocol",
     "base_url",
@@ -25,6 +37,7 @@ PROVIDER_KEYS = {
     "embedding_models",
     "headers",
     "limits",
+    *_MEDIA_KEYS,
 }
 LIMIT_KEYS = ("rpm", "rpd", "tpm", "tpd")
 """Counted free-tier limits: requests and tokens per minute and per day."""
@@ -72,7 +85,7 @@ def merge_provider_table(
     for flag in ("free", "enabled"):
         if flag in table:
             expect(layer, table[flag], bool, flag, where, "true or false")
-    for key in ("models", "embedding_models"):
+    for key in ("models", "embedding_models", *_MEDIA_KEYS):
         if key in table:
             string_list(layer, table[key], key, where)
     if "headers" in table and not (
@@ -185,6 +198,9 @@ def provider_settings(
     embedding_models = tuple(
         override.get("embedding_models", spec.embedding_models if spec else ())
     )
+    base_url, missing_envs = _filled_url(base_url, spec, environ)
+    if missing_envs:
+        api_key = None  # unusable until every part of its URL is known
     return ProviderSettings(
         name=name,
         protocol=protocol,
@@ -201,6 +217,8 @@ def provider_settings(
         models_configured="models" in override,
         limits=MappingProxyType(dict(override.get("limits", {}))),
         embedding_models=embedding_models,
+        media_models=_media_models(spec, override),
+        url_envs=spec.url_envs if spec else {},
         headers=SecretHeaders({**(spec.headers if spec else {}), **override.get("headers", {})}),
         tool_call_id_style=spec.tool_call_id_style if spec else "any",
         free_model_suffix=spec.free_model_suffix if spec else "",
@@ -218,3 +236,35 @@ def host_url(value: str, spec: ProviderSpec) -> str:
     if spec.protocol == "openai" and not url.rstrip("/").endswith("/v1"):
         url = url.rstrip("/") + "/v1"
     return url
+
+
+def _media_models(spec: ProviderSpec | None, override: Mapping[str, Any]) -> tuple[MediaModel, ...]:
+    """The table's media models; a configured list replaces that kind's (ids the table knows
+    keep its wire format, others speak OpenAI's images and audio endpoints)."""
+    models = list(spec.media_models) if spec else []
+    for key, kind in _MEDIA_KEYS.items():
+        if key not in override:
+            continue
+        known = {m.id: m for m in models if m.makes == kind}
+        models = [m for m in models if m.makes != kind] + [
+            known.get(model_id, MediaModel(model_id, kind, DEFAULT_MEDIA_WIRES[kind]))
+            for model_id in override[key]
+        ]
+    return tuple(models)
+
+
+def _filled_url(
+    base_url: str, spec: ProviderSpec | None, environ: Mapping[str, str]
+) -> tuple[str, list[str]]:
+    """base_url with its `{placeholders}` filled from the environment; the variables missing."""
+    missing = []
+    for placeholder, env_name in (spec.url_envs if spec else {}).items():
+        token = "{" + placeholder + "}"
+        if token not in base_url:
+            continue
+        value = environ.get(env_name, "").strip()
+        if value:
+            base_url = base_url.replace(token, value)
+        else:
+            missing.append(env_name)
+    return base_url, missing

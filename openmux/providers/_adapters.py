@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langchain_core.messages import AIMessage, BaseMessage
 
-    from openmux.config import ProviderSettings, Timeouts
+    from openmux.config import MediaKind, ProviderSettings, Timeouts
 
 _NO_KEY = SecretStr("not-needed")
 
@@ -254,6 +254,18 @@ class ModelPool:
         self, provider: ProviderSettings, model: str, *, aio: bool = False
     ) -> Embeddings:
         return self._get(EMBEDDINGS_FACTORIES, "embeddings", provider, model, aio)
+
+    def media(
+        self, provider: ProviderSettings, model: str, kind: MediaKind, *, aio: bool = False
+    ) -> BaseChatModel:
+        """A model making `kind` (image, speech, transcription); see `_media`."""
+        from openmux.providers._media import media_chat_model
+
+        def build(provider: ProviderSettings, model: str, timeouts: Timeouts, loop: Any) -> Any:
+            return media_chat_model(provider, model, kind, timeouts)
+
+        table = {provider.protocol: build}
+        return self._get(table, f"media:{kind}", provider, model, aio)
 
 
 def _factory(table: dict[str, Any], provider: ProviderSettings, what: str) -> Any:

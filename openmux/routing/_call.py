@@ -24,6 +24,7 @@ from langchain_core.tracers.base import BaseTracer
 from langchain_core.tracers.log_stream import LogStreamCallbackHandler
 
 from openmux._logging import get_logger
+from openmux.config import MEDIA_KINDS
 from openmux.errors import NoProviderAvailable, StreamInterrupted
 from openmux.privacy import scrub_for_provider, scrub_texts_for_provider
 from openmux.providers import (
@@ -131,12 +132,21 @@ def _chat_model(
 ) -> tuple[BaseChatModel, list[BaseMessage], dict[str, Any]]:
     _rule_out(router, candidate, request)
     provider = candidate.provider
-    model = _built(
-        router, candidate, request, lambda: router.pool.chat(provider, candidate.model.id, aio=aio)
-    )
+    model = _built(router, candidate, request, lambda: _model_for(router, candidate, request, aio))
     messages = scrub_for_provider(router.settings.privacy, provider, request.messages)
     messages, call_kwargs = adapt_request(provider, messages, request.call_kwargs)
     return model, messages, call_kwargs
+
+
+def _model_for(
+    router: Router, candidate: Candidate, request: RouteRequest, aio: bool
+) -> BaseChatModel:
+    """The chat model, or for a media output (image, speech, transcription) the media
+    model: both answer a conversation with one AIMessage, so failover treats them alike."""
+    provider, model = candidate.provider, candidate.model.id
+    if request.output in MEDIA_KINDS:
+        return router.pool.media(provider, model, request.output, aio=aio)
+    return router.pool.chat(provider, model, aio=aio)
 
 
 def warm(router: Router, candidate: Candidate, *, aio: bool) -> None:
@@ -235,12 +245,13 @@ def _succeed(
     streamed: bool = False,
     usage: Any = None,
     seen: Mapping[str, str] | None = None,
+    units: dict[str, float] | None = None,
 ) -> None:
     # A day's allowance the answer used up is counted as spent: select skips it till reset.
     _account(router, candidate, request, "ok", started, usage=usage, seen=seen)
     # A stream that reached its end was the one the caller read, whatever a race decided.
     if streamed or not request.finished:
-        request.record(candidate, "ok", latency_ms=_ms_since(started))
+        request.record(candidate, "ok", latency_ms=_ms_since(started), units=units)
         request.winner = candidate
         if request.profile:
             request.marks["sent"] = started
@@ -274,8 +285,14 @@ def _interrupted(
 
 
 def _answer(message: BaseMessage, seen: Mapping[str, str]) -> dict[str, Any]:
-    """What `_succeed` records of an answer: its token usage and the rate-limit headers."""
-    return {"usage": getattr(message, "usage_metadata", None), "seen": seen}
+    """What `_succeed` records of an answer: its token usage, the rate-limit headers and
+    what a media model's answer used (see `openmux.providers.MediaAnswers`)."""
+    units = message.response_metadata.get("media_units")
+    return {
+        "usage": getattr(message, "usage_metadata", None),
+        "seen": seen,
+        "units": dict(units) if isinstance(units, dict) else None,
+    }
 
 
 def _has_answer(message: BaseMessage) -> bool:

@@ -25,6 +25,26 @@ if TYPE_CHECKING:
 Ask = Callable[[RouteRequest], "BaseMessage"]
 AsyncAsk = Callable[[RouteRequest], Awaitable["BaseMessage"]]
 
+
+def media_output(request: RouteRequest) -> str | None:
+    """The media a non-text request asks a media model for, when one can make it."""
+    task = str(request.classification.task) if request.classification else None
+    if task == "image" and not request.has_image_input:
+        return "image"
+    if task == "tts":
+        return "speech"
+    if task == "audio" and request.has_audio_input:
+        return "transcription"
+    return None
+
+
+def _choose_output(request: RouteRequest) -> None:
+    """Decide text or media (`decide_output`), and pick the media model kind for media."""
+    request.output_decision = decide_output(request)
+    if request.output == "text" and needs_other_output(request):
+        request.output = media_output(request) or "text"
+
+
 # A label is one short word; a little room for a model that adds punctuation.
 _LABEL_CALL = {"max_tokens": 8, "temperature": 0}
 
@@ -39,7 +59,7 @@ def classify(router: Router, request: RouteRequest, ask: Ask) -> RouteRequest:
             reply = None
         first = _second_tier_decides(router, first, asked, reply)
     request.classification = first
-    request.output_decision = decide_output(request)
+    _choose_output(request)
     request.marks["classified"] = time.perf_counter()
     return request
 
@@ -55,7 +75,7 @@ async def aclassify(router: Router, request: RouteRequest, ask: AsyncAsk) -> Rou
             reply = None
         first = _second_tier_decides(router, first, asked, reply)
     request.classification = first
-    request.output_decision = decide_output(request)
+    _choose_output(request)
     request.marks["classified"] = time.perf_counter()
     return request
 
@@ -94,20 +114,27 @@ def _second_tier_decides(
 
 
 def needs_other_output(request: RouteRequest) -> bool:
-    """Does the request ask for an output (image, speech, ...) that a chat model cannot give?
-    (`decide_output` decided, right after classification.)"""
+    """Does the request ask for an output (image, speech, ...) that a chat model cannot
+    give? (`decide_output` decided, right after classification; a media model chosen to
+    make it (`media_output`) can.)"""
     decision = request.output_decision
-    return decision is not None and decision.output != "text"
+    return decision is not None and decision.output != "text" and request.output == "text"
 
 
 # What would serve each non-text task: a provider that declares that output (DESIGN's
-# `[providers.NAME]` media model lists).
+# `[providers.NAME]` media model lists), or the keys and extras of built-in ones.
 SERVED_BY = {
-    "tts": "a provider with text-to-speech models (speech_models in its [providers.NAME])",
-    "audio": "a provider with speech-to-text models (transcription_models in its "
-    "[providers.NAME]); music and sound generation have no provider here yet",
-    "image": "a provider with image models (image_models in its [providers.NAME])",
-    "other": "none of OpenMux's providers makes video or 3D output yet",
+    "tts": "a provider with text-to-speech models: set GROQ_API_KEY, GEMINI_API_KEY, or "
+    'CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID; or pip install "openmux[speech]" for '
+    "offline speech; or list speech_models in a [providers.NAME]",
+    "audio": "a provider with speech-to-text models, for a recording given as an audio content "
+    "block: set GROQ_API_KEY, or CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID, or list "
+    "transcription_models in a [providers.NAME]; music and sound generation have no provider "
+    "here yet",
+    "image": "a provider with image models: set CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID "
+    "or HF_TOKEN, or list image_models in a [providers.NAME]",
+    "other": "a video or 3D generation service; none of OpenMux's providers makes video or 3D "
+    "output yet",
 }
 
 
@@ -121,7 +148,7 @@ def raise_unsupported(request: RouteRequest) -> BaseMessage:
     else:
         confidence = classification.confidence if classification else 0.0
         how = f"this request was classified as {task!r} (confidence {confidence:.2f})"
-    hints = [f"what would serve it: {SERVED_BY[task]}"]
+    hints = [f"what would serve it: {SERVED_BY[task]}", *dict.fromkeys(request.hints)]
     if task == "image" and not forced:
         hints.append("to ask about a picture instead, attach it: vision models read images")
     raise UnsupportedTask(

@@ -76,6 +76,8 @@ def hedges(router: Router, request: RouteRequest, candidates: Sequence[Candidate
         settings.hedging
         and len(candidates) > 1
         and (settings.hedge_tools or not request.needs_tools)
+        # media is slow by nature and spends a daily allowance: never make it twice
+        and request.output == "text"
     )
 
 

@@ -51,9 +51,14 @@ class Attempt:
     error: str | None = None
     latency_ms: float = 0.0
     hedged: bool = False
+    units: dict[str, float] | None = None
+    """What a media answer used (images, audio_seconds, characters): quotas count these."""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        record = asdict(self)
+        if record["units"] is None:
+            del record["units"]  # text attempts keep the documented shape
+        return record
 
 
 @dataclass
@@ -64,7 +69,8 @@ class RouteRequest:
     model: str | None = None
     provider: str | None = None
     output: str = "text"
-    """What the answer is: "text" (chat models) or "embeddings" (vectors)."""
+    """What the answer is: "text" (chat models), "embeddings" (vectors), or media made by
+    the providers' media models: "image", "speech", "transcription"."""
     classification: TaskClassification | None = None
     output_decision: OutputDecision | None = None
     """Text, or the non-text output the request needs (set right after classification)."""
@@ -131,6 +137,7 @@ class RouteRequest:
         *,
         error: str | None = None,
         latency_ms: float = 0.0,
+        units: dict[str, float] | None = None,
     ) -> None:
         """The one place an attempt record is made."""
         self.attempts.append(
@@ -141,6 +148,7 @@ class RouteRequest:
                 error=error,
                 latency_ms=round(latency_ms, 2),
                 hedged=candidate.key in self.hedged,
+                units=units,
             )
         )
 

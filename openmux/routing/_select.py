@@ -14,6 +14,9 @@ combiner's own call, embeddings, `openmux models`, the server).
 Embedding requests (`output="embeddings"`) use one model, chosen from the
 configuration alone (`configured_embedding_model`), so the same configuration picks
 the same model everywhere, whatever is down; candidates are that model's providers.
+Media requests (image, speech, transcription) take the models declaring that output
+in configuration order, and with none anywhere raise `UnsupportedTask` saying what
+would serve them.
 Benched candidates keep their rank: the call stage skips them without sending a byte
 and the failover stage may wait for the soonest one to return.
 """
@@ -28,9 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage
 
-from openmux.config import ModelEntry, explain_no_candidates
+from openmux.config import MEDIA_KINDS, ModelEntry, explain_no_candidates
 from openmux.errors import ConfigError
+from openmux.providers import media_missing
 from openmux.routing._capabilities import Needs, capable_pairs, explain_missing
+from openmux.routing._classify import raise_unsupported
 from openmux.routing._plan import (
     LATENCY_TTL,
     Pair,
@@ -73,10 +78,13 @@ def select(router: Router, request: RouteRequest, *, listing: bool = False) -> l
         settings = router.offline_settings
         request.hints.append(NETWORK_DOWN_HINT)
     local_models = router.local_models()
-    if request.output == "embeddings":
+    if request.output == "embeddings" or request.output in MEDIA_KINDS:
         candidates = embedding_candidates(
             request, settings, local_models, configured=router.settings
         )
+        if not candidates and not request.attempts and request.output in MEDIA_KINDS:
+            request.hints.extend(_missing_media(settings, request.output))
+            raise_unsupported(request)
     else:
         candidates = select_candidates(
             request, settings, local_models, catalog=router.catalog, health=router.health
@@ -197,40 +205,45 @@ def embedding_candidates(
     *,
     configured: Settings | None = None,
 ) -> list[Candidate]:
-    """The providers of one embedding model, in configuration order; free_only applies.
+    """The providers of one embedding model, or of every model making the requested
+    media, in configuration order; pins and free_only apply.
 
-    The model is the pinned one, else `configured_embedding_model` of `configured` (the
-    settings before the offline check narrowed them to local providers)."""
+    The embedding model is the pinned one, else `configured_embedding_model` of
+    `configured` (the settings before the offline check narrowed them to local
+    providers)."""
     pinned_provider, asked = _pins(request, settings)
-    model_id = asked or configured_embedding_model(
-        configured or settings, local_models, pinned_provider
-    )
+    model_id = asked
+    if model_id is None and request.output == "embeddings":
+        model_id = configured_embedding_model(configured or settings, local_models, pinned_provider)
     candidates: list[Candidate] = []
     not_free: list[Candidate] = []
     serving: list[ProviderSettings] = []
     for provider in settings.provider_order():
         if pinned_provider and provider.name != pinned_provider:
             continue
-        models = _embedding_models(provider, local_models)
+        models = _listed_models(request.output, provider, local_models)
         if not provider.usable or models is None:
-            if provider.embedding_models or provider.protocol == "ollama":
+            if models or (provider.protocol == "ollama" and request.output == "embeddings"):
                 request.hints.append(provider.hint())
             continue
         serving.append(provider)
         for model in models:
             if model_id is not None and model != model_id:
                 continue
-            how = "asked for by name" if asked else "the configuration's embedding model"
-            reason = f"embeddings: {model} ({how}), #{len(serving)} in provider order"
+            if request.output == "embeddings":
+                how = "asked for by name" if asked else "the configuration's embedding model"
+                reason = f"embeddings: {model} ({how}), #{len(serving)} in provider order"
+            else:
+                reason = f"{request.output}: {model}, #{len(serving)} in provider order"
             candidate = Candidate(provider, ModelEntry(model), reason)
             if settings.free_only and not provider.is_free(model):
                 not_free.append(candidate)
             else:
                 candidates.append(candidate)
     if asked and not candidates and not not_free:
-        # An id no list knows is still tried where embeddings are served: it was asked for.
+        # An id no list knows is still tried where this output is served: it was asked for.
         candidates = [
-            Candidate(p, ModelEntry(asked), f"embeddings: {asked} was asked for by name")
+            Candidate(p, ModelEntry(asked), f"{request.output}: {asked} was asked for by name")
             for p in serving
         ]
     if not candidates and not_free:
@@ -238,6 +251,25 @@ def embedding_candidates(
             request.record(candidate, "not_free", error="paid model; free_only is on")
         request.hints.append("set free_only = false (or OPENMUX_FREE_ONLY=0) to allow paid models")
     return candidates
+
+
+def _listed_models(
+    output: str, provider: ProviderSettings, local_models: Mapping[str, list[str] | None]
+) -> list[str] | None:
+    if output == "embeddings":
+        return _embedding_models(provider, local_models)
+    return [m.id for m in provider.media_models if m.makes == output and not media_missing(m.wire)]
+
+
+def _missing_media(settings: Settings, output: str) -> list[str]:
+    """What to install for the media models that are listed but cannot run here."""
+    found = (
+        media_missing(m.wire)
+        for p in settings.provider_order()
+        for m in p.media_models
+        if m.makes == output
+    )
+    return [hint for hint in found if hint]
 
 
 def _embedding_models(

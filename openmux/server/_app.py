@@ -403,6 +403,23 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(APIError(status, message, code="not_found" if status == 404 else None))
 
 
+def media_routes(server: OpenMuxServer) -> list[Route]:
+    """`/v1/images/generations`, `/v1/audio/speech`, `/v1/audio/transcriptions`."""
+    from functools import partial
+
+    from openmux.server import _media
+
+    handlers = {
+        "/v1/images/generations": _media.images_generations,
+        "/v1/audio/speech": _media.audio_speech,
+        "/v1/audio/transcriptions": _media.audio_transcriptions,
+    }
+    return [
+        Route(path, server.endpoint(path, partial(handler, server)), methods=["POST"])
+        for path, handler in handlers.items()
+    ]
+
+
 def create_app(
     *,
     config: Mapping[str, Any] | None = None,
@@ -434,6 +451,7 @@ def create_app(
             endpoint("/v1/models/{model}", server.retrieve_model),
             methods=["GET"],
         ),
+        *media_routes(server),
         Route("/health", endpoint("/health", server.health, open=True), methods=["GET"]),
         Route("/metrics", endpoint("/metrics", server.metrics_endpoint), methods=["GET"]),
     ]

@@ -19,6 +19,12 @@ embeddings); listings stay healthy unless the fault has `on_listing=True`:
 `Fault.mid_stream_error(after_chunks)`, `Fault.flaky(rate, seed=, fault=)` and
 `Fault.loading()` (llama.cpp's 503 "Loading model").
 
+Media endpoints speak OpenAI's images and audio formats, Cloudflare Workers AI's
+`/ai/run/@cf/...` (`p.cloudflare_base_url(account_id)`), Gemini's speech
+(`p.gemini_base_url`) and Hugging Face Inference's raw bytes, answering real PNGs and
+WAV/MP3 audio; `p.image_response = "url"` answers image links instead of base64, and
+`p.transcript` is every recording's transcript.
+
 Other knobs: `p.latency`, `p.stream_delay`, `p.reply` (text or a callable given
 the request JSON); counters `p.hits`, `p.hits_by_path`, `p.requests`,
 `p.reset()`; `server.dead_url()` for connection-refused tests.

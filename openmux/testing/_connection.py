@@ -208,7 +208,14 @@ class Connection(BaseHTTPRequestHandler):
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """An HTTP error with the current protocol's error body."""
-        if self.protocol == "ollama":
+        if self.protocol == "cloudflare":
+            body = {
+                "result": None,
+                "success": False,
+                "errors": [{"code": 5006, "message": message or "error"}],
+            }
+            self._json(status, body, headers)
+        elif self.protocol == "ollama":
             default = _openai.error_body(status, "openai")["error"]["message"]
             self._json(status, _ollama.error_body(message or default), headers)
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 import traceback
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from openmux.testing._connection import ClientGone
 from openmux.testing._faults import Fault
+from openmux.testing._media_endpoints import MediaEndpoints
 from openmux.testing._ollama_endpoints import OllamaEndpoints
 from openmux.testing._openai_endpoints import OpenAIEndpoints
 from openmux.testing._provider import RecordedRequest
@@ -39,10 +41,46 @@ _ROUTES: dict[tuple[str, str], _Route] = {
     ("GET", "/api/ps"): ("ollama", "ps", "_ollama_ps", False),
     # llama.cpp server health check (503 "Loading model" under Fault.loading())
     ("GET", "/health"): ("openai", "health", "_health", False),
+    ("POST", "/v1/images/generations"): ("openai", "image", "_openai_image", True),
+    ("POST", "/v1/audio/speech"): ("openai", "speech", "_openai_speech", True),
+    ("POST", "/v1/audio/transcriptions"): (
+        "openai",
+        "transcription",
+        "_openai_transcription",
+        True,
+    ),
 }
 
+# Bodies that are not JSON: multipart uploads and raw audio.
+_RAW_BODY_ENDPOINTS = frozenset({"transcription", "run"})
+_CLOUDFLARE_PREFIX = re.compile(r"^/client/v4/accounts/[^/]+/ai(/.*)$")
 
-class Handler(OpenAIEndpoints, OllamaEndpoints):
+
+def _route(method: str, rest: str) -> tuple[str, _Route | None]:
+    """The route of a path below the provider prefix (and the path as that route sees it)."""
+    cloudflare = _CLOUDFLARE_PREFIX.match(rest)
+    if cloudflare is not None:
+        inner = cloudflare.group(1)
+        if method == "POST" and inner.startswith("/run/"):
+            return inner, ("cloudflare", "run", "_cloudflare_run", True)
+        return _route(method, inner)
+    if (
+        method == "POST"
+        and rest.startswith("/v1beta/models/")
+        and rest.endswith(":generateContent")
+    ):
+        return rest, ("gemini", "speech", "_gemini_generate", True)
+    if method == "POST" and rest.startswith("/hf-inference/models/"):
+        return rest, ("huggingface", "run", "_hf_run", True)
+    if method == "GET" and rest.startswith("/files/"):
+        return rest, ("openai", "file", "_file", False)
+    route = _ROUTES.get((method, rest))
+    if route is None and method == "GET" and rest.startswith("/v1/models/"):
+        route = ("openai", "model", "_openai_model", False)
+    return rest, route
+
+
+class Handler(OpenAIEndpoints, OllamaEndpoints, MediaEndpoints):
     """Finds the provider from the path's first segment, records the request, acts out the
     provider's fault, then lets the endpoint the route names answer."""
 
@@ -93,9 +131,8 @@ class Handler(OpenAIEndpoints, OllamaEndpoints):
             self._json(404, {"error": {"message": f"no fake provider named {name!r}", "code": 404}})
             return
         self.provider = provider
-        route = _ROUTES.get((self.command, rest))
-        if route is None and self.command == "GET" and rest.startswith("/v1/models/"):
-            route = ("openai", "model", "_openai_model", False)
+        rest, route = _route(self.command, rest)
+        self._raw_body = body
         payload: Any = None
         if body:
             try:
@@ -122,7 +159,8 @@ class Handler(OpenAIEndpoints, OllamaEndpoints):
             )
             return
         self.protocol, _endpoint, handler_name, is_work = route
-        if body and payload is None and self.command == "POST":
+        raw = _endpoint in _RAW_BODY_ENDPOINTS
+        if body and payload is None and self.command == "POST" and not raw:
             self._error(400, "We could not parse the JSON body of your request.")
             return
         fault = provider.fault

@@ -76,6 +76,11 @@ class FakeProvider:
         self.response_headers: ResponseHeaders = response_headers or {}
         #: when true, unknown model ids get the protocol's "model not found" error
         self.strict_models = strict_models
+        # Media endpoints: how images come back ("b64_json" or "url"), the transcript of
+        # every recording, and the files served for image links.
+        self.image_response = "b64_json"
+        self.transcript = f"Transcript from {name}."
+        self.files: dict[str, bytes] = {}
         self.created_at = time.time()
         self._lock = threading.Lock()
         self._hits = 0
@@ -110,6 +115,17 @@ class FakeProvider:
     def headers_now(self) -> Mapping[str, str]:
         headers = self.response_headers
         return headers(self) if callable(headers) else headers
+
+    def cloudflare_base_url(self, account_id: str = "account") -> str:
+        """Cloudflare Workers AI (`.../NAME/client/v4/accounts/ID/ai/v1`); media models are
+        under `.../ai/run/@cf/...`."""
+        return f"{self.url}/client/v4/accounts/{account_id}/ai/v1"
+
+    @property
+    def gemini_base_url(self) -> str:
+        """Gemini's OpenAI-compatible base (`.../NAME/v1beta/openai`); its speech models
+        answer on the native `.../v1beta/models/MODEL:generateContent`."""
+        return f"{self.url}/v1beta/openai"
 
     # --------------------------------------------------------------- counters
     @property

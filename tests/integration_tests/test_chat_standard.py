@@ -11,8 +11,12 @@ from openmux import ChatOpenMux
 from openmux.testing import FakeProviderServer
 from tests.helpers import provider_config
 
+# The suite downloads its sample image with httpx.get: serve a local one (no internet).
+from tests.integration_tests.test_fake_server_standard import _offline_samples  # noqa: F401
+
+# gpt-4o-mini: a vision-capable id (the catalog says so), so image inputs have a model to go to.
 PROVIDERS = {
-    "fake": dict(models=["m-1", "m-2"]),
+    "fake": dict(models=["m-1", "m-2", "gpt-4o-mini"]),
 }
 
 
@@ -51,8 +55,12 @@ class TestChatOpenMuxIntegration(ChatModelIntegrationTests):
 
     @property
     def supports_image_inputs(self) -> bool:
-        # Images route only to vision-capable models; the fake model is not one.
-        return False
+        # Images route only to vision-capable models: here the fake's gpt-4o-mini.
+        return True
+
+    @property
+    def supports_image_tool_message(self) -> bool:
+        return True
 
     @property
     def returns_usage_metadata(self) -> bool:

@@ -57,6 +57,9 @@ def test_public_names_are_pinned() -> None:
             "UnsupportedTask",
             "__version__",
             "classify",
+            "generate_image",
+            "speak",
+            "transcribe",
             "usage",
         ]
     )

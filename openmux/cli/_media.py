@@ -1,0 +1,130 @@
+"""`openmux image`, `openmux speak`, `openmux transcribe`: the media functions from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from openmux.errors import OpenMuxError
+
+
+def add_media_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    image = commands.add_parser("image", help="generate an image from a prompt")
+    image.add_argument("prompt", nargs="+", help="what to draw")
+    image.add_argument("-o", "--output", help="file to write (default: image.png or .jpg)")
+    image.add_argument("--size", help="WIDTHxHEIGHT, where the model takes a size")
+    speak = commands.add_parser("speak", help="turn text into speech")
+    speak.add_argument("text", nargs="+", help="what to say")
+    speak.add_argument("-o", "--output", help="file to write (default: speech.wav or .mp3)")
+    speak.add_argument("--voice", help="the model's voice name")
+    speak.add_argument(
+        "--format", dest="audio_format", choices=["wav", "mp3"], help="default: from -o's suffix"
+    )
+    transcribe = commands.add_parser("transcribe", help="turn a recording into text")
+    transcribe.add_argument("file", help="the recording (wav, mp3, ...)")
+    transcribe.add_argument("--language", help="ISO 639-1 code, e.g. en (default: detected)")
+    for parser in (image, speak, transcribe):
+        parser.add_argument("--model", help='pin a model: "ID" or "PROVIDER:ID"')
+        parser.add_argument("--provider", help="pin a provider id (cloudflare, groq, ...)")
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _routing(args: argparse.Namespace) -> dict[str, Any]:
+    return {key: getattr(args, key) for key in ("model", "provider") if getattr(args, key)}
+
+
+def _summary(metadata: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {
+        **fields,
+        "provider": metadata.get("provider"),
+        "model": metadata.get("model"),
+        "latency_ms": metadata.get("latency_ms"),
+        "attempts": metadata.get("attempts", []),
+    }
+
+
+def _fail(exc: Exception) -> int:
+    from openmux.cli._chat import report_error
+
+    if isinstance(exc, OpenMuxError):
+        return report_error(exc)
+    print(f"openmux: {exc}", file=sys.stderr)
+    return 2
+
+
+def _saved(media: Any, output: str | None, stem: str, args: argparse.Namespace) -> int:
+    path = media.save(output or f"{stem}{media.suffix}")
+    if args.json:
+        info = _summary(media.metadata, path=str(path), mime_type=media.mime_type)
+        print(json.dumps({**info, "bytes": len(media.data)}))
+    else:
+        print(
+            f"{path} ({media.mime_type}, {len(media.data)} bytes) from "
+            f"{media.metadata.get('provider')}:{media.metadata.get('model')}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def run_image(args: argparse.Namespace) -> int:
+    from openmux.media import generate_image
+
+    try:
+        image = generate_image(" ".join(args.prompt), size=args.size, **_routing(args))
+    except (OpenMuxError, ValueError) as exc:
+        return _fail(exc)
+    return _saved(image, args.output, "image", args)
+
+
+def run_speak(args: argparse.Namespace) -> int:
+    from openmux.media import speak
+
+    audio_format = args.audio_format
+    if audio_format is None and args.output:
+        audio_format = {".mp3": "mp3", ".wav": "wav"}.get(Path(args.output).suffix.lower())
+    try:
+        sound = speak(
+            " ".join(args.text), voice=args.voice, audio_format=audio_format, **_routing(args)
+        )
+    except (OpenMuxError, ValueError) as exc:
+        return _fail(exc)
+    return _saved(sound, args.output, "speech", args)
+
+
+def run_transcribe(args: argparse.Namespace) -> int:
+    from openmux.media import transcribe
+
+    try:
+        transcript = transcribe(args.file, language=args.language, **_routing(args))
+    except (OpenMuxError, ValueError) as exc:
+        return _fail(exc)
+    if args.json:
+        print(json.dumps(_summary(transcript.metadata, text=transcript.text)))
+    else:
+        print(transcript.text)
+    return 0
+
+
+def media_makers(settings: Any, usable: set[str]) -> dict[str, list[str]]:
+    """Per media kind, the `PROVIDER:MODEL`s that can make it now (for `openmux doctor`)."""
+    from openmux.config import MEDIA_KINDS
+    from openmux.providers import media_missing
+
+    makers: dict[str, list[str]] = {kind: [] for kind in MEDIA_KINDS}
+    for provider in settings.provider_order():
+        if provider.name not in usable:
+            continue
+        for model in provider.media_models:
+            if not media_missing(model.wire):
+                makers[model.makes].append(f"{provider.name}:{model.id}")
+    return makers
+
+
+_NO_MAKER = "none: set a key that serves it (README: Images, speech and transcription)"
+
+
+def media_lines(makers: dict[str, list[str]]) -> list[str]:
+    return [f"{kind}: {', '.join(found) or _NO_MAKER}" for kind, found in makers.items()]

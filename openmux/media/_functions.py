@@ -1,0 +1,167 @@
+"""`generate_image`, `speak`, `transcribe`: one media request through the same pipeline as
+chat (classification skipped, selection of the models making that media, failover,
+benching, quotas and the free rule), answered as bytes or text with the metadata."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import AIMessage, HumanMessage
+
+from openmux.media._results import Media, Transcript, first_media
+from openmux.providers import parse_size, sniff_mime
+
+if TYPE_CHECKING:
+    from openmux.chat_models import ChatOpenMux
+
+#: The keyword arguments of the functions that choose the model rather than the media.
+ROUTING = ("model", "provider")
+
+
+def _llm(llm: ChatOpenMux | None, options: dict[str, Any]) -> ChatOpenMux:
+    if llm is not None:
+        return llm
+    from openmux.chat_models import ChatOpenMux
+
+    return ChatOpenMux(**options)
+
+
+def _checked_text(text: str, what: str) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{what} is empty: give the text to use")
+    return text
+
+
+def image_request(prompt: str, size: Any) -> tuple[list[HumanMessage], dict[str, Any]]:
+    call: dict[str, Any] = {"task": "image"}
+    if size is not None:
+        width, height = parse_size(size)
+        call["size"] = f"{width}x{height}"
+    return [HumanMessage(_checked_text(prompt, "the image prompt"))], call
+
+
+def speech_request(
+    text: str, voice: str | None, audio_format: str | None, language: str | None
+) -> tuple[list[HumanMessage], dict[str, Any]]:
+    call: dict[str, Any] = {"task": "tts"}
+    for key, value in (("voice", voice), ("audio_format", audio_format), ("language", language)):
+        if value:
+            call[key] = value
+    return [HumanMessage(_checked_text(text, "the text to speak"))], call
+
+
+def transcription_request(
+    audio: str | Path | bytes, mime_type: str | None, language: str | None
+) -> tuple[list[HumanMessage], dict[str, Any]]:
+    if isinstance(audio, (str, Path)):
+        path = Path(audio).expanduser()
+        if not path.is_file():
+            raise ValueError(f"no audio file at {str(path)!r}: give the path of a recording")
+        data = path.read_bytes()
+    else:
+        data = bytes(audio)
+    if not data:
+        raise ValueError("the recording is empty: give an audio file (wav, mp3, ...)")
+    mime = mime_type or sniff_mime(data, "audio/wav")
+    block = {"type": "audio", "base64": base64.b64encode(data).decode("ascii"), "mime_type": mime}
+    call: dict[str, Any] = {"task": "audio"}
+    if language:
+        call["language"] = language
+    return [HumanMessage(content=[block])], call
+
+
+def _routing(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: options.pop(key) for key in ROUTING if options.get(key)}
+
+
+def _media(answer: AIMessage, what: str) -> Media:
+    return first_media(answer, what)
+
+
+def _transcript(answer: AIMessage) -> Transcript:
+    return Transcript(answer.text.strip(), dict(answer.response_metadata.get("openmux") or {}))
+
+
+def generate_image(
+    prompt: str,
+    *,
+    size: str | tuple[int, int] | None = None,
+    llm: ChatOpenMux | None = None,
+    **options: Any,
+) -> Media:
+    """An image made from `prompt` by the best free image model (`size` as "WxH" where the
+    model takes one). `model=`/`provider=` pin it; other options are ChatOpenMux's."""
+    messages, call = image_request(prompt, size)
+    routing = _routing(options)
+    return _media(_llm(llm, options).invoke(messages, **call, **routing), "image")
+
+
+async def agenerate_image(
+    prompt: str,
+    *,
+    size: str | tuple[int, int] | None = None,
+    llm: ChatOpenMux | None = None,
+    **options: Any,
+) -> Media:
+    messages, call = image_request(prompt, size)
+    routing = _routing(options)
+    return _media(await _llm(llm, options).ainvoke(messages, **call, **routing), "image")
+
+
+def speak(
+    text: str,
+    *,
+    voice: str | None = None,
+    audio_format: str | None = None,
+    language: str | None = None,
+    llm: ChatOpenMux | None = None,
+    **options: Any,
+) -> Media:
+    """`text` spoken by the best free speech model (offline: eSpeak NG). `voice` is the
+    model's voice name; `audio_format` ("wav", "mp3") where the model offers a choice."""
+    messages, call = speech_request(text, voice, audio_format, language)
+    routing = _routing(options)
+    return _media(_llm(llm, options).invoke(messages, **call, **routing), "speech")
+
+
+async def aspeak(
+    text: str,
+    *,
+    voice: str | None = None,
+    audio_format: str | None = None,
+    language: str | None = None,
+    llm: ChatOpenMux | None = None,
+    **options: Any,
+) -> Media:
+    messages, call = speech_request(text, voice, audio_format, language)
+    routing = _routing(options)
+    return _media(await _llm(llm, options).ainvoke(messages, **call, **routing), "speech")
+
+
+def transcribe(
+    audio: str | Path | bytes,
+    *,
+    mime_type: str | None = None,
+    language: str | None = None,
+    llm: ChatOpenMux | None = None,
+    **options: Any,
+) -> Transcript:
+    """The text spoken in a recording (a path or the file's bytes)."""
+    messages, call = transcription_request(audio, mime_type, language)
+    routing = _routing(options)
+    return _transcript(_llm(llm, options).invoke(messages, **call, **routing))
+
+
+async def atranscribe(
+    audio: str | Path | bytes,
+    *,
+    mime_type: str | None = None,
+    language: str | None = None,
+    llm: ChatOpenMux | None = None,
+    **options: Any,
+) -> Transcript:
+    messages, call = transcription_request(audio, mime_type, language)
+    routing = _routing(options)
+    return _transcript(await _llm(llm, options).ainvoke(messages, **call, **routing))

@@ -1,0 +1,135 @@
+"""OpenAI's media endpoints in front of `openmux.media`: images, speech, transcription.
+
+`model` names work as for chat (`openmux/auto` routes, `PROVIDER:ID` pins); the answer
+carries the same `x-openmux-*` headers.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import Response
+
+from openmux.errors import OpenMuxError
+from openmux.server._errors import bad_request
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from openmux.server._app import OpenMuxServer
+
+_SPEECH_FORMATS = ("wav", "mp3")
+
+
+def _routing(server: OpenMuxServer, body: dict[str, Any]) -> dict[str, Any]:
+    options = server.route_options(body)
+    return {key: options[key] for key in ("model", "provider") if options.get(key)}
+
+
+def _text(body: dict[str, Any], field: str) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise bad_request(f"'{field}' must be a non-empty string", field)
+    return value
+
+
+async def _answer(server: OpenMuxServer, started: float, call: Any) -> Any:
+    try:
+        result = await call
+    except OpenMuxError as exc:
+        raise server.failure(exc, started) from exc
+    except ValueError as exc:
+        raise bad_request(str(exc)) from exc
+    server.metrics.record_attempts(result.metadata.get("attempts") or ())
+    return result
+
+
+async def images_generations(server: OpenMuxServer, request: Request) -> Response:
+    from openmux.media import agenerate_image
+    from openmux.server._app import json_response
+
+    started = time.perf_counter()
+    body = await server.read_json(request)
+    prompt = _text(body, "prompt")
+    if body.get("n", 1) != 1:
+        raise bad_request("'n' must be 1: one image per request", "n")
+    if body.get("response_format", "b64_json") != "b64_json":
+        raise bad_request(
+            "'response_format' must be b64_json (no image hosting)", "response_format"
+        )
+    image = await _answer(
+        server,
+        started,
+        agenerate_image(prompt, size=body.get("size"), llm=server.chat, **_routing(server, body)),
+    )
+    payload = {
+        "created": int(time.time()),
+        "data": [{"b64_json": base64.b64encode(image.data).decode("ascii")}],
+    }
+    return json_response(payload, headers=server.route_headers(image.metadata, started))
+
+
+async def audio_speech(server: OpenMuxServer, request: Request) -> Response:
+    from openmux.media import aspeak
+
+    started = time.perf_counter()
+    body = await server.read_json(request)
+    text = _text(body, "input")
+    audio_format = body.get("response_format")
+    if audio_format is not None and audio_format not in _SPEECH_FORMATS:
+        raise bad_request("'response_format' must be wav or mp3", "response_format")
+    voice = body.get("voice")
+    sound = await _answer(
+        server,
+        started,
+        aspeak(
+            text,
+            voice=voice if isinstance(voice, str) else None,
+            audio_format=audio_format,
+            llm=server.chat,
+            **_routing(server, body),
+        ),
+    )
+    headers = server.route_headers(sound.metadata, started)
+    return Response(sound.data, media_type=sound.mime_type, headers=headers)
+
+
+async def audio_transcriptions(server: OpenMuxServer, request: Request) -> Response:
+    from openmux.media import atranscribe
+    from openmux.server._app import json_response
+
+    started = time.perf_counter()
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > server.max_request_bytes:
+        raise server._too_large()
+    try:
+        form = await request.form()
+    except Exception as exc:  # not multipart, or python-multipart missing
+        raise bad_request(f"send multipart/form-data with a 'file' field ({exc})") from exc
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise bad_request("'file' must be an uploaded audio file", "file")
+    data = await upload.read()
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    if "model" not in fields:
+        raise bad_request("'model' is required: openmux/auto routes each request", "model")
+    response_format = fields.get("response_format", "json")
+    if response_format not in ("json", "text"):
+        raise bad_request("'response_format' must be json or text", "response_format")
+    transcript = await _answer(
+        server,
+        started,
+        atranscribe(
+            data,
+            mime_type=upload.content_type or None,
+            language=fields.get("language"),
+            llm=server.chat,
+            **_routing(server, fields),
+        ),
+    )
+    headers = server.route_headers(transcript.metadata, started)
+    if response_format == "text":
+        return Response(transcript.text, media_type="text/plain", headers=headers)
+    return json_response({"text": transcript.text}, headers=headers)

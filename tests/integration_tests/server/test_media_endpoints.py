@@ -1,0 +1,79 @@
+"""`/v1/images/generations`, `/v1/audio/speech`, `/v1/audio/transcriptions` with the real
+openai client, over fake providers speaking OpenAI's media formats."""
+
+from __future__ import annotations
+
+import base64
+import io
+import wave
+from typing import Any
+
+import openai
+import pytest
+from openai import OpenAI
+from PIL import Image
+
+from openmux.testing import FakeProviderServer, Fault
+from tests.integration_tests.server.conftest import FAKE_PROVIDERS, StartServer, fake_config
+
+PROVIDERS = FAKE_PROVIDERS
+
+
+@pytest.fixture
+def media_url(server: FakeProviderServer, start_server: StartServer) -> str:
+    config: dict[str, Any] = fake_config(server)
+    for name in ("alpha", "beta"):
+        config["providers"][name].update(
+            free=True,
+            image_models=[f"{name}-image"],
+            speech_models=[f"{name}-tts"],
+            transcription_models=[f"{name}-whisper"],
+        )
+    return start_server(config)
+
+
+def _client(base_url: str) -> OpenAI:
+    return OpenAI(base_url=base_url, api_key="unused", max_retries=0)
+
+
+def test_image_generation(media_url: str) -> None:
+    raw = _client(media_url).images.with_raw_response.generate(
+        model="openmux/auto", prompt="a red fox", size="256x256"
+    )
+    image = raw.parse()
+    assert image.data is not None
+    data = base64.b64decode(image.data[0].b64_json or "")
+    with Image.open(io.BytesIO(data)) as png:
+        assert png.size == (256, 256)
+    assert raw.headers["x-openmux-provider"] == "alpha"
+    assert raw.headers["x-openmux-task"] == "image"
+
+
+def test_speech_then_transcription_with_failover(
+    media_url: str, server: FakeProviderServer
+) -> None:
+    server.providers["alpha"].fault = Fault.status(503)
+    client = _client(media_url)
+    speech = client.audio.speech.with_raw_response.create(
+        model="openmux/auto", input="Hello from the server", voice="alloy", response_format="wav"
+    )
+    audio = speech.content
+    with wave.open(io.BytesIO(audio)) as sound:
+        assert sound.getnframes() / sound.getframerate() > 0.5
+    assert speech.headers["content-type"] == "audio/wav"
+    assert speech.headers["x-openmux-provider"] == "beta"
+    assert speech.headers["x-openmux-attempts"] == "2"
+    text = client.audio.transcriptions.create(
+        model="openmux/auto", file=("hello.wav", audio, "audio/wav")
+    )
+    assert text.text == "Transcript from beta."
+
+
+def test_media_errors_are_openai_errors(media_url: str, server: FakeProviderServer) -> None:
+    client = _client(media_url)
+    with pytest.raises(openai.BadRequestError, match="WIDTHxHEIGHT"):
+        client.images.generate(model="openmux/auto", prompt="a fox", size="big")  # type: ignore[arg-type]
+    for name in ("alpha", "beta"):
+        server.providers[name].fault = Fault.status(429, retry_after=60)
+    with pytest.raises(openai.RateLimitError):
+        client.images.generate(model="openmux/auto", prompt="a fox")
