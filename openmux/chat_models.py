@@ -122,6 +122,12 @@ _CALL_KWARGS = frozenset(
         "stream",
         "stream_options",
         "ls_structured_output_format",
+        # what a media model takes (openmux.media): image size, speech voice and format,
+        # the language spoken or to speak
+        "size",
+        "voice",
+        "audio_format",
+        "language",
     }
 )
 _PER_CALL = frozenset({*_ROUTING_KWARGS, *_FANOUT_KWARGS, *_CALL_KWARGS})
