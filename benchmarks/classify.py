@@ -4,8 +4,8 @@
 
 By default the three sets under tests/unit_tests/classifier/data, each by another
 writer: eval.tsv (422 prompts), holdout.tsv (327) and fresh.tsv (325, written last).
-None is trained or calibrated on. tools/classifier/data/dev.tsv is the development set
-of the classifier's maintainers (looked at while tuning; score it with --eval).
+None is trained or calibrated on. tools/classifier/data/dev*.tsv are the development sets
+of the classifier's maintainers (looked at while tuning; score them with --eval).
 outside_a.tsv and outside_b.tsv, written outside the project's own sets, were scored once
 and their errors never read: score them with --eval, without --errors, to keep it so.
 

@@ -52,8 +52,8 @@ def fold(text: str) -> str:
 # A cue has one weight whatever its context, so words with a common everyday
 # sense (python, java, git, bash, debug, deploy, docker, pip) or a common programming sense
 # (vector, similarity, cosine, cluster), and words that often come with text the user
-# pasted (podcast, transcript), are left to the word and char grams, whose weights the
-# neighbouring words can outvote.
+# pasted (podcast, transcript) or that name two media (clip: audio or video), are left
+# to the word and char grams, whose weights the neighbouring words can outvote.
 # Per label: words or word bigrams ("_" = space), word prefixes, and character
 # grams (2-5 chars, for scripts without spaces and hyphenated words). Matching
 # reuses the gram sets of the text, so it costs a few set operations.
@@ -72,8 +72,8 @@ _CUE_SPEC: dict[str, tuple[str, str, str]] = {
         "música musica áudio to_text sound_effect sound_effects voice_memo voice_note "
         "voice_message",
         "transcrib transcrir transcris record melod soundtrack jingle grabaci canci enregistr "
-        "aufnahm gravaç music",
-        "h-to-t 录音 音频 音乐 歌曲 唱歌 首歌 録音 音声 作曲 запис музык мелоди песн "
+        "aufnahm gravaç",
+        "music musik h-to-t 录音 音频 音乐 歌曲 唱歌 首歌 録音 音声 作曲 запис музык мелоди песн "
         "تسجيل موسيق لحن रिकॉर्डिंग संगीत धुन गान 녹음 음악 노래 오디오",
     ),
     "embeddings": (
@@ -91,7 +91,7 @@ _CUE_SPEC: dict[str, tuple[str, str, str]] = {
         "изображен фото صورة ارسم شعار चित्र फोटो तस्वीर इमेज 그림 그려 사진 이미지 로고",
     ),
     "other": (
-        "video videos clip clips footage 0d mesh stl vr reserve unlock "
+        "video videos footage 0d mesh stl vr reserve unlock "
         "vídeo vidéo buche book_a book_me book_my order_me order_a order_new call_my "
         "buy_me pay_my turn_on turn_off schedule_a",
         "animat hologram reserva réserv bestell",
@@ -194,7 +194,10 @@ _TECH_NAMES = (
     "graphql grpc aws azure gcp firebase supabase vercel heroku prisma typeorm sqlalchemy "
     "hibernate tailwind bootstrap sass jquery htmx vscode pycharm intellij vim emacs neovim "
     "xcode faiss pgvector chromadb pinecone qdrant weaviate milvus hnswlib node nodejs deno "
-    "symfony micronaut redux zustand maven gradle cmake airflow dbt numba cython"
+    "symfony micronaut redux zustand maven gradle cmake airflow dbt numba cython opencv "
+    "rembg tiktoken moviepy mediapipe gtts pyttsx3 langchain huggingface openai scipy "
+    "matplotlib seaborn plotly jupyter streamlit gradio onnx cuda llvm gcc clang wsl "
+    "webassembly wasm blazor dotnet csharp xamarin arduino esp32 ios android pil vosk coqui"
 )
 TECH = frozenset(_TECH_NAMES.split())
 _TECH_CLASS = "TECH"
@@ -230,15 +233,24 @@ _SOFTWARE_WORDS = (
     "print println console log logs warning traceback undefined dom component components "
     "hook hooks props route routes endpoint endpoints request requests response orm schema "
     "migration migrations csv folder directory path paths statement snippet helper "
-    "boilerplate refactor monorepo vector vectors matrix line lines iterators decorators "
+    "boilerplate refactor monorepo vector vectors matrix iterators decorators "
     "generators garbage bot bots client tokenize rebase groupby nullpointerexception "
-    "useeffect fibonacci "
+    "useeffect fibonacci push pull merge clone checkout stash exceptions macro macros "
+    "middleware usestate state venv virtualenv optional optionals args kwargs borrow checker "
+    "debugger breakpoint linter formatter refactoring keyerror typeerror valueerror "
+    "indexerror attributeerror modulenotfounderror oomkilled segfault palindrome factorial "
+    "recursive concurrency mutex dictionary dictionaries hashmap firmware throughput sdk gui "
+    "sort sorting liner unit promises lifetimes repos alias pivot jaccard comprehension "
+    "comprehensions operator operators button buttons std pygame ordner ordnerstruktur "
     "código función fonction funktion função programa programme programmation "
     "programmieren programación programação skript datei archivo fichier arquivo ficheiro "
     "biblioteca bibliothèque bibliothek klasse clase classe método méthode methode bucle "
-    "boucle schleife lista liste cadena"
+    "boucle schleife lista liste cadena funcion funcao funzione functie fonksiyon fonksiyonu "
+    "fungsi dizionario diccionario dicionario erro erreur fehler errore decoradores "
+    "decorateurs unitario unitaire recursiva recursivo skrypt skripti fattoriale fichiers listes"
 )
-SOFTWARE_WORDS = TECH.difference(EVERYDAY_SENSE) | frozenset(_SOFTWARE_WORDS.split())
+# Folded as the text is, so that "función" matches the folded "funcion".
+SOFTWARE_WORDS = TECH.difference(EVERYDAY_SENSE) | frozenset(fold(_SOFTWARE_WORDS).split())
 _ALONE = "ALONE"
 _LATIN_END = 0x250  # letters past Latin Extended-B: a script whose users name a snake otherwise
 _CODE_CHARS = frozenset("{}[]();=<>$`\\|")
@@ -247,9 +259,13 @@ _CODE_CHARS = frozenset("{}[]();=<>$`\\|")
 def _about_software(toks: list[str], norm: str) -> bool:
     return (
         not SOFTWARE_WORDS.isdisjoint(toks)
+        # "ruby: what does &. do": a name as a topic label is the language
+        or any(a in TECH and b == ":" for a, b in pairwise(toks))
         or any("_" in t for t in toks)
         or any(ord(ch) >= _LATIN_END for ch in norm)
         or sum(ch in _CODE_CHARS for ch in norm) >= 2
+        or "c++" in norm
+        or "c#" in norm
     )
 
 
