@@ -3,8 +3,8 @@
     python benchmarks/refusals.py
 
 Runs the bundled classifier and the routing decision (classify + select, nothing sent)
-on two sets under tests/integration_tests/data, written by someone who never saw the
-classifier's training data:
+on two pairs of sets under tests/integration_tests/data, each pair written by someone
+who never saw the classifier's training data (see SETS for how each was used):
 
 - text_intent.tsv: requests a person expects answered with text although they mention
   counting, tokens, pictures, podcasts, songs, voices or video. Target: zero refused.
@@ -30,14 +30,22 @@ from openmux.routing import Router, RouteRequest, plan
 DATA = Path(__file__).resolve().parent.parent / "tests" / "integration_tests" / "data"
 NON_TEXT = {"image", "tts", "audio", "other"}
 LABEL_ONLY_MIN_CONFIDENCE = 0.5
+# (text-intended set, media set): each pair by one writer who never saw the training data.
+# Set 1's misses were read to shape the output decision. Set 2 was first scored once the
+# rule and the classifier were final (5 of 374 refused, 107/160 media); its five misses
+# were then read too, so neither set is unseen any more.
+SETS = [("text_intent.tsv", "media_intent.tsv"), ("text_intent_2.tsv", "media_intent_2.tsv")]
 
 
 def load(name: str) -> list[str]:
+    """The prompts of a set; for a media set only those asking for non-text output
+    (an embeddings row asks for vectors, which a chat provider's config does not refuse)."""
     rows = []
     for line in (DATA / name).read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
-            _, _, text = line.partition("\t")
-            rows.append(text.replace("\\n", "\n"))
+            label, _, text = line.partition("\t")
+            if label in NON_TEXT or label in ("chat", "code"):
+                rows.append(text.replace("\\n", "\n"))
     return rows
 
 
@@ -64,16 +72,19 @@ def main() -> None:
         }
     )
     router = Router(settings)
-    text = load("text_intent.tsv")
-    media = load("media_intent.tsv")
-    text_refused, text_before = score(router, text)
-    media_refused, media_before = score(router, media)
-    print(f"text_intent.tsv  refused: {text_refused}/{len(text)}  (label-only rule: {text_before})")
-    print(
-        f"media_intent.tsv still routed to media: {media_refused}/{len(media)} "
-        f"= {media_refused / len(media):.1%}  (label-only rule: {media_before}/{len(media)} "
-        f"= {media_before / len(media):.1%})"
-    )
+    for text_set, media_set in SETS:
+        text = load(text_set)
+        media = load(media_set)
+        text_refused, text_before = score(router, text)
+        media_refused, media_before = score(router, media)
+        print(
+            f"{text_set:<18} refused: {text_refused}/{len(text)}  (label-only rule: {text_before})"
+        )
+        print(
+            f"{media_set:<18} still routed to media: {media_refused}/{len(media)} "
+            f"= {media_refused / len(media):.1%}  (label-only rule: {media_before}/{len(media)} "
+            f"= {media_before / len(media):.1%})"
+        )
 
 
 if __name__ == "__main__":

@@ -159,6 +159,18 @@ _TEXT_ABOUT = _words(
 # ("write a poem about photographs", "not an image").
 _TOPIC = _words("about regarding on not no without sobre sur über")
 
+# The user as the one who acts, with a modal: "I can read aloud", "ich ... vorlesen kann".
+_FIRST_PERSON = _words("i we ich wir je nous yo eu io я мы")
+_MODALS = _words(
+    "can could will shall should may might must kann könnte werde muss soll peux pourrai "
+    "puedo podré posso potrei могу буду"
+)
+# "... to VERB" asks the assistant only after these ("I want you to draw", "help me to").
+_ASKS_THE_ASSISTANT = _words("want wants wanted like love need needs you me us able please")
+# A word named in quotes is mentioned, not used ('what does "draw" mean in poker?').
+_QUOTED = re.compile(
+    '["\u201c\u201e\u00ab]([^"\u201c\u201d\u201e\u00ab\u00bb]{1,40})["\u201d\u00bb]'
+)
 _WORD = re.compile(r"[\w'\u2019\-]+", re.UNICODE)
 _FILE = re.compile(r"\b[\w\-]+\.([A-Za-z0-9]{2,4})\b")
 _SENTENCE = re.compile("[.!?;:\n\u3002\uff01\uff1f]+")  # also CJK full stops and marks
@@ -189,10 +201,12 @@ def _made(words: list[str], modality: Modality) -> str | None:
     """The phrase that asks for this media to be made or changed, if any."""
     for i, word in enumerate(words):
         if word in modality.alone and _noun_at(words, i, modality.alone):
-            if not _figurative(words, i, modality.figurative):
+            if not _figurative(words, i, modality.figurative) and not _made_by_someone_else(
+                words, i
+            ):
                 return word
             continue
-        if word not in modality.make:
+        if word not in modality.make or _made_by_someone_else(words, i):
             continue
         for j in range(i + 1, min(len(words), i + 1 + _WINDOW)):
             if words[j] in _TOPIC:
@@ -200,6 +214,17 @@ def _made(words: list[str], modality: Modality) -> str | None:
             if _noun_at(words, j, modality.outputs):
                 return f"{word} … {words[j]}"
     return None
+
+
+def _made_by_someone_else(words: list[str], i: int) -> bool:
+    """The verb at `i` is done by the user or a third party, not asked of the assistant:
+    "a script I can read aloud", "den ich ... vorlesen kann", "a brief for a designer to
+    create a logo", "how to draw a cat" (a how-to question wants instructions)."""
+    before = words[max(0, i - _WINDOW) : i]
+    near = words[max(0, i - 3) : i + 2]
+    if any(w in _FIRST_PERSON for w in before) and any(w in _MODALS for w in near):
+        return True
+    return i >= 2 and words[i - 1] == "to" and words[i - 2] not in _ASKS_THE_ASSISTANT
 
 
 def _figurative(words: list[str], i: int, marks: frozenset[str]) -> bool:
@@ -224,7 +249,9 @@ def _signal(task: str, text: str, blocks: set[str]) -> str | None:
     for match in _FILE.finditer(text):
         if match.group(1).lower() in modality.extensions:
             return f"the file {match.group(0)}"
-    lowered = text.lower()
+    lowered = _QUOTED.sub(" ", text.lower())
+    if len(lowered.split()) <= 2 and lowered.rstrip().endswith("?"):
+        return None  # "draw?": a question about the word, not a request for a drawing
     for sentence in _SENTENCE.split(lowered.replace("out loud", "aloud")):
         words = _WORD.findall(sentence)
         found = _made(words, modality) or _referred(words, modality)
