@@ -57,6 +57,7 @@ from openmux.config._settings import (
 )
 from openmux.config._toml import (
     CONFIG_FILE_NAME,
+    is_loopback_host,
     user_config_dir,
 )
 
@@ -91,6 +92,7 @@ __all__ = [
     "check_arguments",
     "default_state_dir",
     "explain_no_candidates",
+    "is_loopback_host",
     "key_locations",
     "keyfile_path",
     "keyring_status",

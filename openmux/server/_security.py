@@ -9,10 +9,9 @@ key store under the name `server` (the OS keyring or the encrypted key file).
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import os
 
-from openmux.config import stored_key
+from openmux.config import is_loopback_host, stored_key
 from openmux.errors import ConfigError
 
 KEYS_ENV = "OPENMUX_SERVER_KEYS"
@@ -38,12 +37,10 @@ def server_keys() -> tuple[bytes, ...]:
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    """Whether `host` is this machine in any spelling (`localhost`, `[::1]`,
+    `::ffff:127.0.0.1`, `127.1`): the one rule config uses for loopback."""
+    host = host.strip("[]").lower().rstrip(".")
+    return host == "localhost" or is_loopback_host(host)
 
 
 def check_bind(host: str, keys: tuple[bytes, ...]) -> None:

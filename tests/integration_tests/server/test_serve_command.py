@@ -41,7 +41,16 @@ def test_refuses_a_public_address_without_server_keys(monkeypatch: pytest.Monkey
 
 
 def test_bind_rule() -> None:
-    for host in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"):
+    for host in (
+        "127.0.0.1",
+        "127.0.0.2",
+        "127.1",
+        "::1",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "localhost",
+        "localhost.",
+    ):
         assert is_loopback(host)
         check_bind(host, ())
     for host in ("0.0.0.0", "::", "192.168.1.10", "example.org"):
