@@ -3,8 +3,8 @@
     python benchmarks/refusals.py
 
 Runs the bundled classifier and the routing decision (classify + select, nothing sent)
-on two pairs of sets under tests/integration_tests/data, each pair written by someone
-who never saw the classifier's training data (see SETS for how each was used):
+on sets under tests/integration_tests/data written by people who never saw the
+classifier's training data (see TEXT_SETS for how each was used):
 
 - text_intent.tsv: requests a person expects answered with text although they mention
   counting, tokens, pictures, podcasts, songs, voices or video. Target: zero refused.
@@ -30,11 +30,12 @@ from openmux.routing import Router, RouteRequest, plan
 DATA = Path(__file__).resolve().parent.parent / "tests" / "integration_tests" / "data"
 NON_TEXT = {"image", "tts", "audio", "other"}
 LABEL_ONLY_MIN_CONFIDENCE = 0.5
-# (text-intended set, media set): each pair by one writer who never saw the training data.
-# Set 1's misses were read to shape the output decision. Set 2 was first scored once the
-# rule and the classifier were final (5 of 374 refused, 107/160 media); its five misses
-# were then read too, so neither set is unseen any more.
-SETS = [("text_intent.tsv", "media_intent.tsv"), ("text_intent_2.tsv", "media_intent_2.tsv")]
+# Each set by a writer who never saw the training data. How each was used: text set 1's
+# misses were read to shape the output decision. Sets 2 and 3 were each first scored once
+# the rule and classifier were final: 5 of 374 and 8 of 340 refused; their misses were
+# then read and the rule widened, so none of the three is unseen any more.
+TEXT_SETS = ["text_intent.tsv", "text_intent_2.tsv", "text_intent_3.tsv"]
+MEDIA_SETS = ["media_intent.tsv", "media_intent_2.tsv"]
 
 
 def load(name: str) -> list[str]:
@@ -72,18 +73,17 @@ def main() -> None:
         }
     )
     router = Router(settings)
-    for text_set, media_set in SETS:
-        text = load(text_set)
-        media = load(media_set)
-        text_refused, text_before = score(router, text)
-        media_refused, media_before = score(router, media)
+    for name in TEXT_SETS:
+        prompts = load(name)
+        refused, before = score(router, prompts)
+        print(f"{name:<18} refused: {refused}/{len(prompts)}  (label-only rule: {before})")
+    for name in MEDIA_SETS:
+        prompts = load(name)
+        refused, before = score(router, prompts)
         print(
-            f"{text_set:<18} refused: {text_refused}/{len(text)}  (label-only rule: {text_before})"
-        )
-        print(
-            f"{media_set:<18} still routed to media: {media_refused}/{len(media)} "
-            f"= {media_refused / len(media):.1%}  (label-only rule: {media_before}/{len(media)} "
-            f"= {media_before / len(media):.1%})"
+            f"{name:<18} still routed to media: {refused}/{len(prompts)} "
+            f"= {refused / len(prompts):.1%}  (label-only rule: {before}/{len(prompts)} "
+            f"= {before / len(prompts):.1%})"
         )
 
 

@@ -90,7 +90,7 @@ _MAKE = _words(
 # contract", "draw a comparison", "paint a picture with words", "sketch out a plan",
 # "illustrate the concept with an example", "draw an ASCII table".
 _FIGURATIVE_DRAWING = _words(
-    "up out upon from words word ascii text table tables plan plans comparison comparisons "
+    "up down out upon from words word ascii text table tables plan plans comparison comparisons "
     "conclusion conclusions concept concepts example examples parallel parallels distinction "
     "distinctions line lines lesson lessons contract template outline list summary essay "
     "story timeline analogy argument attention inspiration"
@@ -157,9 +157,30 @@ _TEXT_ABOUT = _words(
 )
 # Between a making verb and its noun, these make the noun the topic, not the output
 # ("write a poem about photographs", "not an image").
-_TOPIC = _words("about regarding on not no without sobre sur über")
+_TOPIC = _words(
+    "about regarding on not no without sobre sur über "
+    # the made thing is a text about the media: "make a list of adjectives to describe music"
+    "list lists describe describes describing explain explaining"
+)
+# The user says the answer is text: "describe it in words", "只要提示词文字".
+_TEXT_ONLY = (
+    "in words",
+    "text only",
+    "only text",
+    "just the text",
+    "just text",
+    "nur text",
+    "solo texto",
+    "juste le texte",
+    "只要",
+    "文字だけ",
+    "텍스트만",
+)
+# Before a phrase of a language written without spaces: the user does it ("自分が読み上げる").
+_SELF_SCRIPTS = ("自分", "自己", "私が", "我自己", "제가", "내가")
 
-# The user as the one who acts, with a modal: "I can read aloud", "ich ... vorlesen kann".
+# The user as the one who acts: with a modal ("I can read aloud", "ich ... vorlesen
+# kann"), or right before the verb ("который я зачитаю вслух").
 _FIRST_PERSON = _words("i we ich wir je nous yo eu io я мы")
 _MODALS = _words(
     "can could will shall should may might must kann könnte werde muss soll peux pourrai "
@@ -167,9 +188,10 @@ _MODALS = _words(
 )
 # "... to VERB" asks the assistant only after these ("I want you to draw", "help me to").
 _ASKS_THE_ASSISTANT = _words("want wants wanted like love need needs you me us able please")
-# A word named in quotes is mentioned, not used ('what does "draw" mean in poker?').
+# Quoted words are mentioned or pasted, not the instruction ('what does "draw" mean in
+# poker?', 'Summarize this email: "... make sure the video crew ..."').
 _QUOTED = re.compile(
-    '["\u201c\u201e\u00ab]([^"\u201c\u201d\u201e\u00ab\u00bb]{1,40})["\u201d\u00bb]'
+    '["\u201c\u201e\u00ab]([^"\u201c\u201d\u201e\u00ab\u00bb]{1,4000})["\u201d\u00bb]'
 )
 _WORD = re.compile(r"[\w'\u2019\-]+", re.UNICODE)
 _FILE = re.compile(r"\b[\w\-]+\.([A-Za-z0-9]{2,4})\b")
@@ -224,6 +246,8 @@ def _made_by_someone_else(words: list[str], i: int) -> bool:
     near = words[max(0, i - 3) : i + 2]
     if any(w in _FIRST_PERSON for w in before) and any(w in _MODALS for w in near):
         return True
+    if any(w in _FIRST_PERSON for w in words[max(0, i - 2) : i]):
+        return True
     return i >= 2 and words[i - 1] == "to" and words[i - 2] not in _ASKS_THE_ASSISTANT
 
 
@@ -250,15 +274,20 @@ def _signal(task: str, text: str, blocks: set[str]) -> str | None:
         if match.group(1).lower() in modality.extensions:
             return f"the file {match.group(0)}"
     lowered = _QUOTED.sub(" ", text.lower())
-    if len(lowered.split()) <= 2 and lowered.rstrip().endswith("?"):
-        return None  # "draw?": a question about the word, not a request for a drawing
+    size = len(lowered.split())
+    # (Counted in spaced scripts only: a Chinese or Japanese request is one "word".)
+    if lowered.isascii() and (size <= 1 or (size <= 2 and lowered.rstrip().endswith("?"))):
+        return None  # "draw", "draw?": the word alone names nothing to make
+    if any(marker in lowered for marker in _TEXT_ONLY):
+        return None
     for sentence in _SENTENCE.split(lowered.replace("out loud", "aloud")):
         words = _WORD.findall(sentence)
         found = _made(words, modality) or _referred(words, modality)
         if found:
             return f"'{found}'"
     for phrase in modality.scripts:
-        if phrase in lowered:
+        at = lowered.find(phrase)
+        if at >= 0 and not any(mark in lowered[max(0, at - 6) : at] for mark in _SELF_SCRIPTS):
             return f"'{phrase}'"
     return None
 

@@ -257,7 +257,7 @@ def _intent_prompts(name: str) -> list[tuple[str, str]]:
     return rows
 
 
-@pytest.mark.parametrize("name", ["text_intent.tsv", "text_intent_2.tsv"])
+@pytest.mark.parametrize("name", ["text_intent.tsv", "text_intent_2.tsv", "text_intent_3.tsv"])
 def test_no_text_intended_prompt_is_refused(name: str) -> None:
     """A set of text-intended prompts written without sight of the classifier's training
     data (short, odd and multilingual ones among them): none is refused."""
