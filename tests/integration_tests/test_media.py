@@ -363,9 +363,9 @@ def test_offline_speech_is_a_non_silent_wav() -> None:
     assert sound.mime_type == "audio/wav"
     assert sound.metadata["provider"] == "local" and sound.metadata["offline"] is True
     with wave.open(io.BytesIO(sound.data)) as wav_file:
-        seconds = wav_file.getnframes() / wav_file.getframerate()
+        spoken = wav_file.getnframes() / wav_file.getframerate()
         frames = wav_file.readframes(wav_file.getnframes())
-    assert 1.0 < seconds < 6.0
+    assert 1.0 < spoken < 6.0
     import array
 
     samples = array.array("h", frames)
