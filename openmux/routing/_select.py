@@ -27,6 +27,7 @@ from langchain_core.messages import AIMessage
 
 from openmux.config import ModelEntry, explain_no_candidates
 from openmux.errors import ConfigError
+from openmux.quality import quality_version
 from openmux.routing._plan import LATENCY_TTL, Pair, Plan, ProviderPlan, build_plan, plan_for
 from openmux.routing._rank import rank
 from openmux.routing._request import Candidate, RouteRequest
@@ -209,6 +210,7 @@ def select_candidates(
         model_id,
         sticky_provider(request),
         benched,
+        quality_version(settings.state_dir),  # a vote or bench result re-ranks at once
     )
     now = time.monotonic()
     cached = plan.cache.get(key)
@@ -235,7 +237,7 @@ def _select(
     plan: Plan, request: RouteRequest, health: HealthStore, key: tuple[Any, ...], need: int
 ) -> _Selection:
     settings = plan.settings
-    _task, needs_tools, vision, level, pinned_provider, model_id, sticky, benched = key
+    _task, needs_tools, vision, level, pinned_provider, model_id, sticky, benched, _ = key
     hints: list[str] = []
     usable: list[ProviderPlan] = []
     for entry in plan.providers:
