@@ -58,7 +58,15 @@ def to_chat_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
             role = message.role
         else:
             role = next((name for cls, name in _ROLES.items() if isinstance(message, cls)), "user")
-        out.append({"role": role, "content": _text_of(message)})
+        text = _text_of(message)
+        if isinstance(message, AIMessage) and message.tool_calls:
+            # The calls as text: the model reads what it asked for beside the results.
+            calls = (
+                json.dumps({"name": call["name"], "arguments": call["args"]})
+                for call in message.tool_calls
+            )
+            text = "\n".join([text, *calls]) if text else "\n".join(calls)
+        out.append({"role": role, "content": text})
     return out
 
 
