@@ -56,8 +56,9 @@ class LocalStructuredOutputError(OpenMuxError, ValueError):
     """The local model's JSON did not fit the schema, even after one repair."""
 
 
-def tool_arguments(text: str, tool: Mapping[str, Any]) -> dict[str, Any]:
-    """The arguments of a forced tool call, checked against the tool's parameters."""
+def tool_arguments(text: str, tool: Mapping[str, Any], *, cut: bool = False) -> dict[str, Any]:
+    """The arguments of a tool call, checked against the tool's parameters (`cut`: the
+    reply stopped at max_tokens, which the error then names)."""
     name = tool["function"]["name"]
     schema = tool["function"].get("parameters") or {}
     try:
@@ -66,6 +67,8 @@ def tool_arguments(text: str, tool: Mapping[str, Any]) -> dict[str, Any]:
     except ValueError as exc:
         problem = str(exc)
     if problem is not None:
+        if cut:
+            problem += " (the reply stopped at max_tokens: raise max_tokens)"
         raise LocalStructuredOutputError(
             f"the local model's arguments for tool {name!r} do not fit its schema: {problem}"
         )
@@ -258,7 +261,7 @@ class _Attempt:
                 reply += value.strip() or "null"
             else:  # a nested value: the model writes the rest of the object
                 return reply + self._continue(reply, stop=[], max_tokens=max_tokens)
-        if reply == "{":
+        if reply == "{" and "properties" not in schema:  # any object: the model writes it
             return reply + self._continue(reply, stop=[], max_tokens=max_tokens)
         return reply + "}"
 

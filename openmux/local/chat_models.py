@@ -259,7 +259,8 @@ class ChatLocalGGUF(BaseChatModel):
             last = chunk
         usage, response_metadata = self._final_metadata(label, model, last)
         text = "".join(parts)
-        tool_calls = [tool_call(text, tool)] if tool is not None else []
+        reply = GenerationChunk(text, finish_reason=last.finish_reason)
+        tool_calls = [tool_call(reply, tool)] if tool is not None else []
         message = AIMessage(
             content="" if tool is not None else text,
             tool_calls=tool_calls,
@@ -288,7 +289,7 @@ class ChatLocalGGUF(BaseChatModel):
                 usage, response_metadata = self._final_metadata(label, model, chunk)
                 message = AIMessageChunk(
                     content="" if tool is not None else chunk.text,
-                    tool_call_chunks=tool_call_chunks(chunk.text, tool),
+                    tool_call_chunks=tool_call_chunks(chunk, tool),
                     usage_metadata=usage,
                     response_metadata=response_metadata,
                     chunk_position="last",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Literal
 
 import pytest
 from langchain_core.messages import (
@@ -335,6 +336,19 @@ def test_after_the_tool_result_the_model_answers_from_it(model: ChatLocalGGUF) -
         ]
     )
     assert message.tool_calls == [] and str(message.content).strip()
+
+
+class Paint(BaseModel):
+    """Paint a wall."""
+
+    colour: Literal["red", "green", "blue"]
+    glossy: bool
+
+
+def test_enum_and_boolean_arguments_are_one_of_their_values(model: ChatLocalGGUF) -> None:
+    message = model.bind_tools([Paint], tool_choice="Paint").invoke("Paint it red and shiny.")
+    [call] = message.tool_calls
+    assert Paint.model_validate(call["args"])
 
 
 def test_what_the_local_model_cannot_call_is_refused_at_bind_time(model: ChatLocalGGUF) -> None:

