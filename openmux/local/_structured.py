@@ -20,6 +20,7 @@ from openmux.local._generation import GenerationChunk, LocalModel, Sampling
 __all__ = [
     "LocalStructuredOutputError",
     "LocalToolsUnsupported",
+    "fits",
     "json_instruction",
     "parse_json_reply",
     "prompted_json",
@@ -159,6 +160,14 @@ def schema_problem(value: Any, schema: Mapping[str, Any], where: str = "the repl
             if problem:
                 return problem
     return None
+
+
+def fits(text: str, schema: Mapping[str, Any]) -> bool:
+    """Whether `text` holds a JSON value that fits `schema`."""
+    try:
+        return schema_problem(parse_json_reply(text), schema) is None
+    except ValueError:
+        return False
 
 
 def repair_request(problem: str) -> str:

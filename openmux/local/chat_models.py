@@ -48,7 +48,7 @@ from openmux.local._bundled import (
 from openmux.local._generation import GenerationChunk, LocalModel, Sampling
 from openmux.local._messages import joined, to_chat_messages, tool_call, tool_call_chunks
 from openmux.local._runtime import get_local_model
-from openmux.local._structured import prompted_json, response_schema, with_instruction
+from openmux.local._structured import fits, prompted_json, response_schema, with_instruction
 from openmux.local._tools import choose_tool, tool_instruction, tool_request
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "ChatLocalGGUF"]
@@ -205,7 +205,16 @@ class ChatLocalGGUF(BaseChatModel):
             grammar=model.grammar_for(response_format),
             deadline=deadline,
         )
-        return label, model, (chunk.counting(choosing) for chunk in chunks), tool
+        if schema is None:
+            return label, model, (chunk.counting(choosing) for chunk in chunks), tool
+        # A grammar keeps every token valid JSON, but a 135M model may repeat itself inside
+        # a string until max_tokens; such a reply is asked for again the prompted way.
+        reply = joined(chunks).counting(choosing)
+        if not fits(reply.text, schema):
+            reply = prompted_json(
+                model, chat_messages, schema, max_tokens=max_tokens, deadline=deadline
+            ).counting(reply)
+        return label, model, iter([reply]), tool
 
     def _steered(self, messages: list[dict[str, str]]) -> list[dict[str, str]]:
         """The conversation with the system prompt a small model answers best under.

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from langchain_core.language_models import BaseChatModel
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from openmux.local import INSTALL_HINT, ChatLocalGGUF, local_chat_available
@@ -55,14 +54,3 @@ class TestChatLocalGGUFIntegration(ChatModelIntegrationTests):
     def supports_model_override(self) -> bool:
         # Only one local model ships; per-call `model=` takes the path of another .gguf.
         return False
-
-    def test_unicode_tool_call_integration(
-        self, model: BaseChatModel, local_runtime: str, request: pytest.FixtureRequest
-    ) -> None:
-        if local_runtime == "llama.cpp":
-            # Its grammar runs without a repetition penalty (llama-cpp-python 0.3 lets
-            # forbidden tokens through with one), and on this prompt the bundled model
-            # then repeats a sentence inside the description until max_tokens: the call
-            # raises, naming max_tokens, rather than returning a broken one.
-            request.applymarker(pytest.mark.xfail(reason="the model loops inside a string"))
-        super().test_unicode_tool_call_integration(model)
