@@ -24,8 +24,8 @@ The hierarchy::
     │                                model outlasted the total timeout
     ├── GGUFError                    (openmux.local; also a ValueError) a model file
     │                                this reader does not understand
-    ├── LocalToolsUnsupported        (openmux.local; also a ValueError) the bundled model
-    │                                cannot choose between tools; names what can
+    ├── LocalToolsUnsupported        (openmux.local; also a ValueError) the local model
+    │                                was given a tool that is not a function; names what can
     ├── LocalStructuredOutputError   (openmux.local; also a ValueError) the local model's
     │                                JSON did not fit the schema, even after one repair
     ├── UnknownRun                   (openmux.quality; also a LookupError) a vote named

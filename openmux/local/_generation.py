@@ -56,6 +56,18 @@ class GenerationChunk:
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
+    def counting(self, earlier: GenerationChunk) -> GenerationChunk:
+        """This chunk, and when it is the last one, with an earlier generation's tokens
+        added (a tool choice made before the reply)."""
+        if self.finish_reason is None:
+            return self
+        return GenerationChunk(
+            self.text,
+            finish_reason=self.finish_reason,
+            prompt_tokens=self.prompt_tokens + earlier.prompt_tokens,
+            completion_tokens=self.completion_tokens + earlier.completion_tokens,
+        )
+
 
 @dataclass(frozen=True)
 class Sampling:
@@ -107,6 +119,8 @@ class LocalModel(ABC):
     runtime: str
     #: Whether `grammar_for` can constrain output to a JSON schema.
     supports_grammar: bool
+    #: The token that ends the model's turn.
+    end_token: int
 
     def __init__(self, path: Path, *, n_ctx: int, n_threads: int, name: str) -> None:
         self.path = path
@@ -150,6 +164,65 @@ class LocalModel(ABC):
     def grammar_for(self, response_format: Mapping[str, Any] | None) -> Any:
         """A grammar for an OpenAI-style `response_format`; None where there is none."""
         return None
+
+    @abstractmethod
+    def next_logits(self, tokens: list[int]) -> Any:
+        """The logits (a 1-D float array) of the token after `tokens`, reusing the
+        cached prompt where it matches. Call with the lock held."""
+
+    def choose(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        options: Sequence[str],
+        *,
+        reply_prefix: str = "",
+        deadline: float | None = None,
+    ) -> GenerationChunk:
+        """The option the model ranks first as its reply (after `reply_prefix`).
+
+        Each option is tokenized as it would be written, and the choice follows
+        the model's likeliest token wherever the options part, so the reply is
+        exactly one option: a grammar over a few strings, read on each option's
+        own tokens (allowing any spelling lets a one-letter token such as "a"
+        win for reasons that have nothing to do with the option it starts).
+        Usually one forward pass decides.
+        """
+        if not options:
+            raise ValueError("choose() needs at least one option")
+        with self.lock:
+            start = self.render(messages) + reply_prefix
+            spelled = [self.tokenize_prompt(start + option) for option in options]
+            alive = list(range(len(options)))
+            position = passes = 0
+            while len(alive) > 1:
+                while all(len(spelled[i]) > position for i in alive) and (
+                    len({spelled[i][position] for i in alive}) == 1
+                ):
+                    position += 1
+                if position >= self.n_ctx:
+                    raise LocalContextLengthError(position + 1, self.n_ctx)
+                if deadline is not None and time.monotonic() > deadline:
+                    raise LocalGenerationTimeout("local generation passed its timeout")
+                logits = self.next_logits(spelled[alive[0]][:position])
+                passes += 1
+                ended = [i for i in alive if len(spelled[i]) == position]
+                going = {spelled[i][position] for i in alive if len(spelled[i]) > position}
+                best = max(going, key=lambda token: logits[token])
+                if ended and logits[self.end_token] >= logits[best]:
+                    alive = ended[:1]
+                else:
+                    alive = [i for i in alive if i not in ended and spelled[i][position] == best]
+            shared = min(len(tokens) for tokens in spelled)
+            for i, tokens in enumerate(zip(*spelled, strict=False)):
+                if len(set(tokens)) > 1:
+                    shared = i
+                    break
+            return GenerationChunk(
+                options[alive[0]],
+                finish_reason="stop",
+                prompt_tokens=shared,
+                completion_tokens=passes,
+            )
 
     def render(self, messages: Sequence[Mapping[str, str]]) -> str:
         """The prompt text the model's chat template makes of these messages."""

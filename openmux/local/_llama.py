@@ -82,7 +82,7 @@ class LlamaCppModel(LocalModel):
         )
         self.load_seconds = time.perf_counter() - started
         self.metadata = meta
-        self._eos = self.llm.token_eos()
+        self._eos = self.end_token = self.llm.token_eos()
         self._bos = self.llm.token_bos()
         self.bos_text = self._piece(self._bos)
         self.add_bos = str(meta.get("tokenizer.ggml.add_bos_token", "false")).lower() == "true"
@@ -152,6 +152,23 @@ class LlamaCppModel(LocalModel):
     def forget_prompt(self) -> None:
         self.llm.reset()
 
+    def next_logits(self, tokens: list[int]) -> Any:
+        import numpy as np
+        from llama_cpp import llama_get_logits_ith
+
+        llm = self.llm
+        shared = 0
+        for cached, new in zip(llm.input_ids[: llm.n_tokens], tokens, strict=False):
+            if cached != new:
+                break
+            shared += 1
+        # What Llama.generate does with its prompt: keep the shared prefix, evaluate the
+        # rest (at least the last token, whose logits are read).
+        llm.n_tokens = min(shared, len(tokens) - 1)
+        llm.eval(tokens[llm.n_tokens :])
+        logits = llama_get_logits_ith(llm.ctx, -1)
+        return np.ctypeslib.as_array(logits, shape=(llm.n_vocab(),)).copy()
+
     def generate(self, prompt_tokens: list[int], sampling: Sampling, grammar: Any) -> Iterator[int]:
         if sampling.seed is not None:
             self.llm.set_seed(sampling.seed)
@@ -160,6 +177,9 @@ class LlamaCppModel(LocalModel):
             temp=sampling.temperature,
             top_p=sampling.top_p,
             top_k=sampling.top_k,
-            repeat_penalty=sampling.repeat_penalty,
+            # With a penalty in its sampler chain, llama-cpp-python 0.3 let tokens the
+            # grammar forbids through (seen on 0.3.36: a JSON-schema grammar, greedy,
+            # penalty 1.1, produced an unterminated string and prose): no penalty then.
+            repeat_penalty=1.0 if grammar is not None else sampling.repeat_penalty,
             grammar=grammar,
         )

@@ -41,7 +41,12 @@ def _text_of(message: BaseMessage) -> str:
             parts.append(block)
         elif isinstance(block, Mapping) and block.get("type") == "text":
             parts.append(str(block.get("text", "")))
-        elif isinstance(block, Mapping) and block.get("type") in ("reasoning", "thinking"):
+        elif isinstance(block, Mapping) and block.get("type") in (
+            "reasoning",
+            "thinking",
+            "tool_use",  # a call as a content block: the message's tool_calls carry it
+            "tool_call",
+        ):
             continue
         else:
             kind = block.get("type") if isinstance(block, Mapping) else type(block).__name__
@@ -58,8 +63,19 @@ def to_chat_messages(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
             role = message.role
         else:
             role = next((name for cls, name in _ROLES.items() if isinstance(message, cls)), "user")
-        out.append({"role": role, "content": _text_of(message)})
+        text = _text_of(message)
+        if isinstance(message, AIMessage) and message.tool_calls:
+            # The calls in words, so the model reads what it asked for beside the results
+            # (shown as JSON, the bundled model copied the JSON out as its answer).
+            calls = (_call_in_words(call) for call in message.tool_calls)
+            text = "\n".join([text, *calls]) if text else "\n".join(calls)
+        out.append({"role": role, "content": text})
     return out
+
+
+def _call_in_words(call: ToolCall) -> str:
+    args = ", ".join(f"{key}={json.dumps(value)}" for key, value in call["args"].items())
+    return f"Calling {call['name']}({args})."
 
 
 def joined(chunks: Iterator[GenerationChunk]) -> GenerationChunk:
@@ -73,18 +89,19 @@ def joined(chunks: Iterator[GenerationChunk]) -> GenerationChunk:
     return last
 
 
-def tool_call(text: str, tool: Mapping[str, Any]) -> ToolCall:
+def tool_call(reply: GenerationChunk, tool: Mapping[str, Any]) -> ToolCall:
+    """The call a whole reply (text and finish reason) makes to `tool`."""
     return make_tool_call(
         name=tool["function"]["name"],
-        args=tool_arguments(text, tool),
+        args=tool_arguments(reply.text, tool, cut=reply.finish_reason == "length"),
         id=f"call_{uuid.uuid4().hex[:24]}",
     )
 
 
-def tool_call_chunks(text: str, tool: Mapping[str, Any] | None) -> list[ToolCallChunk]:
+def tool_call_chunks(reply: GenerationChunk, tool: Mapping[str, Any] | None) -> list[ToolCallChunk]:
     if tool is None:
         return []
-    call = tool_call(text, tool)
+    call = tool_call(reply, tool)
     return [
         tool_call_chunk(name=call["name"], args=json.dumps(call["args"]), id=call["id"], index=0)
     ]

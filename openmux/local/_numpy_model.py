@@ -170,6 +170,7 @@ class NumpyModel(LocalModel):
         self.k_cache = np.empty(cache_shape, dtype=np.float32)
         self.v_cache = np.empty(cache_shape, dtype=np.float32)
         self.cached: list[int] = []  # the tokens whose keys and values are in the cache
+        self.end_token = w.eos
         self._blas = ThreadpoolController()
         self.load_seconds = time.perf_counter() - started
 
@@ -196,6 +197,10 @@ class NumpyModel(LocalModel):
 
     def forget_prompt(self) -> None:
         self.cached = []
+
+    def next_logits(self, tokens: list[int]) -> np.ndarray:
+        with self._threads():
+            return self._prefill(tokens)
 
     def _rope(self, x: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Rotary embedding on (tokens, heads, head_dim), rotating each head's two halves."""

@@ -1,15 +1,11 @@
-"""JSON answers and forced tool calls from a local model that has no grammar.
+"""JSON answers from a local model, constrained where the runtime can, checked always.
 
 llama.cpp constrains output to a JSON schema with a grammar. The numpy runtime
 cannot, so it asks: the schema goes into the system prompt, the reply is
-started with `{`, and what comes back is parsed and checked against the
-schema; a reply that does not fit is shown back to the model with what is
-wrong, once. Tool calls are served only when the caller forces one tool
-(`tool_choice` naming it, or the only tool with "required"): that is what
-`with_structured_output` asks of a tool-calling model, and the arguments are
-then structured output like any other. A model this small cannot choose
-between tools, so a free choice is refused with a clear error rather than
-answered without calling anything.
+written key by key (the keys and punctuation are ours, the values the model's)
+and checked against the schema; a reply that does not fit is shown back to the
+model with what is wrong, once. A tool call's arguments are structured output
+like any other (which tool to call is chosen in `_tools`).
 """
 
 from __future__ import annotations
@@ -24,7 +20,7 @@ from openmux.local._generation import GenerationChunk, LocalModel, Sampling
 __all__ = [
     "LocalStructuredOutputError",
     "LocalToolsUnsupported",
-    "forced_tool",
+    "fits",
     "json_instruction",
     "parse_json_reply",
     "prompted_json",
@@ -32,6 +28,7 @@ __all__ = [
     "response_schema",
     "schema_problem",
     "tool_arguments",
+    "with_instruction",
 ]
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -46,14 +43,13 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 
 
 class LocalToolsUnsupported(OpenMuxError, ValueError):
-    """The local model was asked to choose and call tools, which it cannot do."""
+    """The local model was given a tool it cannot call: one that is not a function."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, what: str) -> None:
         super().__init__(
-            f"the local model {model} cannot call tools (it can only fill in one tool's "
-            f"arguments when tool_choice names that tool); a model that can: any provider "
-            f"model with tool calling (set a provider key: `openmux init`), or a "
-            f"tool-calling model in Ollama (`ollama pull llama3.2`)"
+            f"the local model {model} cannot call {what}: it calls function tools (a name, "
+            f"a description and JSON-schema parameters); a provider model with that tool "
+            f"can (set a provider key: `openmux init`)"
         )
 
 
@@ -61,8 +57,9 @@ class LocalStructuredOutputError(OpenMuxError, ValueError):
     """The local model's JSON did not fit the schema, even after one repair."""
 
 
-def tool_arguments(text: str, tool: Mapping[str, Any]) -> dict[str, Any]:
-    """The arguments of a forced tool call, checked against the tool's parameters."""
+def tool_arguments(text: str, tool: Mapping[str, Any], *, cut: bool = False) -> dict[str, Any]:
+    """The arguments of a tool call, checked against the tool's parameters (`cut`: the
+    reply stopped at max_tokens, which the error then names)."""
     name = tool["function"]["name"]
     schema = tool["function"].get("parameters") or {}
     try:
@@ -71,29 +68,12 @@ def tool_arguments(text: str, tool: Mapping[str, Any]) -> dict[str, Any]:
     except ValueError as exc:
         problem = str(exc)
     if problem is not None:
+        if cut:
+            problem += " (the reply stopped at max_tokens: raise max_tokens)"
         raise LocalStructuredOutputError(
             f"the local model's arguments for tool {name!r} do not fit its schema: {problem}"
         )
     return dict(args)
-
-
-def forced_tool(
-    tools: Sequence[Mapping[str, Any]] | None, tool_choice: Any, model: str
-) -> Mapping[str, Any] | None:
-    """The one OpenAI-format tool the caller forces, None without tools; raises otherwise."""
-    if not tools:
-        return None
-    by_name = {tool["function"]["name"]: tool for tool in tools}
-    name = None
-    if isinstance(tool_choice, Mapping):
-        name = tool_choice.get("function", {}).get("name")
-    elif isinstance(tool_choice, str) and tool_choice in by_name:
-        name = tool_choice
-    elif tool_choice in ("required", "any", True) and len(by_name) == 1:
-        name = next(iter(by_name))
-    if name not in by_name:
-        raise LocalToolsUnsupported(model)
-    return by_name[name]
 
 
 def response_schema(response_format: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -182,15 +162,23 @@ def schema_problem(value: Any, schema: Mapping[str, Any], where: str = "the repl
     return None
 
 
+def fits(text: str, schema: Mapping[str, Any]) -> bool:
+    """Whether `text` holds a JSON value that fits `schema`."""
+    try:
+        return schema_problem(parse_json_reply(text), schema) is None
+    except ValueError:
+        return False
+
+
 def repair_request(problem: str) -> str:
     """The follow-up that shows the model what was wrong with its JSON."""
     return f"That reply does not fit: {problem}. Reply again with only the corrected JSON object."
 
 
-def _with_instruction(
+def with_instruction(
     messages: Sequence[Mapping[str, str]], instruction: str
 ) -> list[dict[str, str]]:
-    """The conversation with the JSON instruction leading its system prompt."""
+    """The conversation with `instruction` leading its system prompt."""
     out = [dict(m) for m in messages]
     if out and out[0]["role"] == "system":
         out[0]["content"] = f"{instruction}\n\n{out[0]['content']}"
@@ -207,6 +195,17 @@ def _value_kind(schema: Mapping[str, Any]) -> str:
     if kinds & {"integer", "number", "boolean"} and not kinds & {"array", "object"}:
         return "scalar"
     return "free"
+
+
+def _literals(schema: Mapping[str, Any]) -> list[str]:
+    """The JSON texts a value may take when the schema allows only a few; else []."""
+    if "const" in schema:
+        return [json.dumps(schema["const"])]
+    if "enum" in schema:
+        return [json.dumps(value) for value in schema["enum"]]
+    if schema.get("type") == "boolean":
+        return ["true", "false"]
+    return []
 
 
 class _Attempt:
@@ -228,6 +227,18 @@ class _Attempt:
         self.prompt_tokens = self.completion_tokens = 0
         self.finish_reason: str | None = "stop"
 
+    def _count(self, chunk: GenerationChunk) -> None:
+        self.prompt_tokens = max(self.prompt_tokens, chunk.prompt_tokens)
+        self.completion_tokens += chunk.completion_tokens
+        self.finish_reason = chunk.finish_reason
+
+    def _choose(self, reply: str, options: Sequence[str]) -> str:
+        chosen = self.model.choose(
+            self.conversation, options, reply_prefix=reply, deadline=self.deadline
+        )
+        self._count(chosen)
+        return chosen.text
+
     def _continue(self, reply: str, *, stop: Sequence[str], max_tokens: int | None) -> str:
         parts: list[str] = []
         for chunk in self.model.chat(
@@ -240,17 +251,18 @@ class _Attempt:
         ):
             parts.append(chunk.text)
             if chunk.finish_reason is not None:
-                self.prompt_tokens = max(self.prompt_tokens, chunk.prompt_tokens)
-                self.completion_tokens += chunk.completion_tokens
-                self.finish_reason = chunk.finish_reason
+                self._count(chunk)
         return "".join(parts)
 
     def write(self, schema: Mapping[str, Any], max_tokens: int | None) -> str:
         reply = "{"
         for i, (key, sub) in enumerate(schema.get("properties", {}).items()):
             reply += ("" if i == 0 else ", ") + json.dumps(key) + ": "
+            literals = _literals(sub)
             kind = _value_kind(sub)
-            if kind == "string":
+            if literals:  # an enum, a constant or a boolean: one of a few exact texts
+                reply += self._choose(reply, literals)
+            elif kind == "string":
                 value = self._continue(reply + '"', stop=['"', "\n"], max_tokens=_VALUE_TOKENS)
                 reply += json.dumps(value.strip())
             elif kind == "scalar":
@@ -258,7 +270,7 @@ class _Attempt:
                 reply += value.strip() or "null"
             else:  # a nested value: the model writes the rest of the object
                 return reply + self._continue(reply, stop=[], max_tokens=max_tokens)
-        if reply == "{":
+        if reply == "{" and "properties" not in schema:  # any object: the model writes it
             return reply + self._continue(reply, stop=[], max_tokens=max_tokens)
         return reply + "}"
 
@@ -282,7 +294,7 @@ def prompted_json(
     one in any case: the caller's parser reports what is still wrong) with the
     token counts of both attempts.
     """
-    conversation = _with_instruction(messages, json_instruction(schema))
+    conversation = with_instruction(messages, json_instruction(schema))
     prompt_tokens = completion_tokens = 0
     text = ""
     finish: str | None = "stop"

@@ -48,11 +48,8 @@ from openmux.local._bundled import (
 from openmux.local._generation import GenerationChunk, LocalModel, Sampling
 from openmux.local._messages import joined, to_chat_messages, tool_call, tool_call_chunks
 from openmux.local._runtime import get_local_model
-from openmux.local._structured import (
-    forced_tool,
-    prompted_json,
-    response_schema,
-)
+from openmux.local._structured import fits, prompted_json, response_schema, with_instruction
+from openmux.local._tools import choose_tool, tool_instruction, tool_request
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "ChatLocalGGUF"]
 
@@ -65,10 +62,10 @@ class ChatLocalGGUF(BaseChatModel):
 
     Without `model_path` it runs the bundled SmolLM2-135M-Instruct (installed
     by the `local` extra). Threads and context window follow the hardware
-    unless given. The chat template comes from the GGUF metadata. Free tool
-    choice is refused with a clear error (a model this small cannot choose
-    between tools); a tool the caller forces is called, its arguments produced
-    as structured output.
+    unless given. The chat template comes from the GGUF metadata. Tools: the
+    model chooses between answering and calling a bound tool (a grammar holds
+    the choice to the tools' names), and a call's arguments are structured
+    output fitted to the tool's schema.
     """
 
     model_config = ConfigDict(populate_by_name=True, protected_namespaces=())
@@ -172,23 +169,27 @@ class ChatLocalGGUF(BaseChatModel):
     def _run(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> tuple[str, LocalModel, Iterator[GenerationChunk], Mapping[str, Any] | None]:
-        """The reply as chunks, and the tool it fills in when the caller forced one."""
+        """The reply as chunks, and the tool it calls, if it calls one."""
         path, label = self._target(kwargs.get("model"))
-        tool = forced_tool(kwargs.get("tools"), kwargs.get("tool_choice"), label)
-        response_format = kwargs.get("response_format")
-        if tool is not None:
-            response_format = {"type": "json_schema", "schema": tool["function"]["parameters"]}
+        chat_messages = to_chat_messages(messages)
+        request = tool_request(kwargs.get("tools"), kwargs.get("tool_choice"), chat_messages, label)
         model = self._loaded(path)
         timeout = kwargs.get("timeout", self.timeout)
         deadline = time.monotonic() + timeout if timeout else None
         max_tokens = kwargs.get("max_tokens", self.max_tokens)
-        chat_messages = to_chat_messages(messages)
+        response_format = kwargs.get("response_format")
+        tool, choosing = None, GenerationChunk("")
+        if request is not None:
+            tool, choosing = choose_tool(model, chat_messages, request, deadline=deadline)
+        if tool is not None:
+            response_format = {"type": "json_schema", "schema": tool["function"]["parameters"]}
+            chat_messages = with_instruction(chat_messages, tool_instruction(tool))
         schema = response_schema(response_format)
         if schema is not None and not model.supports_grammar:
             reply = prompted_json(
                 model, chat_messages, schema, max_tokens=max_tokens, deadline=deadline
             )
-            return label, model, iter([reply]), tool
+            return label, model, iter([reply.counting(choosing)]), tool
         sampling = Sampling(
             temperature=kwargs.get("temperature", self.temperature),
             top_p=kwargs.get("top_p", self.top_p),
@@ -204,7 +205,16 @@ class ChatLocalGGUF(BaseChatModel):
             grammar=model.grammar_for(response_format),
             deadline=deadline,
         )
-        return label, model, chunks, tool
+        if schema is None:
+            return label, model, (chunk.counting(choosing) for chunk in chunks), tool
+        # A grammar keeps every token valid JSON, but a 135M model may repeat itself inside
+        # a string until max_tokens; such a reply is asked for again the prompted way.
+        reply = joined(chunks).counting(choosing)
+        if not fits(reply.text, schema):
+            reply = prompted_json(
+                model, chat_messages, schema, max_tokens=max_tokens, deadline=deadline
+            ).counting(reply)
+        return label, model, iter([reply]), tool
 
     def _steered(self, messages: list[dict[str, str]]) -> list[dict[str, str]]:
         """The conversation with the system prompt a small model answers best under.
@@ -258,7 +268,8 @@ class ChatLocalGGUF(BaseChatModel):
             last = chunk
         usage, response_metadata = self._final_metadata(label, model, last)
         text = "".join(parts)
-        tool_calls = [tool_call(text, tool)] if tool is not None else []
+        reply = GenerationChunk(text, finish_reason=last.finish_reason)
+        tool_calls = [tool_call(reply, tool)] if tool is not None else []
         message = AIMessage(
             content="" if tool is not None else text,
             tool_calls=tool_calls,
@@ -287,7 +298,7 @@ class ChatLocalGGUF(BaseChatModel):
                 usage, response_metadata = self._final_metadata(label, model, chunk)
                 message = AIMessageChunk(
                     content="" if tool is not None else chunk.text,
-                    tool_call_chunks=tool_call_chunks(chunk.text, tool),
+                    tool_call_chunks=tool_call_chunks(chunk, tool),
                     usage_metadata=usage,
                     response_metadata=response_metadata,
                     chunk_position="last",
@@ -333,16 +344,18 @@ class ChatLocalGGUF(BaseChatModel):
         tool_choice: str | dict[str, Any] | bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Bind tools the caller forces: `tool_choice` names one (or "required" with one tool).
+        """Bind tools: the model chooses between answering and calling one of them.
 
-        The model then always calls that tool, its arguments generated to fit the
-        tool's schema. Any other choice raises `LocalToolsUnsupported` here, at
-        bind time, rather than answering without calling anything.
+        `tool_choice` as OpenAI defines it: None or "auto" lets the model choose,
+        "required" (or True, "any") makes it call one, a tool's name forces that
+        tool, "none" answers without tools. A call's arguments always fit the
+        tool's schema (see `openmux.local._tools`). A `tool_choice` naming no
+        bound tool, or a tool that is not a function, is refused here.
         """
         formatted = [convert_to_openai_tool(tool) for tool in tools]
         if tool_choice is True or tool_choice == "any":
             tool_choice = "required"
-        forced_tool(formatted, tool_choice, self._model_label())
+        tool_request(formatted, tool_choice, [], self._model_label())
         return super().bind(tools=formatted, tool_choice=tool_choice, **kwargs)
 
     def with_structured_output(

@@ -107,6 +107,12 @@ def local_quality(task: str, state_dir: Path | None = None) -> dict[tuple[str, s
     return found
 
 
+def quality_version(state_dir: Path | None = None) -> tuple[Any, ...]:
+    """A stamp that changes whenever a vote or a bench result is recorded, in this process
+    or another: selection keys its cached ranking by it, so a vote counts at once."""
+    return quality_store(state_dir).version()
+
+
 def remember_answer(
     run_id: str | None,
     metadata: dict[str, Any] | None,

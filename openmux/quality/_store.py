@@ -5,14 +5,17 @@
     answers   recent answers by run id, so `openmux vote up RUN_ID` knows whom it grades
 
 Selection reads the latest bench row and the vote count per (task, provider, model) from
-memory; the file is read again only when another process wrote it (PRAGMA data_version),
-and at most every REFRESH_SECONDS. A file that cannot be opened keeps the evidence in
-memory: grading never stops answers.
+memory. Every write also replaces a small stamp file beside the database
+(`quality.sqlite3.stamp`); a reader compares the stamp's inode and mtime (one stat, no
+database round-trip) and reads the file again only when it changed, so a vote cast in
+another process counts from the next selection on. A file that cannot be opened keeps
+the evidence in memory: grading never stops answers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -24,7 +27,6 @@ from typing import Any
 from openmux._state_db import PerStateDir
 from openmux.config import default_state_dir
 
-REFRESH_SECONDS = 2.0
 _MAX_ANSWERS = 1000  # answers a vote may still refer to, in memory and in the file
 
 _SCHEMA = (
@@ -102,8 +104,10 @@ class QualityStore:
         self._lock = threading.Lock()
         self._opened: sqlite3.Connection | None = None
         self._open_tried = path is None
-        self._version: int | None = None
-        self._checked = float("-inf")
+        self._stamp_path = None if path is None else path.with_name(path.name + ".stamp")
+        self._read_stamp: tuple[int, int] | None = None
+        self._read_once = False
+        self._writes = 0  # this process's writes: they count even when the file is unusable
         self._evidence = _Evidence({}, {})
         self._bench_log: list[BenchRow] = []  # in memory only when the file is unusable
         self._answers: OrderedDict[str, Answer] = OrderedDict()
@@ -136,19 +140,40 @@ class QualityStore:
             self._refresh()
             return self._evidence
 
-    def _refresh(self) -> None:
-        now = time.monotonic()
-        if self._db is None or now - self._checked < REFRESH_SECONDS:
-            return
-        self._checked = now
+    def version(self) -> tuple[int, tuple[int, int] | None]:
+        """Changes whenever any process records a vote or a bench row (one stat)."""
+        return self._writes, self._file_stamp()
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        if self._stamp_path is None:
+            return None
         try:
-            version = self._db.execute("PRAGMA data_version").fetchone()[0]
-            if version == self._version:
-                return
+            stat = os.stat(self._stamp_path)
+        except OSError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
+
+    def _stamp(self) -> None:
+        """Tell other processes the file changed: a new stamp file (new inode and mtime)."""
+        self._writes += 1
+        if self._stamp_path is None or self._db is None:
+            return
+        fresh = self._stamp_path.with_name(f"{self._stamp_path.name}.{os.getpid()}")
+        with contextlib.suppress(OSError):
+            fresh.write_text(str(time.time_ns()), encoding="ascii")
+            os.replace(fresh, self._stamp_path)
+
+    def _refresh(self) -> None:
+        if self._db is None:
+            return
+        stamp = self._file_stamp()
+        if self._read_once and stamp == self._read_stamp:
+            return
+        try:
             self._evidence = self._read(self._db)
         except sqlite3.DatabaseError:
             return
-        self._version = version
+        self._read_stamp, self._read_once = stamp, True
 
     @staticmethod
     def _read(db: sqlite3.Connection) -> _Evidence:
@@ -193,6 +218,7 @@ class QualityStore:
                 self._evidence.latest[(row.task, row.provider, row.model)] = row
             if self._db is None:
                 self._bench_log.extend(rows)
+                self._stamp()
                 return
             with contextlib.suppress(sqlite3.DatabaseError):
                 self._db.executemany(
@@ -212,7 +238,7 @@ class QualityStore:
                         for r in rows
                     ],
                 )
-            self._checked = float("-inf")
+            self._stamp()
 
     def add_vote(self, answer: Answer, good: bool) -> tuple[int, int]:
         """Record a vote; return the (up, down) count for that task and model."""
@@ -228,6 +254,7 @@ class QualityStore:
                         "INSERT INTO votes VALUES (?,?,?,?,?,?)",
                         (time.time(), *key, int(good), answer.run_id),
                     )
+            self._stamp()
             return counts
 
     def remember(self, answer: Answer, *, persist: bool = False) -> None:

@@ -34,6 +34,7 @@ from langchain_core.messages import AIMessage
 from openmux.config import MEDIA_KINDS, ModelEntry, explain_no_candidates
 from openmux.errors import ConfigError
 from openmux.providers import media_missing
+from openmux.quality import quality_version
 from openmux.routing._capabilities import Needs, capable_pairs, explain_missing
 from openmux.routing._classify import raise_unsupported
 from openmux.routing._plan import (
@@ -356,6 +357,7 @@ def select_candidates(
         benched,
         request.needs_response_format,
         bool(request.call_kwargs.get("ls_structured_output_format")),
+        quality_version(settings.state_dir),  # a vote or bench result re-ranks at once
     )
     now = time.monotonic()
     cached = plan.cache.get(key)
@@ -384,7 +386,7 @@ def _select(
 ) -> _Selection:
     settings = plan.settings
     (_task, needs_tools, vision, level, pinned_provider, model_id, sticky, benched) = key[:8]
-    needs_json, structured = key[8:]
+    needs_json, structured = key[8:10]
     hints: list[str] = []
     usable: list[ProviderPlan] = []
     for entry in plan.providers:

@@ -1,8 +1,10 @@
-"""LlamaIndex classes against loopback fake providers: an index, a query engine, an agent."""
+"""LlamaIndex classes against loopback fake providers (an index, a query engine, an agent),
+and an agent offline on the pinned bundled model."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,8 @@ from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.tools import FunctionTool
 
 from openmux.integrations.llama_index import OpenMuxEmbedding, OpenMuxLLM
+from openmux.local import BUNDLED_CHAT_MODEL_ID, INSTALL_HINT, local_chat_available
+from openmux.local._runtime import RUNTIME_ENV
 from openmux.testing import FakeProviderServer
 from tests.helpers import provider_config
 
@@ -100,3 +104,37 @@ def test_function_agent_calls_the_tool_and_answers(config: dict[str, Any]) -> No
     result = asyncio.run(run_agent())
     assert len(calls) == 2
     assert str(calls[1][0] * calls[1][1]) in str(result)
+
+
+@pytest.mark.skipif(not local_chat_available(), reason=f"no bundled chat model: {INSTALL_HINT}")
+def test_function_agent_answers_offline_with_the_pinned_local_model(
+    clean_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bundled model has no tool training: it chooses between answering and a call
+    (which is its judgement, not tested), and a call it makes fits the tool's schema.
+    Run on the numpy runtime, the local extra's own; tests/integration_tests/local
+    covers tool calls on llama.cpp as well."""
+    monkeypatch.setenv(RUNTIME_ENV, "numpy")
+    calls: list[tuple[int, int]] = []
+
+    def add(a: int, b: int) -> int:
+        """Add two whole numbers."""
+        calls.append((a, b))
+        return a + b
+
+    tool = FunctionTool.from_defaults(add)
+    llm = OpenMuxLLM(model=f"local:{BUNDLED_CHAT_MODEL_ID}", offline=True, max_tokens=32)
+    forced = llm.chat_with_tools([tool], "What is 2 plus 3?", tool_required=True)
+    [selection] = llm.get_tool_calls_from_response(forced)
+    assert selection.tool_name == "add"
+    assert {type(v) for v in selection.tool_kwargs.values()} == {int}
+    assert forced.raw is not None and forced.raw["openmux"]["provider"] == "local"
+
+    async def run_agent() -> Any:
+        agent = FunctionAgent(tools=[tool], llm=llm, system_prompt="Use the tools.")
+        return await agent.run("What is 2 plus 3?")
+
+    result = asyncio.run(run_agent())
+    assert str(result).strip()  # an answer, after at most one round of calls
+    assert all(isinstance(a, int) and isinstance(b, int) for a, b in calls)
+    assert len(calls) <= 1

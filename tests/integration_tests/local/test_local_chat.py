@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Literal
 
 import pytest
-from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    HumanMessage,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+)
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel
 
 from openmux.local import (
@@ -18,6 +27,7 @@ from openmux.local import (
     LocalToolsUnsupported,
     local_chat_available,
 )
+from openmux.local._structured import schema_problem
 
 if not local_chat_available():
     pytest.skip(f"the bundled chat model is not installed: {INSTALL_HINT}", allow_module_level=True)
@@ -266,9 +276,86 @@ def test_a_system_prompt_is_followed_and_kept_in_english() -> None:
     assert "Berlin" in answer and len(answer.split()) <= 15, answer
 
 
-def test_free_tool_choice_is_refused_at_bind_time(model: ChatLocalGGUF) -> None:
-    with pytest.raises(LocalToolsUnsupported, match="cannot call tools"):
-        model.bind_tools([City])
+def get_weather(city: str) -> str:
+    """The current weather in a city."""
+    return "sunny"
+
+
+def add(a: int, b: int) -> int:
+    """Add two whole numbers."""
+    return a + b
+
+
+TOOLS = {tool.__name__: convert_to_openai_tool(tool) for tool in (get_weather, add)}
+
+
+def _fits_its_tool(call: ToolCall) -> bool:
+    schema = TOOLS[call["name"]]["function"]["parameters"]
+    return schema_problem(call["args"], schema) is None and bool(call["id"])
+
+
+def test_with_a_free_choice_the_model_answers_or_calls_a_bound_tool(
+    model: ChatLocalGGUF,
+) -> None:
+    bound = model.bind_tools([get_weather, add])
+    for question in ("What is the weather in Paris?", "Write a haiku about spring."):
+        message = bound.invoke(question)
+        assert isinstance(message, AIMessage)
+        if message.tool_calls:  # which of the two it does is the model's judgement
+            [call] = message.tool_calls
+            assert _fits_its_tool(call), call
+            assert message.content == ""
+        else:
+            assert str(message.content).strip()
+        assert message.usage_metadata and message.usage_metadata["output_tokens"] > 0
+
+
+def test_required_calls_one_of_the_tools_and_streams_it_whole(model: ChatLocalGGUF) -> None:
+    bound = model.bind_tools([get_weather, add], tool_choice="required")
+    chunks = list(bound.stream("Hello there."))
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged += chunk
+    assert isinstance(merged, AIMessageChunk)
+    [call] = merged.tool_calls
+    assert _fits_its_tool(call), call
+
+
+def test_tool_choice_none_answers_in_text(model: ChatLocalGGUF) -> None:
+    message = model.bind_tools([get_weather], tool_choice="none").invoke("Say hello.")
+    assert message.tool_calls == [] and str(message.content).strip()
+
+
+def test_after_the_tool_result_the_model_answers_from_it(model: ChatLocalGGUF) -> None:
+    call = {"name": "add", "args": {"a": 2, "b": 3}, "id": "call_1", "type": "tool_call"}
+    message = model.bind_tools([get_weather, add]).invoke(
+        [
+            HumanMessage("What is 2 plus 3?"),
+            AIMessage("", tool_calls=[call]),
+            ToolMessage("5", tool_call_id="call_1"),
+        ]
+    )
+    assert message.tool_calls == [] and str(message.content).strip()
+
+
+class Paint(BaseModel):
+    """Paint a wall."""
+
+    colour: Literal["red", "green", "blue"]
+    glossy: bool
+
+
+def test_enum_and_boolean_arguments_are_one_of_their_values(model: ChatLocalGGUF) -> None:
+    message = model.bind_tools([Paint], tool_choice="Paint").invoke("Paint it red and shiny.")
+    [call] = message.tool_calls
+    assert Paint.model_validate(call["args"])
+
+
+def test_what_the_local_model_cannot_call_is_refused_at_bind_time(model: ChatLocalGGUF) -> None:
+    with pytest.raises(LocalToolsUnsupported, match="cannot call a 'web_search' tool"):
+        model.bind_tools([get_weather, {"type": "web_search"}])
+    with pytest.raises(ValueError, match="tool_choice names 'City'"):
+        model.bind_tools([get_weather], tool_choice="City")
 
 
 def test_a_forced_tool_is_called_with_arguments_that_fit(model: ChatLocalGGUF) -> None:

@@ -1,12 +1,14 @@
-"""Pinned to the bundled model through the router: structured output works, tools never vanish."""
+"""Pinned to the bundled model through the router: structured output and tool calls work."""
 
 from __future__ import annotations
 
 import pytest
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel
 
 from openmux import ChatOpenMux
 from openmux.local import BUNDLED_CHAT_MODEL_ID, INSTALL_HINT, local_chat_available
+from openmux.local._structured import schema_problem
 
 if not local_chat_available():
     pytest.skip(f"the bundled chat model is not installed: {INSTALL_HINT}", allow_module_level=True)
@@ -30,16 +32,26 @@ def pinned(monkeypatch: pytest.MonkeyPatch) -> ChatOpenMux:
     return ChatOpenMux(model=f"local:{BUNDLED_CHAT_MODEL_ID}", max_tokens=48)
 
 
-def test_structured_output_returns_the_object_offline(pinned: ChatOpenMux) -> None:
-    city = pinned.with_structured_output(City).invoke("Name a large city and its country.")
+@pytest.mark.parametrize("method", ["function_calling", "json_schema", "json_mode"])
+def test_structured_output_returns_the_object_offline(pinned: ChatOpenMux, method: str) -> None:
+    structured = pinned.with_structured_output(City, method=method, include_raw=True)
+    result = structured.invoke("Name a large city and its country.")
+    assert result["parsing_error"] is None
+    city = result["parsed"]
     assert isinstance(city, City)
     assert city.name and city.country
 
 
-def test_a_free_tool_choice_is_refused_with_the_reason(pinned: ChatOpenMux) -> None:
-    with pytest.raises(Exception, match="cannot call tools") as caught:
-        pinned.bind_tools([get_weather]).invoke("What is the weather in Paris?")
-    assert "openmux init" in str(caught.value)  # names what would serve the request
+def test_tools_are_called_not_dropped(pinned: ChatOpenMux) -> None:
+    weather = convert_to_openai_tool(get_weather)["function"]["parameters"]
+    free = pinned.bind_tools([get_weather]).invoke("What is the weather in Paris?")
+    for call in free.tool_calls:  # calling or answering is the model's judgement
+        assert call["name"] == "get_weather" and schema_problem(call["args"], weather) is None
+    assert free.tool_calls or str(free.content).strip()
+    forced = pinned.bind_tools([get_weather], tool_choice="get_weather").invoke("Paris?")
+    [call] = forced.tool_calls
+    assert call["name"] == "get_weather" and schema_problem(call["args"], weather) is None
+    assert forced.response_metadata["openmux"]["provider"] == "local"
 
 
 def test_the_answer_says_which_runtime_served_it(pinned: ChatOpenMux, local_runtime: str) -> None:

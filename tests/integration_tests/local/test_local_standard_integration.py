@@ -2,11 +2,12 @@
 
 Run once per runtime (numpy, and llama.cpp where installed). Capability flags
 are the honest ones: the local chat model reads text only (no image, audio or
-PDF input) and cannot choose between tools, so the suite skips those tests and
-says why. Structured output and JSON mode work (llama.cpp grammars; on numpy,
-prompted JSON checked against the schema), so those tests run. Per-call model
-override is off: only one local model ships (a call's `model=` may name
-another .gguf file).
+PDF input), so the suite skips those tests and says why. Tool calling runs:
+where the suite checks a call it forces one with tool_choice="any", so it
+checks calls, not a 135M model's judgement of when to make them. Structured
+output and JSON mode work (llama.cpp grammars; on numpy, prompted JSON checked
+against the schema), so those tests run. Per-call model override is off: only
+one local model ships (a call's `model=` may name another .gguf file).
 """
 
 from __future__ import annotations
@@ -35,7 +36,11 @@ class TestChatLocalGGUFIntegration(ChatModelIntegrationTests):
 
     @property
     def has_tool_calling(self) -> bool:
-        return False
+        return True
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
 
     @property
     def has_structured_output(self) -> bool:

@@ -1,4 +1,4 @@
-"""JSON replies without a grammar: the schema check, the forced-tool rule, the sampler."""
+"""JSON replies without a grammar: the schema check, which tools a call may use, the sampler."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from openmux.local._sampling import TokenSampler
 from openmux.local._structured import (
     LocalStructuredOutputError,
     LocalToolsUnsupported,
-    forced_tool,
     json_instruction,
     parse_json_reply,
     response_schema,
     schema_problem,
     tool_arguments,
 )
+from openmux.local._tools import tool_request
 
 CITY = {
     "type": "object",
@@ -78,16 +78,33 @@ def test_the_instruction_shows_the_shape_not_the_schema() -> None:
     assert "properties" not in text  # a small model shown the schema copies it back
 
 
-def test_only_a_forced_tool_is_served() -> None:
-    assert forced_tool(None, None, "m") is None
-    assert forced_tool([TOOL], {"type": "function", "function": {"name": "City"}}, "m") == TOOL
-    assert forced_tool([TOOL, OTHER], "City", "m") == TOOL
-    assert forced_tool([TOOL], "required", "m") == TOOL
-    for choice in (None, "auto", "required"):
-        with pytest.raises(LocalToolsUnsupported, match=r"m cannot call tools.*openmux init"):
-            forced_tool([TOOL, OTHER], choice, "m")
-    with pytest.raises(LocalToolsUnsupported):
-        forced_tool([TOOL], "auto", "m")
+def test_tool_choice_decides_which_tools_a_call_may_use() -> None:
+    asked = [{"role": "user", "content": "hi"}]
+    assert tool_request(None, None, asked, "m") is None
+    assert tool_request([TOOL, OTHER], "none", asked, "m") is None
+    named = {"type": "function", "function": {"name": "City"}}
+    for forced in (named, "City"):
+        request = tool_request([TOOL, OTHER], forced, asked, "m")
+        assert request is not None and (request.tools, request.may_answer) == ((TOOL,), False)
+    required = tool_request([TOOL, OTHER], "required", asked, "m")
+    assert required is not None and (required.tools, required.may_answer) == ((TOOL, OTHER), False)
+    for free in (None, "auto"):
+        request = tool_request([TOOL, OTHER], free, asked, "m")
+        assert request is not None and request.may_answer and request.answer_option == "no_tool"
+    # One round of calls per user turn: after the results, "auto" answers from them.
+    answered = [*asked, {"role": "tool", "content": "42"}]
+    assert tool_request([TOOL], "auto", answered, "m") is None
+
+
+def test_what_the_local_model_cannot_honour_is_refused_in_one_line() -> None:
+    asked = [{"role": "user", "content": "hi"}]
+    with pytest.raises(ValueError, match=r"tool_choice names 'Nope'.*bound: City, Other"):
+        tool_request([TOOL, OTHER], "Nope", asked, "m")
+    with pytest.raises(LocalToolsUnsupported, match=r"m cannot call a 'web_search' tool"):
+        tool_request([TOOL, {"type": "web_search"}], "auto", asked, "m")
+    named_no_tool = {"type": "function", "function": {"name": "no_tool", "parameters": {}}}
+    request = tool_request([named_no_tool], "auto", asked, "m")
+    assert request is not None and request.answer_option != "no_tool"
 
 
 def test_tool_arguments_that_do_not_fit_raise_not_vanish() -> None:
