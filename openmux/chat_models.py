@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from contextvars import copy_context
-from operator import itemgetter
 from typing import Any, Literal
-from uuid import uuid4
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
-    BaseCallbackHandler,
     CallbackManager,
     CallbackManagerForLLMRun,
 )
@@ -21,31 +17,37 @@ from langchain_core.language_models.chat_models import LangSmithParams
 from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.messages import (
     AIMessage,
-    AIMessageChunk,
     BaseMessage,
-    HumanMessage,
-    convert_to_messages,
 )
-from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import (
     Runnable,
     RunnableConfig,
-    RunnableMap,
-    RunnablePassthrough,
     ensure_config,
 )
 from langchain_core.tools import BaseTool
-from langchain_core.tracers import BaseTracer
 from langchain_core.utils.function_calling import (
-    convert_to_openai_function,
     convert_to_openai_tool,
 )
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from openmux._built import BuiltFromFields
-from openmux._suggest import unknown_key_fix
+from openmux._chat_calls import (
+    FANOUT_KWARGS,
+    ROUTING_KWARGS,
+    answered_by,
+    aunset_hooks_each,
+    check_call_kwargs,
+    generation_chunk,
+    hooks_unset,
+    metadata_chunk,
+    openai_tool_choice,
+    qualified_name,
+    structured_json,
+    to_messages,
+    unset_hooks_each,
+    with_run_id,
+)
 from openmux.config import (
     SETTING_ARGUMENTS,
     Settings,
@@ -74,63 +76,6 @@ from openmux.routing import (
     stream_answer,
     stream_fanout_answer,
 )
-
-try:  # the generation_info entry langchain-core's tracer reads a routed model from
-    from langchain_core.utils._gateway import GATEWAY_METADATA_RESPONSE_KEY
-
-    _ROUTED_MODEL_KEY: str | None = GATEWAY_METADATA_RESPONSE_KEY
-except ImportError:  # an older langchain-core: the run keeps the model named before the call
-    _ROUTED_MODEL_KEY = None
-
-# Per-call options that steer the router rather than the provider.
-_ROUTING_KWARGS = ("task", "model", "provider", "profile")
-_FANOUT_KWARGS = ("fanout", "combiner", "judge", "min_answers", "member_timeout")
-# Per-call options for the provider: OpenAI chat-completion parameters (the wire format of
-# most providers; quirks rows adapt them for the others) and what LangChain itself passes
-# (bound tools, `stream`, `ls_structured_output_format` from with_structured_output).
-_CALL_KWARGS = frozenset(
-    {
-        "stop",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "functions",
-        "function_call",
-        "response_format",
-        "strict",
-        "temperature",
-        "top_p",
-        "top_k",
-        "max_tokens",
-        "max_completion_tokens",
-        "seed",
-        "n",
-        "frequency_penalty",
-        "presence_penalty",
-        "logit_bias",
-        "logprobs",
-        "top_logprobs",
-        "reasoning_effort",
-        "reasoning",
-        "verbosity",
-        "modalities",
-        "audio",
-        "prediction",
-        "service_tier",
-        "user",
-        "extra_body",
-        "stream",
-        "stream_options",
-        "ls_structured_output_format",
-        # what a media model takes (openmux.media): image size, speech voice and format,
-        # the language spoken or to speak
-        "size",
-        "voice",
-        "audio_format",
-        "language",
-    }
-)
-_PER_CALL = frozenset({*_ROUTING_KWARGS, *_FANOUT_KWARGS, *_CALL_KWARGS})
 
 
 class ChatOpenMux(BaseChatModel):
@@ -283,7 +228,7 @@ class ChatOpenMux(BaseChatModel):
             "judge": self.judge,
             "min_answers": self.min_answers,
             "member_timeout": self.member_timeout,
-            "classifier": None if classifier is None else _qualified_name(classifier),
+            "classifier": None if classifier is None else qualified_name(classifier),
             "settings": self._answer_fingerprint(),
         }
 
@@ -315,7 +260,7 @@ class ChatOpenMux(BaseChatModel):
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         # Before the call only a pin names the model; the answer names the one that
-        # answered (`_answered_by`), and LangChain's tracer puts it on the run.
+        # answered (`answered_by`), and LangChain's tracer puts it on the run.
         provider = kwargs.get("provider") or self.provider
         model = kwargs.get("model") or self.model
         if model:
@@ -348,11 +293,11 @@ class ChatOpenMux(BaseChatModel):
         config = ensure_config(config)
         if self._observed(config, kwargs):
             return self._remembered(super().invoke(input, config, stop=stop, **kwargs))
-        request = self._request(_to_messages(input), stop, kwargs)
+        request = self._request(to_messages(input), stop, kwargs)
         with self._audited(request) as usage:
             message = self._unobserved(request)
             usage.append(getattr(message, "usage_metadata", None))
-        return self._remembered(_with_run_id(self._finish(message, request)))
+        return self._remembered(with_run_id(self._finish(message, request)))
 
     async def ainvoke(
         self,
@@ -365,11 +310,11 @@ class ChatOpenMux(BaseChatModel):
         config = ensure_config(config)
         if self._observed(config, kwargs):
             return self._remembered(await super().ainvoke(input, config, stop=stop, **kwargs))
-        request = self._request(_to_messages(input), stop, kwargs)
+        request = self._request(to_messages(input), stop, kwargs)
         with self._audited(request) as usage:
             message = await self._aunobserved(request)
             usage.append(getattr(message, "usage_metadata", None))
-        return self._remembered(_with_run_id(self._finish(message, request)))
+        return self._remembered(with_run_id(self._finish(message, request)))
 
     def _observed(self, config: RunnableConfig, kwargs: dict[str, Any]) -> bool:
         """Would BaseChatModel.invoke do more than bookkeeping (a handler to tell, a cache,
@@ -406,9 +351,9 @@ class ChatOpenMux(BaseChatModel):
     def _request(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> RouteRequest:
-        _check_call_kwargs(kwargs)
-        routing = {key: kwargs.pop(key, None) for key in _ROUTING_KWARGS}
-        fan = {key: kwargs.pop(key, None) for key in _FANOUT_KWARGS}
+        check_call_kwargs(kwargs)
+        routing = {key: kwargs.pop(key, None) for key in ROUTING_KWARGS}
+        fan = {key: kwargs.pop(key, None) for key in FANOUT_KWARGS}
         call_kwargs = dict(kwargs)
         if stop or self.stop:
             call_kwargs["stop"] = stop or self.stop
@@ -486,7 +431,7 @@ class ChatOpenMux(BaseChatModel):
     ) -> ChatResult:
         request = self._request(messages, stop, kwargs)
         config = self._child_config(run_manager)
-        with self._audited(request) as usage, _hooks_unset():
+        with self._audited(request) as usage, hooks_unset():
             if config is None:
                 message = self._unobserved(request)
             else:
@@ -494,7 +439,7 @@ class ChatOpenMux(BaseChatModel):
             usage.append(getattr(message, "usage_metadata", None))
         finished = self._finish(message, request)
         return ChatResult(
-            generations=[ChatGeneration(message=finished, generation_info=_answered_by(finished))]
+            generations=[ChatGeneration(message=finished, generation_info=answered_by(finished))]
         )
 
     async def _agenerate(
@@ -506,7 +451,7 @@ class ChatOpenMux(BaseChatModel):
     ) -> ChatResult:
         request = self._request(messages, stop, kwargs)
         config = self._child_config(run_manager)
-        with self._audited(request) as usage, _hooks_unset():
+        with self._audited(request) as usage, hooks_unset():
             if config is None:
                 message = await self._aunobserved(request)
             else:
@@ -514,7 +459,7 @@ class ChatOpenMux(BaseChatModel):
             usage.append(getattr(message, "usage_metadata", None))
         finished = self._finish(message, request)
         return ChatResult(
-            generations=[ChatGeneration(message=finished, generation_info=_answered_by(finished))]
+            generations=[ChatGeneration(message=finished, generation_info=answered_by(finished))]
         )
 
     def _stream(
@@ -533,13 +478,13 @@ class ChatOpenMux(BaseChatModel):
         else:
             chunks = stream_answer(self.router, request)
         with self._audited(request) as usage:
-            for chunk in _unset_hooks_each(chunks):
-                generation = _generation_chunk(chunk)
+            for chunk in unset_hooks_each(chunks):
+                generation = generation_chunk(chunk)
                 usage.append(getattr(chunk, "usage_metadata", None))
                 if run_manager:
                     run_manager.on_llm_new_token(generation.text, chunk=generation)
                 yield generation
-        last = _metadata_chunk(request, usage)
+        last = metadata_chunk(request, usage)
         yield last
         # BaseChatModel.stream gave the chunk the run's id before passing it on.
         self._remembered(last.message)
@@ -560,13 +505,13 @@ class ChatOpenMux(BaseChatModel):
         else:
             achunks = astream_answer(self.router, request)
         with self._audited(request) as usage:
-            async for chunk in _aunset_hooks_each(achunks):
-                generation = _generation_chunk(chunk)
+            async for chunk in aunset_hooks_each(achunks):
+                generation = generation_chunk(chunk)
                 usage.append(getattr(chunk, "usage_metadata", None))
                 if run_manager:
                     await run_manager.on_llm_new_token(generation.text, chunk=generation)
                 yield generation
-        last = _metadata_chunk(request, usage)
+        last = metadata_chunk(request, usage)
         yield last
         # BaseChatModel.stream gave the chunk the run's id before passing it on.
         self._remembered(last.message)
@@ -605,7 +550,7 @@ class ChatOpenMux(BaseChatModel):
         """Bind tools in OpenAI format; the router then picks only tool-capable models."""
         formatted = [convert_to_openai_tool(tool) for tool in tools]
         if tool_choice is not None and tool_choice is not False:
-            kwargs["tool_choice"] = _openai_tool_choice(tool_choice, formatted)
+            kwargs["tool_choice"] = openai_tool_choice(tool_choice, formatted)
         return super().bind(tools=formatted, **kwargs)
 
     def with_structured_output(
@@ -637,166 +582,4 @@ class ChatOpenMux(BaseChatModel):
             )
         if method == "json_schema" and schema is None:
             raise ValueError("method='json_schema' needs a schema")
-        bound = self.bind(
-            response_format=_response_format(schema, method, strict),
-            ls_structured_output_format={
-                "kwargs": {"method": method, "strict": strict},
-                "schema": schema,
-            },
-        )
-        parser: Runnable[Any, Any] = (
-            PydanticOutputParser(pydantic_object=schema)
-            if isinstance(schema, type) and issubclass(schema, BaseModel)
-            else JsonOutputParser()
-        )
-        if not include_raw:
-            return bound | parser
-        parsed = RunnablePassthrough.assign(
-            parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
-        )
-        unparsed = RunnablePassthrough.assign(parsed=lambda _: None)
-        return RunnableMap(raw=bound) | parsed.with_fallbacks(
-            [unparsed], exception_key="parsing_error"
-        )
-
-
-def _response_format(
-    schema: dict[str, Any] | type | None, method: str, strict: bool | None
-) -> dict[str, Any]:
-    """OpenAI's `response_format` for a structured-output method (a plain dict, so every
-    provider adapter can read it)."""
-    if method == "json_mode":
-        return {"type": "json_object"}
-    assert schema is not None
-    if isinstance(schema, dict) and schema.get("type") == "json_schema":
-        return schema
-    function = convert_to_openai_function(schema, strict=strict)
-    block: dict[str, Any] = {"name": function["name"], "schema": function["parameters"]}
-    if function.get("description"):
-        block["description"] = function["description"]
-    if strict is not None:
-        block["strict"] = strict
-    return {"type": "json_schema", "json_schema": block}
-
-
-@contextmanager
-def _hooks_unset() -> Iterator[None]:
-    """Handlers that langchain-core's configure hooks add to every run (the one of
-    `get_usage_metadata_callback()`, say) would also join the provider's own run inside
-    this one, and count its tokens a second time. Unset while the pipeline starts its runs,
-    they see this run only; tracers still see the inner run, through the run's config."""
-    tokens = [
-        (var, var.set(None))
-        for var, value in copy_context().items()
-        if isinstance(value, BaseCallbackHandler) and not isinstance(value, BaseTracer)
-    ]
-    try:
-        yield
-    finally:
-        for var, token in reversed(tokens):
-            var.reset(token)
-
-
-def _unset_hooks_each(chunks: Iterator[BaseMessage]) -> Iterator[BaseMessage]:
-    # Unset for each step only: between chunks the caller's context is its own again.
-    while True:
-        with _hooks_unset():
-            chunk = next(chunks, None)
-        if chunk is None:
-            return
-        yield chunk
-
-
-async def _aunset_hooks_each(chunks: AsyncIterator[BaseMessage]) -> AsyncIterator[BaseMessage]:
-    while True:
-        with _hooks_unset():
-            chunk = await anext(chunks, None)
-        if chunk is None:
-            return
-        yield chunk
-
-
-def _qualified_name(obj: Any) -> str:
-    kind = obj if callable(obj) and hasattr(obj, "__qualname__") else type(obj)
-    return f"{kind.__module__}.{kind.__qualname__}"
-
-
-def _check_call_kwargs(kwargs: Mapping[str, Any]) -> None:
-    """A caller's mistake fails here, before anything is sent: it is no provider's fault,
-    and must not bench one."""
-    for name in kwargs:
-        if name not in _PER_CALL:
-            raise TypeError(
-                f"ChatOpenMux got an unexpected per-call keyword argument {name!r}; "
-                f"{unknown_key_fix(name, _PER_CALL)}"
-            )
-
-
-def _openai_tool_choice(
-    choice: str | dict[str, Any] | bool, tools: list[dict[str, Any]]
-) -> str | dict[str, Any]:
-    if isinstance(choice, dict):
-        return choice
-    if choice is True or choice == "any":
-        return "required"
-    if choice in ("auto", "none", "required"):
-        return str(choice)
-    names = [tool["function"]["name"] for tool in tools]
-    if choice not in names:
-        raise ValueError(f"tool_choice {choice!r} names no bound tool; bound: {', '.join(names)}")
-    return {"type": "function", "function": {"name": choice}}
-
-
-def _generation_chunk(chunk: BaseMessage) -> ChatGenerationChunk:
-    if not isinstance(chunk, AIMessageChunk):
-        chunk = AIMessageChunk(content=chunk.content)
-    # The inner model's chunk ids belong to its own run; ours get the outer run's id. Its
-    # last chunk is not the stream's last: the metadata chunk follows, with the usage.
-    return ChatGenerationChunk(
-        message=chunk.model_copy(
-            update={"id": None, "chunk_position": None, "usage_metadata": None}
-        )
-    )
-
-
-def _metadata_chunk(request: RouteRequest, usage: Sequence[Any]) -> ChatGenerationChunk:
-    # The metadata and the usage (what the streamed chunks carried, summed) ride on the
-    # last chunk only, so the merged message holds them once, as invoke's message does.
-    from langchain_core.messages.ai import add_usage
-
-    total = None
-    for part in usage:
-        if part:
-            total = add_usage(total, part)
-    message = AIMessageChunk(
-        content="",
-        response_metadata={"openmux": request.metadata()},
-        usage_metadata=total,
-        chunk_position="last",
-    )
-    return ChatGenerationChunk(message=message, generation_info=_answered_by(message))
-
-
-def _answered_by(message: BaseMessage) -> dict[str, Any] | None:
-    """Who answered, where LangChain's tracer looks for the model a gateway routed to: it
-    replaces the run's `ls_model_name` and `ls_provider` (set before the call) with them."""
-    meta = message.response_metadata.get("openmux") or {}
-    if _ROUTED_MODEL_KEY is None or not meta.get("model"):
-        return None
-    return {_ROUTED_MODEL_KEY: {"model": meta["model"], "provider": meta["provider"]}}
-
-
-def _to_messages(input: LanguageModelInput) -> list[BaseMessage]:
-    """What BaseChatModel makes of its input: a string, a PromptValue or messages."""
-    if isinstance(input, str):
-        return [HumanMessage(content=input)]
-    if isinstance(input, PromptValue):
-        return input.to_messages()
-    return convert_to_messages(input)
-
-
-def _with_run_id(message: AIMessage) -> AIMessage:
-    # The id BaseChatModel.invoke gives a message that has none: "lc_run-<run id>-<index>".
-    if message.id is None:
-        message.id = f"lc_run-{uuid4()}-0"
-    return message
+        return structured_json(self, schema, method, include_raw=include_raw, strict=strict)

@@ -34,15 +34,12 @@ from openmux.routing._graph import (
     plan,
     stream_answer,
 )
+from openmux.routing._output_candidates import configured_embedding_model
+from openmux.routing._pins import split_model_name
 from openmux.routing._rank import score_task
 from openmux.routing._react import react
 from openmux.routing._request import Attempt, Candidate, RouteRequest, request_exhausted
-from openmux.routing._select import (
-    configured_embedding_model,
-    select,
-    select_candidates,
-    split_model_name,
-)
+from openmux.routing._select import select, select_candidates
 
 __all__ = [
     "NON_TEXT_OUTPUT",
