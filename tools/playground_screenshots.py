@@ -3,10 +3,12 @@
     python tools/playground_screenshots.py [--out docs] [--chromium chromium]
 
 Starts two fake providers (the first answers 429 once, so the attempts timeline shows a
-failover), runs `openmux playground` on a free port with them as its only providers,
-drives a real Chromium through the DevTools protocol (types a question, sends it, opens
-the Compare tab and compares three answers) and saves docs/playground-chat.png and
-docs/playground-compare.png. Needs the `ui` extra and Debian's `chromium` package.
+failover; the second also serves an image model), runs `openmux playground` on a free
+port with them as its only providers, drives a real Chromium through the DevTools
+protocol (types a question, sends it, asks for a drawing, opens the Compare tab and
+compares three answers, opens the Usage tab) and saves docs/playground-chat.png,
+docs/playground-image.png, docs/playground-compare.png and docs/playground-usage.png.
+Needs the `ui` extra and Debian's `chromium` package.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from tests.helpers import provider_toml  # noqa: E402
 
 QUESTION = "Explain in two sentences why the sky is blue."
+DRAWING = "Draw a lighthouse at dawn"
 ANSWER = (
     "Sunlight is scattered by the molecules of the air, and short blue wavelengths are "
     "scattered far more than long red ones (Rayleigh scattering). So wherever you look "
@@ -146,9 +149,9 @@ def main() -> int:
         busy = server.add_provider("fake-a", models=["big-model"], reply=ANSWER)
         server.add_provider("fake-b", models=["fast-model", "other-model"], reply=ANSWER)
         busy.fault = Fault.status(429, retry_after=1)
-        Path(work, "openmux.toml").write_text(
-            provider_toml(*server.providers.values()), encoding="utf-8"
-        )
+        # Appended to the last table, fake-b's: an image model (the fake draws a test card).
+        config = provider_toml(*server.providers.values()) + 'image_models = ["img-1"]\n'
+        Path(work, "openmux.toml").write_text(config, encoding="utf-8")
         port = free_port()
         env = {**os.environ, "OPENMUX_STATE_DIR": str(Path(work, "state")), "PYTHONPATH": str(ROOT)}
         ui = subprocess.Popen(
@@ -187,6 +190,17 @@ def main() -> int:
             time.sleep(1)
             page.screenshot(args.out / "playground-chat.png")
 
+            # A new conversation: after a text question, earlier turns would tip a short
+            # drawing request towards chat.
+            page.send("Page.navigate", url=url)
+            page.wait_until("!!document.querySelector('textarea')")
+            type_into(page, "Ask anything", DRAWING)
+            click(page, "Send")
+            page.wait_until("document.body.innerText.includes('img-1')")
+            page.wait_until("!!document.querySelector('[data-testid=bot] img, .message img')")
+            time.sleep(1)
+            page.screenshot(args.out / "playground-image.png")
+
             click(page, "Compare", "button[role=tab]")
             page.wait_until("document.body.innerText.includes('Ask several models at once')")
             type_into(page, "Ask several models at once", QUESTION)
@@ -194,6 +208,12 @@ def main() -> int:
             page.wait_until("!!document.querySelector('.om-cards')")
             time.sleep(1)
             page.screenshot(args.out / "playground-compare.png")
+
+            click(page, "Usage", "button[role=tab]")
+            page.wait_until("!!document.querySelector('.om-chart svg')")
+            page.wait_until("document.body.innerText.includes('fake-b:fast-model')")
+            time.sleep(1)
+            page.screenshot(args.out / "playground-usage.png")
         finally:
             if browser is not None:
                 browser.terminate()

@@ -1,8 +1,10 @@
 """The Gradio app of `openmux playground` (the `ui` extra).
 
-Tabs: Chat (streaming, with the routing beside each answer and thumbs to vote), Compare
-(fan-out side by side, then the combined answer), Usage (this session's answers and
-tokens, the local bench and votes) and Settings (free-only, providers, task override).
+Tabs: Chat (streaming, with the routing beside each answer and thumbs to vote; an image
+or a sound shows as one), Compare (fan-out side by side, then the combined answer), Usage
+(the recorded requests as `openmux stats` shows them, with its chart; this session's
+answers and tokens; the local bench and votes) and Settings (free-only, providers, task
+override).
 Each action is also a named API endpoint, so `gradio_client` can drive it:
 /chat, /vote, /compare, /usage, /apply_settings.
 """
@@ -16,6 +18,7 @@ from typing import Any
 from openmux.errors import OpenMuxError
 from openmux.playground._session import (
     COMBINERS,
+    STATS_HEADERS,
     TASK_CHOICES,
     Choices,
     Session,
@@ -38,6 +41,7 @@ _CSS = """
 .om-cards { display: flex; gap: 12px; flex-wrap: wrap; }
 .om-card { flex: 1 1 220px; border: 1px solid #d1d5db; border-radius: 8px; padding: 8px; }
 .om-answer { white-space: pre-wrap; font-size: 0.95em; }
+.om-chart { overflow-x: auto; }
 """
 
 # System fonts: the page loads nothing from the internet.
@@ -82,7 +86,20 @@ def build_app(session: Session) -> gr.Blocks:
             gr.Markdown("### Combined answer")
             combined = gr.Markdown()
 
-        with gr.Tab("Usage"):
+        with gr.Tab("Usage") as usage_tab:
+            gr.Markdown(
+                "### Recorded requests\nEvery attempt this state dir recorded, as "
+                "`openmux stats` shows it: requests today against each free limit, success "
+                "rate, latency, tokens, failure kinds and what the tokens would have cost."
+            )
+            with gr.Row():
+                since = gr.Textbox(value="7d", label="Since (7d, 24h, 30m or a date)", scale=3)
+                refresh = gr.Button("Refresh", scale=1)
+            recorded, chart = session.stats("7d")
+            stats_table = gr.Dataframe(
+                headers=list(STATS_HEADERS), value=recorded, interactive=False, wrap=True
+            )
+            stats_plot = gr.HTML(chart)
             gr.Markdown("### This session")
             usage_table = gr.Dataframe(
                 headers=["provider:model", "answers", "input tokens", "output tokens", "avg ms"],
@@ -95,9 +112,6 @@ def build_app(session: Session) -> gr.Blocks:
                 value=session.bench_rows(),
                 interactive=False,
             )
-            refresh = gr.Button("Refresh")
-            # Usage plots over time (per provider, per day) belong here once the usage
-            # store records them; `openmux stats --plot` will draw the same figures.
 
         with gr.Tab("Settings"):
             free_only = gr.Checkbox(value=True, label="Free models only")
@@ -111,6 +125,8 @@ def build_app(session: Session) -> gr.Blocks:
         def chat(
             text: str, history: list[dict[str, Any]] | None, choices: Choices
         ) -> Iterator[tuple[list[dict[str, Any]], str, str, str]]:
+            """Stream the answer into the conversation; an image or a sound shows as a
+            player (Gradio serves the file), any text beside it."""
             history = list(history or [])
             if not text.strip():
                 yield history, routing_html(None), "", ""
@@ -118,8 +134,14 @@ def build_app(session: Session) -> gr.Blocks:
             asked = [*history, {"role": "user", "content": text}]
             yield [*asked, {"role": "assistant", "content": ""}], routing_html(None), "", ""
             try:
-                for answer, meta, run in session.ask(text, history, choices):
-                    shown = [*asked, {"role": "assistant", "content": answer}]
+                for answer, media, meta, run in session.ask(text, history, choices):
+                    content: Any = answer
+                    if media:
+                        content = [
+                            *([answer] if answer else []),
+                            *({"path": str(p)} for p in media),
+                        ]
+                    shown = [*asked, {"role": "assistant", "content": content}]
                     yield shown, routing_html(meta), run or "", ""
             except OpenMuxError as exc:
                 failed = [*asked, {"role": "assistant", "content": error_text(exc)}]
@@ -164,12 +186,14 @@ def build_app(session: Session) -> gr.Blocks:
             [members, combined],
             api_name="compare",
         )
-        refresh.click(
-            lambda: (session.usage_rows(), session.bench_rows()),
-            None,
-            [usage_table, bench_table],
-            api_name="usage",
-        )
+
+        def usage(span: str) -> tuple[list[list[Any]], str, list[list[Any]], list[list[Any]]]:
+            return (*session.stats(span), session.usage_rows(), session.bench_rows())
+
+        usage_outputs = [stats_table, stats_plot, usage_table, bench_table]
+        refresh.click(usage, [since], usage_outputs, api_name="usage")
+        since.submit(usage, [since], usage_outputs, api_visibility="private")
+        usage_tab.select(usage, [since], usage_outputs, api_visibility="private")
         apply.click(
             apply_settings,
             [free_only, allowed, task],

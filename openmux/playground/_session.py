@@ -7,10 +7,13 @@ tested on its own.
 
 from __future__ import annotations
 
+import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html import escape
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from openmux.errors import OpenMuxError
@@ -20,6 +23,19 @@ if TYPE_CHECKING:
 
 AUTO_TASK = "auto"
 TASK_CHOICES = (AUTO_TASK, "chat", "code", "image", "tts", "audio", "embeddings", "other")
+STATS_HEADERS = (
+    "provider:model",
+    "requests",
+    "today / free limit",
+    "success",
+    "p50 ms",
+    "p95 ms",
+    "tokens in",
+    "tokens out",
+    "failures",
+    "skipped (quota)",
+    "at paid prices",
+)
 COMBINERS = ("best", "vote", "concat", "summarize", "local-summarize")
 
 _STATUS_COLOURS = {"ok": "#2e7d32", "rate_limited": "#ef6c00", "timeout": "#ef6c00"}
@@ -56,6 +72,7 @@ class Session:
     _models: dict[tuple[Any, ...], ChatOpenMux] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     usage: dict[str, Usage] = field(default_factory=dict)
+    _media_dir: Path | None = None
 
     # -- models -----------------------------------------------------------------------------
 
@@ -84,8 +101,9 @@ class Session:
 
     def ask(
         self, text: str, history: list[dict[str, Any]], choices: Choices
-    ) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
-        """Stream (answer so far, routing metadata when done, run id when done)."""
+    ) -> Iterator[tuple[str, list[Path], dict[str, Any] | None, str | None]]:
+        """Stream (answer so far, its images and sounds as files, routing metadata when
+        done, run id when done). Media answers arrive whole, with the metadata."""
         from langchain_core.messages import AIMessage, HumanMessage
 
         messages: list[Any] = []
@@ -101,7 +119,7 @@ class Session:
         for chunk in llm.stream(messages, **choices.call_kwargs()):
             merged = chunk if merged is None else merged + chunk
             if chunk.text:
-                yield merged.text, None, None
+                yield merged.text, [], None, None
         if merged is None:
             return
         meta = merged.response_metadata.get("openmux", {})
@@ -109,7 +127,21 @@ class Session:
         from openmux.quality import remember_answer
 
         answer = remember_answer(merged.id, meta, llm.settings.state_dir)
-        yield merged.text, meta, answer.run_id if answer else None
+        yield merged.text, self._save_media(merged), meta, answer.run_id if answer else None
+
+    def _save_media(self, message: Any) -> list[Path]:
+        """The answer's image and audio blocks as files the UI can serve (the system temp
+        dir, which Gradio serves from without further configuration)."""
+        from openmux.media import media_of
+
+        found = media_of(message)
+        if not found:
+            return []
+        with self._lock:
+            if self._media_dir is None:
+                self._media_dir = Path(tempfile.mkdtemp(prefix="openmux-playground-"))
+            folder = self._media_dir
+        return [media.save(folder / f"{uuid.uuid4().hex}{media.suffix}") for media in found]
 
     def _count(self, meta: dict[str, Any], usage: Any) -> None:
         name = f"{meta.get('provider')}:{meta.get('model')}"
@@ -152,6 +184,33 @@ class Session:
 
     # -- usage ------------------------------------------------------------------------------
 
+    def stats(self, since: str) -> tuple[list[list[Any]], str]:
+        """`openmux stats` for this state dir: a row per model and the same chart."""
+        from openmux.quotas import today_text, usage, usage_svg
+
+        try:
+            data = usage(since.strip() or "7d", settings=self.model(Choices()).settings)
+        except ValueError as exc:
+            return [], f"<p class='om-muted'>{escape(str(exc))}</p>"
+        rows = [
+            [
+                f"{row['provider']}:{row['model']}",
+                row["requests"],
+                today_text(row),
+                "-" if row["success_rate"] is None else f"{row['success_rate']:.0%}",
+                "-" if row["p50_ms"] is None else round(row["p50_ms"]),
+                "-" if row["p95_ms"] is None else round(row["p95_ms"]),
+                row["tokens_in"],
+                row["tokens_out"],
+                ", ".join(f"{kind} {n}" for kind, n in row["failures"].items()) or "-",
+                row["over_quota"],
+                "-" if row["would_have_cost_usd"] is None else f"${row['would_have_cost_usd']:.4f}",
+            ]
+            for row in data["models"]
+        ]
+        chart = usage_svg(data, f"OpenMux usage since {data['since']}")
+        return rows, f"<div class='om-chart'>{chart}</div>"
+
     def usage_rows(self) -> list[list[Any]]:
         with self._lock:
             return [
@@ -193,6 +252,9 @@ def _plain(content: Any) -> str:
     if isinstance(content, list):
         return " ".join(_plain(part) for part in content)
     if isinstance(content, dict):
+        if isinstance(content.get("file"), dict):  # an image or sound the playground showed
+            kind = str(content["file"].get("mime_type") or "file").split("/")[0]
+            return f"[{kind}]"
         return str(content.get("text") or content.get("value") or "")
     return "" if content is None else str(content)
 

@@ -28,6 +28,8 @@ PROVIDERS = {
     "alpha": dict(models=["m-1", "m-2"], reply="Answer from alpha."),
     "beta": dict(models=["m-3"], reply="Answer from beta."),
 }
+IMAGE_MODEL = "img-1"
+SPEECH_MODEL = "tts-1"
 
 
 def _free_port() -> int:
@@ -41,7 +43,10 @@ def playground(
     module_server: FakeProviderServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Client]:
     work = tmp_path_factory.mktemp("playground")
-    (work / "openmux.toml").write_text(provider_toml(*module_server.providers.values()), "utf-8")
+    config = provider_toml(*module_server.providers.values())
+    # Appended to the last table, beta's: its image and speech models (the fake serves both).
+    config += f"image_models = [{IMAGE_MODEL!r}]\nspeech_models = [{SPEECH_MODEL!r}]\n"
+    (work / "openmux.toml").write_text(config, "utf-8")
     port = _free_port()
     env = {
         **os.environ,
@@ -69,7 +74,8 @@ def playground(
                     break
             except OSError:
                 time.sleep(0.2)
-        yield Client(url, verbose=False)
+        # Files stay on the server; a test fetches one by its URL, as the browser would.
+        yield Client(url, verbose=False, download_files=False)
     finally:
         process.terminate()
         process.wait(20)
@@ -79,7 +85,7 @@ def _text(turn: dict[str, Any]) -> str:
     content = turn["content"]
     if isinstance(content, str):
         return content
-    return "".join(part.get("text", "") for part in content)
+    return "".join(part.get("text", "") for part in content if part.get("type") != "file")
 
 
 def test_chat_streams_and_shows_the_routing(playground: Client) -> None:
@@ -130,10 +136,69 @@ def test_settings_restrict_providers_and_force_the_task(playground: Client) -> N
 
 def test_usage_lists_this_sessions_answers(playground: Client) -> None:
     playground.predict("Count me", [], api_name="/chat")
-    usage, bench = playground.predict(api_name="/usage")
+    usage = playground.predict("7d", api_name="/usage")[2]
     rows = {row[0]: row for row in usage["data"]}
     assert rows["alpha:m-1"][1] >= 1  # answers
+    bench = playground.predict("7d", api_name="/usage")[3]
     assert isinstance(bench["data"], list)
+
+
+def test_usage_shows_the_recorded_stats_and_their_chart(
+    server: FakeProviderServer, playground: Client
+) -> None:
+    server.providers["alpha"].fault = Fault.status(500)
+    playground.predict("Tell me another fact", [], api_name="/chat")
+    server.providers["alpha"].fault = None
+    playground.predict("And one more", [], api_name="/chat")
+
+    stats, chart = playground.predict("1h", api_name="/usage")[:2]
+    assert stats["headers"][:4] == ["provider:model", "requests", "today / free limit", "success"]
+    rows = {row[0]: dict(zip(stats["headers"], row, strict=True)) for row in stats["data"]}
+    alpha, beta = rows["alpha:m-1"], rows["beta:m-3"]
+    assert alpha["requests"] >= 2 and "http_5xx" in alpha["failures"]
+    assert alpha["success"] != "100%" and beta["success"] == "100%"
+    assert alpha["today / free limit"].endswith(" today")
+    assert beta["tokens out"] > 0 and beta["p50 ms"] != "-"
+    # The same chart `openmux stats --plot FILE.svg` writes, inline.
+    assert chart.startswith("<div class='om-chart'><svg") and "alpha:m-1</text>" in chart
+    assert "OpenMux usage since " in chart and "answered" in chart
+
+    nothing, why = playground.predict("last tuesday", api_name="/usage")[:2]
+    assert nothing["data"] == []
+    assert "is not a span or a date" in why
+
+
+def _media_parts(turn: dict[str, Any]) -> list[dict[str, Any]]:
+    content = turn["content"]
+    return (
+        [part for part in content if part.get("type") == "file"]
+        if isinstance(content, list)
+        else []
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "task", "model", "mime_type"),
+    [
+        ("Draw a lighthouse at dawn", "image", IMAGE_MODEL, "image/png"),
+        ("Read this aloud: hello there", "tts", SPEECH_MODEL, "audio/wav"),
+    ],
+)
+def test_a_media_answer_shows_as_an_image_or_a_player(
+    playground: Client, question: str, task: str, model: str, mime_type: str
+) -> None:
+    history, routing, run_id, _ = playground.predict(question, [], api_name="/chat")
+    [part] = _media_parts(history[1])
+    assert part["file"]["mime_type"] == mime_type
+    with urllib.request.urlopen(part["file"]["url"], timeout=30) as served:
+        assert served.headers["content-type"] == mime_type
+        assert served.read(4) == (b"\x89PNG" if mime_type == "image/png" else b"RIFF")
+    assert f"<b>Task</b> {task}" in routing and f"beta:{model}" in routing and ">ok<" in routing
+    assert run_id
+
+    # The next turn carries the media as a placeholder, and a text answer follows it.
+    follow_up = playground.predict("Thanks!", history, api_name="/chat")[0]
+    assert _text(follow_up[-1]) == "Answer from alpha."
 
 
 def test_playground_refuses_a_non_loopback_host() -> None:
