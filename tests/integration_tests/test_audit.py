@@ -35,18 +35,16 @@ def test_every_attempt_is_audited_without_prompt_text(
     llm.invoke("a secret question about my health")
     "".join(c.text for c in llm.stream("another question"))
     lines = _lines(log)
-    assert [(r["provider"], r["status"]) for r in lines] == [
-        ("bad", "http_5xx"),
-        ("good", "ok"),
-        ("bad", "http_5xx"),
-        ("good", "ok"),
-    ]
-    ok = lines[1]
+    statuses = [(r["provider"], r["status"]) for r in lines]
+    # Each request: bad fails (a 500 is retried once on the same provider), good answers.
+    assert [s for s in statuses if s[0] == "good"] == [("good", "ok"), ("good", "ok")]
+    assert {s for s in statuses if s[0] == "bad"} == {("bad", "http_5xx")}
+    ok = next(r for r in lines if r["status"] == "ok")
     assert ok["task"] == "chat" and ok["total_tokens"] > 0
     assert "secret question" not in log.read_text(encoding="utf-8")
 
     good.fault = Fault.status(500)
     with pytest.raises(NoProviderAvailable):
         ChatOpenMux(config={**config, "timeouts": {"total": 1}}, classifier=_as_chat).invoke("hi")
-    failed = _lines(log)[4:]
+    failed = _lines(log)[len(lines) :]
     assert failed and {r["status"] for r in failed} <= {"http_5xx", "circuit_open"}

@@ -36,7 +36,8 @@ def test_chat_json_has_metadata(configured: Path, server: FakeProviderServer) ->
     payload = json.loads(result.stdout)
     assert payload["response"].startswith("answer from beta")
     assert payload["openmux"]["provider"] == "beta"
-    assert [a["status"] for a in payload["openmux"]["attempts"]] == ["http_5xx", "ok"]
+    # a 500 is retried once on the same provider, then beta answers
+    assert [a["status"] for a in payload["openmux"]["attempts"]] == ["http_5xx", "http_5xx", "ok"]
 
 
 def test_chat_verbose_explains_routing(configured: Path, server: FakeProviderServer) -> None:
