@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 INTERRUPTING_TESTS = [
     "tests/unit_tests/test_testing_server.py::test_command_line_server",
     "tests/integration_tests/test_init.py::test_wizard_ctrl_c_cancels",
+    "tests/integration_tests/test_cli_errors.py::test_ctrl_c_ends_with_one_line",
 ]
 
 

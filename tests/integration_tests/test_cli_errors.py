@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from openmux.testing import FakeProviderServer, Fault
-from tests.helpers import provider_toml, run_cli
+from tests.helpers import default_signals, provider_toml, run_cli
 
 MODEL = "fake-model"
 
@@ -101,6 +101,7 @@ def test_ctrl_c_ends_with_one_line(
     process = subprocess.Popen(
         [sys.executable, "-m", "openmux.cli", "chat", "--no-stream", "hi"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+        preexec_fn=default_signals,  # run in the background, pytest's children ignore SIGINT
     )  # fmt: skip
     while not provider.requests:  # wait until the question is on its way, then interrupt it
         assert process.poll() is None, process.communicate()

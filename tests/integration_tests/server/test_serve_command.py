@@ -19,7 +19,7 @@ from openai import OpenAI
 from openmux.errors import ConfigError
 from openmux.server._security import check_bind, is_loopback
 from openmux.testing import FakeProviderServer, Fault
-from tests.helpers import provider_toml, run_cli
+from tests.helpers import default_signals, provider_toml, run_cli
 from tests.integration_tests.server.conftest import (
     ALPHA_REPLY,
     FAKE_PROVIDERS,
@@ -83,6 +83,7 @@ def serve_process(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_signals,  # stopped with SIGINT below, also in a background run
     )
     root = f"http://127.0.0.1:{port}"
     try:
