@@ -15,9 +15,9 @@ Every stage is a plain function in a module of its own, taking the `Router`
 and compose them from stock LangChain Runnables (`_traced`) for traced runs.
 """
 
-from openmux.routing._call import aembed_candidate, embed_candidate
 from openmux.routing._classify import NON_TEXT_OUTPUT
 from openmux.routing._context import Router
+from openmux.routing._embed import aembed_candidate, embed_candidate
 from openmux.routing._fanout import FanoutRequest, check_fanout_options, fanout_request
 from openmux.routing._fanout_graph import (
     afanout_answer,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -26,7 +26,7 @@ from langchain_core.tracers.log_stream import LogStreamCallbackHandler
 from openmux._logging import get_logger
 from openmux.config import MEDIA_KINDS
 from openmux.errors import NoProviderAvailable, StreamInterrupted
-from openmux.privacy import scrub_for_provider, scrub_texts_for_provider
+from openmux.privacy import scrub_for_provider
 from openmux.providers import (
     ProviderFailure,
     QuietAnswers,
@@ -43,7 +43,6 @@ from openmux.routing._select import estimate_tokens, request_task, skip_over_quo
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from langchain_core.embeddings import Embeddings
     from langchain_core.language_models import BaseChatModel
 
     from openmux.quotas import Spent
@@ -481,57 +480,3 @@ async def astream_candidate(
         streamed=True,
         **_answer(last, seen),
     )
-
-
-# -- embeddings -----------------------------------------------------------------------------
-
-
-def _embeddings_model(
-    router: Router, candidate: Candidate, request: RouteRequest, *, aio: bool
-) -> Embeddings:
-    _rule_out(router, candidate, request)
-    provider, model = candidate.provider, candidate.model.id
-    return _built(
-        router, candidate, request, lambda: router.pool.embeddings(provider, model, aio=aio)
-    )
-
-
-def embed_candidate(
-    router: Router,
-    candidate: Candidate,
-    request: RouteRequest,
-    texts: list[str],
-    call: Callable[[Embeddings, list[str]], T],
-) -> T:
-    """`call(model, texts)` at this candidate, the texts scrubbed as its provider may see them."""
-    model = _embeddings_model(router, candidate, request, aio=False)
-    sent = scrub_texts_for_provider(router.settings.privacy, candidate.provider, texts)
-    started = time.perf_counter()
-    try:
-        with watching_rate_limits() as seen:
-            result = call(model, sent)
-    except Exception as exc:
-        raise _fail(router, candidate, request, exc, started, seen) from exc
-    tokens = {"input_tokens": sum(len(text) for text in sent) // 4}
-    _succeed(router, candidate, request, started, started, usage=tokens, seen=seen)
-    return result
-
-
-async def aembed_candidate(
-    router: Router,
-    candidate: Candidate,
-    request: RouteRequest,
-    texts: list[str],
-    call: Callable[[Embeddings, list[str]], Awaitable[T]],
-) -> T:
-    model = _embeddings_model(router, candidate, request, aio=True)
-    sent = scrub_texts_for_provider(router.settings.privacy, candidate.provider, texts)
-    started = time.perf_counter()
-    try:
-        with watching_rate_limits() as seen:
-            result = await call(model, sent)
-    except Exception as exc:
-        raise _fail(router, candidate, request, exc, started, seen) from exc
-    tokens = {"input_tokens": sum(len(text) for text in sent) // 4}
-    _succeed(router, candidate, request, started, started, usage=tokens, seen=seen)
-    return result
