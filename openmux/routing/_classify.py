@@ -41,7 +41,7 @@ def media_output(request: RouteRequest) -> str | None:
 def _choose_output(request: RouteRequest) -> None:
     """Decide text or media (`decide_output`), and pick the media model kind for media."""
     request.output_decision = decide_output(request)
-    if request.output == "text" and needs_other_output(request):
+    if needs_other_output(request):  # (only while the output is still text)
         request.output = media_output(request) or "text"
 
 
