@@ -109,6 +109,9 @@ def _add_setup_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     init.add_argument("--store", choices=stores, help="where to keep keys (default: keyring)")
     init.add_argument("--here", action="store_true", help="write ./openmux.toml, not the user one")
     init.add_argument("--base-url", help="the provider's base URL (a proxy or a test server)")
+    init.add_argument(
+        "--account-id", help="the provider's account id (Cloudflare's CLOUDFLARE_ACCOUNT_ID)"
+    )
     init.add_argument("--force", action="store_true", help="replace an existing openmux.toml")
     init.add_argument("--no-test", action="store_true", help="skip the test question")
 

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -220,13 +221,42 @@ class _Wizard:
             if provider is None or not takes_key(provider):
                 self.out.print(f"[red]{safe(repr(name))} is not a provider that takes a key.[/]")
                 return 2
-            key = self._key_for(provider)
+            filled = self._fill_url(provider)
+            if filled is None:
+                return 1
+            key = self._key_for(filled)
             if key is None:
                 if not self.interactive:
                     return 1
                 continue
             self.new_keys[name] = key
         return 0
+
+    def _fill_url(self, provider: ProviderSettings) -> ProviderSettings | None:
+        """The provider with the `{placeholders}` of its base URL (an account id) filled.
+
+        The value is asked for (or taken from --account-id) and kept in the config's
+        base_url, so it serves later processes the way the stored key does.
+        """
+        base_url = provider.base_url
+        for placeholder, env_name in provider.url_envs.items():
+            token = "{" + placeholder + "}"
+            if token not in base_url:
+                continue
+            value = (self.args.account_id or "").strip()
+            if not value and self.interactive:
+                value = self.ask(f"{provider.name} {placeholder.replace('_', ' ')} ({env_name})")
+            if not value or not value.replace("-", "").isalnum():
+                self.out.print(
+                    f"[red]{safe(provider.name)}: needs {env_name} (an id of letters and "
+                    "digits): set it, or pass --account-id[/]"
+                )
+                return None
+            base_url = base_url.replace(token, value)
+        if base_url == provider.base_url:
+            return provider
+        self.base_urls[provider.name] = base_url
+        return replace(provider, base_url=base_url)
 
     def _key_for(self, provider: ProviderSettings) -> str | None:
         from openmux.cli._keys import check_key, read_secret

@@ -31,8 +31,12 @@ REPLY = "A router forwards packets between networks."
 PASSPHRASE = "tr0ub4dor&3 horse"
 
 
+CF_TOKEN = "cf-INITTOKEN0123456789abcdef0123456789"
+CF_MODEL = "@cf/meta/llama-3.1-8b-instruct"
+
 PROVIDERS = {
     "openrouter": dict(models=[MODEL], reply=REPLY),
+    "cloudflare": dict(models=[CF_MODEL], reply=REPLY),
 }
 
 
@@ -319,6 +323,30 @@ def test_non_interactive_other_stores(
         assert (clean_environment / ".env").read_text() == f"OPENROUTER_API_KEY={KEY}\n"
     else:
         assert "openrouter" in keys_index(home)["encrypted"]["keys"]  # type: ignore[index]
+
+
+def test_init_asks_for_the_account_id_a_base_url_needs(
+    home: Path, server: FakeProviderServer
+) -> None:
+    # Cloudflare's URL holds the account id: init fills it in and keeps it in the config.
+    templated = server.providers["cloudflare"].cloudflare_base_url("{account_id}")
+    args = (
+        "init", "--provider", "cloudflare", "--key-stdin", "--yes", "--store", "keyring",
+        "--base-url", templated,
+    )  # fmt: skip
+    missing = run(*args, stdin=CF_TOKEN + "\n")
+    assert missing.returncode == 1
+    assert "CLOUDFLARE_ACCOUNT_ID" in missing.stdout
+    assert not user_config(home).exists()
+
+    result = run(*args, "--account-id", "acct0123", stdin=CF_TOKEN + "\n")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok: the key works" in result.stdout
+    assert CF_TOKEN not in result.stdout + result.stderr
+    assert templated.replace("{account_id}", "acct0123") in user_config(home).read_text()
+    answer = run("chat", "--json", "--provider", "cloudflare", "hello")
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout)["openmux"]["provider"] == "cloudflare"
 
 
 def test_file_store_without_passphrase_fails_clearly(home: Path, provider: FakeProvider) -> None:
