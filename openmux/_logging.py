@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from typing import Any
 
@@ -121,3 +122,25 @@ def redact_any(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [redact_any(v) for v in value]
     return value
+
+
+_LIBRARY_DIRS = tuple(
+    os.path.dirname(os.path.dirname(__file__)) + os.sep + name + os.sep
+    for name in ("openmux", "langchain_core")
+)
+"""Frames of these packages are ours: a warning points past them, at the caller's line."""
+
+
+def caller_stacklevel() -> int:
+    """The `warnings.warn` stacklevel of the first frame outside OpenMux and langchain-core.
+
+    The caller of this function is level 1. Python 3.12's `skip_file_prefixes` does the
+    same; this works on 3.10 too.
+    """
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
+        frame = frame.f_back
+        level += 1
+    return level
+

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from openmux._logging import caller_stacklevel
 from openmux.combiners import COMBINERS, DEFAULT_COMBINER, MemberAnswer, get_combiner
 from openmux.errors import ConfigError, NoProviderAvailable
 from openmux.routing._request import Candidate, RouteRequest, request_exhausted
@@ -273,5 +274,5 @@ def plan_members(router: Router, state: FanoutRequest) -> None:
             "this request; the answer combines fewer (add a provider key or a local model "
             "for more)",
             UserWarning,
-            stacklevel=2,
+            stacklevel=caller_stacklevel(),
         )

@@ -119,8 +119,9 @@ def test_a_pinned_model_is_named_before_the_call(server: FakeProviderServer) -> 
 
 
 def test_a_fanout_short_of_models_says_so(server: FakeProviderServer) -> None:
-    with pytest.warns(UserWarning, match=r"fanout=3 .* only 1 distinct model can answer"):
+    with pytest.warns(UserWarning, match=r"fanout=3 .* only 1 distinct model can answer") as said:
         message = _llm(server, fanout=3, combiner="concat").invoke("hello")
+    assert said[0].filename == __file__  # the warning points at the caller's line
     meta = message.response_metadata["openmux"]
     assert (meta["fanout_requested"], meta["fanout_used"]) == (3, 1)
 
