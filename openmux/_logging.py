@@ -143,4 +143,3 @@ def caller_stacklevel() -> int:
         frame = frame.f_back
         level += 1
     return level
-
