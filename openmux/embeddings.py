@@ -171,7 +171,12 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
     def _no_provider(self, request: RouteRequest) -> NoProviderAvailable:
         hints = list(dict.fromkeys(request.hints))
         if self.model_id is not None:
-            if request.attempts:
+            if request.out_of_budget and request.attempts:
+                outcome = (
+                    f"answered within the request's budget ({request.sent} attempts sent, "
+                    f"max {request.max_attempts})"
+                )
+            elif request.attempts:
                 outcome = "answered"
             elif request.offline:
                 outcome = "is reachable (offline: only local providers take part)"
@@ -198,6 +203,8 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
         request, candidates = self._request(texts)
         try:
             for candidate in candidates:
+                if request.out_of_budget:
+                    break
                 try:
                     result = embed_candidate(self.router, candidate, request, texts, call)
                 except ProviderFailure:
@@ -214,6 +221,8 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
         request, candidates = self._request(texts)
         try:
             for candidate in candidates:
+                if request.out_of_budget:
+                    break
                 try:
                     result = await aembed_candidate(self.router, candidate, request, texts, call)
                 except ProviderFailure:

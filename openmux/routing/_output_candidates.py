@@ -4,7 +4,7 @@ Embedding requests use one model, chosen from the configuration alone
 (`configured_embedding_model`), so the same configuration picks the same model
 everywhere, whatever is down: vectors of two models live in two spaces. Media requests
 (image, speech, transcription) take the models declaring that output, in configuration
-order.
+order. `[router] exclude` rules a model out and `prefer` puts it first, for both.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from openmux.config import ModelEntry
 from openmux.providers import media_missing
 from openmux.routing._pins import request_pins
+from openmux.routing._plan import rule_matches
 from openmux.routing._request import Candidate, RouteRequest
 
 if TYPE_CHECKING:
@@ -33,18 +34,34 @@ def configured_embedding_model(
     spaces, so a provider being down this minute must not change the model. Only a
     local server's discovered models (Ollama without `embedding_models`) depend on
     whether it runs."""
-    first_paid = None
-    for candidate in settings.provider_order():
+    free: list[tuple[int, int, int, str]] = []
+    paid: list[tuple[int, int, int, str]] = []
+    for order, candidate in enumerate(settings.provider_order()):
         if provider and candidate.name != provider:
             continue
         models = _embedding_models(candidate, local_models)
         if not candidate.usable or not models:
             continue
-        for model in models:
-            if not settings.free_only or candidate.is_free(model):
-                return model
-            first_paid = first_paid or model
-    return first_paid
+        for position, model in enumerate(models):
+            if _excluded(settings, candidate, model):
+                continue
+            option = (_preference(settings, candidate, model), order, position, model)
+            (free if not settings.free_only or candidate.is_free(model) else paid).append(option)
+    options = free or paid
+    return min(options)[3] if options else None
+
+
+def _excluded(settings: Settings, provider: ProviderSettings, model: str) -> bool:
+    return any(rule_matches(rule, provider, model, None) for rule in settings.exclude)
+
+
+def _preference(settings: Settings, provider: ProviderSettings, model: str) -> int:
+    """Position of the first `[router] prefer` rule naming this model (len(prefer): none)."""
+    rules = settings.prefer
+    return next(
+        (i for i, rule in enumerate(rules) if rule_matches(rule, provider, model, None)),
+        len(rules),
+    )
 
 
 def embedding_candidates(
@@ -79,6 +96,8 @@ def embedding_candidates(
         for model in models:
             if model_id is not None and model != model_id:
                 continue
+            if _excluded(settings, provider, model):
+                continue
             if request.output == "embeddings":
                 how = "asked for by name" if asked else "the configuration's embedding model"
                 reason = f"embeddings: {model} ({how}), #{len(serving)} in provider order"
@@ -95,6 +114,7 @@ def embedding_candidates(
             Candidate(p, ModelEntry(asked), f"{request.output}: {asked} was asked for by name")
             for p in serving
         ]
+    candidates.sort(key=lambda c: _preference(settings, c.provider, c.model.id))
     if not candidates and not_free:
         for candidate in not_free:
             request.record(candidate, "not_free", error="paid model; free_only is on")

@@ -119,7 +119,9 @@ def plan_for(
     return plan
 
 
-def _matches(rule: str, provider: ProviderSettings, model_id: str, canonical: str | None) -> bool:
+def rule_matches(
+    rule: str, provider: ProviderSettings, model_id: str, canonical: str | None
+) -> bool:
     """A prefer/exclude rule: a provider name, "PROVIDER:ID", an id, or a catalog model id."""
     if rule == provider.name:
         return True
@@ -183,7 +185,7 @@ def build_plan(
                 (
                     i
                     for i, rule in enumerate(settings.prefer)
-                    if _matches(rule, provider, entry.id, canonical)
+                    if rule_matches(rule, provider, entry.id, canonical)
                 ),
                 len(settings.prefer),
             )
@@ -199,7 +201,8 @@ def build_plan(
                     assumed=assumed,
                     pin=pin,
                     excluded=any(
-                        _matches(rule, provider, entry.id, canonical) for rule in settings.exclude
+                        rule_matches(rule, provider, entry.id, canonical)
+                        for rule in settings.exclude
                     ),
                 )
             )

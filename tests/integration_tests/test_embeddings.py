@@ -119,3 +119,31 @@ def test_llama_index_langchain_wrapper_accepts_an_unpinned_instance(
     wrapped = wrapper.LangchainEmbedding(embeddings)
     assert wrapped.model_name == "e-other"
     assert wrapped.get_text_embedding("hello") == embeddings.embed_query("hello")
+
+
+def test_prefer_and_exclude_choose_the_embedding_model(server: FakeProviderServer) -> None:
+    config = provider_config(
+        server.providers["first"], server.providers["second"], server.providers["other"]
+    )
+    assert OpenMuxEmbeddings(config=config, prefer=["other"]).model_id == "e-other"
+    assert OpenMuxEmbeddings(config=config, exclude=["e-shared"]).model_id == "e-first"
+    # Excluding one provider of the model leaves the other: failover stays in one space.
+    embeddings = OpenMuxEmbeddings(config=config, exclude=["first"])
+    embeddings.embed_query("hello")
+    assert embeddings.model_id == "e-shared"
+    assert server.providers["first"].hits == 0 and server.providers["second"].hits == 1
+    # Preferring the second provider of the model sends its requests there first.
+    embeddings = OpenMuxEmbeddings(config=config, prefer=["second:e-shared"])
+    embeddings.embed_query("hello")
+    assert server.providers["second"].hits == 2 and server.providers["first"].hits == 0
+
+
+def test_embeddings_keep_to_the_attempt_budget(server: FakeProviderServer) -> None:
+    config = provider_config(server.providers["first"], server.providers["second"])
+    server.providers["first"].fault = Fault.status(500)
+    server.providers["second"].fault = Fault.status(500)
+    embeddings = OpenMuxEmbeddings(config=config, max_attempts=1)
+    with pytest.raises(NoProviderAvailable, match="within the request's budget") as caught:
+        embeddings.embed_query("hello")
+    assert server.providers["second"].hits == 0
+    assert len([a for a in caught.value.attempts if a["status"] != "ok"]) >= 1
