@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from openmux.config._providers import LOCAL_IMAGE_MODEL_ID, LOCAL_TRANSCRIPTION_MODEL_ID
-from openmux.errors import OpenMuxError
-from openmux.local._pulled import models_dir
+from openmux.local._pulled import hub_download, models_dir
 
 if TYPE_CHECKING:
     from openmux.config import MediaKind
@@ -108,32 +106,19 @@ def missing(name: str) -> str | None:
 def pull_media(name: str, *, endpoint: str | None = None, token: str | None = None) -> Path:
     """Download every file of a local media model and mark it pulled; its folder."""
     model = LOCAL_MEDIA_MODELS[name]
-    try:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import HfHubHTTPError
-    except ImportError as exc:
-        raise OpenMuxError(
-            f'openmux pull needs huggingface_hub: pip install "openmux[{model.extra}]"'
-        ) from exc
     folder = models_dir() / name
     (folder / DONE_MARKER).unlink(missing_ok=True)
     for filename in model.files:
-        try:
-            hf_hub_download(
-                model.repo,
-                filename,
-                revision=model.revision,
-                local_dir=folder,
-                endpoint=endpoint or os.environ.get("HF_ENDPOINT"),
-                token=token or os.environ.get("HF_TOKEN") or False,
-            )
-        except HfHubHTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else "?"
-            raise OpenMuxError(
-                f"could not pull {name}: the hub answered HTTP {status} for {model.repo}/{filename}"
-            ) from exc
-        except OSError as exc:
-            raise OpenMuxError(f"could not pull {name}: {exc}") from exc
+        hub_download(
+            model.repo,
+            filename,
+            folder,
+            what=name,
+            revision=model.revision,
+            endpoint=endpoint,
+            token=token,
+            extra=model.extra,
+        )
     record = {"repo": model.repo, "revision": model.revision, "pulled_at": time.time()}
     (folder / DONE_MARKER).write_text(json.dumps(record), encoding="utf-8")
     return folder
