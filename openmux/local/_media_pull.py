@@ -100,7 +100,8 @@ def missing(name: str) -> str | None:
         steps.append(f"{model.pull_hint} (a {model.size_mb} MB download)")
     if not steps:
         return None
-    return f"local: {' && '.join(steps)} for offline {model.makes}"
+    what = "images" if model.makes == "image" else model.makes
+    return f"local: {' && '.join(steps)} for offline {what}"
 
 
 def pull_media(name: str, *, endpoint: str | None = None, token: str | None = None) -> Path:

@@ -49,6 +49,16 @@ def test_without_a_pull_the_error_names_the_command_to_run() -> None:
         generate_image("a red square", offline=True)
 
 
+def test_without_the_runtime_the_hint_installs_it_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    import openmux.local._media_pull as media_pull
+
+    monkeypatch.setattr(media_pull, "runtime_available", lambda: False)
+    assert missing(SD_TURBO.name) == (
+        'local: pip install "openmux[image-local]" && openmux pull sd-turbo '
+        f"(a {SD_TURBO.size_mb} MB download) for offline images"
+    )
+
+
 # -- transcription -----------------------------------------------------------------------------
 
 
