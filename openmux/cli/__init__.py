@@ -62,10 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
     pull = commands.add_parser(
-        "pull", help="download a GGUF model from the Hugging Face Hub for local use"
+        "pull", help="download a model from the Hugging Face Hub for local use"
     )
     pull.add_argument(
-        "spec", metavar="REPO/FILE.gguf", help="e.g. OWNER/REPO-GGUF/model-Q4_K_M.gguf"
+        "spec",
+        metavar="REPO/FILE.gguf|whisper-tiny|sd-turbo",
+        help="a GGUF chat model (e.g. OWNER/REPO-GGUF/model-Q4_K_M.gguf), or whisper-tiny "
+        "(offline transcription) or sd-turbo (offline images)",
     )
     pull.add_argument("--endpoint", help="hub URL (default: $HF_ENDPOINT or huggingface.co)")
     repl = commands.add_parser("repl", help="interactive session (the default with no command)")

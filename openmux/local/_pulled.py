@@ -81,33 +81,54 @@ def _register(model: PulledModel) -> None:
     temporary.replace(folder / REGISTRY)
 
 
-def pull(spec: str, *, endpoint: str | None = None, token: str | None = None) -> PulledModel:
-    """Download one GGUF file (with a progress bar) and register it."""
-    repo_id, filename = parse_spec(spec)
+def hub_download(
+    repo_id: str,
+    filename: str,
+    folder: Path,
+    *,
+    what: str,
+    revision: str | None = None,
+    endpoint: str | None = None,
+    token: str | None = None,
+    extra: str = "local",
+) -> str:
+    """One file of a hub repository into `folder` (with a progress bar); its path.
+
+    `HF_ENDPOINT` and `HF_TOKEN` apply when not given; failures are one `OpenMuxError`
+    naming `what` was being pulled."""
     try:
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import HfHubHTTPError
     except ImportError as exc:
         raise OpenMuxError(
-            'openmux pull needs huggingface_hub: pip install "openmux[local]"'
+            f'openmux pull needs huggingface_hub: pip install "openmux[{extra}]"'
         ) from exc
-    target = models_dir() / repo_id.replace("/", "--")
     try:
-        path = hf_hub_download(
-            repo_id,
-            filename,
-            local_dir=target,
-            endpoint=endpoint or os.environ.get("HF_ENDPOINT"),
-            token=token or os.environ.get("HF_TOKEN") or False,
+        return str(
+            hf_hub_download(
+                repo_id,
+                filename,
+                revision=revision,
+                local_dir=folder,
+                endpoint=endpoint or os.environ.get("HF_ENDPOINT"),
+                token=token or os.environ.get("HF_TOKEN") or False,
+            )
         )
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "?"
         raise OpenMuxError(
-            f"could not pull {spec}: the hub answered HTTP {status}; check the repository and file"
-            " name (and HF_TOKEN for gated models)"
+            f"could not pull {what}: the hub answered HTTP {status} for {repo_id}/{filename};"
+            " check the repository and file name (and HF_TOKEN for gated models)"
         ) from exc
     except OSError as exc:
-        raise OpenMuxError(f"could not pull {spec}: {exc}") from exc
+        raise OpenMuxError(f"could not pull {what}: {exc}") from exc
+
+
+def pull(spec: str, *, endpoint: str | None = None, token: str | None = None) -> PulledModel:
+    """Download one GGUF file (with a progress bar) and register it."""
+    repo_id, filename = parse_spec(spec)
+    target = models_dir() / repo_id.replace("/", "--")
+    path = hub_download(repo_id, filename, target, what=spec, endpoint=endpoint, token=token)
     with open(path, "rb") as handle:
         if handle.read(4) != b"GGUF":
             raise OpenMuxError(f"{spec} is not a GGUF file (no GGUF magic number)")

@@ -12,8 +12,9 @@ Each call is one request through the router: the models that declare that output
 (provider table rows, see `openmux.providers.MEDIA_WIRES`) are tried in provider order
 with the same failover, benching, quotas and free-only rule as chat, and the answer's
 metadata has the same shape. With no key and no network, speech comes from eSpeak NG
-(`pip install "openmux[speech]"`); images and transcription then raise `UnsupportedTask`
-saying what to set.
+(`pip install "openmux[speech]"`), transcription and images from models pulled once
+(`openmux pull whisper-tiny`, `openmux pull sd-turbo`; run by onnxruntime); until then
+they raise `UnsupportedTask` saying what to set or pull.
 """
 
 from openmux.media._functions import (

@@ -1,4 +1,5 @@
-"""Media bytes: what a file is (from its first bytes), how long a sound lasts, PCM to WAV.
+"""Media bytes: what a file is (from its first bytes), how long a sound lasts, PCM to WAV,
+RGB pixels to PNG.
 
 Standard library only: the router needs these facts (a reply's mime type, the audio
 seconds a quota counts) without any audio or imaging package installed.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import io
 import struct
 import wave
+import zlib
 
 _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
@@ -98,3 +100,21 @@ def pcm16_to_wav(pcm: bytes, sample_rate: int, channels: int = 1) -> bytes:
         sound.setframerate(sample_rate)
         sound.writeframes(pcm)
     return out.getvalue()
+
+
+def rgb_png(pixels: bytes, width: int, height: int) -> bytes:
+    """8-bit RGB pixels, row by row (width * height * 3 bytes), as a PNG file."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    stride = width * 3
+    rows = b"".join(b"\0" + pixels[y * stride : (y + 1) * stride] for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )

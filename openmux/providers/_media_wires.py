@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from openmux.config import MediaKind
+from openmux.config._providers import LOCAL_IMAGE_MODEL_ID, LOCAL_TRANSCRIPTION_MODEL_ID
 from openmux.providers._failures import ProviderFailure, failure_from_error_object
 from openmux.providers._media_formats import MIME_SUFFIXES, pcm16_to_wav, sniff_mime
 
@@ -333,6 +334,40 @@ def _espeak_missing() -> str | None:
     return None if speech_available() else f"local: {SPEECH_INSTALL_HINT} for offline speech"
 
 
+# -- in process: pulled ONNX models (openmux.local) -------------------------------------
+
+
+def _local_whisper(ask: MediaInput) -> MediaOutput:
+    from openmux.local._media_pull import WHISPER_TINY, pulled_folder
+    from openmux.local._whisper import transcribe_wav
+
+    folder = pulled_folder(WHISPER_TINY.name)
+    if folder is None:
+        raise ProviderFailure(
+            "local", f"{WHISPER_TINY.name} is not pulled: run {WHISPER_TINY.pull_hint}"
+        )
+    return MediaOutput(text=transcribe_wav(folder, ask.audio, ask.language))
+
+
+def _local_diffusion(ask: MediaInput) -> MediaOutput:
+    from openmux.local._diffusion import generate_png
+    from openmux.local._media_pull import SD_TURBO, pulled_folder
+
+    folder = pulled_folder(SD_TURBO.name)
+    if folder is None:
+        raise ProviderFailure("local", f"{SD_TURBO.name} is not pulled: run {SD_TURBO.pull_hint}")
+    return MediaOutput(data=generate_png(folder, ask.text, ask.size), mime_type="image/png")
+
+
+def _pulled_missing(name: str) -> Callable[[], str | None]:
+    def missing() -> str | None:
+        from openmux.local._media_pull import missing
+
+        return missing(name)
+
+    return missing
+
+
 MEDIA_WIRES: Mapping[str, Wire] = {
     "openai-images": Wire("image", _openai_image_call, _openai_image_read),
     "openai-speech": Wire("speech", _openai_speech_call, _audio_read),
@@ -350,6 +385,14 @@ MEDIA_WIRES: Mapping[str, Wire] = {
     "hf-image": Wire("image", _hf_image_call, _hf_image_read),
     "hf-transcription": Wire("transcription", _hf_transcription_call, _openai_transcription_read),
     "espeak": Wire("speech", engine=_espeak, missing=_espeak_missing),
+    "local-whisper": Wire(
+        "transcription",
+        engine=_local_whisper,
+        missing=_pulled_missing(LOCAL_TRANSCRIPTION_MODEL_ID),
+    ),
+    "local-diffusion": Wire(
+        "image", engine=_local_diffusion, missing=_pulled_missing(LOCAL_IMAGE_MODEL_ID)
+    ),
 }
 
 

@@ -1,4 +1,6 @@
 """The pipeline: classify → select (a branch per kind of output) → call with failover.
+(A question about an attached recording is transcribed first, then answered as text:
+`_listen`.)
 
 Two ways to run the same stage functions:
 
@@ -30,6 +32,7 @@ from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda
 
 from openmux.routing._classify import aclassify, classify, needs_other_output, raise_unsupported
 from openmux.routing._failover import afailover, afailover_stream, failover, failover_stream
+from openmux.routing._listen import alisten, listen
 from openmux.routing._request import Candidate, RouteRequest
 from openmux.routing._select import select
 from openmux.routing._traced import FailoverChains
@@ -56,21 +59,25 @@ def plan(router: Router, request: RouteRequest) -> RouteRequest:
 
 def answer(router: Router, request: RouteRequest) -> BaseMessage:
     classify(router, request, partial(answer, router))
+    listen(request, partial(answer, router))
     return failover(router, request, _classified(router, request))
 
 
 async def aanswer(router: Router, request: RouteRequest) -> BaseMessage:
     await aclassify(router, request, partial(aanswer, router))
+    await alisten(request, partial(aanswer, router))
     return await afailover(router, request, _classified(router, request))
 
 
 def stream_answer(router: Router, request: RouteRequest) -> Iterator[BaseMessage]:
     classify(router, request, partial(answer, router))
+    listen(request, partial(answer, router))
     yield from failover_stream(router, request, _classified(router, request))
 
 
 async def astream_answer(router: Router, request: RouteRequest) -> AsyncIterator[BaseMessage]:
     await aclassify(router, request, partial(aanswer, router))
+    await alisten(request, partial(aanswer, router))
     async for chunk in afailover_stream(router, request, _classified(router, request)):
         yield chunk
 
@@ -79,10 +86,12 @@ def build_graph(router: Router) -> Runnable[RouteRequest, BaseMessage]:
     chains = FailoverChains(router)
 
     def classify_node(request: RouteRequest) -> RouteRequest:
-        return classify(router, request, partial(answer, router))
+        classify(router, request, partial(answer, router))
+        return listen(request, partial(answer, router))
 
     async def aclassify_node(request: RouteRequest) -> RouteRequest:
-        return await aclassify(router, request, partial(aanswer, router))
+        await aclassify(router, request, partial(aanswer, router))
+        return await alisten(request, partial(aanswer, router))
 
     def route(request: RouteRequest) -> Runnable[RouteRequest, BaseMessage]:
         return chains.chain(select(router, request))

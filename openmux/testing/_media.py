@@ -1,7 +1,7 @@
-"""Real media made with the standard library: PNG images, WAV and MP3 sounds, and the
-multipart form parser the fake's transcription endpoint reads uploads with.
+"""Real media made with the standard library: PNG and JPEG images, WAV and MP3 sounds, and
+the multipart form parser the fake's transcription endpoint reads uploads with.
 
-The files are genuine (Pillow opens the PNG at its size; audio tools read the WAV's and
+The files are genuine (Pillow opens the PNG or JPEG at its size; audio tools read the WAV's and
 the MP3's duration), so tests check media as media rather than as opaque bytes.
 """
 
@@ -11,9 +11,10 @@ import io
 import math
 import struct
 import wave
-import zlib
 from email.parser import BytesParser
 from email.policy import HTTP
+
+from openmux.providers._media_formats import rgb_png
 
 SPEECH_SECONDS_PER_CHARACTER = 0.06
 MIN_SPEECH_SECONDS = 0.5
@@ -26,22 +27,74 @@ _MP3_FRAME_SECONDS = 1152 / 44_100
 
 def png(width: int, height: int, seed: int = 0) -> bytes:
     """An RGB PNG of width x height: a gradient, so it is not one flat colour."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    rows = bytearray()
+    pixels = bytearray()
     for y in range(height):
-        rows.append(0)  # filter: none
         for x in range(width):
-            rows += bytes(((x * 255) // max(width - 1, 1), (y * 255) // max(height - 1, 1), seed))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+            pixels += bytes(((x * 255) // max(width - 1, 1), (y * 255) // max(height - 1, 1), seed))
+    return rgb_png(bytes(pixels), width, height)
+
+
+# Baseline JPEG (ITU T.81): the standard luminance DC Huffman table (Annex K.3) and an AC
+# table holding only end-of-block, since every 8x8 block here is one flat colour.
+_JPEG_DC_BITS = (0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0)
+_JPEG_AC_BITS = (1,) + (0,) * 15
+_JPEG_END_OF_BLOCK = 0x00
+
+
+def _huffman_codes(bits: tuple[int, ...], symbols: range | tuple[int, ...]) -> dict[int, str]:
+    codes: dict[int, str] = {}
+    code, index = 0, 0
+    for length, count in enumerate(bits, start=1):
+        for _ in range(count):
+            codes[symbols[index]] = format(code, f"0{length}b")
+            code, index = code + 1, index + 1
+        code <<= 1
+    return codes
+
+
+def _jpeg_segment(marker: int, payload: bytes) -> bytes:
+    return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
+
+
+def jpeg(width: int, height: int, seed: int = 0) -> bytes:
+    """A baseline colour JPEG of width x height (what Cloudflare's flux-1-schnell sends):
+    8x8 blocks of flat colour forming a gradient, so it is not one flat colour."""
+    dc_codes = _huffman_codes(_JPEG_DC_BITS, range(12))
+    end_of_block = _huffman_codes(_JPEG_AC_BITS, (_JPEG_END_OF_BLOCK,))[_JPEG_END_OF_BLOCK]
+    columns, rows = -(-width // 8), -(-height // 8)
+    bits: list[str] = []
+    previous = [0, 0, 0]
+    for row in range(rows):
+        for column in range(columns):
+            # Y, Cb, Cr levels of this block; with quantisation 1, DC = 8 * (level - 128).
+            levels = (
+                255 * column // max(columns - 1, 1),
+                255 * row // max(rows - 1, 1),
+                seed % 256,
+            )
+            for component, level in enumerate(levels):
+                dc = 8 * (level - 128)
+                diff, previous[component] = dc - previous[component], dc
+                size = abs(diff).bit_length()
+                bits.append(dc_codes[size])
+                if size:
+                    bits.append(format(diff if diff > 0 else diff + (1 << size) - 1, f"0{size}b"))
+                bits.append(end_of_block)
+    stream = "".join(bits)
+    stream += "1" * (-len(stream) % 8)
+    scan = bytes(int(stream[i : i + 8], 2) for i in range(0, len(stream), 8))
+    scan = scan.replace(b"\xff", b"\xff\x00")
+    components = b"".join(bytes((n, 0x11, 0)) for n in (1, 2, 3))
     return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(bytes(rows)))
-        + chunk(b"IEND", b"")
+        b"\xff\xd8"
+        + _jpeg_segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+        + _jpeg_segment(0xDB, b"\x00" + bytes([1] * 64))
+        + _jpeg_segment(0xC0, struct.pack(">BHHB", 8, height, width, 3) + components)
+        + _jpeg_segment(0xC4, b"\x00" + bytes(_JPEG_DC_BITS) + bytes(range(12)))
+        + _jpeg_segment(0xC4, b"\x10" + bytes(_JPEG_AC_BITS) + bytes((_JPEG_END_OF_BLOCK,)))
+        + _jpeg_segment(0xDA, b"\x03" + bytes((1, 0x00, 2, 0x00, 3, 0x00)) + b"\x00\x3f\x00")
+        + scan
+        + b"\xff\xd9"
     )
 
 

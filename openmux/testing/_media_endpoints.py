@@ -7,7 +7,8 @@
 - Gemini: `/v1beta/models/MODEL:generateContent` answering base64 PCM.
 - Hugging Face Inference: `/hf-inference/models/MODEL` (raw image bytes out, raw audio in).
 
-Images are real PNGs of the requested size; speech lasts `speech_seconds(text)`.
+Images are real PNGs of the requested size (Cloudflare's flux: a JPEG, as it sends);
+speech lasts `speech_seconds(text)`.
 """
 
 from __future__ import annotations
@@ -116,7 +117,10 @@ class MediaEndpoints(Connection):
         if not str(body.get("prompt") or "").strip():
             self._cloudflare_error(400, "AiError: prompt is required")
             return
-        image = self._image_bytes(*DEFAULT_IMAGE_SIZE)
+        if "flux" in model:  # flux-1-schnell answers a base64 JPEG and takes no size
+            image = _media.jpeg(*DEFAULT_IMAGE_SIZE, seed=len(self.provider.requests) % 256)
+        else:
+            image = self._image_bytes(*DEFAULT_IMAGE_SIZE)
         self._cloudflare_ok({"image": base64.b64encode(image).decode("ascii")})
 
     # -- Gemini ---------------------------------------------------------------------------

@@ -24,6 +24,8 @@ class TestChatOpenMuxIntegration(ChatModelIntegrationTests):
     @pytest.fixture(autouse=True)
     def _point_at(self, server: FakeProviderServer) -> None:
         self._config = provider_config(server.providers["fake"])
+        # A recording with a question is transcribed by this model, then answered as text.
+        self._config["providers"]["fake"]["transcription_models"] = ["whisper-1"]
 
     @property
     def chat_model_class(self) -> type[ChatOpenMux]:
@@ -60,6 +62,11 @@ class TestChatOpenMuxIntegration(ChatModelIntegrationTests):
 
     @property
     def supports_image_tool_message(self) -> bool:
+        return True
+
+    @property
+    def supports_audio_inputs(self) -> bool:
+        # "Describe this audio:" + a recording: transcribed, then answered by a chat model.
         return True
 
     @property

@@ -42,7 +42,7 @@ def _check_outputs(folder: Path) -> None:
 
 
 def test_cli_examples(configured: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    [commands] = readme_blocks(SECTION, "bash")
+    commands, _offline = readme_blocks(SECTION, "bash")
     for line in commands.splitlines():
         command = shlex.split(line)
         assert command[0] == "openmux"
@@ -56,3 +56,30 @@ def test_python_example(configured: Path, capsys: pytest.CaptureFixture[str]) ->
     exec(compile(example, "README.md", "exec"), {})
     assert capsys.readouterr().out.strip() == "Remember to buy milk."
     _check_outputs(configured)
+
+
+def test_offline_cli_example(
+    clean_environment: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No key, no config: the pull comes from a loopback hub, the model is a small graph
+    with Whisper tiny's inputs and outputs (`tests.local_media_models`)."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from openmux.local._media_pull import WHISPER_TINY
+    from openmux.testing import FakeHub
+    from openmux.testing._media import wav
+    from tests.local_media_models import WHISPER_TRANSCRIPT, serve, whisper_files
+
+    _online, offline = readme_blocks(SECTION, "bash")
+    install, pull = offline.splitlines()[0].split(" && ")
+    assert install.startswith("pip install") and '"openmux[transcribe-local]"' in install
+    monkeypatch.setenv("OPENMUX_MODELS_DIR", str(clean_environment / "models"))
+    (clean_environment / "memo.wav").write_bytes(wav(1.0))
+    with FakeHub() as hub:
+        serve(hub, WHISPER_TINY, whisper_files())
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        for line in [pull, *offline.splitlines()[1:]]:
+            command = shlex.split(line)
+            assert command[0] == "openmux"
+            assert main(command[1:]) == 0, line
+    assert capsys.readouterr().out.strip().splitlines()[-1] == WHISPER_TRANSCRIPT

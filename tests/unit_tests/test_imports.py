@@ -19,6 +19,10 @@ _HEAVY = (
     "starlette",
     "uvicorn",
     "prometheus_client",
+    "onnxruntime",
+    "onnx",
+    "tokenizers",
+    "huggingface_hub",
 )
 
 
