@@ -77,7 +77,9 @@ def from_openmux_error(exc: OpenMuxError, *, elapsed_s: float, total_timeout_s: 
     if isinstance(exc, (ConfigError, UnsupportedTask)):
         return bad_request(str(exc))
     if isinstance(exc, NoProviderAvailable):
-        if exc.attempts and elapsed_s >= total_timeout_s:
+        # The total timeout ran out, whether or not a provider could be tried in it (a
+        # cold start's imports can spend a short budget): the client waited its limit.
+        if elapsed_s >= total_timeout_s:
             return APIError(504, str(exc), type="timeout", code="timeout")
         kinds = {attempt["status"] for attempt in exc.attempts}
         if kinds and kinds <= _WAIT_KINDS:
