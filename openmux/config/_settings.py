@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from openmux.config._cache import CacheSettings, parse_cache
 from openmux.config._dotenv import read_dotenv
 from openmux.config._layer import Layer, expect, string_list
 from openmux.config._privacy import PrivacySettings, parse_privacy
@@ -55,7 +56,7 @@ _ROUTER_KEYS = {
 _CATALOG_KEYS = {"ttl_hours"}
 _CLASSIFIER_KEYS = {"second_tier", "threshold", "model"}
 _TIMEOUT_KEYS = {"connect", "first_token", "total"}
-_TOP_KEYS = {"router", "timeouts", "providers", "privacy", "catalog", "classifier"}
+_TOP_KEYS = {"router", "timeouts", "providers", "privacy", "catalog", "classifier", "cache"}
 
 
 class _Builder:
@@ -74,6 +75,7 @@ class _Builder:
         self.exclude: tuple[str, ...] = ()
         self.catalog_ttl_hours = 24.0
         self.classifier = ClassifierSettings()
+        self.cache = CacheSettings()
         self.offline = False
         self.timeouts = Timeouts()
         self.privacy = PrivacySettings()
@@ -137,6 +139,7 @@ class _Builder:
             self.sources["router.providers"] = layer.source
         self._apply_selection(layer, router)
         self._apply_classifier(layer)
+        self.cache = parse_cache(layer, self.cache, self.sources)
         privacy = layer.table("privacy")
         self.privacy = parse_privacy(
             privacy,
@@ -272,6 +275,7 @@ class _Builder:
             config_file=config_file,
             sources=MappingProxyType(dict(self.sources)),
             privacy=self.privacy,
+            cache=self.cache,
         )
 
     def _provider(self, name: str, environ: Mapping[str, str]) -> ProviderSettings:
