@@ -20,7 +20,7 @@ from openmux.cache._particulars import same_particulars
 
 if TYPE_CHECKING:
     from openmux.cache._key import RequestKey
-    from openmux.cache._store import BlobStore
+    from openmux.state import StateBackend
 
 Embed = Callable[[str], Sequence[float]]
 
@@ -40,7 +40,7 @@ def local_embed(text: str) -> Sequence[float]:
 
 
 class SemanticIndex:
-    def __init__(self, store: BlobStore, similarity: float, embed: Embed = local_embed) -> None:
+    def __init__(self, store: StateBackend, similarity: float, embed: Embed = local_embed) -> None:
         self.store = store
         self.similarity = similarity
         self.embed = embed

@@ -27,9 +27,9 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from openmux._state_db import PerStateDir, open_state_db
 from openmux.config import default_state_dir
 from openmux.health._merge import MERGE, Change, Row, combine, parse_row
+from openmux.state import PerStateDir, open_state_db
 
 PROVIDER_WIDE = "*"
 FLUSH_SECONDS = 5.0

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from openmux._state_db import PerStateDir, open_state_db
 from openmux.config import default_state_dir
 from openmux.quotas._limits import DayReset, Limits, day_start, next_reset
+from openmux.state import PerStateDir, open_state_db
 
 FLUSH_SECONDS = 1.0
 REFRESH_SECONDS = 0.05

@@ -16,8 +16,8 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from openmux._state_db import PerStateDir, open_state_db
 from openmux.config import default_state_dir
+from openmux.state import PerStateDir, open_state_db
 
 FLUSH_SECONDS = 2.0
 BATCH = 500

@@ -99,9 +99,7 @@ class CacheHitRunnable(Runnable[Any, BaseMessage]):
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return self._call_with_config(lambda _: self.lookup.replay(), input, config)
 
-    async def ainvoke(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Any:
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         async def replay(_: Any) -> BaseMessage:
             return self.lookup.replay()
 
@@ -139,9 +137,7 @@ async def acache_lookup(router: Router, request: RouteRequest) -> CacheLookup:
     return await asyncio.to_thread(cache_lookup, router, request)
 
 
-def cached_graph(
-    router: Router, graph: Runnable[Any, BaseMessage]
-) -> Runnable[Any, BaseMessage]:
+def cached_graph(router: Router, graph: Runnable[Any, BaseMessage]) -> Runnable[Any, BaseMessage]:
     """The traced graph behind the cache: a hit is a `cache_hit` run replaying the answer,
     a miss runs the graph and then `cache_keep`, which passes each chunk on."""
 
