@@ -4,7 +4,7 @@ The lowest layer, the built-in defaults, includes the provider table
 (`BUILTIN_PROVIDERS`): one declarative row per built-in provider.
 """
 
-from openmux.config._cache import CACHE_MODES, CacheMode, CacheSettings
+from openmux.config._cache import CACHE_MODES, DEFAULT_SIMILARITY, CacheMode, CacheSettings
 from openmux.config._constructor import (
     SETTING_ARGUMENTS,
     answer_fingerprint,
@@ -69,6 +69,7 @@ __all__ = [
     "CACHE_MODES",
     "CONFIG_FILE_NAME",
     "DEFAULT_MEDIA_WIRES",
+    "DEFAULT_SIMILARITY",
     "INSTALL_HINT",
     "LIMIT_KEYS",
     "LOCAL_EMBEDDING_MODEL_ID",
