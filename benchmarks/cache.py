@@ -160,33 +160,34 @@ def cost(similarity: float) -> None:
             config = {"router": {"providers": ["p"]}, "providers": providers, "cache": cache}
             return ChatOpenMux(config=config)
 
-        def timed(llm: ChatOpenMux, prompts: list[str]) -> list[float]:
-            spent = []
+        def timed(llm: ChatOpenMux, prompts: list[str]) -> tuple[list[float], int]:
+            """Milliseconds per invoke, and how many were answered from the cache."""
+            spent, cached = [], 0
             for prompt in prompts:
                 started = time.perf_counter()
                 message = llm.invoke(prompt)
                 spent.append((time.perf_counter() - started) * 1000)
-                assert isinstance(message.content, str)
-            return spent
+                cached += bool(message.response_metadata["openmux"]["cached"])
+            return spent, cached
 
         off, exact, semantic = model("off"), model("exact"), model("semantic")
         for llm in (off, exact, semantic):  # warm: connections, classifier, embedding model
             timed(llm, [f"warm up {i}" for i in range(5)])
         prompts = [f"Explain recursion in one sentence, example {i}" for i in range(COST_RUNS)]
         rows = [
-            ("no cache", timed(off, prompts), ""),
-            ("exact miss", timed(exact, prompts), ""),
-            ("exact hit", timed(exact, prompts), ""),
-            ("semantic miss", timed(semantic, [p + "." for p in prompts]), ""),
-            ("semantic hit", timed(semantic, [p + "!" for p in prompts]), " (a reworded request)"),
+            ("no cache", timed(off, prompts)),
+            ("exact miss", timed(exact, prompts)),
+            ("exact hit", timed(exact, prompts)),
+            ("semantic miss", timed(semantic, [f"Please, {p[0].lower()}{p[1:]}" for p in prompts])),
+            ("semantic hit", timed(semantic, [f"Please {p[0].lower()}{p[1:]}!" for p in prompts])),
         ]
-        base = statistics.median(rows[0][1])
+        base = statistics.median(rows[0][1][0])
         print(f"per-request cost, {COST_RUNS} sequential invokes each (SQLite state, loopback):")
-        for name, spent, note in rows:
+        for name, (spent, cached) in rows:
             p50 = statistics.median(spent)
             print(
                 f"  {name:14} p50 {p50:7.2f} ms  p95 {percentile(spent, 0.95):7.2f} ms  "
-                f"({p50 - base:+.2f} ms vs no cache){note}"
+                f"({p50 - base:+.2f} ms vs no cache; {cached}/{len(spent)} from the cache)"
             )
 
 

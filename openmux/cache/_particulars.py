@@ -69,7 +69,8 @@ def same_particulars(first: str, second: str) -> bool:
 def one_word_swapped(first: str, second: str) -> bool:
     """Do the texts differ in one word only, replaced by an unrelated one ("how a cat sees
     colours" / "how a dog sees colours")? That is how a near miss is made; a rewording
-    changes more, or changes a word's form only ("spider" / "spiders")."""
+    changes more, a short function word ("do" / "can") or a word's form only ("spider" /
+    "spiders")."""
     one, other = _WORDS.findall(first.lower()), _WORDS.findall(second.lower())
     if len(one) != len(other) or len(one) < 2:
         return False
@@ -77,8 +78,9 @@ def one_word_swapped(first: str, second: str) -> bool:
     if len(changed) != 1:
         return False
     a, b = changed[0]
-    stem = min(len(a), len(b), 4)
-    return a[:stem] != b[:stem]
+    if min(len(a), len(b)) < 3:  # a function word ("do" / "can", "is" / "'s")
+        return False
+    return a[:3] != b[:3]
 
 
 def numbers(text: str) -> frozenset[str]:
