@@ -55,18 +55,22 @@ class SemanticIndex:
         import numpy as np
 
         vector = self._vector(key.text)
-        best_key, best = None, self.similarity
+        keys, texts, rows = [], [], []
         for exact, value in self.store.blobs(scope_space(key.scope)):
             entry = _decode(value)
-            if entry is None:
-                continue
-            stored, text = entry
-            if stored.shape != vector.shape:
-                continue
-            score = float(np.dot(vector, stored))
-            if score >= best and same_particulars(key.text, text):
-                best_key, best = exact, score
-        return best_key
+            if entry is not None and entry[0].shape == vector.shape:
+                keys.append(exact)
+                rows.append(entry[0])
+                texts.append(entry[1])
+        if not rows:
+            return None
+        scores = np.stack(rows) @ vector
+        for index in np.argsort(-scores):
+            if scores[index] < self.similarity:
+                break
+            if same_particulars(key.text, texts[index]):
+                return keys[index]
+        return None
 
     def add(self, key: RequestKey, ttl_s: float) -> None:
         if not key.text:
