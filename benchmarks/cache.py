@@ -133,6 +133,12 @@ def accuracy() -> float:
             hits = sum(r[0].same and r[1] >= threshold and r[2] for r in held_out)
             wrong = sum(not r[0].same and r[1] >= threshold and r[2] for r in held_out)
             print(f"    held-out counts: {hits}/{same} hits, {wrong}/{len(held_out) - same} wrong")
+    swapped = choose(held_out, True)
+    hit, wrong = rates(tuning, swapped, True)
+    print(
+        f"  halves swapped (a check): threshold {swapped:.4f} -> the other half: "
+        f"hit rate {hit:.1%}, wrong-hit rate {wrong:.1%}"
+    )
     default = DEFAULT_SIMILARITY
     hit, wrong = rates(held_out, default, True)
     print(
@@ -160,26 +166,30 @@ def cost(similarity: float) -> None:
             config = {"router": {"providers": ["p"]}, "providers": providers, "cache": cache}
             return ChatOpenMux(config=config)
 
-        def timed(llm: ChatOpenMux, prompts: list[str]) -> tuple[list[float], int]:
-            """Milliseconds per invoke, and how many were answered from the cache."""
-            spent, cached = [], 0
-            for prompt in prompts:
-                started = time.perf_counter()
-                message = llm.invoke(prompt)
-                spent.append((time.perf_counter() - started) * 1000)
-                cached += bool(message.response_metadata["openmux"]["cached"])
-            return spent, cached
+        def timed(llm: ChatOpenMux, prompt: str) -> tuple[float, bool]:
+            """Milliseconds of one invoke, and whether the cache answered it."""
+            started = time.perf_counter()
+            message = llm.invoke(prompt)
+            spent = (time.perf_counter() - started) * 1000
+            return spent, bool(message.response_metadata["openmux"]["cached"])
 
         off, exact, semantic = model("off"), model("exact"), model("semantic")
         for llm in (off, exact, semantic):  # warm: connections, classifier, embedding model
-            timed(llm, [f"warm up {i}" for i in range(5)])
-        prompts = [f"Explain recursion in one sentence, example {i}" for i in range(COST_RUNS)]
+            for i in range(5):
+                timed(llm, f"warm up {i}")
+        names = ("no cache", "exact miss", "exact hit", "semantic miss", "semantic hit")
+        results: dict[str, list[tuple[float, bool]]] = {name: [] for name in names}
+        # Interleaved, so that the machine's load drifts alike for every row.
+        for i in range(COST_RUNS):
+            asked = f"explain recursion in one sentence, example {i}"
+            results["no cache"].append(timed(off, f"Now {asked}"))
+            results["exact miss"].append(timed(exact, f"So {asked}"))
+            results["exact hit"].append(timed(exact, f"So {asked}"))
+            results["semantic miss"].append(timed(semantic, f"Please, {asked}"))
+            results["semantic hit"].append(timed(semantic, f"Please {asked}!"))
         rows = [
-            ("no cache", timed(off, prompts)),
-            ("exact miss", timed(exact, prompts)),
-            ("exact hit", timed(exact, prompts)),
-            ("semantic miss", timed(semantic, [f"Please, {p[0].lower()}{p[1:]}" for p in prompts])),
-            ("semantic hit", timed(semantic, [f"Please {p[0].lower()}{p[1:]}!" for p in prompts])),
+            (name, ([t for t, _ in runs], sum(c for _, c in runs)))
+            for name, runs in results.items()
         ]
         base = statistics.median(rows[0][1][0])
         print(f"per-request cost, {COST_RUNS} sequential invokes each (SQLite state, loopback):")
