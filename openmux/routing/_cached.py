@@ -3,7 +3,8 @@
 A hit answers at once (no classification, no provider request, no quota) and marks the
 request `cached`; its metadata is the routing of the answer it replays. A miss keeps
 the answer when it is complete: an invoked message as soon as it returns, a stream after
-its last chunk. An error, or a stream the caller stops early, keeps nothing.
+its last chunk. An error, a stream the caller stops early, or an answer made offline
+because the network was down (unless offline was asked for) keeps nothing.
 
 Only requests that carry a `cache_scope` take part (what a surface such as ChatOpenMux
 knows can change the answer: its settings fingerprint, classifier, instance options);
@@ -36,11 +37,14 @@ class CacheLookup:
         cache: ResponseCache | None = None,
         key: RequestKey | None = None,
         hit: CachedAnswer | None = None,
+        *,
+        offline_by_choice: bool = False,
     ) -> None:
         self.request = request
         self.cache = cache
         self.key = key
         self.hit = hit
+        self.offline_by_choice = offline_by_choice
         if hit is not None:
             request.cached_from = hit.routing
 
@@ -81,6 +85,8 @@ class CacheLookup:
     def _put(self, messages: list[BaseMessage]) -> None:
         if self.cache is None or self.key is None or not messages:
             return
+        if self.request.offline and not self.offline_by_choice:
+            return  # the network was down: a fallback's answer, not one to replay once it is up
         self.cache.put(self.key, CachedAnswer.of(messages, self.request.metadata()))
 
     async def _aput(self, messages: list[BaseMessage]) -> None:
@@ -127,7 +133,9 @@ def cache_lookup(router: Router, request: RouteRequest) -> CacheLookup:
     if cache is None or request.cache_scope is None:
         return CacheLookup(request)
     key = request_key(request.messages, _answer_changing(request))
-    return CacheLookup(request, cache, key, cache.get(key))
+    return CacheLookup(
+        request, cache, key, cache.get(key), offline_by_choice=router.settings.offline
+    )
 
 
 async def acache_lookup(router: Router, request: RouteRequest) -> CacheLookup:

@@ -264,6 +264,28 @@ def test_a_stream_the_caller_stops_is_not_kept(server: FakeProviderServer) -> No
     assert meta(answer)["cached"] is False and sent(server) == 2
 
 
+def test_an_answer_made_while_the_network_is_down_is_not_kept(
+    server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = cached_config(server)
+    # A remote provider whose host never resolves: the router finds itself offline and
+    # answers from the loopback (local) providers alone.
+    config["providers"]["remote"] = {
+        "protocol": "openai",
+        "base_url": "https://remote.invalid/v1",
+        "api_key_env": "REMOTE_TEST_KEY",
+        "free": True,
+        "models": ["r-1"],
+    }
+    config["router"]["providers"] = ["remote", "alpha"]
+    monkeypatch.setenv("REMOTE_TEST_KEY", "sk-remote-test-000000")
+    llm = ChatOpenMux(config=config)
+    first = llm.invoke("Explain recursion")
+    assert meta(first)["offline"] is True and meta(first)["provider"] == "alpha"
+    assert meta(llm.invoke("Explain recursion"))["cached"] is False
+    assert sent(server) == 2
+
+
 # -- a hit costs no request and no quota -----------------------------------------------------
 
 
