@@ -295,6 +295,7 @@ class QuotaStore:
             self._add_pending(counts)
             return None
         self._merge_into_view(row for row in written if row[0] != scope)
+        self._queue_for_shared(written if blocked else [*written, *counts])
         self._pending.clear()
         self._flushed = time.monotonic()
         return blocked

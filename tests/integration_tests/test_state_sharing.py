@@ -6,11 +6,20 @@ Each "host" is a separate process with its own state dir: only the state server 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sqlite3
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from openmux import ChatOpenMux
+from openmux.health import health_store
+from openmux.quotas import quota_store, usage_log
 from openmux.testing import FakeProviderServer, Fault
 from tests.helpers import provider_config, run_child
 from tests.state_server import StateServer
@@ -76,3 +85,62 @@ def test_hosts_share_a_quota(
     assert server.providers["alpha"].hits == 5
     assert (first + second).count("from alpha") == 5
     assert (first + second).count("from beta") == 3
+
+
+def _replayed(state_server: StateServer, done: Callable[[Any], bool]) -> Any:
+    """A client of the restarted server once `done(client)` holds (the sync thread replays
+    within about a second of the server's return)."""
+    import redis
+
+    client = redis.Redis.from_url(state_server.url)
+    deadline = time.monotonic() + 30
+    while not done(client) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return client
+
+
+def test_a_server_outage_mid_run_costs_no_answer_and_loses_no_write(
+    server: FakeProviderServer,
+    state_server: StateServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("OPENMUX_STATE_URL", state_server.url)
+    state_dir = tmp_path / "state"
+    llm = ChatOpenMux(config=ordered(server, rpm=1000))
+    answers = [llm.invoke(f"before {i}").content for i in range(5)]
+    state_server.kill()
+    server.providers["alpha"].fault = Fault.status(429, retry_after=30)
+    with caplog.at_level(logging.WARNING, logger="openmux"):
+        answers += [llm.invoke(f"during {i}").content for i in range(20)]
+    assert answers == ["from alpha"] * 5 + ["from beta"] * 20
+    said = [r.getMessage() for r in caplog.records if "state server" in r.getMessage()]
+    assert len(said) == 1 and "unreachable" in said[0]
+
+    state_server.start()  # with what it acknowledged before: the rest must come again
+    usage_log(state_dir).flush()
+    health_store(state_dir).flush()
+    quota_store(state_dir).flush()
+    with sqlite3.connect(state_dir / "usage.sqlite3") as db:
+        recorded = db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+    with sqlite3.connect(state_dir / "quotas.sqlite3") as db:
+        counted = db.execute(
+            "SELECT SUM(n) FROM quota_counts WHERE window = 'd' AND scope LIKE 'alpha|%'"
+        ).fetchone()[0]
+    bench_key = "openmux:r:health:alpha\x1fa-1"
+    counts_key = "openmux:r:quota:c\x1falpha|*\x1fd"
+
+    def replayed(client: Any) -> bool:
+        return bool(
+            client.llen("openmux:l:usage") >= recorded
+            and client.exists(bench_key)
+            and sum(int(n) for n in client.hgetall(counts_key).values()) >= counted
+        )
+
+    client = _replayed(state_server, replayed)
+    assert client.llen("openmux:l:usage") == recorded
+    assert sum(int(n) for n in client.hgetall(counts_key).values()) == counted == 6
+    assert float(client.hget(bench_key, "benched_until")) > time.time() + 20
+    assert client.hget(bench_key, "reason") == b"rate_limited"
+    assert len(usage_log(state_dir).rows()) == recorded  # stats read the server's log again
