@@ -21,7 +21,7 @@ from openmux import ChatOpenMux
 from openmux.health import health_store
 from openmux.quotas import quota_store, usage_log
 from openmux.testing import FakeProviderServer, Fault
-from tests.helpers import provider_config, run_child
+from tests.helpers import provider_config, run_child, run_cli
 from tests.state_server import StateServer
 
 PROVIDERS = {
@@ -144,3 +144,40 @@ def test_a_server_outage_mid_run_costs_no_answer_and_loses_no_write(
     assert float(client.hget(bench_key, "benched_until")) > time.time() + 20
     assert client.hget(bench_key, "reason") == b"rate_limited"
     assert len(usage_log(state_dir).rows()) == recorded  # stats read the server's log again
+
+
+def test_stats_sum_every_host_from_the_shared_server(
+    server: FakeProviderServer, state_server: StateServer, tmp_path: Path
+) -> None:
+    config = ordered(server)
+    host("a", tmp_path, config, 2, state_server.url)
+    host("b", tmp_path, config, 3, state_server.url)
+    env = {**os.environ, "OPENMUX_STATE_URL": state_server.url}
+    env["OPENMUX_STATE_DIR"] = str(tmp_path / "a third host")
+    result = run_cli("stats", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    sent = {row["provider"]: row["requests"] for row in json.loads(result.stdout)["models"]}
+    assert sent == {"alpha": 5}
+    assert state_server.url in run_cli("stats", env=env).stdout
+
+
+def test_doctor_shows_the_state_backend_and_masks_its_password(
+    state_server: StateServer, tmp_path: Path
+) -> None:
+    env = {**os.environ, "OPENMUX_STATE_URL": state_server.url}
+    report = json.loads(run_cli("doctor", "--json", env=env).stdout)
+    assert report["state"] == {
+        "backend": "redis",
+        "where": state_server.url,
+        "reachable": True,
+        "problem": "",
+    }
+    state_server.kill()
+    env["OPENMUX_STATE_URL"] = f"redis://:doctor-s3cret@127.0.0.1:{state_server.port}/0"
+    result = run_cli("doctor", env=env)
+    assert "state backend: redis redis://***@127.0.0.1" in result.stdout
+    assert "unreachable" in result.stdout
+    assert "doctor-s3cret" not in result.stdout + result.stderr
+    env.pop("OPENMUX_STATE_URL")
+    report = json.loads(run_cli("doctor", "--json", env=env).stdout)
+    assert report["state"]["backend"] == "sqlite" and report["state"]["reachable"]
