@@ -26,6 +26,10 @@ Embed = Callable[[str], Sequence[float]]
 
 _HEADER = struct.Struct("<I")  # the vector's dimension count, then float32s, then the text
 _REMEMBERED = 64
+LONGEST_TEXT = 500
+"""Characters of the longest text compared by meaning. The model reads 512 tokens (fewer
+characters in Chinese or Japanese), so two pasted documents alike at the start would look
+the same; longer texts are matched exactly only."""
 
 
 def scope_space(scope: str) -> str:
@@ -50,7 +54,7 @@ class SemanticIndex:
 
     def find(self, key: RequestKey) -> str | None:
         """The exact key of the most similar earlier request that counts as the same one."""
-        if not key.text:
+        if not 0 < len(key.text) <= LONGEST_TEXT:
             return None
         import numpy as np
 
@@ -73,7 +77,7 @@ class SemanticIndex:
         return None
 
     def add(self, key: RequestKey, ttl_s: float) -> None:
-        if not key.text:
+        if not 0 < len(key.text) <= LONGEST_TEXT:
             return
         vector = self._vector(key.text)
         value = _HEADER.pack(vector.size) + vector.tobytes() + key.text.encode()

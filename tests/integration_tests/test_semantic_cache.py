@@ -84,3 +84,11 @@ def test_only_requests_of_the_same_scope_are_compared(server: FakeProviderServer
     assert not cached(llm.invoke("What's the capital of France?", temperature=0.2))
     assert not cached(llm.invoke(["Answer in one word.", "What's the capital of France?"]))
     assert server.providers["alpha"].hits == 3
+
+
+def test_a_long_text_is_matched_exactly_only(server: FakeProviderServer) -> None:
+    llm = semantic(server)
+    document = "Summarize this report. " + "Sales rose in every region this quarter. " * 20
+    llm.invoke(document + "Costs fell.")
+    assert not cached(llm.invoke(document + "Costs rose."))
+    assert cached(llm.invoke(document + "Costs rose."))
