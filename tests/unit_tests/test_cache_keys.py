@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from openmux.cache import CachedAnswer, answer_options, request_key, same_particulars
 from openmux.config import load_settings
+from openmux.errors import ConfigError
 
 OPTIONS = {"call": {"temperature": 0.2}}
 
@@ -79,3 +81,18 @@ def test_particulars() -> None:
     assert not same_particulars("把“早上好”翻译成英语。", "把“早上好”翻译成德语。")
     assert not same_particulars("How a cat sees colours", "How a dog sees colours")
     assert same_particulars("How many legs does a spider have", "How many legs do spiders have")
+
+
+@pytest.mark.parametrize(
+    ("table", "says"),
+    [
+        ({"mode": "fuzzy"}, "[cache] mode = 'fuzzy' is not a cache mode (fix: use \"off\""),
+        ({"ttl_s": 0}, "[cache] ttl_s must be positive"),
+        ({"similarity": 2}, "[cache] similarity = 2 is not a cosine similarity"),
+        ({"mdoe": "exact"}, "unknown key [cache] `mdoe`"),
+    ],
+)
+def test_a_wrong_cache_table_is_one_clear_line(table: dict[str, object], says: str) -> None:
+    with pytest.raises(ConfigError) as wrong:
+        load_settings({"cache": table})
+    assert says in str(wrong.value) and "\n" not in str(wrong.value)
