@@ -40,8 +40,9 @@ def free_port() -> int:
 
 
 class StateServer:
-    def __init__(self, binary: Path, workdir: Path) -> None:
+    def __init__(self, binary: Path, workdir: Path, *, durable: bool = True) -> None:
         self.binary = binary
+        self.durable = durable
         self.workdir = workdir
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -61,7 +62,7 @@ class StateServer:
                 "--save",
                 "",
                 "--appendonly",
-                "yes",
+                "yes" if self.durable else "no",
                 "--appendfsync",
                 "always",
                 "--dir",

@@ -108,6 +108,8 @@ class HealthStore:
         self._shared = shared
         self._outbox: dict[tuple[str, str], Change] = {}
         """Changes in the state dir (or memory) that the shared server has not had yet."""
+        self._push_lock = threading.Lock()
+        """Held over a send, so that a flush (at exit, say) waits for one in flight."""
         self._sending = 0
         self._sent = 0
         self._shared_version: int | None = None
@@ -288,24 +290,25 @@ class HealthStore:
         """Merge the outbox into the shared server; on failure it waits for the next try."""
         if self._shared is None:
             return
-        with self._lock:
-            if not self._outbox:
-                return
-            sending, self._outbox = self._outbox, {}
-            self._sending += 1
-        now = time.time()
-        items = [
-            ([record_name(*key)], merge_args(change, now, ROW_TTL_SECONDS))
-            for key, change in sending.items()
-        ]
-        sent = self._shared.merge(SPACE, MERGE_SCRIPT, items)
-        with self._lock:
-            self._sending -= 1
-            self._sent += 1
-            if not sent:  # older than what was queued meanwhile
-                for key, change in self._outbox.items():
-                    sending[key] = combine(sending[key], change) if key in sending else change
-                self._outbox = sending
+        with self._push_lock:
+            with self._lock:
+                if not self._outbox:
+                    return
+                sending, self._outbox = self._outbox, {}
+                self._sending += 1
+            now = time.time()
+            items = [
+                ([record_name(*key)], merge_args(change, now, ROW_TTL_SECONDS))
+                for key, change in sending.items()
+            ]
+            sent = self._shared.merge(SPACE, MERGE_SCRIPT, items)
+            with self._lock:
+                self._sending -= 1
+                self._sent += 1
+                if not sent:  # older than what was queued meanwhile
+                    for key, change in self._outbox.items():
+                        sending[key] = combine(sending[key], change) if key in sending else change
+                    self._outbox = sending
 
     def _sync(self) -> None:
         """From the state sync thread: write the batch, then read others' changes."""

@@ -83,3 +83,28 @@ def add_counts(into: dict[Key, Buckets], counts: Iterable[tuple[str, str, int, i
             for old in [b for b in buckets if b <= bucket - MINUTE]:
                 del buckets[old]
         buckets[bucket] = buckets.get(bucket, 0) + n
+
+
+def flat_rows(counts: dict[Key, Buckets]) -> list[tuple[str, str, int, int]]:
+    """(scope, window, bucket, n) rows of counts kept by (scope, window)."""
+    return [
+        (scope, window, bucket, n)
+        for (scope, window), buckets in counts.items()
+        for bucket, n in buckets.items()
+    ]
+
+
+def minute_frees_at(sources: Iterable[Buckets | None], limit: int, need: int, now: float) -> float:
+    """When enough of a rolling minute's counts (from `sources`) age out for `need` more."""
+    merged: Buckets = {}
+    oldest = int(now) - MINUTE
+    for source in sources:
+        for bucket, n in (source or {}).items():
+            if bucket > oldest:
+                merged[bucket] = merged.get(bucket, 0) + n
+    excess = sum(merged.values()) + need - limit
+    for bucket in sorted(merged):
+        excess -= merged[bucket]
+        if excess <= 0:
+            return float(bucket + MINUTE + 1)
+    return now + MINUTE

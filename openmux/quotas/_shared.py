@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from openmux.quotas._counts import CHECKS, MINUTE, REQUESTS_PER_DAY, REQUESTS_PER_MINUTE
+
+if TYPE_CHECKING:
+    from openmux.state import SharedState
 
 SPACE = "quota"
 SEPARATOR = "\x1f"
-WINDOWS = ("m", "d", "M", "D")
-"""Requests per minute, per day, tokens per minute, per day (the store's window codes)."""
+WINDOWS = tuple(window for _, window in CHECKS)
+"""Requests per minute, per day, tokens per minute, per day (RESERVE_SCRIPT's order)."""
 MINUTE_TTL = 180
 DAY_TTL = 3 * 86400
 
@@ -82,6 +88,21 @@ def learned_name(scope: str) -> str:
     return f"l{SEPARATOR}{scope}"
 
 
+def learn_items(learned: Mapping[str, str]) -> list[tuple[list[str], list[object]]]:
+    """LEARN_SCRIPT items for learned limits (JSON) by scope."""
+    return [([learned_name(scope)], [text]) for scope, text in learned.items()]
+
+
+def reserve_args(limits: Any, tokens: int, now: float, today: int) -> list[object]:
+    """RESERVE_SCRIPT's ARGV for one request of about `tokens` under `limits`."""
+    args: list[object] = [int(now) - MINUTE, today, int(now)]
+    for name, window in CHECKS:
+        limit = getattr(limits, name)
+        need = 1 if window in (REQUESTS_PER_MINUTE, REQUESTS_PER_DAY) else tokens
+        args += [-1 if limit is None else limit, need]
+    return args
+
+
 def add_items(
     counts: Mapping[tuple[str, str], Mapping[int, int]], now: float, minute_windows: Iterable[str]
 ) -> list[tuple[list[str], list[object]]]:
@@ -128,3 +149,41 @@ def parse_reserve_answer(answer: Sequence[Any]) -> tuple[bool, dict[str, dict[in
         pairs = [int(v) for v in flat]
         counts[window] = dict(zip(pairs[::2], pairs[1::2], strict=True))
     return fits, counts
+
+
+def push_learned(shared: SharedState, learned: Mapping[str, str]) -> bool:
+    """Write learned limits (JSON by scope); True when there was nothing to write."""
+    return not learned or shared.merge(SPACE, LEARN_SCRIPT, learn_items(learned))
+
+
+def push_counts(
+    shared: SharedState,
+    counts: Mapping[tuple[str, str], Mapping[int, int]],
+    minute_windows: Iterable[str],
+) -> bool:
+    """Add counts by (scope, window); True when there was nothing to add."""
+    items = add_items(counts, time.time(), minute_windows)
+    return not items or shared.merge(SPACE, ADD_SCRIPT, items)
+
+
+def reserve_on(
+    shared: SharedState, scope: str, limits: Any, tokens: int, now: float, today: int
+) -> tuple[bool, dict[str, dict[int, int]]] | None:
+    """Check every window and count one request in one step on the server: (whether it
+    was counted, the scope's counts by window after it); None when it cannot be asked."""
+    names = [counts_name(scope, window) for window in WINDOWS]
+    answer = shared.call(SPACE, RESERVE_SCRIPT, names, reserve_args(limits, tokens, now, today))
+    return parse_reserve_answer(answer) if isinstance(answer, list) else None
+
+
+def snapshot(
+    shared: SharedState, known_version: int | None
+) -> tuple[int, dict[tuple[str, str], dict[int, int]], dict[str, dict[str, Any]]] | None:
+    """(version, counts, learned limits) when the space changed since `known_version`."""
+    version = shared.version(SPACE)
+    if version is None or version == known_version:
+        return None
+    records = shared.records(SPACE)
+    if records is None:
+        return None
+    return (version, *parse_snapshot(records))

@@ -45,20 +45,11 @@ from openmux.quotas._counts import (
     Key,
     add_counts,
     connect,
+    flat_rows,
+    minute_frees_at,
 )
 from openmux.quotas._limits import DayReset, Limits, day_start, next_reset
-from openmux.quotas._shared import (
-    ADD_SCRIPT,
-    LEARN_SCRIPT,
-    RESERVE_SCRIPT,
-    SPACE,
-    WINDOWS,
-    add_items,
-    counts_name,
-    learned_name,
-    parse_reserve_answer,
-    parse_snapshot,
-)
+from openmux.quotas._shared import push_counts, push_learned, reserve_on, snapshot
 from openmux.state import PerStateDir, SharedState, open_state_db, state_backend
 
 FLUSH_SECONDS = 1.0
@@ -78,6 +69,12 @@ class QuotaStore:
         self._outbox: dict[Key, Buckets] = {}
         """Counts in the state dir (or memory) that the shared server has not had yet."""
         self._learned_outbox: dict[str, str] = {}
+        self._local_only: list[tuple[str, str, int, int]] = []
+        """Counts the shared server already has, still to be added to the state dir."""
+        self._push_lock = threading.Lock()
+        """Held over a batch's send, so that a flush (at exit, say) waits for it."""
+        self._sending = 0
+        self._sent = 0
         self._shared_version: int | None = None
         self._view: dict[Key, Buckets] = {}
         self._pending: dict[Key, Buckets] = {}
@@ -179,18 +176,8 @@ class QuotaStore:
     ) -> float:
         if window not in MINUTE_WINDOWS:
             return self._days[limits.reset][0]
-        merged: Buckets = {}
-        oldest = int(now) - MINUTE
-        for source in (self._view.get((scope, window)), self._pending.get((scope, window))):
-            for bucket, n in (source or {}).items():
-                if bucket > oldest:
-                    merged[bucket] = merged.get(bucket, 0) + n
-        excess = sum(merged.values()) + need - limit
-        for bucket in sorted(merged):
-            excess -= merged[bucket]
-            if excess <= 0:
-                return float(bucket + MINUTE + 1)
-        return now + MINUTE
+        key = (scope, window)
+        return minute_frees_at((self._view.get(key), self._pending.get(key)), limit, need, now)
 
     def over(
         self, scope: str, limits: Limits, tokens: int = 0, now: float | None = None
@@ -348,11 +335,7 @@ class QuotaStore:
         add_counts(self._view, counts)
 
     def _pending_rows(self) -> list[tuple[str, str, int, int]]:
-        return [
-            (scope, window, bucket, n)
-            for (scope, window), buckets in self._pending.items()
-            for bucket, n in buckets.items()
-        ]
+        return flat_rows(self._pending)
 
     def _write_pending(self, db: sqlite3.Connection) -> list[tuple[str, str, int, int]]:
         """Add this process's pending counts in the open transaction; return them."""
@@ -362,9 +345,10 @@ class QuotaStore:
         return rows
 
     def flush(self) -> None:
-        with self._lock:
+        with self._push_lock, self._lock:
             self._flush(time.time())
-            self._push()
+            if self._shared is not None:
+                self._push()
 
     def _flush(self, now: float) -> None:
         self._flushed = time.monotonic()
@@ -372,14 +356,16 @@ class QuotaStore:
             self._merge_into_view(self._pending_rows())
             self._queue_for_shared(self._pending_rows())
             self._pending.clear()
+            self._local_only.clear()
             return
-        if not self._pending:
+        if not self._pending and not self._local_only:
             return
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
                 written = self._write_pending(db)
+                db.executemany(ADD_COUNTS, self._local_only)
                 db.execute(
                     "DELETE FROM quota_counts WHERE (window IN ('m', 'M') AND bucket < ?) "
                     "OR bucket < ?",
@@ -394,6 +380,7 @@ class QuotaStore:
         self._merge_into_view(written)
         self._queue_for_shared(written)
         self._pending.clear()
+        self._local_only.clear()
 
     # -- the shared server (the caller holds the lock, unless said) -----------------------------
 
@@ -403,17 +390,13 @@ class QuotaStore:
 
     def _push(self) -> bool:
         """Write the outbox to the shared server; False (kept for later) when it is down."""
-        if self._shared is None:
-            return False
-        if self._learned_outbox:
-            learned = [([learned_name(s)], [text]) for s, text in self._learned_outbox.items()]
-            if self._shared.merge(SPACE, LEARN_SCRIPT, learned):
-                self._learned_outbox.clear()
+        assert self._shared is not None
+        if push_learned(self._shared, self._learned_outbox):
+            self._learned_outbox.clear()
         if not self._outbox:
             return True
-        if not self._shared.merge(
-            SPACE, ADD_SCRIPT, add_items(self._outbox, time.time(), MINUTE_WINDOWS)
-        ):
+        self._sent += 1
+        if not push_counts(self._shared, self._outbox, MINUTE_WINDOWS):
             return False
         self._outbox.clear()
         return True
@@ -426,46 +409,61 @@ class QuotaStore:
         now: float,
         counts: list[tuple[str, str, int, int]],
     ) -> tuple[bool, Blocked | None]:
-        """Check and count on the shared server in one step: (whether it could, the verdict)."""
+        """Check and count on the shared server in one step: (whether it could, the verdict).
+
+        No file is touched: the counts reach the state dir with the next batch."""
         assert self._shared is not None
-        self._flush(now)
+        pending = self._pending_rows()  # the server must count them before it checks
+        self._merge_into_view(pending)
+        self._queue_for_shared(pending)
+        self._local_only += pending
+        self._pending.clear()
         if not self._push():
             return False, None
-        today = self._today(limits.reset, now)
-        args: list[object] = [int(now) - MINUTE, today, int(now)]
-        for name, window in CHECKS:
-            limit = getattr(limits, name)
-            need = 1 if window in (REQUESTS_PER_MINUTE, REQUESTS_PER_DAY) else tokens
-            args += [-1 if limit is None else limit, need]
-        names = [counts_name(scope, window) for window in WINDOWS]
-        answer = self._shared.call(SPACE, RESERVE_SCRIPT, names, args)
-        if not isinstance(answer, list):
+        self._sent += 1
+        answer = reserve_on(
+            self._shared, scope, limits, tokens, now, self._today(limits.reset, now)
+        )
+        if answer is None:
             return False, None
-        counted, by_window = parse_reserve_answer(answer)
+        counted, by_window = answer
         for window, buckets in by_window.items():
             self._view[(scope, window)] = buckets
-        if counted and self._db is not None:
-            # The state dir keeps this host's counts too, for when the server goes away.
-            with contextlib.suppress(sqlite3.DatabaseError):
-                self._db.executemany(ADD_COUNTS, counts)
+        if counted:
+            self._local_only += counts
         return True, None if counted else self._verdict(scope, limits, tokens, now)[0]
 
     def _sync(self) -> None:
-        """From the state sync thread (takes the lock): write the batch, read the others'."""
+        """From the state sync thread: write the batch, then read the others' counts. The
+        lock is never held over a round trip, so requests do not wait for the server."""
         assert self._shared is not None
+        with self._push_lock:
+            with self._lock:
+                if self._pending and time.monotonic() - self._flushed > FLUSH_SECONDS:
+                    self._flush(time.time())
+                sending, self._outbox = self._outbox, {}
+                learned_sending, self._learned_outbox = self._learned_outbox, {}
+                self._sending += 1
+            sent = push_learned(self._shared, learned_sending) and push_counts(
+                self._shared, sending, MINUTE_WINDOWS
+            )
+            with self._lock:
+                self._sending -= 1
+                self._sent += 1
+                if not sent:  # counts add up in any order: give them back to the outbox
+                    add_counts(self._outbox, flat_rows(sending))
+                    self._learned_outbox = {**learned_sending, **self._learned_outbox}
+                    return
+                seen = self._sent
+        found = snapshot(self._shared, self._shared_version)
+        if found is None:
+            return
+        version, view, learned = found
         with self._lock:
-            if self._pending and time.monotonic() - self._flushed > FLUSH_SECONDS:
-                self._flush(time.time())
-            if not self._push():
-                return
-            version = self._shared.version(SPACE)
-            if version is None or version == self._shared_version:
-                return
-            records = self._shared.records(SPACE)
-            if records is None:
-                return
-            view, learned = parse_snapshot(records)
-            add_counts(view, self._pending_rows())  # not written yet: still this process's to add
+            if self._sending or self._sent != seen:
+                return  # a write went out meanwhile: read again next time
+            # Not on the server yet: still this process's to add.
+            add_counts(view, [*flat_rows(self._outbox), *self._pending_rows()])
             self._view = view
             self._shared_version = version
             if learned != self._learned:

@@ -102,6 +102,8 @@ class UsageLog:
         self._shared = shared
         self._outbox: list[UsageRecord] = []
         """Rows in the state dir (or memory) that the shared server has not had yet."""
+        self._push_lock = threading.Lock()
+        """Held over a batch's send, so that a flush (at exit, say) waits for it."""
         self._pending: list[UsageRecord] = []
         self._kept: list[UsageRecord] = []  # no usable file: the rows live here, bounded
         self._flushed = time.monotonic()
@@ -121,7 +123,7 @@ class UsageLog:
                 self._flush()
 
     def flush(self) -> None:
-        with self._lock:
+        with self._push_lock, self._lock:
             self._flush()
             self._push()
 
@@ -133,10 +135,17 @@ class UsageLog:
             self._outbox.clear()
 
     def _sync(self) -> None:
-        with self._lock:
-            if self._pending and time.monotonic() - self._flushed > FLUSH_SECONDS:
-                self._flush()
-            self._push()
+        """From the state sync thread; a request never waits for the server's answer."""
+        assert self._shared is not None
+        with self._push_lock:
+            with self._lock:
+                if self._pending and time.monotonic() - self._flushed > FLUSH_SECONDS:
+                    self._flush()
+                sending, self._outbox = self._outbox, []
+            if not sending or self._shared.append(SPACE, [_encode(r) for r in sending], MAX_ROWS):
+                return
+            with self._lock:  # kept, in order, for the next try
+                self._outbox = (sending + self._outbox)[-MAX_ROWS:]
 
     def _flush(self) -> None:
         self._flushed = time.monotonic()
@@ -175,7 +184,7 @@ class UsageLog:
 
     def rows(self, since: float = 0.0) -> list[UsageRecord]:
         """Every recorded attempt since `since` (epoch s), this process's unwritten ones too."""
-        with self._lock:
+        with self._push_lock, self._lock:
             self._flush()
             self._prune()
             shared = self._shared_rows(since)

@@ -9,6 +9,7 @@ counter is `openmux:v:SPACE`; `openmux:l:SPACE` (a log). Every call degrades thr
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
@@ -49,24 +50,38 @@ class RedisShared:
 
     def __init__(self, link: RedisLink) -> None:
         self._link = link
-        self._scripts: dict[str, Any] = {}
+        self._shas: dict[str, str] = {}
 
     @property
     def up(self) -> bool:
         return self._link.up
 
-    def _script(self, text: str) -> Any:
-        script = self._scripts.get(text)
-        if script is None:  # EVALSHA, loading the script again after a server restart
-            script = self._scripts[text] = self._link.client.register_script(text)
-        return script
+    def _sha(self, text: str) -> str:
+        sha = self._shas.get(text)
+        if sha is None:
+            sha = self._shas[text] = hashlib.sha1(text.encode()).hexdigest()
+        return sha
 
-    def _write(self, space: str, plan: Callable[[Any], None]) -> list[Any] | None:
+    def _write(
+        self, space: str, plan: Callable[[Any], None], scripts: Sequence[str]
+    ) -> list[Any] | None:
+        """Run `plan(pipeline)` and bump the space's version, all in one MULTI/EXEC round
+        trip; the scripts are loaded (once per server start) only when it lacks them."""
+        import redis
+
         def transaction(client: Any) -> list[Any]:
-            pipe = client.pipeline(transaction=True)
-            plan(pipe)
-            pipe.incr(_version_key(space))
-            return list(pipe.execute())
+            for attempt in range(2):
+                pipe = client.pipeline(transaction=True)
+                plan(pipe)
+                pipe.incr(_version_key(space))
+                try:
+                    return list(pipe.execute())
+                except redis.exceptions.NoScriptError:
+                    if attempt:
+                        raise
+                    for text in scripts:
+                        client.script_load(text)
+            raise AssertionError("unreachable")
 
         return self._link.run(transaction, None)
 
@@ -75,29 +90,29 @@ class RedisShared:
     ) -> bool:
         if not items:
             return True
-        runner = self._script(script)
+        sha = self._sha(script)
 
         def plan(pipe: Any) -> None:
             names: set[str] = set()
             for record_names, args in items:
                 keys = [_record_key(space, name) for name in record_names]
-                runner(keys=keys, args=list(args), client=pipe)
+                pipe.evalsha(sha, len(keys), *keys, *args)
                 names.update(record_names)
             pipe.sadd(_index_key(space), *sorted(names))
 
-        return self._write(space, plan) is not None
+        return self._write(space, plan, [script]) is not None
 
     def call(
         self, space: str, script: str, names: Sequence[str], args: Sequence[object]
     ) -> object | None:
-        runner = self._script(script)
+        sha = self._sha(script)
 
         def plan(pipe: Any) -> None:
-            runner(keys=[_record_key(space, n) for n in names], args=list(args), client=pipe)
+            pipe.evalsha(sha, len(names), *[_record_key(space, n) for n in names], *args)
             if names:
                 pipe.sadd(_index_key(space), *names)
 
-        answers = self._write(space, plan)
+        answers = self._write(space, plan, [script])
         return None if answers is None else answers[0]
 
     def records(self, space: str) -> dict[str, dict[str, str]] | None:
@@ -134,7 +149,7 @@ class RedisShared:
             pipe.rpush(key, *items)
             pipe.ltrim(key, -keep, -1)
 
-        return self._write(space, plan) is not None
+        return self._write(space, plan, []) is not None
 
     def items(self, space: str) -> list[bytes] | None:
         return self._link.run(

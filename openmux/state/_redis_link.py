@@ -55,6 +55,7 @@ class RedisLink:
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self.closed = False
         self.ping(background=True)
 
     # -- calls ------------------------------------------------------------------------------
@@ -62,7 +63,7 @@ class RedisLink:
     def run(self, action: Callable[[Any], T], default: T, *, background: bool = False) -> T:
         """`action(client)`, or `default` when the server is down (tried again only from
         the background thread) or fails now (then marked down)."""
-        if not self.up and not background:
+        if self.closed or (not self.up and not background):
             return default
         try:
             result = action(self.client)
@@ -131,7 +132,8 @@ class RedisLink:
                 _log.exception("state sync failed")
 
     def close(self) -> None:
-        self._hooks.clear()
+        """Stop syncing (what waits in the stores' outboxes stays there) and disconnect."""
+        self.closed = True
         self._wake.set()
         self.client.close()
 
@@ -148,7 +150,7 @@ def _sync_loop(link_ref: weakref.ref[RedisLink]) -> None:
         wake.wait(interval)
         wake.clear()
         link = link_ref()
-        if link is None:
+        if link is None or link.closed:
             return
         if not link.up and time.monotonic() - last_try < RETRY_SECONDS:
             continue
