@@ -5,7 +5,7 @@ FROM python:3.12-slim
 WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
 COPY openmux ./openmux
-RUN pip install --no-cache-dir ".[server]" \
+RUN pip install --no-cache-dir ".[server,redis]" \
     && useradd --create-home --uid 10001 openmux \
     && mkdir /state && chown openmux /state
 

@@ -368,6 +368,7 @@ class ChatOpenMux(BaseChatModel):
             model=routing["model"] or self.model,
             provider=routing["provider"] or self.provider,
             profile=bool(routing["profile"]),
+            cache_scope=self._cache_scope(routing["cache"]),
         )
         fanout = fan["fanout"] if fan["fanout"] is not None else self.fanout
         if not fanout:
@@ -380,6 +381,13 @@ class ChatOpenMux(BaseChatModel):
             min_answers=fan["min_answers"] or self.min_answers,
             member_timeout=fan["member_timeout"] or self.member_timeout,
         )
+
+    def _cache_scope(self, per_call: bool | None) -> dict[str, Any] | None:
+        """What the response cache keys on besides the request (None: `cache=False`, per
+        call or on the instance, keeps the response cache out of it too)."""
+        if per_call is False or self.cache is False or self.settings.cache.mode == "off":
+            return None
+        return self._identifying_params
 
     @staticmethod
     def _child_config(

@@ -27,6 +27,7 @@ _PASSED_ON = (
     "model",
     "provider",
     "profile",
+    "cache",
     "config",
     "temperature",
     "max_tokens",

@@ -25,9 +25,15 @@ from openmux.providers import BUILTIN_PROVIDERS
 from openmux.testing import FakeProviderServer
 
 # Declared here rather than loaded through an entry point, so a plain clone runs the tests.
-pytest_plugins = ["openmux.testing.pytest_plugin"]
+pytest_plugins = ["openmux.testing.pytest_plugin", "tests.state_server"]
 
-_OPENMUX_VARS = ("OPENMUX_CONFIG", "OPENMUX_OFFLINE", "OPENMUX_FREE_ONLY", "OPENMUX_LOG_LEVEL")
+_OPENMUX_VARS = (
+    "OPENMUX_CONFIG",
+    "OPENMUX_OFFLINE",
+    "OPENMUX_FREE_ONLY",
+    "OPENMUX_LOG_LEVEL",
+    "OPENMUX_STATE_URL",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from openmux._state_db import move_aside, open_state_db
 from openmux.catalog._model import Offer
+from openmux.state import move_aside, open_state_db
 
 _log = logging.getLogger("openmux.catalog")
 

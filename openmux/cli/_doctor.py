@@ -101,6 +101,20 @@ def _fix(provider: ProviderSettings) -> str:
     return provider.hint().removeprefix(f"{provider.name}: ")
 
 
+def state_report(settings: Settings) -> dict[str, object]:
+    """Which state backend this configuration uses, where, and whether it answers now."""
+    from openmux.state import state_backend
+
+    backend = state_backend(settings.state_dir, url=settings.state_url or "")
+    problem = redact(backend.check())
+    return {
+        "backend": backend.name,
+        "where": redact(backend.describe()),
+        "reachable": not problem,
+        "problem": problem,
+    }
+
+
 def run_doctor(args: argparse.Namespace) -> int:
     from openmux.config import load_settings
     from openmux.health import health_store
@@ -128,6 +142,7 @@ def run_doctor(args: argparse.Namespace) -> int:
         for b in health.benches(now)
     ]
     state_problems = [health.problem] if health.problem else []
+    state = state_report(settings)
     from openmux.quotas import provider_notes
 
     notes = provider_notes((p for p in providers if p.api_key is not None), os.environ)
@@ -142,6 +157,7 @@ def run_doctor(args: argparse.Namespace) -> int:
                     "providers": [asdict(c) for c in checks],
                     "benched": benches,
                     "catalog": "built-in provider table",
+                    "state": state,
                     "state_problems": state_problems,
                     "notes": notes,
                     "media": makers,
@@ -152,6 +168,10 @@ def run_doctor(args: argparse.Namespace) -> int:
         )
         return 0 if usable else 1
     _print_report(checks, benches, settings, allowed)
+    print(
+        f"state backend: {state['backend']} {state['where']} "
+        + ("(reachable)" if state["reachable"] else f"({state['problem']})")
+    )
     for problem in state_problems:
         print(f"state: {problem}")
     for note in notes:

@@ -28,6 +28,7 @@ def add_stats_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
 def run_stats(args: argparse.Namespace) -> int:
     from openmux.quotas import usage
+    from openmux.state import state_backend
 
     if args.plot and Path(args.plot).suffix.lower() not in _PLOT_FORMATS:
         print(
@@ -45,6 +46,7 @@ def run_stats(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
     else:
         print(render_text(data, args.since))
+        print(f"(from {state_backend().describe()})")
     if args.plot:
         write_plot(Path(args.plot), data, f"OpenMux usage since {data['since']}")
         if not args.json:

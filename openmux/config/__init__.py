@@ -4,6 +4,7 @@ The lowest layer, the built-in defaults, includes the provider table
 (`BUILTIN_PROVIDERS`): one declarative row per built-in provider.
 """
 
+from openmux.config._cache import CACHE_MODES, DEFAULT_SIMILARITY, CacheMode, CacheSettings
 from openmux.config._constructor import (
     SETTING_ARGUMENTS,
     answer_fingerprint,
@@ -65,8 +66,10 @@ __all__ = [
     "BUILTIN_BY_NAME",
     "BUILTIN_PROVIDERS",
     "BUNDLED_CHAT_MODEL_ID",
+    "CACHE_MODES",
     "CONFIG_FILE_NAME",
     "DEFAULT_MEDIA_WIRES",
+    "DEFAULT_SIMILARITY",
     "INSTALL_HINT",
     "LIMIT_KEYS",
     "LOCAL_EMBEDDING_MODEL_ID",
@@ -78,6 +81,8 @@ __all__ = [
     "PROTOCOLS",
     "RETIRED_PROVIDERS",
     "SETTING_ARGUMENTS",
+    "CacheMode",
+    "CacheSettings",
     "MediaKind",
     "MediaModel",
     "ModelEntry",

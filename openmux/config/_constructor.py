@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from openmux._suggest import unknown_key_fix
+from openmux.config._cache import CacheSettings
 from openmux.config._schema import Settings
 
 # Argument name -> (table, key) in openmux.toml. Every [router] and [timeouts] setting;
@@ -65,8 +66,15 @@ def answer_fingerprint(settings: Settings) -> str:
     Never secret: provider keys are left out of the providers' repr (only whether a
     provider has one counts) and header values are masked. Where the settings came from
     and where state lives are left out too, so the same configuration gives the same
-    digest on every machine.
+    digest on every machine; so is the response cache's own table, which keeps answers
+    without changing them.
     """
-    shown = replace(settings, sources=MappingProxyType({}), state_dir=None, config_file=None)
+    shown = replace(
+        settings,
+        sources=MappingProxyType({}),
+        state_dir=None,
+        config_file=None,
+        cache=CacheSettings(),
+    )
     usable = [name for name, provider in settings.providers.items() if provider.usable]
     return hashlib.sha256(f"{shown!r} usable={usable!r}".encode()).hexdigest()[:16]

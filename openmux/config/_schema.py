@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import SecretStr
 
+from openmux.config._cache import CacheSettings
 from openmux.config._privacy import PrivacySettings
 from openmux.config._providers import ProviderSpec
 
@@ -151,6 +152,10 @@ class Settings:
     """Models or providers never chosen automatically (an explicit model= still is)."""
     catalog_ttl_hours: float = 24.0
     classifier: ClassifierSettings = ClassifierSettings()
+    state_url: str | None = field(default=None, repr=False)
+    """`[state] url` / OPENMUX_STATE_URL (None: SQLite in `state_dir`); may hold a password."""
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    """`[cache]`: the response cache (openmux.cache)."""
 
     def provider_order(self) -> list[ProviderSettings]:
         """Providers taking part, in tie-break order."""

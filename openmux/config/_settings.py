@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from openmux.config._cache import CacheSettings, parse_cache
 from openmux.config._dotenv import read_dotenv
 from openmux.config._layer import Layer, expect, string_list
 from openmux.config._privacy import PrivacySettings, parse_privacy
@@ -31,6 +32,7 @@ from openmux.config._schema import (
     Strategy,
     Timeouts,
 )
+from openmux.config._state import check_state_url, sqlite_state_dir
 from openmux.config._toml import (
     env_flag,
     getcwd,
@@ -55,7 +57,10 @@ _ROUTER_KEYS = {
 _CATALOG_KEYS = {"ttl_hours"}
 _CLASSIFIER_KEYS = {"second_tier", "threshold", "model"}
 _TIMEOUT_KEYS = {"connect", "first_token", "total"}
-_TOP_KEYS = {"router", "timeouts", "providers", "privacy", "catalog", "classifier"}
+_STATE_KEYS = {"url"}
+_TOP_KEYS = {
+    *("router", "timeouts", "providers", "privacy", "catalog", "classifier", "state", "cache"),
+}
 
 
 class _Builder:
@@ -74,6 +79,8 @@ class _Builder:
         self.exclude: tuple[str, ...] = ()
         self.catalog_ttl_hours = 24.0
         self.classifier = ClassifierSettings()
+        self.state_url: str | None = None
+        self.cache = CacheSettings()
         self.offline = False
         self.timeouts = Timeouts()
         self.privacy = PrivacySettings()
@@ -137,6 +144,8 @@ class _Builder:
             self.sources["router.providers"] = layer.source
         self._apply_selection(layer, router)
         self._apply_classifier(layer)
+        self._apply_state(layer)
+        self.cache = parse_cache(layer, self.cache, self.sources)
         privacy = layer.table("privacy")
         self.privacy = parse_privacy(
             privacy,
@@ -216,6 +225,14 @@ class _Builder:
             self.sources[f"classifier.{key}"] = layer.source
         self.classifier = replace(self.classifier, **changes)
 
+    def _apply_state(self, layer: Layer) -> None:
+        table = layer.table("state")
+        layer.check_keys(table, _STATE_KEYS, "state")
+        if "url" in table:
+            url = expect(layer, table["url"], str, "url", "state", 'url = "redis://HOST:6379/0"')
+            self.state_url = check_state_url(url, layer.source) if url else None
+            self.sources["state.url"] = layer.source
+
     def _apply_provider(self, layer: Layer, name: str, table: Any) -> None:
         if name in RETIRED_PROVIDERS and not (isinstance(table, Mapping) and "base_url" in table):
             raise layer.error(
@@ -266,12 +283,14 @@ class _Builder:
             exclude=self.exclude,
             catalog_ttl_hours=self.catalog_ttl_hours,
             classifier=self.classifier,
+            state_url=self.state_url,
             offline=self.offline,
             timeouts=self.timeouts,
             state_dir=state_dir,
             config_file=config_file,
             sources=MappingProxyType(dict(self.sources)),
             privacy=self.privacy,
+            cache=self.cache,
         )
 
     def _provider(self, name: str, environ: Mapping[str, str]) -> ProviderSettings:
@@ -314,6 +333,9 @@ def load_settings(
         )
     check_log_level(env)
     builder.offline = bool(env_flag(env, "OPENMUX_OFFLINE"))
+    if env.get("OPENMUX_STATE_URL"):
+        builder.state_url = check_state_url(env["OPENMUX_STATE_URL"], "OPENMUX_STATE_URL")
+        builder.sources["state.url"] = "environment"
     if overrides:
         builder.apply(Layer(overrides, "constructor arguments"))
     if offline is not None:
@@ -335,7 +357,11 @@ def load_settings(
             key if isinstance(key, SecretStr) else SecretStr(key),
             "constructor",
         )
-    state_dir = Path(env["OPENMUX_STATE_DIR"]) if env.get("OPENMUX_STATE_DIR") else None
+    state_dir = (
+        Path(env["OPENMUX_STATE_DIR"])
+        if env.get("OPENMUX_STATE_DIR")
+        else sqlite_state_dir(builder.state_url)
+    )
     settings = builder.build(env, state_dir, config_file)
     if not settings.free_only:
         report_free_only_off(settings.sources.get("router.free_only", "default"))

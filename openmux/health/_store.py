@@ -15,6 +15,11 @@ merges, never copies: each process keeps what *it* changed since its last
 flush (counts to add, a bench end to raise to) and applies that in SQL
 (`failures = failures + ?`, `benched_until = MAX(benched_until, ?)`), so a
 process with a stale view can neither erase another's bench nor lose its counts.
+
+With a shared state server (`[state] url = "redis://..."`) the same changes also go
+there (health._shared): a bench at once, the rest in batches from the state sync thread,
+which also reads the other hosts' changes into memory, so a request never waits for the
+server. While it is down, the state dir's view serves and the changes wait in an outbox.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from openmux._state_db import PerStateDir, open_state_db
 from openmux.config import default_state_dir
 from openmux.health._merge import MERGE, Change, Row, combine, parse_row
+from openmux.health._shared import MERGE_SCRIPT, SPACE, merge_args, parse_record, record_name
+from openmux.state import PerStateDir, SharedState, open_state_db, state_backend
 
 PROVIDER_WIDE = "*"
 FLUSH_SECONDS = 5.0
@@ -97,8 +103,16 @@ class HealthStore:
     PROBE_SECONDS = 5.0
     """How long one request's half-open probe keeps the others off the candidate at most."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, shared: SharedState | None = None) -> None:
         self.path = path
+        self._shared = shared
+        self._outbox: dict[tuple[str, str], Change] = {}
+        """Changes in the state dir (or memory) that the shared server has not had yet."""
+        self._push_lock = threading.Lock()
+        """Held over a send, so that a flush (at exit, say) waits for one in flight."""
+        self._sending = 0
+        self._sent = 0
+        self._shared_version: int | None = None
         self._lock = threading.Lock()
         self._rows: dict[tuple[str, str], Row] = {}
         self._pending: dict[tuple[str, str], Change] = {}
@@ -114,6 +128,9 @@ class HealthStore:
             opened = open_state_db(path, _connect)
             self._db, self.problem = opened.db, opened.problem
             self._prune()
+        if shared is not None:
+            self._sync()
+            shared.on_sync(self._sync)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -123,6 +140,8 @@ class HealthStore:
         now = time.monotonic()
         if self._db is None or now - self._checked < REFRESH_SECONDS:
             return
+        if self._shared is not None and self._shared.up and self._shared_version is not None:
+            return  # the sync thread keeps the view
         self._checked = now
         try:
             version = self._db.execute("PRAGMA data_version").fetchone()[0]
@@ -207,11 +226,13 @@ class HealthStore:
     def flush(self) -> None:
         with self._lock:
             self._flush()
+        self._push()
 
     def _flush(self) -> None:
         """Merge the pending changes into SQLite (the caller holds the lock)."""
         self._flushed = time.monotonic()
         if self._db is None:
+            self._queue_for_shared()
             self._pending.clear()
             return
         if not self._pending:
@@ -248,11 +269,74 @@ class HealthStore:
                 raise
         except sqlite3.DatabaseError:
             return  # kept pending: merged on the next flush, never lost
+        self._queue_for_shared()
         self._pending.clear()
         self._version = None  # read back the merged rows, other processes' changes included
         self._checked = float("-inf")
         if len(self._rows) > MAX_ROWS:
             self._prune()
+
+    # -- the shared server ---------------------------------------------------------------------
+
+    def _queue_for_shared(self) -> None:
+        """Add the pending changes to the outbox (lock held)."""
+        if self._shared is None:
+            return
+        for key, change in self._pending.items():
+            queued = self._outbox.get(key)
+            self._outbox[key] = change if queued is None else combine(queued, change)
+
+    def _push(self) -> None:
+        """Merge the outbox into the shared server; on failure it waits for the next try."""
+        if self._shared is None:
+            return
+        with self._push_lock:
+            with self._lock:
+                if not self._outbox:
+                    return
+                sending, self._outbox = self._outbox, {}
+                self._sending += 1
+            now = time.time()
+            items = [
+                ([record_name(*key)], merge_args(change, now, ROW_TTL_SECONDS))
+                for key, change in sending.items()
+            ]
+            sent = self._shared.merge(SPACE, MERGE_SCRIPT, items)
+            with self._lock:
+                self._sending -= 1
+                self._sent += 1
+                if not sent:  # older than what was queued meanwhile
+                    for key, change in self._outbox.items():
+                        sending[key] = combine(sending[key], change) if key in sending else change
+                    self._outbox = sending
+
+    def _sync(self) -> None:
+        """From the state sync thread: write the batch, then read others' changes."""
+        assert self._shared is not None
+        with self._lock:
+            if self._pending and time.monotonic() - self._flushed > FLUSH_SECONDS:
+                self._flush()
+        self._push()
+        sent = self._sent
+        version = self._shared.version(SPACE)
+        if version is None or version == self._shared_version:
+            return
+        records = self._shared.records(SPACE)
+        if records is None:
+            return
+        rows: dict[tuple[str, str], Row] = {}
+        for name, fields in records.items():
+            parsed = parse_record(name, fields)
+            if parsed is not None:
+                rows[parsed[0]] = parsed[1]
+        with self._lock:
+            if self._sending or self._sent != sent:
+                return  # a write went out meanwhile: read again next time
+            for changes in (self._outbox, self._pending):
+                for key, change in changes.items():
+                    rows[key] = change.apply(rows.get(key, Row()))
+            self._rows = rows
+            self._shared_version = version
 
     def _prune(self) -> None:
         if self._db is None:
@@ -295,6 +379,8 @@ class HealthStore:
             self._change((provider, model), Change(successes=1, reset=True, ended=now, p95=p95))
             if changed or time.monotonic() - self._flushed > FLUSH_SECONDS:
                 self._flush()
+        if changed and self._shared is not None:
+            self._shared.wake()
 
     def record_failure(
         self,
@@ -324,7 +410,10 @@ class HealthStore:
             self._change(key, change)
             self._flush()
             self._refresh()
-            return self._rows.get(key, Row()).benched_until
+            until = self._rows.get(key, Row()).benched_until
+        if change.benches:
+            self._push()  # other hosts must see a bench within a second
+        return until
 
     def default_bench(self, provider: str, model: str) -> float:
         """How long to bench after a rate limit that named no time: doubles on each repeat."""
@@ -346,7 +435,7 @@ class HealthStore:
 
 
 def _health_store(state_dir: Path) -> HealthStore:
-    store = HealthStore(state_dir / "health.sqlite3")
+    store = HealthStore(state_dir / "health.sqlite3", state_backend(state_dir).shared)
     atexit.register(store.flush)  # success counts still waiting for their batch
     return store
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from openmux._state_db import PerStateDir
 from openmux.config import default_state_dir
+from openmux.state import PerStateDir
 
 _MAX_ANSWERS = 1000  # answers a vote may still refer to, in memory and in the file
 

@@ -11,6 +11,11 @@ commit): exact across processes, paid only where it matters.
 Windows: requests and tokens per rolling minute (one bucket per second) and per quota
 day (one bucket per day, keyed by the epoch second the day began). A state file that
 cannot be used leaves the counters in memory: a request never fails for it.
+
+With a shared state server the counts also go there (quotas._shared), in batches from
+the state sync thread, which reads the other hosts' counts into memory; near a limit the
+reservation is one atomic script on the server instead of the SQLite transaction. While
+the server is down, this host counts in its state dir and its counts wait in an outbox.
 """
 
 from __future__ import annotations
@@ -22,102 +27,55 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from openmux._state_db import PerStateDir, open_state_db
 from openmux.config import default_state_dir
+from openmux.quotas._counts import (
+    ADD_COUNTS,
+    CHECKS,
+    MINUTE,
+    MINUTE_WINDOWS,
+    REQUESTS_PER_DAY,
+    REQUESTS_PER_MINUTE,
+    TOKENS_PER_DAY,
+    TOKENS_PER_MINUTE,
+    Blocked,
+    Buckets,
+    Key,
+    add_counts,
+    connect,
+    flat_rows,
+    minute_frees_at,
+)
 from openmux.quotas._limits import DayReset, Limits, day_start, next_reset
+from openmux.quotas._shared import push_counts, push_learned, reserve_on, snapshot
+from openmux.state import PerStateDir, SharedState, open_state_db, state_backend
 
 FLUSH_SECONDS = 1.0
 REFRESH_SECONDS = 0.05
 NEAR = 16
 """Closer than this to any limit, a reservation is written through at once."""
-MINUTE = 60
 KEEP_DAYS = 3
-
-REQUESTS_PER_MINUTE, REQUESTS_PER_DAY, TOKENS_PER_MINUTE, TOKENS_PER_DAY = "m", "d", "M", "D"
-_CHECKS = (
-    ("rpm", REQUESTS_PER_MINUTE),
-    ("rpd", REQUESTS_PER_DAY),
-    ("tpm", TOKENS_PER_MINUTE),
-    ("tpd", TOKENS_PER_DAY),
-)
-_MINUTE_WINDOWS = (REQUESTS_PER_MINUTE, TOKENS_PER_MINUTE)
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS quota_counts (
-        scope TEXT NOT NULL,
-        window TEXT NOT NULL,
-        bucket INTEGER NOT NULL,
-        n INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (scope, window, bucket)
-    )""",
-    """CREATE TABLE IF NOT EXISTS quota_learned (
-        scope TEXT PRIMARY KEY,
-        changes TEXT NOT NULL,
-        updated REAL NOT NULL
-    )""",
-)
-_ADD = """
-INSERT INTO quota_counts (scope, window, bucket, n) VALUES (?, ?, ?, ?)
-ON CONFLICT (scope, window, bucket) DO UPDATE SET n = n + excluded.n
-"""
-
-Buckets = dict[int, int]
-Key = tuple[str, str]  # (scope, window)
-
-
-@dataclass(frozen=True)
-class Blocked:
-    """A request would go over `limit` (= `value`); one fits again at `until` (epoch s)."""
-
-    limit: str
-    value: int
-    until: float
-
-    def describe(self, now: float | None = None) -> str:
-        now = time.time() if now is None else now
-        wait = self.until - now
-        if wait < 120:
-            when = f"in {max(0.0, wait):.0f} s"
-        else:
-            when = time.strftime("at %Y-%m-%d %H:%M UTC", time.gmtime(self.until))
-        return f"over its {self.limit} limit ({self.value}); frees up {when}"
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        for statement in _SCHEMA:
-            db.execute(statement)
-        db.execute("SELECT scope, window, bucket, n FROM quota_counts LIMIT 1").fetchall()
-        db.execute("SELECT scope, changes, updated FROM quota_learned LIMIT 1").fetchall()
-    except sqlite3.DatabaseError:
-        db.close()
-        raise
-    return db
-
-
-def _add(into: dict[Key, Buckets], counts: Iterable[tuple[str, str, int, int]]) -> None:
-    for scope, window, bucket, n in counts:
-        buckets = into.setdefault((scope, window), {})
-        if bucket not in buckets and window in _MINUTE_WINDOWS and len(buckets) > MINUTE:
-            # A new second: forget the seconds that left the window, so counting stays cheap.
-            for old in [b for b in buckets if b <= bucket - MINUTE]:
-                del buckets[old]
-        buckets[bucket] = buckets.get(bucket, 0) + n
 
 
 class QuotaStore:
     """Thread-safe; one per state directory per process."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, shared: SharedState | None = None) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._shared = shared
+        self._outbox: dict[Key, Buckets] = {}
+        """Counts in the state dir (or memory) that the shared server has not had yet."""
+        self._learned_outbox: dict[str, str] = {}
+        self._local_only: list[tuple[str, str, int, int]] = []
+        """Counts the shared server already has, still to be added to the state dir."""
+        self._push_lock = threading.Lock()
+        """Held over a batch's send, so that a flush (at exit, say) waits for it."""
+        self._sending = 0
+        self._sent = 0
+        self._shared_version: int | None = None
         self._view: dict[Key, Buckets] = {}
         self._pending: dict[Key, Buckets] = {}
         self._learned: dict[str, dict[str, Any]] = {}
@@ -130,9 +88,12 @@ class QuotaStore:
         self._db: sqlite3.Connection | None = None
         self.problem = ""
         if path is not None:
-            opened = open_state_db(path, _connect)
+            opened = open_state_db(path, connect)
             self._db, self.problem = opened.db, opened.problem
             self._refresh(time.time(), force=True)
+        if shared is not None:
+            self._sync()
+            shared.on_sync(self._sync)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -148,6 +109,8 @@ class QuotaStore:
         monotonic = time.monotonic()
         if self._db is None or (not force and monotonic - self._checked < REFRESH_SECONDS):
             return
+        if self._shared is not None and self._shared.up and self._shared_version is not None:
+            return  # the sync thread keeps the view
         self._checked = monotonic
         try:
             version = self._db.execute("PRAGMA data_version").fetchone()[0]
@@ -178,7 +141,7 @@ class QuotaStore:
         """The shared count as last read plus this process's unwritten one (lock held)."""
         key = (scope, window)
         view, pending = self._view.get(key), self._pending.get(key)
-        if window not in _MINUTE_WINDOWS:
+        if window not in MINUTE_WINDOWS:
             return (view.get(today, 0) if view else 0) + (pending.get(today, 0) if pending else 0)
         oldest = int(now) - MINUTE
         total = 0
@@ -195,7 +158,7 @@ class QuotaStore:
         """(what blocks one more request, or None; the least headroom left after it)."""
         today = self._today(limits.reset, now)
         headroom = NEAR
-        for name, window in _CHECKS:
+        for name, window in CHECKS:
             limit = getattr(limits, name)
             if limit is None:
                 continue
@@ -211,20 +174,10 @@ class QuotaStore:
     def _frees_at(
         self, scope: str, window: str, limit: int, need: int, now: float, limits: Limits
     ) -> float:
-        if window not in _MINUTE_WINDOWS:
+        if window not in MINUTE_WINDOWS:
             return self._days[limits.reset][0]
-        merged: Buckets = {}
-        oldest = int(now) - MINUTE
-        for source in (self._view.get((scope, window)), self._pending.get((scope, window))):
-            for bucket, n in (source or {}).items():
-                if bucket > oldest:
-                    merged[bucket] = merged.get(bucket, 0) + n
-        excess = sum(merged.values()) + need - limit
-        for bucket in sorted(merged):
-            excess -= merged[bucket]
-            if excess <= 0:
-                return float(bucket + MINUTE + 1)
-        return now + MINUTE
+        key = (scope, window)
+        return minute_frees_at((self._view.get(key), self._pending.get(key)), limit, need, now)
 
     def over(
         self, scope: str, limits: Limits, tokens: int = 0, now: float | None = None
@@ -241,7 +194,7 @@ class QuotaStore:
         with self._lock:
             self._refresh(now)
             today = self._today(limits.reset, now)
-            return {name: self._used(scope, window, now, today) for name, window in _CHECKS}
+            return {name: self._used(scope, window, now, today) for name, window in CHECKS}
 
     def learned(self, scope: str) -> Mapping[str, Any]:
         return self._learned.get(scope, {})
@@ -259,6 +212,10 @@ class QuotaStore:
             if blocked is not None:
                 return blocked
             counts = self._counts(scope, limits, 1, tokens, now)
+            if headroom < NEAR and self._shared is not None and self._shared.up:
+                done, verdict = self._reserve_shared(scope, limits, tokens, now, counts)
+                if done:
+                    return verdict
             if self._db is not None and headroom < NEAR:
                 return self._reserve_through(scope, limits, tokens, now, counts)
             self._add_pending(counts)
@@ -285,7 +242,7 @@ class QuotaStore:
         return rows
 
     def _add_pending(self, counts: Iterable[tuple[str, str, int, int]]) -> None:
-        _add(self._pending, counts)
+        add_counts(self._pending, counts)
 
     def _reserve_through(
         self,
@@ -307,13 +264,13 @@ class QuotaStore:
                     "AND (window IN ('d', 'D') OR bucket > ?)",
                     (scope, int(now) - MINUTE),
                 ).fetchall()
-                for window in (w for _, w in _CHECKS):
+                for window in (w for _, w in CHECKS):
                     self._view.pop((scope, window), None)
                 for window, bucket, n in rows:
                     self._view.setdefault((scope, window), {})[int(bucket)] = int(n)
                 blocked, _ = self._verdict(scope, limits, tokens, now)
                 if blocked is None:
-                    db.executemany(_ADD, counts)
+                    db.executemany(ADD_COUNTS, counts)
                     self._merge_into_view(counts)
                 db.execute("COMMIT")
             except BaseException:
@@ -325,6 +282,7 @@ class QuotaStore:
             self._add_pending(counts)
             return None
         self._merge_into_view(row for row in written if row[0] != scope)
+        self._queue_for_shared(written if blocked else [*written, *counts])
         self._pending.clear()
         self._flushed = time.monotonic()
         return blocked
@@ -342,14 +300,14 @@ class QuotaStore:
     ) -> None:
         """The provider says `used` of a limit is gone: count at least that much."""
         now = time.time() if now is None else now
-        window = dict(_CHECKS)[limit_name]
+        window = dict(CHECKS)[limit_name]
         with self._lock:
             self._refresh(now)
             today = self._today(limits.reset, now)
             missing = used - self._used(scope, window, now, today)
             if missing <= 0:
                 return
-            bucket = int(now) if window in _MINUTE_WINDOWS else today
+            bucket = int(now) if window in MINUTE_WINDOWS else today
             self._add_pending([(scope, window, bucket, missing)])
             self._flush(now)
 
@@ -361,6 +319,8 @@ class QuotaStore:
                 return
             self._learned[scope] = merged
             self.generation += 1
+            if self._shared is not None:
+                self._learned_outbox[scope] = json.dumps(merged)
             if self._db is not None:
                 with contextlib.suppress(sqlite3.DatabaseError):
                     self._db.execute(
@@ -372,39 +332,40 @@ class QuotaStore:
     # -- writing ----------------------------------------------------------------------------
 
     def _merge_into_view(self, counts: Iterable[tuple[str, str, int, int]]) -> None:
-        _add(self._view, counts)
+        add_counts(self._view, counts)
 
     def _pending_rows(self) -> list[tuple[str, str, int, int]]:
-        return [
-            (scope, window, bucket, n)
-            for (scope, window), buckets in self._pending.items()
-            for bucket, n in buckets.items()
-        ]
+        return flat_rows(self._pending)
 
     def _write_pending(self, db: sqlite3.Connection) -> list[tuple[str, str, int, int]]:
         """Add this process's pending counts in the open transaction; return them."""
         rows = self._pending_rows()
         if rows:
-            db.executemany(_ADD, rows)
+            db.executemany(ADD_COUNTS, rows)
         return rows
 
     def flush(self) -> None:
-        with self._lock:
+        with self._push_lock, self._lock:
             self._flush(time.time())
+            if self._shared is not None:
+                self._push()
 
     def _flush(self, now: float) -> None:
         self._flushed = time.monotonic()
         if self._db is None:
             self._merge_into_view(self._pending_rows())
+            self._queue_for_shared(self._pending_rows())
             self._pending.clear()
+            self._local_only.clear()
             return
-        if not self._pending:
+        if not self._pending and not self._local_only:
             return
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
                 written = self._write_pending(db)
+                db.executemany(ADD_COUNTS, self._local_only)
                 db.execute(
                     "DELETE FROM quota_counts WHERE (window IN ('m', 'M') AND bucket < ?) "
                     "OR bucket < ?",
@@ -417,7 +378,97 @@ class QuotaStore:
         except sqlite3.DatabaseError:
             return  # kept pending: written with the next batch
         self._merge_into_view(written)
+        self._queue_for_shared(written)
         self._pending.clear()
+        self._local_only.clear()
+
+    # -- the shared server (the caller holds the lock, unless said) -----------------------------
+
+    def _queue_for_shared(self, rows: Iterable[tuple[str, str, int, int]]) -> None:
+        if self._shared is not None:
+            add_counts(self._outbox, rows)
+
+    def _push(self) -> bool:
+        """Write the outbox to the shared server; False (kept for later) when it is down."""
+        assert self._shared is not None
+        if push_learned(self._shared, self._learned_outbox):
+            self._learned_outbox.clear()
+        if not self._outbox:
+            return True
+        self._sent += 1
+        if not push_counts(self._shared, self._outbox, MINUTE_WINDOWS):
+            return False
+        self._outbox.clear()
+        return True
+
+    def _reserve_shared(
+        self,
+        scope: str,
+        limits: Limits,
+        tokens: int,
+        now: float,
+        counts: list[tuple[str, str, int, int]],
+    ) -> tuple[bool, Blocked | None]:
+        """Check and count on the shared server in one step: (whether it could, the verdict).
+
+        No file is touched: the counts reach the state dir with the next batch."""
+        assert self._shared is not None
+        pending = self._pending_rows()  # the server must count them before it checks
+        self._merge_into_view(pending)
+        self._queue_for_shared(pending)
+        self._local_only += pending
+        self._pending.clear()
+        if not self._push():
+            return False, None
+        self._sent += 1
+        answer = reserve_on(
+            self._shared, scope, limits, tokens, now, self._today(limits.reset, now)
+        )
+        if answer is None:
+            return False, None
+        counted, by_window = answer
+        for window, buckets in by_window.items():
+            self._view[(scope, window)] = buckets
+        if counted:
+            self._local_only += counts
+        return True, None if counted else self._verdict(scope, limits, tokens, now)[0]
+
+    def _sync(self) -> None:
+        """From the state sync thread: write the batch, then read the others' counts. The
+        lock is never held over a round trip, so requests do not wait for the server."""
+        assert self._shared is not None
+        with self._push_lock:
+            with self._lock:
+                if self._pending and time.monotonic() - self._flushed > FLUSH_SECONDS:
+                    self._flush(time.time())
+                sending, self._outbox = self._outbox, {}
+                learned_sending, self._learned_outbox = self._learned_outbox, {}
+                self._sending += 1
+            sent = push_learned(self._shared, learned_sending) and push_counts(
+                self._shared, sending, MINUTE_WINDOWS
+            )
+            with self._lock:
+                self._sending -= 1
+                self._sent += 1
+                if not sent:  # counts add up in any order: give them back to the outbox
+                    add_counts(self._outbox, flat_rows(sending))
+                    self._learned_outbox = {**learned_sending, **self._learned_outbox}
+                    return
+                seen = self._sent
+        found = snapshot(self._shared, self._shared_version)
+        if found is None:
+            return
+        version, view, learned = found
+        with self._lock:
+            if self._sending or self._sent != seen:
+                return  # a write went out meanwhile: read again next time
+            # Not on the server yet: still this process's to add.
+            add_counts(view, [*flat_rows(self._outbox), *self._pending_rows()])
+            self._view = view
+            self._shared_version = version
+            if learned != self._learned:
+                self._learned = learned
+                self.generation += 1
 
     def clear(self) -> None:
         with self._lock:
@@ -432,7 +483,7 @@ class QuotaStore:
 
 
 def _quota_store(state_dir: Path) -> QuotaStore:
-    store = QuotaStore(state_dir / "quotas.sqlite3")
+    store = QuotaStore(state_dir / "quotas.sqlite3", state_backend(state_dir).shared)
     atexit.register(store.flush)  # counts still waiting for their batch
     return store
 

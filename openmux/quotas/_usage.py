@@ -3,12 +3,17 @@
 Rows are kept in memory and written in batches (every FLUSH_SECONDS or BATCH rows, and
 at exit), so recording costs no file access on a request's path. Retention is bounded:
 rows older than KEEP_DAYS go, and at most MAX_ROWS stay. Never a prompt or an answer.
+
+With a shared state server the rows also go to its "usage" log (from the state sync
+thread, never a request), and `rows` reads that log, so `openmux stats` sums every host.
+Rows the server has not had yet wait in an outbox while it is down.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import sqlite3
 import threading
 import time
@@ -16,13 +21,14 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from openmux._state_db import PerStateDir, open_state_db
 from openmux.config import default_state_dir
+from openmux.state import PerStateDir, SharedState, open_state_db, state_backend
 
 FLUSH_SECONDS = 2.0
 BATCH = 500
 KEEP_DAYS = 90
 MAX_ROWS = 200_000
+SPACE = "usage"
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,17 @@ def _row(values: tuple[Any, ...]) -> UsageRecord:
     return UsageRecord(**record)
 
 
+def _encode(row: UsageRecord) -> bytes:
+    return json.dumps(astuple(row)).encode()
+
+
+def _decode(item: bytes) -> UsageRecord | None:
+    try:
+        return _row(tuple(json.loads(item)))
+    except (ValueError, TypeError):
+        return None  # a damaged or foreign entry
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
     try:
@@ -79,9 +96,14 @@ def _connect(path: Path) -> sqlite3.Connection:
 class UsageLog:
     """Thread-safe; one per state directory per process."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, shared: SharedState | None = None) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._shared = shared
+        self._outbox: list[UsageRecord] = []
+        """Rows in the state dir (or memory) that the shared server has not had yet."""
+        self._push_lock = threading.Lock()
+        """Held over a batch's send, so that a flush (at exit, say) waits for it."""
         self._pending: list[UsageRecord] = []
         self._kept: list[UsageRecord] = []  # no usable file: the rows live here, bounded
         self._flushed = time.monotonic()
@@ -91,6 +113,8 @@ class UsageLog:
             opened = open_state_db(path, _connect)
             self._db, self.problem = opened.db, opened.problem
             self._prune()
+        if shared is not None:
+            shared.on_sync(self._sync)
 
     def record(self, row: UsageRecord) -> None:
         with self._lock:
@@ -99,13 +123,36 @@ class UsageLog:
                 self._flush()
 
     def flush(self) -> None:
-        with self._lock:
+        with self._push_lock, self._lock:
             self._flush()
+            self._push()
+
+    def _push(self) -> None:
+        """Append the outbox to the shared log (lock held); kept when the server is down."""
+        if self._shared is None or not self._outbox:
+            return
+        if self._shared.append(SPACE, [_encode(r) for r in self._outbox], MAX_ROWS):
+            self._outbox.clear()
+
+    def _sync(self) -> None:
+        """From the state sync thread; a request never waits for the server's answer."""
+        assert self._shared is not None
+        with self._push_lock:
+            with self._lock:
+                if self._pending and time.monotonic() - self._flushed > FLUSH_SECONDS:
+                    self._flush()
+                sending, self._outbox = self._outbox, []
+            if not sending or self._shared.append(SPACE, [_encode(r) for r in sending], MAX_ROWS):
+                return
+            with self._lock:  # kept, in order, for the next try
+                self._outbox = (sending + self._outbox)[-MAX_ROWS:]
 
     def _flush(self) -> None:
         self._flushed = time.monotonic()
         if not self._pending:
             return
+        if self._shared is not None:
+            self._outbox = (self._outbox + self._pending)[-MAX_ROWS:]
         if self._db is None:
             self._kept = (self._kept + self._pending)[-MAX_ROWS:]
             self._pending.clear()
@@ -117,6 +164,8 @@ class UsageLog:
                 [astuple(row) for row in self._pending],
             )
         except sqlite3.DatabaseError:
+            if self._shared is not None:  # queued above: not again with the next batch
+                self._outbox = self._outbox[: -len(self._pending)]
             return  # kept pending: written with the next batch
         self._pending.clear()
 
@@ -135,9 +184,12 @@ class UsageLog:
 
     def rows(self, since: float = 0.0) -> list[UsageRecord]:
         """Every recorded attempt since `since` (epoch s), this process's unwritten ones too."""
-        with self._lock:
+        with self._push_lock, self._lock:
             self._flush()
             self._prune()
+            shared = self._shared_rows(since)
+            if shared is not None:
+                return shared
             if self._db is None:
                 return [row for row in self._kept + self._pending if row.at >= since]
             try:
@@ -151,6 +203,17 @@ class UsageLog:
                 row for row in self._pending if row.at >= since
             ]
 
+    def _shared_rows(self, since: float) -> list[UsageRecord] | None:
+        """Every host's rows from the shared log (lock held); None when it cannot be read."""
+        if self._shared is None or not self._shared.up:
+            return None
+        self._push()
+        items = self._shared.items(SPACE)
+        if items is None:
+            return None
+        found = [row for row in map(_decode, items) if row is not None and row.at >= since]
+        return sorted(found + [row for row in self._outbox if row.at >= since], key=lambda r: r.at)
+
     def clear(self) -> None:
         with self._lock:
             self._pending.clear()
@@ -161,7 +224,7 @@ class UsageLog:
 
 
 def _usage_log(state_dir: Path) -> UsageLog:
-    log = UsageLog(state_dir / "usage.sqlite3")
+    log = UsageLog(state_dir / "usage.sqlite3", state_backend(state_dir).shared)
     atexit.register(log.flush)  # rows still waiting for their batch
     return log
 

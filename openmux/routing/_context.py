@@ -17,6 +17,7 @@ from openmux.providers import LocalDiscovery, ModelPool, NetworkProbe
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from openmux.cache import ResponseCache
     from openmux.catalog import Catalog
     from openmux.classifier import SecondTier
     from openmux.config import ProviderSettings, Settings
@@ -52,6 +53,12 @@ class Router:
         from openmux.quotas import QuotaGate
 
         return QuotaGate(self.settings.state_dir)
+
+    @cached_property
+    def response_cache(self) -> ResponseCache | None:
+        from openmux.cache import response_cache
+
+        return response_cache(self.settings)
 
     @cached_property
     def catalog(self) -> Catalog:

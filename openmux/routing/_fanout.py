@@ -155,6 +155,8 @@ class FanoutRequest(RouteRequest):
 
     def metadata(self) -> dict[str, Any]:
         meta = super().metadata()
+        if self.cached_from is not None:
+            return meta
         info = {"name": self.combiner, **self.combiner_info}
         labels = ", ".join(m.label for m in self.members)
         meta["attempts"] = self.all_attempts()

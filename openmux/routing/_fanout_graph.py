@@ -34,6 +34,7 @@ from langchain_core.runnables import (
 )
 
 from openmux.combiners import MemberAnswer, get_combiner
+from openmux.routing._cached import acache_lookup, cache_lookup, cached_graph
 from openmux.routing._call import ainvoke_candidate, invoke_candidate
 from openmux.routing._classify import aclassify, classify, needs_other_output, raise_unsupported
 from openmux.routing._combine import (
@@ -84,28 +85,46 @@ async def _amembers(router: Router, state: FanoutRequest) -> list[MemberAnswer]:
 
 
 def fanout_answer(router: Router, state: FanoutRequest) -> BaseMessage:
+    cached = cache_lookup(router, state)
+    if cached.hit is not None:
+        return cached.replay()
     classify(router, state, partial(answer, router))
     _planned(router, state)
-    return combine(state, _members(router, state), CombinerCalls(router, state))
+    return cached.keep(combine(state, _members(router, state), CombinerCalls(router, state)))
 
 
 async def afanout_answer(router: Router, state: FanoutRequest) -> BaseMessage:
-    await aclassify(router, state, partial(aanswer, router))
-    _planned(router, state)
-    return await acombine(state, await _amembers(router, state), CombinerCalls(router, state))
-
-
-def stream_fanout_answer(router: Router, state: FanoutRequest) -> Iterator[BaseMessage]:
-    classify(router, state, partial(answer, router))
-    _planned(router, state)
-    yield from stream_combine(state, _members(router, state), CombinerCalls(router, state))
-
-
-async def astream_fanout_answer(router: Router, state: FanoutRequest) -> AsyncIterator[BaseMessage]:
+    cached = await acache_lookup(router, state)
+    if cached.hit is not None:
+        return cached.replay()
     await aclassify(router, state, partial(aanswer, router))
     _planned(router, state)
     answers = await _amembers(router, state)
-    async for chunk in astream_combine(state, answers, CombinerCalls(router, state)):
+    return await cached.akeep(await acombine(state, answers, CombinerCalls(router, state)))
+
+
+def stream_fanout_answer(router: Router, state: FanoutRequest) -> Iterator[BaseMessage]:
+    cached = cache_lookup(router, state)
+    if cached.hit is not None:
+        yield from cached.replay_chunks()
+        return
+    classify(router, state, partial(answer, router))
+    _planned(router, state)
+    chunks = stream_combine(state, _members(router, state), CombinerCalls(router, state))
+    yield from cached.keep_stream(chunks)
+
+
+async def astream_fanout_answer(router: Router, state: FanoutRequest) -> AsyncIterator[BaseMessage]:
+    cached = await acache_lookup(router, state)
+    if cached.hit is not None:
+        async for chunk in cached.areplay_chunks():
+            yield chunk
+        return
+    await aclassify(router, state, partial(aanswer, router))
+    _planned(router, state)
+    answers = await _amembers(router, state)
+    chunks = astream_combine(state, answers, CombinerCalls(router, state))
+    async for chunk in cached.akeep_stream(chunks):
         yield chunk
 
 
@@ -246,5 +265,5 @@ def fanout_graph(router: Router) -> Runnable[FanoutRequest, BaseMessage]:
     with _GRAPHS_LOCK:
         graph = _GRAPHS.get(router)
         if graph is None:
-            graph = _GRAPHS[router] = build_fanout_graph(router)
+            graph = _GRAPHS[router] = cached_graph(router, build_fanout_graph(router))
         return graph

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableBranch, RunnableLambda
 
+from openmux.routing._cached import acache_lookup, cache_lookup, cached_graph
 from openmux.routing._classify import aclassify, classify, needs_other_output, raise_unsupported
 from openmux.routing._failover import afailover, afailover_stream, failover, failover_stream
 from openmux.routing._listen import alisten, listen
@@ -58,27 +59,43 @@ def plan(router: Router, request: RouteRequest) -> RouteRequest:
 
 
 def answer(router: Router, request: RouteRequest) -> BaseMessage:
+    cached = cache_lookup(router, request)
+    if cached.hit is not None:
+        return cached.replay()
     classify(router, request, partial(answer, router))
     listen(request, partial(answer, router))
-    return failover(router, request, _classified(router, request))
+    return cached.keep(failover(router, request, _classified(router, request)))
 
 
 async def aanswer(router: Router, request: RouteRequest) -> BaseMessage:
+    cached = await acache_lookup(router, request)
+    if cached.hit is not None:
+        return cached.replay()
     await aclassify(router, request, partial(aanswer, router))
     await alisten(request, partial(aanswer, router))
-    return await afailover(router, request, _classified(router, request))
+    return await cached.akeep(await afailover(router, request, _classified(router, request)))
 
 
 def stream_answer(router: Router, request: RouteRequest) -> Iterator[BaseMessage]:
+    cached = cache_lookup(router, request)
+    if cached.hit is not None:
+        yield from cached.replay_chunks()
+        return
     classify(router, request, partial(answer, router))
     listen(request, partial(answer, router))
-    yield from failover_stream(router, request, _classified(router, request))
+    yield from cached.keep_stream(failover_stream(router, request, _classified(router, request)))
 
 
 async def astream_answer(router: Router, request: RouteRequest) -> AsyncIterator[BaseMessage]:
+    cached = await acache_lookup(router, request)
+    if cached.hit is not None:
+        async for chunk in cached.areplay_chunks():
+            yield chunk
+        return
     await aclassify(router, request, partial(aanswer, router))
     await alisten(request, partial(aanswer, router))
-    async for chunk in afailover_stream(router, request, _classified(router, request)):
+    chunks = afailover_stream(router, request, _classified(router, request))
+    async for chunk in cached.akeep_stream(chunks):
         yield chunk
 
 
@@ -104,4 +121,5 @@ def build_graph(router: Router) -> Runnable[RouteRequest, BaseMessage]:
         (RunnableLambda(needs_other_output), unsupported),
         RunnableLambda(route, afunc=aroute, name="select"),  # type: ignore[arg-type]
     )
-    return RunnableLambda(classify_node, afunc=aclassify_node, name="classify") | branch
+    graph = RunnableLambda(classify_node, afunc=aclassify_node, name="classify") | branch
+    return cached_graph(router, graph)

@@ -98,6 +98,11 @@ class RouteRequest:
     """Add `timings` (ms per stage) to the metadata."""
     marks: dict[str, float] = field(default_factory=dict)
     """perf_counter times: classified, selected; sent, headers, first_token of the answer."""
+    cache_scope: dict[str, Any] | None = None
+    """What of the caller can change the answer (ChatOpenMux's cache key parameters);
+    None: the response cache neither answers nor keeps this request (see `_cached`)."""
+    cached_from: dict[str, Any] | None = None
+    """Set on a cache hit: the routing metadata of the answer it replays."""
 
     @property
     def sent(self) -> int:
@@ -157,6 +162,14 @@ class RouteRequest:
 
     def metadata(self) -> dict[str, Any]:
         """The `response_metadata["openmux"]` contract."""
+        if self.cached_from is not None:
+            return {
+                **self.cached_from,
+                "latency_ms": round((time.perf_counter() - self.started) * 1000, 2),
+                "cached": True,
+                "attempts": [],
+                **({"timings": self.timings()} if self.profile else {}),
+            }
         classification = self.classification
         winner = self.winner
         return {

@@ -104,3 +104,7 @@ def test_soak_eight_processes_with_failing_providers(
     benches = _benches(tmp_path / "state")
     assert set(benches) == {f"mine-{n}" for n in range(SOAK_PROCESSES)}
     assert all(until > time.time() + 500 for until in benches.values())
+    # Nor a usage record: each answer's attempt, batched in each process, is in the file.
+    with sqlite3.connect(tmp_path / "state" / "usage.sqlite3") as db:
+        ok = db.execute("SELECT COUNT(*) FROM attempts WHERE status = 'ok'").fetchone()[0]
+    assert ok == sum(count["answered"] for count in counts)

@@ -1,0 +1,54 @@
+"""`[state] url` / OPENMUX_STATE_URL: where health, quotas, usage and the cache live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from openmux._redact import redact
+from openmux.errors import ConfigError
+
+STATE_SCHEMES = ("sqlite", "redis", "rediss")
+STATE_URL_FIX = 'use "sqlite:///PATH/TO/STATE/DIR", "redis://HOST:6379/0" or "rediss://HOST:6380/0"'
+
+
+def check_state_url(url: str, source: str) -> str:
+    """The URL as given, or ConfigError naming what is wrong (credentials masked)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(
+            f"state url {redact(url)!r} is not a URL ({exc})", source=source, fix=STATE_URL_FIX
+        ) from exc
+    if parts.scheme not in STATE_SCHEMES:
+        raise ConfigError(
+            f"state url {redact(url)!r}: unknown scheme {parts.scheme or '(none)'!r}",
+            source=source,
+            fix=STATE_URL_FIX,
+        )
+    if parts.scheme != "sqlite" and not parts.hostname:
+        raise ConfigError(
+            f"state url {redact(url)!r} names no host", source=source, fix=STATE_URL_FIX
+        )
+    if parts.scheme != "sqlite" and port == 0:
+        raise ConfigError(f"state url {redact(url)!r}: port 0", source=source, fix=STATE_URL_FIX)
+    if parts.scheme == "sqlite" and parts.netloc:
+        raise ConfigError(
+            f"state url {redact(url)!r}: a sqlite url names a folder, not a host",
+            source=source,
+            fix="write three slashes: sqlite:///PATH/TO/STATE/DIR",
+        )
+    return url
+
+
+def sqlite_state_dir(url: str | None) -> Path | None:
+    """The folder a `sqlite:///PATH` state url names (None: the default state dir)."""
+    if not url or not url.startswith("sqlite:"):
+        return None
+    path = unquote(urlsplit(url).path).lstrip("/")
+    if not path:
+        return None
+    # sqlite:///~/state is the home folder's; sqlite:////srv/state (SQLAlchemy's absolute form)
+    # and sqlite:///srv/state both name /srv/state.
+    return Path(path).expanduser() if path.startswith("~") else Path("/" + path)

@@ -1,0 +1,25 @@
+"""State that outlives a process: health, quotas, usage and the response cache.
+
+One small interface (`StateBackend`), two backends: SQLite files in the state dir
+(the default; shared by one machine's processes) and a Redis-protocol server
+(`[state] url = "redis://HOST:6379/0"`, Redis >= 6 or Valkey; shared across hosts).
+Requests read state from memory; a backend that cannot be reached degrades to local
+state with one warning, never an error.
+"""
+
+from openmux.state._backend import BackendName, SharedState, StateBackend
+from openmux.state._files import PerStateDir, StateDbOpen, is_corruption, move_aside, open_state_db
+from openmux.state._resolve import configured_state, state_backend
+
+__all__ = [
+    "BackendName",
+    "PerStateDir",
+    "SharedState",
+    "StateBackend",
+    "StateDbOpen",
+    "configured_state",
+    "is_corruption",
+    "move_aside",
+    "open_state_db",
+    "state_backend",
+]

@@ -1,0 +1,58 @@
+"""Which backend holds this process's state: `[state] url` / OPENMUX_STATE_URL, once."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from openmux.state._backend import StateBackend
+from openmux.state._sqlite import SqliteBackend
+
+_lock = threading.Lock()
+_backends: dict[tuple[Path, str], StateBackend] = {}
+
+
+def configured_state(state_dir: Path | None) -> tuple[Path, str]:
+    """(the state dir, the state url or "") the settings name."""
+    from openmux.config import default_state_dir, load_settings
+    from openmux.errors import ConfigError
+
+    try:
+        settings = load_settings()
+    except ConfigError:  # whoever loads the settings says what is wrong; state stays local
+        return state_dir or default_state_dir(), ""
+    directory = state_dir or settings.state_dir or default_state_dir()
+    return directory, settings.state_url or ""
+
+
+def state_backend(state_dir: Path | None = None, *, url: str | None = None) -> StateBackend:
+    """The process's backend for this state dir (None: the configured one), built once.
+
+    `url` (default: the settings' `[state] url`) picks it: redis:// or rediss:// a
+    Redis-protocol server, anything else SQLite files in the state dir."""
+    if url is None:
+        directory, url = configured_state(state_dir)
+    else:
+        directory = state_dir or configured_state(None)[0]
+    key = (directory, url if url.startswith("redis") else "")
+    with _lock:
+        backend = _backends.get(key)
+        if backend is None:
+            backend = _backends[key] = _build(directory, key[1])
+        return backend
+
+
+def _build(state_dir: Path, url: str) -> StateBackend:
+    if not url:
+        return SqliteBackend(state_dir)
+    from openmux.state._redis import RedisBackend
+
+    return RedisBackend(url, None if urlsplit(url).password else _stored_password())
+
+
+def _stored_password() -> str | None:
+    from openmux.config import stored_key
+
+    secret = stored_key("state")
+    return secret.get_secret_value() if secret is not None else None

@@ -1,0 +1,124 @@
+"""The default backend: SQLite files in the state dir, shared by one machine's processes.
+
+Blobs live in `state.sqlite3` (WAL, so readers never wait for a writer). A file that
+cannot be used keeps them in memory, bounded, for this process only.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+from openmux.state._files import open_state_db
+
+MEMORY_BLOBS = 1000
+"""Entries kept in memory when the file cannot be used."""
+PRUNE_EVERY = 256
+"""Expired blobs are deleted after this many writes (reads skip them anyway)."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS blobs (
+    space TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (space, key)
+)
+"""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(_SCHEMA)
+        db.execute("SELECT space, key, value, expires FROM blobs LIMIT 1").fetchall()
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db
+
+
+class SqliteBackend:
+    """Thread-safe; one per state dir per process (see `state_backend`)."""
+
+    name: Literal["sqlite"] = "sqlite"
+    shared = None
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.path = state_dir / "state.sqlite3"
+        self._lock = threading.Lock()
+        self._memory: OrderedDict[tuple[str, str], tuple[bytes, float]] = OrderedDict()
+        self._writes = 0
+        opened = open_state_db(self.path, _connect)
+        self._db, self.problem = opened.db, opened.problem
+
+    def get_blob(self, space: str, key: str) -> bytes | None:
+        now = time.time()
+        with self._lock:
+            if self._db is None:
+                found = self._memory.get((space, key))
+                return found[0] if found and found[1] > now else None
+            try:
+                row = self._db.execute(
+                    "SELECT value FROM blobs WHERE space = ? AND key = ? AND expires > ?",
+                    (space, key, now),
+                ).fetchone()
+            except sqlite3.DatabaseError:
+                return None
+        return bytes(row[0]) if row else None
+
+    def put_blob(self, space: str, key: str, value: bytes, ttl_s: float) -> None:
+        now = time.time()
+        with self._lock:
+            if self._db is None:
+                self._memory[(space, key)] = (bytes(value), now + ttl_s)
+                self._memory.move_to_end((space, key))
+                while len(self._memory) > MEMORY_BLOBS:
+                    self._memory.popitem(last=False)
+                return
+            self._writes += 1
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO blobs (space, key, value, expires) VALUES (?, ?, ?, ?)",
+                    (space, key, sqlite3.Binary(value), now + ttl_s),
+                )
+                if self._writes % PRUNE_EVERY == 0:
+                    self._db.execute("DELETE FROM blobs WHERE expires <= ?", (now,))
+            except sqlite3.DatabaseError:
+                return  # the cache is advice: a busy or broken file skips this entry
+
+    def blobs(self, space: str) -> Iterator[tuple[str, bytes]]:
+        now = time.time()
+        with self._lock:
+            if self._db is None:
+                found = [
+                    (k, v)
+                    for (s, k), (v, ends) in self._memory.items()
+                    if s == space and ends > now
+                ]
+            else:
+                try:
+                    found = [
+                        (key, bytes(value))
+                        for key, value in self._db.execute(
+                            "SELECT key, value FROM blobs WHERE space = ? AND expires > ?",
+                            (space, now),
+                        ).fetchall()
+                    ]
+                except sqlite3.DatabaseError:
+                    found = []
+        yield from found
+
+    def describe(self) -> str:
+        return f"sqlite:///{self.state_dir}" if self._db is not None else "sqlite (in memory)"
+
+    def check(self) -> str:
+        return self.problem

@@ -1,0 +1,89 @@
+"""The state interface: keyed blobs with a TTL on every backend, and how it is chosen."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+from openmux.config import load_settings
+from openmux.errors import ConfigError
+from openmux.state import StateBackend, state_backend
+from tests.state_server import StateServer
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> StateBackend:
+    if request.param == "sqlite":
+        return state_backend(tmp_path / "state", url="")
+    server: StateServer = request.getfixturevalue("state_server")
+    return state_backend(tmp_path / "state", url=server.url)
+
+
+def test_blobs_round_trip_and_expire(backend: StateBackend) -> None:
+    backend.put_blob("answers", "k1", b"\x00first", ttl_s=60)
+    backend.put_blob("answers", "k2", b"second", ttl_s=0.05)
+    backend.put_blob("other", "k1", b"elsewhere", ttl_s=60)
+    assert backend.get_blob("answers", "k1") == b"\x00first"
+    assert backend.get_blob("answers", "missing") is None
+    time.sleep(0.1)
+    assert backend.get_blob("answers", "k2") is None
+    assert dict(backend.blobs("answers")) == {"k1": b"\x00first"}
+    backend.put_blob("answers", "k1", b"replaced", ttl_s=60)
+    assert dict(backend.blobs("answers")) == {"k1": b"replaced"}
+    assert backend.check() == ""
+
+
+def test_one_backend_per_state_dir_and_url(tmp_path: Path, state_server: StateServer) -> None:
+    assert state_backend(tmp_path / "a", url="") is state_backend(tmp_path / "a", url="")
+    assert state_backend(tmp_path / "a", url="") is not state_backend(tmp_path / "b", url="")
+    assert state_backend(tmp_path / "a", url=state_server.url).name == "redis"
+    assert state_backend(tmp_path / "a", url="").name == "sqlite"
+
+
+def test_the_settings_pick_the_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_server: StateServer
+) -> None:
+    monkeypatch.setenv("OPENMUX_STATE_DIR", str(tmp_path / "from-env"))
+    assert state_backend().name == "sqlite"
+    monkeypatch.setenv("OPENMUX_STATE_URL", state_server.url)
+    assert state_backend().name == "redis"
+    assert state_backend().describe() == state_server.url
+
+
+def test_a_sqlite_url_names_the_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENMUX_STATE_DIR")
+    monkeypatch.setenv("OPENMUX_STATE_URL", f"sqlite:///{tmp_path}/shared")
+    assert load_settings().state_dir == tmp_path / "shared"
+
+
+@pytest.mark.parametrize(
+    "url", ["postgres://db/1", "redis://", "sqlite://host/path", "redis://u:hunter22@h:99999/0"]
+)
+def test_a_wrong_state_url_is_one_clear_line(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENMUX_STATE_URL", url)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "state url" in str(caught.value)
+    assert "hunter22" not in str(caught.value)
+
+
+def test_an_unreachable_server_degrades_with_one_warning(
+    tmp_path: Path, state_server: StateServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"redis://:s3cret-password@127.0.0.1:{state_server.port}/0"
+    state_server.kill()
+    with caplog.at_level(logging.WARNING, logger="openmux"):
+        backend = state_backend(tmp_path, url=url)
+        for _ in range(50):
+            backend.put_blob("answers", "k", b"v", ttl_s=60)
+            assert backend.get_blob("answers", "k") is None
+            assert list(backend.blobs("answers")) == []
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert "unreachable" in warnings[0].getMessage()
+    assert "s3cret-password" not in caplog.text
+    assert "s3cret-password" not in backend.describe()
+    assert "unreachable" in backend.check()
