@@ -10,7 +10,7 @@ from openmux.errors import OpenMuxError
 
 
 def run_pull(args: argparse.Namespace) -> int:
-    from openmux.local._media_pull import LOCAL_MEDIA_MODELS
+    from openmux.local import LOCAL_MEDIA_MODELS
 
     try:
         if args.spec in LOCAL_MEDIA_MODELS:
@@ -30,17 +30,17 @@ def run_pull(args: argparse.Namespace) -> int:
 
 
 def _pull_media(args: argparse.Namespace) -> int:
-    from openmux.local._media_pull import (
+    from openmux.local import (
         LOCAL_MEDIA_MODELS,
         folder_size,
+        media_runtime_available,
         pull_media,
-        runtime_available,
     )
 
     model = LOCAL_MEDIA_MODELS[args.spec]
     folder = pull_media(model.name, endpoint=args.endpoint)
     print(f"pulled {model.name} ({folder_size(folder) / 1e6:.1f} MB) to {folder}")
-    if not runtime_available():
+    if not media_runtime_available():
         print(f"to run it, install its runtime: {model.install_hint}")
     verb = (
         "openmux transcribe memo.wav"

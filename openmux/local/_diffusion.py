@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from openmux.providers._media_formats import rgb_png
+from openmux.providers import rgb_png
 
 DEFAULT_SIZE = (512, 512)
 CONTEXT = 77

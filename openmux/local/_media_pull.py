@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from openmux.config._providers import LOCAL_IMAGE_MODEL_ID, LOCAL_TRANSCRIPTION_MODEL_ID
+from openmux.config import LOCAL_IMAGE_MODEL_ID, LOCAL_TRANSCRIPTION_MODEL_ID
 from openmux.local._pulled import hub_download, models_dir
 
 if TYPE_CHECKING:
@@ -79,24 +79,24 @@ SD_TURBO = LocalMediaModel(
 LOCAL_MEDIA_MODELS: dict[str, LocalMediaModel] = {m.name: m for m in (WHISPER_TINY, SD_TURBO)}
 
 
-def runtime_available() -> bool:
+def media_runtime_available() -> bool:
     """onnxruntime is installed (looked up, not imported)."""
     return importlib.util.find_spec("onnxruntime") is not None
 
 
-def pulled_folder(name: str) -> Path | None:
+def pulled_media_folder(name: str) -> Path | None:
     """The folder of a completely pulled local media model, or None."""
     folder = models_dir() / name
     return folder if (folder / DONE_MARKER).is_file() else None
 
 
-def missing(name: str) -> str | None:
+def media_model_missing(name: str) -> str | None:
     """What to run before `name` can answer here (None: ready)."""
     model = LOCAL_MEDIA_MODELS[name]
     steps = []
-    if not runtime_available():
+    if not media_runtime_available():
         steps.append(model.install_hint)
-    if pulled_folder(name) is None:
+    if pulled_media_folder(name) is None:
         steps.append(f"{model.pull_hint} (a {model.size_mb} MB download)")
     if not steps:
         return None

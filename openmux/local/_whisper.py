@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from openmux.providers._failures import ProviderFailure
+from openmux.providers import ProviderFailure
 
 SAMPLE_RATE = 16_000
 N_FFT = 400

@@ -15,7 +15,7 @@ from openmux.providers._failures import (
     retry_after_seconds,
 )
 from openmux.providers._http import watching_headers, watching_rate_limits
-from openmux.providers._media_formats import MIME_SUFFIXES, audio_seconds, sniff_mime
+from openmux.providers._media_formats import MIME_SUFFIXES, audio_seconds, rgb_png, sniff_mime
 from openmux.providers._media_wires import MEDIA_WIRES, media_missing, parse_size
 from openmux.providers._network import NetworkProbe
 from openmux.providers._quirks import adapt_request
@@ -40,6 +40,7 @@ __all__ = [
     "media_missing",
     "parse_size",
     "retry_after_seconds",
+    "rgb_png",
     "sniff_mime",
     "watching_headers",
     "watching_rate_limits",

@@ -14,8 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from openmux.config import MediaKind
-from openmux.config._providers import LOCAL_IMAGE_MODEL_ID, LOCAL_TRANSCRIPTION_MODEL_ID
+from openmux.config import LOCAL_IMAGE_MODEL_ID, LOCAL_TRANSCRIPTION_MODEL_ID, MediaKind
 from openmux.providers._failures import ProviderFailure, failure_from_error_object
 from openmux.providers._media_formats import MIME_SUFFIXES, pcm16_to_wav, sniff_mime
 
@@ -338,10 +337,9 @@ def _espeak_missing() -> str | None:
 
 
 def _local_whisper(ask: MediaInput) -> MediaOutput:
-    from openmux.local._media_pull import WHISPER_TINY, pulled_folder
-    from openmux.local._whisper import transcribe_wav
+    from openmux.local import WHISPER_TINY, pulled_media_folder, transcribe_wav
 
-    folder = pulled_folder(WHISPER_TINY.name)
+    folder = pulled_media_folder(WHISPER_TINY.name)
     if folder is None:
         raise ProviderFailure(
             "local", f"{WHISPER_TINY.name} is not pulled: run {WHISPER_TINY.pull_hint}"
@@ -350,10 +348,9 @@ def _local_whisper(ask: MediaInput) -> MediaOutput:
 
 
 def _local_diffusion(ask: MediaInput) -> MediaOutput:
-    from openmux.local._diffusion import generate_png
-    from openmux.local._media_pull import SD_TURBO, pulled_folder
+    from openmux.local import SD_TURBO, generate_png, pulled_media_folder
 
-    folder = pulled_folder(SD_TURBO.name)
+    folder = pulled_media_folder(SD_TURBO.name)
     if folder is None:
         raise ProviderFailure("local", f"{SD_TURBO.name} is not pulled: run {SD_TURBO.pull_hint}")
     return MediaOutput(data=generate_png(folder, ask.text, ask.size), mime_type="image/png")
@@ -361,9 +358,9 @@ def _local_diffusion(ask: MediaInput) -> MediaOutput:
 
 def _pulled_missing(name: str) -> Callable[[], str | None]:
     def missing() -> str | None:
-        from openmux.local._media_pull import missing
+        from openmux.local import media_model_missing
 
-        return missing(name)
+        return media_model_missing(name)
 
     return missing
 

@@ -14,7 +14,7 @@ import wave
 from email.parser import BytesParser
 from email.policy import HTTP
 
-from openmux.providers._media_formats import rgb_png
+from openmux.providers import rgb_png
 
 SPEECH_SECONDS_PER_CHARACTER = 0.06
 MIN_SPEECH_SECONDS = 0.5

@@ -16,7 +16,7 @@ pytest.importorskip("onnx")
 from PIL import Image
 
 from openmux import UnsupportedTask, generate_image, transcribe
-from openmux.local._media_pull import SD_TURBO, WHISPER_TINY, missing, pull_media
+from openmux.local._media_pull import SD_TURBO, WHISPER_TINY, media_model_missing, pull_media
 from openmux.local._whisper import SAMPLE_RATE, log_mel, mel_filters, read_wav
 from openmux.testing import FakeHub
 from openmux.testing._media import mp3, wav
@@ -42,7 +42,7 @@ def models_dir(clean_environment: Path, tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_without_a_pull_the_error_names_the_command_to_run() -> None:
-    assert "openmux pull whisper-tiny" in (missing(WHISPER_TINY.name) or "")
+    assert "openmux pull whisper-tiny" in (media_model_missing(WHISPER_TINY.name) or "")
     with pytest.raises(UnsupportedTask, match="openmux pull whisper-tiny"):
         transcribe(wav(0.5, SAMPLE_RATE), offline=True)
     with pytest.raises(UnsupportedTask, match="openmux pull sd-turbo"):
@@ -52,8 +52,8 @@ def test_without_a_pull_the_error_names_the_command_to_run() -> None:
 def test_without_the_runtime_the_hint_installs_it_first(monkeypatch: pytest.MonkeyPatch) -> None:
     import openmux.local._media_pull as media_pull
 
-    monkeypatch.setattr(media_pull, "runtime_available", lambda: False)
-    assert missing(SD_TURBO.name) == (
+    monkeypatch.setattr(media_pull, "media_runtime_available", lambda: False)
+    assert media_model_missing(SD_TURBO.name) == (
         'local: pip install "openmux[image-local]" && openmux pull sd-turbo '
         f"(a {SD_TURBO.size_mb} MB download) for offline images"
     )
@@ -66,7 +66,7 @@ def test_pulled_whisper_transcribes_offline_with_no_key() -> None:
     with FakeHub() as hub:
         serve(hub, WHISPER_TINY, whisper_files())
         pull_media(WHISPER_TINY.name, endpoint=hub.url)
-    assert missing(WHISPER_TINY.name) is None
+    assert media_model_missing(WHISPER_TINY.name) is None
     # 44.1 kHz stereo-free WAV: read, resampled to 16 kHz, encoded, decoded greedily.
     text = transcribe(wav(1.5, 44_100), offline=True)
     assert text.text == WHISPER_TRANSCRIPT
@@ -128,4 +128,4 @@ def test_cli_pull_of_a_local_media_model(models_dir: Path) -> None:
     assert missing_file.returncode == 1
     assert missing_file.stderr.startswith("openmux pull: could not pull sd-turbo: ")
     assert "HTTP 404" in missing_file.stderr and "Traceback" not in missing_file.stderr
-    assert missing(SD_TURBO.name) is not None
+    assert media_model_missing(SD_TURBO.name) is not None
