@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import HumanMessage
 from starlette.applications import Starlette
@@ -33,6 +33,9 @@ from openmux.server._errors import (
 )
 from openmux.server._metrics import Metrics
 from openmux.server._security import authorized, server_keys
+
+if TYPE_CHECKING:
+    from openmux.routing import Candidate
 
 DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
 VIRTUAL_PREFIX = "openmux/"
@@ -66,7 +69,7 @@ class OpenMuxServer:
         self.chat = ChatOpenMux(config=self.config, classifier=classifier)
         self.keys = server_keys() if keys is None else keys
         self.max_request_bytes = max_request_bytes
-        self.metrics = Metrics()
+        self.metrics = Metrics(self.quota_headroom)
         self.total_timeout_s = self.chat.settings.timeouts.total
         self._embeddings: OrderedDict[str, OpenMuxEmbeddings] = OrderedDict()
         self._models: tuple[float, list[dict[str, Any]]] | None = None
@@ -239,21 +242,37 @@ class OpenMuxServer:
         self._models = (time.monotonic() + _MODELS_TTL_S, listing)
         return listing
 
-    def _routable_models(self) -> list[str]:
-        """Every `PROVIDER:ID` the router would try for a chat request now, then for an
+    def _routable(self) -> list[Candidate]:
+        """Every candidate the router would try for a chat request now, then for an
         embeddings request (the one select of every surface)."""
         from openmux.routing import RouteRequest, select
 
         router = self.chat.router
         chat = select(router, RouteRequest(messages=[HumanMessage("")], task="chat"))
-        vectors = select(router, RouteRequest(messages=[], output="embeddings"))
-        return list(dict.fromkeys(f"{c.provider.name}:{c.model.id}" for c in chat + vectors))
+        return chat + select(router, RouteRequest(messages=[], output="embeddings"))
+
+    def _routable_models(self) -> list[str]:
+        return list(dict.fromkeys(f"{c.provider.name}:{c.model.id}" for c in self._routable()))
+
+    def quota_headroom(self) -> list[tuple[str, str, str, int]]:
+        """What is left of each routable model's free-tier limits (one row per counter)."""
+        quotas = self.chat.router.quotas
+        rows: dict[tuple[str, str], dict[str, int]] = {}
+        for candidate in self._routable():
+            scope, left = quotas.headroom(candidate.provider, candidate.model.id)
+            provider, _, model = scope.partition("|")
+            rows[(provider, model)] = left
+        return [(p, m, limit, n) for (p, m), left in rows.items() for limit, n in left.items()]
 
     async def health(self, request: Request) -> Response:
         return json_response({"status": "ok", "version": __version__})
 
     async def metrics_endpoint(self, request: Request) -> Response:
-        return Response(self.metrics.exposition(), media_type=self.metrics.content_type)
+        import anyio
+
+        # The headroom is read from the quota counters: off the event loop.
+        text = await anyio.to_thread.run_sync(self.metrics.exposition)
+        return Response(text, media_type=self.metrics.content_type)
 
 
 _TASKS = tuple(task.value for task in TaskType)

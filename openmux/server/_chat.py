@@ -39,14 +39,16 @@ _EXTENSION = "openmux"
 _log = get_logger("openmux.server")
 
 
-def route_headers(meta: Mapping[str, Any], started: float, provider_ms: float) -> dict[str, str]:
+def route_headers(
+    meta: Mapping[str, Any], started: float, provider_ms: float, attempts: int
+) -> dict[str, str]:
     """The `x-openmux-*` headers; overhead is the time not spent waiting on providers."""
     elapsed_ms = (time.perf_counter() - started) * 1000
     return {
         "x-openmux-provider": str(meta.get("provider")),
         "x-openmux-model": str(meta.get("model")),
         "x-openmux-task": str(meta.get("task")),
-        "x-openmux-attempts": str(len(meta.get("attempts") or ())),
+        "x-openmux-attempts": str(attempts),
         "x-openmux-overhead-ms": f"{max(0.0, elapsed_ms - provider_ms):.2f}",
     }
 
@@ -66,7 +68,7 @@ def _attempts_ms(meta: Mapping[str, Any]) -> float:
 
 def answer_headers(meta: Mapping[str, Any], started: float) -> dict[str, str]:
     """`route_headers` for an answer whose attempts are all recorded."""
-    return route_headers(meta, started, _attempts_ms(meta))
+    return route_headers(meta, started, _attempts_ms(meta), len(meta.get("attempts") or ()))
 
 
 async def chat_completions(server: OpenMuxServer, request: Request) -> Response:
@@ -156,15 +158,16 @@ async def _stream(
 
 
 def _stream_headers(route: RouteRequest, started: float) -> dict[str, str]:
-    """Headers for a stream whose first chunk is in hand; the providers' time is the
-    failed attempts' plus the answering one's wait for its first chunk."""
+    """Headers for a stream whose first chunk is in hand: its attempt is not recorded
+    until it ends, so it is counted here, and its wait for that chunk is provider time."""
     meta = route.metadata()
     sent = route.marks.get("sent")
     waiting_ms = (time.perf_counter() - sent) * 1000 if sent is not None else 0.0
+    provider_ms = _attempts_ms(meta) + waiting_ms
     return {
         "cache-control": "no-cache",
         "x-accel-buffering": "no",
-        **route_headers(meta, started, _attempts_ms(meta) + waiting_ms),
+        **route_headers(meta, started, provider_ms, len(meta["attempts"]) + 1),
         **rate_limit_headers(route),
     }
 
