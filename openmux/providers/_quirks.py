@@ -128,12 +128,11 @@ def adapt_openai_body(
     provider: ProviderSettings, model: str, body: Mapping[str, Any]
 ) -> dict[str, Any]:
     """An OpenAI-protocol request body in the form this provider takes, for `model`."""
-    dropped = DROPPED_OPTIONS.get(provider.protocol, frozenset())
-    out = {
-        OPENAI_BODY_RENAMES.get(name, name): value
-        for name, value in body.items()
-        if name not in dropped
-    }
+    dropped = DROPPED_OPTIONS.get(provider.protocol, frozenset()) | OPENAI_BODY_RENAMES.keys()
+    out = {name: value for name, value in body.items() if name not in dropped}
+    for old, new in OPENAI_BODY_RENAMES.items():
+        if body.get(old) is not None:
+            out[new] = body[old]  # the newer name wins when both are given, as at OpenAI
     out["model"] = model
     rewrite = TOOL_CALL_ID_FORMS.get(provider.tool_call_id_style)
     if rewrite is not None and isinstance(out.get("messages"), list):
