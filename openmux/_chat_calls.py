@@ -39,7 +39,7 @@ except ImportError:  # an older langchain-core: the run keeps the model named be
     ROUTED_MODEL_KEY = None
 
 # Per-call options that steer the router rather than the provider.
-ROUTING_KWARGS = ("task", "model", "provider", "profile", "cache")
+ROUTING_KWARGS = ("task", "model", "provider", "profile", "cache", "openai_body")
 FANOUT_KWARGS = ("fanout", "combiner", "judge", "min_answers", "member_timeout")
 # Per-call options for the provider: OpenAI chat-completion parameters (the wire format of
 # most providers; quirks rows adapt them for the others) and what LangChain itself passes

@@ -18,6 +18,7 @@ from langchain_core.load.serializable import SerializedConstructor, SerializedNo
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
+    BaseMessageChunk,
 )
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import (
@@ -310,11 +311,35 @@ class ChatOpenMux(BaseChatModel):
         config = ensure_config(config)
         if self._observed(config, kwargs):
             return self._remembered(await super().ainvoke(input, config, stop=stop, **kwargs))
-        request = self._request(to_messages(input), stop, kwargs)
+        return await self.aanswer_request(self._request(to_messages(input), stop, kwargs))
+
+    # The OpenAI-compatible server's way in: it builds the request (`route_request`), then
+    # reads the route from it as it forms (a stream's headers leave with its first chunk).
+
+    def route_request(self, messages: list[BaseMessage], **kwargs: Any) -> RouteRequest:
+        """The request `invoke(messages, **kwargs)` routes, for an unobserved run."""
+        return self._request(messages, None, kwargs)
+
+    async def aanswer_request(self, request: RouteRequest) -> AIMessage:
+        """`ainvoke`'s answer to a `route_request` request."""
         with self._audited(request) as usage:
             message = await self._aunobserved(request)
             usage.append(getattr(message, "usage_metadata", None))
         return self._remembered(with_run_id(self._finish(message, request)))
+
+    async def astream_request(self, request: RouteRequest) -> AsyncIterator[BaseMessageChunk]:
+        """`astream`'s chunks for a `route_request` request; the last one holds the metadata."""
+        with self._audited(request) as usage:
+            async for chunk in aunset_hooks_each(self._astream_unobserved(request)):
+                usage.append(getattr(chunk, "usage_metadata", None))
+                yield generation_chunk(chunk).message
+        last = metadata_chunk(request, usage).message
+        yield self._remembered(last)
+
+    def _astream_unobserved(self, request: RouteRequest) -> AsyncIterator[BaseMessage]:
+        if isinstance(request, FanoutRequest):
+            return astream_fanout_answer(self.router, request)
+        return astream_answer(self.router, request)
 
     def _observed(self, config: RunnableConfig, kwargs: dict[str, Any]) -> bool:
         """Would BaseChatModel.invoke do more than bookkeeping (a handler to tell, a cache,
@@ -369,6 +394,7 @@ class ChatOpenMux(BaseChatModel):
             provider=routing["provider"] or self.provider,
             profile=bool(routing["profile"]),
             cache_scope=self._cache_scope(routing["cache"]),
+            openai_body=routing["openai_body"],
         )
         fanout = fan["fanout"] if fan["fanout"] is not None else self.fanout
         if not fanout:
@@ -508,10 +534,8 @@ class ChatOpenMux(BaseChatModel):
         config = self._child_config(run_manager)
         if config is not None:
             achunks = self._traced_graph(request).astream(request, config)
-        elif isinstance(request, FanoutRequest):
-            achunks = astream_fanout_answer(self.router, request)
         else:
-            achunks = astream_answer(self.router, request)
+            achunks = self._astream_unobserved(request)
         with self._audited(request) as usage:
             async for chunk in aunset_hooks_each(achunks):
                 generation = generation_chunk(chunk)

@@ -23,6 +23,7 @@ from openmux.privacy._scrub import (
     scrub_for_provider,
     scrub_messages,
     scrub_texts_for_provider,
+    scrubs_for,
 )
 
 __all__ = [
@@ -41,4 +42,5 @@ __all__ = [
     "scrub_messages",
     "scrub_text",
     "scrub_texts_for_provider",
+    "scrubs_for",
 ]

@@ -53,9 +53,14 @@ def scrub_for_provider(
     messages: Sequence[BaseMessage],
 ) -> list[BaseMessage]:
     """What to send `provider`: scrubbed when scrub_pii is on and it is not on this machine."""
-    if privacy is None or not privacy.scrub_pii or provider.local:
+    if privacy is None or not scrubs_for(privacy, provider):
         return list(messages)
     return scrub_messages(messages, privacy.scrub_kinds)
+
+
+def scrubs_for(privacy: PrivacySettings | None, provider: ProviderSettings) -> bool:
+    """Whether what `provider` is sent gets scrubbed (scrub_pii on, a remote provider)."""
+    return privacy is not None and privacy.scrub_pii and not provider.local
 
 
 def scrub_texts_for_provider(

@@ -18,7 +18,7 @@ from openmux.providers._http import watching_headers, watching_rate_limits
 from openmux.providers._media_formats import MIME_SUFFIXES, audio_seconds, rgb_png, sniff_mime
 from openmux.providers._media_wires import MEDIA_WIRES, media_missing, parse_size
 from openmux.providers._network import NetworkProbe
-from openmux.providers._quirks import adapt_request
+from openmux.providers._quirks import adapt_openai_body, adapt_request
 
 __all__ = [
     "BUILTIN_PROVIDERS",
@@ -32,6 +32,7 @@ __all__ = [
     "ProviderFailure",
     "ProviderSpec",
     "QuietAnswers",
+    "adapt_openai_body",
     "adapt_request",
     "audio_seconds",
     "failure_from_exception",

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from langchain_core.messages import AIMessage, BaseMessage
 
     from openmux.config import MediaKind, ProviderSettings, Timeouts
+    from openmux.providers._wire import OpenAIEndpoint
 
 _NO_KEY = SecretStr("not-needed")
 
@@ -189,6 +190,17 @@ def _local_embeddings(
     return LocalEmbeddings()
 
 
+def _openai_endpoint(
+    provider: ProviderSettings,
+    model: str,
+    timeouts: Timeouts,
+    loop: asyncio.AbstractEventLoop | None,
+) -> Any:
+    from openmux.providers._wire import OpenAIEndpoint
+
+    return OpenAIEndpoint(provider, model, timeouts, loop)
+
+
 ChatFactory = Callable[
     ["ProviderSettings", str, "Timeouts", "asyncio.AbstractEventLoop | None"], "BaseChatModel"
 ]
@@ -202,6 +214,8 @@ CHAT_FACTORIES: dict[str, ChatFactory] = {
     "llamacpp": _local_chat,
     "transformers": _transformers_chat,
 }
+# Protocols that take an OpenAI chat-completions body as it came (see `_wire`).
+OPENAI_BODY_FACTORIES: dict[str, Callable[..., Any]] = {"openai": _openai_endpoint}
 EMBEDDINGS_FACTORIES: dict[str, EmbeddingsFactory] = {
     "openai": _openai_embeddings,
     "ollama": _ollama_embeddings,
@@ -249,6 +263,16 @@ class ModelPool:
 
     def chat(self, provider: ProviderSettings, model: str, *, aio: bool = False) -> BaseChatModel:
         return self._get(CHAT_FACTORIES, "chat", provider, model, aio)
+
+    def openai_endpoint(self, provider: ProviderSettings) -> OpenAIEndpoint | None:
+        """The provider's endpoint for OpenAI chat bodies sent as they came, on the running
+        event loop; None when the provider speaks another protocol."""
+        if provider.protocol not in OPENAI_BODY_FACTORIES:
+            return None
+        endpoint: OpenAIEndpoint = self._get(
+            OPENAI_BODY_FACTORIES, "openai-body", provider, "", aio=True
+        )
+        return endpoint
 
     def embeddings(
         self, provider: ProviderSettings, model: str, *, aio: bool = False

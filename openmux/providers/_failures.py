@@ -260,14 +260,8 @@ def _from_openai(exc: BaseException) -> ProviderFailure:
             return _from_httpx(cause)
         return ProviderFailure("connection", str(exc))
     if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        message = _openai_message(exc)
-        return ProviderFailure(
-            kind_for_status(status, message),
-            f"HTTP {status}: {message}",
-            status=status,
-            retry_after=retry_after_seconds(exc.response.headers),
-            detail=exc.body if status == 429 else None,
+        return _status_failure(
+            exc.status_code, _openai_message(exc), exc.response.headers, exc.body
         )
     if isinstance(exc, openai.APIError):
         # Raised for an error event inside an SSE stream.
@@ -276,6 +270,33 @@ def _from_openai(exc: BaseException) -> ProviderFailure:
             return failure_from_error_object(body.get("error", body))
         return ProviderFailure("bad_response", str(exc))
     return ProviderFailure("bad_response", f"{type(exc).__name__}: {exc}")
+
+
+def _status_failure(
+    status: int, message: str, headers: Mapping[str, str], body: Any
+) -> ProviderFailure:
+    return ProviderFailure(
+        kind_for_status(status, message),
+        f"HTTP {status}: {message}",
+        status=status,
+        retry_after=retry_after_seconds(headers),
+        detail=body if status == 429 else None,
+    )
+
+
+def failure_from_status(status: int, headers: Mapping[str, str], content: bytes) -> ProviderFailure:
+    """An OpenAI-protocol error response read without the SDK (see `_wire`)."""
+    try:
+        body: Any = json.loads(content)
+    except ValueError:
+        body = None
+    error = body.get("error", body) if isinstance(body, Mapping) else None
+    if isinstance(error, Mapping) and error.get("message"):
+        message = str(error["message"])
+    else:
+        message = content[:300].decode("utf-8", "replace")
+    # As the OpenAI SDK's errors carry it: the `error` object, else the whole body.
+    return _status_failure(status, message, headers, error if error is not None else body)
 
 
 def _openai_message(exc: Any) -> str:

@@ -9,6 +9,7 @@ provider's name or protocol to bend a request.
 | options it does not take | `DROPPED_OPTIONS[protocol]`                           |
 | options nested in a dict | `NESTED_OPTIONS[protocol]`: (dict name, renames)      |
 | options in its own form  | `CONVERTED_OPTIONS[protocol][option]`: new (name, value) |
+| OpenAI body field names  | `OPENAI_BODY_RENAMES`: old name -> the name sent       |
 
 (OpenAI-protocol servers get `max_tokens` under that name: see
 `_openai_compatible.CompatibleChatOpenAI`.)
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
@@ -115,3 +116,38 @@ def _options(protocol: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         if inner:
             out[key] = {**out.get(key, {}), **inner}
     return out
+
+
+# An OpenAI chat-completions body sent as it came (see `_wire`): fields every provider in
+# the table takes under another name. OpenAI's newer `max_completion_tokens` is rejected
+# by Mistral (422, extra_forbidden) and unknown to older compatible servers.
+OPENAI_BODY_RENAMES: dict[str, str] = {"max_completion_tokens": "max_tokens"}
+
+
+def adapt_openai_body(
+    provider: ProviderSettings, model: str, body: Mapping[str, Any]
+) -> dict[str, Any]:
+    """An OpenAI-protocol request body in the form this provider takes, for `model`."""
+    dropped = DROPPED_OPTIONS.get(provider.protocol, frozenset()) | OPENAI_BODY_RENAMES.keys()
+    out = {name: value for name, value in body.items() if name not in dropped}
+    for old, new in OPENAI_BODY_RENAMES.items():
+        if body.get(old) is not None:
+            out[new] = body[old]  # the newer name wins when both are given, as at OpenAI
+    out["model"] = model
+    rewrite = TOOL_CALL_ID_FORMS.get(provider.tool_call_id_style)
+    if rewrite is not None and isinstance(out.get("messages"), list):
+        out["messages"] = [_rewrite_wire_ids(m, rewrite) for m in out["messages"]]
+    return out
+
+
+def _rewrite_wire_ids(message: Any, rewrite: Callable[[str], str]) -> Any:
+    if not isinstance(message, dict):
+        return message
+    if message.get("tool_calls"):
+        calls = [
+            {**call, "id": rewrite(str(call.get("id") or ""))} for call in message["tool_calls"]
+        ]
+        return {**message, "tool_calls": calls}
+    if message.get("role") == "tool" and message.get("tool_call_id"):
+        return {**message, "tool_call_id": rewrite(str(message["tool_call_id"]))}
+    return message

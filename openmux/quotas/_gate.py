@@ -73,6 +73,17 @@ class QuotaGate:
             return None
         return self.store.over(scope, limits, tokens)
 
+    def headroom(self, provider: ProviderSettings, model: str) -> tuple[str, dict[str, int]]:
+        """The model's counter and what is left now of each of its known limits."""
+        scope, limits = self.scope(provider, model)
+        if not limits.any:
+            return scope, {}
+        used = self.store.used(scope, limits)
+        caps = {name: getattr(limits, name) for name in used}
+        return scope, {
+            name: max(0, cap - used[name]) for name, cap in caps.items() if cap is not None
+        }
+
     def reserve(self, provider: ProviderSettings, model: str, tokens: int = 0) -> Blocked | None:
         """Count one request of about `tokens` prompt tokens, unless it would go over."""
         scope, limits = self.scope(provider, model)

@@ -26,10 +26,11 @@ from langchain_core.tracers.log_stream import LogStreamCallbackHandler
 from openmux._logging import get_logger
 from openmux.config import MEDIA_KINDS
 from openmux.errors import NoProviderAvailable, StreamInterrupted
-from openmux.privacy import scrub_for_provider
+from openmux.privacy import scrub_for_provider, scrubs_for
 from openmux.providers import (
     ProviderFailure,
     QuietAnswers,
+    adapt_openai_body,
     adapt_request,
     failure_from_exception,
     watching_headers,
@@ -128,9 +129,15 @@ def _built(
 
 def _chat_model(
     router: Router, candidate: Candidate, request: RouteRequest, *, aio: bool
-) -> tuple[BaseChatModel, list[BaseMessage], dict[str, Any]]:
+) -> tuple[Any, list[BaseMessage], dict[str, Any]]:
+    """The model to call (or the OpenAI body bound to its endpoint), messages, options."""
     _rule_out(router, candidate, request)
     provider = candidate.provider
+    if aio and request.openai_body is not None and request.output == "text":
+        endpoint = _built(router, candidate, request, lambda: router.pool.openai_endpoint(provider))
+        if endpoint is not None and not scrubs_for(router.settings.privacy, provider):
+            body = adapt_openai_body(provider, candidate.model.id, request.openai_body)
+            return endpoint.bound(body), request.messages, {}
     model = _built(router, candidate, request, lambda: _model_for(router, candidate, request, aio))
     messages = scrub_for_provider(router.settings.privacy, provider, request.messages)
     messages, call_kwargs = adapt_request(provider, messages, request.call_kwargs)
@@ -252,6 +259,7 @@ def _succeed(
     if streamed or not request.finished:
         request.record(candidate, "ok", latency_ms=_ms_since(started), units=units)
         request.winner = candidate
+        request.rate_limit_headers = dict(seen or {})
         if request.profile:
             request.marks["sent"] = started
             if headers:
@@ -409,6 +417,7 @@ def stream_candidate(
             raise failure from exc
         break
     first_token = time.perf_counter()
+    request.streaming_from(candidate, seen, started)
     yield from held
     partial = "".join(c.text for c in held)
     last = held[-1]
@@ -459,6 +468,7 @@ async def astream_candidate(
             raise failure from exc
         break
     first_token = time.perf_counter()
+    request.streaming_from(candidate, seen, started)
     for early in held:
         yield early
     partial = "".join(c.text for c in held)

@@ -10,6 +10,8 @@ from openmux.errors import NoProviderAvailable
 from openmux.routing._output import NON_TEXT_OUTPUT
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from langchain_core.messages import BaseMessage
 
     from openmux.catalog import Resolved
@@ -103,6 +105,11 @@ class RouteRequest:
     None: the response cache neither answers nor keeps this request (see `_cached`)."""
     cached_from: dict[str, Any] | None = None
     """Set on a cache hit: the routing metadata of the answer it replays."""
+    openai_body: dict[str, Any] | None = None
+    """The request as an OpenAI chat-completions body (`openmux serve`'s): an OpenAI-protocol
+    provider is sent it as it came, model swapped and quirks applied."""
+    rate_limit_headers: dict[str, str] = field(default_factory=dict)
+    """The answering provider's `x-ratelimit-*` and `retry-after` response headers."""
 
     @property
     def sent(self) -> int:
@@ -156,6 +163,16 @@ class RouteRequest:
                 units=units,
             )
         )
+
+    def streaming_from(
+        self, candidate: Candidate, rate_limit_headers: Mapping[str, str], sent: float
+    ) -> None:
+        """The candidate's stream has its first chunk in hand: who answers is known before
+        the stream ends (unless a hedged race already went to another candidate)."""
+        if not self.finished:
+            self.winner = candidate
+            self.rate_limit_headers = dict(rate_limit_headers)
+            self.marks["sent"] = sent
 
     def attempt_dicts(self) -> list[dict[str, Any]]:
         return [attempt.as_dict() for attempt in self.attempts]

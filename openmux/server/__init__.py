@@ -12,8 +12,9 @@ client.chat.completions.create(model="openmux/auto", messages=[...])
 
 Model names: `openmux/auto` routes, `openmux/TASK` (`openmux/code`, ...) forces
 the task, `openmux/fanout` asks several models at once, `PROVIDER:ID` pins a
-model. The route travels in `x-openmux-*` headers (streams: in the last event's
-`openmux` field). Needs the `server` extra; `import openmux.server` loads no
+model. The route travels in `x-openmux-*` headers (a stream's leave with its first
+chunk; its last event's `openmux` field holds the full record), beside the provider's
+`x-ratelimit-*` headers. Needs the `server` extra; `import openmux.server` loads no
 ASGI library until an app is built.
 """
 

@@ -3,25 +3,24 @@
 Nothing here routes: a request becomes one ChatOpenMux (or OpenMuxEmbeddings)
 call with the per-call options those take (`task=`, `model=`, `fanout=`, tools,
 response_format, sampling), and the route comes back from
-`response_metadata["openmux"]`.
+`response_metadata["openmux"]` (chat: `_chat`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import aclosing
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessageChunk, BaseMessageChunk, HumanMessage
+from langchain_core.messages import HumanMessage
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from openmux import ChatOpenMux, OpenMuxEmbeddings, OpenMuxError, TaskType, __version__
@@ -30,21 +29,19 @@ from openmux.server._errors import (
     APIError,
     bad_request,
     from_openmux_error,
-    stream_error_event,
-    timeout_error,
     unknown_model,
 )
 from openmux.server._metrics import Metrics
 from openmux.server._security import authorized, server_keys
-from openmux.server._wire import ChunkWriter, call_options, completion, completion_id, to_messages
+
+if TYPE_CHECKING:
+    from openmux.routing import Candidate
 
 DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
 VIRTUAL_PREFIX = "openmux/"
 AUTO = "auto"
 FANOUT = "fanout"
 DEFAULT_FANOUT = 2
-# Past the router's own deadline, a last guard: the answer is late, say so.
-_TIMEOUT_GRACE_S = 5.0
 _MODELS_TTL_S = 30.0
 _EMBEDDING_INSTANCES = 64
 # Fan-out and pinning options a request may add under an `openmux` field (extra_body).
@@ -72,7 +69,7 @@ class OpenMuxServer:
         self.chat = ChatOpenMux(config=self.config, classifier=classifier)
         self.keys = server_keys() if keys is None else keys
         self.max_request_bytes = max_request_bytes
-        self.metrics = Metrics()
+        self.metrics = Metrics(self.quota_headroom)
         self.total_timeout_s = self.chat.settings.timeouts.total
         self._embeddings: OrderedDict[str, OpenMuxEmbeddings] = OrderedDict()
         self._models: tuple[float, list[dict[str, Any]]] | None = None
@@ -169,110 +166,6 @@ class OpenMuxServer:
             total_timeout_s=self.total_timeout_s,
         )
 
-    def route_headers(self, meta: Mapping[str, Any], started: float) -> dict[str, str]:
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        provider_ms = sum(a.get("latency_ms") or 0 for a in meta.get("attempts") or ())
-        return {
-            "x-openmux-provider": str(meta.get("provider")),
-            "x-openmux-model": str(meta.get("model")),
-            "x-openmux-task": str(meta.get("task")),
-            "x-openmux-attempts": str(len(meta.get("attempts") or ())),
-            "x-openmux-overhead-ms": f"{max(0.0, elapsed_ms - provider_ms):.2f}",
-        }
-
-    # -- chat -------------------------------------------------------------------------------
-
-    async def chat_completions(self, request: Request) -> Response:
-        started = time.perf_counter()
-        body = await self.read_json(request)
-        options = {**self.route_options(body), **call_options(body)}
-        messages = to_messages(body)
-        if body.get("stream"):
-            stream_options = body.get("stream_options") or {}
-            include_usage = bool(
-                isinstance(stream_options, dict) and stream_options.get("include_usage")
-            )
-            return await self._stream(body["model"], messages, options, include_usage, started)
-        try:
-            message = await asyncio.wait_for(
-                self.chat.ainvoke(messages, **options), self.total_timeout_s + _TIMEOUT_GRACE_S
-            )
-        except OpenMuxError as exc:
-            raise self.failure(exc, started) from exc
-        except asyncio.TimeoutError as exc:
-            raise timeout_error(self.total_timeout_s) from exc
-        meta = message.response_metadata.get("openmux") or {}
-        self.metrics.record_attempts(meta.get("attempts") or ())
-        answered_by = f"{meta.get('provider')}:{meta.get('model')}"
-        payload = completion(message, answered_by, completion_id())
-        return json_response(payload, headers=self.route_headers(meta, started))
-
-    async def _stream(
-        self,
-        model: str,
-        messages: list[Any],
-        options: dict[str, Any],
-        include_usage: bool,
-        started: float,
-    ) -> Response:
-        # One task runs the whole ChatOpenMux stream (its context stays in one task) and
-        # hands events over; nothing is sent before the first one, so failures up to
-        # there (every candidate failed, benched, over quota) get their own status code.
-        events: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
-        writer = ChunkWriter(model, completion_id(), include_usage)
-
-        async def produce() -> None:
-            metadata: dict[str, Any] = {}
-            try:
-                stream = cast(
-                    "AsyncGenerator[BaseMessageChunk, None]",
-                    self.chat.astream(messages, **options),
-                )
-                async with aclosing(stream) as chunks:
-                    async for chunk in chunks:
-                        meta = chunk.response_metadata.get("openmux")
-                        if meta is not None:
-                            metadata.update(meta)
-                        event = writer.delta(chunk) if isinstance(chunk, AIMessageChunk) else None
-                        if event is not None:
-                            events.put_nowait(event)
-                self.metrics.record_attempts(metadata.get("attempts") or ())
-                events.put_nowait(writer.end(metadata or None))
-            except Exception as exc:
-                events.put_nowait(exc)
-            finally:
-                events.put_nowait(None)
-
-        producer = asyncio.create_task(produce())
-        first = await events.get()
-        if isinstance(first, BaseException):
-            raise self._stream_failure(first, started)
-
-        async def body() -> AsyncIterator[bytes]:
-            item: bytes | BaseException | None = first
-            try:
-                while isinstance(item, bytes):
-                    yield item
-                    item = await events.get()
-                if isinstance(item, BaseException):
-                    # After the first chunk a failure cannot fail over: the client must
-                    # see an error, never a clean end of a truncated answer.
-                    yield stream_error_event(self._stream_failure(item, started))
-            finally:
-                producer.cancel()
-
-        return StreamingResponse(
-            body(),
-            media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
-        )
-
-    def _stream_failure(self, exc: BaseException, started: float) -> APIError:
-        if isinstance(exc, OpenMuxError):
-            return self.failure(exc, started)
-        _log.error("stream failed: %r", exc)
-        return APIError(502, "the answer's stream broke off", type="server_error")
-
     # -- embeddings -------------------------------------------------------------------------
 
     def embeddings_for(self, name: str) -> OpenMuxEmbeddings:
@@ -349,21 +242,37 @@ class OpenMuxServer:
         self._models = (time.monotonic() + _MODELS_TTL_S, listing)
         return listing
 
-    def _routable_models(self) -> list[str]:
-        """Every `PROVIDER:ID` the router would try for a chat request now, then for an
+    def _routable(self) -> list[Candidate]:
+        """Every candidate the router would try for a chat request now, then for an
         embeddings request (the one select of every surface)."""
         from openmux.routing import RouteRequest, select
 
         router = self.chat.router
         chat = select(router, RouteRequest(messages=[HumanMessage("")], task="chat"))
-        vectors = select(router, RouteRequest(messages=[], output="embeddings"))
-        return list(dict.fromkeys(f"{c.provider.name}:{c.model.id}" for c in chat + vectors))
+        return chat + select(router, RouteRequest(messages=[], output="embeddings"))
+
+    def _routable_models(self) -> list[str]:
+        return list(dict.fromkeys(f"{c.provider.name}:{c.model.id}" for c in self._routable()))
+
+    def quota_headroom(self) -> list[tuple[str, str, str, int]]:
+        """What is left of each routable model's free-tier limits (one row per counter)."""
+        quotas = self.chat.router.quotas
+        rows: dict[tuple[str, str], dict[str, int]] = {}
+        for candidate in self._routable():
+            scope, left = quotas.headroom(candidate.provider, candidate.model.id)
+            provider, _, model = scope.partition("|")
+            rows[(provider, model)] = left
+        return [(p, m, limit, n) for (p, m), left in rows.items() for limit, n in left.items()]
 
     async def health(self, request: Request) -> Response:
         return json_response({"status": "ok", "version": __version__})
 
     async def metrics_endpoint(self, request: Request) -> Response:
-        return Response(self.metrics.exposition(), media_type=self.metrics.content_type)
+        import anyio
+
+        # The headroom is read from the quota counters: off the event loop.
+        text = await anyio.to_thread.run_sync(self.metrics.exposition)
+        return Response(text, media_type=self.metrics.content_type)
 
 
 _TASKS = tuple(task.value for task in TaskType)
@@ -405,8 +314,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def media_routes(server: OpenMuxServer) -> list[Route]:
     """`/v1/images/generations`, `/v1/audio/speech`, `/v1/audio/transcriptions`."""
-    from functools import partial
-
     from openmux.server import _media
 
     handlers = {
@@ -430,6 +337,8 @@ def create_app(
 ) -> Starlette:
     """The server app. `config` takes openmux.toml's shape (default: the usual config
     file and environment); `keys` the server keys (default: `OPENMUX_SERVER_KEYS`)."""
+    from openmux.server import _chat
+
     server = OpenMuxServer(
         config=config, classifier=classifier, keys=keys, max_request_bytes=max_request_bytes
     )
@@ -437,7 +346,7 @@ def create_app(
     routes = [
         Route(
             "/v1/chat/completions",
-            endpoint("/v1/chat/completions", server.chat_completions),
+            endpoint("/v1/chat/completions", partial(_chat.chat_completions, server)),
             methods=["POST"],
         ),
         Route(

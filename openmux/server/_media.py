@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import Response
 
 from openmux.errors import OpenMuxError
+from openmux.server._chat import answer_headers
 from openmux.server._errors import bad_request
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ async def images_generations(server: OpenMuxServer, request: Request) -> Respons
         "created": int(time.time()),
         "data": [{"b64_json": base64.b64encode(image.data).decode("ascii")}],
     }
-    return json_response(payload, headers=server.route_headers(image.metadata, started))
+    return json_response(payload, headers=answer_headers(image.metadata, started))
 
 
 async def audio_speech(server: OpenMuxServer, request: Request) -> Response:
@@ -92,7 +93,7 @@ async def audio_speech(server: OpenMuxServer, request: Request) -> Response:
             **_routing(server, body),
         ),
     )
-    headers = server.route_headers(sound.metadata, started)
+    headers = answer_headers(sound.metadata, started)
     return Response(sound.data, media_type=sound.mime_type, headers=headers)
 
 
@@ -129,7 +130,7 @@ async def audio_transcriptions(server: OpenMuxServer, request: Request) -> Respo
             **_routing(server, fields),
         ),
     )
-    headers = server.route_headers(transcript.metadata, started)
+    headers = answer_headers(transcript.metadata, started)
     if response_format == "text":
         return Response(transcript.text, media_type="text/plain", headers=headers)
     return json_response({"text": transcript.text}, headers=headers)

@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests, provider attempts by status, latency per provider.
+"""Prometheus metrics: requests, provider attempts by status, latency per provider, and
+the free-tier headroom left per provider (read from the quota counters at each scrape).
 
 With several workers, prometheus-client's multiprocess mode (the
 `PROMETHEUS_MULTIPROC_DIR` the launcher sets) sums every worker's counters in
@@ -9,7 +10,7 @@ kinds only: never a key, a prompt or an error text.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -19,6 +20,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -26,13 +29,38 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
+Headroom = Callable[[], Iterable[tuple[str, str, str, int]]]
+"""(provider, model or "*" for a provider-wide counter, limit name, what is left)."""
+
+
+class QuotaHeadroom(Collector):
+    """`openmux_quota_remaining`: what is left of each known free-tier limit, now."""
+
+    def __init__(self, headroom: Headroom) -> None:
+        self.headroom = headroom
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "openmux_quota_remaining",
+            "Requests or tokens left before a free-tier limit (rpm, rpd, tpm, tpd), by "
+            'provider and model ("*": a limit the provider\'s models share)',
+            labels=["provider", "model", "limit"],
+        )
+        for provider, model, limit, left in self.headroom():
+            gauge.add_metric([provider, model, limit], left)
+        yield gauge
+
+
 class Metrics:
     """One set of collectors per app (tests run several apps in one process)."""
 
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self) -> None:
+    def __init__(self, headroom: Headroom | None = None) -> None:
         self.registry = CollectorRegistry()
+        self.quota = QuotaHeadroom(headroom) if headroom is not None else None
+        if self.quota is not None:
+            self.registry.register(self.quota)
         self.requests = Counter(
             "openmux_requests",
             "HTTP requests answered, by endpoint and status code",
@@ -78,5 +106,7 @@ class Metrics:
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
+            if self.quota is not None:  # the counters are shared: any worker reads them
+                registry.register(self.quota)
             return generate_latest(registry)
         return generate_latest(self.registry)

@@ -5,10 +5,11 @@ so options reach worker processes as environment variables; health, quotas and
 the cache are shared between workers through the state store.
 
 uvicorn (with uvloop and httptools) rather than granian, on benchmarks/serve.py's
-figures: the same app cost the same CPU per request under both; granian's latency
-at concurrency 1 was lower in some runs on a loaded 2-core machine, but it stalled
-(a gap of over a second) at 128 concurrent streams in three runs where uvicorn
-held 256. Streams are what a model gateway mostly serves.
+figures: the same app cost the same CPU per request under both (5.0-6.2 ms on a
+loaded 2-core machine, three runs); granian's latency at concurrency 1 was lower
+(6.3-6.8 ms added at p50 against uvicorn's 12.7-21.5 ms), but it stalled (a gap of
+over a second) at 256 concurrent streams in every run, where uvicorn held 256. Streams are what a
+model gateway mostly serves.
 """
 
 from __future__ import annotations

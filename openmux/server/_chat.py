@@ -1,0 +1,179 @@
+"""`POST /v1/chat/completions`: one ChatOpenMux request, answered or streamed.
+
+The request is built first (`ChatOpenMux.route_request`), so the route can be read
+from it as it forms: a stream's `x-openmux-*` headers leave with its first chunk,
+once failover and races are over. Unless the request fans out, it also carries the
+body as it came: an OpenAI-protocol provider is sent that body (model swapped,
+quirks applied) instead of a conversion to LangChain messages and back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, cast
+
+from langchain_core.messages import AIMessageChunk, BaseMessageChunk
+from starlette.responses import Response, StreamingResponse
+
+from openmux._logging import get_logger
+from openmux.errors import OpenMuxError
+from openmux.server._app import json_response
+from openmux.server._errors import APIError, stream_error_event, timeout_error
+from openmux.server._wire import ChunkWriter, call_options, completion, completion_id, to_messages
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from openmux.routing import RouteRequest
+    from openmux.server._app import OpenMuxServer
+
+# Past the router's own deadline, a last guard: the answer is late, say so.
+_TIMEOUT_GRACE_S = 5.0
+_RATE_LIMIT_PREFIX = "x-ratelimit-"
+# The body field holding OpenMux's own options: never sent to a provider.
+_EXTENSION = "openmux"
+
+_log = get_logger("openmux.server")
+
+
+def route_headers(
+    meta: Mapping[str, Any], started: float, provider_ms: float, attempts: int
+) -> dict[str, str]:
+    """The `x-openmux-*` headers; overhead is the time not spent waiting on providers."""
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    return {
+        "x-openmux-provider": str(meta.get("provider")),
+        "x-openmux-model": str(meta.get("model")),
+        "x-openmux-task": str(meta.get("task")),
+        "x-openmux-attempts": str(attempts),
+        "x-openmux-overhead-ms": f"{max(0.0, elapsed_ms - provider_ms):.2f}",
+    }
+
+
+def rate_limit_headers(route: RouteRequest) -> dict[str, str]:
+    """The answering provider's `x-ratelimit-*` headers (counts and reset times only)."""
+    return {
+        name: value
+        for name, value in route.rate_limit_headers.items()
+        if name.startswith(_RATE_LIMIT_PREFIX)
+    }
+
+
+def _attempts_ms(meta: Mapping[str, Any]) -> float:
+    return float(sum(a.get("latency_ms") or 0 for a in meta.get("attempts") or ()))
+
+
+def answer_headers(meta: Mapping[str, Any], started: float) -> dict[str, str]:
+    """`route_headers` for an answer whose attempts are all recorded."""
+    return route_headers(meta, started, _attempts_ms(meta), len(meta.get("attempts") or ()))
+
+
+async def chat_completions(server: OpenMuxServer, request: Request) -> Response:
+    started = time.perf_counter()
+    body = await server.read_json(request)
+    options = {**server.route_options(body), **call_options(body)}
+    messages = to_messages(body)
+    if "fanout" not in options:
+        options["openai_body"] = {k: v for k, v in body.items() if k != _EXTENSION}
+    try:
+        route = server.chat.route_request(messages, **options)
+    except OpenMuxError as exc:
+        raise server.failure(exc, started) from exc
+    if body.get("stream"):
+        stream_options = body.get("stream_options") or {}
+        include_usage = bool(
+            isinstance(stream_options, dict) and stream_options.get("include_usage")
+        )
+        return await _stream(server, body["model"], route, include_usage, started)
+    try:
+        message = await asyncio.wait_for(
+            server.chat.aanswer_request(route), server.total_timeout_s + _TIMEOUT_GRACE_S
+        )
+    except OpenMuxError as exc:
+        raise server.failure(exc, started) from exc
+    except asyncio.TimeoutError as exc:
+        raise timeout_error(server.total_timeout_s) from exc
+    meta = message.response_metadata.get("openmux") or {}
+    server.metrics.record_attempts(meta.get("attempts") or ())
+    answered_by = f"{meta.get('provider')}:{meta.get('model')}"
+    payload = completion(message, answered_by, completion_id())
+    headers = {**answer_headers(meta, started), **rate_limit_headers(route)}
+    return json_response(payload, headers=headers)
+
+
+async def _stream(
+    server: OpenMuxServer, model: str, route: RouteRequest, include_usage: bool, started: float
+) -> Response:
+    # One task runs the whole stream (its context stays in one task) and hands events
+    # over; nothing is sent before the first one, so failures up to there (every
+    # candidate failed, benched, over quota) get their own status code, and the route
+    # is known by then: it leaves in the headers.
+    events: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+    writer = ChunkWriter(model, completion_id(), include_usage)
+
+    async def produce() -> None:
+        metadata: dict[str, Any] = {}
+        try:
+            stream = cast(
+                "AsyncGenerator[BaseMessageChunk, None]", server.chat.astream_request(route)
+            )
+            async with aclosing(stream) as chunks:
+                async for chunk in chunks:
+                    meta = chunk.response_metadata.get("openmux")
+                    if meta is not None:
+                        metadata.update(meta)
+                    event = writer.delta(chunk) if isinstance(chunk, AIMessageChunk) else None
+                    if event is not None:
+                        events.put_nowait(event)
+            server.metrics.record_attempts(metadata.get("attempts") or ())
+            events.put_nowait(writer.end(metadata or None))
+        except Exception as exc:
+            events.put_nowait(exc)
+        finally:
+            events.put_nowait(None)
+
+    producer = asyncio.create_task(produce())
+    first = await events.get()
+    if isinstance(first, BaseException):
+        raise _stream_failure(server, first, started)
+    headers = _stream_headers(route, started)
+
+    async def body() -> AsyncIterator[bytes]:
+        item: bytes | BaseException | None = first
+        try:
+            while isinstance(item, bytes):
+                yield item
+                item = await events.get()
+            if isinstance(item, BaseException):
+                # After the first chunk a failure cannot fail over: the client must
+                # see an error, never a clean end of a truncated answer.
+                yield stream_error_event(_stream_failure(server, item, started))
+        finally:
+            producer.cancel()
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+
+
+def _stream_headers(route: RouteRequest, started: float) -> dict[str, str]:
+    """Headers for a stream whose first chunk is in hand: its attempt is not recorded
+    until it ends, so it is counted here, and its wait for that chunk is provider time."""
+    meta = route.metadata()
+    sent = route.marks.get("sent")
+    waiting_ms = (time.perf_counter() - sent) * 1000 if sent is not None else 0.0
+    provider_ms = _attempts_ms(meta) + waiting_ms
+    return {
+        "cache-control": "no-cache",
+        "x-accel-buffering": "no",
+        **route_headers(meta, started, provider_ms, len(meta["attempts"]) + 1),
+        **rate_limit_headers(route),
+    }
+
+
+def _stream_failure(server: OpenMuxServer, exc: BaseException, started: float) -> APIError:
+    if isinstance(exc, OpenMuxError):
+        return server.failure(exc, started)
+    _log.error("stream failed: %r", exc)
+    return APIError(502, "the answer's stream broke off", type="server_error")

@@ -1,0 +1,136 @@
+"""What travels beside the answer: the route on streams too, the provider's rate-limit
+headers, quota headroom in /metrics, and 429 when every candidate is over its quota."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+from langchain_openai import ChatOpenAI
+from openai import AsyncOpenAI, OpenAI
+
+from openmux.testing import FakeProviderServer, Fault
+from tests.integration_tests.server.conftest import (
+    ALPHA_REPLY,
+    BETA_REPLY,
+    FAKE_PROVIDERS,
+    StartServer,
+    fake_config,
+)
+
+PROVIDERS = FAKE_PROVIDERS
+
+RATE_HEADERS = {
+    "x-ratelimit-limit-requests": "30",
+    "x-ratelimit-remaining-requests": "29",
+    "x-ratelimit-reset-requests": "2s",
+}
+ASK = [{"role": "user", "content": "Explain recursion in one sentence"}]
+
+
+@pytest.fixture
+def limited(server: FakeProviderServer) -> FakeProviderServer:
+    for provider in server.providers.values():
+        provider.response_headers = RATE_HEADERS
+    return server
+
+
+def route_of(headers: httpx.Headers) -> tuple[str, str, str, str]:
+    return (
+        headers["x-openmux-provider"],
+        headers["x-openmux-model"],
+        headers["x-openmux-task"],
+        headers["x-openmux-attempts"],
+    )
+
+
+def test_stream_carries_the_route_after_failover(base_url: str, server: FakeProviderServer) -> None:
+    server.providers["alpha"].fault = Fault.status(500)
+    raw = OpenAI(base_url=base_url, api_key="unused").chat.completions.with_raw_response.create(
+        model="openmux/auto", messages=ASK, stream=True
+    )
+    # The route is known once the first chunk is in hand, failover done: the headers
+    # name the same route as the metadata on the stream's last event.
+    assert route_of(raw.headers)[:3] == ("beta", "shared", "chat")
+    assert float(raw.headers["x-openmux-overhead-ms"]) >= 0
+    chunks = list(raw.parse())
+    attempts = chunks[-1].model_extra["openmux"]["attempts"]
+    assert raw.headers["x-openmux-attempts"] == str(len(attempts))
+    assert [a["status"] for a in attempts][-1] == "ok" and len(attempts) > 1
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == BETA_REPLY
+
+
+async def test_async_stream_carries_the_route_and_rate_limits(
+    base_url: str, limited: FakeProviderServer
+) -> None:
+    api = AsyncOpenAI(base_url=base_url, api_key="unused")
+    raw = await api.chat.completions.with_raw_response.create(
+        model="alpha:shared", messages=ASK, stream=True
+    )
+    assert route_of(raw.headers) == ("alpha", "shared", "chat", "1")
+    assert raw.headers["x-ratelimit-remaining-requests"] == "29"
+    stream = raw.parse()
+    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert text == ALPHA_REPLY
+    await api.close()
+
+
+def test_rate_limit_headers_pass_through(base_url: str, limited: FakeProviderServer) -> None:
+    raw = OpenAI(base_url=base_url, api_key="unused").chat.completions.with_raw_response.create(
+        model="openmux/auto", messages=ASK
+    )
+    for name, value in RATE_HEADERS.items():
+        assert raw.headers[name] == value
+    # Only rate-limit headers cross: the provider's own request id stays behind.
+    assert "x-request-id" not in raw.headers
+
+
+def test_langchain_client_sees_route_and_rate_limits(
+    base_url: str, limited: FakeProviderServer
+) -> None:
+    model = ChatOpenAI(
+        base_url=base_url, api_key="unused", model="openmux/auto", include_response_headers=True
+    )
+    answer = model.invoke("Explain recursion in one sentence")
+    assert answer.response_metadata["headers"]["x-ratelimit-limit-requests"] == "30"
+    first = next(iter(model.stream("Explain recursion in one sentence")))
+    headers = first.response_metadata["headers"]
+    assert headers["x-openmux-provider"] == "alpha"
+    assert headers["x-ratelimit-remaining-requests"] == "29"
+
+
+def test_metrics_export_quota_headroom(
+    start_server: StartServer, server: FakeProviderServer
+) -> None:
+    config = fake_config(server)
+    config["providers"]["alpha"]["limits"] = {"rpm": 5, "rpd": 100}
+    base_url = start_server(config)
+    OpenAI(base_url=base_url, api_key="unused").chat.completions.create(
+        model="alpha:shared", messages=ASK
+    )
+    text = httpx.get(base_url.removesuffix("/v1") + "/metrics").text
+    # `[providers.X] limits` of a provider the table does not know bind it as a whole.
+    assert 'openmux_quota_remaining{limit="rpm",model="*",provider="alpha"} 4.0' in text
+    assert 'openmux_quota_remaining{limit="rpd",model="*",provider="alpha"} 99.0' in text
+    rows = [line for line in text.splitlines() if line.startswith("openmux_quota_remaining{")]
+    assert rows and all('provider="beta"' not in row for row in rows)  # beta: no known limits
+
+
+def test_every_candidate_over_quota_is_429(
+    start_server: StartServer, server: FakeProviderServer
+) -> None:
+    config = fake_config(server)
+    for name in ("alpha", "beta"):
+        config["providers"][name]["limits"] = {"rpm": 1}
+    api = OpenAI(base_url=start_server(config), api_key="unused", max_retries=0)
+    api.chat.completions.create(model="alpha:shared", messages=ASK)
+    api.chat.completions.create(model="beta:shared", messages=ASK)
+    hits = {name: p.hits for name, p in server.providers.items()}
+    with pytest.raises(openai.RateLimitError) as over:
+        api.chat.completions.create(model="openmux/auto", messages=ASK)
+    assert 1 <= int(over.value.response.headers["retry-after"]) <= 60
+    assert "over_quota" in over.value.message
+    with pytest.raises(openai.RateLimitError):
+        api.chat.completions.create(model="openmux/auto", messages=ASK, stream=True)
+    assert {name: p.hits for name, p in server.providers.items()} == hits
