@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from typing import Any, Literal
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
-    CallbackManager,
     CallbackManagerForLLMRun,
 )
-from langchain_core.globals import get_llm_cache
-from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.chat_models import LangSmithParams
 from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.messages import (
@@ -20,7 +17,7 @@ from langchain_core.messages import (
     BaseMessage,
     BaseMessageChunk,
 )
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import (
     Runnable,
     RunnableConfig,
@@ -30,13 +27,12 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import (
     convert_to_openai_tool,
 )
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import BaseModel, PrivateAttr
 
 from openmux._built import BuiltFromFields
 from openmux._chat_calls import (
     FANOUT_KWARGS,
     ROUTING_KWARGS,
-    answered_by,
     aunset_hooks_each,
     check_call_kwargs,
     generation_chunk,
@@ -49,15 +45,23 @@ from openmux._chat_calls import (
     unset_hooks_each,
     with_run_id,
 )
+from openmux._chat_fields import ChatOpenMuxFields
+from openmux._chat_runs import (
+    audited,
+    chat_result,
+    check_structured_method,
+    child_config,
+    is_observed,
+    ls_params,
+    with_route_metadata,
+)
 from openmux.config import (
     SETTING_ARGUMENTS,
     Settings,
     answer_fingerprint,
     argument_overrides,
-    check_arguments,
     load_settings,
 )
-from openmux.privacy import audit_request
 from openmux.quality import LocalQuality, remember_answer
 from openmux.routing import (
     FanoutRequest,
@@ -73,13 +77,12 @@ from openmux.routing import (
     fanout_answer,
     fanout_graph,
     fanout_request,
-    split_model_name,
     stream_answer,
     stream_fanout_answer,
 )
 
 
-class ChatOpenMux(BaseChatModel):
+class ChatOpenMux(ChatOpenMuxFields):
     """Routes each request to the best free model that can do it, failing over on errors.
 
     Example:
@@ -95,70 +98,7 @@ class ChatOpenMux(BaseChatModel):
     provider and model, the reason, latency and every attempt made.
     """
 
-    model: str | None = None
-    """Pin a model: `"ID"` at any provider, or `"PROVIDER:ID"`."""
-    provider: str | None = None
-    """Pin a provider id (e.g. `"groq"`)."""
-    task: str | None = None
-    """Skip classification and route as this task (chat, code, ...)."""
-    providers: list[str] | None = None
-    """Allowed providers, in tie-break order (the config's `[router] providers`)."""
-    strategy: Literal["best", "ordered"] | None = None
-    free_only: bool | None = None
-    max_attempts: int | None = None
-    """Provider attempts per request, failover included (`[router] max_attempts`)."""
-    max_retries: int | None = None
-    """LangChain's name for `max_attempts - 1`: the router owns retries and failover."""
-    hedge_after_ms: float | Literal[False] | None = None
-    """Start a second candidate after this long with no first token (False: never)."""
-    hedge_tools: bool | None = None
-    """Hedge requests with tools bound too (tools may have side effects)."""
-    policy: Literal["quality", "latency", "balanced"] | None = None
-    prefer: list[str] | None = None
-    """Models ("ID", "PROVIDER:ID") or providers tried first, in this order."""
-    exclude: list[str] | None = None
-    """Models or providers never chosen automatically."""
-    offline: bool | None = None
-    timeout: float | None = None
-    """Total seconds per provider call (`[timeouts] total`)."""
-    connect_timeout: float | None = None
-    first_token_timeout: float | None = None
-    """Seconds to the first token; keep-alive comments are not tokens."""
-    streaming: bool = False
-    """Stream from the provider even on `invoke`, so callbacks see each token."""
-    temperature: float | None = None
-    max_tokens: int | None = None
-    stop: list[str] | None = Field(default=None, alias="stop_sequences")
-    api_keys: dict[str, SecretStr] | None = Field(default=None, repr=False, exclude=True)
-    """Keys by provider id; they take precedence over the environment."""
-    config: dict[str, Any] | None = None
-    """Overrides in the shape of openmux.toml (`{"providers": {...}, "timeouts": {...}}`)."""
-    classifier: Any = Field(default=None, exclude=True)
-    """A callable or Runnable returning a TaskClassification."""
-    fanout: int | list[str] | None = None
-    """Ask several models at once: the top N distinct models, or these model names (0: off)."""
-    combiner: str | None = None
-    """How fan-out answers become one: best (default), vote, concat, summarize, local-summarize."""
-    judge: str | None = None
-    """The model that judges (best) or merges (summarize); default: the top candidate."""
-    min_answers: int = 1
-    """Fan-out fails unless at least this many members answer."""
-    member_timeout: float | None = None
-    """Seconds a fan-out member may take before it is left out."""
-
-    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
-
     _built: BuiltFromFields = PrivateAttr(default_factory=BuiltFromFields)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_arguments(cls, values: Any) -> Any:
-        # pydantic would drop a misspelt argument silently (hedge_after=300 did nothing).
-        if isinstance(values, Mapping):
-            accepted = set(cls.model_fields)
-            accepted.update(f.alias for f in cls.model_fields.values() if f.alias)
-            check_arguments(cls.__name__, values, accepted)
-        return values
 
     def model_post_init(self, context: Any, /) -> None:
         # Validate configuration now, so mistakes surface at construction.
@@ -260,23 +200,14 @@ class ChatOpenMux(BaseChatModel):
         return super().to_json()
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        # Before the call only a pin names the model; the answer names the one that
-        # answered (`answered_by`), and LangChain's tracer puts it on the run.
-        provider = kwargs.get("provider") or self.provider
-        model = kwargs.get("model") or self.model
-        if model:
-            pinned, model = split_model_name(model, self.settings)
-            provider = pinned or provider
-        params = LangSmithParams(
-            ls_provider=provider or "openmux", ls_model_name=model or "auto", ls_model_type="chat"
+        return ls_params(
+            self.settings,
+            provider=kwargs.get("provider") or self.provider,
+            model=kwargs.get("model") or self.model,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            stop=stop or self.stop,
         )
-        if self.temperature is not None:
-            params["ls_temperature"] = self.temperature
-        if self.max_tokens is not None:
-            params["ls_max_tokens"] = self.max_tokens
-        if stop or self.stop:
-            params["ls_stop"] = stop or self.stop
-        return params
 
     # -- requests -------------------------------------------------------------------------
     # With no handler, cache or rate limiter, nothing can see this run: invoke then calls
@@ -292,13 +223,13 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> AIMessage:
         config = ensure_config(config)
-        if self._observed(config, kwargs):
+        if is_observed(self, config, kwargs):
             return self._remembered(super().invoke(input, config, stop=stop, **kwargs))
         request = self._request(to_messages(input), stop, kwargs)
-        with self._audited(request) as usage:
+        with audited(self.settings.privacy, request) as usage:
             message = self._unobserved(request)
             usage.append(getattr(message, "usage_metadata", None))
-        return self._remembered(with_run_id(self._finish(message, request)))
+        return self._remembered(with_run_id(with_route_metadata(message, request)))
 
     async def ainvoke(
         self,
@@ -309,7 +240,7 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> AIMessage:
         config = ensure_config(config)
-        if self._observed(config, kwargs):
+        if is_observed(self, config, kwargs):
             return self._remembered(await super().ainvoke(input, config, stop=stop, **kwargs))
         return await self.aanswer_request(self._request(to_messages(input), stop, kwargs))
 
@@ -322,14 +253,14 @@ class ChatOpenMux(BaseChatModel):
 
     async def aanswer_request(self, request: RouteRequest) -> AIMessage:
         """`ainvoke`'s answer to a `route_request` request."""
-        with self._audited(request) as usage:
+        with audited(self.settings.privacy, request) as usage:
             message = await self._aunobserved(request)
             usage.append(getattr(message, "usage_metadata", None))
-        return self._remembered(with_run_id(self._finish(message, request)))
+        return self._remembered(with_run_id(with_route_metadata(message, request)))
 
     async def astream_request(self, request: RouteRequest) -> AsyncIterator[BaseMessageChunk]:
         """`astream`'s chunks for a `route_request` request; the last one holds the metadata."""
-        with self._audited(request) as usage:
+        with audited(self.settings.privacy, request) as usage:
             async for chunk in aunset_hooks_each(self._astream_unobserved(request)):
                 usage.append(getattr(chunk, "usage_metadata", None))
                 yield generation_chunk(chunk).message
@@ -340,28 +271,6 @@ class ChatOpenMux(BaseChatModel):
         if isinstance(request, FanoutRequest):
             return astream_fanout_answer(self.router, request)
         return astream_answer(self.router, request)
-
-    def _observed(self, config: RunnableConfig, kwargs: dict[str, Any]) -> bool:
-        """Would BaseChatModel.invoke do more than bookkeeping (a handler to tell, a cache,
-        a rate limiter, streaming, v1 output)?"""
-        cache = self.cache
-        if (
-            (cache is not False and (cache is not None or get_llm_cache() is not None))
-            or self.rate_limiter is not None
-            or self.output_version == "v1"
-            or kwargs.get("stream")
-        ):
-            return True
-        callbacks = CallbackManager.configure(
-            config.get("callbacks"),
-            self.callbacks,
-            self.verbose,
-            config.get("tags"),
-            self.tags,
-            config.get("metadata"),
-            self.metadata,
-        )
-        return bool(callbacks.handlers)
 
     def _unobserved(self, request: RouteRequest) -> BaseMessage:
         if isinstance(request, FanoutRequest):
@@ -415,47 +324,6 @@ class ChatOpenMux(BaseChatModel):
             return None
         return self._identifying_params
 
-    @staticmethod
-    def _child_config(
-        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
-    ) -> RunnableConfig | None:
-        """The pipeline's runs become children of this run; None when nobody can see them."""
-        if run_manager is None or not (run_manager.handlers or run_manager.inheritable_handlers):
-            return None
-        # LLM run managers have no get_child(); this is what ParentRunManager.get_child does.
-        children = CallbackManager(handlers=[], parent_run_id=run_manager.run_id)
-        children.set_handlers(run_manager.inheritable_handlers)
-        children.add_tags(run_manager.inheritable_tags)
-        children.add_metadata(run_manager.inheritable_metadata)
-        return {"callbacks": children}
-
-    @staticmethod
-    def _finish(message: BaseMessage, request: RouteRequest) -> AIMessage:
-        if not isinstance(message, AIMessage):
-            message = AIMessage(content=message.content)
-        message.response_metadata = {**message.response_metadata, "openmux": request.metadata()}
-        return message
-
-    @contextmanager
-    def _audited(self, request: RouteRequest) -> Iterator[list[Any]]:
-        """Write the audit record of this request (when `[privacy] audit_log` is set), on
-        success and on failure alike; the caller appends the usage it sees."""
-        usage: list[Any] = []
-        privacy = self.settings.privacy
-        if privacy.audit_log is None:
-            yield usage
-            return
-        from langchain_core.messages.ai import add_usage
-
-        try:
-            yield usage
-        finally:
-            total = None
-            for part in usage:
-                if part:
-                    total = add_usage(total, part)
-            audit_request(privacy, request.metadata(), total, request.messages)
-
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -464,17 +332,14 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         request = self._request(messages, stop, kwargs)
-        config = self._child_config(run_manager)
-        with self._audited(request) as usage, hooks_unset():
+        config = child_config(run_manager)
+        with audited(self.settings.privacy, request) as usage, hooks_unset():
             if config is None:
                 message = self._unobserved(request)
             else:
                 message = self._traced_graph(request).invoke(request, config)
             usage.append(getattr(message, "usage_metadata", None))
-        finished = self._finish(message, request)
-        return ChatResult(
-            generations=[ChatGeneration(message=finished, generation_info=answered_by(finished))]
-        )
+        return chat_result(message, request)
 
     async def _agenerate(
         self,
@@ -484,17 +349,14 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         request = self._request(messages, stop, kwargs)
-        config = self._child_config(run_manager)
-        with self._audited(request) as usage, hooks_unset():
+        config = child_config(run_manager)
+        with audited(self.settings.privacy, request) as usage, hooks_unset():
             if config is None:
                 message = await self._aunobserved(request)
             else:
                 message = await self._traced_graph(request).ainvoke(request, config)
             usage.append(getattr(message, "usage_metadata", None))
-        finished = self._finish(message, request)
-        return ChatResult(
-            generations=[ChatGeneration(message=finished, generation_info=answered_by(finished))]
-        )
+        return chat_result(message, request)
 
     def _stream(
         self,
@@ -504,14 +366,14 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs)
-        config = self._child_config(run_manager)
+        config = child_config(run_manager)
         if config is not None:
             chunks = self._traced_graph(request).stream(request, config)
         elif isinstance(request, FanoutRequest):
             chunks = stream_fanout_answer(self.router, request)
         else:
             chunks = stream_answer(self.router, request)
-        with self._audited(request) as usage:
+        with audited(self.settings.privacy, request) as usage:
             for chunk in unset_hooks_each(chunks):
                 generation = generation_chunk(chunk)
                 usage.append(getattr(chunk, "usage_metadata", None))
@@ -531,12 +393,12 @@ class ChatOpenMux(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         request = self._request(messages, stop, kwargs)
-        config = self._child_config(run_manager)
+        config = child_config(run_manager)
         if config is not None:
             achunks = self._traced_graph(request).astream(request, config)
         else:
             achunks = self._astream_unobserved(request)
-        with self._audited(request) as usage:
+        with audited(self.settings.privacy, request) as usage:
             async for chunk in aunset_hooks_each(achunks):
                 generation = generation_chunk(chunk)
                 usage.append(getattr(chunk, "usage_metadata", None))
@@ -599,19 +461,8 @@ class ChatOpenMux(BaseChatModel):
         `function_calling` (the default) forces a tool call, so only tool-capable models
         are chosen; `json_schema` and `json_mode` send OpenAI's `response_format`, so only
         models that take it are chosen (tools are not needed)."""
-        if kwargs:
-            raise TypeError(
-                f"with_structured_output() got unexpected arguments: {', '.join(kwargs)} "
-                "(it takes schema, method, include_raw and strict)"
-            )
+        check_structured_method(schema, method, kwargs)
         if method == "function_calling":
-            if schema is None:
-                raise ValueError("method='function_calling' needs a schema")
+            assert schema is not None  # checked
             return super().with_structured_output(schema, include_raw=include_raw)
-        if method not in ("json_mode", "json_schema"):
-            raise ValueError(
-                f"unknown method {method!r}: use function_calling, json_schema or json_mode"
-            )
-        if method == "json_schema" and schema is None:
-            raise ValueError("method='json_schema' needs a schema")
         return structured_json(self, schema, method, include_raw=include_raw, strict=strict)
