@@ -100,3 +100,16 @@ def state_server(tmp_path: Path) -> Iterator[StateServer]:
         yield server
     finally:
         server.kill()
+        _close_backends_of(server)
+
+
+def _close_backends_of(server: StateServer) -> None:
+    """Stop this process's backends for the server, whose sync threads would otherwise
+    keep trying to reach it for the rest of the test run."""
+    from openmux.state import _resolve
+
+    with _resolve._lock:
+        for key, backend in list(_resolve._backends.items()):
+            if f":{server.port}/" in key[1]:
+                backend.close()  # type: ignore[attr-defined]
+                del _resolve._backends[key]

@@ -37,12 +37,17 @@ def _errors() -> tuple[type[BaseException], ...]:
 class RedisLink:
     def __init__(self, url: str, password: str | None = None) -> None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         self.shown = redact(url)
         options: dict[str, Any] = dict(
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=SOCKET_TIMEOUT,
             health_check_interval=30,
+            # One immediate retry (a pooled connection the server closed); more, with
+            # redis-py's default backoff, would hold a request for seconds on an outage.
+            retry=Retry(NoBackoff(), 1),
         )
         if password is not None:
             options["password"] = password

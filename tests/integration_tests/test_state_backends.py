@@ -87,3 +87,14 @@ def test_an_unreachable_server_degrades_with_one_warning(
     assert "s3cret-password" not in caplog.text
     assert "s3cret-password" not in backend.describe()
     assert "unreachable" in backend.check()
+
+
+def test_a_misspelt_state_key_names_the_right_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "openmux.toml"
+    config.write_text('[state]\nuri = "redis://h:6379/0"\n', encoding="utf-8")
+    monkeypatch.setenv("OPENMUX_CONFIG", str(config))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "[state] `uri`" in str(caught.value) and "url" in str(caught.value)

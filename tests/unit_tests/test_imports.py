@@ -19,6 +19,7 @@ _HEAVY = (
     "starlette",
     "uvicorn",
     "prometheus_client",
+    "redis",  # the shared-state client: only once a redis:// state url is used
 )
 
 
