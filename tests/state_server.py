@@ -113,3 +113,6 @@ def _close_backends_of(server: StateServer) -> None:
             if f":{server.port}/" in key[1]:
                 backend.close()  # type: ignore[attr-defined]
                 del _resolve._backends[key]
+        for asked, backend in list(_resolve._answers.items()):
+            if backend not in _resolve._backends.values():
+                del _resolve._answers[asked]
