@@ -40,9 +40,12 @@ def free_port() -> int:
 
 
 class StateServer:
-    def __init__(self, binary: Path, workdir: Path, *, durable: bool = True) -> None:
+    def __init__(
+        self, binary: Path, workdir: Path, *, durable: bool = True, password: str = ""
+    ) -> None:
         self.binary = binary
         self.durable = durable
+        self.password = password
         self.workdir = workdir
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -67,6 +70,7 @@ class StateServer:
                 "always",
                 "--dir",
                 str(self.workdir),
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -76,7 +80,7 @@ class StateServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
                     conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
+                    if conn.recv(64).startswith((b"+PONG", b"-NOAUTH")):
                         return
             except OSError:
                 time.sleep(0.05)
@@ -100,3 +104,19 @@ def state_server(tmp_path: Path) -> Iterator[StateServer]:
         yield server
     finally:
         server.kill()
+        close_backends_of(server)
+
+
+def close_backends_of(server: StateServer) -> None:
+    """Stop this process's backends for the server, whose sync threads would otherwise
+    keep trying to reach it for the rest of the test run."""
+    from openmux.state import _resolve
+
+    with _resolve._lock:
+        for key, backend in list(_resolve._backends.items()):
+            if f":{server.port}/" in key[1]:
+                backend.close()  # type: ignore[attr-defined]
+                del _resolve._backends[key]
+        for asked, backend in list(_resolve._answers.items()):
+            if backend not in _resolve._backends.values():
+                del _resolve._answers[asked]

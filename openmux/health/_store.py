@@ -428,6 +428,7 @@ class HealthStore:
         with self._lock:
             self._rows.clear()
             self._pending.clear()
+            self._outbox.clear()  # the shared server's records are the other hosts' too
             self._probes.clear()
             if self._db is not None:
                 with contextlib.suppress(sqlite3.DatabaseError):

@@ -474,6 +474,9 @@ class QuotaStore:
         with self._lock:
             self._view.clear()
             self._pending.clear()
+            self._outbox.clear()  # the shared server's counts are the other hosts' too
+            self._learned_outbox.clear()
+            self._local_only.clear()
             self._learned.clear()
             self.generation += 1
             if self._db is not None:

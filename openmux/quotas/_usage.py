@@ -217,6 +217,7 @@ class UsageLog:
     def clear(self) -> None:
         with self._lock:
             self._pending.clear()
+            self._outbox.clear()  # the shared log is the other hosts' too
             self._kept.clear()
             if self._db is not None:
                 with contextlib.suppress(sqlite3.DatabaseError):

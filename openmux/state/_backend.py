@@ -40,7 +40,7 @@ class StateBackend(Protocol):
         ...
 
     def check(self) -> str:
-        """ "" when the backend answers now; else what is wrong, in one line."""
+        """Empty when the backend answers now; else what is wrong, in one line."""
         ...
 
 

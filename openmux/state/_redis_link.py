@@ -7,6 +7,7 @@ tries again every RETRY_SECONDS. Going down logs one warning, coming back one in
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import weakref
@@ -37,12 +38,17 @@ def _errors() -> tuple[type[BaseException], ...]:
 class RedisLink:
     def __init__(self, url: str, password: str | None = None) -> None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         self.shown = redact(url)
         options: dict[str, Any] = dict(
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=SOCKET_TIMEOUT,
             health_check_interval=30,
+            # One immediate retry (a pooled connection the server closed); more, with
+            # redis-py's default backoff, would hold a request for seconds on an outage.
+            retry=Retry(NoBackoff(), 1),
         )
         if password is not None:
             options["password"] = password
@@ -56,6 +62,7 @@ class RedisLink:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.closed = False
+        _links.add(self)
         self.ping(background=True)
 
     # -- calls ------------------------------------------------------------------------------
@@ -136,6 +143,20 @@ class RedisLink:
         self.closed = True
         self._wake.set()
         self.client.close()
+
+
+def _restart_threads_in_child() -> None:
+    """A forked process has no sync thread (threads do not survive a fork): start anew."""
+    for link in list(_links):
+        link._thread = None
+        link._lock = threading.Lock()
+        if link._hooks or not link.up:
+            link._start()
+
+
+_links: weakref.WeakSet[RedisLink] = weakref.WeakSet()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_restart_threads_in_child)
 
 
 def _sync_loop(link_ref: weakref.ref[RedisLink]) -> None:

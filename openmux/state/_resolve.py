@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -11,6 +12,8 @@ from openmux.state._sqlite import SqliteBackend
 
 _lock = threading.Lock()
 _backends: dict[tuple[Path, str], StateBackend] = {}
+_answers: dict[tuple[object, ...], StateBackend] = {}
+_STATE_VARIABLES = ("OPENMUX_STATE_URL", "OPENMUX_STATE_DIR", "OPENMUX_CONFIG")
 
 
 def configured_state(state_dir: Path | None) -> tuple[Path, str]:
@@ -31,6 +34,12 @@ def state_backend(state_dir: Path | None = None, *, url: str | None = None) -> S
 
     `url` (default: the settings' `[state] url`) picks it: redis:// or rediss:// a
     Redis-protocol server, anything else SQLite files in the state dir."""
+    # Reading the settings costs a config file parse: done once per state dir and the
+    # variables that could change the answer, so callers may ask on every request.
+    asked = (state_dir, url, *(os.environ.get(name) for name in _STATE_VARIABLES), os.getcwd())
+    found = _answers.get(asked)
+    if found is not None:
+        return found
     if url is None:
         directory, url = configured_state(state_dir)
     else:
@@ -40,6 +49,7 @@ def state_backend(state_dir: Path | None = None, *, url: str | None = None) -> S
         backend = _backends.get(key)
         if backend is None:
             backend = _backends[key] = _build(directory, key[1])
+        _answers[asked] = backend
         return backend
 
 

