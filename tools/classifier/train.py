@@ -22,7 +22,6 @@ Needs scikit-learn and scipy (training only; inference uses numpy).
 from __future__ import annotations
 
 import argparse
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from openmux.classifier._features import BUCKETS, extract
 from openmux.classifier._model import ARTIFACT, LABELS
 from tools.classifier.generate import DATA_DIR, Example, generate, read_tsv
+from tools.classifier.score import ece
 
 SEED = 13
 C = 8.0  # chosen on held-out training groups (4, 8, 16 tried)
@@ -79,16 +79,6 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     best = min(grid, key=nll)
     fine = np.linspace(best * 0.9, best * 1.1, 41)
     return float(min(fine, key=nll))
-
-
-def ece(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
-    edges = np.linspace(0, 1, bins + 1)
-    total = 0.0
-    for lo, hi in pairwise(edges):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            total += m.mean() * abs(conf[m].mean() - correct[m].mean())
-    return total
 
 
 def main(argv: list[str] | None = None) -> int:
