@@ -236,6 +236,17 @@ def test_earlier_turns_break_ties(first: str, follow_up: str, task: TaskType) ->
     assert classify(messages).task is task
 
 
+def test_a_clear_last_turn_is_not_outvoted_by_earlier_turns() -> None:
+    messages = [
+        {"role": "user", "content": "What's a good name for a seaside cafe?"},
+        {"role": "assistant", "content": "How about 'The Salty Cup'?"},
+        {"role": "user", "content": "Draw a lighthouse at dawn"},
+    ]
+    result = classify(messages)
+    assert result.task is TaskType.IMAGE
+    assert "earlier turns" not in result.reason
+
+
 def test_secondary_label_for_two_artifacts() -> None:
     result = classify("Draw a lighthouse at dusk and write a haiku about it")
     assert result.task is TaskType.IMAGE
