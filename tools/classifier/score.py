@@ -132,7 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", type=Path, nargs="+", metavar="PATH")
     parser.add_argument("--errors", action="store_true", help="list the misclassified prompts")
+    parser.add_argument("--model", type=Path, help="score this artifact instead of the shipped one")
     args = parser.parse_args(argv)
+    if args.model:
+        from openmux.classifier import _model
+
+        _model._model = _model.Model(args.model)
     for path in args.paths:
         try:
             score_file(path, errors=args.errors)

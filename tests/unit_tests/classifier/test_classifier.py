@@ -111,6 +111,12 @@ def test_non_english(text: str, task: TaskType) -> None:
         ("Прочитай вслух: поезд отправляется в девять", TaskType.TTS),
         # an edit of the user's own picture
         ("take the background out of my passport photo", TaskType.IMAGE),
+        # inline code without a fence
+        ("what does this print: [c.upper() for c in 'abc' if c != 'b']", TaskType.CODE),
+        # talk about music is chat; text made an audio file is tts, in any script
+        ("suggest some upbeat songs for a wedding playlist", TaskType.CHAT),
+        ("Haz un archivo de audio con este texto: hasta mañana", TaskType.TTS),
+        ("この文を音声にして：いってきます", TaskType.TTS),
     ],
 )
 def test_error_themes(text: str, task: TaskType) -> None:
