@@ -276,7 +276,8 @@ _SOFTWARE_WORDS = (
     "biblioteca bibliothèque bibliothek klasse clase classe método méthode methode bucle "
     "boucle schleife lista liste cadena funcion funcao funzione functie fonksiyon fonksiyonu "
     "fungsi dizionario diccionario dicionario erro erreur fehler errore decoradores "
-    "decorateurs unitario unitaire recursiva recursivo skrypt skripti fattoriale fichiers listes"
+    "decorateurs unitario unitaire recursiva recursivo skrypt skripti fattoriale fichiers listes "
+    "folders keyword keywords yield branche branches depot rama ramas zweig"
 )
 # Folded as the text is, so that "función" matches the folded "funcion".
 SOFTWARE_WORDS = TECH.difference(EVERYDAY_SENSE) | frozenset(fold(_SOFTWARE_WORDS).split())
