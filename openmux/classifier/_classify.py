@@ -115,7 +115,9 @@ def _decide(req: Request) -> TaskClassification:
     logits = scored.logits
     p = model.proba(logits)
     note = ""
-    follow_up = bool(req.earlier) and (_is_short(text) or max(p) < _SURE)
+    # Earlier turns speak only for a last turn that is unsure or a short one with no task
+    # of its own ("make it shorter"): a clear request ("Draw a lighthouse") stands alone.
+    follow_up = bool(req.earlier) and (max(p) < _SURE or (_is_short(text) and argmax(p) == _CHAT))
     if follow_up:
         context = "\n".join([*req.earlier[-2:], text])
         joint = model.score(context)

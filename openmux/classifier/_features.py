@@ -31,6 +31,34 @@ WORD_SEED, CHAR_SEED = 0, 0x5BD1E995  # CRC start values: word and char grams ha
 
 _FENCE = re.compile(r"```|^\s{4}\S|[{};]\s*$|\)\s*[{:]\s*$|=>|->|::|</?\w+>", re.MULTILINE)
 _NOT_CODE_SYM = str.maketrans("", "", "{}[]();=<>$#/\\|`_")
+# Inline code in running text, too short for the symbol count: an operator such as
+# "==" or "+=", a call ("print(i)", "df.groupby(x)"), a camelCase name ("setState"), a
+# list comprehension. Checked with str methods first: a regex whose pattern starts
+# with a character class costs about half a microsecond per character of the text.
+_OPERATORS = ("==", "!=", "<=", ">=", "+=", "-=", "*=", "&&", "||")
+_COMPREHENSION = re.compile(r"\[[^\]\n]{0,80}\bfor\b[^\]\n]{0,80}\bin\b")
+
+
+def _has_call(head: str) -> bool:
+    """A name of 3+ characters right before "(", closed within 40 characters."""
+    i = head.find("(")
+    while i != -1:
+        close = head.find(")", i)
+        if i >= 3 and head[i - 3 : i].replace("_", "a").isalnum() and 0 < close - i <= 41:
+            return True
+        i = head.find("(", i + 1)
+    return False
+
+
+def _code_expression(head: str) -> bool:
+    return (
+        any(op in head for op in _OPERATORS)
+        or ("(" in head and _has_call(head))
+        or any(len(t) > 3 and t[:2].islower() and not t.islower() for t in head.split())
+        or ("[" in head and _COMPREHENSION.search(head) is not None)
+    )
+
+
 _MEDIA_FILE = re.compile(
     r"(?P<audio>\.(?:wav|mp3|m4a|flac|ogg|aac|amr|opus|wma|aiff)\b)"
     r"|(?P<image>\.(?:png|jpe?g|gif|webp|bmp|tiff?|heic|svg)\b)"
@@ -159,6 +187,7 @@ DENSE_NAMES = (
     "len_41_up",
     "code_layout",
     "code_symbols",
+    "code_expression",
     "audio_file",
     "image_file",
     "video_file",
@@ -247,7 +276,8 @@ _SOFTWARE_WORDS = (
     "biblioteca bibliothèque bibliothek klasse clase classe método méthode methode bucle "
     "boucle schleife lista liste cadena funcion funcao funzione functie fonksiyon fonksiyonu "
     "fungsi dizionario diccionario dicionario erro erreur fehler errore decoradores "
-    "decorateurs unitario unitaire recursiva recursivo skrypt skripti fattoriale fichiers listes"
+    "decorateurs unitario unitaire recursiva recursivo skrypt skripti fattoriale fichiers listes "
+    "folders keyword keywords yield branche branches depot rama ramas zweig"
 )
 # Folded as the text is, so that "función" matches the folded "funcion".
 SOFTWARE_WORDS = TECH.difference(EVERYDAY_SENSE) | frozenset(fold(_SOFTWARE_WORDS).split())
@@ -343,6 +373,7 @@ def dense_features(text: str, words: set[str], padded: str) -> list[float]:
         float(n_tok > 40),
         float(bool(_FENCE.search(head))),
         float(symbols >= 6 and symbols / max(len(head), 1) > 0.03),
+        float(_code_expression(head)),
         float("audio" in media),
         float("image" in media),
         float("video" in media),

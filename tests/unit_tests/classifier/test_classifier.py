@@ -111,6 +111,12 @@ def test_non_english(text: str, task: TaskType) -> None:
         ("Прочитай вслух: поезд отправляется в девять", TaskType.TTS),
         # an edit of the user's own picture
         ("take the background out of my passport photo", TaskType.IMAGE),
+        # inline code without a fence
+        ("what does this print: [c.upper() for c in 'abc' if c != 'b']", TaskType.CODE),
+        # talk about music is chat; text made an audio file is tts, in any script
+        ("suggest some upbeat songs for a wedding playlist", TaskType.CHAT),
+        ("Haz un archivo de audio con este texto: hasta mañana", TaskType.TTS),
+        ("この文を音声にして：いってきます", TaskType.TTS),
     ],
 )
 def test_error_themes(text: str, task: TaskType) -> None:
@@ -234,6 +240,17 @@ def test_earlier_turns_break_ties(first: str, follow_up: str, task: TaskType) ->
         {"role": "user", "content": follow_up},
     ]
     assert classify(messages).task is task
+
+
+def test_a_clear_last_turn_is_not_outvoted_by_earlier_turns() -> None:
+    messages = [
+        {"role": "user", "content": "What's a good name for a seaside cafe?"},
+        {"role": "assistant", "content": "How about 'The Salty Cup'?"},
+        {"role": "user", "content": "Draw a lighthouse at dawn"},
+    ]
+    result = classify(messages)
+    assert result.task is TaskType.IMAGE
+    assert "earlier turns" not in result.reason
 
 
 def test_secondary_label_for_two_artifacts() -> None:
