@@ -14,6 +14,7 @@ from openmux.providers._failures import (
     local_cause,
     retry_after_seconds,
 )
+from openmux.providers._first_token import Sends, watching_sends
 from openmux.providers._http import watching_headers, watching_rate_limits
 from openmux.providers._media_formats import MIME_SUFFIXES, audio_seconds, sniff_mime
 from openmux.providers._media_wires import MEDIA_WIRES, media_missing, parse_size
@@ -32,6 +33,7 @@ __all__ = [
     "ProviderFailure",
     "ProviderSpec",
     "QuietAnswers",
+    "Sends",
     "adapt_request",
     "audio_seconds",
     "failure_from_exception",
@@ -43,4 +45,5 @@ __all__ = [
     "sniff_mime",
     "watching_headers",
     "watching_rate_limits",
+    "watching_sends",
 ]
