@@ -16,6 +16,7 @@ from openmux.providers._failures import (
 )
 from openmux.providers._first_token import Sends, watching_sends
 from openmux.providers._http import watching_headers, watching_rate_limits
+from openmux.providers._loop_lag import lagging as loop_lagging
 from openmux.providers._media_formats import MIME_SUFFIXES, audio_seconds, sniff_mime
 from openmux.providers._media_wires import MEDIA_WIRES, media_missing, parse_size
 from openmux.providers._network import NetworkProbe
@@ -39,6 +40,7 @@ __all__ = [
     "failure_from_exception",
     "list_models",
     "local_cause",
+    "loop_lagging",
     "media_missing",
     "parse_size",
     "retry_after_seconds",

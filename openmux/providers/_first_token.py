@@ -27,6 +27,8 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
+from openmux.providers._loop_lag import first_answer
+
 
 class Sends:
     """The provider requests made under one `watching_sends` (one call, or one candidate
@@ -73,17 +75,31 @@ def watching_sends() -> Iterator[Sends]:
 
 class _Departure:
     """One request's way out: asked on entering the transport, sent on its first trace
-    event, given up if it fails before that."""
+    event (it has a connection: connecting, or writing on a pooled one), written when its
+    headers are, given up if it fails before it was sent."""
 
-    __slots__ = ("at", "watches")
+    __slots__ = ("at", "watches", "written")
 
     def __init__(self) -> None:
         self.watches = _sends.get()
         self.at: float | None = None
+        self.written: float | None = None
         for sends in self.watches:
             sends.asked += 1
 
-    def note(self) -> None:
+    def due(self, connect: float | None, read: float | None) -> float | None:
+        """The deadline of the phase the request is in: connecting (from when it got its
+        connection) or waiting for the answer (from when it was written); None while it
+        waits for a connection."""
+        if self.written is not None:
+            return self.written + read if read else float("inf")
+        if self.at is not None:
+            return self.at + connect if connect else float("inf")
+        return None
+
+    def note(self, event: str) -> None:
+        if self.written is None and event.endswith("send_request_headers.started"):
+            self.written = time.monotonic()
         if self.at is None:
             self.at = time.monotonic()
             for sends in self.watches:
@@ -102,7 +118,7 @@ def _traced(request: Any, departure: _Departure) -> None:
     outer = request.extensions.get("trace")
 
     def trace(name: str, info: Any) -> None:
-        departure.note()
+        departure.note(name)
         if outer is not None:
             outer(name, info)
 
@@ -113,7 +129,7 @@ def _atraced(request: Any, departure: _Departure) -> None:
     outer = request.extensions.get("trace")
 
     async def trace(name: str, info: Any) -> None:
-        departure.note()
+        departure.note(name)
         if outer is not None:
             await outer(name, info)
 
@@ -191,9 +207,8 @@ def transports(httpx: ModuleType) -> tuple[type[Any], type[Any]]:
                 response = super().handle_request(request)
             finally:
                 departure.give_up()
-            watch = _Watch(
-                departure.at or time.monotonic(), _read_limit(request), httpx.ReadTimeout
-            )
+            started = departure.written or time.monotonic()
+            watch = _Watch(started, _read_limit(request), httpx.ReadTimeout)
             response.stream = SyncStream(response.stream, watch)
             return response
 
@@ -201,13 +216,28 @@ def transports(httpx: ModuleType) -> tuple[type[Any], type[Any]]:
         async def handle_async_request(self, request: Any) -> Any:
             departure = _Departure()
             _atraced(request, departure)
+            given: Any = request.extensions.get("timeout") or {}
+            connect, read = given.get("connect"), given.get("read")
+            # Connecting and waiting for the answer have deadlines that this process's own
+            # lag puts off (see _loop_lag); httpx's read timeout bounds each body read.
+            timeouts = {**given, "connect": None, "read": None}
+            request.extensions = {**request.extensions, "timeout": timeouts}
+
+            def expired() -> BaseException:
+                if departure.written is None:
+                    return httpx.ConnectTimeout(f"not connected within {connect:g} s")
+                return httpx.ReadTimeout(f"no answer within {read:g} s of sending")
+
             try:
-                response = await super().handle_async_request(request)
+                response = await first_answer(
+                    super().handle_async_request(request),
+                    lambda: departure.due(connect, read),
+                    expired,
+                )
             finally:
                 departure.give_up()
-            watch = _Watch(
-                departure.at or time.monotonic(), _read_limit(request), httpx.ReadTimeout
-            )
+            timeouts["read"] = read
+            watch = _Watch(departure.written or time.monotonic(), read, httpx.ReadTimeout)
             response.stream = AsyncStream(response.stream, watch)
             return response
 

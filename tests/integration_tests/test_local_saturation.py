@@ -4,6 +4,7 @@ provider: its deadlines have not started, it starts no hedge and benches nothing
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -27,7 +28,10 @@ def _as_chat(_: Any) -> TaskClassification:
 @pytest.fixture
 def one_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each event loop's pool is built when the loop first calls out: from here on, with
-    a single connection."""
+    a single connection. The process-wide sync pools, built once and kept, are built
+    before, at their usual size, so that later tests do not inherit a tiny one."""
+    _http.sync_client()
+    _http.sync_transport()
     monkeypatch.setattr(_http, "MAX_CONNECTIONS", 1)
 
 
@@ -69,4 +73,26 @@ def test_a_pool_timeout_benches_nothing(server: FakeProviderServer) -> None:
     assert failed  # the last ones found no free connection within the deadline
     assert all(a["status"] == "timeout" for f in failed for a in f.attempts)
     assert _benches(llm) == [None, None]
-    assert llm.invoke("again").content == "from alpha"
+    assert asyncio.run(llm.ainvoke("again")).content == "from alpha"
+
+
+async def test_a_deadline_passed_while_the_loop_stalled_fails_nothing(
+    server: FakeProviderServer,
+) -> None:
+    alpha = server.providers["alpha"]
+    config = provider_config(alpha, server.providers["beta"])
+    config["router"]["hedge_after_ms"] = False
+    config["timeouts"] = {"first_token": 0.5}
+    llm = ChatOpenMux(config=config, classifier=_as_chat)
+    await llm.ainvoke("warm up")  # clients built: the next request goes out at once
+
+    async def hold_the_loop() -> None:
+        await asyncio.sleep(0.1)
+        time.sleep(1.5)  # nothing on this loop runs: its timers come due all at once
+
+    # Past the first-token deadline, but most of that wait was this loop's own stall.
+    alpha.latency = 1.8
+    answer, _ = await asyncio.gather(llm.ainvoke("hi"), hold_the_loop())
+    assert answer.content == "from alpha"
+    assert [a["provider"] for a in answer.response_metadata["openmux"]["attempts"]] == ["alpha"]
+    assert _benches(llm) == [None, None]
