@@ -80,6 +80,8 @@ def hedges(router: Router, request: RouteRequest, candidates: Sequence[Candidate
         and (settings.hedge_tools or not request.needs_tools)
         # media is slow by nature and spends a daily allowance: never make it twice
         and request.output == "text"
+        # no hedge starts while this process is saturated: spare it the race's upkeep too
+        and not load.saturated()
     )
 
 
