@@ -160,14 +160,13 @@ def race(
             _log_hedge(router, candidates[index - 1], candidate)
         else:
             load.note_call()
+        ruled_out = router.health.bench_of(*candidate.key) is not None
+        if not ruled_out:
+            warm(router, candidate, aio=False)  # before its clock starts
         with watching_sends() as sends:
             sent[candidate.key] = _Started(sends)
-            if router.health.bench_of(*candidate.key) is not None:
-                # Ruled out before sending: not worth a thread (its attempt is recorded).
-                running[_now(calls[index])] = candidate
-            else:
-                warm(router, candidate, aio=False)
-                running[_spawn(calls[index])] = candidate
+            # Ruled out before sending: not worth a thread (its attempt is recorded).
+            running[(_now if ruled_out else _spawn)(calls[index])] = candidate
         index += 1
 
     start(hedged=False)
