@@ -18,7 +18,8 @@ a careful plain httpx client 16 pass; LangChain `with_fallbacks` and LiteLLM's R
 
 Measured (Dec 2026, a shared 2-core machine): streamed 12 pass, 0 partial, 4 safe
 (S08, S09, S10, S14: the stream broke after its first chunk had reached the caller, so
-a clean `StreamInterrupted` is all that is left), 0 fail; invoke 16 pass.
+a clean `StreamInterrupted` is all that is left), 0 fail; invoke 16 pass. The same again
+after the load work (deadlines counted from sending, loop-lag-aware timeouts).
 """
 
 from __future__ import annotations

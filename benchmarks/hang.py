@@ -12,8 +12,9 @@ Anchor (before): +5.0 s on the first call and +5.0 s again on every later call; 
     python benchmarks/hang.py
 
 Measured (Dec 2026, a shared 2-core machine): first call +2.17 s, later calls +0.7 ms
-(median of 30); at 8 requests/s the median stays within ~10 ms of the healthy one's,
-the p99 (about 6 s) being the single request that probes the hung provider every 15 s.
+(median of 30); again after the load work, +2.18 s and +2.0 ms. At 8 requests/s the
+median stays within ~10 ms of the healthy one's, the p99 (about 5-6 s) being the single
+request that probes the hung provider every 15 s.
 """
 
 from __future__ import annotations

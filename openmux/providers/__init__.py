@@ -14,7 +14,9 @@ from openmux.providers._failures import (
     local_cause,
     retry_after_seconds,
 )
+from openmux.providers._first_token import Sends, watching_sends
 from openmux.providers._http import watching_headers, watching_rate_limits
+from openmux.providers._loop_lag import lagging as loop_lagging
 from openmux.providers._media_formats import MIME_SUFFIXES, audio_seconds, rgb_png, sniff_mime
 from openmux.providers._media_wires import MEDIA_WIRES, media_missing, parse_size
 from openmux.providers._network import NetworkProbe
@@ -32,12 +34,14 @@ __all__ = [
     "ProviderFailure",
     "ProviderSpec",
     "QuietAnswers",
+    "Sends",
     "adapt_openai_body",
     "adapt_request",
     "audio_seconds",
     "failure_from_exception",
     "list_models",
     "local_cause",
+    "loop_lagging",
     "media_missing",
     "parse_size",
     "retry_after_seconds",
@@ -45,4 +49,5 @@ __all__ = [
     "sniff_mime",
     "watching_headers",
     "watching_rate_limits",
+    "watching_sends",
 ]

@@ -6,6 +6,15 @@ queues the request would never time out. These transports wrap the response
 body and fail it with a ReadTimeout when no real data has arrived within the
 request's read timeout, counted from when the request was sent.
 
+They also tell the router when a request actually left this process (`watching_sends`):
+a request waiting for a connection of this process's own pool has not reached the
+provider yet, so its deadlines (the first token, the hedge timer) have not started and
+a timeout while it waits is this process's saturation, not the provider's failure. The
+moment is httpcore's first trace event of the request (connecting, or writing its
+headers on a pooled connection). On an event loop, connecting and the wait for the
+answer get deadlines of their own, counted from then, which the loop's own lag puts off
+(`_loop_lag`).
+
 The classes are built per httpx module: the OpenAI SDK 3 speaks `httpx2` (an
 API-identical fork), Ollama's client speaks `httpx`.
 """
@@ -14,9 +23,119 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from types import ModuleType
 from typing import Any
+
+from openmux.providers._loop_lag import first_answer
+
+
+class Sends:
+    """The provider requests made under one `watching_sends` (one call, or one candidate
+    of a race): how many were handed to the pool, how many left this process, how many
+    failed before leaving, and when the first one left (`time.monotonic`)."""
+
+    __slots__ = ("asked", "dropped", "first_sent", "sent")
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.sent = 0
+        self.dropped = 0
+        self.first_sent: float | None = None
+
+    @property
+    def never_sent(self) -> bool:
+        """Requests were made and none left this process (each waited for a connection
+        of its own pool): whatever happened to them, the provider never saw them."""
+        return self.asked > 0 and self.sent == 0
+
+    def clock_start(self, started: float) -> float | None:
+        """When the provider's clock started for a call begun at `started`: its first
+        send; None while its request still waits for a connection here; `started` for
+        a call that sends nothing over HTTP (an in-process model)."""
+        if self.first_sent is not None:
+            return self.first_sent
+        return None if self.asked > self.dropped else started
+
+
+_sends: ContextVar[tuple[Sends, ...]] = ContextVar("openmux_sends", default=())
+
+
+@contextmanager
+def watching_sends() -> Iterator[Sends]:
+    """Count the provider requests that follow on this thread or task (and in tasks and
+    threads started from it); watches nest, each sees every request."""
+    sends = Sends()
+    token = _sends.set((*_sends.get(), sends))
+    try:
+        yield sends
+    finally:
+        _sends.reset(token)
+
+
+class _Departure:
+    """One request's way out: asked on entering the transport, sent on its first trace
+    event (it has a connection: connecting, or writing on a pooled one), written when its
+    headers are, given up if it fails before it was sent."""
+
+    __slots__ = ("at", "watches", "written")
+
+    def __init__(self) -> None:
+        self.watches = _sends.get()
+        self.at: float | None = None
+        self.written: float | None = None
+        for sends in self.watches:
+            sends.asked += 1
+
+    def due(self, connect: float | None, read: float | None) -> float | None:
+        """The deadline of the phase the request is in: connecting (from when it got its
+        connection) or waiting for the answer (from when it was written); None while it
+        waits for a connection."""
+        if self.written is not None:
+            return self.written + read if read else float("inf")
+        if self.at is not None:
+            return self.at + connect if connect else float("inf")
+        return None
+
+    def note(self, event: str) -> None:
+        if self.written is None and event.endswith("send_request_headers.started"):
+            self.written = time.monotonic()
+        if self.at is None:
+            self.at = time.monotonic()
+            for sends in self.watches:
+                sends.sent += 1
+                if sends.first_sent is None:
+                    sends.first_sent = self.at
+
+    def give_up(self) -> None:
+        """The request failed before it was sent (a pool timeout): no longer waiting."""
+        if self.at is None:
+            for sends in self.watches:
+                sends.dropped += 1
+
+
+def _traced(request: Any, departure: _Departure) -> None:
+    outer = request.extensions.get("trace")
+
+    def trace(name: str, info: Any) -> None:
+        departure.note(name)
+        if outer is not None:
+            outer(name, info)
+
+    request.extensions = {**request.extensions, "trace": trace}
+
+
+def _atraced(request: Any, departure: _Departure) -> None:
+    outer = request.extensions.get("trace")
+
+    async def trace(name: str, info: Any) -> None:
+        departure.note(name)
+        if outer is not None:
+            await outer(name, info)
+
+    request.extensions = {**request.extensions, "trace": trace}
 
 
 class _Watch:
@@ -84,17 +203,43 @@ def transports(httpx: ModuleType) -> tuple[type[Any], type[Any]]:
 
     class FirstTokenTransport(httpx.HTTPTransport):  # type: ignore[name-defined]
         def handle_request(self, request: Any) -> Any:
-            started = time.monotonic()
-            response = super().handle_request(request)
+            departure = _Departure()
+            _traced(request, departure)
+            try:
+                response = super().handle_request(request)
+            finally:
+                departure.give_up()
+            started = departure.written or time.monotonic()
             watch = _Watch(started, _read_limit(request), httpx.ReadTimeout)
             response.stream = SyncStream(response.stream, watch)
             return response
 
     class AsyncFirstTokenTransport(httpx.AsyncHTTPTransport):  # type: ignore[name-defined]
         async def handle_async_request(self, request: Any) -> Any:
-            started = time.monotonic()
-            response = await super().handle_async_request(request)
-            watch = _Watch(started, _read_limit(request), httpx.ReadTimeout)
+            departure = _Departure()
+            _atraced(request, departure)
+            given: Any = request.extensions.get("timeout") or {}
+            connect, read = given.get("connect"), given.get("read")
+            # Connecting and waiting for the answer have deadlines that this process's own
+            # lag puts off (see _loop_lag); httpx's read timeout bounds each body read.
+            timeouts = {**given, "connect": None, "read": None}
+            request.extensions = {**request.extensions, "timeout": timeouts}
+
+            def expired() -> BaseException:
+                if departure.written is None:
+                    return httpx.ConnectTimeout(f"not connected within {connect:g} s")
+                return httpx.ReadTimeout(f"no answer within {read:g} s of sending")
+
+            try:
+                response = await first_answer(
+                    super().handle_async_request(request),
+                    lambda: departure.due(connect, read),
+                    expired,
+                )
+            finally:
+                departure.give_up()
+            timeouts["read"] = read
+            watch = _Watch(departure.written or time.monotonic(), read, httpx.ReadTimeout)
             response.stream = AsyncStream(response.stream, watch)
             return response
 

@@ -53,8 +53,14 @@ def openai_httpx() -> ModuleType:
     return httpx
 
 
+MAX_CONNECTIONS = 1000
+"""Per pool, as the OpenAI SDK's own client allows: a burst of routed calls must not queue
+for connections where direct calls would not (httpcore scans its whole queue on every
+request that starts or ends, so a long queue costs CPU as well as time)."""
+
+
 def _limits(httpx: ModuleType) -> Any:
-    return httpx.Limits(max_connections=400, max_keepalive_connections=100)
+    return httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=100)
 
 
 _headers_at: ContextVar[list[float] | None] = ContextVar("openmux_headers_at", default=None)

@@ -30,11 +30,13 @@ from openmux.privacy import scrub_for_provider, scrubs_for
 from openmux.providers import (
     ProviderFailure,
     QuietAnswers,
+    Sends,
     adapt_openai_body,
     adapt_request,
     failure_from_exception,
     watching_headers,
     watching_rate_limits,
+    watching_sends,
 )
 from openmux.routing._plan import is_free_offer
 from openmux.routing._react import known_context, react, refused_key_hint
@@ -196,6 +198,7 @@ def _fail(
     exc: BaseException,
     started: float,
     seen: Mapping[str, str] | None = None,
+    sends: Sends | None = None,
 ) -> ProviderFailure:
     """Record and react to a provider's failure. The caller's or this machine's own error
     (a bad argument, text that cannot be encoded, no file descriptors left) is raised at
@@ -207,6 +210,8 @@ def _fail(
         raise NoProviderAvailable(str(failure), attempts=request.attempt_dicts()) from exc
     if not request.finished:  # a hedge lost the race: its outcome no longer matters
         request.record(candidate, failure.kind, error=str(failure), latency_ms=_ms_since(started))
+    if failure.kind == "timeout" and sends is not None and sends.never_sent:
+        return failure  # it never left this process's own pool: our saturation, not theirs
     spent = _account(router, candidate, request, failure.kind, started, seen=seen, failure=failure)
     react(router, candidate, request, failure, spent)
     _log.info(
@@ -235,9 +240,14 @@ def _retry(
     )
 
 
-def _watched(request: RouteRequest) -> AbstractContextManager[list[float]]:
-    """When the request is profiled: the time the provider's response headers arrive."""
-    return watching_headers() if request.profile else nullcontext([])
+@contextlib.contextmanager
+def _watching(request: RouteRequest) -> Iterator[tuple[list[float], dict[str, str], Sends]]:
+    """What the provider's responses tell: when their headers arrive (if the request is
+    profiled), their rate-limit headers, and when the request left this process."""
+    headers: AbstractContextManager[list[float]]
+    headers = watching_headers() if request.profile else nullcontext([])
+    with headers as arrived, watching_rate_limits() as seen, watching_sends() as sends:
+        yield arrived, seen, sends
 
 
 def _succeed(
@@ -343,7 +353,7 @@ def invoke_candidate(
     for tries in (1, 2):
         started = time.perf_counter()
         try:
-            with _watched(request) as arrived, watching_rate_limits() as seen:
+            with _watching(request) as (arrived, seen, sends):
                 if config is UNOBSERVED and isinstance(model, QuietAnswers):
                     message = model.respond(messages, **call_kwargs)
                 else:
@@ -351,7 +361,7 @@ def invoke_candidate(
             if not _has_answer(message):
                 raise ProviderFailure("bad_response", "the answer was empty")
         except Exception as exc:
-            failure = _fail(router, candidate, request, exc, started, seen)
+            failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and _retry(router, candidate, request, failure):
                 time.sleep(router.policy.retry_delay(failure))
                 continue
@@ -371,7 +381,7 @@ async def ainvoke_candidate(
     for tries in (1, 2):
         started = time.perf_counter()
         try:
-            with _watched(request) as arrived, watching_rate_limits() as seen:
+            with _watching(request) as (arrived, seen, sends):
                 if config is UNOBSERVED and isinstance(model, QuietAnswers):
                     message = await model.arespond(messages, **call_kwargs)
                 else:
@@ -379,7 +389,7 @@ async def ainvoke_candidate(
             if not _has_answer(message):
                 raise ProviderFailure("bad_response", "the answer was empty")
         except Exception as exc:
-            failure = _fail(router, candidate, request, exc, started, seen)
+            failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and _retry(router, candidate, request, failure):
                 await asyncio.sleep(router.policy.retry_delay(failure))
                 continue
@@ -401,7 +411,7 @@ def stream_candidate(
         held: list[BaseMessage] = []
         chunks = model.stream(messages, config, **call_kwargs)
         try:
-            with _watched(request) as arrived, watching_rate_limits() as seen:
+            with _watching(request) as (arrived, seen, sends):
                 for chunk in chunks:
                     held.append(chunk)
                     if _chunk_has_answer(chunk):
@@ -410,7 +420,7 @@ def stream_candidate(
                     raise ProviderFailure("bad_response", "the stream ended without an answer")
         except Exception as exc:
             _close(chunks)
-            failure = _fail(router, candidate, request, exc, started, seen)
+            failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and _retry(router, candidate, request, failure):
                 time.sleep(router.policy.retry_delay(failure))
                 continue
@@ -452,7 +462,7 @@ async def astream_candidate(
         held: list[BaseMessage] = []
         chunks = model.astream(messages, config, **call_kwargs)
         try:
-            with _watched(request) as arrived, watching_rate_limits() as seen:
+            with _watching(request) as (arrived, seen, sends):
                 async for chunk in chunks:
                     held.append(chunk)
                     if _chunk_has_answer(chunk):
@@ -461,7 +471,7 @@ async def astream_candidate(
                     raise ProviderFailure("bad_response", "the stream ended without an answer")
         except Exception as exc:
             await _aclose(chunks)
-            failure = _fail(router, candidate, request, exc, started, seen)
+            failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and _retry(router, candidate, request, failure):
                 await asyncio.sleep(router.policy.retry_delay(failure))
                 continue

@@ -6,7 +6,9 @@ first good answer wins; the other call is cancelled (async) or abandoned
 (sync: its thread finishes on its own and its result is dropped), and both
 attempts are recorded. A loser sent before the winner that still has no answer
 counts as a timeout for its health (one opens the breaker), so a provider that
-hangs costs the hedge delay once, not on every request. Requests with tools
+hangs costs the hedge delay once, not on every request. Both clocks start when the
+candidate's request leaves this process (see `watching_sends`): one still waiting for a
+connection of this process's own pool is not slow, and is never blamed. Requests with tools
 bound are not hedged unless `hedge_tools` is on, since a tool call may have side
 effects.
 
@@ -27,9 +29,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from openmux._logging import get_logger
-from openmux.providers import ProviderFailure
+from openmux.providers import ProviderFailure, Sends, watching_sends
 from openmux.routing._call import warm
-from openmux.routing._load import load
+from openmux.routing._load import LATE_WAKE_LIMIT, load
 
 if TYPE_CHECKING:
     from openmux.routing._context import Router
@@ -78,6 +80,8 @@ def hedges(router: Router, request: RouteRequest, candidates: Sequence[Candidate
         and (settings.hedge_tools or not request.needs_tools)
         # media is slow by nature and spends a daily allowance: never make it twice
         and request.output == "text"
+        # no hedge starts while this process is saturated: spare it the race's upkeep too
+        and not load.saturated()
     )
 
 
@@ -98,17 +102,40 @@ def _log_hedge(router: Router, slow: Candidate, hedge: Candidate) -> None:
     )
 
 
-def _next_hedge(router: Router, candidates: Sequence[Candidate], started: int) -> float | None:
-    """Seconds until the next candidate may start early (asked again each time the budget
-    or this process's load says not yet); None: wait for an outcome."""
+class _Started:
+    """One candidate's call in a race: when it started, and its requests' way out."""
+
+    __slots__ = ("at", "sends")
+
+    def __init__(self, sends: Sends) -> None:
+        self.at = time.monotonic()
+        self.sends = sends
+
+    def clock(self) -> float | None:
+        return self.sends.clock_start(self.at)
+
+
+def _next_hedge(
+    router: Router, candidates: Sequence[Candidate], started: int, slow: _Started
+) -> float | None:
+    """Seconds until the next candidate may start early (asked again each time the budget,
+    this process's load or a request still waiting for a connection says not yet); None:
+    wait for an outcome."""
     if started >= len(candidates):
         return None
-    return hedge_delay(router, candidates[started - 1])
+    delay = hedge_delay(router, candidates[started - 1])
+    clock = slow.clock()
+    return delay if clock is None else max(0.0, clock + delay - time.monotonic())
 
 
-def _may_hedge(waited: float, timeout: float | None) -> bool:
-    """The hedge timer fired: note how late (this process's load), and ask the budget."""
-    load.note_wake(time.monotonic() - waited - (timeout or 0.0))
+def _may_hedge(waited: float, timeout: float | None, slow: _Started, delay: float) -> bool:
+    """The hedge timer fired: note how late (this process's load); hedge when the slow
+    call has really been out for the hedge delay and the budget allows."""
+    now = time.monotonic()
+    load.note_wake(now - waited - (timeout or 0.0))
+    clock = slow.clock()
+    if clock is None or now - clock < delay - LATE_WAKE_LIMIT:
+        return False
     return load.take_hedge()
 
 
@@ -122,7 +149,7 @@ def race(
     """Call candidates in order, starting the next early when one is slow; `last` when
     every one failed."""
     running: dict[Future[T], Candidate] = {}
-    sent: dict[tuple[str, str], float] = {}
+    sent: dict[tuple[str, str], _Started] = {}
     index = 0
 
     def start(hedged: bool) -> None:
@@ -133,22 +160,23 @@ def race(
             _log_hedge(router, candidates[index - 1], candidate)
         else:
             load.note_call()
-        sent[candidate.key] = time.monotonic()
-        if router.health.bench_of(*candidate.key) is not None:
+        ruled_out = router.health.bench_of(*candidate.key) is not None
+        if not ruled_out:
+            warm(router, candidate, aio=False)  # before its clock starts
+        with watching_sends() as sends:
+            sent[candidate.key] = _Started(sends)
             # Ruled out before sending: not worth a thread (its attempt is recorded).
-            running[_now(calls[index])] = candidate
-        else:
-            warm(router, candidate, aio=False)
-            running[_spawn(calls[index])] = candidate
+            running[(_now if ruled_out else _spawn)(calls[index])] = candidate
         index += 1
 
     start(hedged=False)
     while True:
-        timeout = _next_hedge(router, candidates, index)
+        slow = sent[candidates[index - 1].key]
+        timeout = _next_hedge(router, candidates, index, slow)
         waited = time.monotonic()
         done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
         if not done:
-            if _may_hedge(waited, timeout):
+            if _may_hedge(waited, timeout, slow, hedge_delay(router, candidates[index - 1])):
                 start(hedged=True)
             continue
         for future in done:
@@ -161,7 +189,7 @@ def race(
                 _abandon(request, running)
                 raise
             _abandon(request, running)
-            _slower_than(router, running, sent, sent[winner.key])
+            _slower_than(router, running, sent, sent[winner.key].clock())
             return result
         if running:
             continue
@@ -179,7 +207,7 @@ async def arace(
     last: Callable[[], Awaitable[T]],
 ) -> T:
     running: dict[asyncio.Task[T], Candidate] = {}
-    sent: dict[tuple[str, str], float] = {}
+    sent: dict[tuple[str, str], _Started] = {}
     index = 0
 
     def start(hedged: bool) -> None:
@@ -191,18 +219,20 @@ async def arace(
         else:
             load.note_call()
         warm(router, candidate, aio=True)
-        sent[candidate.key] = time.monotonic()
-        running[asyncio.ensure_future(calls[index]())] = candidate
+        with watching_sends() as sends:  # the task copies this context as it is created
+            sent[candidate.key] = _Started(sends)
+            running[asyncio.ensure_future(calls[index]())] = candidate
         index += 1
 
     start(hedged=False)
     try:
         while True:
-            timeout = _next_hedge(router, candidates, index)
+            slow = sent[candidates[index - 1].key]
+            timeout = _next_hedge(router, candidates, index, slow)
             waited = time.monotonic()
             done, _ = await asyncio.wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
             if not done:
-                if _may_hedge(waited, timeout):
+                if _may_hedge(waited, timeout, slow, hedge_delay(router, candidates[index - 1])):
                     start(hedged=True)
                 continue
             for task in done:
@@ -211,7 +241,7 @@ async def arace(
                     result = task.result()
                 except ProviderFailure:
                     continue
-                _slower_than(router, running, sent, sent[winner.key])
+                _slower_than(router, running, sent, sent[winner.key].clock())
                 return result
             if running:
                 continue
@@ -236,17 +266,17 @@ def _abandon(request: RouteRequest, running: Mapping[Any, Candidate]) -> None:
 def _slower_than(
     router: Router,
     running: Mapping[Any, Candidate],
-    sent: Mapping[tuple[str, str], float],
-    won: float,
+    sent: Mapping[tuple[str, str], _Started],
+    won: float | None,
 ) -> None:
     """Losers sent before the winner that still have no answer timed out, for their health
     (unless this process is too busy to tell)."""
-    if load.saturated():
+    if load.saturated() or won is None:
         return
     now = time.monotonic()
     for call, candidate in running.items():
-        began = sent[candidate.key]
-        if began < won and not call.done():
+        began = sent[candidate.key].clock()
+        if began is not None and began < won and not call.done():
             failure = ProviderFailure(
                 "timeout", f"no answer within {now - began:.1f} s; a later candidate answered"
             )

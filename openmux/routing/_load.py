@@ -5,6 +5,8 @@ or ours, and may a hedge add a request?
   process (its event loop, or its threads behind the GIL) is too busy to read answers on
   time. For SATURATED_FOR seconds after that, a timeout is not held against the provider
   (nothing is benched) and no hedge is started: hedging would only add to the overload.
+  An event loop that lags while it waits for answers counts too (see
+  `openmux.providers.loop_lagging`).
 - Hedge budget: a token bucket refilled by HEDGE_SHARE of every call started plus
   HEDGES_PER_SECOND, so hedges stay a small extra load however many requests are slow.
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import threading
 import time
+
+from openmux.providers import loop_lagging
 
 LATE_WAKE_LIMIT = 0.1
 SATURATED_FOR = 2.0
@@ -37,7 +41,7 @@ class LoadWatch:
                 self._saturated_until = time.monotonic() + SATURATED_FOR
 
     def saturated(self) -> bool:
-        return time.monotonic() < self._saturated_until
+        return time.monotonic() < self._saturated_until or loop_lagging()
 
     def note_call(self) -> None:
         """A candidate call started (not a hedge): it earns a share of a hedge."""

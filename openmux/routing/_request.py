@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from openmux.errors import NoProviderAvailable
@@ -57,9 +57,17 @@ class Attempt:
     """What a media answer used (images, audio_seconds, characters): quotas count these."""
 
     def as_dict(self) -> dict[str, Any]:
-        record = asdict(self)
-        if record["units"] is None:
-            del record["units"]  # text attempts keep the documented shape
+        # By hand, not dataclasses.asdict (a deep copy): one per attempt of every answer.
+        record: dict[str, Any] = {
+            "provider": self.provider,
+            "model": self.model,
+            "status": self.status,
+            "error": self.error,
+            "latency_ms": self.latency_ms,
+            "hedged": self.hedged,
+        }
+        if self.units is not None:  # text attempts keep the documented shape
+            record["units"] = dict(self.units)
         return record
 
 
