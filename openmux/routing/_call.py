@@ -6,7 +6,7 @@ caller until the first chunk with content, so failover stays possible until then
 after it, a failure is `StreamInterrupted` (two answers are never spliced).
 
 `config` is the inner provider call's RunnableConfig: the caller's tracers when the run
-is observed (see `inner_config`), else none.
+is observed (see `_traced.inner_config`), else none.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.runnables import RunnableConfig
-from langchain_core.tracers.base import BaseTracer
-from langchain_core.tracers.log_stream import LogStreamCallbackHandler
 
 from openmux._logging import get_logger
 from openmux.config import MEDIA_KINDS
@@ -57,21 +55,6 @@ _log = get_logger("openmux.routing")
 # No handler at all: an explicit empty list, or the inner model would pick up the
 # callbacks of whatever Runnable surrounds ChatOpenMux from the context.
 UNOBSERVED: RunnableConfig = {"callbacks": []}
-
-
-def inner_config(run_manager: Any) -> RunnableConfig:
-    """The provider's own chat-model run is shown to tracers only: other handlers and
-    event streams see one chat-model run (ChatOpenMux's), so tokens count once."""
-    if run_manager is None:
-        return UNOBSERVED
-    child = run_manager.get_child()
-    child.handlers = [h for h in child.handlers if _is_tracer(h)]
-    child.inheritable_handlers = [h for h in child.inheritable_handlers if _is_tracer(h)]
-    return {"callbacks": child}
-
-
-def _is_tracer(handler: Any) -> bool:
-    return isinstance(handler, BaseTracer) and not isinstance(handler, LogStreamCallbackHandler)
 
 
 # -- before and after the call ------------------------------------------------------------

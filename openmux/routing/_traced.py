@@ -19,12 +19,14 @@ from langchain_core.runnables import (
     RunnableWithFallbacks,
 )
 from langchain_core.runnables.config import patch_config
+from langchain_core.tracers.base import BaseTracer
+from langchain_core.tracers.log_stream import LogStreamCallbackHandler
 
 from openmux.providers import ProviderFailure
 from openmux.routing._call import (
+    UNOBSERVED,
     ainvoke_candidate,
     astream_candidate,
-    inner_config,
     invoke_candidate,
     stream_candidate,
 )
@@ -34,6 +36,21 @@ from openmux.routing._request import Candidate, RouteRequest
 
 if TYPE_CHECKING:
     from openmux.routing._context import Router
+
+
+def inner_config(run_manager: Any) -> RunnableConfig:
+    """The provider's own chat-model run is shown to tracers only: other handlers and
+    event streams see one chat-model run (ChatOpenMux's), so tokens count once."""
+    if run_manager is None:
+        return UNOBSERVED
+    child = run_manager.get_child()
+    child.handlers = [h for h in child.handlers if _is_tracer(h)]
+    child.inheritable_handlers = [h for h in child.inheritable_handlers if _is_tracer(h)]
+    return {"callbacks": child}
+
+
+def _is_tracer(handler: Any) -> bool:
+    return isinstance(handler, BaseTracer) and not isinstance(handler, LogStreamCallbackHandler)
 
 
 class CandidateRunnable(Runnable[RouteRequest, BaseMessage]):

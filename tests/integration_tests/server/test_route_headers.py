@@ -129,7 +129,8 @@ def test_every_candidate_over_quota_is_429(
     hits = {name: p.hits for name, p in server.providers.items()}
     with pytest.raises(openai.RateLimitError) as over:
         api.chat.completions.create(model="openmux/auto", messages=ASK)
-    assert 1 <= int(over.value.response.headers["retry-after"]) <= 60
+    # A rolling minute frees a second after its oldest count leaves it: at most 61 s.
+    assert 1 <= int(over.value.response.headers["retry-after"]) <= 61
     assert "over_quota" in over.value.message
     with pytest.raises(openai.RateLimitError):
         api.chat.completions.create(model="openmux/auto", messages=ASK, stream=True)
