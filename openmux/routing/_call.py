@@ -217,8 +217,16 @@ def _retry(
         and failed_here <= 1
         and router.policy.worth_retrying(*candidate.key, failure)
         and router.policy.retry_delay(failure) < request.seconds_left
-        # a retry is one more request: it must fit the free-tier limits too
-        and router.quotas.reserve(candidate.provider, candidate.model.id, estimate_tokens(request))
+    )
+
+
+def _still_retry(
+    router: Router, candidate: Candidate, request: RouteRequest, failure: ProviderFailure
+) -> bool:
+    """After the wait: other requests may have shown the candidate failing meanwhile, and
+    the retry is one more request, so it must fit the free-tier limits too."""
+    return router.policy.worth_retrying(*candidate.key, failure) and (
+        router.quotas.reserve(candidate.provider, candidate.model.id, estimate_tokens(request))
         is None
     )
 
@@ -347,7 +355,8 @@ def invoke_candidate(
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and _retry(router, candidate, request, failure):
                 time.sleep(router.policy.retry_delay(failure))
-                continue
+                if _still_retry(router, candidate, request, failure):
+                    continue
             raise failure from exc
         _succeed(router, candidate, request, started, started, arrived, **_answer(message, seen))
         return message
@@ -375,7 +384,8 @@ async def ainvoke_candidate(
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and _retry(router, candidate, request, failure):
                 await asyncio.sleep(router.policy.retry_delay(failure))
-                continue
+                if _still_retry(router, candidate, request, failure):
+                    continue
             raise failure from exc
         _succeed(router, candidate, request, started, started, arrived, **_answer(message, seen))
         return message
@@ -406,7 +416,8 @@ def stream_candidate(
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and _retry(router, candidate, request, failure):
                 time.sleep(router.policy.retry_delay(failure))
-                continue
+                if _still_retry(router, candidate, request, failure):
+                    continue
             raise failure from exc
         break
     first_token = time.perf_counter()
@@ -457,7 +468,8 @@ async def astream_candidate(
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and _retry(router, candidate, request, failure):
                 await asyncio.sleep(router.policy.retry_delay(failure))
-                continue
+                if _still_retry(router, candidate, request, failure):
+                    continue
             raise failure from exc
         break
     first_token = time.perf_counter()
