@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -120,30 +121,34 @@ GEMINI_DAILY_429 = [
     }
 ]
 
-OPENROUTER_DAILY_429 = {
-    "error": {
-        "message": "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 "
-        "free model requests per day",
-        "code": 429,
-        "metadata": {
-            "headers": {
-                "X-RateLimit-Limit": "50",
-                "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": str(int(next_reset(None, "utc") * 1000)),
-            }
-        },
+
+def openrouter_daily_429() -> dict[str, Any]:
+    """Built when the test runs, not at import: a run that crosses midnight UTC would
+    otherwise send yesterday's reset."""
+    return {
+        "error": {
+            "message": "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock 1000 "
+            "free model requests per day",
+            "code": 429,
+            "metadata": {
+                "headers": {
+                    "X-RateLimit-Limit": "50",
+                    "X-RateLimit-Remaining": "0",
+                    "X-RateLimit-Reset": str(int(next_reset(None, "utc") * 1000)),
+                }
+            },
+        }
     }
-}
 
 
 @pytest.mark.parametrize(
-    ("body", "reset"), [(GEMINI_DAILY_429, "pacific"), (OPENROUTER_DAILY_429, "utc")]
+    ("body", "reset"), [(lambda: GEMINI_DAILY_429, "pacific"), (openrouter_daily_429, "utc")]
 )
 def test_a_daily_limit_429_benches_the_model_until_the_reset(
-    server: FakeProviderServer, body: Any, reset: str
+    server: FakeProviderServer, body: Callable[[], Any], reset: str
 ) -> None:
     config = limited(server, reset=reset)
-    server.providers["alpha"].fault = Fault.status(429, json_body=body, retry_after=43)
+    server.providers["alpha"].fault = Fault.status(429, json_body=body(), retry_after=43)
     llm = ChatOpenMux(config=config)
     message = llm.invoke("hi")
     assert message.content == "from beta"
