@@ -26,55 +26,12 @@ import argparse
 import json
 import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-# argv: config (JSON), this process's number, seconds to keep sending requests.
-_CHILD = """
-import json, sys, time
-from openmux import ChatOpenMux, NoProviderAvailable, TaskClassification, TaskType
-from openmux.health import health_store
-
-config, number, seconds = json.loads(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-fixed = TaskClassification(TaskType.CHAT, 1.0, [], "fixed")
-llm = ChatOpenMux(config=config, classifier=lambda _: fixed)
-store = health_store(llm.settings.state_dir)
-answered = unanswered = 0
-errors = {}
-benched_mine = False
-end = time.monotonic() + seconds
-while time.monotonic() < end:
-    try:
-        llm.invoke("hi")
-        answered += 1
-    except NoProviderAvailable:
-        unanswered += 1
-    except Exception as exc:
-        key = f"{type(exc).__name__}: {exc}"[:200]
-        errors[key] = errors.get(key, 0) + 1
-    if not benched_mine and time.monotonic() > end - seconds / 2:
-        store.record_failure("soak", f"mine-{number}", reason="rate_limited", bench_for=600)
-        benched_mine = True
-kept = store.bench_of("soak", f"mine-{number}") is not None
-store.flush()
-print(json.dumps({"answered": answered, "unanswered": unanswered, "errors": errors, "kept": kept}))
-"""
-
-
-def _child(argv: list[str], number: int, seconds: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*argv, str(number), str(seconds)],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 300,
-        env=os.environ.copy(),
-    )
 
 
 def _shared_benches(state_dir: Path) -> set[str]:
@@ -94,7 +51,7 @@ def main() -> None:
     state_dir = Path(tempfile.mkdtemp(prefix="soak-"))
     os.environ["OPENMUX_STATE_DIR"] = str(state_dir)
     from openmux.testing import FakeProviderServer, Fault
-    from tests.helpers import provider_config
+    from tests.helpers import provider_config, run_routers
 
     with FakeProviderServer() as server:
         for name in ("alpha", "beta", "gamma"):
@@ -103,12 +60,9 @@ def main() -> None:
         providers["alpha"].fault = Fault.flaky(0.4, seed=2, fault=Fault.status(503, retry_after=1))
         providers["beta"].fault = Fault.flaky(0.4, seed=3)
         providers["gamma"].fault = Fault.flaky(0.2, seed=4, fault=Fault.status(429))
-        argv = [sys.executable, "-c", _CHILD, json.dumps(provider_config(*providers.values()))]
+        config = provider_config(*providers.values())
         started = time.perf_counter()
-        with ThreadPoolExecutor(args.processes) as pool:
-            runs = list(
-                pool.map(lambda number: _child(argv, number, args.seconds), range(args.processes))
-            )
+        runs = run_routers(config, args.processes, args.seconds)
         elapsed = time.perf_counter() - started
     locked = crashed = answered = unanswered = lost = 0
     errors: dict[str, int] = {}

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,53 @@ def readme_blocks(heading: str, language: str) -> list[str]:
     end = text.find("\n## ", start + 1)
     section = text[start : end if end != -1 else None]
     return re.findall(rf"```{language}\n(.*?)```", section, re.S)
+
+
+# argv: config (JSON), this process's number, seconds to keep sending requests.
+_ROUTER_CHILD = """
+import json, sys, time
+from openmux import ChatOpenMux, NoProviderAvailable, TaskClassification, TaskType
+from openmux.health import health_store
+
+config, number, seconds = json.loads(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+fixed = TaskClassification(TaskType.CHAT, 1.0, [], "fixed")
+llm = ChatOpenMux(config=config, classifier=lambda _: fixed)
+store = health_store(llm.settings.state_dir)
+answered = unanswered = 0
+errors = {}
+benched_mine = False
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    try:
+        llm.invoke("hi")
+        answered += 1
+    except NoProviderAvailable:
+        unanswered += 1
+    except Exception as exc:
+        key = f"{type(exc).__name__}: {exc}"[:200]
+        errors[key] = errors.get(key, 0) + 1
+    if not benched_mine and time.monotonic() > end - seconds / 2:
+        store.record_failure("soak", f"mine-{number}", reason="rate_limited", bench_for=600)
+        benched_mine = True
+# Still this process's view at the end, whatever the others wrote meanwhile.
+kept = store.bench_of("soak", f"mine-{number}") is not None
+store.flush()
+print(json.dumps({"answered": answered, "unanswered": unanswered, "errors": errors, "kept": kept}))
+"""
+
+
+def run_routers(
+    config: Mapping[str, Any], processes: int, seconds: float
+) -> list[subprocess.CompletedProcess[str]]:
+    """`processes` children, each calling `ChatOpenMux.invoke` in a loop for `seconds` over
+    this config and benching a key of its own ("soak", "mine-N") halfway. Each prints one
+    JSON line: answered, unanswered, errors (other than NoProviderAvailable) and whether
+    its own bench was still in its view at the end."""
+    argv = [sys.executable, "-c", _ROUTER_CHILD, json.dumps(config)]
+    with ThreadPoolExecutor(processes) as pool:
+        return list(
+            pool.map(
+                lambda number: run_child([*argv, str(number), str(seconds)], timeout=seconds + 300),
+                range(processes),
+            )
+        )

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from openmux.testing import FakeProviderServer, Fault
-from tests.helpers import provider_config, run_child
+from tests.helpers import provider_config, run_routers
 
 PROVIDERS = {
     "alpha": dict(models=["a1"], reply="from alpha"),
@@ -27,48 +25,17 @@ PROVIDERS = {
 SOAK_PROCESSES = 8
 SOAK_SECONDS = 10.0
 
-# argv: config (JSON), this process's number, seconds to keep sending requests.
-_ROUTER_CHILD = """
-import json, sys, time
-from openmux import ChatOpenMux, NoProviderAvailable, TaskClassification, TaskType
-from openmux.health import health_store
 
-config, number, seconds = json.loads(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-fixed = TaskClassification(TaskType.CHAT, 1.0, [], "fixed")
-llm = ChatOpenMux(config=config, classifier=lambda _: fixed)
-store = health_store(llm.settings.state_dir)
-answered = unanswered = 0
-benched_mine = False
-end = time.monotonic() + seconds
-while time.monotonic() < end:
-    try:
-        llm.invoke("hi")
-        answered += 1
-    except NoProviderAvailable:
-        unanswered += 1
-    if not benched_mine and time.monotonic() > end - seconds / 2:
-        store.record_failure("soak", f"mine-{number}", reason="rate_limited", bench_for=600)
-        benched_mine = True
-# Still this process's view at the end, whatever the others wrote meanwhile.
-assert store.bench_of("soak", f"mine-{number}") is not None
-store.flush()
-print(json.dumps({"answered": answered, "unanswered": unanswered}))
-"""
-
-
-def _run_routers(config: dict[str, Any], processes: int, seconds: float) -> list[dict[str, int]]:
-    argv = [sys.executable, "-c", _ROUTER_CHILD, json.dumps(config)]
-    with ThreadPoolExecutor(processes) as pool:
-        runs = list(
-            pool.map(
-                lambda number: run_child([*argv, str(number), str(seconds)], timeout=300),
-                range(processes),
-            )
-        )
+def _run_routers(config: dict[str, Any], processes: int, seconds: float) -> list[dict[str, Any]]:
+    runs = run_routers(config, processes, seconds)
     for run in runs:
         assert "database is locked" not in run.stderr
         assert run.returncode == 0, run.stderr[-3000:]
-    return [json.loads(run.stdout.strip().splitlines()[-1]) for run in runs]
+    counts = [json.loads(run.stdout.strip().splitlines()[-1]) for run in runs]
+    for count in counts:
+        assert count["errors"] == {}
+        assert count["kept"]
+    return counts
 
 
 def _benches(state_dir: Path) -> dict[str, float]:
