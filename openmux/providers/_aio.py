@@ -35,8 +35,10 @@ from openmux.providers._loop_lag import first_answer
 if TYPE_CHECKING:
     import aiohttp
 
-KEEPALIVE_SECONDS = 5.0
-"""How long an idle connection is kept, as httpx keeps it."""
+KEEPALIVE_SECONDS = 4.0
+"""How long an idle connection is kept: under the 5 s after which uvicorn and Node servers
+close one. aiohttp does not look at a pooled socket before reusing it (httpcore does), so
+a request sent as the server closes its end would fail, and a POST is not retried."""
 
 _Proxy = tuple[Any, Any]  # (proxy URL without credentials, its BasicAuth) or (None, None)
 
