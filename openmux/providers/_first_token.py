@@ -1,35 +1,33 @@
-"""A first-token deadline that keep-alive comments cannot extend.
+"""A first-token deadline that keep-alive comments cannot extend, and when a request left.
 
 httpx's read timeout restarts on every byte, so a provider that sends
 `: OPENROUTER PROCESSING` comments (or, outside streams, blank lines) while it
-queues the request would never time out. These transports wrap the response
-body and fail it with a ReadTimeout when no real data has arrived within the
-request's read timeout, counted from when the request was sent.
+queues the request would never time out. `FirstTokenWatch` fails the response body
+with a ReadTimeout when no real data has arrived within the request's read timeout,
+counted from when the request was sent.
 
-They also tell the router when a request actually left this process (`watching_sends`):
-a request waiting for a connection of this process's own pool has not reached the
-provider yet, so its deadlines (the first token, the hedge timer) have not started and
-a timeout while it waits is this process's saturation, not the provider's failure. The
-moment is httpcore's first trace event of the request (connecting, or writing its
-headers on a pooled connection). On an event loop, connecting and the wait for the
-answer get deadlines of their own, counted from then, which the loop's own lag puts off
-(`_loop_lag`).
+`watching_sends` tells the router when a request actually left this process: a request
+waiting for a connection of this process's own pool has not reached the provider yet,
+so its deadlines (the first token, the hedge timer) have not started and a timeout while
+it waits is this process's saturation, not the provider's failure. A `Departure` marks
+the moment the request got its connection (connecting, or taking a pooled one) and the
+moment its headers were written; the async pool (`_aio`) adds the deadlines counted from
+then.
 
-The classes are built per httpx module: the OpenAI SDK 3 speaks `httpx2` (an
-API-identical fork), Ollama's client speaks `httpx`.
+The sync transport here (httpx's, with httpcore's trace events) is built per httpx
+module: the OpenAI SDK 3 speaks `httpx2` (an API-identical fork), Ollama's client
+speaks `httpx`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
 from types import ModuleType
 from typing import Any
-
-from openmux.providers._loop_lag import first_answer
 
 
 class Sends:
@@ -75,10 +73,10 @@ def watching_sends() -> Iterator[Sends]:
         _sends.reset(token)
 
 
-class _Departure:
-    """One request's way out: asked on entering the transport, sent on its first trace
-    event (it has a connection: connecting, or writing on a pooled one), written when its
-    headers are, given up if it fails before it was sent."""
+class Departure:
+    """One request's way out: asked on entering the transport, sent when it has a
+    connection (connecting, or taking a pooled one), written when its headers are, given
+    up if it fails before it was sent."""
 
     __slots__ = ("at", "watches", "written")
 
@@ -99,15 +97,25 @@ class _Departure:
             return self.at + connect if connect else float("inf")
         return None
 
-    def note(self, event: str) -> None:
-        if self.written is None and event.endswith("send_request_headers.started"):
-            self.written = time.monotonic()
+    def connected(self) -> None:
         if self.at is None:
             self.at = time.monotonic()
             for sends in self.watches:
                 sends.sent += 1
                 if sends.first_sent is None:
                     sends.first_sent = self.at
+
+    def wrote(self) -> None:
+        self.connected()
+        if self.written is None:
+            self.written = time.monotonic()
+
+    def note(self, event: str) -> None:
+        """An httpcore trace event: the first one means the request has its connection."""
+        if event.endswith("send_request_headers.started"):
+            self.wrote()
+        else:
+            self.connected()
 
     def give_up(self) -> None:
         """The request failed before it was sent (a pool timeout): no longer waiting."""
@@ -116,7 +124,7 @@ class _Departure:
                 sends.dropped += 1
 
 
-def _traced(request: Any, departure: _Departure) -> None:
+def _traced(request: Any, departure: Departure) -> None:
     outer = request.extensions.get("trace")
 
     def trace(name: str, info: Any) -> None:
@@ -127,18 +135,10 @@ def _traced(request: Any, departure: _Departure) -> None:
     request.extensions = {**request.extensions, "trace": trace}
 
 
-def _atraced(request: Any, departure: _Departure) -> None:
-    outer = request.extensions.get("trace")
+class FirstTokenWatch:
+    """Fails a body whose first real data (not a keep-alive comment or blank line) is
+    later than `limit` seconds after `started`."""
 
-    async def trace(name: str, info: Any) -> None:
-        departure.note(name)
-        if outer is not None:
-            await outer(name, info)
-
-    request.extensions = {**request.extensions, "trace": trace}
-
-
-class _Watch:
     def __init__(self, started: float, limit: float | None, timeout_error: type[Exception]) -> None:
         self.started = started
         self.limit = limit
@@ -172,11 +172,11 @@ def _read_limit(request: Any) -> float | None:
 
 
 @cache
-def transports(httpx: ModuleType) -> tuple[type[Any], type[Any]]:
-    """(sync, async) transport classes with the first-token deadline, for this httpx."""
+def sync_transport_class(httpx: ModuleType) -> type[Any]:
+    """httpx's sync transport with departures and the first-token deadline, for this httpx."""
 
     class SyncStream(httpx.SyncByteStream):  # type: ignore[name-defined]
-        def __init__(self, stream: Any, watch: _Watch) -> None:
+        def __init__(self, stream: Any, watch: FirstTokenWatch) -> None:
             self._stream = stream
             self._watch = watch
 
@@ -188,59 +188,17 @@ def transports(httpx: ModuleType) -> tuple[type[Any], type[Any]]:
         def close(self) -> None:
             self._stream.close()
 
-    class AsyncStream(httpx.AsyncByteStream):  # type: ignore[name-defined]
-        def __init__(self, stream: Any, watch: _Watch) -> None:
-            self._stream = stream
-            self._watch = watch
-
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            async for chunk in self._stream:
-                self._watch.check(chunk)
-                yield chunk
-
-        async def aclose(self) -> None:
-            await self._stream.aclose()
-
     class FirstTokenTransport(httpx.HTTPTransport):  # type: ignore[name-defined]
         def handle_request(self, request: Any) -> Any:
-            departure = _Departure()
+            departure = Departure()
             _traced(request, departure)
             try:
                 response = super().handle_request(request)
             finally:
                 departure.give_up()
             started = departure.written or time.monotonic()
-            watch = _Watch(started, _read_limit(request), httpx.ReadTimeout)
+            watch = FirstTokenWatch(started, _read_limit(request), httpx.ReadTimeout)
             response.stream = SyncStream(response.stream, watch)
             return response
 
-    class AsyncFirstTokenTransport(httpx.AsyncHTTPTransport):  # type: ignore[name-defined]
-        async def handle_async_request(self, request: Any) -> Any:
-            departure = _Departure()
-            _atraced(request, departure)
-            given: Any = request.extensions.get("timeout") or {}
-            connect, read = given.get("connect"), given.get("read")
-            # Connecting and waiting for the answer have deadlines that this process's own
-            # lag puts off (see _loop_lag); httpx's read timeout bounds each body read.
-            timeouts = {**given, "connect": None, "read": None}
-            request.extensions = {**request.extensions, "timeout": timeouts}
-
-            def expired() -> BaseException:
-                if departure.written is None:
-                    return httpx.ConnectTimeout(f"not connected within {connect:g} s")
-                return httpx.ReadTimeout(f"no answer within {read:g} s of sending")
-
-            try:
-                response = await first_answer(
-                    super().handle_async_request(request),
-                    lambda: departure.due(connect, read),
-                    expired,
-                )
-            finally:
-                departure.give_up()
-            timeouts["read"] = read
-            watch = _Watch(departure.written or time.monotonic(), read, httpx.ReadTimeout)
-            response.stream = AsyncStream(response.stream, watch)
-            return response
-
-    return FirstTokenTransport, AsyncFirstTokenTransport
+    return FirstTokenTransport

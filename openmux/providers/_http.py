@@ -4,8 +4,9 @@ Building an HTTP client costs tens of milliseconds (mostly its TLS context);
 a failover to a second provider must not pay that on the request's path, so
 one TLS context and one pool serve every provider. The OpenAI SDK 3 speaks
 `httpx2` (an API-identical fork of httpx): handing it a classic httpx client
-would cost an adapter on every request, so its pool is built from whichever
-module the installed SDK uses.
+would cost an adapter on every request, so its clients are built from whichever
+module the installed SDK uses. Sync requests go through httpx's own pool; async ones
+through one aiohttp pool per event loop (`_aio`), behind an httpx transport.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-from openmux.providers._first_token import transports
+from openmux.providers._aio import AioPool, transport_class
+from openmux.providers._first_token import sync_transport_class
 
 _lock = threading.Lock()
 _sync_clients: dict[str, Any] = {}
@@ -55,8 +57,7 @@ def openai_httpx() -> ModuleType:
 
 MAX_CONNECTIONS = 1000
 """Per pool, as the OpenAI SDK's own client allows: a burst of routed calls must not queue
-for connections where direct calls would not (httpcore scans its whole queue on every
-request that starts or ends, so a long queue costs CPU as well as time)."""
+for connections where direct calls would not."""
 
 
 def _limits(httpx: ModuleType) -> Any:
@@ -105,10 +106,6 @@ def _note_headers(response: Any) -> None:
                 seen[lowered] = value
 
 
-async def _anote_headers(response: Any) -> None:
-    _note_headers(response)
-
-
 @cache
 def sync_transport(httpx: ModuleType | None = None) -> Any:
     """The shared sync pool's transport (classic httpx unless a module is named)."""
@@ -116,13 +113,17 @@ def sync_transport(httpx: ModuleType | None = None) -> Any:
         import httpx as classic
 
         httpx = classic
-    sync, _ = transports(httpx)
-    return sync(limits=_limits(httpx), verify=ssl_context())
+    return sync_transport_class(httpx)(limits=_limits(httpx), verify=ssl_context())
 
 
-def _async_transport(httpx: ModuleType) -> Any:
-    _, asynchronous = transports(httpx)
-    return asynchronous(limits=_limits(httpx), verify=ssl_context())
+def _async_pool() -> AioPool:
+    """A pool for one event loop (it opens on first use, on that loop)."""
+    return AioPool(ssl_context(), MAX_CONNECTIONS, _note_headers)
+
+
+def _async_client(httpx: ModuleType, pool: AioPool) -> Any:
+    # Proxies from the environment are the pool's (see `_aio`): httpx's would bypass it.
+    return httpx.AsyncClient(transport=transport_class(httpx)(pool), trust_env=False)
 
 
 def sync_client() -> Any:
@@ -148,10 +149,12 @@ def current_loop() -> asyncio.AbstractEventLoop | None:
 
 
 class _LoopScope:
-    """What belongs to one event loop: its pool, and caches of clients built on it."""
+    """What belongs to one event loop: its pool (and the httpx client over it), and caches
+    of clients built on it."""
 
-    def __init__(self, client: Any) -> None:
-        self.client = client
+    def __init__(self, pool: AioPool) -> None:
+        self.pool = pool
+        self.client = _async_client(openai_httpx(), pool)
         self.caches: weakref.WeakKeyDictionary[object, dict[Any, Any]] = weakref.WeakKeyDictionary()
         self.closer: Any = None
 
@@ -184,13 +187,8 @@ def _scope(loop: asyncio.AbstractEventLoop) -> _LoopScope:
     for old in [known for known in _scopes if known.is_closed()]:
         # Closed without shutting down its async generators: nothing can run on it
         # any more, so its connections are dropped (and closed as they are collected).
-        del _scopes[old]
-    httpx = openai_httpx()
-    scope = _LoopScope(
-        httpx.AsyncClient(
-            transport=_async_transport(httpx), event_hooks={"response": [_anote_headers]}
-        )
-    )
+        _scopes.pop(old).pool.drop()
+    scope = _LoopScope(_async_pool())
     closer = _close_with_loop(loop)
     step = closer.asend(None)  # registers the generator with the running loop
     try:
@@ -211,10 +209,15 @@ def async_client(loop: asyncio.AbstractEventLoop | None) -> Any:
     with _lock:
         if loop is None:
             if _unused_async_client is None:
-                httpx = openai_httpx()
-                _unused_async_client = httpx.AsyncClient(transport=_async_transport(httpx))
+                _unused_async_client = _async_client(openai_httpx(), _async_pool())
             return _unused_async_client
         return _scope(loop).client
+
+
+def aio_pool(loop: asyncio.AbstractEventLoop) -> AioPool:
+    """The pool under `async_client(loop)`, for callers that skip httpx (see `_wire`)."""
+    with _lock:
+        return _scope(loop).pool
 
 
 def loop_cache(loop: asyncio.AbstractEventLoop, owner: object) -> dict[Any, Any]:

@@ -5,9 +5,10 @@ Turning that body into LangChain messages and back again through langchain-opena
 and the OpenAI SDK costs far more CPU than the HTTP exchange itself. For a provider
 that speaks the same protocol, the body is sent as it came instead: the model swapped
 and the provider's quirks applied (`_quirks.adapt_openai_body`), on the same shared
-connection pool, with the same first-token deadline and rate-limit header watch as
-every other call. The answer comes back as a LangChain message, so the router's call
-stage records, accounts and fails over exactly as for any other model.
+connection pool, with the same deadlines, first-token and rate-limit header watches as
+every other call, but without httpx in between (see `_aio`). The answer comes back as
+a LangChain message, so the router's call stage records, accounts and fails over
+exactly as for any other model.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, parse_tool_call
 
-from openmux.providers import _http
+from openmux.providers import _aio, _http
 from openmux.providers._failures import failure_from_error_object, failure_from_status
 
 if TYPE_CHECKING:
@@ -46,8 +47,12 @@ class OpenAIEndpoint:
         if provider.api_key is not None:
             headers["authorization"] = f"Bearer {provider.api_key.get_secret_value()}"
         self._headers = headers
-        self._client = _http.async_client(loop)
-        self._timeout = _http.timeout(timeouts.connect, timeouts.first_token, timeouts.total)
+        # The pool itself, not an httpx client over it: the least CPU per request.
+        self._pool = _http.aio_pool(loop) if loop is not None else None
+        self._errors = _http.openai_httpx()
+        self._timeouts = _http.timeout(
+            timeouts.connect, timeouts.first_token, timeouts.total, httpx=self._errors
+        ).as_dict()
 
     def __repr__(self) -> str:  # the headers hold the key
         return f"OpenAIEndpoint({self.url!r})"
@@ -56,17 +61,20 @@ class OpenAIEndpoint:
         """A call that sends this body (already adapted to the provider)."""
         return OpenAIBodyCall(self, body)
 
-    def _request(self, body: Mapping[str, Any]) -> Any:
+    async def _send(self, body: Mapping[str, Any]) -> _aio.Answer:
+        # Built outside an event loop, it uses the pool of the loop it is called on.
+        pool = self._pool or _http.aio_pool(asyncio.get_running_loop())
         content = json.dumps(body, separators=(",", ":")).encode()
-        return self._client.build_request(
-            "POST", self.url, content=content, headers=self._headers, timeout=self._timeout
+        return await pool.send(
+            "POST", self.url, self._headers, content, self._timeouts, self._errors
         )
 
     async def complete(self, body: Mapping[str, Any]) -> AIMessage:
-        response = await self._client.send(self._request(body))
-        if response.status_code >= 400:
-            raise failure_from_status(response.status_code, response.headers, response.content)
-        data = json.loads(response.content)
+        answer = await self._send(body)
+        content = await answer.read()
+        if answer.status >= 400:
+            raise failure_from_status(answer.status, answer.headers, content)
+        data = json.loads(content)
         if not isinstance(data, dict) or not data.get("choices"):
             error = data.get("error") if isinstance(data, dict) else None
             if isinstance(error, Mapping):
@@ -75,12 +83,12 @@ class OpenAIEndpoint:
         return answer_message(data)
 
     async def stream(self, body: Mapping[str, Any]) -> AsyncIterator[AIMessageChunk]:
-        response = await self._client.send(self._request(body), stream=True)
+        answer = await self._send(body)
         try:
-            if response.status_code >= 400:
-                content = await response.aread()
-                raise failure_from_status(response.status_code, response.headers, content)
-            async for line in response.aiter_lines():
+            if answer.status >= 400:
+                content = await answer.read()
+                raise failure_from_status(answer.status, answer.headers, content)
+            async for line in answer.lines():
                 if not line.startswith(_DATA):
                     continue  # blank lines, `event:` lines and keep-alive comments
                 data = line[len(_DATA) :].strip()
@@ -91,8 +99,12 @@ class OpenAIEndpoint:
                 if isinstance(error, Mapping):
                     raise failure_from_error_object(error)
                 yield answer_chunk(event)
+                # One read often brings many events: let the loop run between them, so
+                # an event already handed on reaches the client before the rest are
+                # parsed (and the stream's consumer sees it while the stream is open).
+                await asyncio.sleep(0)
         finally:
-            await response.aclose()
+            answer.release()
 
 
 class OpenAIBodyCall:

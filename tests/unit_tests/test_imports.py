@@ -13,6 +13,7 @@ _HEAVY = (
     "openai",
     "ollama",
     "httpx",
+    "aiohttp",
     "langchain_core.language_models",
     "gradio",
     "llama_index",
