@@ -3,9 +3,8 @@
 Prints p50/p95 added milliseconds over 500 sequential invokes (classification
 included) and the throughput ratio of 200 concurrent ainvokes, with this process's
 CPU time per request in those bursts. Burst throughput swings by +-20 % from burst to
-burst here (the fake server shares the two cores, and httpcore's pool scans every
-pooled connection per request), so the ratio is the median of 15 interleaved bursts
-each (`--bursts N`); with 3 bursts, runs of the same code ranged 0.72x to 1.12x.
+burst here (the fake server shares the two cores), so the ratio is the median of 15
+interleaved bursts each (`--bursts N`); with 3 bursts, runs of the same code ranged 0.72x to 1.12x.
 Targets: p50 added <= 1 ms; concurrent throughput >= 0.9x direct.
 """
 

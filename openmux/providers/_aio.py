@@ -63,6 +63,9 @@ class AioPool:
     def _open(self) -> aiohttp.ClientSession:
         import aiohttp
 
+        from openmux import _logging
+
+        _logging.install()  # aiohttp's loggers exist now: mask what they log
         tracing = aiohttp.TraceConfig()
         tracing.on_connection_create_start.append(_on_connection)
         tracing.on_connection_reuseconn.append(_on_connection)

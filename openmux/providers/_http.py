@@ -46,6 +46,9 @@ def openai_httpx() -> ModuleType:
     """The httpx module the installed OpenAI SDK is built on."""
     import openai
 
+    from openmux import _logging
+
+    _logging.install()  # the SDK's and its HTTP client's loggers exist now: mask them
     if int(str(openai.__version__).split(".")[0]) >= 3:
         import httpx2
 

@@ -65,6 +65,17 @@ def test_install_covers_existing_child_loggers(caplog: pytest.LogCaptureFixture)
     assert KEY not in caplog.text
 
 
+@pytest.mark.parametrize("name", ["httpx", "httpx2", "aiohttp.client", "openai"])
+def test_install_masks_the_http_clients_loggers(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    logging.getLogger(name)  # the client's module made it on import
+    install()
+    with caplog.at_level(logging.DEBUG, logger=name):
+        logging.getLogger(name).debug("headers: %s", {"authorization": f"Bearer {KEY}"})
+    assert KEY not in caplog.text
+
+
 def test_level_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     logger = logging.getLogger("openmux")
     before = logger.level
