@@ -354,7 +354,7 @@ def invoke_candidate(
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and _retry(router, candidate, request, failure):
-                time.sleep(router.policy.retry_delay(failure))
+                time.sleep(request.pause(router.policy.retry_delay(failure)))
                 if _still_retry(router, candidate, request, failure):
                     continue
             raise failure from exc
@@ -383,7 +383,7 @@ async def ainvoke_candidate(
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and _retry(router, candidate, request, failure):
-                await asyncio.sleep(router.policy.retry_delay(failure))
+                await asyncio.sleep(request.pause(router.policy.retry_delay(failure)))
                 if _still_retry(router, candidate, request, failure):
                     continue
             raise failure from exc
@@ -415,7 +415,7 @@ def stream_candidate(
             _close(chunks)
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and _retry(router, candidate, request, failure):
-                time.sleep(router.policy.retry_delay(failure))
+                time.sleep(request.pause(router.policy.retry_delay(failure)))
                 if _still_retry(router, candidate, request, failure):
                     continue
             raise failure from exc
@@ -467,7 +467,7 @@ async def astream_candidate(
             await _aclose(chunks)
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and _retry(router, candidate, request, failure):
-                await asyncio.sleep(router.policy.retry_delay(failure))
+                await asyncio.sleep(request.pause(router.policy.retry_delay(failure)))
                 if _still_retry(router, candidate, request, failure):
                     continue
             raise failure from exc
