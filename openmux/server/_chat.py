@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from langchain_core.messages import AIMessageChunk, BaseMessageChunk
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from openmux._logging import get_logger
 from openmux.errors import OpenMuxError
@@ -187,7 +188,39 @@ async def _stream(
         finally:
             producer.cancel()
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+    def stop() -> None:
+        producer.cancel()
+        events.put_nowait(None)
+
+    return EventStream(body(), headers, on_disconnect=stop)
+
+
+class EventStream(StreamingResponse):
+    """An SSE response that stops its answer when the client leaves. Starlette's own
+    watches for that in an anyio task group, which costs a stream more than its events
+    under servers of ASGI spec < 2.4 (uvicorn); here one task waits for the disconnect."""
+
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        headers: Mapping[str, str],
+        *,
+        on_disconnect: Callable[[], None],
+    ) -> None:
+        super().__init__(content, media_type="text/event-stream", headers=headers)
+        self.on_disconnect = on_disconnect
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        watcher = asyncio.ensure_future(self._watch(receive))
+        try:
+            await self.stream_response(send)
+        finally:
+            watcher.cancel()
+
+    async def _watch(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.on_disconnect()
 
 
 def _stream_headers(route: RouteRequest, started: float) -> dict[str, str]:
