@@ -34,6 +34,7 @@ from openmux.server._errors import (
 )
 from openmux.server._metrics import Metrics
 from openmux.server._security import authorized, server_keys
+from openmux.server._wire import encode_json
 
 if TYPE_CHECKING:
     from openmux.routing import Candidate
@@ -302,7 +303,7 @@ def json_response(
     payload: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     return Response(
-        json.dumps(payload, separators=(",", ":")).encode(),
+        encode_json(payload),
         status_code=status,
         headers=dict(headers or {}),
         media_type="application/json",
