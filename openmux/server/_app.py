@@ -9,13 +9,13 @@ response_format, sampling), and the route comes back from
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from langchain_core.messages import HumanMessage
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -121,8 +121,8 @@ class OpenMuxServer:
             if not message.get("more_body", False):
                 break
         try:
-            data = json.loads(body)
-        except ValueError as exc:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
             raise bad_request(f"the request body is not JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise bad_request("the request body must be a JSON object")
