@@ -17,6 +17,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from langchain_core.messages import AIMessageChunk, BaseMessageChunk
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -214,6 +215,9 @@ class EventStream(StreamingResponse):
         watcher = asyncio.ensure_future(self._watch(receive))
         try:
             await self.stream_response(send)
+        except OSError as exc:  # ASGI spec 2.4 servers: a send to a client that left
+            self.on_disconnect()
+            raise ClientDisconnect() from exc
         finally:
             watcher.cancel()
 
