@@ -177,15 +177,15 @@ def openai_tool_choice(
 
 
 def generation_chunk(chunk: BaseMessage) -> ChatGenerationChunk:
+    return ChatGenerationChunk(message=routed_chunk(chunk))
+
+
+def routed_chunk(chunk: BaseMessage) -> AIMessageChunk:
     if not isinstance(chunk, AIMessageChunk):
         chunk = AIMessageChunk(content=chunk.content)
     # The inner model's chunk ids belong to its own run; ours get the outer run's id. Its
     # last chunk is not the stream's last: the metadata chunk follows, with the usage.
-    return ChatGenerationChunk(
-        message=chunk.model_copy(
-            update={"id": None, "chunk_position": None, "usage_metadata": None}
-        )
-    )
+    return chunk.model_copy(update={"id": None, "chunk_position": None, "usage_metadata": None})
 
 
 def metadata_chunk(request: RouteRequest, usage: Sequence[Any]) -> ChatGenerationChunk:

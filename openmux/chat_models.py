@@ -40,6 +40,7 @@ from openmux._chat_calls import (
     metadata_chunk,
     openai_tool_choice,
     qualified_name,
+    routed_chunk,
     structured_json,
     to_messages,
     unset_hooks_each,
@@ -263,7 +264,7 @@ class ChatOpenMux(ChatOpenMuxFields):
         with audited(self.settings.privacy, request) as usage:
             async for chunk in aunset_hooks_each(self._astream_unobserved(request)):
                 usage.append(getattr(chunk, "usage_metadata", None))
-                yield generation_chunk(chunk).message
+                yield routed_chunk(chunk)
         last = metadata_chunk(request, usage).message
         yield self._remembered(last)
 

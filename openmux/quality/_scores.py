@@ -109,7 +109,7 @@ def local_quality(task: str, state_dir: Path | None = None) -> dict[tuple[str, s
 
 def quality_version(state_dir: Path | None = None) -> tuple[Any, ...]:
     """A stamp that changes whenever a vote or a bench result is recorded, in this process
-    or another: selection keys its cached ranking by it, so a vote counts at once."""
+    (at once) or another (within half a second): selection keys its cached ranking by it."""
     return quality_store(state_dir).version()
 
 

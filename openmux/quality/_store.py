@@ -28,6 +28,9 @@ from openmux.config import default_state_dir
 from openmux.state import PerStateDir
 
 _MAX_ANSWERS = 1000  # answers a vote may still refer to, in memory and in the file
+# How often `version` looks at the stamp file: another process's vote re-ranks within
+# this, and a busy server does not stat a file per request.
+_STAMP_CHECK_S = 0.5
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS bench (
@@ -108,6 +111,7 @@ class QualityStore:
         self._read_stamp: tuple[int, int] | None = None
         self._read_once = False
         self._writes = 0  # this process's writes: they count even when the file is unusable
+        self._checked: tuple[float, tuple[int, int] | None] = (-_STAMP_CHECK_S, None)
         self._evidence = _Evidence({}, {})
         self._bench_log: list[BenchRow] = []  # in memory only when the file is unusable
         self._answers: OrderedDict[str, Answer] = OrderedDict()
@@ -141,8 +145,14 @@ class QualityStore:
             return self._evidence
 
     def version(self) -> tuple[int, tuple[int, int] | None]:
-        """Changes whenever any process records a vote or a bench row (one stat)."""
-        return self._writes, self._file_stamp()
+        """Changes at once when this process records a vote or a bench row, and within
+        _STAMP_CHECK_S when another one does (one stat per interval)."""
+        now = time.monotonic()
+        checked_at, stamp = self._checked
+        if now - checked_at >= _STAMP_CHECK_S:
+            stamp = self._file_stamp()
+            self._checked = (now, stamp)
+        return self._writes, stamp
 
     def _file_stamp(self) -> tuple[int, int] | None:
         if self._stamp_path is None:

@@ -1,7 +1,8 @@
 """Every attempt, recorded: provider, model, task, tokens in/out, latency, status, cached.
 
 Rows are kept in memory and written in batches (every FLUSH_SECONDS or BATCH rows, and
-at exit), so recording costs no file access on a request's path. Retention is bounded:
+at exit) from a thread of their own, so recording costs no file access on a request's
+path (a server's event loop never waits for the disk). Retention is bounded:
 rows older than KEEP_DAYS go, and at most MAX_ROWS stay. Never a prompt or an answer.
 
 With a shared state server the rows also go to its "usage" log (from the state sync
@@ -17,7 +18,7 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,13 @@ def _row(values: tuple[Any, ...]) -> UsageRecord:
     return UsageRecord(**record)
 
 
+def _values(row: UsageRecord) -> tuple[Any, ...]:
+    # dataclasses.astuple deep-copies every field: these are all scalars.
+    return tuple(getattr(row, name) for name in _COLUMNS)
+
+
 def _encode(row: UsageRecord) -> bytes:
-    return json.dumps(astuple(row)).encode()
+    return json.dumps(_values(row)).encode()
 
 
 def _decode(item: bytes) -> UsageRecord | None:
@@ -107,6 +113,8 @@ class UsageLog:
         self._pending: list[UsageRecord] = []
         self._kept: list[UsageRecord] = []  # no usable file: the rows live here, bounded
         self._flushed = time.monotonic()
+        self._flushing = False
+        """A batch's write is under way in its thread."""
         self._db: sqlite3.Connection | None = None
         self.problem = ""
         if path is not None:
@@ -119,8 +127,21 @@ class UsageLog:
     def record(self, row: UsageRecord) -> None:
         with self._lock:
             self._pending.append(row)
-            if len(self._pending) >= BATCH or time.monotonic() - self._flushed > FLUSH_SECONDS:
+            due = len(self._pending) >= BATCH or time.monotonic() - self._flushed > FLUSH_SECONDS
+            if due and not self._flushing:
+                self._flushing = True
+                self._flushed = time.monotonic()
+                threading.Thread(
+                    target=self._flush_behind, name="openmux-usage-flush", daemon=True
+                ).start()
+
+    def _flush_behind(self) -> None:
+        """A due batch, written off the request's path (`flush` at exit waits for it)."""
+        try:
+            with self._push_lock, self._lock:
                 self._flush()
+        finally:
+            self._flushing = False
 
     def flush(self) -> None:
         with self._push_lock, self._lock:
@@ -161,7 +182,7 @@ class UsageLog:
         try:
             self._db.executemany(
                 f"INSERT INTO attempts ({', '.join(_COLUMNS)}) VALUES ({marks})",
-                [astuple(row) for row in self._pending],
+                [_values(row) for row in self._pending],
             )
         except sqlite3.DatabaseError:
             if self._shared is not None:  # queued above: not again with the next batch

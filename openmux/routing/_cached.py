@@ -133,9 +133,8 @@ def cache_lookup(router: Router, request: RouteRequest) -> CacheLookup:
     if cache is None or request.cache_scope is None:
         return CacheLookup(request)
     key = request_key(request.messages, _answer_changing(request))
-    return CacheLookup(
-        request, cache, key, cache.get(key), offline_by_choice=router.settings.offline
-    )
+    hit = cache.get(key) if request.cache_read else None
+    return CacheLookup(request, cache, key, hit, offline_by_choice=router.settings.offline)
 
 
 async def acache_lookup(router: Router, request: RouteRequest) -> CacheLookup:

@@ -94,6 +94,17 @@ def _rule_out(router: Router, candidate: Candidate, request: RouteRequest) -> No
         raise ProviderFailure("over_quota", f"{name} is over its free-tier quota")
 
 
+_QUIET_CLASSES: dict[type, bool] = {}
+
+
+def _answers_quietly(model: object) -> bool:
+    # A Protocol isinstance check walks every member each time: once per class is enough.
+    quiet = _QUIET_CLASSES.get(type(model))
+    if quiet is None:
+        quiet = _QUIET_CLASSES[type(model)] = isinstance(model, QuietAnswers)
+    return quiet
+
+
 def _free(candidate: Candidate) -> bool:
     offer = candidate.facts.offer if candidate.facts is not None else None
     return candidate.free and is_free_offer(
@@ -345,7 +356,7 @@ def invoke_candidate(
         started = time.perf_counter()
         try:
             with _watching(request) as (arrived, seen, sends):
-                if config is UNOBSERVED and isinstance(model, QuietAnswers):
+                if config is UNOBSERVED and _answers_quietly(model):
                     message = model.respond(messages, **call_kwargs)
                 else:
                     message = model.invoke(messages, config, **call_kwargs)
@@ -354,7 +365,7 @@ def invoke_candidate(
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and _retry(router, candidate, request, failure):
-                time.sleep(router.policy.retry_delay(failure))
+                time.sleep(request.pause(router.policy.retry_delay(failure)))
                 if _still_retry(router, candidate, request, failure):
                     continue
             raise failure from exc
@@ -374,7 +385,7 @@ async def ainvoke_candidate(
         started = time.perf_counter()
         try:
             with _watching(request) as (arrived, seen, sends):
-                if config is UNOBSERVED and isinstance(model, QuietAnswers):
+                if config is UNOBSERVED and _answers_quietly(model):
                     message = await model.arespond(messages, **call_kwargs)
                 else:
                     message = await model.ainvoke(messages, config, **call_kwargs)
@@ -383,7 +394,7 @@ async def ainvoke_candidate(
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and _retry(router, candidate, request, failure):
-                await asyncio.sleep(router.policy.retry_delay(failure))
+                await asyncio.sleep(request.pause(router.policy.retry_delay(failure)))
                 if _still_retry(router, candidate, request, failure):
                     continue
             raise failure from exc
@@ -415,7 +426,7 @@ def stream_candidate(
             _close(chunks)
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and _retry(router, candidate, request, failure):
-                time.sleep(router.policy.retry_delay(failure))
+                time.sleep(request.pause(router.policy.retry_delay(failure)))
                 if _still_retry(router, candidate, request, failure):
                     continue
             raise failure from exc
@@ -467,7 +478,7 @@ async def astream_candidate(
             await _aclose(chunks)
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and _retry(router, candidate, request, failure):
-                await asyncio.sleep(router.policy.retry_delay(failure))
+                await asyncio.sleep(request.pause(router.policy.retry_delay(failure)))
                 if _still_retry(router, candidate, request, failure):
                     continue
             raise failure from exc

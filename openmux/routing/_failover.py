@@ -57,7 +57,7 @@ def next_round(request: RouteRequest) -> float:
     request.rounds += 1
     request.round_start = len(request.attempts)
     request.benched = []
-    return max(0.0, pause)
+    return request.pause(max(0.0, pause))
 
 
 def failover(router: Router, request: RouteRequest, candidates: Sequence[Candidate]) -> BaseMessage:

@@ -113,11 +113,17 @@ class RouteRequest:
     None: the response cache neither answers nor keeps this request (see `_cached`)."""
     cached_from: dict[str, Any] | None = None
     """Set on a cache hit: the routing metadata of the answer it replays."""
+    cache_read: bool = True
+    """False: the response cache does not answer this request but still keeps its answer
+    (a client's `Cache-Control: no-cache`)."""
     openai_body: dict[str, Any] | None = None
     """The request as an OpenAI chat-completions body (`openmux serve`'s): an OpenAI-protocol
     provider is sent it as it came, model swapped and quirks applied."""
     rate_limit_headers: dict[str, str] = field(default_factory=dict)
     """The answering provider's `x-ratelimit-*` and `retry-after` response headers."""
+    paused_ms: float = 0.0
+    """Time spent waiting between tries (a retry's back-off, the pause before another
+    round): neither a provider's time nor OpenMux's own work."""
 
     @property
     def sent(self) -> int:
@@ -181,6 +187,11 @@ class RouteRequest:
             self.winner = candidate
             self.rate_limit_headers = dict(rate_limit_headers)
             self.marks["sent"] = sent
+
+    def pause(self, seconds: float) -> float:
+        """Count a wait between tries (see `paused_ms`) before it is slept; returns it."""
+        self.paused_ms += seconds * 1000
+        return seconds
 
     def attempt_dicts(self) -> list[dict[str, Any]]:
         return [attempt.as_dict() for attempt in self.attempts]

@@ -9,19 +9,20 @@ response_format, sampling), and the route comes back from
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from langchain_core.messages import HumanMessage
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from openmux import ChatOpenMux, OpenMuxEmbeddings, OpenMuxError, TaskType, __version__
 from openmux._logging import get_logger
@@ -33,11 +34,13 @@ from openmux.server._errors import (
 )
 from openmux.server._metrics import Metrics
 from openmux.server._security import authorized, server_keys
+from openmux.server._wire import encode_json
 
 if TYPE_CHECKING:
     from openmux.routing import Candidate
 
 DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
+CHAT_PATH = "/v1/chat/completions"
 VIRTUAL_PREFIX = "openmux/"
 AUTO = "auto"
 FANOUT = "fanout"
@@ -107,13 +110,19 @@ class OpenMuxServer:
         if declared is not None and declared.isdigit() and int(declared) > self.max_request_bytes:
             raise self._too_large()
         body = bytearray()
-        async for part in request.stream():
-            body += part
+        # ASGI messages read directly: Request.stream's generator costs more than the read.
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            body += message.get("body", b"")
             if len(body) > self.max_request_bytes:
                 raise self._too_large()
+            if not message.get("more_body", False):
+                break
         try:
-            data = json.loads(body)
-        except ValueError as exc:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
             raise bad_request(f"the request body is not JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise bad_request("the request body must be a JSON object")
@@ -294,7 +303,7 @@ def json_response(
     payload: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     return Response(
-        json.dumps(payload, separators=(",", ":")).encode(),
+        encode_json(payload),
         status_code=status,
         headers=dict(headers or {}),
         media_type="application/json",
@@ -327,6 +336,30 @@ def media_routes(server: OpenMuxServer) -> list[Route]:
     ]
 
 
+class OpenMuxApp(Starlette):
+    """The Starlette app, with `POST /v1/chat/completions` handed straight to its endpoint
+    while no middleware is added (CORS, say): the endpoint makes every error response
+    itself, so Starlette's error middleware and router would only add their cost."""
+
+    def __init__(self, *, chat: Handler, **options: Any) -> None:
+        super().__init__(**options)
+        self.chat = chat
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == CHAT_PATH
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+            and not self.user_middleware
+        ):
+            scope["app"] = self
+            response = await self.chat(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     *,
     config: Mapping[str, Any] | None = None,
@@ -334,7 +367,7 @@ def create_app(
     keys: tuple[bytes, ...] | None = None,
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     cors_origins: tuple[str, ...] = (),
-) -> Starlette:
+) -> OpenMuxApp:
     """The server app. `config` takes openmux.toml's shape (default: the usual config
     file and environment); `keys` the server keys (default: `OPENMUX_SERVER_KEYS`)."""
     from openmux.server import _chat
@@ -343,12 +376,9 @@ def create_app(
         config=config, classifier=classifier, keys=keys, max_request_bytes=max_request_bytes
     )
     endpoint = server.endpoint
+    chat = endpoint(CHAT_PATH, partial(_chat.chat_completions, server))
     routes = [
-        Route(
-            "/v1/chat/completions",
-            endpoint("/v1/chat/completions", partial(_chat.chat_completions, server)),
-            methods=["POST"],
-        ),
+        Route(CHAT_PATH, chat, methods=["POST"]),
         Route(
             "/v1/embeddings",
             endpoint("/v1/embeddings", server.create_embeddings),
@@ -364,7 +394,7 @@ def create_app(
         Route("/health", endpoint("/health", server.health, open=True), methods=["GET"]),
         Route("/metrics", endpoint("/metrics", server.metrics_endpoint), methods=["GET"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    app = OpenMuxApp(chat=chat, routes=routes, exception_handlers={HTTPException: _http_error})
     if cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 

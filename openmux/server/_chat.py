@@ -10,13 +10,16 @@ quirks applied) instead of a conversion to LangChain messages and back.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from langchain_core.messages import AIMessageChunk, BaseMessageChunk
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from openmux._logging import get_logger
 from openmux.errors import OpenMuxError
@@ -33,24 +36,30 @@ if TYPE_CHECKING:
 # Past the router's own deadline, a last guard: the answer is late, say so.
 _TIMEOUT_GRACE_S = 5.0
 _RATE_LIMIT_PREFIX = "x-ratelimit-"
+CACHED_HEADER = "x-openmux-cached"
 # The body field holding OpenMux's own options: never sent to a provider.
 _EXTENSION = "openmux"
 
 _log = get_logger("openmux.server")
+T = TypeVar("T")
 
 
 def route_headers(
-    meta: Mapping[str, Any], started: float, provider_ms: float, attempts: int
+    meta: Mapping[str, Any], started: float, waited_ms: float, attempts: int
 ) -> dict[str, str]:
-    """The `x-openmux-*` headers; overhead is the time not spent waiting on providers."""
+    """The `x-openmux-*` headers. Overhead is OpenMux's own time: what is left of the
+    request's time once `waited_ms` (on providers, and backing off between tries) is out."""
     elapsed_ms = (time.perf_counter() - started) * 1000
-    return {
+    headers = {
         "x-openmux-provider": str(meta.get("provider")),
         "x-openmux-model": str(meta.get("model")),
         "x-openmux-task": str(meta.get("task")),
         "x-openmux-attempts": str(attempts),
-        "x-openmux-overhead-ms": f"{max(0.0, elapsed_ms - provider_ms):.2f}",
+        "x-openmux-overhead-ms": f"{max(0.0, elapsed_ms - waited_ms):.2f}",
     }
+    if meta.get("cached"):
+        headers[CACHED_HEADER] = "true"
+    return headers
 
 
 def rate_limit_headers(route: RouteRequest) -> dict[str, str]:
@@ -66,9 +75,22 @@ def _attempts_ms(meta: Mapping[str, Any]) -> float:
     return float(sum(a.get("latency_ms") or 0 for a in meta.get("attempts") or ()))
 
 
-def answer_headers(meta: Mapping[str, Any], started: float) -> dict[str, str]:
-    """`route_headers` for an answer whose attempts are all recorded."""
-    return route_headers(meta, started, _attempts_ms(meta), len(meta.get("attempts") or ()))
+def answer_headers(
+    meta: Mapping[str, Any], started: float, paused_ms: float = 0.0
+) -> dict[str, str]:
+    """`route_headers` for an answer whose attempts are all recorded (`paused_ms`: the
+    request's back-off between them)."""
+    waited_ms = _attempts_ms(meta) + paused_ms
+    return route_headers(meta, started, waited_ms, len(meta.get("attempts") or ()))
+
+
+def cache_options(cache_control: str | None) -> tuple[bool, bool]:
+    """(read, write): whether the response cache may answer the request and keep its
+    answer, from the request's `Cache-Control` (`no-cache`: answer fresh but keep it;
+    `no-store`: neither)."""
+    directives = {d.strip().lower() for d in (cache_control or "").split(",")}
+    no_store = "no-store" in directives
+    return not (no_store or "no-cache" in directives), not no_store
 
 
 async def chat_completions(server: OpenMuxServer, request: Request) -> Response:
@@ -78,10 +100,14 @@ async def chat_completions(server: OpenMuxServer, request: Request) -> Response:
     messages = to_messages(body)
     if "fanout" not in options:
         options["openai_body"] = {k: v for k, v in body.items() if k != _EXTENSION}
+    read_cache, write_cache = cache_options(request.headers.get("cache-control"))
+    if not write_cache:
+        options["cache"] = False
     try:
         route = server.chat.route_request(messages, **options)
     except OpenMuxError as exc:
         raise server.failure(exc, started) from exc
+    route.cache_read = read_cache
     if body.get("stream"):
         stream_options = body.get("stream_options") or {}
         include_usage = bool(
@@ -89,8 +115,8 @@ async def chat_completions(server: OpenMuxServer, request: Request) -> Response:
         )
         return await _stream(server, body["model"], route, include_usage, started)
     try:
-        message = await asyncio.wait_for(
-            server.chat.aanswer_request(route), server.total_timeout_s + _TIMEOUT_GRACE_S
+        message = await _within(
+            server.total_timeout_s + _TIMEOUT_GRACE_S, server.chat.aanswer_request(route)
         )
     except OpenMuxError as exc:
         raise server.failure(exc, started) from exc
@@ -100,8 +126,17 @@ async def chat_completions(server: OpenMuxServer, request: Request) -> Response:
     server.metrics.record_attempts(meta.get("attempts") or ())
     answered_by = f"{meta.get('provider')}:{meta.get('model')}"
     payload = completion(message, answered_by, completion_id())
-    headers = {**answer_headers(meta, started), **rate_limit_headers(route)}
+    headers = {**answer_headers(meta, started, route.paused_ms), **rate_limit_headers(route)}
     return json_response(payload, headers=headers)
+
+
+async def _within(seconds: float, answer: Awaitable[T]) -> T:
+    """`answer`, or TimeoutError after `seconds`; where asyncio has `timeout`, in this task
+    (`wait_for` before Python 3.12 runs it in a task of its own, a cost per request)."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await answer
+    return await asyncio.wait_for(answer, seconds)
 
 
 async def _stream(
@@ -154,7 +189,42 @@ async def _stream(
         finally:
             producer.cancel()
 
-    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+    def stop() -> None:
+        producer.cancel()
+        events.put_nowait(None)
+
+    return EventStream(body(), headers, on_disconnect=stop)
+
+
+class EventStream(StreamingResponse):
+    """An SSE response that stops its answer when the client leaves. Starlette's own
+    watches for that in an anyio task group, which costs a stream more than its events
+    under servers of ASGI spec < 2.4 (uvicorn); here one task waits for the disconnect."""
+
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        headers: Mapping[str, str],
+        *,
+        on_disconnect: Callable[[], None],
+    ) -> None:
+        super().__init__(content, media_type="text/event-stream", headers=headers)
+        self.on_disconnect = on_disconnect
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        watcher = asyncio.ensure_future(self._watch(receive))
+        try:
+            await self.stream_response(send)
+        except OSError as exc:  # ASGI spec 2.4 servers: a send to a client that left
+            self.on_disconnect()
+            raise ClientDisconnect() from exc
+        finally:
+            watcher.cancel()
+
+    async def _watch(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.on_disconnect()
 
 
 def _stream_headers(route: RouteRequest, started: float) -> dict[str, str]:
@@ -163,11 +233,12 @@ def _stream_headers(route: RouteRequest, started: float) -> dict[str, str]:
     meta = route.metadata()
     sent = route.marks.get("sent")
     waiting_ms = (time.perf_counter() - sent) * 1000 if sent is not None else 0.0
-    provider_ms = _attempts_ms(meta) + waiting_ms
+    waited_ms = _attempts_ms(meta) + waiting_ms + route.paused_ms
+    streaming = 0 if route.cached_from is not None else 1
     return {
         "cache-control": "no-cache",
         "x-accel-buffering": "no",
-        **route_headers(meta, started, provider_ms, len(meta["attempts"]) + 1),
+        **route_headers(meta, started, waited_ms, len(meta["attempts"]) + streaming),
         **rate_limit_headers(route),
     }
 

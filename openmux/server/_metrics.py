@@ -88,17 +88,27 @@ class Metrics:
             registry=self.registry,
         )
 
+        # Each label set's child, kept: `.labels()` validates and locks on every call.
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def request(self, endpoint: str, code: int, seconds: float) -> None:
-        self.requests.labels(endpoint, str(code)).inc()
-        self.request_seconds.labels(endpoint).observe(seconds)
+        self._child(self.requests, endpoint, str(code)).inc()
+        self._child(self.request_seconds, endpoint).observe(seconds)
 
     def record_attempts(self, attempts: Iterable[Mapping[str, Any]]) -> None:
         for attempt in attempts:
             provider = str(attempt.get("provider"))
-            self.attempts.labels(provider, str(attempt.get("status"))).inc()
+            self._child(self.attempts, provider, str(attempt.get("status"))).inc()
             latency_ms = attempt.get("latency_ms")
             if latency_ms:
-                self.provider_seconds.labels(provider).observe(float(latency_ms) / 1000)
+                self._child(self.provider_seconds, provider).observe(float(latency_ms) / 1000)
 
     def exposition(self) -> bytes:
         if os.environ.get(MULTIPROC_ENV):

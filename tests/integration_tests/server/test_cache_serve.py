@@ -3,6 +3,8 @@ answered from the cache (no provider request), as the real openai client sees it
 
 from __future__ import annotations
 
+from typing import Any
+
 from openai import OpenAI
 
 from openmux.testing import FakeProviderServer
@@ -14,6 +16,7 @@ from tests.integration_tests.server.conftest import (
 )
 
 PROVIDERS = FAKE_PROVIDERS
+CACHED_HEADER = "x-openmux-cached"
 
 
 def test_a_repeated_request_is_answered_from_the_cache(
@@ -42,3 +45,43 @@ def test_a_repeated_request_is_answered_from_the_cache(
     assert replayed == first_stream and len(replayed) > 1
     assert "".join(streamed("Explain recursion in one sentence")) == ALPHA_REPLY
     assert server.providers["alpha"].hits == 2
+
+
+def test_cache_control_skips_the_cache_per_request(
+    server: FakeProviderServer, start_server: StartServer
+) -> None:
+    config = fake_config(server)
+    config["cache"] = {"mode": "exact"}
+    chat = OpenAI(base_url=start_server(config), api_key="unused").chat.completions
+    alpha = server.providers["alpha"]
+
+    def ask(text: str, cache_control: str | None = None, **options: Any) -> Any:
+        headers = {"Cache-Control": cache_control} if cache_control else {}
+        return chat.with_raw_response.create(
+            model="openmux/auto",
+            messages=[{"role": "user", "content": text}],
+            extra_headers=headers,
+            **options,
+        )
+
+    assert CACHED_HEADER not in ask("Explain recursion").headers
+    assert alpha.hits == 1
+    assert ask("Explain recursion").headers[CACHED_HEADER] == "true"
+    # no-cache: answered fresh, and that answer is kept.
+    assert CACHED_HEADER not in ask("Explain recursion", "no-cache").headers
+    assert alpha.hits == 2
+    assert ask("Explain recursion").headers[CACHED_HEADER] == "true"
+    assert alpha.hits == 2
+    # no-store: answered fresh and not kept.
+    assert CACHED_HEADER not in ask("Explain iteration", "no-store").headers
+    assert CACHED_HEADER not in ask("Explain iteration").headers
+    assert alpha.hits == 4
+    streamed = ask("Explain iteration", stream=True)
+    assert streamed.headers[CACHED_HEADER] == "true"
+    assert streamed.headers["x-openmux-attempts"] == "0"
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in streamed.parse() if c.choices)
+        == ALPHA_REPLY
+    )
+    assert CACHED_HEADER not in ask("Explain iteration", "No-Cache", stream=True).headers
+    assert alpha.hits == 5

@@ -336,3 +336,23 @@ def test_streamed_structured_output(base_url: str) -> None:
     )
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert Weather.model_validate_json(text)
+
+
+def test_raw_bodies_get_openai_errors(start_server: StartServer) -> None:
+    url = start_server(max_request_bytes=2000) + "/chat/completions"
+
+    def chunked(size: int) -> Any:
+        yield b'{"model": "openmux/auto", "messages": "'
+        for _ in range(size // 500):
+            yield b"x" * 500
+        yield b'"}'
+
+    # No Content-Length to go by: the limit holds as the body arrives.
+    too_large = httpx.post(url, content=chunked(5000))
+    assert too_large.status_code == 413
+    assert too_large.json()["error"]["code"] == "request_too_large"
+    not_json = httpx.post(url, content=b"{not json", headers={"content-type": "application/json"})
+    assert not_json.status_code == 400 and "not JSON" in not_json.json()["error"]["message"]
+    assert httpx.post(url, content=chunked(500)).status_code == 400  # 'messages' not a list
+    wrong_method = httpx.get(url)
+    assert wrong_method.status_code == 405 and "error" in wrong_method.json()

@@ -135,3 +135,35 @@ def test_every_candidate_over_quota_is_429(
     with pytest.raises(openai.RateLimitError):
         api.chat.completions.create(model="openmux/auto", messages=ASK, stream=True)
     assert {name: p.hits for name, p in server.providers.items()} == hits
+
+
+def overhead_ms(headers: httpx.Headers) -> float:
+    return float(headers["x-openmux-overhead-ms"])
+
+
+def test_overhead_leaves_out_the_back_off_before_a_retry(
+    base_url: str, server: FakeProviderServer
+) -> None:
+    # The first request is refused with Retry-After: 1, the retry answers (seed 1 draws
+    # a failure, then a success).
+    server.providers["alpha"].fault = Fault.flaky(
+        0.5, seed=1, fault=Fault.status(429, retry_after=1)
+    )
+    raw = OpenAI(base_url=base_url, api_key="unused").chat.completions.with_raw_response.create(
+        model="alpha:shared", messages=ASK
+    )
+    assert raw.headers["x-openmux-attempts"] == "2"
+    assert raw.parse().choices[0].message.content == ALPHA_REPLY
+    assert overhead_ms(raw.headers) < 1000  # the one-second wait is not OpenMux's time
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_overhead_leaves_out_the_providers_time(
+    base_url: str, server: FakeProviderServer, stream: bool
+) -> None:
+    server.providers["alpha"].fault = Fault.slow_first_token(1.0)
+    raw = OpenAI(base_url=base_url, api_key="unused").chat.completions.with_raw_response.create(
+        model="alpha:shared", messages=ASK, stream=stream
+    )
+    assert raw.headers["x-openmux-provider"] == "alpha"
+    assert overhead_ms(raw.headers) < 1000  # the provider's second is its own
