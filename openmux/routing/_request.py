@@ -95,6 +95,8 @@ class RouteRequest:
     benched: list[Bench] = field(default_factory=list)
     min_context: int = 0
     winner: Candidate | None = None
+    streaming: Candidate | None = None
+    """The candidate whose stream is being read: its attempt is recorded when it ends."""
     offline: bool = False
     started: float = field(default_factory=time.perf_counter)
     deadline: float = float("inf")
@@ -166,6 +168,8 @@ class RouteRequest:
         units: dict[str, float] | None = None,
     ) -> None:
         """The one place an attempt record is made."""
+        if candidate is self.streaming:
+            self.streaming = None
         self.attempts.append(
             Attempt(
                 provider=candidate.provider.name,
@@ -185,6 +189,7 @@ class RouteRequest:
         the stream ends (unless a hedged race already went to another candidate)."""
         if not self.finished:
             self.winner = candidate
+            self.streaming = candidate
             self.rate_limit_headers = dict(rate_limit_headers)
             self.marks["sent"] = sent
 

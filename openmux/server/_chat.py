@@ -228,13 +228,14 @@ class EventStream(StreamingResponse):
 
 
 def _stream_headers(route: RouteRequest, started: float) -> dict[str, str]:
-    """Headers for a stream whose first chunk is in hand: its attempt is not recorded
-    until it ends, so it is counted here, and its wait for that chunk is provider time."""
+    """Headers for a stream whose first chunk is in hand: its attempt is recorded when it
+    ends (a short stream may have ended already), so while it runs it is counted here,
+    and its wait for that chunk is provider time."""
     meta = route.metadata()
     sent = route.marks.get("sent")
     waiting_ms = (time.perf_counter() - sent) * 1000 if sent is not None else 0.0
     waited_ms = _attempts_ms(meta) + waiting_ms + route.paused_ms
-    streaming = 0 if route.cached_from is not None else 1
+    streaming = 0 if route.streaming is None else 1
     return {
         "cache-control": "no-cache",
         "x-accel-buffering": "no",
