@@ -20,6 +20,7 @@ thread on every request.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 import urllib.request
@@ -36,6 +37,11 @@ if TYPE_CHECKING:
     import aiohttp
 
 KEEPALIVE_SECONDS = 4.0
+ENDING_SECONDS = 1.0
+"""How long a stream that said it is done may take to end its body, in the background,
+before its connection is closed rather than pooled."""
+
+_ending: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
 """How long an idle connection is kept: under the 5 s after which uvicorn and Node servers
 close one. aiohttp does not look at a pooled socket before reusing it (httpcore does), so
 a request sent as the server closes its end would fail, and a POST is not retried."""
@@ -191,7 +197,7 @@ class Answer:
     """A provider's answer whose headers have arrived; its body is read through `chunks`
     (or `read`, `lines`), under the first-token watch."""
 
-    __slots__ = ("_errors", "_watch", "response")
+    __slots__ = ("_ending", "_errors", "_watch", "response")
 
     def __init__(
         self, response: aiohttp.ClientResponse, watch: FirstTokenWatch, errors: ModuleType
@@ -199,6 +205,7 @@ class Answer:
         self.response = response
         self._watch = watch
         self._errors = errors
+        self._ending = False
 
     @property
     def status(self) -> int:
@@ -234,7 +241,32 @@ class Answer:
     def release(self) -> None:
         """Give the connection back: kept for reuse if the body was read to its end,
         closed otherwise."""
-        self.response.release()
+        if not self._ending:
+            self.response.release()
+
+    def end_in_background(self) -> None:
+        """Release once the body ends: an event stream's `[DONE]` comes a moment before
+        the body's own end (the last, empty chunk), and a connection released before that
+        is closed instead of pooled. Closed if the end takes over `ENDING_SECONDS`."""
+        if self._ending or self.response.content.at_eof():
+            self.release()
+            return
+        self._ending = True
+        task = asyncio.get_running_loop().create_task(self._end())
+        _ending.add(task)
+        task.add_done_callback(_ending.discard)
+
+    async def _end(self) -> None:
+        async def rest() -> None:
+            async for _ in self.response.content.iter_any():
+                pass
+
+        try:
+            await asyncio.wait_for(rest(), ENDING_SECONDS)
+        except Exception:  # an ending that fails costs only the connection
+            pass
+        finally:
+            self.response.release()
 
 
 async def _on_connection(session: Any, context: Any, params: Any) -> None:

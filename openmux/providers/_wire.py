@@ -93,6 +93,7 @@ class OpenAIEndpoint:
                     continue  # blank lines, `event:` lines and keep-alive comments
                 data = line[len(_DATA) :].strip()
                 if data == _DONE:
+                    answer.end_in_background()
                     return
                 event = json.loads(data)
                 error = event.get("error")

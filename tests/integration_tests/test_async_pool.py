@@ -5,6 +5,7 @@ from the environment, and the pool's life with its event loop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Callable, Coroutine
 from types import ModuleType
@@ -256,3 +257,72 @@ def test_a_stream_left_early_and_a_cancelled_request_leak_no_connection(
             return pool.connections
 
     assert _run(work) == (0, 0)  # closed, none kept half-read for reuse
+
+
+async def _serve_late_ending_streams(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Event streams over one keep-alive connection, each body ending 50 ms after its
+    `[DONE]` (as a server does that writes the closing chunk on its own)."""
+    while head := await reader.readuntil(b"\r\n\r\n"):
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"transfer-encoding: chunked\r\n\r\n"
+        )
+        for event in (
+            b'data: {"choices": [{"index": 0, "delta": {"content": "hi"}}]}',
+            b"data: [DONE]",
+        ):
+            writer.write(b"%x\r\n%s\n\n\r\n" % (len(event) + 2, event))
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+
+def test_a_finished_event_stream_gives_its_connection_back() -> None:
+    from openmux.config import Timeouts, load_settings
+    from openmux.providers._wire import OpenAIEndpoint
+
+    async def work() -> tuple[list[str], list[tuple[int, int]], int]:
+        connections = 0
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal connections
+            connections += 1
+            with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+                await _serve_late_ending_streams(reader, writer)
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        config = {
+            "router": {"providers": ["late"]},
+            "providers": {
+                "late": {
+                    "protocol": "openai",
+                    "base_url": f"http://127.0.0.1:{port}/v1",
+                    "models": ["m-1"],
+                }
+            },
+        }
+        settings = load_settings(config)
+        loop = asyncio.get_running_loop()
+        endpoint = OpenAIEndpoint(settings.providers["late"], "m-1", Timeouts(), loop)
+        pool = _http.aio_pool(loop)
+        texts, seen = [], []
+        async with server:
+            for _ in range(3):
+                chunks = [c async for c in endpoint.stream({**CHAT, "stream": True})]
+                texts.append("".join(str(chunk.content) for chunk in chunks))
+                await asyncio.sleep(0.2)
+                seen.append(pool.connections)
+        return texts, seen, connections
+
+    texts, seen, connections = _run(work)
+    assert texts == ["hi"] * 3
+    # Each stream ended the caller's read at its [DONE]; its connection went back to the
+    # pool once the body ended, and the next stream reused it.
+    assert seen == [(0, 1)] * 3
+    assert connections == 1
