@@ -14,7 +14,9 @@ One run, one fake upstream (its own process), every server in its own process:
    that fails.
 
 `openmux serve` runs under uvicorn (what `openmux serve` uses) and, when granian is
-installed, under granian with the same app, to compare the two ASGI servers.
+installed, under granian with the same app, to compare the two ASGI servers. A thin
+proxy (benchmarks/_thin_proxy.py: Starlette, uvicorn and aiohttp forwarding bytes, no
+work of its own) gives the floor: what any Python gateway adds on this machine.
 LiteLLM's proxy comes from a separate virtualenv (`--litellm-venv DIR`, made with
 `python -m venv DIR && DIR/bin/pip install 'litellm[proxy]'`); without one its
 column is skipped. Targets on 2 cores: added <= 1.5 ms p50 and <= 3 ms p99, and
@@ -373,6 +375,15 @@ def main() -> None:
             "OPENMUX_STATE_DIR": str(workdir / "state"),
         }
         env["OPENMUX_SERVER_KEYS"] = SERVER_KEY
+        port = free_port()
+        thin = [
+            sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).resolve().parent),
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+            "--no-access-log", "_thin_proxy:app",
+        ]  # fmt: skip
+        thin_env = {**env, "THIN_FAST": f"{fast_url}/p/v1", "THIN_SLOW": f"{slow_url}/slow/v1"}
+        pid = stack.enter_context(process(thin, port, "thin proxy", thin_env))
+        targets.append(Target("thin proxy (floor)", "127.0.0.1", port, "m-1", "m-1-slow", pid=pid))
         port = free_port()
         pid = stack.enter_context(
             process(
