@@ -73,6 +73,14 @@ def watching_sends() -> Iterator[Sends]:
         _sends.reset(token)
 
 
+def restart_clocks() -> None:
+    """A call is about to wait out a retry's delay: its provider clock starts again when the
+    retry is sent. Until then it reads as not started, so no hedge races a candidate that is
+    only doing what the provider asked (waiting out a short Retry-After)."""
+    for sends in _sends.get():
+        sends.first_sent = None
+
+
 class Departure:
     """One request's way out: asked on entering the transport, sent when it has a
     connection (connecting, or taking a pooled one), written when its headers are, given

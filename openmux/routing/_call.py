@@ -39,6 +39,7 @@ from openmux.providers import (
 from openmux.routing._plan import is_free_offer
 from openmux.routing._react import known_context, react, refused_key_hint
 from openmux.routing._request import Candidate, RouteRequest, request_exhausted
+from openmux.routing._retry import retry_planned, retry_wait, still_retry
 from openmux.routing._select import estimate_tokens, request_task, skip_over_quota
 
 if TYPE_CHECKING:
@@ -217,31 +218,6 @@ def _fail(
     return failure
 
 
-def _retry(
-    router: Router, candidate: Candidate, request: RouteRequest, failure: ProviderFailure
-) -> bool:
-    provider = candidate.provider.name
-    # A provider that already failed this request once (another model) gets no second try.
-    failed_here = sum(1 for a in request.attempts if a.provider == provider and a.status != "ok")
-    return (
-        not request.out_of_budget
-        and failed_here <= 1
-        and router.policy.worth_retrying(*candidate.key, failure)
-        and router.policy.retry_delay(failure) < request.seconds_left
-    )
-
-
-def _still_retry(
-    router: Router, candidate: Candidate, request: RouteRequest, failure: ProviderFailure
-) -> bool:
-    """After the wait: other requests may have shown the candidate failing meanwhile, and
-    the retry is one more request, so it must fit the free-tier limits too."""
-    return router.policy.worth_retrying(*candidate.key, failure) and (
-        router.quotas.reserve(candidate.provider, candidate.model.id, estimate_tokens(request))
-        is None
-    )
-
-
 @contextlib.contextmanager
 def _watching(request: RouteRequest) -> Iterator[tuple[list[float], dict[str, str], Sends]]:
     """What the provider's responses tell: when their headers arrive (if the request is
@@ -364,9 +340,9 @@ def invoke_candidate(
                 raise ProviderFailure("bad_response", "the answer was empty")
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started, seen, sends)
-            if tries == 1 and _retry(router, candidate, request, failure):
-                time.sleep(request.pause(router.policy.retry_delay(failure)))
-                if _still_retry(router, candidate, request, failure):
+            if tries == 1 and retry_planned(router, candidate, request, failure):
+                time.sleep(retry_wait(router, request, failure))
+                if still_retry(router, candidate, request, failure):
                     continue
             raise failure from exc
         _succeed(router, candidate, request, started, started, arrived, **_answer(message, seen))
@@ -393,9 +369,9 @@ async def ainvoke_candidate(
                 raise ProviderFailure("bad_response", "the answer was empty")
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started, seen, sends)
-            if tries == 1 and _retry(router, candidate, request, failure):
-                await asyncio.sleep(request.pause(router.policy.retry_delay(failure)))
-                if _still_retry(router, candidate, request, failure):
+            if tries == 1 and retry_planned(router, candidate, request, failure):
+                await asyncio.sleep(retry_wait(router, request, failure))
+                if still_retry(router, candidate, request, failure):
                     continue
             raise failure from exc
         _succeed(router, candidate, request, started, started, arrived, **_answer(message, seen))
@@ -425,9 +401,9 @@ def stream_candidate(
         except Exception as exc:
             _close(chunks)
             failure = _fail(router, candidate, request, exc, started, seen, sends)
-            if tries == 1 and _retry(router, candidate, request, failure):
-                time.sleep(request.pause(router.policy.retry_delay(failure)))
-                if _still_retry(router, candidate, request, failure):
+            if tries == 1 and retry_planned(router, candidate, request, failure):
+                time.sleep(retry_wait(router, request, failure))
+                if still_retry(router, candidate, request, failure):
                     continue
             raise failure from exc
         break
@@ -477,9 +453,9 @@ async def astream_candidate(
         except Exception as exc:
             await _aclose(chunks)
             failure = _fail(router, candidate, request, exc, started, seen, sends)
-            if tries == 1 and _retry(router, candidate, request, failure):
-                await asyncio.sleep(request.pause(router.policy.retry_delay(failure)))
-                if _still_retry(router, candidate, request, failure):
+            if tries == 1 and retry_planned(router, candidate, request, failure):
+                await asyncio.sleep(retry_wait(router, request, failure))
+                if still_retry(router, candidate, request, failure):
                     continue
             raise failure from exc
         break

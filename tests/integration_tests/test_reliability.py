@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import threading
@@ -106,6 +107,29 @@ def test_half_open_probe_closes_the_circuit(server: FakeProviderServer) -> None:
     message = llm.invoke("hi")  # the bench is over: this request is the probe
     assert _statuses(message) == [("beta", "ok")]
     assert store.bench_of("beta", "b1") is None
+
+
+@pytest.mark.parametrize("caller", ["invoke", "ainvoke"])
+def test_no_hedge_races_a_candidate_waiting_out_a_short_retry_after(
+    server: FakeProviderServer, caller: str
+) -> None:
+    # The hedge timer (0.2 s) fires during the provider's Retry-After (1 s): had the wait
+    # counted as slowness, beta would have been raced in and answered first.
+    alpha = server.providers["alpha"]
+    alpha.fault = Fault.status(429, retry_after=1)
+    llm = _llm(server, "alpha", "beta", hedge_after_ms=200)
+    before = len(alpha.requests)
+
+    def heal_after_the_first_request() -> None:
+        while len(alpha.requests) == before:
+            threading.Event().wait(0.01)
+        alpha.fault = None
+
+    healer = threading.Thread(target=heal_after_the_first_request, daemon=True)
+    healer.start()
+    message = llm.invoke("hi") if caller == "invoke" else asyncio.run(llm.ainvoke("hi"))
+    healer.join(timeout=5)
+    assert _statuses(message) == [("alpha", "rate_limited"), ("alpha", "ok")]
 
 
 def test_waits_for_the_soonest_benched_candidate(server: FakeProviderServer) -> None:
