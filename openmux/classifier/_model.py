@@ -1,8 +1,14 @@
 """The trained linear model: loads the npz artifact lazily and scores one text.
 
 Score = bias + words . W / sqrt(#word grams) + chars . W / sqrt(#char grams)
-+ dense . W_dense, where W is the hashed gram table (see `_features`);
-probabilities are softmax(score / temperature).
++ dense . W_dense + mean of the known words' semantic rows, where W is the hashed
+gram table (see `_features`); probabilities are softmax(score / temperature).
+
+The semantic rows follow the hashed ones in the same table, one per word of a fixed
+vocabulary: each is the word's contribution to the label scores through its vector
+from a multilingual sentence-embedding model, distilled at training time (see
+tools/classifier/semantic.py). A word no training example holds still scores like
+the words it means the same as, in whatever language.
 
 Scoring makes a handful of numpy calls (gather the grams' rows, sum the char rows,
 back to Python); the rest is plain Python over seven labels. Between requests the
@@ -54,12 +60,17 @@ class Model:
             self.w_dense = z["w_dense"].astype(np.float64).tolist()
             self.bias = z["bias"].astype(np.float64).tolist()
             self.temperature = float(z["temperature"][0])
+            vocabulary = z["semantic_words"].tobytes().decode().split("\n")
+        first = len(self.weights) - len(vocabulary)
+        self.semantic_rows = {word: first + i for i, word in enumerate(vocabulary)}
 
     def score(self, text: str) -> Scored:
         features = extract(text)
         n_words = len(features.words)
-        n_chars = len(features.rows) - n_words
-        rows = self.weights[features.rows]
+        n_grams = len(features.rows)
+        n_chars = n_grams - n_words
+        known = [r for w in features.words if (r := self.semantic_rows.get(w)) is not None]
+        rows = self.weights[features.rows + known]
         logits = list(self.bias)
         for value, weights in zip(features.dense, self.w_dense, strict=True):
             if value:
@@ -72,7 +83,9 @@ class Model:
         if n_words:
             _add(logits, rows[:n_words].sum(axis=0).tolist(), ws)
         if n_chars:
-            _add(logits, rows[n_words:].sum(axis=0).tolist(), cs)
+            _add(logits, rows[n_words:n_grams].sum(axis=0).tolist(), cs)
+        if known:
+            _add(logits, rows[n_grams:].sum(axis=0).tolist(), 1.0 / len(known))
         return Scored(logits, features.words, word_rows, ws, cs)
 
     def proba(self, logits: list[float]) -> list[float]:
