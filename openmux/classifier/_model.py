@@ -75,17 +75,16 @@ class Model:
         for value, weights in zip(features.dense, self.w_dense, strict=True):
             if value:
                 _add(logits, weights, value)
-        # Both families are summed in numpy (adding word rows one by one in Python cost
-        # more than the call); the word rows also go to Python, for the explanation.
+        # The three families are summed, each with its scale, in one numpy product
+        # (adding rows one by one in Python, or one sum per family, cost more); the word
+        # rows also go to Python, for the explanation.
         word_rows: list[list[float]] = rows[:n_words].tolist()
         ws = 1.0 / math.sqrt(n_words) if n_words else 0.0
         cs = 1.0 / math.sqrt(n_chars) if n_chars else 0.0
-        if n_words:
-            _add(logits, rows[:n_words].sum(axis=0).tolist(), ws)
-        if n_chars:
-            _add(logits, rows[n_words:n_grams].sum(axis=0).tolist(), cs)
+        scales = [ws] * n_words + [cs] * n_chars
         if known:
-            _add(logits, rows[n_grams:].sum(axis=0).tolist(), 1.0 / len(known))
+            scales += [1.0 / len(known)] * len(known)
+        _add(logits, (np.array(scales, dtype=np.float32) @ rows).tolist(), 1.0)
         return Scored(logits, features.words, word_rows, ws, cs)
 
     def proba(self, logits: list[float]) -> list[float]:
