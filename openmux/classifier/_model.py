@@ -1,8 +1,14 @@
 """The trained linear model: loads the npz artifact lazily and scores one text.
 
 Score = bias + words . W / sqrt(#word grams) + chars . W / sqrt(#char grams)
-+ dense . W_dense, where W is the hashed gram table (see `_features`);
-probabilities are softmax(score / temperature).
++ dense . W_dense + mean of the known words' semantic rows, where W is the hashed
+gram table (see `_features`); probabilities are softmax(score / temperature).
+
+The semantic rows follow the hashed ones in the same table, one per word of a fixed
+vocabulary: each is the word's contribution to the label scores through its vector
+from a multilingual sentence-embedding model, distilled at training time (see
+tools/classifier/semantic.py). A word no training example holds still scores like
+the words it means the same as, in whatever language.
 
 Scoring makes a handful of numpy calls (gather the grams' rows, sum the char rows,
 back to Python); the rest is plain Python over seven labels. Between requests the
@@ -54,25 +60,31 @@ class Model:
             self.w_dense = z["w_dense"].astype(np.float64).tolist()
             self.bias = z["bias"].astype(np.float64).tolist()
             self.temperature = float(z["temperature"][0])
+            vocabulary = z["semantic_words"].tobytes().decode().split("\n")
+        first = len(self.weights) - len(vocabulary)
+        self.semantic_rows = {word: first + i for i, word in enumerate(vocabulary)}
 
     def score(self, text: str) -> Scored:
         features = extract(text)
         n_words = len(features.words)
-        n_chars = len(features.rows) - n_words
-        rows = self.weights[features.rows]
+        n_grams = len(features.rows)
+        n_chars = n_grams - n_words
+        known = [r for w in features.words if (r := self.semantic_rows.get(w)) is not None]
+        rows = self.weights[features.rows + known]
         logits = list(self.bias)
         for value, weights in zip(features.dense, self.w_dense, strict=True):
             if value:
                 _add(logits, weights, value)
-        # Both families are summed in numpy (adding word rows one by one in Python cost
-        # more than the call); the word rows also go to Python, for the explanation.
+        # The three families are summed, each with its scale, in one numpy product
+        # (adding rows one by one in Python, or one sum per family, cost more); the word
+        # rows also go to Python, for the explanation.
         word_rows: list[list[float]] = rows[:n_words].tolist()
         ws = 1.0 / math.sqrt(n_words) if n_words else 0.0
         cs = 1.0 / math.sqrt(n_chars) if n_chars else 0.0
-        if n_words:
-            _add(logits, rows[:n_words].sum(axis=0).tolist(), ws)
-        if n_chars:
-            _add(logits, rows[n_words:].sum(axis=0).tolist(), cs)
+        scales = [ws] * n_words + [cs] * n_chars
+        if known:
+            scales += [1.0 / len(known)] * len(known)
+        _add(logits, (np.array(scales, dtype=np.float32) @ rows).tolist(), 1.0)
         return Scored(logits, features.words, word_rows, ws, cs)
 
     def proba(self, logits: list[float]) -> list[float]:

@@ -166,6 +166,25 @@ def test_char_hashes_match_hashing_each_gram(text: str) -> None:
     assert char_hashes(f" {norm} ") == {crc32(g.encode(), CHAR_SEED) for g in char_grams(norm)}
 
 
+def test_semantic_rows_add_the_mean_of_the_known_words() -> None:
+    import copy
+
+    import numpy as np
+
+    from openmux.classifier._features import extract
+    from openmux.classifier._model import get_model
+
+    model = get_model()
+    text = "please take the background out of my holiday photo"
+    known = [model.semantic_rows[w] for w in extract(text).words if w in model.semantic_rows]
+    assert len(known) >= 4  # everyday words have distilled vectors
+    without = copy.copy(model)
+    without.semantic_rows = {}
+    mean = model.weights[known].mean(axis=0)
+    expected = np.array(without.score(text).logits) + mean
+    assert np.allclose(model.score(text).logits, expected, atol=1e-5)
+
+
 IMAGE_BLOCKS = [
     {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
     {"type": "image", "url": "https://example.com/cat.png"},
