@@ -19,7 +19,11 @@ a careful plain httpx client 16 pass; LangChain `with_fallbacks` and LiteLLM's R
 Measured (Dec 2026, a shared 2-core machine): streamed 12 pass, 0 partial, 4 safe
 (S08, S09, S10, S14: the stream broke after its first chunk had reached the caller, so
 a clean `StreamInterrupted` is all that is left), 0 fail; invoke 16 pass. The same again
-after the load work (deadlines counted from sending, loop-lag-aware timeouts).
+after the load work (deadlines counted from sending, loop-lag-aware timeouts). S01 then
+passed or not by milliseconds: the hedge timer and the 2 s Retry-After fired together,
+and a fast fallback raced in won. A candidate waiting out a short Retry-After is not
+slow (its clock starts again at the retry's send); since then, with async calls on the
+aiohttp pool: streamed 12 pass, 0 partial, 4 safe, 0 fail; invoke 16 pass.
 """
 
 from __future__ import annotations
