@@ -32,7 +32,10 @@ direct ChatOpenAI keeps the SDK's default httpx2 client). `--rounds 3` on a busy
 direct (1.02-2.06x) at 200 and 1.65x (0.98-1.96x) at 500, OpenMux alone 89-99 and 54-74
 req/s; before, 1.26x (0.79-1.78x) and 1.11x (0.81-1.34x), 65-87 and 41-57 req/s. With
 one provider failing 50 %, p99 at 500 went from 14.4-19.2 s to 9.8-14.6 s; 100 %
-answered in every set-up of both.
+answered in every set-up of both. With the merged server and Retry-After work, `--rounds
+3` (load 2-3): 100 % answered everywhere; healthy throughput 1.71x direct (1.45-1.73x) at
+200 and 1.88x (1.82-2.08x) at 500; with one provider failing 50 %, p99 0.8x (0.8-0.9x)
+and 0.7x (0.7-0.9x) the direct call's.
 """
 
 from __future__ import annotations
