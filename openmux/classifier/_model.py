@@ -96,27 +96,40 @@ class Model:
 
     def cues(self, scored: Scored, label: int, text: str, limit: int = 3) -> list[str]:
         """The grams that pushed hardest towards ``label``, as readable words."""
-        found = [
-            (c, g)
-            for c, g in _contributions(scored.words, scored.word_rows, label, scored.word_scale)
-            if _informative(g)
-        ]
-        if not found:  # no telling word (e.g. a script without spaces): quote char grams
-            chars = list(char_grams(normalize(text)))
-            char_rows = self.weights[buckets(chars, CHAR_SEED)].tolist()
-            lowered = fold(text)
-            for c, gram in _contributions(chars, char_rows, label, scored.char_scale):
-                word = _word_around(lowered, gram.strip())
-                if word and _informative(word):
-                    found.append((c, word))
-        found.sort(key=lambda t: (-t[0], t[1]))
-        out: list[str] = []
-        for _, g in found:
-            if not any(g in o or o in g for o in out):
-                out.append(g)
-            if len(out) == limit:
-                break
-        return out
+        # Strongest first, each gram checked only until `limit` are found (most are never
+        # looked at: this runs for every classification).
+        ranked = _contributions(scored.words, scored.word_rows, label, scored.word_scale)
+        out = _quoted(sorted(ranked, key=_strongest), limit, informative=True)
+        if out:
+            return out
+        # No telling word (e.g. a script without spaces): quote the words around char grams.
+        chars = list(char_grams(normalize(text)))
+        char_rows = self.weights[buckets(chars, CHAR_SEED)].tolist()
+        lowered = fold(text)
+        found = []
+        for c, gram in _contributions(chars, char_rows, label, scored.char_scale):
+            word = _word_around(lowered, gram.strip())
+            if word and _informative(word):
+                found.append((c, word))
+        return _quoted(sorted(found, key=_strongest), limit, informative=False)
+
+
+def _strongest(found: tuple[float, str]) -> tuple[float, str]:
+    return -found[0], found[1]
+
+
+def _quoted(ranked: list[tuple[float, str]], limit: int, *, informative: bool) -> list[str]:
+    """Up to `limit` grams from the strongest, none inside another already taken (and
+    only informative ones, unless that was checked already)."""
+    out: list[str] = []
+    for _, g in ranked:
+        if informative and not _informative(g):
+            continue
+        if not any(g in o or o in g for o in out):
+            out.append(g)
+        if len(out) == limit:
+            break
+    return out
 
 
 def _add(logits: list[float], weights: list[float], scale: float) -> None:
