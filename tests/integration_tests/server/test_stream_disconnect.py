@@ -30,13 +30,19 @@ SCOPE: dict[str, Any] = {
 }
 
 
-async def test_a_client_that_leaves_stops_the_stream(server: FakeProviderServer) -> None:
+def _slow_stream(server: FakeProviderServer) -> tuple[Any, bytes]:
+    """The app, and a streamed request whose answer (200 words, 50 ms apart) takes 10 s."""
     server.providers["alpha"].reply = "word " * 200
     server.providers["alpha"].stream_delay = 0.05
     app = create_app(config=fake_config(server), classifier=as_chat, keys=())
     request = json.dumps(
         {"model": "alpha:shared", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
     ).encode()
+    return app, request
+
+
+async def test_a_client_that_leaves_stops_the_stream(server: FakeProviderServer) -> None:
+    app, request = _slow_stream(server)
     sent: list[dict[str, Any]] = []
     first_event = asyncio.Event()
     received = 0
@@ -64,12 +70,7 @@ async def test_a_client_that_leaves_stops_the_stream(server: FakeProviderServer)
 
 async def test_a_send_to_a_client_that_left_stops_the_stream(server: FakeProviderServer) -> None:
     """ASGI spec 2.4 servers say a client left by failing the send."""
-    server.providers["alpha"].reply = "word " * 200
-    server.providers["alpha"].stream_delay = 0.05
-    app = create_app(config=fake_config(server), classifier=as_chat, keys=())
-    request = json.dumps(
-        {"model": "alpha:shared", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-    ).encode()
+    app, request = _slow_stream(server)
     bodies: list[bytes] = []
     never = asyncio.Event()
 
