@@ -37,14 +37,14 @@ if TYPE_CHECKING:
     import aiohttp
 
 KEEPALIVE_SECONDS = 4.0
+"""How long an idle connection is kept: under the 5 s after which uvicorn and Node servers
+close one. aiohttp does not look at a pooled socket before reusing it (httpcore does), so
+a request sent as the server closes its end would fail, and a POST is not retried."""
 ENDING_SECONDS = 1.0
 """How long a stream that said it is done may take to end its body, in the background,
 before its connection is closed rather than pooled."""
 
 _ending: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
-"""How long an idle connection is kept: under the 5 s after which uvicorn and Node servers
-close one. aiohttp does not look at a pooled socket before reusing it (httpcore does), so
-a request sent as the server closes its end would fail, and a POST is not retried."""
 
 _Proxy = tuple[Any, Any]  # (proxy URL without credentials, its BasicAuth) or (None, None)
 
