@@ -136,10 +136,15 @@ class UsageLog:
                 ).start()
 
     def _flush_behind(self) -> None:
-        """A due batch, written off the request's path (`flush` at exit waits for it)."""
+        """A due batch, written off the request's path (`flush` at exit waits for it);
+        `record` keeps taking rows meanwhile (the write holds only the push lock)."""
         try:
-            with self._push_lock, self._lock:
-                self._flush()
+            with self._push_lock:
+                with self._lock:
+                    batch = self._take()
+                if batch and not self._write(batch):
+                    with self._lock:
+                        self._give_back(batch)
         finally:
             self._flushing = False
 
@@ -169,26 +174,42 @@ class UsageLog:
                 self._outbox = (sending + self._outbox)[-MAX_ROWS:]
 
     def _flush(self) -> None:
+        """Write the pending rows (both locks held)."""
+        batch = self._take()
+        if batch and not self._write(batch):
+            self._give_back(batch)
+
+    def _take(self) -> list[UsageRecord]:
+        """The pending rows to write to the file (lock held), queued for the shared log
+        too; none when there is no usable file (they are kept in memory instead)."""
         self._flushed = time.monotonic()
-        if not self._pending:
-            return
+        batch, self._pending = self._pending, []
         if self._shared is not None:
-            self._outbox = (self._outbox + self._pending)[-MAX_ROWS:]
+            self._outbox = (self._outbox + batch)[-MAX_ROWS:]
         if self._db is None:
-            self._kept = (self._kept + self._pending)[-MAX_ROWS:]
-            self._pending.clear()
-            return
+            self._kept = (self._kept + batch)[-MAX_ROWS:]
+            return []
+        return batch
+
+    def _write(self, batch: list[UsageRecord]) -> bool:
+        """Append rows to the file (push lock held); False when it could not."""
+        assert self._db is not None
         marks = ", ".join("?" for _ in _COLUMNS)
         try:
             self._db.executemany(
                 f"INSERT INTO attempts ({', '.join(_COLUMNS)}) VALUES ({marks})",
-                [_values(row) for row in self._pending],
+                [_values(row) for row in batch],
             )
         except sqlite3.DatabaseError:
-            if self._shared is not None:  # queued above: not again with the next batch
-                self._outbox = self._outbox[: -len(self._pending)]
-            return  # kept pending: written with the next batch
-        self._pending.clear()
+            return False
+        return True
+
+    def _give_back(self, batch: list[UsageRecord]) -> None:
+        """A batch the file refused (lock held): pending again, first, for the next write,
+        and out of the shared queue, where the next write queues it again."""
+        self._pending[:0] = batch
+        if self._shared is not None:
+            self._outbox = self._outbox[: -len(batch)]
 
     def _prune(self) -> None:
         if self._db is None:

@@ -3,6 +3,8 @@ counters and their windows, and the provider facts the table records."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -258,3 +260,26 @@ def test_limits_tables_are_checked() -> None:
         load_settings({"providers": {"groq": {"limits": {"reset": "cet"}}}})
     groq = load_settings({"providers": {"groq": {"limits": {"rpd": 5}}}}).providers["groq"]
     assert dict(groq.limits) == {"rpd": 5}
+
+
+def test_recording_never_waits_for_a_batch_being_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openmux.quotas import _usage
+
+    monkeypatch.setattr(_usage, "BATCH", 2)
+    path = tmp_path / "usage.sqlite3"
+    log = _usage.UsageLog(path)
+    other_process = sqlite3.connect(path, isolation_level=None)
+    other_process.execute("BEGIN EXCLUSIVE")  # the batch's write waits for the file (5 s)
+    row = _usage.UsageRecord(time.time(), "p", "m", "chat", "ok")
+    log.record(row)
+    log.record(row)  # a batch is due: its write starts in a thread of its own
+    time.sleep(0.3)
+    recorded = threading.Event()
+    threading.Thread(target=lambda: (log.record(row), recorded.set()), daemon=True).start()
+    # A request's record is taken while the file is still busy, not after it frees up.
+    assert recorded.wait(timeout=4)
+    other_process.execute("COMMIT")
+    other_process.close()
+    assert len(log.rows()) == 3
