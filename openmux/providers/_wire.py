@@ -31,6 +31,29 @@ if TYPE_CHECKING:
 _DATA = "data:"
 _DONE = "[DONE]"
 
+try:  # `openmux serve`, this module's one user, installs it: several times json's speed
+    import orjson
+except ImportError:  # pragma: no cover - json alone serves
+    orjson = None  # type: ignore[assignment]
+
+
+def _encoded(body: Mapping[str, Any]) -> bytes:
+    if orjson is not None:
+        try:
+            return orjson.dumps(body)
+        except TypeError:  # what orjson refuses (integers beyond 64 bits, keys not strings)
+            pass
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _decoded(data: bytes | str) -> Any:
+    if orjson is not None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:  # json reads more (NaN, integers beyond 64 bits)
+            pass
+    return json.loads(data)
+
 
 class OpenAIEndpoint:
     """One OpenAI-protocol provider's chat-completions endpoint on one event loop's pool."""
@@ -64,7 +87,7 @@ class OpenAIEndpoint:
     async def _send(self, body: Mapping[str, Any]) -> _aio.Answer:
         # Built outside an event loop, it uses the pool of the loop it is called on.
         pool = self._pool or _http.aio_pool(asyncio.get_running_loop())
-        content = json.dumps(body, separators=(",", ":")).encode()
+        content = _encoded(body)
         return await pool.send(
             "POST", self.url, self._headers, content, self._timeouts, self._errors
         )
@@ -74,7 +97,7 @@ class OpenAIEndpoint:
         content = await answer.read()
         if answer.status >= 400:
             raise failure_from_status(answer.status, answer.headers, content)
-        data = json.loads(content)
+        data = _decoded(content)
         if not isinstance(data, dict) or not data.get("choices"):
             error = data.get("error") if isinstance(data, dict) else None
             if isinstance(error, Mapping):
@@ -95,7 +118,7 @@ class OpenAIEndpoint:
                 if data == _DONE:
                     answer.end_in_background()
                     return
-                event = json.loads(data)
+                event = _decoded(data)
                 error = event.get("error")
                 if isinstance(error, Mapping):
                     raise failure_from_error_object(error)
@@ -150,13 +173,9 @@ def answer_message(data: Mapping[str, Any]) -> AIMessage:
         except OutputParserException as exc:
             invalid.append(make_invalid_tool_call(raw, str(exc)))
     metadata = {"finish_reason": choice.get("finish_reason"), "model_name": data.get("model")}
+    fields = _given(tool_calls=calls, invalid_tool_calls=invalid, usage_metadata=_usage(data))
     return AIMessage(
-        content=reply.get("content") or "",
-        tool_calls=calls,
-        invalid_tool_calls=invalid,
-        usage_metadata=_usage(data),
-        response_metadata=metadata,
-        id=data.get("id"),
+        content=reply.get("content") or "", response_metadata=metadata, id=data.get("id"), **fields
     )
 
 
@@ -174,10 +193,17 @@ def answer_chunk(event: Mapping[str, Any]) -> AIMessageChunk:
         }
         for call in delta.get("tool_calls") or ()
     ]
-    metadata = {"finish_reason": choice["finish_reason"]} if choice.get("finish_reason") else {}
-    return AIMessageChunk(
-        content=delta.get("content") or "",
-        tool_call_chunks=calls,  # type: ignore[arg-type]
-        usage_metadata=_usage(event),  # type: ignore[arg-type]
-        response_metadata=metadata,
+    finish = choice.get("finish_reason")
+    fields = _given(
+        tool_call_chunks=calls,
+        usage_metadata=_usage(event),
+        response_metadata={"finish_reason": finish} if finish else None,
     )
+    return AIMessageChunk(content=delta.get("content") or "", **fields)
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """The fields that hold something: the empty ones are left to the message's defaults,
+    which make the same message with less of pydantic's validation (one of these is built
+    for every answer and every streamed event)."""
+    return {name: value for name, value in fields.items() if value}
