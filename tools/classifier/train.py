@@ -9,7 +9,7 @@ Steps (fixed seeds, so the artifact is reproducible):
 1. generate the corpus (templates, other-language grids, hand-written lines), and
    the static word vectors distilled from the bundled embedding model for its words
    and the commonest words of about a hundred languages (semantic.py; the first run
-   embeds ~36,000 words, ~20 minutes on one core, and caches them);
+   embeds ~76,000 words, ~40 minutes on one core, and caches them);
 2. fit a multinomial logistic regression on the hashed grams, the dense features and
    the mean word vector of each text;
 3. fit a softmax temperature on two kinds of prompts the model did not learn from:
