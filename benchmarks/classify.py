@@ -10,7 +10,10 @@ outside_a.tsv and outside_b.tsv, written outside the project's own sets, are dev
 sets now: their summary figures were compared while choosing the classifier's distilled
 word-vector features and its temperature cap, and later their errors were read and new
 training lines were written on the themes those errors showed. Sets that stay unseen are
-scored once, with tools/classifier/score.py and without --errors.
+scored once, with tools/classifier/score.py and without --errors. independent_c.tsv to
+independent_f.tsv are four sets written for the classifier by writers who saw only the
+task taxonomy; each file's first line says when it was scored and whether its errors
+were read since.
 
 Prints load time, p50/p99 latency per prompt, accuracy, macro-F1, a per-label
 precision/recall table, the confusion matrix, the expected calibration error and the
