@@ -14,7 +14,6 @@ exactly as for any other model.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +21,7 @@ from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, parse_tool_call
 
+from openmux import _json
 from openmux.providers import _aio, _http
 from openmux.providers._failures import failure_from_error_object, failure_from_status
 
@@ -30,29 +30,6 @@ if TYPE_CHECKING:
 
 _DATA = "data:"
 _DONE = "[DONE]"
-
-try:  # `openmux serve`, this module's one user, installs it: several times json's speed
-    import orjson
-except ImportError:  # pragma: no cover - json alone serves
-    orjson = None  # type: ignore[assignment]
-
-
-def _encoded(body: Mapping[str, Any]) -> bytes:
-    if orjson is not None:
-        try:
-            return orjson.dumps(body)
-        except TypeError:  # what orjson refuses (integers beyond 64 bits, keys not strings)
-            pass
-    return json.dumps(body, separators=(",", ":")).encode()
-
-
-def _decoded(data: bytes | str) -> Any:
-    if orjson is not None:
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:  # json reads more (NaN, integers beyond 64 bits)
-            pass
-    return json.loads(data)
 
 
 class OpenAIEndpoint:
@@ -87,7 +64,7 @@ class OpenAIEndpoint:
     async def _send(self, body: Mapping[str, Any]) -> _aio.Answer:
         # Built outside an event loop, it uses the pool of the loop it is called on.
         pool = self._pool or _http.aio_pool(asyncio.get_running_loop())
-        content = _encoded(body)
+        content = _json.dumps(body)
         return await pool.send(
             "POST", self.url, self._headers, content, self._timeouts, self._errors
         )
@@ -97,7 +74,7 @@ class OpenAIEndpoint:
         content = await answer.read()
         if answer.status >= 400:
             raise failure_from_status(answer.status, answer.headers, content)
-        data = _decoded(content)
+        data = _json.loads(content)
         if not isinstance(data, dict) or not data.get("choices"):
             error = data.get("error") if isinstance(data, dict) else None
             if isinstance(error, Mapping):
@@ -118,7 +95,7 @@ class OpenAIEndpoint:
                 if data == _DONE:
                     answer.end_in_background()
                     return
-                event = _decoded(data)
+                event = _json.loads(data)
                 error = event.get("error")
                 if isinstance(error, Mapping):
                     raise failure_from_error_object(error)

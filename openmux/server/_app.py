@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from openmux import ChatOpenMux, OpenMuxEmbeddings, OpenMuxError, TaskType, __version__
+from openmux import ChatOpenMux, OpenMuxEmbeddings, OpenMuxError, TaskType, __version__, _json
 from openmux._logging import get_logger
 from openmux.server._errors import (
     APIError,
@@ -34,7 +34,6 @@ from openmux.server._errors import (
 )
 from openmux.server._metrics import Metrics
 from openmux.server._security import authorized, server_keys
-from openmux.server._wire import encode_json
 
 if TYPE_CHECKING:
     from openmux.routing import Candidate
@@ -303,7 +302,7 @@ def json_response(
     payload: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     return Response(
-        encode_json(payload),
+        _json.dumps(payload),
         status_code=status,
         headers=dict(headers or {}),
         media_type="application/json",
