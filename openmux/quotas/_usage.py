@@ -136,22 +136,18 @@ class UsageLog:
                 ).start()
 
     def _flush_behind(self) -> None:
-        """A due batch, written off the request's path (`flush` at exit waits for it);
-        `record` keeps taking rows meanwhile (the write holds only the push lock)."""
+        """A due batch, written off the request's path (`flush` at exit waits for it)."""
         try:
             with self._push_lock:
-                with self._lock:
-                    batch = self._take()
-                if batch and not self._write(batch):
-                    with self._lock:
-                        self._give_back(batch)
+                self._flush()
         finally:
             self._flushing = False
 
     def flush(self) -> None:
-        with self._push_lock, self._lock:
+        with self._push_lock:
             self._flush()
-            self._push()
+            with self._lock:
+                self._push()
 
     def _push(self) -> None:
         """Append the outbox to the shared log (lock held); kept when the server is down."""
@@ -165,8 +161,10 @@ class UsageLog:
         assert self._shared is not None
         with self._push_lock:
             with self._lock:
-                if self._pending and time.monotonic() - self._flushed > FLUSH_SECONDS:
-                    self._flush()
+                due = bool(self._pending) and time.monotonic() - self._flushed > FLUSH_SECONDS
+            if due:
+                self._flush()
+            with self._lock:
                 sending, self._outbox = self._outbox, []
             if not sending or self._shared.append(SPACE, [_encode(r) for r in sending], MAX_ROWS):
                 return
@@ -174,10 +172,13 @@ class UsageLog:
                 self._outbox = (sending + self._outbox)[-MAX_ROWS:]
 
     def _flush(self) -> None:
-        """Write the pending rows (both locks held)."""
-        batch = self._take()
+        """Write the pending rows (push lock held). The file write holds only the push
+        lock, so `record` keeps taking rows meanwhile."""
+        with self._lock:
+            batch = self._take()
         if batch and not self._write(batch):
-            self._give_back(batch)
+            with self._lock:
+                self._give_back(batch)
 
     def _take(self) -> list[UsageRecord]:
         """The pending rows to write to the file (lock held), queued for the shared log
@@ -226,24 +227,25 @@ class UsageLog:
 
     def rows(self, since: float = 0.0) -> list[UsageRecord]:
         """Every recorded attempt since `since` (epoch s), this process's unwritten ones too."""
-        with self._push_lock, self._lock:
+        with self._push_lock:
             self._flush()
-            self._prune()
-            shared = self._shared_rows(since)
-            if shared is not None:
-                return shared
-            if self._db is None:
-                return [row for row in self._kept + self._pending if row.at >= since]
-            try:
-                found = self._db.execute(
-                    f"SELECT {', '.join(_COLUMNS)} FROM attempts WHERE at >= ? ORDER BY at",
-                    (since,),
-                ).fetchall()
-            except sqlite3.DatabaseError:
-                found = []
-            return [_row(values) for values in found] + [
-                row for row in self._pending if row.at >= since
-            ]
+            with self._lock:
+                self._prune()
+                shared = self._shared_rows(since)
+                if shared is not None:
+                    return shared
+                if self._db is None:
+                    return [row for row in self._kept + self._pending if row.at >= since]
+                try:
+                    found = self._db.execute(
+                        f"SELECT {', '.join(_COLUMNS)} FROM attempts WHERE at >= ? ORDER BY at",
+                        (since,),
+                    ).fetchall()
+                except sqlite3.DatabaseError:
+                    found = []
+                return [_row(values) for values in found] + [
+                    row for row in self._pending if row.at >= since
+                ]
 
     def _shared_rows(self, since: float) -> list[UsageRecord] | None:
         """Every host's rows from the shared log (lock held); None when it cannot be read."""
@@ -257,7 +259,7 @@ class UsageLog:
         return sorted(found + [row for row in self._outbox if row.at >= since], key=lambda r: r.at)
 
     def clear(self) -> None:
-        with self._lock:
+        with self._push_lock, self._lock:  # no batch write in flight: it would outlive this
             self._pending.clear()
             self._outbox.clear()  # the shared log is the other hosts' too
             self._kept.clear()
