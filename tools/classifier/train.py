@@ -57,7 +57,7 @@ CONFIDENT_ERROR_TARGET = 0.005  # half the 1 % allowed on unseen prompts
 ECE_LIMIT = 0.025  # on ordinary prompts, half the 0.05 allowed on unseen ones
 
 
-def features(examples: list[Example], space: SemanticSpace | None) -> sparse.csr_matrix:
+def features(examples: list[Example], space: SemanticSpace) -> sparse.csr_matrix:
     """Rows as the model scores them: hashed word and char grams, the dense features,
     then the mean semantic vector of the text's known words."""
     rows, cols, vals = [], [], []
@@ -76,13 +76,11 @@ def features(examples: list[Example], space: SemanticSpace | None) -> sparse.csr
     # Two grams in one bucket add up (the constructor sums duplicates), as their rows do
     # when the model scores them.
     hashed = sparse.csr_matrix((vals, (rows, cols)), shape=(len(examples), BUCKETS))
-    blocks = [hashed, sparse.csr_matrix(np.asarray(dense))]
-    if space is not None:
-        blocks.append(sparse.csr_matrix(space.text_vectors(words)))
-    return sparse.hstack(blocks).tocsr()
+    semantic = sparse.csr_matrix(space.text_vectors(words))
+    return sparse.hstack([hashed, sparse.csr_matrix(np.asarray(dense)), semantic]).tocsr()
 
 
-def _fit(examples: list[Example], space: SemanticSpace | None) -> LogisticRegression:
+def _fit(examples: list[Example], space: SemanticSpace) -> LogisticRegression:
     y = np.array([LABELS.index(e.label) for e in examples])
     clf = LogisticRegression(C=C, max_iter=3000, class_weight="balanced", random_state=SEED)
     clf.fit(features(examples, space), y)

@@ -25,11 +25,14 @@ def _key(text: str) -> str:
 
 
 def _prompts(path: Path) -> set[str]:
+    """The prompt of each line: label and prompt come first, in either order; any further
+    columns (language, borderline) are notes."""
     out = set()
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("#") or "\t" not in line:
             continue
-        out.update(_key(part) for part in line.split("\t") if part not in LABELS)
+        first, second = line.split("\t")[:2]
+        out.add(_key(second if first in LABELS else first))
     return out
 
 
