@@ -60,7 +60,7 @@ _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)
 }
 
 _FILTER = RedactingFilter()
-_CLIENT_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "aiohttp", "openai")
+_CLIENT_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "openai")
 
 
 def _level_from_env() -> int | None:
@@ -89,7 +89,7 @@ def install() -> logging.Logger:
             _attach(logging.getLogger(name))
         # A logger's filters see only what is logged on it, not what its children pass up:
         # every child there is so far is covered (the HTTP clients log on children such
-        # as aiohttp.client; their modules call this again once imported).
+        # as httpx._client; their modules call this again once imported).
         families = tuple(f"{name}." for name in (LOGGER_NAME, *_CLIENT_LOGGERS))
         for name, logger in list(logging.Logger.manager.loggerDict.items()):
             if name.startswith(families) and isinstance(logger, logging.Logger):

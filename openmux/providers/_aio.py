@@ -1,57 +1,91 @@
-"""The async HTTP pool: one aiohttp session per event loop, for every async provider call.
+"""The async HTTP pool: a lean HTTP/1.1 client, one pool per event loop, for every async
+provider call.
 
-httpx's async stack (httpcore over anyio) spends about three times aiohttp's CPU on a
-request, and its pool scans the whole queue whenever a request starts or ends: under
-a burst of routed calls that upkeep was the largest single cost of the process. Every
+A provider call needs little of a general HTTP client: keep-alive connections, one
+request at a time on each, an answer read as it arrives. aiohttp spent about 0.6 ms of
+CPU on a loopback request (httpx's async stack three times that); this client, an
+asyncio protocol per connection with llhttp (httptools) parsing the answer, about a
+quarter of that, which is most of what `openmux serve` adds over a direct call. Every
 async request goes through `AioPool.send`, where the rules of a provider request live
 once: the departure accounting (`watching_sends`), deadlines for connecting and for
 the first answer counted from the send and put off by this process's own lag
 (`_loop_lag`), the first-token watch that keep-alive comments cannot extend, the
-rate-limit header watch, and aiohttp's errors raised as the matching httpx (or httpx2)
+rate-limit header watch, and failures raised as the matching httpx (or httpx2)
 exceptions, so that failure classification and the OpenAI SDK's own error mapping see
 what they always saw. `transport_class` hands the pool to httpx and httpx2 clients (the
 OpenAI SDK's, through langchain-openai) as a transport; `openmux serve`'s lean path
 (`_wire`) calls it directly.
 
+What it does not do, on purpose: redirects (a provider that moved is a failure to
+report, not to follow with the key), cookies (one pool serves every provider), HTTP/2.
 Proxies come from the environment as httpx reads them (HTTP_PROXY, HTTPS_PROXY,
-ALL_PROXY, NO_PROXY), once per pool; aiohttp's own `trust_env` would look them up in a
-thread on every request.
+ALL_PROXY, NO_PROXY), once per pool: http:// targets through the proxy, https:// ones
+through a CONNECT tunnel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import ssl
 import time
 import urllib.request
+import zlib
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from functools import cache
+from functools import cache, lru_cache
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any, NamedTuple
+from urllib.parse import unquote, urlsplit
 
 from openmux.providers._first_token import Departure, FirstTokenWatch
 from openmux.providers._loop_lag import first_answer
 
-if TYPE_CHECKING:
-    import aiohttp
-
 KEEPALIVE_SECONDS = 4.0
 """How long an idle connection is kept: under the 5 s after which uvicorn and Node servers
-close one. aiohttp does not look at a pooled socket before reusing it (httpcore does), so
-a request sent as the server closes its end would fail, and a POST is not retried."""
+close one, so that a request is not sent just as the server closes its end (a POST on
+such a connection fails, and is not retried)."""
 ENDING_SECONDS = 1.0
 """How long a stream that said it is done may take to end its body, in the background,
 before its connection is closed rather than pooled."""
+_PAUSE_AT = 1 << 18
+"""Unread body bytes at which the socket stops being read (a slow reader of a fast
+stream must not buffer it all), until a quarter of that is left."""
+_MAX_HEAD = 1 << 16
+"""Bytes of status line and headers an answer may have: past that it is garbage."""
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
-_ending: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
 
-_Proxy = tuple[Any, Any]  # (proxy URL without credentials, its BasicAuth) or (None, None)
+class _Target(NamedTuple):
+    origin: tuple[str, str, int]  # scheme, host, port: what a connection is for
+    host_header: str
+    path: str  # with the query
+    authorization: str | None  # from credentials in the URL
+
+
+@lru_cache(maxsize=512)
+def _target(url: str) -> _Target | None:
+    parts = urlsplit(url)
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    port = parts.port or _DEFAULT_PORTS[parts.scheme]
+    netloc = parts.netloc.rpartition("@")[2]
+    authorization = None
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        authorization = "Basic " + base64.b64encode(pair.encode()).decode()
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return _Target((parts.scheme, parts.hostname, port), netloc, path, authorization)
+
+
+class _Proxy(NamedTuple):
+    host: str
+    port: int
+    authorization: str | None
 
 
 class AioPool:
-    """One event loop's connections (the aiohttp session is opened on first use, on the
-    loop that uses it)."""
+    """One event loop's connections, opened on the loop that uses them."""
 
     def __init__(
         self,
@@ -62,47 +96,22 @@ class AioPool:
         self._ssl_context = ssl_context
         self._max_connections = max_connections
         self._on_headers = on_headers
-        self._session: aiohttp.ClientSession | None = None
+        self._open = False
+        self._in_use = 0
+        self._idle: dict[tuple[tuple[str, str, int], _Proxy | None], list[_Connection]] = {}
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._every: set[_Connection] = set()
+        self._reaper: asyncio.TimerHandle | None = None
         self._proxies: dict[str, str] = {}
-        self._proxy_by_origin: dict[tuple[str, str], _Proxy] = {}
+        self._proxy_by_origin: dict[tuple[str, str], _Proxy | None] = {}
 
-    def _open(self) -> aiohttp.ClientSession:
-        import aiohttp
-
-        from openmux import _logging
-
-        _logging.install()  # aiohttp's loggers exist now: mask what they log
-        tracing = aiohttp.TraceConfig()
-        tracing.on_connection_create_start.append(_on_connection)
-        tracing.on_connection_reuseconn.append(_on_connection)
-        tracing.on_request_headers_sent.append(_on_headers_sent)
-        connector = aiohttp.TCPConnector(
-            limit=self._max_connections,
-            limit_per_host=0,
-            ssl=self._ssl_context,
-            keepalive_timeout=KEEPALIVE_SECONDS,
-        )
-        self._proxies = urllib.request.getproxies_environment()
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            trace_configs=[tracing],
-            # Deadlines are this module's (see `send`); aiohttp's would not wait out lag.
-            timeout=aiohttp.ClientTimeout(total=None),
-            # One pool serves every provider: no cookie may travel from one to another.
-            cookie_jar=aiohttp.DummyCookieJar(),
-            trust_env=False,
-        )
-        return self._session
-
-    def _proxy(self, url: str) -> _Proxy:
+    def _proxy(self, scheme: str, host: str) -> _Proxy | None:
         if not self._proxies:
-            return None, None
-        parts = urlsplit(url)
-        origin = (parts.scheme, parts.hostname or "")
-        found = self._proxy_by_origin.get(origin)
-        if found is None:
-            found = self._proxy_by_origin[origin] = _env_proxy(self._proxies, *origin)
-        return found
+            return None
+        origin = (scheme, host)
+        if origin not in self._proxy_by_origin:
+            self._proxy_by_origin[origin] = _env_proxy(self._proxies, scheme, host)
+        return self._proxy_by_origin[origin]
 
     async def send(
         self,
@@ -121,9 +130,12 @@ class AioPool:
         of this pool, `connect` the connecting from then, `read` the first answer from
         when the request was written, and each later read of its body. `errors` is the
         httpx module whose exceptions are raised."""
-        from aiohttp import ClientError
-
-        session = self._session if self._session is not None else self._open()
+        target = _target(url)
+        if target is None:
+            raise errors.UnsupportedProtocol(f"not an http:// or https:// URL: {url!r}")
+        if not self._open:
+            self._open = True
+            self._proxies = urllib.request.getproxies_environment()
         departure = Departure()
         asked = time.monotonic()
         connect, read, pool = timeouts.get("connect"), timeouts.get("read"), timeouts.get("pool")
@@ -140,90 +152,402 @@ class AioPool:
                 return errors.ConnectTimeout(f"not connected within {connect:g} s")
             return errors.ReadTimeout(f"no answer within {read:g} s of sending")
 
-        proxy, proxy_auth = self._proxy(url)
         try:
-            response = await first_answer(
-                session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    data=body,
-                    allow_redirects=False,
-                    auto_decompress=decompress,
-                    proxy=proxy,
-                    proxy_auth=proxy_auth,
-                    trace_request_ctx=departure,
-                ),
+            answer = await first_answer(
+                self._exchange(method, target, headers, body, departure, errors, decompress),
                 due,
                 expired,
             )
-        except ClientError as exc:
-            raise translated(exc, errors) from exc
         finally:
             departure.give_up()
-        connection = response.connection
-        if read and connection is not None and connection.protocol is not None:
-            # From now on `read` bounds each read of the body, as httpx's read timeout does.
-            connection.protocol.read_timeout = read
-            connection.protocol.start_timeout()
-        self._on_headers(response)
-        watch = FirstTokenWatch(departure.written or time.monotonic(), read, errors.ReadTimeout)
-        return Answer(response, watch, errors)
+        answer.watch = FirstTokenWatch(
+            departure.written or time.monotonic(), read, errors.ReadTimeout
+        )
+        answer.read_timeout = read
+        self._on_headers(answer)
+        return answer
+
+    async def _exchange(
+        self,
+        method: str,
+        target: _Target,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]],
+        body: Any,
+        departure: Departure,
+        errors: ModuleType,
+        decompress: bool,
+    ) -> Answer:
+        scheme, host, _ = target.origin
+        proxy = self._proxy(scheme, host)
+        content = await _content(body)
+        through_proxy = proxy if scheme == "http" else None  # https goes through a tunnel
+        try:
+            head = _request_head(method, target, headers, len(content), decompress, through_proxy)
+        except ValueError as exc:
+            raise errors.LocalProtocolError(str(exc)) from None
+        connection = await self._acquire(target.origin, proxy, departure, errors)
+        answer = Answer(connection, errors, decompress, method == "HEAD")
+        connection.answer = answer
+        try:
+            connection.write(head + content if len(content) < 65536 else head, errors)
+            if len(content) >= 65536:
+                connection.write(content, errors)
+            departure.wrote()
+            await answer.arrived
+        except BaseException:
+            answer.close()
+            raise
+        return answer
+
+    async def _acquire(
+        self,
+        origin: tuple[str, str, int],
+        proxy: _Proxy | None,
+        departure: Departure,
+        errors: ModuleType,
+    ) -> _Connection:
+        key = (origin, proxy)
+        while True:
+            idle = self._idle.get(key)
+            while idle:
+                connection = idle.pop()
+                if connection.reusable():
+                    self._in_use += 1
+                    connection.in_use = True
+                    departure.connected()
+                    return connection
+                connection.close()
+            if self._in_use < self._max_connections:
+                break
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                if waiter in self._waiting:
+                    self._waiting.remove(waiter)
+                else:  # woken and cancelled at once: the free slot is the next one's
+                    self._wake_one()
+                raise
+        self._in_use += 1
+        connection = _Connection(self, key)
+        connection.in_use = True
+        departure.connected()
+        try:
+            await self._connect(connection, origin, proxy, errors)
+        except BaseException:
+            connection.close()
+            raise
+        self._every.add(connection)
+        return connection
+
+    async def _connect(
+        self,
+        connection: _Connection,
+        origin: tuple[str, str, int],
+        proxy: _Proxy | None,
+        errors: ModuleType,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        scheme, host, port = origin
+        tls = self._ssl_context if scheme == "https" else None
+        try:
+            if proxy is None:
+                await loop.create_connection(
+                    lambda: connection, host, port, ssl=tls, server_hostname=host if tls else None
+                )
+            elif tls is None:
+                await loop.create_connection(lambda: connection, proxy.host, proxy.port)
+            else:
+                await _tunnel(connection, proxy, host, port, tls, errors)
+        except (OSError, ssl.SSLError) as exc:
+            kind = errors.ProxyError if proxy is not None else errors.ConnectError
+            where = f"the proxy {proxy.host}:{proxy.port}" if proxy else f"{host}:{port}"
+            raise kind(f"cannot connect to {where}: {exc.strerror or exc}") from exc
+
+    def _give_back(self, connection: _Connection) -> None:
+        self._release_slot(connection)
+        connection.idle_since = time.monotonic()
+        if self._open and connection.reusable():
+            self._idle.setdefault(connection.key, []).append(connection)
+            if self._reaper is None:
+                self._reaper = asyncio.get_running_loop().call_later(KEEPALIVE_SECONDS, self._reap)
+        else:
+            connection.close()
+
+    def _reap(self) -> None:
+        """Close the connections idle for KEEPALIVE_SECONDS; look again while any are idle."""
+        self._reaper = None
+        for connection in [c for idle in self._idle.values() for c in idle]:
+            if not connection.reusable():
+                connection.close()
+        if any(self._idle.values()):
+            self._reaper = asyncio.get_running_loop().call_later(KEEPALIVE_SECONDS, self._reap)
+
+    def _release_slot(self, connection: _Connection) -> None:
+        if connection.in_use:
+            connection.in_use = False
+            self._in_use -= 1
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _forget(self, connection: _Connection) -> None:
+        self._release_slot(connection)
+        self._every.discard(connection)
+        idle = self._idle.get(connection.key)
+        if idle and connection in idle:
+            idle.remove(connection)
 
     @property
     def connections(self) -> tuple[int, int]:
         """How many connections are in use and how many are idle, kept for reuse."""
-        if self._session is None or self._session.closed:
-            return 0, 0
-        connector: Any = self._session.connector
-        return len(connector._acquired), sum(len(idle) for idle in connector._conns.values())
+        return self._in_use, sum(len(idle) for idle in self._idle.values())
 
     @property
     def closed(self) -> bool:
-        return self._session is None or self._session.closed
+        return not self._open
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        self._open = False
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        for connection in list(self._every):
+            connection.close()
+        self._idle.clear()
+        await asyncio.sleep(0)  # the transports finish closing on the loop's next turn
 
     def drop(self) -> None:
         """Let go of a pool whose event loop closed without closing it: nothing can run
         on that loop any more, so its sockets close as they are collected."""
-        if self._session is not None:
-            self._session.detach()
+        self._open = False
+        self._reaper = None
+        self._every.clear()
+        self._idle.clear()
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; the answer being read gets what arrives on it."""
+
+    def __init__(self, pool: AioPool, key: Any) -> None:
+        self.pool = pool
+        self.key = key
+        self.transport: asyncio.Transport | None = None
+        self.answer: Answer | None = None
+        self.in_use = False
+        self.lost = False
+        self.idle_since = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        answer = self.answer
+        if answer is None:  # bytes nobody asked for: the connection cannot be trusted
+            self.close()
+            return
+        answer.feed(data)
+
+    def eof_received(self) -> None:
+        return None  # the transport closes, and connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.pool._forget(self)
+        if self.answer is not None:
+            self.answer.lost(exc)
+
+    def write(self, data: bytes, errors: ModuleType) -> None:
+        if self.lost or self.transport is None or self.transport.is_closing():
+            raise errors.RemoteProtocolError("the server closed the connection")
+        self.transport.write(data)
+
+    def reusable(self) -> bool:
+        return (
+            not self.lost
+            and self.transport is not None
+            and not self.transport.is_closing()
+            and time.monotonic() - self.idle_since < KEEPALIVE_SECONDS
+        )
+
+    def close(self) -> None:
+        self.lost = True
+        self.pool._forget(self)
+        if self.transport is not None:
+            self.transport.close()
 
 
 class Answer:
     """A provider's answer whose headers have arrived; its body is read through `chunks`
     (or `read`, `lines`), under the first-token watch."""
 
-    __slots__ = ("_ending", "_errors", "_watch", "response")
-
     def __init__(
-        self, response: aiohttp.ClientResponse, watch: FirstTokenWatch, errors: ModuleType
-    ):
-        self.response = response
-        self._watch = watch
+        self, connection: _Connection, errors: ModuleType, decompress: bool, head_only: bool
+    ) -> None:
+        import httptools
+
+        self._connection = connection
         self._errors = errors
-        self._ending = False
+        self._decompress = decompress
+        self._head_only = head_only
+        self._parser = httptools.HttpResponseParser(self)
+        self.arrived: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.status = 0
+        self.reason = b""
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.headers: dict[str, str] = {}
+        self.watch: FirstTokenWatch | None = None
+        self.read_timeout: float | None = None
+        self._head_bytes = 0
+        self._decoder: Any = None
+        self._until_close = False
+        self._body: deque[bytes] = deque()
+        self._buffered = 0
+        self._paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._error: Exception | None = None
+        self.complete = False
+        self._keep_alive = False
+        self._released = False
+        self._release_when_complete = False
 
-    @property
-    def status(self) -> int:
-        return self.response.status
+    # What arrives on the connection
 
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self.response.headers
+    def feed(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except Exception as exc:  # httptools' parse errors, or an answer past its end
+            self._fail(self._errors.RemoteProtocolError(f"a malformed HTTP answer: {exc}"))
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value)
+        if self._head_bytes > _MAX_HEAD:
+            raise ValueError("headers too long")
+        self.raw_headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        if self.arrived.done():  # a second answer to one request
+            raise ValueError("more than one answer")
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:  # an interim answer (100 Continue): the real one follows
+            self.raw_headers = []
+            return
+        self.status = status
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in self.raw_headers:
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        self.headers = headers
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        self._until_close = "content-length" not in headers and not chunked
+        encoding = headers.get("content-encoding", "").strip().lower()
+        if self._decompress and encoding in ("gzip", "deflate", "x-gzip"):
+            self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib or gzip framing
+        elif self._decompress and encoding not in ("", "identity"):
+            raise ValueError(f"an answer in {encoding}, which was not asked for")
+        self.arrived.set_result(None)
+        if self._head_only:
+            self.on_message_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if self._decoder is not None:
+            body = self._decoder.decompress(body)
+        if not body or self.complete or self._release_when_complete:
+            return  # an ending stream's rest is not read
+        self._body.append(body)
+        self._buffered += len(body)
+        if self._buffered > _PAUSE_AT and not self._paused and self._connection.transport:
+            self._paused = True
+            self._connection.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if self.status == 0:
+            return  # the end of an interim answer
+        if self.complete:
+            return
+        if self._decoder is not None:
+            rest = self._decoder.flush()
+            if rest:
+                self._body.append(rest)
+        # Asked here: once this callback returns, the parser is reset for a next answer.
+        self._keep_alive = self._parser.should_keep_alive() and not self._head_only
+        self.complete = True
+        self._wake()
+        if self._release_when_complete:
+            self.release()
+
+    def lost(self, exc: Exception | None) -> None:
+        if self.complete:
+            return
+        if self._until_close and exc is None and self.arrived.done():
+            self.on_message_complete()  # a body without a length ends with the connection
+            return
+        if not self.arrived.done():
+            why = "the server disconnected without sending an answer"
+        else:
+            why = "the server disconnected in the middle of the answer"
+        self._fail(self._errors.RemoteProtocolError(why if exc is None else f"{why}: {exc}"))
+
+    def _fail(self, error: Exception) -> None:
+        if self._error is None:
+            self._error = error
+        if not self.arrived.done():
+            self.arrived.set_exception(error)
+            self.arrived.exception()  # read here: the sender may be gone (cancelled)
+        self._wake()
+        self._connection.close()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # What the caller reads
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        from aiohttp import ClientError
-
-        try:
-            async for chunk in self.response.content.iter_any():
-                self._watch.check(chunk)
+        watch = self.watch
+        while True:
+            if self._body:
+                chunk = self._body.popleft()
+                self._buffered -= len(chunk)
+                if self._paused and self._buffered < _PAUSE_AT // 4:
+                    self._paused = False
+                    if self._connection.transport is not None:
+                        self._connection.transport.resume_reading()
+                if watch is not None:
+                    watch.check(chunk)
                 yield chunk
-        except ClientError as exc:
-            raise translated(exc, self._errors) from exc
+            elif self._error is not None:
+                raise self._error
+            elif self.complete:
+                return
+            else:
+                await self._more()
+
+    async def _more(self) -> None:
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        limit = self.read_timeout
+        timer = loop.call_later(limit, _expire, waiter) if limit else None
+        try:
+            await waiter
+        except TimeoutError:
+            assert limit is not None
+            raise self._errors.ReadTimeout(f"no data within {limit:g} s") from None
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
 
     async def read(self) -> bytes:
         return b"".join([chunk async for chunk in self.chunks()])
@@ -241,93 +565,181 @@ class Answer:
     def release(self) -> None:
         """Give the connection back: kept for reuse if the body was read to its end,
         closed otherwise."""
-        if not self._ending:
-            self.response.release()
+        if self._released or (self._release_when_complete and not self.complete):
+            return  # released already, or on its own when the body ends
+        self._released = True
+        connection = self._connection
+        connection.answer = None
+        if self.complete and self._error is None and self._keep_alive:
+            connection.pool._give_back(connection)
+        else:
+            connection.close()
+
+    def close(self) -> None:
+        """Give up on the answer: its connection is closed."""
+        self._released = True
+        self._connection.answer = None
+        self._connection.close()
 
     def end_in_background(self) -> None:
         """Release once the body ends: an event stream's `[DONE]` comes a moment before
         the body's own end (the last, empty chunk), and a connection released before that
         is closed instead of pooled. Closed if the end takes over `ENDING_SECONDS`."""
-        if self._ending or self.response.content.at_eof():
+        if self.complete or self._error is not None:
             self.release()
             return
-        self._ending = True
-        task = asyncio.get_running_loop().create_task(self._end())
-        _ending.add(task)
-        task.add_done_callback(_ending.discard)
+        self._release_when_complete = True
+        self._body.clear()
+        if self._paused and self._connection.transport is not None:
+            self._paused = False
+            self._connection.transport.resume_reading()
+        asyncio.get_running_loop().call_later(ENDING_SECONDS, self._end_late)
 
-    async def _end(self) -> None:
-        async def rest() -> None:
-            async for _ in self.response.content.iter_any():
-                pass
-
-        try:
-            await asyncio.wait_for(rest(), ENDING_SECONDS)
-        except Exception:  # an ending that fails costs only the connection
-            pass
-        finally:
-            self.response.release()
+    def _end_late(self) -> None:
+        if not self._released:
+            self.close()
 
 
-async def _on_connection(session: Any, context: Any, params: Any) -> None:
-    departure = context.trace_request_ctx
-    if isinstance(departure, Departure):
-        departure.connected()
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
-async def _on_headers_sent(session: Any, context: Any, params: Any) -> None:
-    departure = context.trace_request_ctx
-    if isinstance(departure, Departure):
-        departure.wrote()
+async def _content(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode()
+    if hasattr(body, "__aiter__"):
+        return b"".join([bytes(part) async for part in body])
+    return b"".join(bytes(part) for part in body)
 
 
-def _env_proxy(proxies: Mapping[str, str], scheme: str, host: str) -> _Proxy:
-    from aiohttp import BasicAuth
-    from yarl import URL
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 
+
+def _request_head(
+    method: str,
+    target: _Target,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    length: int,
+    decompress: bool,
+    proxy: _Proxy | None,
+) -> bytes:
+    request_target = target.path
+    if proxy is not None:  # a plain-HTTP proxy takes the whole URL
+        request_target = f"http://{target.host_header}{target.path}"
+    lines = [f"{method} {request_target} HTTP/1.1"]
+    given: set[str] = set()
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    for name, value in pairs:
+        lowered = name.lower()
+        if lowered in _FRAMING:
+            continue  # the body is sent whole, with its length: this client frames it
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            raise ValueError(f"the {name} header holds a line break")
+        given.add(lowered)
+        lines.append(f"{name}: {value}")
+    if "host" not in given:
+        lines.insert(1, f"host: {target.host_header}")
+    if "accept-encoding" not in given and decompress:
+        lines.append("accept-encoding: gzip, deflate")
+    if "user-agent" not in given:
+        lines.append(f"user-agent: {_user_agent()}")
+    if target.authorization and "authorization" not in given:
+        lines.append(f"authorization: {target.authorization}")
+    if proxy is not None and proxy.authorization:
+        lines.append(f"proxy-authorization: {proxy.authorization}")
+    if length or method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
+        lines.append(f"content-length: {length}")
+    lines.append("\r\n")
+    text = "\r\n".join(lines)
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode()
+
+
+@cache
+def _user_agent() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"openmux/{version('openmux')}"
+    except PackageNotFoundError:
+        return "openmux"
+
+
+async def _tunnel(
+    connection: _Connection,
+    proxy: _Proxy,
+    host: str,
+    port: int,
+    tls: ssl.SSLContext,
+    errors: ModuleType,
+) -> None:
+    """An https connection through an HTTP proxy: CONNECT, then TLS inside the tunnel."""
+    loop = asyncio.get_running_loop()
+    raw, opening = await loop.create_connection(_TunnelOpening, proxy.host, proxy.port)
+    try:
+        lines = [f"CONNECT {host}:{port} HTTP/1.1", f"host: {host}:{port}"]
+        if proxy.authorization:
+            lines.append(f"proxy-authorization: {proxy.authorization}")
+        raw.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        status = await opening.status
+        if status != b"200":
+            raise errors.ProxyError(
+                f"the proxy refused a tunnel to {host}:{port} (HTTP {status.decode('latin-1')})"
+            )
+        transport = await loop.start_tls(raw, connection, tls, server_hostname=host)
+    except BaseException:
+        raw.close()
+        raise
+    assert transport is not None
+    connection.connection_made(transport)
+
+
+class _TunnelOpening(asyncio.Protocol):
+    """A proxy's answer to CONNECT: its status, once its head has arrived."""
+
+    def __init__(self) -> None:
+        self.status: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._head = b""
+
+    def data_received(self, data: bytes) -> None:
+        self._head += data
+        if b"\r\n\r\n" in self._head or len(self._head) > _MAX_HEAD:
+            parts = self._head.split(b" ", 2)
+            if not self.status.done():
+                self.status.set_result(parts[1] if len(parts) > 1 else b"?")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.status.done():
+            self.status.set_exception(ConnectionResetError("the proxy closed the connection"))
+
+
+def _env_proxy(proxies: Mapping[str, str], scheme: str, host: str) -> _Proxy | None:
     # NO_PROXY, as httpx reads it (the function is public, if missing from typeshed).
     if urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]
-        return None, None
+        return None
     address = proxies.get(scheme) or proxies.get("all")
     if not address:
-        return None, None
+        return None
     if "://" not in address:
         address = "http://" + address  # as httpx reads a proxy given without a scheme
-    proxy = URL(address)
-    if proxy.scheme not in ("http", "https"):
+    parts = urlsplit(address)
+    if parts.scheme != "http" or not parts.hostname:
         raise ValueError(
-            f"the {proxy.scheme} proxy in the environment is not supported for async "
+            f"the {parts.scheme} proxy in the environment is not supported for async "
             "requests: give an http:// proxy in HTTP_PROXY / HTTPS_PROXY"
         )
-    auth = BasicAuth(proxy.user or "", proxy.password or "") if proxy.user else None
-    return proxy.with_user(None), auth
-
-
-def translated(exc: BaseException, errors: ModuleType) -> Exception:
-    """aiohttp's error as the exception httpx raises for the same failure."""
-    import aiohttp
-
-    kind: type[Exception]
-    if isinstance(exc, (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError)):
-        kind = errors.ProxyError
-    elif isinstance(exc, aiohttp.ClientConnectorError):
-        kind = errors.ConnectError
-    elif isinstance(exc, aiohttp.ConnectionTimeoutError):
-        kind = errors.ConnectTimeout
-    elif isinstance(exc, aiohttp.ServerTimeoutError):
-        kind = errors.ReadTimeout
-    elif isinstance(
-        exc,
-        (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError),
-    ):
-        kind = errors.RemoteProtocolError
-    elif isinstance(exc, aiohttp.InvalidURL):
-        kind = errors.UnsupportedProtocol
-    elif isinstance(exc, aiohttp.ClientConnectionError):
-        kind = errors.ReadError
-    else:
-        kind = errors.TransportError
-    return kind(str(exc) or type(exc).__name__)
+    authorization = None
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        authorization = "Basic " + base64.b64encode(pair.encode()).decode()
+    return _Proxy(parts.hostname, parts.port or 80, authorization)
 
 
 @cache
@@ -362,13 +774,12 @@ def transport_class(httpx: ModuleType) -> type[Any]:
                 httpx,
                 decompress=False,  # httpx decodes the body itself, as its headers asked
             )
-            response = answer.response
             extensions = {"http_version": b"HTTP/1.1"}
-            if response.reason:
-                extensions["reason_phrase"] = response.reason.encode()
+            if answer.reason:
+                extensions["reason_phrase"] = answer.reason
             return httpx.Response(
-                response.status,
-                headers=response.raw_headers,
+                answer.status,
+                headers=answer.raw_headers,
                 stream=AnswerStream(answer),
                 request=request,
                 extensions=extensions,

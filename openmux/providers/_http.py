@@ -6,7 +6,8 @@ one TLS context and one pool serve every provider. The OpenAI SDK 3 speaks
 `httpx2` (an API-identical fork of httpx): handing it a classic httpx client
 would cost an adapter on every request, so its clients are built from whichever
 module the installed SDK uses. Sync requests go through httpx's own pool; async ones
-through one aiohttp pool per event loop (`_aio`), behind an httpx transport.
+through one pool of our own HTTP/1.1 client per event loop (`_aio`), behind an
+httpx transport.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The async provider pool (aiohttp behind an httpx transport) against real loopback servers:
-departures, deadlines, the first-token watch, failures as httpx names them, proxies
-from the environment, and the pool's life with its event loop."""
+"""The async provider pool (its own HTTP/1.1 client, behind an httpx transport) against real
+loopback servers: departures, deadlines, the first-token watch, failures as httpx names
+them, proxies from the environment, and the pool's life with its event loop."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ _HEAVY = (
     "openai",
     "ollama",
     "httpx",
-    "aiohttp",
+    "httptools",
     "langchain_core.language_models",
     "gradio",
     "llama_index",

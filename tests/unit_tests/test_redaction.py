@@ -65,7 +65,7 @@ def test_install_covers_existing_child_loggers(caplog: pytest.LogCaptureFixture)
     assert KEY not in caplog.text
 
 
-@pytest.mark.parametrize("name", ["httpx", "httpx2", "aiohttp.client", "openai"])
+@pytest.mark.parametrize("name", ["httpx", "httpx2", "httpcore.connection", "openai"])
 def test_install_masks_the_http_clients_loggers(
     name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
