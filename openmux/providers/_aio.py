@@ -530,6 +530,7 @@ class Answer:
             elif self._error is not None:
                 raise self._error
             elif self.complete:
+                self.release()  # read to its end: the connection can serve the next request
                 return
             else:
                 await self._more()
@@ -563,8 +564,8 @@ class Answer:
             yield rest.rstrip(b"\r").decode()
 
     def release(self) -> None:
-        """Give the connection back: kept for reuse if the body was read to its end,
-        closed otherwise."""
+        """Give the connection back (reading the body to its end does): kept for reuse
+        if the body was read to its end, closed otherwise."""
         if self._released or (self._release_when_complete and not self.complete):
             return  # released already, or on its own when the body ends
         self._released = True

@@ -59,6 +59,14 @@ def openai_httpx() -> ModuleType:
     return httpx
 
 
+def preload_call_path() -> None:
+    """Import now what the first async OpenAI-protocol call would import (the OpenAI SDK,
+    whose httpx module names the errors raised, and the lean wire path): a server pays it
+    when it starts, not in its first request."""
+    openai_httpx()
+    from openmux.providers import _wire  # noqa: F401
+
+
 MAX_CONNECTIONS = 1000
 """Per pool, as the OpenAI SDK's own client allows: a burst of routed calls must not queue
 for connections where direct calls would not."""

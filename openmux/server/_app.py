@@ -9,9 +9,11 @@ response_format, sampling), and the route comes back from
 from __future__ import annotations
 
 import base64
+import gc
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,8 @@ from openmux.server._metrics import Metrics
 from openmux.server._security import authorized, server_keys
 
 if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+
     from openmux.routing import Candidate
 
 DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
@@ -75,6 +79,29 @@ class OpenMuxServer:
         self.total_timeout_s = self.chat.settings.timeouts.total
         self._embeddings: OrderedDict[str, OpenMuxEmbeddings] = OrderedDict()
         self._models: tuple[float, list[dict[str, Any]]] | None = None
+
+    def warm_up(self, *, freeze_heap: bool = False) -> None:
+        """Pay at start what the first chat request would (about 2 s on a small machine:
+        the classifier's weights, the catalog, quotas and the provider call path, hundreds
+        of modules), calling nothing. `freeze_heap`, for a process that is the server's
+        own: then move what is loaded into the collector's permanent generation
+        (`gc.freeze`), which its full collections, tens of ms each on a heap this size,
+        no longer walk."""
+        from openmux.providers import preload_call_path
+        from openmux.routing import plan
+
+        text = "Write a Python function that reverses a string"
+        messages: list[BaseMessage] = [HumanMessage(text)]
+        try:
+            self.chat.router.first_tier(messages)
+            # With its task given, planning asks no model for a second opinion.
+            plan(self.chat.router, self.chat.route_request(messages, task="chat"))
+            preload_call_path()
+        except Exception as exc:  # a request meets the same problem, and reports it
+            _log.debug("warm-up stopped early: %s", exc)
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -366,9 +393,12 @@ def create_app(
     keys: tuple[bytes, ...] | None = None,
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     cors_origins: tuple[str, ...] = (),
+    freeze_heap: bool = False,
 ) -> OpenMuxApp:
     """The server app. `config` takes openmux.toml's shape (default: the usual config
-    file and environment); `keys` the server keys (default: `OPENMUX_SERVER_KEYS`)."""
+    file and environment); `keys` the server keys (default: `OPENMUX_SERVER_KEYS`).
+    It warms up as it starts (`OpenMuxServer.warm_up`); `freeze_heap` for a process
+    that runs nothing else."""
     from openmux.server import _chat
 
     server = OpenMuxServer(
@@ -393,7 +423,18 @@ def create_app(
         Route("/health", endpoint("/health", server.health, open=True), methods=["GET"]),
         Route("/metrics", endpoint("/metrics", server.metrics_endpoint), methods=["GET"]),
     ]
-    app = OpenMuxApp(chat=chat, routes=routes, exception_handlers={HTTPException: _http_error})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        server.warm_up(freeze_heap=freeze_heap)
+        yield
+
+    app = OpenMuxApp(
+        chat=chat,
+        routes=routes,
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
     if cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 

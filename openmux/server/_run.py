@@ -37,6 +37,7 @@ def app_from_environment() -> Any:
     return create_app(
         max_request_bytes=int(limit) if limit else DEFAULT_MAX_REQUEST_BYTES,
         cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+        freeze_heap=True,  # a factory's app is its process's only work
     )
 
 

@@ -366,3 +366,27 @@ def test_an_idle_connection_is_closed_after_the_keep_alive_time(
             return kept, pool.connections
 
     assert asyncio.run(work()) == ((0, 1), (0, 0))
+
+
+def test_an_answer_read_to_its_end_gives_its_connection_back() -> None:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while not reader.at_eof():
+            try:
+                await _read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            writer.write(_answer(b"{}"))
+
+    async def work() -> list[tuple[int, int]]:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+        pool, seen = _pool(), []
+        async with server:
+            for _ in range(3):
+                answer = await pool.send("POST", url, {}, BODY, {"read": 5.0}, httpx2)
+                await answer.read()  # and no release(): as a caller that only reads
+                seen.append(pool.connections)
+            await pool.close()
+        return seen
+
+    assert asyncio.run(work()) == [(0, 1)] * 3

@@ -1,0 +1,68 @@
+"""The server warms up as it starts: the first request's loading is paid then, with no
+call to any provider; a process that is the server's own also freezes its heap."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from typing import Any
+
+import pytest
+
+from openmux import TaskClassification
+from openmux.server import create_app
+from openmux.testing import FakeProviderServer
+from tests.integration_tests.server.conftest import FAKE_PROVIDERS, as_chat, fake_config
+
+PROVIDERS = FAKE_PROVIDERS
+
+
+async def _start_and_stop(app: Any) -> list[str]:
+    """Run the app's ASGI lifespan through startup and shutdown; the events it sent."""
+    incoming = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent: list[str] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(incoming)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["type"])
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    return sent
+
+
+@pytest.mark.parametrize("freeze_heap", [False, True], ids=["embedded", "own-process"])
+def test_startup_loads_the_request_path_and_calls_no_provider(
+    server: FakeProviderServer, freeze_heap: bool
+) -> None:
+    classified: list[Any] = []
+
+    def classifier(messages: Any) -> TaskClassification:
+        classified.append(messages)
+        return as_chat(messages)
+
+    app = create_app(
+        config=fake_config(server), classifier=classifier, keys=(), freeze_heap=freeze_heap
+    )
+    frozen_before = gc.get_freeze_count()
+    try:
+        sent = asyncio.run(_start_and_stop(app))
+        frozen = gc.get_freeze_count() > frozen_before
+    finally:
+        gc.unfreeze()  # the test process is not the server's own
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert len(classified) == 1  # the classifier is loaded and has run once
+    assert [provider.hits for provider in server.providers.values()] == [0, 0]
+    assert frozen is freeze_heap
+
+
+def test_a_warm_up_that_fails_does_not_stop_the_server(server: FakeProviderServer) -> None:
+    def broken(messages: Any) -> TaskClassification:
+        raise RuntimeError("the classifier's file is damaged")
+
+    app = create_app(config=fake_config(server), classifier=broken, keys=())
+    assert asyncio.run(_start_and_stop(app)) == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+    ]
