@@ -685,7 +685,8 @@ async def _tunnel(
     loop = asyncio.get_running_loop()
     raw, opening = await loop.create_connection(_TunnelOpening, proxy.host, proxy.port)
     try:
-        lines = [f"CONNECT {host}:{port} HTTP/1.1", f"host: {host}:{port}"]
+        authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 in brackets
+        lines = [f"CONNECT {authority} HTTP/1.1", f"host: {authority}"]
         if proxy.authorization:
             lines.append(f"proxy-authorization: {proxy.authorization}")
         raw.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
