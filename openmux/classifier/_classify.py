@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Any
 
 from openmux.classifier._input import Request, to_request
-from openmux.classifier._model import LABELS, Model, argmax, get_model
-from openmux.classifier._types import TaskClassification, TaskType
+from openmux.classifier._model import LABELS, Model, Scored, argmax, get_model
+from openmux.classifier._types import TaskClassification, TaskType, explained_later
 
 _CODE = LABELS.index("code")
 _CHAT = LABELS.index("chat")
@@ -142,16 +143,26 @@ def _decide(req: Request) -> TaskClassification:
         )
     k, confidence, secondary = _two_artifacts(model, text, k, p[k])
     label = TaskType(LABELS[k])
-    cues = model.cues(scored, k, "\n".join([*req.earlier[-2:], text]) if note else text)
+    cue_text = "\n".join([*req.earlier[-2:], text]) if note else text
+    explain = partial(_explain, model, scored, k, cue_text, bool(images), note)
+    return explained_later(label, round(confidence, 4), secondary, explain)
+
+
+def _explain(
+    model: Model, scored: Scored, k: int, text: str, code_about_image: bool, note: str
+) -> str:
+    """The classification's reason: the words that pushed hardest towards its label."""
+    label = TaskType(LABELS[k])
+    cues = model.cues(scored, k, text)
     if cues:
         reason = f"{label.value} cues: {_quote(cues)}"
     elif label is TaskType.CHAT:
         reason = "no task cues: general chat"
     else:
         reason = f"{label.value} (weak cues)"
-    if images:
+    if code_about_image:
         reason += "; asks for code about the attached image"
-    return TaskClassification(label, round(confidence, 4), secondary, reason + note)
+    return reason + note
 
 
 def classify_input(text_or_messages: Any) -> TaskClassification:

@@ -47,9 +47,12 @@ class Scored:
 
     logits: list[float]
     words: list[str]
-    word_rows: list[list[float]]
+    rows: np.ndarray  # the gathered weight rows, the word grams' first
     word_scale: float
     char_scale: float
+
+    def word_rows(self) -> list[list[float]]:
+        return self.rows[: len(self.words)].tolist()
 
 
 class Model:
@@ -70,22 +73,21 @@ class Model:
         n_grams = len(features.rows)
         n_chars = n_grams - n_words
         known = [r for w in features.words if (r := self.semantic_rows.get(w)) is not None]
-        rows = self.weights[features.rows + known]
+        # `take` gathers the same rows as fancy indexing, at half its cost.
+        rows = self.weights.take(features.rows + known, axis=0)
         logits = list(self.bias)
         for value, weights in zip(features.dense, self.w_dense, strict=True):
             if value:
                 _add(logits, weights, value)
         # The three families are summed, each with its scale, in one numpy product
-        # (adding rows one by one in Python, or one sum per family, cost more); the word
-        # rows also go to Python, for the explanation.
-        word_rows: list[list[float]] = rows[:n_words].tolist()
+        # (adding rows one by one in Python, or one sum per family, cost more).
         ws = 1.0 / math.sqrt(n_words) if n_words else 0.0
         cs = 1.0 / math.sqrt(n_chars) if n_chars else 0.0
         scales = [ws] * n_words + [cs] * n_chars
         if known:
             scales += [1.0 / len(known)] * len(known)
         _add(logits, (np.array(scales, dtype=np.float32) @ rows).tolist(), 1.0)
-        return Scored(logits, features.words, word_rows, ws, cs)
+        return Scored(logits, features.words, rows, ws, cs)
 
     def proba(self, logits: list[float]) -> list[float]:
         z = [v / self.temperature for v in logits]
@@ -97,8 +99,8 @@ class Model:
     def cues(self, scored: Scored, label: int, text: str, limit: int = 3) -> list[str]:
         """The grams that pushed hardest towards ``label``, as readable words."""
         # Strongest first, each gram checked only until `limit` are found (most are never
-        # looked at: this runs for every classification).
-        ranked = _contributions(scored.words, scored.word_rows, label, scored.word_scale)
+        # looked at).
+        ranked = _contributions(scored.words, scored.word_rows(), label, scored.word_scale)
         out = _quoted(sorted(ranked, key=_strongest), limit, informative=True)
         if out:
             return out

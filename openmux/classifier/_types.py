@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -30,6 +31,22 @@ class TaskType(str, Enum):
             raise ValueError(f"invalid task type {value!r}; valid types: {valid}") from None
 
 
+class _Reason:
+    """The `reason` field: its string, written on first read when the classification
+    was made with `explained_later`."""
+
+    def __get__(self, instance: object, owner: type | None = None) -> str:
+        if instance is None:
+            return ""  # the field's default
+        value = instance.__dict__["reason"]
+        if not isinstance(value, str):
+            value = instance.__dict__["reason"] = value()
+        return value
+
+    def __set__(self, instance: object, value: str) -> None:
+        instance.__dict__["reason"] = value
+
+
 @dataclass(frozen=True)
 class TaskClassification:
     """The label of one request, how sure the classifier is, and why."""
@@ -37,10 +54,24 @@ class TaskClassification:
     task: TaskType
     confidence: float
     secondary: list[TaskType] = field(default_factory=list)
-    reason: str = ""
+    reason: str = _Reason()  # type: ignore[assignment]  # a str on every read
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", TaskType(self.task))
         object.__setattr__(self, "secondary", [TaskType(t) for t in self.secondary])
         if not 0.0 <= self.confidence <= 1.0:
             raise ValueError(f"confidence must lie in [0, 1], got {self.confidence}")
+
+    def __getstate__(self) -> dict[str, object]:  # copies and pickles hold the string
+        return {**self.__dict__, "reason": self.reason}
+
+
+def explained_later(
+    task: TaskType, confidence: float, secondary: list[TaskType], explain: Callable[[], str]
+) -> TaskClassification:
+    """A classification whose reason `explain` writes when it is first read: the
+    bundled classifier's explanation costs more than its label, and routing a request
+    never reads it."""
+    result = TaskClassification(task, confidence, secondary)
+    result.__dict__["reason"] = explain
+    return result

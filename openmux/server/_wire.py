@@ -15,7 +15,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    convert_to_messages,
+)
 
 from openmux import _json
 from openmux.server._errors import bad_request
@@ -44,11 +51,22 @@ def to_messages(body: Mapping[str, Any]) -> list[BaseMessage]:
                 f"messages[{index}].tool_call_id",
             )
     try:
-        return convert_to_messages(
-            [{**m, "content": m.get("content") or ""} for m in raw]  # assistant tool calls: null
-        )
+        return [_message(m) for m in raw]
     except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
         raise bad_request(f"messages could not be read: {exc}", "messages") from exc
+
+
+# A message of role and content only is the message LangChain's `convert_to_messages`
+# makes of it, built without that function's dispatch (most messages are of this kind).
+_PLAIN_ROLES = {"user": HumanMessage, "system": SystemMessage, "assistant": AIMessage}
+
+
+def _message(message: dict[str, Any]) -> BaseMessage:
+    plain = _PLAIN_ROLES.get(message["role"])
+    if plain is not None and len(message) == 2 and "content" in message:
+        return plain(content=message["content"] or "")
+    # Assistant messages with tool calls may hold a null content.
+    return convert_to_messages([{**message, "content": message.get("content") or ""}])[0]
 
 
 def call_options(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -283,3 +283,24 @@ def test_recording_never_waits_for_a_batch_being_written(
     other_process.execute("COMMIT")
     other_process.close()
     assert len(log.rows()) == 3
+
+
+def test_a_batch_that_cannot_be_written_whole_is_written_later_once(tmp_path: Path) -> None:
+    from openmux.quotas import _usage
+
+    path = tmp_path / "usage.sqlite3"
+    log = _usage.UsageLog(path)
+    refusing = sqlite3.connect(path, isolation_level=None)
+    # The file takes the batch's first row and refuses its second.
+    refusing.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON attempts WHEN NEW.model = 'refused' "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    now = time.time()
+    log.record(_usage.UsageRecord(now, "p", "kept", "chat", "ok"))
+    log.record(_usage.UsageRecord(now, "p", "refused", "chat", "ok"))
+    log.flush()  # fails: the rows stay in memory
+    refusing.execute("DROP TRIGGER refuse")
+    refusing.close()
+    log.flush()
+    assert sorted(row.model for row in log.rows()) == ["kept", "refused"]

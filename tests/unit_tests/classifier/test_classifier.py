@@ -154,8 +154,21 @@ def test_diacritics_do_not_matter() -> None:
     assert with_marks.confidence == without.confidence
 
 
+_LONG_PASTE = (
+    "def total(rows):\n    return sum(r['amount'] for r in rows if r.get('ok'))\n" * 12
+    + "why does this raise KeyError: 'amount' on the third row?"
+)
+
+
 @pytest.mark.parametrize(
-    "text", ["Explain recursion in one sentence", "写一首关于春天的诗", "Dibújame 42 dragones", ""]
+    "text",
+    [
+        "Explain recursion in one sentence",
+        "写一首关于春天的诗",
+        "Dibújame 42 dragones",
+        "",
+        _LONG_PASTE,
+    ],
 )
 def test_char_hashes_match_hashing_each_gram(text: str) -> None:
     from zlib import crc32
@@ -164,6 +177,21 @@ def test_char_hashes_match_hashing_each_gram(text: str) -> None:
 
     norm = normalize(text)
     assert char_hashes(f" {norm} ") == {crc32(g.encode(), CHAR_SEED) for g in char_grams(norm)}
+
+
+def test_long_text_hashes_come_in_the_per_gram_order() -> None:
+    """The model sums the rows in the set's order (float32): a long text's hashes, made
+    in one numpy pass, must build the very set the per-gram loop builds."""
+    from zlib import crc32
+
+    from openmux.classifier._features import CHAR_NS, CHAR_SEED, char_hashes, normalize
+
+    padded = f" {normalize(_LONG_PASTE)} ".encode()
+    assert len(padded) > 300
+    per_gram = {
+        crc32(padded[i : i + n], CHAR_SEED) for n in CHAR_NS for i in range(len(padded) - n + 1)
+    }
+    assert list(char_hashes(padded.decode())) == list(per_gram)
 
 
 def test_semantic_rows_add_the_mean_of_the_known_words() -> None:
