@@ -175,10 +175,17 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, health
 
 @contextmanager
 def process(
-    command: list[str], port: int, name: str, env: dict[str, str], health_path: str = "/health"
+    command: list[str],
+    port: int,
+    name: str,
+    env: dict[str, str],
+    health_path: str = "/health",
+    cwd: str | None = None,
 ) -> Iterator[int]:
     """Run a server; yields its process id."""
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_for_port(port, proc, name, health_path)
         yield proc.pid
@@ -361,6 +368,14 @@ def main() -> None:
         default=os.environ.get("LITELLM_VENV"),
         help="a virtualenv holding litellm[proxy] (default: $LITELLM_VENV)",
     )
+    parser.add_argument(
+        "--baseline-tree",
+        help="an earlier openmux source tree (a git worktree of an older commit, say) whose "
+        "`openmux serve` runs as one more target: before and after from one run",
+    )
+    parser.add_argument(
+        "--skip-granian", action="store_true", help="leave granian out even when installed"
+    )
     args = parser.parse_args()
 
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
@@ -409,7 +424,17 @@ def main() -> None:
         targets.append(
             Target("openmux (uvicorn)", "127.0.0.1", port, "openmux/auto", "slow:m-1", pid=pid)
         )
-        if importlib.util.find_spec("granian") is not None:
+        if args.baseline_tree:
+            port = free_port()
+            tree = str(Path(args.baseline_tree).resolve())
+            # `python -m` puts the working directory first on the path: run from the tree.
+            baseline_env = {**env, "PYTHONPATH": tree}
+            command = [sys.executable, "-m", "openmux.cli", "serve", "--port", str(port)]
+            pid = stack.enter_context(process(command, port, "baseline", baseline_env, cwd=tree))
+            targets.append(
+                Target("openmux (baseline)", "127.0.0.1", port, "openmux/auto", "slow:m-1", pid=pid)
+            )
+        if not args.skip_granian and importlib.util.find_spec("granian") is not None:
             port = free_port()
             granian = [
                 sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
