@@ -23,7 +23,8 @@ after the load work (deadlines counted from sending, loop-lag-aware timeouts). S
 passed or not by milliseconds: the hedge timer and the 2 s Retry-After fired together,
 and a fast fallback raced in won. A candidate waiting out a short Retry-After is not
 slow (its clock starts again at the retry's send); since then, with async calls on the
-aiohttp pool: streamed 12 pass, 0 partial, 4 safe, 0 fail; invoke 16 pass.
+aiohttp pool: streamed 12 pass, 0 partial, 4 safe, 0 fail; invoke 16 pass. The same
+once async calls moved from aiohttp to the pool's own HTTP/1.1 client.
 """
 
 from __future__ import annotations

@@ -34,6 +34,14 @@ and leaner messages on the provider side (a run without LiteLLM, load 1.3 at sta
 openmux under uvicorn +2.73 / +4.02 ms, 2.74 ms; under granian +3.12 / +5.32 ms,
 3.10 ms; the thin proxy +0.98 / +1.15 ms, 1.10 ms; peak 380 req/s (uvicorn); added time
 to the first streamed token +3.9 ms (thin proxy +1.3 ms); 256 streams without a stall.
+Then async provider calls moved from aiohttp to the pool's own HTTP/1.1 client, the
+server warmed up and froze its heap at start, and the classifier, message building and
+usage log were cut; against that earlier commit as `--baseline-tree`, in one run on a
+machine slower than the morning's (load 1.4-2.1, the thin proxy at 1.73 ms of CPU
+rather than 1.1-1.3; `--requests 2000 --streams 200 --skip-granian`): openmux +3.67 /
++4.68 ms and 3.59 ms of CPU per request, the earlier commit +4.51 / +5.64 ms and 4.43 ms,
+the thin proxy +1.65 / +2.11 ms; peak 436 req/s against 280; added time to the first
+streamed token +3.9 ms against +5.1 ms (thin proxy +2.4 ms).
 """
 
 from __future__ import annotations

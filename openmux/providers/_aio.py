@@ -4,8 +4,9 @@ provider call.
 A provider call needs little of a general HTTP client: keep-alive connections, one
 request at a time on each, an answer read as it arrives. aiohttp spent about 0.6 ms of
 CPU on a loopback request (httpx's async stack three times that); this client, an
-asyncio protocol per connection with llhttp (httptools) parsing the answer, about a
-quarter of that, which is most of what `openmux serve` adds over a direct call. Every
+asyncio protocol per connection with llhttp (httptools) parsing the answer (`_http1`),
+spends a fraction of it: one chat completion through `openmux serve`'s endpoint, request
+and answer JSON included, went from 0.95 to 0.52 ms of CPU on a 2-core machine. Every
 async request goes through `AioPool.send`, where the rules of a provider request live
 once: the departure accounting (`watching_sends`), deadlines for connecting and for
 the first answer counted from the send and put off by this process's own lag
@@ -26,62 +27,30 @@ through a CONNECT tunnel.
 from __future__ import annotations
 
 import asyncio
-import base64
 import ssl
 import time
 import urllib.request
-import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from functools import cache, lru_cache
+from functools import cache
 from types import ModuleType
-from typing import Any, NamedTuple
-from urllib.parse import unquote, urlsplit
+from typing import Any
+from urllib.parse import urlsplit
 
+from openmux.providers import _http1
 from openmux.providers._first_token import Departure, FirstTokenWatch
+from openmux.providers._http1 import (
+    Answer,
+    Connection,
+    Proxy,
+    Target,
+    basic_credentials,
+    content_of,
+    open_connection,
+    request_head,
+    target_of,
+)
 from openmux.providers._loop_lag import first_answer
-
-KEEPALIVE_SECONDS = 4.0
-"""How long an idle connection is kept: under the 5 s after which uvicorn and Node servers
-close one, so that a request is not sent just as the server closes its end (a POST on
-such a connection fails, and is not retried)."""
-ENDING_SECONDS = 1.0
-"""How long a stream that said it is done may take to end its body, in the background,
-before its connection is closed rather than pooled."""
-_PAUSE_AT = 1 << 18
-"""Unread body bytes at which the socket stops being read (a slow reader of a fast
-stream must not buffer it all), until a quarter of that is left."""
-_MAX_HEAD = 1 << 16
-"""Bytes of status line and headers an answer may have: past that it is garbage."""
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class _Target(NamedTuple):
-    origin: tuple[str, str, int]  # scheme, host, port: what a connection is for
-    host_header: str
-    path: str  # with the query
-    authorization: str | None  # from credentials in the URL
-
-
-@lru_cache(maxsize=512)
-def _target(url: str) -> _Target | None:
-    parts = urlsplit(url)
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
-    port = parts.port or _DEFAULT_PORTS[parts.scheme]
-    netloc = parts.netloc.rpartition("@")[2]
-    authorization = None
-    if parts.username is not None:
-        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        authorization = "Basic " + base64.b64encode(pair.encode()).decode()
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return _Target((parts.scheme, parts.hostname, port), netloc, path, authorization)
-
-
-class _Proxy(NamedTuple):
-    host: str
-    port: int
-    authorization: str | None
 
 
 class AioPool:
@@ -98,14 +67,14 @@ class AioPool:
         self._on_headers = on_headers
         self._open = False
         self._in_use = 0
-        self._idle: dict[tuple[tuple[str, str, int], _Proxy | None], list[_Connection]] = {}
+        self._idle: dict[tuple[tuple[str, str, int], Proxy | None], list[Connection]] = {}
         self._waiting: deque[asyncio.Future[None]] = deque()
-        self._every: set[_Connection] = set()
+        self._every: set[Connection] = set()
         self._reaper: asyncio.TimerHandle | None = None
         self._proxies: dict[str, str] = {}
-        self._proxy_by_origin: dict[tuple[str, str], _Proxy | None] = {}
+        self._proxy_by_origin: dict[tuple[str, str], Proxy | None] = {}
 
-    def _proxy(self, scheme: str, host: str) -> _Proxy | None:
+    def _proxy(self, scheme: str, host: str) -> Proxy | None:
         if not self._proxies:
             return None
         origin = (scheme, host)
@@ -130,7 +99,7 @@ class AioPool:
         of this pool, `connect` the connecting from then, `read` the first answer from
         when the request was written, and each later read of its body. `errors` is the
         httpx module whose exceptions are raised."""
-        target = _target(url)
+        target = target_of(url)
         if target is None:
             raise errors.UnsupportedProtocol(f"not an http:// or https:// URL: {url!r}")
         if not self._open:
@@ -170,7 +139,7 @@ class AioPool:
     async def _exchange(
         self,
         method: str,
-        target: _Target,
+        target: Target,
         headers: Mapping[str, str] | Iterable[tuple[str, str]],
         body: Any,
         departure: Departure,
@@ -179,18 +148,20 @@ class AioPool:
     ) -> Answer:
         scheme, host, _ = target.origin
         proxy = self._proxy(scheme, host)
-        content = await _content(body)
+        content = await content_of(body)
         through_proxy = proxy if scheme == "http" else None  # https goes through a tunnel
         try:
-            head = _request_head(method, target, headers, len(content), decompress, through_proxy)
+            head = request_head(method, target, headers, len(content), decompress, through_proxy)
         except ValueError as exc:
             raise errors.LocalProtocolError(str(exc)) from None
         connection = await self._acquire(target.origin, proxy, departure, errors)
         answer = Answer(connection, errors, decompress, method == "HEAD")
         connection.answer = answer
         try:
-            connection.write(head + content if len(content) < 65536 else head, errors)
-            if len(content) >= 65536:
+            if len(content) < 65536:  # one send
+                connection.write(head + content, errors)
+            else:  # a large body is not copied to join it to the head
+                connection.write(head, errors)
                 connection.write(content, errors)
             departure.wrote()
             await answer.arrived
@@ -202,10 +173,10 @@ class AioPool:
     async def _acquire(
         self,
         origin: tuple[str, str, int],
-        proxy: _Proxy | None,
+        proxy: Proxy | None,
         departure: Departure,
         errors: ModuleType,
-    ) -> _Connection:
+    ) -> Connection:
         key = (origin, proxy)
         while True:
             idle = self._idle.get(key)
@@ -230,48 +201,26 @@ class AioPool:
                     self._wake_one()
                 raise
         self._in_use += 1
-        connection = _Connection(self, key)
+        connection = Connection(self, key)
         connection.in_use = True
         departure.connected()
         try:
-            await self._connect(connection, origin, proxy, errors)
+            await open_connection(connection, origin, proxy, self._ssl_context, errors)
         except BaseException:
             connection.close()
             raise
         self._every.add(connection)
         return connection
 
-    async def _connect(
-        self,
-        connection: _Connection,
-        origin: tuple[str, str, int],
-        proxy: _Proxy | None,
-        errors: ModuleType,
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        scheme, host, port = origin
-        tls = self._ssl_context if scheme == "https" else None
-        try:
-            if proxy is None:
-                await loop.create_connection(
-                    lambda: connection, host, port, ssl=tls, server_hostname=host if tls else None
-                )
-            elif tls is None:
-                await loop.create_connection(lambda: connection, proxy.host, proxy.port)
-            else:
-                await _tunnel(connection, proxy, host, port, tls, errors)
-        except (OSError, ssl.SSLError) as exc:
-            kind = errors.ProxyError if proxy is not None else errors.ConnectError
-            where = f"the proxy {proxy.host}:{proxy.port}" if proxy else f"{host}:{port}"
-            raise kind(f"cannot connect to {where}: {exc.strerror or exc}") from exc
-
-    def _give_back(self, connection: _Connection) -> None:
+    def give_back(self, connection: Connection) -> None:
         self._release_slot(connection)
         connection.idle_since = time.monotonic()
         if self._open and connection.reusable():
             self._idle.setdefault(connection.key, []).append(connection)
             if self._reaper is None:
-                self._reaper = asyncio.get_running_loop().call_later(KEEPALIVE_SECONDS, self._reap)
+                self._reaper = asyncio.get_running_loop().call_later(
+                    _http1.KEEPALIVE_SECONDS, self._reap
+                )
         else:
             connection.close()
 
@@ -282,9 +231,11 @@ class AioPool:
             if not connection.reusable():
                 connection.close()
         if any(self._idle.values()):
-            self._reaper = asyncio.get_running_loop().call_later(KEEPALIVE_SECONDS, self._reap)
+            self._reaper = asyncio.get_running_loop().call_later(
+                _http1.KEEPALIVE_SECONDS, self._reap
+            )
 
-    def _release_slot(self, connection: _Connection) -> None:
+    def _release_slot(self, connection: Connection) -> None:
         if connection.in_use:
             connection.in_use = False
             self._in_use -= 1
@@ -297,7 +248,7 @@ class AioPool:
                 waiter.set_result(None)
                 return
 
-    def _forget(self, connection: _Connection) -> None:
+    def forget(self, connection: Connection) -> None:
         self._release_slot(connection)
         self._every.discard(connection)
         idle = self._idle.get(connection.key)
@@ -332,397 +283,7 @@ class AioPool:
         self._idle.clear()
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection; the answer being read gets what arrives on it."""
-
-    def __init__(self, pool: AioPool, key: Any) -> None:
-        self.pool = pool
-        self.key = key
-        self.transport: asyncio.Transport | None = None
-        self.answer: Answer | None = None
-        self.in_use = False
-        self.lost = False
-        self.idle_since = 0.0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        answer = self.answer
-        if answer is None:  # bytes nobody asked for: the connection cannot be trusted
-            self.close()
-            return
-        answer.feed(data)
-
-    def eof_received(self) -> None:
-        return None  # the transport closes, and connection_lost follows
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = True
-        self.pool._forget(self)
-        if self.answer is not None:
-            self.answer.lost(exc)
-
-    def write(self, data: bytes, errors: ModuleType) -> None:
-        if self.lost or self.transport is None or self.transport.is_closing():
-            raise errors.RemoteProtocolError("the server closed the connection")
-        self.transport.write(data)
-
-    def reusable(self) -> bool:
-        return (
-            not self.lost
-            and self.transport is not None
-            and not self.transport.is_closing()
-            and time.monotonic() - self.idle_since < KEEPALIVE_SECONDS
-        )
-
-    def close(self) -> None:
-        self.lost = True
-        self.pool._forget(self)
-        if self.transport is not None:
-            self.transport.close()
-
-
-class Answer:
-    """A provider's answer whose headers have arrived; its body is read through `chunks`
-    (or `read`, `lines`), under the first-token watch."""
-
-    def __init__(
-        self, connection: _Connection, errors: ModuleType, decompress: bool, head_only: bool
-    ) -> None:
-        import httptools
-
-        self._connection = connection
-        self._errors = errors
-        self._decompress = decompress
-        self._head_only = head_only
-        self._parser = httptools.HttpResponseParser(self)
-        self.arrived: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.status = 0
-        self.reason = b""
-        self.raw_headers: list[tuple[bytes, bytes]] = []
-        self.headers: dict[str, str] = {}
-        self.watch: FirstTokenWatch | None = None
-        self.read_timeout: float | None = None
-        self._head_bytes = 0
-        self._decoder: Any = None
-        self._until_close = False
-        self._body: deque[bytes] = deque()
-        self._buffered = 0
-        self._paused = False
-        self._waiter: asyncio.Future[None] | None = None
-        self._error: Exception | None = None
-        self.complete = False
-        self._keep_alive = False
-        self._released = False
-        self._release_when_complete = False
-
-    # What arrives on the connection
-
-    def feed(self, data: bytes) -> None:
-        try:
-            self._parser.feed_data(data)
-        except Exception as exc:  # httptools' parse errors, or an answer past its end
-            self._fail(self._errors.RemoteProtocolError(f"a malformed HTTP answer: {exc}"))
-
-    def on_status(self, reason: bytes) -> None:
-        self.reason += reason
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_bytes += len(name) + len(value)
-        if self._head_bytes > _MAX_HEAD:
-            raise ValueError("headers too long")
-        self.raw_headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        if self.arrived.done():  # a second answer to one request
-            raise ValueError("more than one answer")
-        status = self._parser.get_status_code()
-        if 100 <= status < 200:  # an interim answer (100 Continue): the real one follows
-            self.raw_headers = []
-            return
-        self.status = status
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in self.raw_headers:
-            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        self.headers = headers
-        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        self._until_close = "content-length" not in headers and not chunked
-        encoding = headers.get("content-encoding", "").strip().lower()
-        if self._decompress and encoding in ("gzip", "deflate", "x-gzip"):
-            self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib or gzip framing
-        elif self._decompress and encoding not in ("", "identity"):
-            raise ValueError(f"an answer in {encoding}, which was not asked for")
-        self.arrived.set_result(None)
-        if self._head_only:
-            self.on_message_complete()
-
-    def on_body(self, body: bytes) -> None:
-        if self._decoder is not None:
-            body = self._decoder.decompress(body)
-        if not body or self.complete or self._release_when_complete:
-            return  # an ending stream's rest is not read
-        self._body.append(body)
-        self._buffered += len(body)
-        if self._buffered > _PAUSE_AT and not self._paused and self._connection.transport:
-            self._paused = True
-            self._connection.transport.pause_reading()
-        self._wake()
-
-    def on_message_complete(self) -> None:
-        if self.status == 0:
-            return  # the end of an interim answer
-        if self.complete:
-            return
-        if self._decoder is not None:
-            rest = self._decoder.flush()
-            if rest:
-                self._body.append(rest)
-        # Asked here: once this callback returns, the parser is reset for a next answer.
-        self._keep_alive = self._parser.should_keep_alive() and not self._head_only
-        self.complete = True
-        self._wake()
-        if self._release_when_complete:
-            self.release()
-
-    def lost(self, exc: Exception | None) -> None:
-        if self.complete:
-            return
-        if self._until_close and exc is None and self.arrived.done():
-            self.on_message_complete()  # a body without a length ends with the connection
-            return
-        if not self.arrived.done():
-            why = "the server disconnected without sending an answer"
-        else:
-            why = "the server disconnected in the middle of the answer"
-        self._fail(self._errors.RemoteProtocolError(why if exc is None else f"{why}: {exc}"))
-
-    def _fail(self, error: Exception) -> None:
-        if self._error is None:
-            self._error = error
-        if not self.arrived.done():
-            self.arrived.set_exception(error)
-            self.arrived.exception()  # read here: the sender may be gone (cancelled)
-        self._wake()
-        self._connection.close()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    # What the caller reads
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        watch = self.watch
-        while True:
-            if self._body:
-                chunk = self._body.popleft()
-                self._buffered -= len(chunk)
-                if self._paused and self._buffered < _PAUSE_AT // 4:
-                    self._paused = False
-                    if self._connection.transport is not None:
-                        self._connection.transport.resume_reading()
-                if watch is not None:
-                    watch.check(chunk)
-                yield chunk
-            elif self._error is not None:
-                raise self._error
-            elif self.complete:
-                self.release()  # read to its end: the connection can serve the next request
-                return
-            else:
-                await self._more()
-
-    async def _more(self) -> None:
-        loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
-        limit = self.read_timeout
-        timer = loop.call_later(limit, _expire, waiter) if limit else None
-        try:
-            await waiter
-        except TimeoutError:
-            assert limit is not None
-            raise self._errors.ReadTimeout(f"no data within {limit:g} s") from None
-        finally:
-            self._waiter = None
-            if timer is not None:
-                timer.cancel()
-
-    async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self.chunks()])
-
-    async def lines(self) -> AsyncIterator[str]:
-        """The body's lines, without their line ends."""
-        rest = b""
-        async for chunk in self.chunks():
-            *complete, rest = (rest + chunk).split(b"\n")
-            for line in complete:
-                yield line.rstrip(b"\r").decode()
-        if rest:
-            yield rest.rstrip(b"\r").decode()
-
-    def release(self) -> None:
-        """Give the connection back (reading the body to its end does): kept for reuse
-        if the body was read to its end, closed otherwise."""
-        if self._released or (self._release_when_complete and not self.complete):
-            return  # released already, or on its own when the body ends
-        self._released = True
-        connection = self._connection
-        connection.answer = None
-        if self.complete and self._error is None and self._keep_alive:
-            connection.pool._give_back(connection)
-        else:
-            connection.close()
-
-    def close(self) -> None:
-        """Give up on the answer: its connection is closed."""
-        self._released = True
-        self._connection.answer = None
-        self._connection.close()
-
-    def end_in_background(self) -> None:
-        """Release once the body ends: an event stream's `[DONE]` comes a moment before
-        the body's own end (the last, empty chunk), and a connection released before that
-        is closed instead of pooled. Closed if the end takes over `ENDING_SECONDS`."""
-        if self.complete or self._error is not None:
-            self.release()
-            return
-        self._release_when_complete = True
-        self._body.clear()
-        if self._paused and self._connection.transport is not None:
-            self._paused = False
-            self._connection.transport.resume_reading()
-        asyncio.get_running_loop().call_later(ENDING_SECONDS, self._end_late)
-
-    def _end_late(self) -> None:
-        if not self._released:
-            self.close()
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
-
-
-async def _content(body: Any) -> bytes:
-    if body is None:
-        return b""
-    if isinstance(body, (bytes, bytearray, memoryview)):
-        return bytes(body)
-    if isinstance(body, str):
-        return body.encode()
-    if hasattr(body, "__aiter__"):
-        return b"".join([bytes(part) async for part in body])
-    return b"".join(bytes(part) for part in body)
-
-
-_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
-
-
-def _request_head(
-    method: str,
-    target: _Target,
-    headers: Mapping[str, str] | Iterable[tuple[str, str]],
-    length: int,
-    decompress: bool,
-    proxy: _Proxy | None,
-) -> bytes:
-    request_target = target.path
-    if proxy is not None:  # a plain-HTTP proxy takes the whole URL
-        request_target = f"http://{target.host_header}{target.path}"
-    lines = [f"{method} {request_target} HTTP/1.1"]
-    given: set[str] = set()
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    for name, value in pairs:
-        lowered = name.lower()
-        if lowered in _FRAMING:
-            continue  # the body is sent whole, with its length: this client frames it
-        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-            raise ValueError(f"the {name} header holds a line break")
-        given.add(lowered)
-        lines.append(f"{name}: {value}")
-    if "host" not in given:
-        lines.insert(1, f"host: {target.host_header}")
-    if "accept-encoding" not in given and decompress:
-        lines.append("accept-encoding: gzip, deflate")
-    if "user-agent" not in given:
-        lines.append(f"user-agent: {_user_agent()}")
-    if target.authorization and "authorization" not in given:
-        lines.append(f"authorization: {target.authorization}")
-    if proxy is not None and proxy.authorization:
-        lines.append(f"proxy-authorization: {proxy.authorization}")
-    if length or method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
-        lines.append(f"content-length: {length}")
-    lines.append("\r\n")
-    text = "\r\n".join(lines)
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return text.encode()
-
-
-@cache
-def _user_agent() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"openmux/{version('openmux')}"
-    except PackageNotFoundError:
-        return "openmux"
-
-
-async def _tunnel(
-    connection: _Connection,
-    proxy: _Proxy,
-    host: str,
-    port: int,
-    tls: ssl.SSLContext,
-    errors: ModuleType,
-) -> None:
-    """An https connection through an HTTP proxy: CONNECT, then TLS inside the tunnel."""
-    loop = asyncio.get_running_loop()
-    raw, opening = await loop.create_connection(_TunnelOpening, proxy.host, proxy.port)
-    try:
-        authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 in brackets
-        lines = [f"CONNECT {authority} HTTP/1.1", f"host: {authority}"]
-        if proxy.authorization:
-            lines.append(f"proxy-authorization: {proxy.authorization}")
-        raw.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        status = await opening.status
-        if status != b"200":
-            raise errors.ProxyError(
-                f"the proxy refused a tunnel to {host}:{port} (HTTP {status.decode('latin-1')})"
-            )
-        transport = await loop.start_tls(raw, connection, tls, server_hostname=host)
-    except BaseException:
-        raw.close()
-        raise
-    assert transport is not None
-    connection.connection_made(transport)
-
-
-class _TunnelOpening(asyncio.Protocol):
-    """A proxy's answer to CONNECT: its status, once its head has arrived."""
-
-    def __init__(self) -> None:
-        self.status: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._head = b""
-
-    def data_received(self, data: bytes) -> None:
-        self._head += data
-        if b"\r\n\r\n" in self._head or len(self._head) > _MAX_HEAD:
-            parts = self._head.split(b" ", 2)
-            if not self.status.done():
-                self.status.set_result(parts[1] if len(parts) > 1 else b"?")
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.status.done():
-            self.status.set_exception(ConnectionResetError("the proxy closed the connection"))
-
-
-def _env_proxy(proxies: Mapping[str, str], scheme: str, host: str) -> _Proxy | None:
+def _env_proxy(proxies: Mapping[str, str], scheme: str, host: str) -> Proxy | None:
     # NO_PROXY, as httpx reads it (the function is public, if missing from typeshed).
     if urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]
         return None
@@ -737,11 +298,7 @@ def _env_proxy(proxies: Mapping[str, str], scheme: str, host: str) -> _Proxy | N
             f"the {parts.scheme} proxy in the environment is not supported for async "
             "requests: give an http:// proxy in HTTP_PROXY / HTTPS_PROXY"
         )
-    authorization = None
-    if parts.username is not None:
-        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        authorization = "Basic " + base64.b64encode(pair.encode()).decode()
-    return _Proxy(parts.hostname, parts.port or 80, authorization)
+    return Proxy(parts.hostname, parts.port or 80, basic_credentials(parts))
 
 
 @cache

@@ -22,7 +22,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, parse_tool_call
 
 from openmux import _json
-from openmux.providers import _aio, _http
+from openmux.providers import _http, _http1
 from openmux.providers._failures import failure_from_error_object, failure_from_status
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class OpenAIEndpoint:
         """A call that sends this body (already adapted to the provider)."""
         return OpenAIBodyCall(self, body)
 
-    async def _send(self, body: Mapping[str, Any]) -> _aio.Answer:
+    async def _send(self, body: Mapping[str, Any]) -> _http1.Answer:
         # Built outside an event loop, it uses the pool of the loop it is called on.
         pool = self._pool or _http.aio_pool(asyncio.get_running_loop())
         content = _json.dumps(body)

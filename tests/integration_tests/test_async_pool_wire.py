@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from openmux.providers import _aio, _http
+from openmux.providers import _http, _http1
 from openmux.providers._aio import AioPool
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -344,7 +344,7 @@ def test_a_tunnel_the_proxy_refuses_is_a_proxy_error(monkeypatch: pytest.MonkeyP
 def test_an_idle_connection_is_closed_after_the_keep_alive_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_aio, "KEEPALIVE_SECONDS", 0.2)
+    monkeypatch.setattr(_http1, "KEEPALIVE_SECONDS", 0.2)
     closed = asyncio.Event()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
