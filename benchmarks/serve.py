@@ -36,12 +36,15 @@ openmux under uvicorn +2.73 / +4.02 ms, 2.74 ms; under granian +3.12 / +5.32 ms,
 to the first streamed token +3.9 ms (thin proxy +1.3 ms); 256 streams without a stall.
 Then async provider calls moved from aiohttp to the pool's own HTTP/1.1 client, the
 server warmed up and froze its heap at start, and the classifier, message building and
-usage log were cut; against that earlier commit as `--baseline-tree`, in one run on a
-machine slower than the morning's (load 1.4-2.1, the thin proxy at 1.73 ms of CPU
-rather than 1.1-1.3; `--requests 2000 --streams 200 --skip-granian`): openmux +3.67 /
-+4.68 ms and 3.59 ms of CPU per request, the earlier commit +4.51 / +5.64 ms and 4.43 ms,
-the thin proxy +1.65 / +2.11 ms; peak 436 req/s against 280; added time to the first
-streamed token +3.9 ms against +5.1 ms (thin proxy +2.4 ms).
+usage log were cut. Against the earlier commit as `--baseline-tree`, in one run on a
+machine slower than the morning's (load 0.9-1.8; the thin proxy at 1.77 ms of CPU per
+request rather than 1.1-1.3, LiteLLM's at 43 rather than 29; `--requests 2000 --streams
+200 --seconds 2`): openmux under uvicorn +3.68 / +4.92 ms and 3.76 ms of CPU per
+request, the earlier commit +4.24 / +5.34 ms and 4.41 ms, granian +3.56 / +3.99 ms and
+3.83 ms, the thin proxy +1.64 / +2.80 ms, LiteLLM's proxy +35.0 / +47.8 ms; peak 442
+req/s against the earlier commit's 318 and LiteLLM's 27 (16.5x); added time to the
+first streamed token +4.4 ms (earlier commit +5.0, thin proxy +2.0, LiteLLM +31.4);
+256 streams without a stall (LiteLLM 16).
 """
 
 from __future__ import annotations

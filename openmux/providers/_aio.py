@@ -101,7 +101,9 @@ class AioPool:
         httpx module whose exceptions are raised."""
         target = target_of(url)
         if target is None:
-            raise errors.UnsupportedProtocol(f"not an http:// or https:// URL: {url!r}")
+            # Not the URL itself: a query string may carry a key.
+            scheme = urlsplit(url).scheme or "none"
+            raise errors.UnsupportedProtocol(f"not an http:// or https:// URL (scheme: {scheme})")
         if not self._open:
             self._open = True
             self._proxies = urllib.request.getproxies_environment()

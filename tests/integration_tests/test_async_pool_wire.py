@@ -377,3 +377,15 @@ def test_an_answer_read_to_its_end_gives_its_connection_back() -> None:
         return seen
 
     assert asyncio.run(work()) == [(0, 1)] * 3
+
+
+def test_an_unsupported_url_is_refused_without_repeating_it() -> None:
+    url = "ftp://example.invalid/v1/models?key=sk-secret-0123456789"
+
+    async def work() -> None:
+        await _pool().send("GET", url, {}, None, {}, httpx2)
+
+    with pytest.raises(httpx2.UnsupportedProtocol) as refused:
+        asyncio.run(work())
+    assert "scheme: ftp" in str(refused.value)
+    assert "sk-secret" not in str(refused.value)
