@@ -50,10 +50,27 @@ def to_messages(body: Mapping[str, Any]) -> list[BaseMessage]:
                 f"messages[{index}] (role 'tool') needs a 'tool_call_id'",
                 f"messages[{index}].tool_call_id",
             )
-    try:
-        return [_message(m) for m in raw]
-    except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
-        raise bad_request(f"messages could not be read: {exc}", "messages") from exc
+    messages = []
+    for index, message in enumerate(raw):
+        try:
+            messages.append(_message(message))
+        except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
+            where = f"messages[{index}]"
+            raise bad_request(f"{where} could not be read: {_one_line(exc)}", where) from exc
+    return messages
+
+
+def _one_line(exc: Exception) -> str:
+    """What is wrong, on one line: pydantic's validation errors span several."""
+    errors = getattr(exc, "errors", None)
+    found = errors() if callable(errors) else None
+    if found:
+        first = found[0]
+        field = ".".join(str(part) for part in first.get("loc", ()))
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        return f"{field + ': ' if field else ''}{first.get('msg', 'invalid')}{more}"
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 # A message of role and content only is the message LangChain's `convert_to_messages`

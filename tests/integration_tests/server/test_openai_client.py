@@ -232,6 +232,14 @@ def test_error_types(start_server: StartServer, server: FakeProviderServer) -> N
     assert missing.value.code == "model_not_found"
     with pytest.raises(openai.BadRequestError, match="messages"):
         api.chat.completions.create(model="openmux/auto", messages=[])
+    with pytest.raises(openai.BadRequestError) as unreadable:
+        bad_content: Any = [{"role": "user", "content": 5}]
+        api.chat.completions.create(model="openmux/auto", messages=bad_content)
+    # One line naming the message and its field, not pydantic's report of several lines.
+    assert "\n" not in unreadable.value.message
+    assert unreadable.value.message.endswith(
+        "messages[0] could not be read: content.str: Input should be a valid string (and 1 more)"
+    )
     with pytest.raises(openai.BadRequestError, match="temperature"):
         api.chat.completions.create(
             model="openmux/auto", messages=ask("hi"), extra_body={"temperature": "hot"}
