@@ -19,9 +19,9 @@ OpenAI SDK's, through langchain-openai) as a transport; `openmux serve`'s lean p
 
 What it does not do, on purpose: redirects (a provider that moved is a failure to
 report, not to follow with the key), cookies (one pool serves every provider), HTTP/2.
-Proxies come from the environment as httpx reads them (HTTP_PROXY, HTTPS_PROXY,
-ALL_PROXY, NO_PROXY), once per pool: http:// targets through the proxy, https:// ones
-through a CONNECT tunnel.
+Proxies (http:// or https://) come from the environment as httpx reads them (HTTP_PROXY,
+HTTPS_PROXY, ALL_PROXY, NO_PROXY), once per pool: http:// targets through the proxy,
+https:// ones through a CONNECT tunnel.
 """
 
 from __future__ import annotations
@@ -295,12 +295,14 @@ def _env_proxy(proxies: Mapping[str, str], scheme: str, host: str) -> Proxy | No
     if "://" not in address:
         address = "http://" + address  # as httpx reads a proxy given without a scheme
     parts = urlsplit(address)
-    if parts.scheme != "http" or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
             f"the {parts.scheme} proxy in the environment is not supported for async "
-            "requests: give an http:// proxy in HTTP_PROXY / HTTPS_PROXY"
+            "requests: give an http:// or https:// proxy in HTTP_PROXY / HTTPS_PROXY"
         )
-    return Proxy(parts.hostname, parts.port or 80, basic_credentials(parts))
+    tls = parts.scheme == "https"
+    port = parts.port or (443 if tls else 80)
+    return Proxy(parts.hostname, port, basic_credentials(parts), tls)
 
 
 @cache

@@ -68,6 +68,7 @@ class Proxy(NamedTuple):
     host: str
     port: int
     authorization: str | None
+    tls: bool  # an https:// proxy: TLS to the proxy itself
 
 
 class Pool(Protocol):
@@ -376,7 +377,7 @@ def request_head(
     proxy: Proxy | None,
 ) -> bytes:
     request_target = target.path
-    if proxy is not None:  # a plain-HTTP proxy takes the whole URL
+    if proxy is not None:  # a proxy forwarding a plain http:// request takes the whole URL
         request_target = f"http://{target.host_header}{target.path}"
     lines = [f"{method} {request_target} HTTP/1.1"]
     given: set[str] = set()
@@ -429,7 +430,9 @@ async def _tunnel(
 ) -> None:
     """An https connection through an HTTP proxy: CONNECT, then TLS inside the tunnel."""
     loop = asyncio.get_running_loop()
-    raw, opening = await loop.create_connection(_TunnelOpening, proxy.host, proxy.port)
+    raw, opening = await loop.create_connection(
+        _TunnelOpening, proxy.host, proxy.port, **_proxy_tls(proxy, tls)
+    )
     try:
         authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 in brackets
         lines = [f"CONNECT {authority} HTTP/1.1", f"host: {authority}"]
@@ -468,6 +471,10 @@ class _TunnelOpening(asyncio.Protocol):
             self.status.set_exception(ConnectionResetError("the proxy closed the connection"))
 
 
+def _proxy_tls(proxy: Proxy, context: ssl.SSLContext) -> dict[str, Any]:
+    return {"ssl": context, "server_hostname": proxy.host} if proxy.tls else {}
+
+
 async def open_connection(
     connection: Connection,
     origin: tuple[str, str, int],
@@ -485,7 +492,9 @@ async def open_connection(
                 lambda: connection, host, port, ssl=tls, server_hostname=host if tls else None
             )
         elif tls is None:
-            await loop.create_connection(lambda: connection, proxy.host, proxy.port)
+            await loop.create_connection(
+                lambda: connection, proxy.host, proxy.port, **_proxy_tls(proxy, tls_context)
+            )
         else:
             await _tunnel(connection, proxy, host, port, tls, errors)
     except (OSError, ssl.SSLError) as exc:

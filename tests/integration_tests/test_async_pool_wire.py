@@ -278,9 +278,11 @@ class _TunnelProxy:
         await asyncio.gather(relay(reader, upstream_writer), relay(upstream_reader, writer))
 
 
-@pytest.mark.parametrize("through_proxy", [False, True], ids=["direct", "tunnel"])
+@pytest.mark.parametrize(
+    "proxy_scheme", [None, "http", "https"], ids=["direct", "tunnel", "tunnel-in-tls"]
+)
 def test_https_directly_and_through_a_connect_tunnel(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, through_proxy: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, proxy_scheme: str | None
 ) -> None:
     cert, key = _certificate(tmp_path)
     served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -298,15 +300,18 @@ def test_https_directly_and_through_a_connect_tunnel(
     async def work() -> list[bytes]:
         server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=served)
         port = server.sockets[0].getsockname()[1]
-        tunnel = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
-        if through_proxy:
-            monkeypatch.setenv("HTTPS_PROXY", f"127.0.0.1:{tunnel.sockets[0].getsockname()[1]}")
+        tunnel = await asyncio.start_server(
+            proxy.handle, "127.0.0.1", 0, ssl=served if proxy_scheme == "https" else None
+        )
+        if proxy_scheme:
+            address = f"{proxy_scheme}://127.0.0.1:{tunnel.sockets[0].getsockname()[1]}"
+            monkeypatch.setenv("HTTPS_PROXY", address)
         async with server, tunnel:
             bodies, _ = await _exchange_on(f"https://127.0.0.1:{port}/v1", trusting)
         return bodies
 
     assert asyncio.run(work()) == [b'{"secure": true}']
-    assert len(proxy.tunnels) == (1 if through_proxy else 0)
+    assert len(proxy.tunnels) == (1 if proxy_scheme else 0)
 
 
 async def _exchange_on(url: str, context: ssl.SSLContext) -> tuple[list[bytes], AioPool]:
