@@ -21,7 +21,7 @@ What it does not do, on purpose: redirects (a provider that moved is a failure t
 report, not to follow with the key), cookies (one pool serves every provider), HTTP/2.
 Proxies (http:// or https://) come from the environment as httpx reads them (HTTP_PROXY,
 HTTPS_PROXY, ALL_PROXY, NO_PROXY), once per pool: http:// targets through the proxy,
-https:// ones through a CONNECT tunnel.
+https:// ones through a CONNECT tunnel (`_connect`).
 """
 
 from __future__ import annotations
@@ -38,15 +38,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from openmux.providers import _http1
+from openmux.providers._connect import env_proxy, open_connection
 from openmux.providers._first_token import Departure, FirstTokenWatch
 from openmux.providers._http1 import (
     Answer,
     Connection,
     Proxy,
     Target,
-    basic_credentials,
     content_of,
-    open_connection,
     request_head,
     target_of,
 )
@@ -79,7 +78,7 @@ class AioPool:
             return None
         origin = (scheme, host)
         if origin not in self._proxy_by_origin:
-            self._proxy_by_origin[origin] = _env_proxy(self._proxies, scheme, host)
+            self._proxy_by_origin[origin] = env_proxy(self._proxies, scheme, host)
         return self._proxy_by_origin[origin]
 
     async def send(
@@ -220,9 +219,7 @@ class AioPool:
         if self._open and connection.reusable():
             self._idle.setdefault(connection.key, []).append(connection)
             if self._reaper is None:
-                self._reaper = asyncio.get_running_loop().call_later(
-                    _http1.KEEPALIVE_SECONDS, self._reap
-                )
+                self._reap_later()
         else:
             connection.close()
 
@@ -233,9 +230,11 @@ class AioPool:
             if not connection.reusable():
                 connection.close()
         if any(self._idle.values()):
-            self._reaper = asyncio.get_running_loop().call_later(
-                _http1.KEEPALIVE_SECONDS, self._reap
-            )
+            self._reap_later()
+
+    def _reap_later(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._reaper = loop.call_later(_http1.KEEPALIVE_SECONDS, self._reap)
 
     def _release_slot(self, connection: Connection) -> None:
         if connection.in_use:
@@ -283,26 +282,6 @@ class AioPool:
         self._reaper = None
         self._every.clear()
         self._idle.clear()
-
-
-def _env_proxy(proxies: Mapping[str, str], scheme: str, host: str) -> Proxy | None:
-    # NO_PROXY, as httpx reads it (the function is public, if missing from typeshed).
-    if urllib.request.proxy_bypass_environment(host, proxies):  # type: ignore[attr-defined]
-        return None
-    address = proxies.get(scheme) or proxies.get("all")
-    if not address:
-        return None
-    if "://" not in address:
-        address = "http://" + address  # as httpx reads a proxy given without a scheme
-    parts = urlsplit(address)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            f"the {parts.scheme} proxy in the environment is not supported for async "
-            "requests: give an http:// or https:// proxy in HTTP_PROXY / HTTPS_PROXY"
-        )
-    tls = parts.scheme == "https"
-    port = parts.port or (443 if tls else 80)
-    return Proxy(parts.hostname, port, basic_credentials(parts), tls)
 
 
 @cache

@@ -1,6 +1,7 @@
 """HTTP/1.1 on one keep-alive connection, for the async pool (`_aio`): the request's
 head, the answer read as it arrives (llhttp, through httptools, parses it), gzip and
-deflate bodies decoded, and https through an HTTP proxy's CONNECT tunnel.
+deflate bodies decoded. Opening the connection, directly or through a proxy, is
+`_connect`'s.
 
 A connection serves one request at a time. Its answer's body is buffered until read,
 and the socket stops being read while too much of it waits; a body read to its end
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ssl
 import time
 import zlib
 from collections import deque
@@ -33,7 +33,7 @@ before its connection is closed rather than pooled."""
 _PAUSE_AT = 1 << 18
 """Unread body bytes at which the socket stops being read (a slow reader of a fast
 stream must not buffer it all), until a quarter of that is left."""
-_MAX_HEAD = 1 << 16
+MAX_HEAD = 1 << 16
 """Bytes of status line and headers an answer may have: past that it is garbage."""
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -177,7 +177,7 @@ class Answer:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_bytes += len(name) + len(value)
-        if self._head_bytes > _MAX_HEAD:
+        if self._head_bytes > MAX_HEAD:
             raise ValueError("headers too long")
         self.raw_headers.append((name, value))
 
@@ -418,86 +418,3 @@ def _user_agent() -> str:
         return f"openmux/{version('openmux')}"
     except PackageNotFoundError:
         return "openmux"
-
-
-async def _tunnel(
-    connection: Connection,
-    proxy: Proxy,
-    host: str,
-    port: int,
-    tls: ssl.SSLContext,
-    errors: ModuleType,
-) -> None:
-    """An https connection through an HTTP proxy: CONNECT, then TLS inside the tunnel."""
-    loop = asyncio.get_running_loop()
-    raw, opening = await loop.create_connection(
-        _TunnelOpening, proxy.host, proxy.port, **_proxy_tls(proxy, tls)
-    )
-    try:
-        authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 in brackets
-        lines = [f"CONNECT {authority} HTTP/1.1", f"host: {authority}"]
-        if proxy.authorization:
-            lines.append(f"proxy-authorization: {proxy.authorization}")
-        raw.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        status = await opening.status
-        if status != b"200":
-            raise errors.ProxyError(
-                f"the proxy refused a tunnel to {host}:{port} (HTTP {status.decode('latin-1')})"
-            )
-        transport = await loop.start_tls(raw, connection, tls, server_hostname=host)
-    except BaseException:
-        raw.close()
-        raise
-    assert transport is not None
-    connection.connection_made(transport)
-
-
-class _TunnelOpening(asyncio.Protocol):
-    """A proxy's answer to CONNECT: its status, once its head has arrived."""
-
-    def __init__(self) -> None:
-        self.status: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._head = b""
-
-    def data_received(self, data: bytes) -> None:
-        self._head += data
-        if b"\r\n\r\n" in self._head or len(self._head) > _MAX_HEAD:
-            parts = self._head.split(b" ", 2)
-            if not self.status.done():
-                self.status.set_result(parts[1] if len(parts) > 1 else b"?")
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.status.done():
-            self.status.set_exception(ConnectionResetError("the proxy closed the connection"))
-
-
-def _proxy_tls(proxy: Proxy, context: ssl.SSLContext) -> dict[str, Any]:
-    return {"ssl": context, "server_hostname": proxy.host} if proxy.tls else {}
-
-
-async def open_connection(
-    connection: Connection,
-    origin: tuple[str, str, int],
-    proxy: Proxy | None,
-    tls_context: ssl.SSLContext,
-    errors: ModuleType,
-) -> None:
-    """Connect `connection` to `origin`, directly or through `proxy`."""
-    loop = asyncio.get_running_loop()
-    scheme, host, port = origin
-    tls = tls_context if scheme == "https" else None
-    try:
-        if proxy is None:
-            await loop.create_connection(
-                lambda: connection, host, port, ssl=tls, server_hostname=host if tls else None
-            )
-        elif tls is None:
-            await loop.create_connection(
-                lambda: connection, proxy.host, proxy.port, **_proxy_tls(proxy, tls_context)
-            )
-        else:
-            await _tunnel(connection, proxy, host, port, tls, errors)
-    except (OSError, ssl.SSLError) as exc:
-        kind = errors.ProxyError if proxy is not None else errors.ConnectError
-        where = f"the proxy {proxy.host}:{proxy.port}" if proxy else f"{host}:{port}"
-        raise kind(f"cannot connect to {where}: {exc.strerror or exc}") from exc
