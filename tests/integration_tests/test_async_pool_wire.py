@@ -18,6 +18,7 @@ import pytest
 
 from openmux.providers import _http, _http1
 from openmux.providers._aio import AioPool
+from openmux.providers._http1 import Answer
 from tests.integration_tests.test_async_pool import _ForwardProxy
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -56,6 +57,16 @@ async def _answer_each(
         writer.write(_answer(b"{}"))
 
 
+async def _listening(handler: Handler) -> tuple[asyncio.Server, str]:
+    """A loopback server for `handler`, and its `/v1` URL."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+
+
+async def _post(pool: AioPool, url: str) -> Answer:
+    return await pool.send("POST", url, {}, BODY, {"read": 5.0}, httpx2)
+
+
 async def _exchange(
     handler: Handler,
     *,
@@ -63,15 +74,14 @@ async def _exchange(
     times: int = 1,
     headers: dict[str, str] | None = None,
 ) -> tuple[list[bytes], AioPool]:
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/chat/completions"
+    server, url = await _listening(handler)
     pool = pool or _pool()
     bodies = []
     async with server:
         for _ in range(times):
             answer = await pool.send(
                 "POST",
-                url,
+                url + "/chat/completions",
                 headers or {"content-type": "application/json"},
                 BODY,
                 {"read": 5.0, "connect": 5.0},
@@ -173,12 +183,11 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
         writer.close()
 
     async def work() -> list[bytes]:
-        server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+        server, url = await _listening(serve)
         pool, bodies = _pool(), []
         async with server:
             for _ in range(2):
-                answer = await pool.send("POST", url, {}, BODY, {"read": 5.0}, httpx2)
+                answer = await _post(pool, url)
                 bodies.append(await answer.read())
                 answer.release()
                 await asyncio.sleep(0.2)  # the server's close arrives
@@ -194,12 +203,11 @@ def test_a_full_pool_queues_requests_until_a_connection_is_free() -> None:
         await _answer_each(reader, writer, delay=0.05)
 
     async def work() -> tuple[list[bytes], tuple[int, int]]:
-        server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+        server, url = await _listening(serve)
         pool = _pool(max_connections=1)
 
         async def one() -> bytes:
-            answer = await pool.send("POST", url, {}, BODY, {"read": 5.0}, httpx2)
+            answer = await _post(pool, url)
             try:
                 return await answer.read()
             finally:
@@ -354,11 +362,10 @@ def test_an_idle_connection_is_closed_after_the_keep_alive_time(
         closed.set()
 
     async def work() -> tuple[tuple[int, int], tuple[int, int]]:
-        server = await asyncio.start_server(serve, "127.0.0.1", 0)
-        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+        server, url = await _listening(serve)
         pool = _pool()
         async with server:
-            answer = await pool.send("POST", url, {}, BODY, {"read": 5.0}, httpx2)
+            answer = await _post(pool, url)
             await answer.read()
             answer.release()
             kept = pool.connections
@@ -370,12 +377,11 @@ def test_an_idle_connection_is_closed_after_the_keep_alive_time(
 
 def test_an_answer_read_to_its_end_gives_its_connection_back() -> None:
     async def work() -> list[tuple[int, int]]:
-        server = await asyncio.start_server(_answer_each, "127.0.0.1", 0)
-        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+        server, url = await _listening(_answer_each)
         pool, seen = _pool(), []
         async with server:
             for _ in range(3):
-                answer = await pool.send("POST", url, {}, BODY, {"read": 5.0}, httpx2)
+                answer = await _post(pool, url)
                 await answer.read()  # and no release(): as a caller that only reads
                 seen.append(pool.connections)
             await pool.close()
