@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openmux.catalog._model import Offer
-from openmux.state import move_aside, open_state_db
+from openmux.state import connect_wal, move_aside, open_state_db
 
 _log = logging.getLogger("openmux.catalog")
 
@@ -65,9 +65,8 @@ class CatalogStore:
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=2.0)
+        db = connect_wal(path, busy_seconds=2.0)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
             db.execute(
                 "SELECT provider, base_url, fetched, offers FROM listings LIMIT 1"

@@ -35,7 +35,7 @@ from pathlib import Path
 from openmux.config import default_state_dir
 from openmux.health._merge import MERGE, Change, Row, combine, parse_row
 from openmux.health._shared import MERGE_SCRIPT, SPACE, merge_args, parse_record, record_name
-from openmux.state import PerStateDir, SharedState, open_state_db, state_backend
+from openmux.state import PerStateDir, SharedState, connect_wal, open_state_db, state_backend
 
 PROVIDER_WIDE = "*"
 FLUSH_SECONDS = 5.0
@@ -79,11 +79,8 @@ class Bench:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=2.0)
+    db = connect_wal(path, busy_seconds=2.0)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        # Health is advice, not a ledger: skip the fsync per write.
-        db.execute("PRAGMA synchronous=NORMAL")
         db.execute(_SCHEMA)
         db.execute(f"SELECT {_COLUMNS}, updated FROM health LIMIT 1").fetchall()
     except sqlite3.DatabaseError:

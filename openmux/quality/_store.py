@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from openmux.config import default_state_dir
-from openmux.state import PerStateDir
+from openmux.state import PerStateDir, connect_wal, open_state_db
 
 _MAX_ANSWERS = 1000  # answers a vote may still refer to, in memory and in the file
 # How often `version` looks at the stamp file: another process's vote re-ranks within
@@ -99,6 +99,17 @@ class _Evidence:
     votes: dict[tuple[str, str, str], tuple[int, int]]  # (up, down)
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    db = connect_wal(path, busy_seconds=2.0)
+    try:
+        for statement in _SCHEMA:
+            db.execute(statement)
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db
+
+
 class QualityStore:
     """Thread-safe; one per state directory per process."""
 
@@ -121,20 +132,8 @@ class QualityStore:
         """The file, opened on first use: remembering answers in memory never touches it."""
         if not self._open_tried and self.path is not None:
             self._open_tried = True
-            self._opened = self._connect(self.path)
+            self._opened = open_state_db(self.path, _connect).db
         return self._opened
-
-    @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection | None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=2.0)
-            db.execute("PRAGMA journal_mode=WAL")
-            for statement in _SCHEMA:
-                db.execute(statement)
-            return db
-        except (sqlite3.DatabaseError, OSError):
-            return None
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from openmux.state import connect_wal
+
 MINUTE = 60
 
 REQUESTS_PER_MINUTE, REQUESTS_PER_DAY, TOKENS_PER_MINUTE, TOKENS_PER_DAY = "m", "d", "M", "D"
@@ -61,10 +63,8 @@ class Blocked:
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
+    db = connect_wal(path)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
         for statement in SCHEMA:
             db.execute(statement)
         db.execute("SELECT scope, window, bucket, n FROM quota_counts LIMIT 1").fetchall()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from openmux.config import default_state_dir
-from openmux.state import PerStateDir, SharedState, open_state_db, state_backend
+from openmux.state import PerStateDir, SharedState, connect_wal, open_state_db, state_backend
 
 FLUSH_SECONDS = 2.0
 BATCH = 500
@@ -87,10 +87,8 @@ def _decode(item: bytes) -> UsageRecord | None:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
+    db = connect_wal(path)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
         for statement in filter(str.strip, _SCHEMA.split(";")):
             db.execute(statement).fetchall()
     except sqlite3.DatabaseError:

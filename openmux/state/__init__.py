@@ -8,7 +8,14 @@ state with one warning, never an error.
 """
 
 from openmux.state._backend import BackendName, SharedState, StateBackend
-from openmux.state._files import PerStateDir, StateDbOpen, is_corruption, move_aside, open_state_db
+from openmux.state._files import (
+    PerStateDir,
+    StateDbOpen,
+    connect_wal,
+    is_corruption,
+    move_aside,
+    open_state_db,
+)
 from openmux.state._resolve import configured_state, state_backend
 
 __all__ = [
@@ -18,6 +25,7 @@ __all__ = [
     "StateBackend",
     "StateDbOpen",
     "configured_state",
+    "connect_wal",
     "is_corruption",
     "move_aside",
     "open_state_db",

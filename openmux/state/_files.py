@@ -1,16 +1,21 @@
-"""Opening a state database (health, catalog cache): a broken file never stops an answer.
+"""Opening a state database (health, quotas, usage, catalog): a broken file never stops an answer.
 
 A file that is not a database, or whose schema cannot be read, is moved aside
 (``NAME.corrupt``, with its WAL files removed) and rebuilt empty; a state dir
 that cannot be created or written leaves the store in memory. Either way the
 store says what happened (`StateDbOpen.problem`) so `openmux doctor` can tell.
+
+A file that is only busy is waited for: processes that start together all create
+the same files at once, and one left in memory would count its quotas alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +32,24 @@ class StateDbOpen:
     problem: str = ""
     """Empty when the file opened cleanly; else what was wrong and what was done."""
     moved_aside: bool = False
+
+
+BUSY_SECONDS = 5.0
+"""How long opening a state file, or a write to a ledger (quotas, usage), waits for
+other processes' writes."""
+
+
+def connect_wal(path: Path, busy_seconds: float = BUSY_SECONDS) -> sqlite3.Connection:
+    """A connection in WAL mode with ``synchronous=NORMAL``: readers never wait for the
+    writer, and a power cut may lose the last commits but never the file."""
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_seconds)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+    except sqlite3.DatabaseError:
+        db.close()
+        raise
+    return db
 
 
 def move_aside(path: Path) -> Path:
@@ -49,7 +72,7 @@ def open_state_db(path: Path, connect: Callable[[Path], sqlite3.Connection]) -> 
         _log.warning("%s; set OPENMUX_STATE_DIR to a writable folder", problem)
         return StateDbOpen(None, problem)
     try:
-        return StateDbOpen(connect(path))
+        return StateDbOpen(_connect_when_free(path, connect))
     except sqlite3.DatabaseError as exc:
         if not is_corruption(exc):  # locked, read-only, a disk error: the file may be fine
             return StateDbOpen(None, f"{path} cannot be used now ({exc}); kept in memory")
@@ -60,6 +83,30 @@ def open_state_db(path: Path, connect: Callable[[Path], sqlite3.Connection]) -> 
         return StateDbOpen(connect(path), problem, moved_aside=True)
     except sqlite3.DatabaseError as exc:
         return StateDbOpen(None, f"{problem}; rebuilding failed ({exc}), kept in memory", True)
+
+
+def _connect_when_free(
+    path: Path, connect: Callable[[Path], sqlite3.Connection]
+) -> sqlite3.Connection:
+    """`connect(path)`, tried again while the file is busy, for up to BUSY_SECONDS.
+
+    Switching a new file to WAL races with every other process creating it, and SQLite
+    answers the losers "database is locked" at once instead of waiting (waiting there
+    could deadlock), so the busy timeout alone does not cover opening.
+    """
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            return connect(path)
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(random.uniform(0.002, 0.02))  # spread out, so the racers do not meet again
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 def is_corruption(exc: sqlite3.DatabaseError) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from openmux.state._files import open_state_db
+from openmux.state._files import connect_wal, open_state_db
 
 MEMORY_BLOBS = 1000
 """Entries kept in memory when the file cannot be used."""
@@ -33,10 +33,8 @@ CREATE TABLE IF NOT EXISTS blobs (
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
+    db = connect_wal(path)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
         db.execute(_SCHEMA)
         db.execute("SELECT space, key, value, expires FROM blobs LIMIT 1").fetchall()
     except sqlite3.DatabaseError:
