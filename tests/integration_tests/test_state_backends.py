@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from openmux.config import load_settings
 from openmux.errors import ConfigError
 from openmux.state import StateBackend, state_backend
+from openmux.state._sqlite import SqliteBackend
 from tests.state_server import StateServer
 
 
@@ -122,3 +124,33 @@ def test_the_password_can_come_from_the_key_store(
     finally:
         server.kill()
         close_backends_of(server)
+
+
+def _sqlite_bytes(backend: SqliteBackend) -> int:
+    with sqlite3.connect(backend.path) as db:
+        return int(db.execute("SELECT COALESCE(SUM(LENGTH(value)), 0) FROM blobs").fetchone()[0])
+
+
+def test_the_sqlite_blobs_stay_within_their_size_keeping_the_latest(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path / "state", max_bytes=64 * 1024)
+    for i in range(200):  # 800 KiB of answers, each kept a little longer than the last
+        backend.put_blob("answers", f"k{i}", bytes([i % 256]) * 4096, ttl_s=3600 + i)
+        assert _sqlite_bytes(backend) <= 64 * 1024 + 64 * 1024 // 8 + 4096
+    kept = dict(backend.blobs("answers"))
+    assert "k199" in kept and "k198" in kept and "k0" not in kept
+    assert kept["k199"] == bytes([199]) * 4096
+    backend.put_blob("answers", "huge", b"x" * (64 * 1024 // 4 + 1), ttl_s=3600)
+    assert backend.get_blob("answers", "huge") is None  # it would push out most others
+    assert backend.get_blob("answers", "k199") is not None
+
+
+def test_blobs_kept_in_memory_stay_within_their_size(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    backend = SqliteBackend(tmp_path / "a-file" / "state", max_bytes=64 * 1024)
+    assert backend.describe() == "sqlite (in memory)"
+    for i in range(200):
+        backend.put_blob("answers", f"k{i}", b"y" * 4096, ttl_s=3600)
+    backend.put_blob("answers", "k199", b"z" * 4096, ttl_s=3600)  # replaced, not added
+    kept = dict(backend.blobs("answers"))
+    assert sum(map(len, kept.values())) <= 64 * 1024
+    assert kept["k199"] == b"z" * 4096 and "k0" not in kept
