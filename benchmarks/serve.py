@@ -6,6 +6,9 @@ One run, one fake upstream (its own process), every server in its own process:
    interleaved across targets in a rotating order so drift hits all alike (the
    client's own cost is in the direct figure too, so "added" is the server's share),
    and each server's CPU time per request (what load on the machine changes least);
+   then the same with each target taking 100 requests in a row per turn: interleaved,
+   every server meets CPU caches the others cooled, which costs a large Python process
+   more than a small one; back to back is a gateway under steady traffic;
 2. requests per second at the highest concurrency whose p99 stays <= 20 ms, and the
    peak rate at any concurrency tried (1 to 32 clients);
 3. streaming: added time to the first content event at concurrency 1;
@@ -44,7 +47,14 @@ request, the earlier commit +4.24 / +5.34 ms and 4.41 ms, granian +3.56 / +3.99 
 3.83 ms, the thin proxy +1.64 / +2.80 ms, LiteLLM's proxy +35.0 / +47.8 ms; peak 442
 req/s against the earlier commit's 318 and LiteLLM's 27 (16.5x); added time to the
 first streamed token +4.4 ms (earlier commit +5.0, thin proxy +2.0, LiteLLM +31.4);
-256 streams without a stall (LiteLLM 16).
+256 streams without a stall (LiteLLM 16). A day later, on a quiet machine (load 0.9
+at start, default options), interleaved: openmux under uvicorn +2.46 / +5.19 ms and
+2.56 ms of CPU per request, granian +2.65 / +4.35 ms, the thin proxy +1.03 / +4.13 ms
+and 1.20 ms, LiteLLM's proxy +24.5 / +33.3 ms; back to back: openmux +2.57 / +3.58 ms
+and 2.44 ms, granian +3.12 / +4.72 ms, the thin proxy +1.02 / +1.30 ms and 1.02 ms,
+LiteLLM's proxy +32.7 / +49.7 ms. Peak 588 req/s against LiteLLM's 34 (17.5x); added
+time to the first streamed token +3.5 ms (thin proxy +1.4, LiteLLM +25.5); 256 streams
+without a stall (LiteLLM 32).
 """
 
 from __future__ import annotations
@@ -76,6 +86,8 @@ GIVE_UP_P99_MS = 500.0
 CONCURRENCY_STEPS = (1, 2, 4, 8, 16, 32)
 STREAM_STEPS = (16, 32, 64, 128, 256)
 STALL_S = 1.0
+BLOCK = 100
+"""Requests in a row per target in the back-to-back measure of added latency."""
 _CONTENT = re.compile(rb'"content":\s*"[^"]')
 
 
@@ -246,26 +258,41 @@ def litellm_config(workdir: Path, fast_url: str, slow_url: str) -> Path:
 
 
 def sequential(
-    targets: list[Target], count: int, measure: Callable[..., float], *, stream: bool
+    targets: list[Target],
+    count: int,
+    measure: Callable[..., float],
+    *,
+    stream: bool,
+    block: int = 1,
 ) -> tuple[dict[str, list[float]], dict[str, float]]:
-    """Milliseconds per request by target, and each server's CPU milliseconds per request."""
+    """Milliseconds per request by target, and each server's CPU milliseconds per request.
+
+    Each target takes `block` requests in a row per turn: 1 interleaves them request by
+    request (every server meets caches the others cooled), more measures servers kept
+    busy back to back, as a gateway under steady traffic is.
+    """
     conns = {t.name: http.client.HTTPConnection(t.host, t.port, timeout=30) for t in targets}
     bodies = {t.name: t.body(stream=stream) for t in targets}
     times: dict[str, list[float]] = {t.name: [] for t in targets}
-    cpu: dict[str, float] = {}
-    for round in range(30 + count):  # the first 30 warm up connections and caches
-        if round == 30:
-            cpu = {t.name: cpu_seconds(t) for t in targets}
-        # Rotated each round: a server still busy after its answer slows whichever
-        # target comes next, so each target takes its turn there.
-        shift = round % len(targets)
-        for target in targets[shift:] + targets[:shift]:
-            ms = measure(conns[target.name], target, bodies[target.name])
-            if round >= 30:
-                times[target.name].append(ms)
+
+    def turns(rounds: int, per_turn: int, keep: bool) -> None:
+        for round in range(rounds):
+            # Rotated each round: a server still busy after its answer slows whichever
+            # target comes next, so each target takes its turn there.
+            shift = round % len(targets)
+            for target in targets[shift:] + targets[:shift]:
+                for _ in range(per_turn):
+                    ms = measure(conns[target.name], target, bodies[target.name])
+                    if keep:
+                        times[target.name].append(ms)
+
+    turns(30, 1, keep=False)  # warms up connections and caches
+    cpu = {t.name: cpu_seconds(t) for t in targets}
+    turns(max(1, count // block), block, keep=True)
     for conn in conns.values():
         conn.close()
-    per_request = {t.name: (cpu_seconds(t) - cpu[t.name]) * 1000 / count for t in targets}
+    done = len(times[targets[0].name])
+    per_request = {t.name: (cpu_seconds(t) - cpu[t.name]) * 1000 / done for t in targets}
     return times, per_request
 
 
@@ -474,10 +501,9 @@ def main() -> None:
         print(f"load average: {os.getloadavg()[0]:.2f} at the end")
 
 
-def report(targets: list[Target], args: argparse.Namespace) -> None:
-    times, cpu = sequential(targets, args.requests, one_request, stream=False)
+def added_at_concurrency_1(targets: list[Target], count: int, *, block: int) -> None:
+    times, cpu = sequential(targets, count, one_request, stream=False, block=block)
     base50, base99 = percentile(times["direct"], 0.5), percentile(times["direct"], 0.99)
-    print(f"\n1. concurrency 1, {args.requests} sequential chat requests each, interleaved")
     for target in targets:
         p50, p99 = percentile(times[target.name], 0.5), percentile(times[target.name], 0.99)
         line = f"   {target.name:<18} p50 {p50:7.3f} ms  p99 {p99:7.3f} ms"
@@ -485,6 +511,13 @@ def report(targets: list[Target], args: argparse.Namespace) -> None:
             line += f"   added p50 {p50 - base50:+.3f} ms  p99 {p99 - base99:+.3f} ms"
             line += f"   server CPU {cpu[target.name]:.2f} ms/request"
         print(line)
+
+
+def report(targets: list[Target], args: argparse.Namespace) -> None:
+    print(f"\n1. concurrency 1, {args.requests} sequential chat requests each, interleaved")
+    added_at_concurrency_1(targets, args.requests, block=1)
+    print(f"\n   the same, back to back: each target {BLOCK} requests in a row per turn")
+    added_at_concurrency_1(targets, args.requests, block=BLOCK)
     print("   target: openmux added <= 1.5 ms p50 and <= 3 ms p99")
 
     print(f"\n2. requests per second at the highest concurrency with p99 <= {P99_LIMIT_MS:g} ms")
