@@ -61,9 +61,11 @@ def render_text(data: dict[str, Any], since: str) -> str:
     if not models:
         return f"No requests recorded since {data['since']} ({since})."
     rate = f"{data['ok'] / data['requests']:.0%} ok" if data["requests"] else "none sent"
+    cached = f", {data['cached']} more answered from the cache" if data["cached"] else ""
     lines = [
-        f"OpenMux usage since {data['since']} ({since}): {data['requests']} requests, {rate}, "
-        f"{format_count(data['tokens_in'])} tokens in / {format_count(data['tokens_out'])} out",
+        f"OpenMux usage since {data['since']} ({since}): {data['requests']} requests, {rate}"
+        f"{cached}, {format_count(data['tokens_in'])} tokens in / "
+        f"{format_count(data['tokens_out'])} out",
         f"spent ${data['spent_usd']:.2f}; the same tokens at paid list prices: "
         f"${data['would_have_cost_usd']:.4f}",
         "",
@@ -80,6 +82,8 @@ def render_text(data: dict[str, Any], since: str) -> str:
         notes = [f"{kind} {n}" for kind, n in row["failures"].items()]
         if row["over_quota"]:
             notes.append(f"skipped over quota {row['over_quota']}")
+        if row["cached"]:
+            notes.append(f"replayed from the cache {row['cached']}")
         lines.append(
             f"{row['provider'] + ':' + row['model']:<{width}}  {bar} {row['requests']:>5}  "
             f"{rate:>4} ok  p50/p95 {p50}/{p95} ms  "

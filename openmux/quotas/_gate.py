@@ -91,6 +91,10 @@ class QuotaGate:
             return None
         return self.store.reserve(scope, limits, tokens)
 
+    def count_cache_hit(self, provider: str, model: str, task: str) -> None:
+        """An answer `provider:model` gave earlier was replayed from the response cache."""
+        self.usage.record(UsageRecord(time.time(), provider, model, task, "ok", cached=True))
+
     def after_call(
         self,
         provider: ProviderSettings,

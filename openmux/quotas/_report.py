@@ -1,9 +1,10 @@
 """`openmux stats` and `openmux.usage()`: the recorded attempts, summed per model.
 
 Per provider and model: requests sent, success rate, p50/p95 latency, tokens, the top
-failure kinds, skips for quota, requests today against each free limit, and what the
-same tokens would have cost at paid list prices (spent: $0, unless free_only was
-turned off and a paid model answered).
+failure kinds, skips for quota, answers replayed from the response cache (`cached`: no
+request, no tokens, not counted as requests), requests today against each free limit,
+and what the same tokens would have cost at paid list prices (spent: $0, unless
+free_only was turned off and a paid model answered).
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ def summarize(
                 "tokens_out": tokens_out,
                 "failures": dict(failures.most_common(3)),
                 "over_quota": sum(1 for r in found if r.status == "over_quota"),
+                "cached": sum(1 for r in found if r.cached),
                 "today": sum(1 for r in sent if r.at >= today_start),
                 "limits": {
                     name: getattr(limits, name)
@@ -158,6 +160,7 @@ def summarize(
         "until": _iso(now),
         "requests": sum(m["requests"] for m in models),
         "ok": sum(m["ok"] for m in models),
+        "cached": sum(m["cached"] for m in models),
         "tokens_in": sum(m["tokens_in"] for m in models),
         "tokens_out": sum(m["tokens_out"] for m in models),
         "spent_usd": round(spent, 6),

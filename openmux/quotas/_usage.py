@@ -44,11 +44,12 @@ class UsageRecord:
     tokens_out: int = 0
     latency_ms: float = 0.0
     cached: bool = False
+    """An answer replayed from the response cache: no request, no tokens."""
 
     @property
     def sent(self) -> bool:
-        """Whether a request reached the provider (a skip without a request did not)."""
-        return self.status not in NOT_SENT
+        """Whether a request reached the provider (a skip or a cache hit did not)."""
+        return not self.cached and self.status not in NOT_SENT
 
 
 NOT_SENT = frozenset({"over_quota", "not_free", "circuit_open"})

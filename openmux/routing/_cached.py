@@ -134,6 +134,11 @@ def cache_lookup(router: Router, request: RouteRequest) -> CacheLookup:
         return CacheLookup(request)
     key = request_key(request.messages, _answer_changing(request))
     hit = cache.get(key) if request.cache_read else None
+    if hit is not None:
+        routing = hit.routing
+        router.quotas.count_cache_hit(
+            str(routing.get("provider")), str(routing.get("model")), str(routing.get("task"))
+        )
     return CacheLookup(request, cache, key, hit, offline_by_choice=router.settings.offline)
 
 

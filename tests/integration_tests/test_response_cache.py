@@ -303,6 +303,25 @@ def test_a_hit_spends_no_quota(server: FakeProviderServer) -> None:
     assert [a["status"] for a in refused.value.attempts] == ["over_quota"]
 
 
+def test_hits_are_counted_in_usage_apart_from_requests(server: FakeProviderServer) -> None:
+    import openmux
+    from openmux.cli._stats import render_text
+    from openmux.quotas import usage_log
+
+    llm = ChatOpenMux(config=cached_config(server))
+    for _ in range(4):
+        llm.invoke("Explain recursion")
+    usage_log(Path(os.environ["OPENMUX_STATE_DIR"])).flush()  # the rows still batched
+    data = openmux.usage("1h")
+    assert (data["requests"], data["ok"], data["cached"]) == (1, 1, 3)
+    (alpha,) = data["models"]
+    assert (alpha["provider"], alpha["requests"], alpha["cached"]) == ("alpha", 1, 3)
+    assert alpha["today"] == 1  # replays draw on no free limit
+    text = render_text(data, "1h")
+    assert "1 requests, 100% ok, 3 more answered from the cache" in text
+    assert "replayed from the cache 3" in text
+
+
 # -- expiry --------------------------------------------------------------------------------
 
 
