@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from openmux.config import default_state_dir
-from openmux.state import PerStateDir, connect_wal, open_state_db
+from openmux.state import PerStateDir, connect_wal, insert_all, open_state_db
 
 _MAX_ANSWERS = 1000  # answers a vote may still refer to, in memory and in the file
 # How often `version` looks at the stamp file: another process's vote re-ranks within
@@ -229,24 +229,24 @@ class QualityStore:
                 self._bench_log.extend(rows)
                 self._stamp()
                 return
-            with contextlib.suppress(sqlite3.DatabaseError):
-                self._db.executemany(
-                    "INSERT INTO bench VALUES (?,?,?,?,?,?,?,?,?)",
-                    [
-                        (
-                            r.run_at,
-                            r.task,
-                            r.provider,
-                            r.model,
-                            r.questions,
-                            r.correct,
-                            r.failures,
-                            r.latency_ms,
-                            r.set_version,
-                        )
-                        for r in rows
-                    ],
-                )
+            insert_all(
+                self._db,
+                "INSERT INTO bench VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        r.run_at,
+                        r.task,
+                        r.provider,
+                        r.model,
+                        r.questions,
+                        r.correct,
+                        r.failures,
+                        r.latency_ms,
+                        r.set_version,
+                    )
+                    for r in rows
+                ],
+            )
             self._stamp()
 
     def add_vote(self, answer: Answer, good: bool) -> tuple[int, int]:

@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from openmux.config import default_state_dir
-from openmux.state import PerStateDir, SharedState, connect_wal, open_state_db, state_backend
+from openmux.state import (
+    PerStateDir,
+    SharedState,
+    connect_wal,
+    insert_all,
+    open_state_db,
+    state_backend,
+)
 
 FLUSH_SECONDS = 2.0
 BATCH = 500
@@ -196,22 +203,11 @@ class UsageLog:
         db = self._db
         assert db is not None
         marks = ", ".join("?" for _ in _COLUMNS)
-        # One transaction for the batch: in autocommit mode each row would be a commit of
-        # its own (about four times the CPU), and a batch that fails halfway would leave
-        # its first rows in the file, to be written again with the rest.
-        try:
-            db.execute("BEGIN")
-            db.executemany(
-                f"INSERT INTO attempts ({', '.join(_COLUMNS)}) VALUES ({marks})",
-                [_values(row) for row in batch],
-            )
-            db.execute("COMMIT")
-        except sqlite3.DatabaseError:
-            if db.in_transaction:
-                with contextlib.suppress(sqlite3.DatabaseError):
-                    db.execute("ROLLBACK")
-            return False
-        return True
+        return insert_all(
+            db,
+            f"INSERT INTO attempts ({', '.join(_COLUMNS)}) VALUES ({marks})",
+            [_values(row) for row in batch],
+        )
 
     def _give_back(self, batch: list[UsageRecord]) -> None:
         """A batch the file refused (lock held): pending again, first, for the next write,

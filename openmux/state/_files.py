@@ -16,10 +16,10 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from openmux._logging import get_logger
 
@@ -50,6 +50,24 @@ def connect_wal(path: Path, busy_seconds: float = BUSY_SECONDS) -> sqlite3.Conne
         db.close()
         raise
     return db
+
+
+def insert_all(db: sqlite3.Connection, statement: str, rows: Iterable[Sequence[Any]]) -> bool:
+    """`statement` for every row, in one transaction: all rows or none; False for none.
+
+    In autocommit mode each row would be a commit of its own (about four times the CPU),
+    and a batch that failed halfway would leave its first rows, to be written again.
+    """
+    try:
+        db.execute("BEGIN")
+        db.executemany(statement, rows)
+        db.execute("COMMIT")
+    except sqlite3.DatabaseError:
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.DatabaseError):
+                db.execute("ROLLBACK")
+        return False
+    return True
 
 
 def move_aside(path: Path) -> Path:
