@@ -143,7 +143,7 @@ class Answer:
         self._errors = errors
         self._decompress = decompress
         self._head_only = head_only
-        self._parser = httptools.HttpResponseParser(self)
+        self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
         self.arrived: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.status = 0
         self.reason = b""
@@ -167,6 +167,8 @@ class Answer:
     # What arrives on the connection
 
     def feed(self, data: bytes) -> None:
+        if self._parser is None:
+            return  # released: the connection has no answer to feed now
         try:
             self._parser.feed_data(data)
         except Exception as exc:  # httptools' parse errors, or an answer past its end
@@ -184,6 +186,7 @@ class Answer:
     def on_headers_complete(self) -> None:
         if self.arrived.done():  # a second answer to one request
             raise ValueError("more than one answer")
+        assert self._parser is not None  # parser callbacks come while it parses
         status = self._parser.get_status_code()
         if 100 <= status < 200:  # an interim answer (100 Continue): the real one follows
             self.raw_headers = []
@@ -227,6 +230,7 @@ class Answer:
             if rest:
                 self._body.append(rest)
         # Asked here: once this callback returns, the parser is reset for a next answer.
+        assert self._parser is not None
         self._keep_alive = self._parser.should_keep_alive() and not self._head_only
         self.complete = True
         self._wake()
@@ -318,6 +322,7 @@ class Answer:
         self._released = True
         connection = self._connection
         connection.answer = None
+        self._drop_parser()
         if self.complete and self._error is None and self._keep_alive:
             connection.pool.give_back(connection)
         else:
@@ -327,7 +332,14 @@ class Answer:
         """Give up on the answer: its connection is closed."""
         self._released = True
         self._connection.answer = None
+        self._drop_parser()
         self._connection.close()
+
+    def _drop_parser(self) -> None:
+        """Nothing more arrives for this answer. The parser holds the answer's callbacks,
+        a cycle: broken here, the answer is freed as soon as its reader lets go of it,
+        rather than by the cyclic garbage collector."""
+        self._parser = None
 
     def end_in_background(self) -> None:
         """Release once the body ends: an event stream's `[DONE]` comes a moment before
