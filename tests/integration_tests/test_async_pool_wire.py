@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gc
 import gzip
 import ipaddress
 import ssl
@@ -400,3 +401,43 @@ def test_an_unsupported_url_is_refused_without_repeating_it() -> None:
         asyncio.run(work())
     assert "scheme: ftp" in str(refused.value)
     assert "sk-secret" not in str(refused.value)
+
+
+def _openmux_garbage() -> list[str]:
+    """What of openmux's own the cyclic garbage collector found unreachable."""
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+        found = []
+        for thing in gc.garbage:
+            origin = getattr(thing, "__module__", None) or type(thing).__module__
+            if str(origin).startswith("openmux"):
+                found.append(getattr(thing, "__qualname__", type(thing).__qualname__))
+        return found
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+
+
+def test_a_call_leaves_no_reference_cycles() -> None:
+    """An answer and its call's deadline are freed when let go, not left for the cyclic
+    collector: a server making a call per request would collect every few requests."""
+
+    async def calls() -> list[str]:
+        server, url = await _listening(_answer_each)
+        pool = _pool()
+        async with server:
+            (await _post(pool, url)).release()  # the connection and the loop's ticker
+            gc.collect()
+            gc.disable()
+            try:
+                for _ in range(20):
+                    answer = await _post(pool, url)
+                    assert await answer.read() == b"{}"
+                    del answer
+                return _openmux_garbage()
+            finally:
+                gc.enable()
+                await pool.close()
+
+    assert asyncio.run(calls()) == []
