@@ -65,16 +65,8 @@ class CatalogStore:
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
-        db = connect_wal(path, busy_seconds=2.0)
-        try:
-            db.execute(_SCHEMA)
-            db.execute(
-                "SELECT provider, base_url, fetched, offers FROM listings LIMIT 1"
-            ).fetchall()
-        except sqlite3.DatabaseError:
-            db.close()
-            raise
-        return db
+        probe = "SELECT provider, base_url, fetched, offers FROM listings LIMIT 1"
+        return connect_wal(path, [_SCHEMA, probe], busy_seconds=2.0)
 
     def _move_aside(self, path: Path) -> None:
         self.recovered = True

@@ -79,14 +79,8 @@ class Bench:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = connect_wal(path, busy_seconds=2.0)
-    try:
-        db.execute(_SCHEMA)
-        db.execute(f"SELECT {_COLUMNS}, updated FROM health LIMIT 1").fetchall()
-    except sqlite3.DatabaseError:
-        db.close()
-        raise
-    return db
+    probe = f"SELECT {_COLUMNS}, updated FROM health LIMIT 1"
+    return connect_wal(path, [_SCHEMA, probe], busy_seconds=2.0)
 
 
 class HealthStore:

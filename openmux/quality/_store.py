@@ -100,14 +100,7 @@ class _Evidence:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = connect_wal(path, busy_seconds=2.0)
-    try:
-        for statement in _SCHEMA:
-            db.execute(statement)
-    except sqlite3.DatabaseError:
-        db.close()
-        raise
-    return db
+    return connect_wal(path, _SCHEMA, busy_seconds=2.0)
 
 
 class QualityStore:

@@ -63,16 +63,14 @@ class Blocked:
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    db = connect_wal(path)
-    try:
-        for statement in SCHEMA:
-            db.execute(statement)
-        db.execute("SELECT scope, window, bucket, n FROM quota_counts LIMIT 1").fetchall()
-        db.execute("SELECT scope, changes, updated FROM quota_learned LIMIT 1").fetchall()
-    except sqlite3.DatabaseError:
-        db.close()
-        raise
-    return db
+    return connect_wal(
+        path,
+        [
+            *SCHEMA,
+            "SELECT scope, window, bucket, n FROM quota_counts LIMIT 1",
+            "SELECT scope, changes, updated FROM quota_learned LIMIT 1",
+        ],
+    )
 
 
 def add_counts(into: dict[Key, Buckets], counts: Iterable[tuple[str, str, int, int]]) -> None:

@@ -95,14 +95,7 @@ def _decode(item: bytes) -> UsageRecord | None:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = connect_wal(path)
-    try:
-        for statement in filter(str.strip, _SCHEMA.split(";")):
-            db.execute(statement).fetchall()
-    except sqlite3.DatabaseError:
-        db.close()
-        raise
-    return db
+    return connect_wal(path, filter(str.strip, _SCHEMA.split(";")))
 
 
 class UsageLog:

@@ -39,13 +39,18 @@ BUSY_SECONDS = 5.0
 other processes' writes."""
 
 
-def connect_wal(path: Path, busy_seconds: float = BUSY_SECONDS) -> sqlite3.Connection:
-    """A connection in WAL mode with ``synchronous=NORMAL``: readers never wait for the
-    writer, and a power cut may lose the last commits but never the file."""
+def connect_wal(
+    path: Path, statements: Iterable[str] = (), *, busy_seconds: float = BUSY_SECONDS
+) -> sqlite3.Connection:
+    """A connection in WAL mode with ``synchronous=NORMAL`` (readers never wait for the
+    writer, and a power cut may lose the last commits but never the file), once
+    `statements` ran: a store's schema, and reads that check it. Closed if one fails."""
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_seconds)
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        for statement in statements:
+            db.execute(statement).fetchall()
     except sqlite3.DatabaseError:
         db.close()
         raise

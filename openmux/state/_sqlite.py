@@ -40,14 +40,7 @@ CREATE TABLE IF NOT EXISTS blobs (
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = connect_wal(path)
-    try:
-        db.execute(_SCHEMA)
-        db.execute("SELECT space, key, value, expires FROM blobs LIMIT 1").fetchall()
-    except sqlite3.DatabaseError:
-        db.close()
-        raise
-    return db
+    return connect_wal(path, [_SCHEMA, "SELECT space, key, value, expires FROM blobs LIMIT 1"])
 
 
 class SqliteBackend:
@@ -87,7 +80,7 @@ class SqliteBackend:
     def put_blob(self, space: str, key: str, value: bytes, ttl_s: float) -> None:
         now = time.time()
         if len(value) > self.max_bytes // 4:
-            return  # kept, it would push out most of the others
+            return  # not kept: it would push out most of the others
         with self._lock:
             if self._db is None:
                 self._remember(space, key, bytes(value), now + ttl_s)
@@ -110,9 +103,9 @@ class SqliteBackend:
         self._written_bytes = 0
         db.execute("DELETE FROM blobs WHERE expires <= ?", (now,))
         total = db.execute("SELECT COALESCE(SUM(LENGTH(value)), 0) FROM blobs").fetchone()[0]
-        excess = total - self.max_bytes * 3 // 4
-        if total <= self.max_bytes or excess <= 0:
+        if total <= self.max_bytes:
             return
+        excess = total - self.max_bytes * 3 // 4
         cutoff = now
         soonest_first = db.execute("SELECT expires, LENGTH(value) FROM blobs ORDER BY expires")
         for expires, size in soonest_first:
