@@ -230,7 +230,9 @@ class ChatOpenMux(ChatOpenMuxFields):
         with audited(self.settings.privacy, request) as usage:
             message = self._unobserved(request)
             usage.append(getattr(message, "usage_metadata", None))
-        return self._remembered(with_run_id(with_route_metadata(message, request)))
+        message = with_run_id(with_route_metadata(message, request))
+        request.settle(self._remembered, message)
+        return message
 
     async def ainvoke(
         self,
@@ -257,7 +259,9 @@ class ChatOpenMux(ChatOpenMuxFields):
         with audited(self.settings.privacy, request) as usage:
             message = await self._aunobserved(request)
             usage.append(getattr(message, "usage_metadata", None))
-        return self._remembered(with_run_id(with_route_metadata(message, request)))
+        message = with_run_id(with_route_metadata(message, request))
+        request.settle(self._remembered, message)
+        return message
 
     async def astream_request(self, request: RouteRequest) -> AsyncIterator[BaseMessageChunk]:
         """`astream`'s chunks for a `route_request` request; the last one holds the metadata."""

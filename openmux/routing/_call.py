@@ -169,21 +169,26 @@ def _account(
     usage: Any = None,
     seen: Mapping[str, str] | None = None,
     failure: ProviderFailure | None = None,
+    later: bool = False,
 ) -> Spent | None:
-    """Record the attempt's usage and learn the provider's limits from its answer."""
+    """Record the attempt's usage and learn the provider's limits from its answer;
+    `later`: once the answer is delivered, when the request holds its bookkeeping back
+    (a success's: a failure's is needed at once, to react to it)."""
     usage = usage or {}
-    return router.quotas.after_call(
-        candidate.provider,
-        candidate.model.id,
-        task=request_task(request),
-        status=status,
-        latency_ms=_ms_since(started),
-        tokens_in=int(usage.get("input_tokens") or 0),
-        tokens_out=int(usage.get("output_tokens") or 0),
-        counted_tokens=estimate_tokens(request),
-        headers=seen,
-        failure=failure,
-    )
+    counts: dict[str, Any] = {
+        "task": request_task(request),
+        "status": status,
+        "latency_ms": _ms_since(started),
+        "tokens_in": int(usage.get("input_tokens") or 0),
+        "tokens_out": int(usage.get("output_tokens") or 0),
+        "counted_tokens": estimate_tokens(request),
+        "headers": seen,
+        "failure": failure,
+    }
+    if later:
+        request.settle(router.quotas.after_call, candidate.provider, candidate.model.id, **counts)
+        return None
+    return router.quotas.after_call(candidate.provider, candidate.model.id, **counts)
 
 
 def _fail(
@@ -242,7 +247,7 @@ def _succeed(
     units: dict[str, float] | None = None,
 ) -> None:
     # A day's allowance the answer used up is counted as spent: select skips it till reset.
-    _account(router, candidate, request, "ok", started, usage=usage, seen=seen)
+    _account(router, candidate, request, "ok", started, usage=usage, seen=seen, later=True)
     # A stream that reached its end was the one the caller read, whatever a race decided.
     if streamed or not request.finished:
         request.record(candidate, "ok", latency_ms=_ms_since(started), units=units)
@@ -254,7 +259,7 @@ def _succeed(
                 request.marks["headers"] = headers[0]
             if streamed:
                 request.marks["first_token"] = first
-    router.health.record_success(*candidate.key, first_token_ms=_ms_since(first))
+    request.settle(router.health.record_success, *candidate.key, first_token_ms=_ms_since(first))
 
 
 def _interrupted(

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from openmux._logging import get_logger
 from openmux.errors import NoProviderAvailable
 from openmux.routing._output import NON_TEXT_OUTPUT
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from langchain_core.messages import BaseMessage
 
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
     from openmux.config import ModelEntry, ProviderSettings
     from openmux.health import Bench
     from openmux.routing._output import OutputDecision
+
+
+_log = get_logger("openmux.routing")
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,11 @@ class RouteRequest:
     paused_ms: float = 0.0
     """Time spent waiting between tries (a retry's back-off, the pause before another
     round): neither a provider's time nor OpenMux's own work."""
+    settle_later: list[Callable[[], object]] | None = None
+    """Bookkeeping of a success that does not shape the answer (quota and usage counts,
+    health, who answered for votes): None runs it as the answer forms; a list holds it
+    until the caller has delivered the answer and calls `settled` (`openmux serve`: once
+    the response is sent, so the client does not wait for it)."""
 
     @property
     def sent(self) -> int:
@@ -197,6 +207,23 @@ class RouteRequest:
         """Count a wait between tries (see `paused_ms`) before it is slept; returns it."""
         self.paused_ms += seconds * 1000
         return seconds
+
+    def settle(self, record: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+        """Run `record(*args, **kwargs)` now, or after the answer (see `settle_later`)."""
+        if self.settle_later is None:
+            record(*args, **kwargs)
+        else:
+            self.settle_later.append(partial(record, *args, **kwargs))
+
+    def settled(self) -> None:
+        """Run the bookkeeping held back (see `settle_later`); later records run at once.
+        The answer is delivered by now: a failing record is logged, not raised."""
+        held, self.settle_later = self.settle_later or [], None
+        for record in held:
+            try:
+                record()
+            except Exception:
+                _log.exception("recording an answer failed")
 
     def attempt_dicts(self) -> list[dict[str, Any]]:
         return [attempt.as_dict() for attempt in self.attempts]

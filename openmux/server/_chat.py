@@ -21,9 +21,9 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from openmux import _json
 from openmux._logging import get_logger
 from openmux.errors import OpenMuxError
-from openmux.server._app import json_response
 from openmux.server._errors import APIError, stream_error_event, timeout_error
 from openmux.server._wire import ChunkWriter, call_options, completion, completion_id, to_messages
 
@@ -114,20 +114,42 @@ async def chat_completions(server: OpenMuxServer, request: Request) -> Response:
             isinstance(stream_options, dict) and stream_options.get("include_usage")
         )
         return await _stream(server, body["model"], route, include_usage, started)
+    route.settle_later = []
     try:
         message = await _within(
             server.total_timeout_s + _TIMEOUT_GRACE_S, server.chat.aanswer_request(route)
         )
-    except OpenMuxError as exc:
-        raise server.failure(exc, started) from exc
-    except asyncio.TimeoutError as exc:
-        raise timeout_error(server.total_timeout_s) from exc
+    except BaseException as exc:
+        route.settled()  # what succeeded before the failure (a hedge's answer, say)
+        if isinstance(exc, OpenMuxError):
+            raise server.failure(exc, started) from exc
+        if isinstance(exc, asyncio.TimeoutError):
+            raise timeout_error(server.total_timeout_s) from exc
+        raise
     meta = message.response_metadata.get("openmux") or {}
-    server.metrics.record_attempts(meta.get("attempts") or ())
+    route.settle(server.metrics.record_attempts, meta.get("attempts") or ())
     answered_by = f"{meta.get('provider')}:{meta.get('model')}"
     payload = completion(message, answered_by, completion_id())
     headers = {**answer_headers(meta, started, route.paused_ms), **rate_limit_headers(route)}
-    return json_response(payload, headers=headers)
+    return SettlingResponse(_json.dumps(payload), headers, route)
+
+
+class SettlingResponse(Response):
+    """A JSON answer whose request's bookkeeping (`RouteRequest.settle_later`) runs once
+    it is sent, or once sending failed (a client that left): the client does not wait
+    for the counts, and none is lost."""
+
+    media_type = "application/json"
+
+    def __init__(self, content: bytes, headers: Mapping[str, str], route: RouteRequest) -> None:
+        super().__init__(content, headers=headers)
+        self.route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.route.settled()
 
 
 async def _within(seconds: float, answer: Awaitable[T]) -> T:
