@@ -55,6 +55,20 @@ and 2.44 ms, granian +3.12 / +4.72 ms, the thin proxy +1.02 / +1.30 ms and 1.02 
 LiteLLM's proxy +32.7 / +49.7 ms. Peak 588 req/s against LiteLLM's 34 (17.5x); added
 time to the first streamed token +3.5 ms (thin proxy +1.4, LiteLLM +25.5); 256 streams
 without a stall (LiteLLM 32).
+
+With an answer's bookkeeping moved after its response is sent, in the quietest run yet
+(load 0.45, thin proxy +0.43 ms back to back): back to back openmux +1.07 / +1.98 ms and
+1.23 ms of CPU per request, interleaved +1.88 / +4.57 ms; peak 911 req/s against
+LiteLLM's 51 (17.9x). Minutes later (load 1.3) back to back was +1.93 / +2.82 ms, and
+on a newly started machine the next day (load 0.8, the thin proxy at +1.06 back to back
+and +1.32 interleaved) +2.47 / +4.25 ms back to back and +2.99 / +5.06 ms interleaved,
+2.66-3.05 ms of CPU per request; peak 532 req/s against LiteLLM's 31 (17.0x). In every
+run openmux adds 2.1-2.6 times what the thin proxy adds. Where it goes, measured on that
+machine by sending the same server another model name (interleaved, three runs of 3000
+requests each): the task classifier 0.6-0.65 ms (`openmux/chat` skips it; it takes
+0.22 ms for this prompt in a warm loop, 0.53 ms timed inside the server), the hedge race
+between the two candidates about 0.2 ms (`hedge_after_ms = false`), one candidate
+instead of two about 0.1 ms more.
 """
 
 from __future__ import annotations
