@@ -130,10 +130,11 @@ def _chat_model(
     """The model to call (or the OpenAI body bound to its endpoint), messages, options."""
     _rule_out(router, candidate, request)
     provider = candidate.provider
-    if aio and request.openai_body is not None and request.output == "text":
+    as_it_came = _body_as_it_came(router, candidate, request, aio)
+    if as_it_came is not None:
         endpoint = _built(router, candidate, request, lambda: router.pool.openai_endpoint(provider))
-        if endpoint is not None and not scrubs_for(router.settings.privacy, provider):
-            body = adapt_openai_body(provider, candidate.model.id, request.openai_body)
+        if endpoint is not None:
+            body = adapt_openai_body(provider, candidate.model.id, as_it_came)
             return endpoint.bound(body), request.messages, {}
     model = _built(router, candidate, request, lambda: _model_for(router, candidate, request, aio))
     messages = scrub_for_provider(router.settings.privacy, provider, request.messages)
@@ -152,11 +153,28 @@ def _model_for(
     return router.pool.chat(provider, model, aio=aio)
 
 
-def warm(router: Router, candidate: Candidate, *, aio: bool) -> None:
-    """Build the provider's client ahead of the call, so a hedge timer measures the
-    provider, not our imports. Errors surface again, recorded, when it is called."""
+def _body_as_it_came(
+    router: Router, candidate: Candidate, request: RouteRequest, aio: bool
+) -> dict[str, Any] | None:
+    """The caller's OpenAI body (a server's request) when the call sends it to the
+    provider's OpenAI endpoint (if it has one), with no LangChain chat model in between."""
+    if not aio or request.output != "text":
+        return None
+    if scrubs_for(router.settings.privacy, candidate.provider):
+        return None
+    return request.openai_body
+
+
+def warm(router: Router, candidate: Candidate, request: RouteRequest, *, aio: bool) -> None:
+    """Build what the call will use ahead of it (the OpenAI endpoint, or the chat or media
+    model), so a hedge timer measures the provider, not our imports; and nothing it will
+    not use: a LangChain chat model beside an endpoint cost a server's first request
+    about 0.6 s of imports. Errors surface again, recorded, when it is called."""
     with contextlib.suppress(Exception):
-        router.pool.chat(candidate.provider, candidate.model.id, aio=aio)
+        as_it_came = _body_as_it_came(router, candidate, request, aio) is not None
+        if as_it_came and router.pool.openai_endpoint(candidate.provider) is not None:
+            return
+        _model_for(router, candidate, request, aio)
 
 
 def _account(

@@ -162,7 +162,7 @@ def race(
             load.note_call()
         ruled_out = router.health.bench_of(*candidate.key) is not None
         if not ruled_out:
-            warm(router, candidate, aio=False)  # before its clock starts
+            warm(router, candidate, request, aio=False)  # before its clock starts
         with watching_sends() as sends:
             sent[candidate.key] = _Started(sends)
             # Ruled out before sending: not worth a thread (its attempt is recorded).
@@ -218,7 +218,7 @@ async def arace(
             _log_hedge(router, candidates[index - 1], candidate)
         else:
             load.note_call()
-        warm(router, candidate, aio=True)
+        warm(router, candidate, request, aio=True)
         with watching_sends() as sends:  # the task copies this context as it is created
             sent[candidate.key] = _Started(sends)
             running[asyncio.ensure_future(calls[index]())] = candidate

@@ -28,6 +28,24 @@ FAKE_PROVIDERS = {
 }
 
 
+# A chat request as an ASGI server hands it to the app, for tests that call the app
+# directly and watch what it sends.
+CHAT_SCOPE: dict[str, Any] = {
+    "type": "http",
+    "asgi": {"version": "3.0", "spec_version": "2.3"},
+    "http_version": "1.1",
+    "method": "POST",
+    "scheme": "http",
+    "path": "/v1/chat/completions",
+    "raw_path": b"/v1/chat/completions",
+    "root_path": "",
+    "query_string": b"",
+    "headers": [(b"content-type", b"application/json")],
+    "client": ("127.0.0.1", 5000),
+    "server": ("127.0.0.1", 8080),
+}
+
+
 def as_chat(_: Any) -> TaskClassification:
     # The server's behaviour is under test, not the classifier's (it has its own tests).
     return TaskClassification(TaskType.CHAT, 0.9, [], "fixed for the test")

@@ -9,27 +9,15 @@ from typing import Any
 import pytest
 
 from openmux.testing import FakeProviderServer
-from tests.integration_tests.server.conftest import FAKE_PROVIDERS, as_chat, fake_config
+from tests.integration_tests.server.conftest import (
+    CHAT_SCOPE,
+    FAKE_PROVIDERS,
+    as_chat,
+    fake_config,
+)
 
 PROVIDERS = FAKE_PROVIDERS
 BODY = json.dumps({"model": "alpha:shared", "messages": [{"role": "user", "content": "Hi"}]})
-
-
-def _scope() -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/chat/completions",
-        "raw_path": b"/v1/chat/completions",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json")],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8080),
-    }
 
 
 def _recorded(app: Any) -> tuple[float | None, bool]:
@@ -62,7 +50,7 @@ async def test_the_answer_leaves_before_its_counts(app: Any) -> None:
         if message["type"] == "http.response.body":
             seen_at_send.append(_recorded(app))
 
-    await app(_scope(), _receive, send)
+    await app(dict(CHAT_SCOPE), _receive, send)
 
     assert sent[0]["status"] == 200
     assert json.loads(sent[-1]["body"])["choices"][0]["message"]["content"]
@@ -77,7 +65,7 @@ async def test_a_client_that_left_loses_no_count(app: Any) -> None:
             raise OSError("the client left")
 
     with pytest.raises(OSError, match="the client left"):
-        await app(_scope(), _receive, send)
+        await app(dict(CHAT_SCOPE), _receive, send)
 
     first_token, counted = _recorded(app)
     assert first_token is not None and counted

@@ -12,22 +12,14 @@ from starlette.requests import ClientDisconnect
 
 from openmux.server import create_app
 from openmux.testing import FakeProviderServer
-from tests.integration_tests.server.conftest import FAKE_PROVIDERS, as_chat, fake_config
+from tests.integration_tests.server.conftest import (
+    CHAT_SCOPE,
+    FAKE_PROVIDERS,
+    as_chat,
+    fake_config,
+)
 
 PROVIDERS = FAKE_PROVIDERS
-SCOPE: dict[str, Any] = {
-    "type": "http",
-    "asgi": {"version": "3.0", "spec_version": "2.3"},
-    "http_version": "1.1",
-    "method": "POST",
-    "path": "/v1/chat/completions",
-    "raw_path": b"/v1/chat/completions",
-    "root_path": "",
-    "query_string": b"",
-    "headers": [(b"content-type", b"application/json")],
-    "client": ("127.0.0.1", 1),
-    "server": ("127.0.0.1", 2),
-}
 
 
 def _slow_stream(server: FakeProviderServer) -> tuple[Any, bytes]:
@@ -60,7 +52,7 @@ async def test_a_client_that_leaves_stops_the_stream(server: FakeProviderServer)
         if message.get("body"):
             first_event.set()
 
-    await asyncio.wait_for(app(SCOPE, receive, send), 30)
+    await asyncio.wait_for(app(dict(CHAT_SCOPE), receive, send), 30)
     assert sent[0]["status"] == 200
     body = b"".join(m.get("body", b"") for m in sent[1:])
     assert body.startswith(b"data: ")
@@ -86,7 +78,7 @@ async def test_a_send_to_a_client_that_left_stops_the_stream(server: FakeProvide
                 raise OSError("the client left")
             bodies.append(message["body"])
 
-    scope = {**SCOPE, "asgi": {"version": "3.0", "spec_version": "2.4"}}
+    scope = {**CHAT_SCOPE, "asgi": {"version": "3.0", "spec_version": "2.4"}}
     with pytest.raises(ClientDisconnect):
         await asyncio.wait_for(app(scope, receive, send), 30)
     assert len(bodies) == 1 and b"[DONE]" not in bodies[0]

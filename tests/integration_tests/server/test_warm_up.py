@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 from typing import Any
 
 import pytest
@@ -12,7 +13,12 @@ import pytest
 from openmux import TaskClassification
 from openmux.server import create_app
 from openmux.testing import FakeProviderServer
-from tests.integration_tests.server.conftest import FAKE_PROVIDERS, as_chat, fake_config
+from tests.integration_tests.server.conftest import (
+    CHAT_SCOPE,
+    FAKE_PROVIDERS,
+    as_chat,
+    fake_config,
+)
 
 PROVIDERS = FAKE_PROVIDERS
 
@@ -66,3 +72,26 @@ def test_a_warm_up_that_fails_does_not_stop_the_server(server: FakeProviderServe
         "lifespan.startup.complete",
         "lifespan.shutdown.complete",
     ]
+
+
+async def test_a_served_answer_builds_only_what_it_calls(server: FakeProviderServer) -> None:
+    """A request's OpenAI body goes to the provider's endpoint as it came: no LangChain
+    chat model is built for it (its imports cost a first request about 0.6 s)."""
+    from openmux.providers import _http
+
+    app = create_app(config=fake_config(server), classifier=as_chat, keys=())
+    body = {"model": "openmux/auto", "messages": [{"role": "user", "content": "Hi"}]}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": json.dumps(body).encode(), "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(dict(CHAT_SCOPE), receive, send)
+
+    assert sent[0]["status"] == 200
+    pool = app.state.openmux.chat.router.pool
+    built = _http.loop_cache(asyncio.get_running_loop(), pool)
+    assert [what for what, _, _ in built] == ["openai-body"]
