@@ -60,11 +60,16 @@ def openai_httpx() -> ModuleType:
 
 
 def preload_call_path() -> None:
-    """Import now what the first async OpenAI-protocol call would import (the OpenAI SDK,
-    whose httpx module names the errors raised, and the lean wire path): a server pays it
-    when it starts, not in its first request."""
+    """Do now what the first async OpenAI-protocol call would do: import the OpenAI SDK
+    (whose httpx module names the errors raised) and the lean wire path, load the TLS
+    context's CA bundle (about 80 ms, even for a loop whose providers are all plain
+    HTTP) and read the user agent's version: a server pays it when it starts, not in its
+    first request."""
+    from openmux.providers import _http1, _wire  # noqa: F401
+
     openai_httpx()
-    from openmux.providers import _wire  # noqa: F401
+    ssl_context()
+    _http1.user_agent()
 
 
 MAX_CONNECTIONS = 1000

@@ -407,7 +407,7 @@ def request_head(
     if "accept-encoding" not in given and decompress:
         lines.append("accept-encoding: gzip, deflate")
     if "user-agent" not in given:
-        lines.append(f"user-agent: {_user_agent()}")
+        lines.append(f"user-agent: {user_agent()}")
     if target.authorization and "authorization" not in given:
         lines.append(f"authorization: {target.authorization}")
     if proxy is not None and proxy.authorization:
@@ -423,7 +423,7 @@ def request_head(
 
 
 @cache
-def _user_agent() -> str:
+def user_agent() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:

@@ -48,6 +48,12 @@ def test_startup_loads_the_request_path_and_calls_no_provider(
         classified.append(messages)
         return as_chat(messages)
 
+    from openmux.providers import _http, _http1
+
+    # What the first call would otherwise load: a TLS context (its CA bundle) and the
+    # user agent's version.
+    _http.ssl_context.cache_clear()
+    _http1.user_agent.cache_clear()
     app = create_app(
         config=fake_config(server), classifier=classifier, keys=(), freeze_heap=freeze_heap
     )
@@ -60,6 +66,8 @@ def test_startup_loads_the_request_path_and_calls_no_provider(
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert len(classified) == 1  # the classifier is loaded and has run once
     assert [provider.hits for provider in server.providers.values()] == [0, 0]
+    assert _http.ssl_context.cache_info().currsize == 1
+    assert _http1.user_agent.cache_info().currsize == 1
     assert frozen is freeze_heap
 
 
