@@ -2,6 +2,7 @@
 
 One run, one fake upstream (its own process), every server in its own process:
 
+0. each target's first chat answer after it started (what it left to its first request);
 1. added latency at concurrency 1: p50 and p99 over sequential chat requests,
    interleaved across targets in a rotating order so drift hits all alike (the
    client's own cost is in the direct figure too, so "added" is the server's share),
@@ -527,7 +528,18 @@ def added_at_concurrency_1(targets: list[Target], count: int, *, block: int) -> 
         print(line)
 
 
+def first_answers(targets: list[Target]) -> None:
+    """Each target's first chat answer, on a new connection: what a server leaves to its
+    first request (imports, clients, files) rather than paying as it starts."""
+    print("\n0. the first chat answer after start, on a new connection")
+    for target in targets:
+        conn = http.client.HTTPConnection(target.host, target.port, timeout=60)
+        print(f"   {target.name:<18} {one_request(conn, target, target.body()):8.1f} ms")
+        conn.close()
+
+
 def report(targets: list[Target], args: argparse.Namespace) -> None:
+    first_answers(targets)
     print(f"\n1. concurrency 1, {args.requests} sequential chat requests each, interleaved")
     added_at_concurrency_1(targets, args.requests, block=1)
     print(f"\n   the same, back to back: each target {BLOCK} requests in a row per turn")
