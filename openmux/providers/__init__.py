@@ -15,7 +15,7 @@ from openmux.providers._failures import (
     retry_after_seconds,
 )
 from openmux.providers._first_token import Sends, restart_clocks, watching_sends
-from openmux.providers._http import preload_call_path, watching_headers, watching_rate_limits
+from openmux.providers._http import watching_headers, watching_rate_limits
 from openmux.providers._loop_lag import lagging as loop_lagging
 from openmux.providers._media_formats import MIME_SUFFIXES, audio_seconds, rgb_png, sniff_mime
 from openmux.providers._media_wires import MEDIA_WIRES, media_missing, parse_size
@@ -44,7 +44,6 @@ __all__ = [
     "loop_lagging",
     "media_missing",
     "parse_size",
-    "preload_call_path",
     "restart_clocks",
     "retry_after_seconds",
     "rgb_png",

@@ -8,9 +8,10 @@ twice, and dropped with their event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import SecretStr
@@ -260,6 +261,23 @@ class ModelPool:
             while len(cache) > self.MAX_MODELS:
                 del cache[next(iter(cache))]
         return found
+
+    # Protocols whose models a server builds once as it starts: local runtimes would load
+    # their weights, which wait for a request that needs them.
+    _PRELOADED = ("openai", "ollama")
+
+    def preload(self, providers: Iterable[ProviderSettings]) -> None:
+        """Build and drop one chat and one embeddings model per protocol, calling nothing,
+        and load the lean OpenAI wire path: a server pays at start what its first requests
+        would (langchain_openai and the SDK parts it loads lazily cost a first embeddings
+        request or fan-out member 0.2-0.6 s). Errors wait for a request, which reports them."""
+        protocols = {p.protocol: p for p in providers if p.protocol in self._PRELOADED}
+        if "openai" in protocols:
+            _http.preload_call_path()
+        for protocol, provider in protocols.items():
+            for build in (CHAT_FACTORIES[protocol], EMBEDDINGS_FACTORIES[protocol]):
+                with contextlib.suppress(Exception):
+                    build(provider, "warm-up", self._timeouts, None)
 
     def chat(self, provider: ProviderSettings, model: str, *, aio: bool = False) -> BaseChatModel:
         return self._get(CHAT_FACTORIES, "chat", provider, model, aio)

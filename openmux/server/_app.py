@@ -81,13 +81,13 @@ class OpenMuxServer:
         self._models: tuple[float, list[dict[str, Any]]] | None = None
 
     def warm_up(self, *, freeze_heap: bool = False) -> None:
-        """Pay at start what the first chat request would (about 2 s on a small machine:
-        the classifier's weights, the catalog, quotas and the provider call path, hundreds
-        of modules), calling nothing. `freeze_heap`, for a process that is the server's
+        """Pay at start what the first requests would (about 2 s on a small machine: the
+        classifier's weights, the catalog, quotas, the chat call path and the packages
+        embeddings and fan-out members are built from, hundreds of modules), calling
+        nothing. `freeze_heap`, for a process that is the server's
         own: then move what is loaded into the collector's permanent generation
         (`gc.freeze`), which its full collections, tens of ms each on a heap this size,
         no longer walk."""
-        from openmux.providers import preload_call_path
         from openmux.routing import plan
 
         text = "Write a Python function that reverses a string"
@@ -96,7 +96,8 @@ class OpenMuxServer:
             self.chat.router.first_tier(messages)
             # With its task given, planning asks no model for a second opinion.
             plan(self.chat.router, self.chat.route_request(messages, task="chat"))
-            preload_call_path()
+            router = self.chat.router
+            router.pool.preload(router.settings.provider_order())
         except Exception as exc:  # a request meets the same problem, and reports it
             _log.debug("warm-up stopped early: %s", exc)
         if freeze_heap:

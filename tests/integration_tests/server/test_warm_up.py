@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -103,3 +105,31 @@ async def test_a_served_answer_builds_only_what_it_calls(server: FakeProviderSer
     pool = app.state.openmux.chat.router.pool
     built = _http.loop_cache(asyncio.get_running_loop(), pool)
     assert [what for what, _, _ in built] == ["openai-body"]
+
+
+_STARTUP = """
+import asyncio, json, sys
+from openmux.server import create_app
+from tests.integration_tests.server.test_warm_up import _start_and_stop
+
+app = create_app(config=json.loads(sys.argv[1]), keys=())
+before = "langchain_openai" in sys.modules
+asyncio.run(_start_and_stop(app))
+print(json.dumps([before, "langchain_openai" in sys.modules]))
+"""
+
+
+def test_startup_loads_what_embeddings_and_fanout_members_are_built_from(
+    server: FakeProviderServer,
+) -> None:
+    """A served chat answer needs no LangChain provider package, but embeddings and
+    fan-out members are built from one: the first such request does not import it."""
+    run = subprocess.run(
+        [sys.executable, "-c", _STARTUP, json.dumps(fake_config(server))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout.splitlines()[-1]) == [False, True]
