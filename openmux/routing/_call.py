@@ -171,8 +171,8 @@ def warm(router: Router, candidate: Candidate, request: RouteRequest, *, aio: bo
     not use: a LangChain chat model beside an endpoint cost a server's first request
     about 0.6 s of imports. Errors surface again, recorded, when it is called."""
     with contextlib.suppress(Exception):
-        as_it_came = _body_as_it_came(router, candidate, request, aio) is not None
-        if as_it_came and router.pool.openai_endpoint(candidate.provider) is not None:
+        sends_body = _body_as_it_came(router, candidate, request, aio) is not None
+        if sends_body and router.pool.openai_endpoint(candidate.provider) is not None:
             return
         _model_for(router, candidate, request, aio)
 

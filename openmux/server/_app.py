@@ -84,10 +84,9 @@ class OpenMuxServer:
         """Pay at start what the first requests would (about 2 s on a small machine: the
         classifier's weights, the catalog, quotas, the chat call path and the packages
         embeddings and fan-out members are built from, hundreds of modules), calling
-        nothing. `freeze_heap`, for a process that is the server's
-        own: then move what is loaded into the collector's permanent generation
-        (`gc.freeze`), which its full collections, tens of ms each on a heap this size,
-        no longer walk."""
+        nothing. `freeze_heap`, for a process that is the server's own: then move what is
+        loaded into the collector's permanent generation (`gc.freeze`), which its full
+        collections, tens of ms each on a heap this size, no longer walk."""
         from openmux.routing import plan
 
         text = "Write a Python function that reverses a string"
