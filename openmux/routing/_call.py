@@ -22,9 +22,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.runnables import RunnableConfig
 
 from openmux._logging import get_logger
-from openmux.config import MEDIA_KINDS
 from openmux.errors import NoProviderAvailable, StreamInterrupted
-from openmux.privacy import scrub_for_provider, scrubs_for
+from openmux.privacy import scrub_for_provider
 from openmux.providers import (
     ProviderFailure,
     QuietAnswers,
@@ -36,6 +35,7 @@ from openmux.providers import (
     watching_rate_limits,
     watching_sends,
 )
+from openmux.routing._callee import body_as_it_came, model_for
 from openmux.routing._plan import is_free_offer
 from openmux.routing._react import known_context, react, refused_key_hint
 from openmux.routing._request import Candidate, RouteRequest, request_exhausted
@@ -44,8 +44,6 @@ from openmux.routing._select import estimate_tokens, request_task, skip_over_quo
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    from langchain_core.language_models import BaseChatModel
 
     from openmux.quotas import Spent
     from openmux.routing._context import Router
@@ -130,51 +128,16 @@ def _chat_model(
     """The model to call (or the OpenAI body bound to its endpoint), messages, options."""
     _rule_out(router, candidate, request)
     provider = candidate.provider
-    as_it_came = _body_as_it_came(router, candidate, request, aio)
+    as_it_came = body_as_it_came(router, candidate, request, aio)
     if as_it_came is not None:
         endpoint = _built(router, candidate, request, lambda: router.pool.openai_endpoint(provider))
         if endpoint is not None:
             body = adapt_openai_body(provider, candidate.model.id, as_it_came)
             return endpoint.bound(body), request.messages, {}
-    model = _built(router, candidate, request, lambda: _model_for(router, candidate, request, aio))
+    model = _built(router, candidate, request, lambda: model_for(router, candidate, request, aio))
     messages = scrub_for_provider(router.settings.privacy, provider, request.messages)
     messages, call_kwargs = adapt_request(provider, messages, request.call_kwargs)
     return model, messages, call_kwargs
-
-
-def _model_for(
-    router: Router, candidate: Candidate, request: RouteRequest, aio: bool
-) -> BaseChatModel:
-    """The chat model, or for a media output (image, speech, transcription) the media
-    model: both answer a conversation with one AIMessage, so failover treats them alike."""
-    provider, model = candidate.provider, candidate.model.id
-    if request.output in MEDIA_KINDS:
-        return router.pool.media(provider, model, request.output, aio=aio)
-    return router.pool.chat(provider, model, aio=aio)
-
-
-def _body_as_it_came(
-    router: Router, candidate: Candidate, request: RouteRequest, aio: bool
-) -> dict[str, Any] | None:
-    """The caller's OpenAI body (a server's request) when the call sends it to the
-    provider's OpenAI endpoint (if it has one), with no LangChain chat model in between."""
-    if not aio or request.output != "text":
-        return None
-    if scrubs_for(router.settings.privacy, candidate.provider):
-        return None
-    return request.openai_body
-
-
-def warm(router: Router, candidate: Candidate, request: RouteRequest, *, aio: bool) -> None:
-    """Build what the call will use ahead of it (the OpenAI endpoint, or the chat or media
-    model), so a hedge timer measures the provider, not our imports; and nothing it will
-    not use: a LangChain chat model beside an endpoint cost a server's first request
-    about 0.6 s of imports. Errors surface again, recorded, when it is called."""
-    with contextlib.suppress(Exception):
-        sends_body = _body_as_it_came(router, candidate, request, aio) is not None
-        if sends_body and router.pool.openai_endpoint(candidate.provider) is not None:
-            return
-        _model_for(router, candidate, request, aio)
 
 
 def _account(

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from openmux._logging import get_logger
 from openmux.providers import ProviderFailure, Sends, watching_sends
-from openmux.routing._call import warm
+from openmux.routing._callee import warm
 from openmux.routing._load import LATE_WAKE_LIMIT, load
 
 if TYPE_CHECKING:
