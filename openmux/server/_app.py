@@ -91,11 +91,11 @@ class OpenMuxServer:
 
         text = "Write a Python function that reverses a string"
         messages: list[BaseMessage] = [HumanMessage(text)]
+        router = self.chat.router
         try:
-            self.chat.router.first_tier(messages)
+            router.first_tier(messages)
             # With its task given, planning asks no model for a second opinion.
-            plan(self.chat.router, self.chat.route_request(messages, task="chat"))
-            router = self.chat.router
+            plan(router, self.chat.route_request(messages, task="chat"))
             router.pool.preload(router.settings.provider_order())
         except Exception as exc:  # a request meets the same problem, and reports it
             _log.debug("warm-up stopped early: %s", exc)
