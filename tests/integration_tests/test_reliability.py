@@ -292,6 +292,77 @@ async def test_async_hedge_cancels_the_loser(server: FakeProviderServer) -> None
     assert sorted(_hedge_statuses(message)) == [("alpha", "cancelled", False), ("beta", "ok", True)]
 
 
+async def test_async_lead_answers_after_its_hedge_failed(server: FakeProviderServer) -> None:
+    server.providers["alpha"].latency = 0.5
+    server.providers["beta"].fault = Fault.garbage()
+    try:
+        message = await _hedging_llm(server, hedge_after_ms=100).ainvoke("hi")
+    finally:
+        server.providers["alpha"].latency = 0
+    assert message.text.startswith("from alpha")
+    assert sorted(_hedge_statuses(message)) == [
+        ("alpha", "ok", False),
+        ("beta", "bad_response", True),
+    ]
+
+
+async def test_async_lead_answering_first_cancels_its_hedge(server: FakeProviderServer) -> None:
+    server.providers["alpha"].latency = 0.4
+    server.providers["beta"].fault = Fault.slow_first_token(3.0)
+    try:
+        message = await _hedging_llm(server, hedge_after_ms=100).ainvoke("hi")
+    finally:
+        server.providers["alpha"].latency = 0
+    assert message.text.startswith("from alpha")
+    assert sorted(_hedge_statuses(message)) == [("alpha", "ok", False), ("beta", "cancelled", True)]
+
+
+async def test_a_hedge_that_wins_leaves_the_callers_task_uncancelled(
+    server: FakeProviderServer,
+) -> None:
+    # The first candidate is called in the caller's task, and the winning hedge interrupts
+    # it with a cancel that the race takes back.
+    server.providers["alpha"].fault = Fault.hang()
+    message = await _hedging_llm(server, hedge_after_ms=200).ainvoke("hi")
+    assert message.text.startswith("from beta")
+    task = asyncio.current_task()
+    assert task is not None
+    if sys.version_info >= (3, 11):
+        assert task.cancelling() == 0
+    await asyncio.sleep(0.01)  # no cancel is left pending for the caller
+
+
+async def test_a_deadline_around_a_hedged_call_still_fires(server: FakeProviderServer) -> None:
+    server.providers["alpha"].fault = Fault.hang()
+    server.providers["beta"].fault = Fault.hang()
+    llm = _hedging_llm(server, hedge_after_ms=100)
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(llm.ainvoke("hi"), 0.5)
+
+
+async def test_a_race_its_first_candidate_wins_starts_no_task(server: FakeProviderServer) -> None:
+    loop = asyncio.get_running_loop()
+    started: list[object] = []
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        started.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    hedging = _hedging_llm(server, hedge_after_ms=60_000)
+    plain = _hedging_llm(server, hedge_after_ms=False)
+    await hedging.ainvoke("hi")  # connections and models are made once, before counting
+    await plain.ainvoke("hi")
+    loop.set_task_factory(counting)
+    try:
+        await plain.ainvoke("hi")
+        without_race = len(started)
+        message = await hedging.ainvoke("hi")
+    finally:
+        loop.set_task_factory(None)
+    assert _hedge_statuses(message) == [("alpha", "ok", False)]
+    assert len(started) - without_race == without_race
+
+
 def test_no_hedge_when_the_first_answers_in_time(server: FakeProviderServer) -> None:
     message = _hedging_llm(server, hedge_after_ms=60_000).invoke("hi")
     assert _hedge_statuses(message) == [("alpha", "ok", False)]
