@@ -80,13 +80,15 @@ class OpenMuxServer:
         self._embeddings: OrderedDict[str, OpenMuxEmbeddings] = OrderedDict()
         self._models: tuple[float, list[dict[str, Any]]] | None = None
 
-    def warm_up(self, *, freeze_heap: bool = False) -> None:
+    async def warm_up(self, *, freeze_heap: bool = False) -> None:
         """Pay at start what the first requests would (about 2 s on a small machine: the
         classifier's weights, the catalog, quotas, the chat call path and the packages
-        embeddings and fan-out members are built from, hundreds of modules), calling
-        nothing. `freeze_heap`, for a process that is the server's own: then move what is
-        loaded into the collector's permanent generation (`gc.freeze`), which its full
-        collections, tens of ms each on a heap this size, no longer walk."""
+        embeddings and fan-out members are built from, hundreds of modules; and the model
+        list, made in a thread of anyio's pool, whose first use imports anyio's asyncio
+        backend: about 30 ms), calling nothing. `freeze_heap`, for a process that is the
+        server's own: then move what is loaded into the collector's permanent generation
+        (`gc.freeze`), which its full collections, tens of ms each on a heap this size, no
+        longer walk."""
         from openmux.routing import plan
 
         text = "Write a Python function that reverses a string"
@@ -97,6 +99,7 @@ class OpenMuxServer:
             # With its task given, planning asks no model for a second opinion.
             plan(router, self.chat.route_request(messages, task="chat"))
             router.pool.preload(router.settings.provider_order())
+            await self.models()
         except Exception as exc:  # a request meets the same problem, and reports it
             _log.debug("warm-up stopped early: %s", exc)
         if freeze_heap:
@@ -426,7 +429,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        server.warm_up(freeze_heap=freeze_heap)
+        await server.warm_up(freeze_heap=freeze_heap)
         yield
 
     app = OpenMuxApp(

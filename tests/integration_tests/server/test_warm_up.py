@@ -113,17 +113,19 @@ from openmux.server import create_app
 from tests.integration_tests.server.test_warm_up import _start_and_stop
 
 app = create_app(config=json.loads(sys.argv[1]), keys=())
-before = "langchain_openai" in sys.modules
+loaded = ("langchain_openai", "anyio._backends._asyncio")
+before = [name in sys.modules for name in loaded]
 asyncio.run(_start_and_stop(app))
-print(json.dumps([before, "langchain_openai" in sys.modules]))
+print(json.dumps([before, [name in sys.modules for name in loaded]]))
 """
 
 
-def test_startup_loads_what_embeddings_and_fanout_members_are_built_from(
+def test_startup_loads_what_embeddings_fanout_members_and_the_model_list_need(
     server: FakeProviderServer,
 ) -> None:
     """A served chat answer needs no LangChain provider package, but embeddings and
-    fan-out members are built from one: the first such request does not import it."""
+    fan-out members are built from one, and the model list runs in anyio's thread pool:
+    the first such request imports neither."""
     run = subprocess.run(
         [sys.executable, "-c", _STARTUP, json.dumps(fake_config(server))],
         capture_output=True,
@@ -132,4 +134,4 @@ def test_startup_loads_what_embeddings_and_fanout_members_are_built_from(
         check=False,
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    assert json.loads(run.stdout.splitlines()[-1]) == [False, True]
+    assert json.loads(run.stdout.splitlines()[-1]) == [[False, False], [True, True]]
