@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Any
+import warnings
+from typing import Any, TextIO
 
 from openmux.server._metrics import MULTIPROC_ENV
 from openmux.server._security import check_bind, server_keys
@@ -32,6 +33,7 @@ def app_from_environment() -> Any:
     factory option can load it (options from OPENMUX_SERVER_* variables)."""
     from openmux.server._app import DEFAULT_MAX_REQUEST_BYTES, create_app
 
+    warnings.showwarning = _log_warning  # a factory's app is its process's only work
     limit = os.environ.get(MAX_REQUEST_ENV)
     origins = os.environ.get(CORS_ENV, "")
     return create_app(
@@ -39,6 +41,22 @@ def app_from_environment() -> Any:
         cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
         freeze_heap=True,  # a factory's app is its process's only work
     )
+
+
+def _log_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A Python warning as one line of the server's log. Its location says nothing to
+    whoever runs a server: the first frame outside OpenMux is the ASGI server's (a fan-out
+    that finds fewer models than asked for, say, points at uvicorn's middleware)."""
+    from openmux._logging import get_logger
+
+    get_logger("openmux.server").warning("%s", message)
 
 
 def serve(

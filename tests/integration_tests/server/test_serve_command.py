@@ -116,8 +116,18 @@ def test_serve_as_a_process(server: FakeProviderServer, tmp_path: Path) -> None:
         )
         assert raw.parse().choices[0].message.content == ALPHA_REPLY
         assert raw.headers["x-openmux-provider"] == "alpha"
+        # Three distinct models can answer: a fan-out over five says so in one log line.
+        api.chat.completions.create(
+            model="openmux/auto",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"openmux": {"fanout": 5}},
+        )
     assert process.returncode == 0
-    assert "Traceback" not in (process.stderr.read() if process.stderr else "")
+    log = process.stderr.read() if process.stderr else ""
+    assert "Traceback" not in log
+    shortfall = [line for line in log.splitlines() if "fanout=5 asked for 5 models" in line]
+    assert len(shortfall) == 1, log
+    assert "UserWarning" not in log and ".py:" not in log, log
 
 
 @pytest.mark.slow
