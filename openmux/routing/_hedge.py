@@ -212,7 +212,9 @@ async def arace(
     sent: dict[tuple[str, str], _Started] = {}
     index = 0
 
-    def start(hedged: bool) -> asyncio.Task[T]:
+    def begin(hedged: bool) -> Candidate:
+        """The next candidate, noted as started and its call's client built (before its
+        clock starts)."""
         nonlocal index
         candidate = candidates[index]
         if hedged:
@@ -221,11 +223,15 @@ async def arace(
         else:
             load.note_call()
         warm(router, candidate, request, aio=True)
+        index += 1
+        return candidate
+
+    def start(hedged: bool) -> asyncio.Task[T]:
+        candidate = begin(hedged)
         with watching_sends() as sends:  # the task copies this context as it is created
             sent[candidate.key] = _Started(sends)
-            task = asyncio.ensure_future(calls[index]())
+            task = asyncio.ensure_future(calls[index - 1]())
         running[task] = candidate
-        index += 1
         return task
 
     def next_timeout() -> tuple[_Started, float | None]:
@@ -238,13 +244,10 @@ async def arace(
         return None
 
     try:
-        lead = _Lead(candidates[0], running, sent, next_timeout, hedge_now)
-        load.note_call()
-        warm(router, candidates[0], request, aio=True)
-        index = 1
+        lead = _Lead(begin(hedged=False), running, sent, next_timeout, hedge_now)
         answered, result = await lead.run(calls[0])
         if answered:
-            _slower_than(router, running, sent, sent[candidates[0].key].clock())
+            _slower_than(router, running, sent, sent[lead.candidate.key].clock())
             return result
         while True:
             if not running:
