@@ -48,7 +48,7 @@ from openmux._chat_calls import (
 )
 from openmux._chat_fields import ChatOpenMuxFields
 from openmux._chat_runs import (
-    audited,
+    Audited,
     chat_result,
     check_structured_method,
     child_config,
@@ -227,7 +227,7 @@ class ChatOpenMux(ChatOpenMuxFields):
         if is_observed(self, config, kwargs):
             return self._remembered(super().invoke(input, config, stop=stop, **kwargs))
         request = self._request(to_messages(input), stop, kwargs)
-        with audited(self.settings.privacy, request) as usage:
+        with Audited(self.settings.privacy, request) as usage:
             message = self._unobserved(request)
             usage.append(getattr(message, "usage_metadata", None))
         message = with_run_id(with_route_metadata(message, request))
@@ -256,7 +256,7 @@ class ChatOpenMux(ChatOpenMuxFields):
 
     async def aanswer_request(self, request: RouteRequest) -> AIMessage:
         """`ainvoke`'s answer to a `route_request` request."""
-        with audited(self.settings.privacy, request) as usage:
+        with Audited(self.settings.privacy, request) as usage:
             message = await self._aunobserved(request)
             usage.append(getattr(message, "usage_metadata", None))
         message = with_run_id(with_route_metadata(message, request))
@@ -265,7 +265,7 @@ class ChatOpenMux(ChatOpenMuxFields):
 
     async def astream_request(self, request: RouteRequest) -> AsyncIterator[BaseMessageChunk]:
         """`astream`'s chunks for a `route_request` request; the last one holds the metadata."""
-        with audited(self.settings.privacy, request) as usage:
+        with Audited(self.settings.privacy, request) as usage:
             async for chunk in aunset_hooks_each(self._astream_unobserved(request)):
                 usage.append(getattr(chunk, "usage_metadata", None))
                 yield routed_chunk(chunk)
@@ -338,7 +338,7 @@ class ChatOpenMux(ChatOpenMuxFields):
     ) -> ChatResult:
         request = self._request(messages, stop, kwargs)
         config = child_config(run_manager)
-        with audited(self.settings.privacy, request) as usage, hooks_unset():
+        with Audited(self.settings.privacy, request) as usage, hooks_unset():
             if config is None:
                 message = self._unobserved(request)
             else:
@@ -355,7 +355,7 @@ class ChatOpenMux(ChatOpenMuxFields):
     ) -> ChatResult:
         request = self._request(messages, stop, kwargs)
         config = child_config(run_manager)
-        with audited(self.settings.privacy, request) as usage, hooks_unset():
+        with Audited(self.settings.privacy, request) as usage, hooks_unset():
             if config is None:
                 message = await self._aunobserved(request)
             else:
@@ -378,7 +378,7 @@ class ChatOpenMux(ChatOpenMuxFields):
             chunks = stream_fanout_answer(self.router, request)
         else:
             chunks = stream_answer(self.router, request)
-        with audited(self.settings.privacy, request) as usage:
+        with Audited(self.settings.privacy, request) as usage:
             for chunk in unset_hooks_each(chunks):
                 generation = generation_chunk(chunk)
                 usage.append(getattr(chunk, "usage_metadata", None))
@@ -403,7 +403,7 @@ class ChatOpenMux(ChatOpenMuxFields):
             achunks = self._traced_graph(request).astream(request, config)
         else:
             achunks = self._astream_unobserved(request)
-        with audited(self.settings.privacy, request) as usage:
+        with Audited(self.settings.privacy, request) as usage:
             async for chunk in aunset_hooks_each(achunks):
                 generation = generation_chunk(chunk)
                 usage.append(getattr(chunk, "usage_metadata", None))

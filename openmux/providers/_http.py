@@ -17,15 +17,14 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator
 from contextvars import ContextVar
 from functools import cache
 from types import ModuleType
 from typing import Any
 
 from openmux.providers._aio import AioPool, transport_class
-from openmux.providers._first_token import sync_transport_class
+from openmux.providers._first_token import Watch, sync_transport_class
 
 _lock = threading.Lock()
 _sync_clients: dict[str, Any] = {}
@@ -84,31 +83,21 @@ def _limits(httpx: ModuleType) -> Any:
 _headers_at: ContextVar[list[float] | None] = ContextVar("openmux_headers_at", default=None)
 
 
-@contextmanager
-def watching_headers() -> Iterator[list[float]]:
+def watching_headers() -> Watch[list[float]]:
     """A list that receives the time the next provider response's headers arrive (the
     end of connecting and sending, for a profile), on this thread or task only."""
     arrived: list[float] = []
-    token = _headers_at.set(arrived)
-    try:
-        yield arrived
-    finally:
-        _headers_at.reset(token)
+    return Watch(_headers_at, arrived, arrived)
 
 
 _rate_headers: ContextVar[dict[str, str] | None] = ContextVar("openmux_rate_headers", default=None)
 
 
-@contextmanager
-def watching_rate_limits() -> Iterator[dict[str, str]]:
+def watching_rate_limits() -> Watch[dict[str, str]]:
     """A dict that receives the rate-limit headers (`x-ratelimit-*`, `retry-after`) of
     the provider responses that follow, on this thread or task only."""
     seen: dict[str, str] = {}
-    token = _rate_headers.set(seen)
-    try:
-        yield seen
-    finally:
-        _rate_headers.reset(token)
+    return Watch(_rate_headers, seen, seen)
 
 
 def _note_headers(response: Any) -> None:

@@ -12,7 +12,6 @@ is observed (see `_traced.inner_config`), else none.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -204,14 +203,31 @@ def _fail(
     return failure
 
 
-@contextlib.contextmanager
-def _watching(request: RouteRequest) -> Iterator[tuple[list[float], dict[str, str], Sends]]:
+class _Watching:
     """What the provider's responses tell: when their headers arrive (if the request is
-    profiled), their rate-limit headers, and when the request left this process."""
-    headers: AbstractContextManager[list[float]]
-    headers = watching_headers() if request.profile else nullcontext([])
-    with headers as arrived, watching_rate_limits() as seen, watching_sends() as sends:
-        yield arrived, seen, sends
+    profiled), their rate-limit headers, and when the request left this process. A class
+    for the reason `Watch` is one (it runs around every provider call)."""
+
+    __slots__ = ("_headers", "_rate_limits", "_sends")
+
+    def __init__(self, request: RouteRequest) -> None:
+        self._headers: AbstractContextManager[list[float]] = (
+            watching_headers() if request.profile else nullcontext([])
+        )
+        self._rate_limits = watching_rate_limits()
+        self._sends = watching_sends()
+
+    def __enter__(self) -> tuple[list[float], dict[str, str], Sends]:
+        return (
+            self._headers.__enter__(),
+            self._rate_limits.__enter__(),
+            self._sends.__enter__(),
+        )
+
+    def __exit__(self, *exc: Any) -> None:
+        self._sends.__exit__(*exc)
+        self._rate_limits.__exit__(*exc)
+        self._headers.__exit__(*exc)
 
 
 def _succeed(
@@ -317,7 +333,7 @@ def invoke_candidate(
     for tries in (1, 2):
         started = time.perf_counter()
         try:
-            with _watching(request) as (arrived, seen, sends):
+            with _Watching(request) as (arrived, seen, sends):
                 if config is UNOBSERVED and _answers_quietly(model):
                     message = model.respond(messages, **call_kwargs)
                 else:
@@ -346,7 +362,7 @@ async def ainvoke_candidate(
     for tries in (1, 2):
         started = time.perf_counter()
         try:
-            with _watching(request) as (arrived, seen, sends):
+            with _Watching(request) as (arrived, seen, sends):
                 if config is UNOBSERVED and _answers_quietly(model):
                     message = await model.arespond(messages, **call_kwargs)
                 else:
@@ -377,7 +393,7 @@ def stream_candidate(
         held: list[BaseMessage] = []
         chunks = model.stream(messages, config, **call_kwargs)
         try:
-            with _watching(request) as (arrived, seen, sends):
+            with _Watching(request) as (arrived, seen, sends):
                 for chunk in chunks:
                     held.append(chunk)
                     if _chunk_has_answer(chunk):
@@ -429,7 +445,7 @@ async def astream_candidate(
         held: list[BaseMessage] = []
         chunks = model.astream(messages, config, **call_kwargs)
         try:
-            with _watching(request) as (arrived, seen, sends):
+            with _Watching(request) as (arrived, seen, sends):
                 async for chunk in chunks:
                     held.append(chunk)
                     if _chunk_has_answer(chunk):
