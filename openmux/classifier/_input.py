@@ -101,6 +101,8 @@ def _to_turn(item: Any) -> Turn:
 
 
 def _to_turns(obj: Any) -> list[Turn]:
+    if type(obj) is list:  # the usual case, first: the probes below cost more than a turn
+        return [_to_turn(m) for m in obj]
     if obj is None:
         return []
     if isinstance(obj, str):

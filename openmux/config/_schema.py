@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
@@ -157,10 +158,15 @@ class Settings:
     cache: CacheSettings = field(default_factory=CacheSettings)
     """`[cache]`: the response cache (openmux.cache)."""
 
-    def provider_order(self) -> list[ProviderSettings]:
+    def provider_order(self) -> tuple[ProviderSettings, ...]:
         """Providers taking part, in tie-break order."""
+        return self._provider_order
+
+    @cached_property
+    def _provider_order(self) -> tuple[ProviderSettings, ...]:
+        # Asked several times per request; settings never change once made.
         if self.allowed is not None:
             chosen = [self.providers[name] for name in self.allowed if name in self.providers]
         else:
             chosen = list(self.providers.values())
-        return [p for p in chosen if p.enabled and (p.local or not self.offline)]
+        return tuple(p for p in chosen if p.enabled and (p.local or not self.offline))

@@ -386,7 +386,7 @@ def _slower_than(
 ) -> None:
     """Losers sent before the winner that still have no answer timed out, for their health
     (unless this process is too busy to tell)."""
-    if load.saturated() or won is None:
+    if not running or won is None or load.saturated():
         return
     now = time.monotonic()
     for call, candidate in running.items():
