@@ -18,8 +18,9 @@ class TaskType(str, Enum):
     IMAGE = "image"
     OTHER = "other"
 
-    def __str__(self) -> str:
-        return self.value
+    # The member's own string, read in C: `self.value` goes through enum's descriptor,
+    # and a routed request asks for its task's name several times.
+    __str__ = str.__str__
 
     @classmethod
     def from_string(cls, value: str) -> TaskType:
