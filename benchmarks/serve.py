@@ -4,7 +4,7 @@ One run, one fake upstream (its own process), every server in its own process:
 
 0. each target's first chat answer after it started (what it left to its first request);
 1. added latency at concurrency 1: p50 and p99 over sequential chat requests,
-   interleaved across targets in a rotating order so drift hits all alike (the
+   interleaved across targets in an order shuffled each round so drift hits all alike (the
    client's own cost is in the direct figure too, so "added" is the server's share),
    and each server's CPU time per request (what load on the machine changes least);
    then the same with each target taking 100 requests in a row per turn: interleaved,
@@ -92,6 +92,24 @@ Six more runs of 4000 requests each, the two servers taking turns (five in block
 100, one request by request; a client that also reads each server's CPU time): 0.07 to
 0.18 ms less CPU per request and 0.04 to 0.28 ms less at p50 in every one; in two runs
 of 2000 streams, time to the first streamed token 0.08 to 0.17 ms less.
+
+The figures move with the machine more than with most changes. The same commit, within
+one hour of one day: back to back +1.39 / +2.49 ms in a run with LiteLLM's proxy and
++1.24 / +1.92 ms in one without it (the thin proxy +0.59 and +0.58 ms); interleaved
++1.97 / +3.81 ms with it and +1.40 / +2.00 ms without: every request LiteLLM's proxy
+serves (27 ms of CPU) cools the caches of whatever runs next, and it uses no CPU while
+idle. Without it, on Python 3.12 +1.29 / +2.10 ms back to back and +1.43 / +2.19 ms
+interleaved, on 3.13 +1.23 / +1.79 and +1.31 / +1.82 ms. Later that evening, in four
+runs with the thin proxy at +0.65 to +0.82 ms back to back, openmux added +1.43 to
++1.82 ms (p99 +2.46 to +3.04 ms). Until then the
+interleaved order rotated, so each target always followed the same neighbour: the
+baseline ran right after its twin (whose shared library code it found warm) and was
+0.2-0.5 ms faster to the first token and 1.3-1.6 ms lower at the interleaved p99 in
+three runs, though a direct A/B gave the newer commit the lower figures; the two
+servers also shared one state directory. With the order shuffled each round and a state
+directory each, the two commits measured +1.95 / +3.80 against +2.03 / +3.69 ms
+interleaved and +1.64 / +3.04 against +1.64 / +3.11 ms back to back, the same time to the
+first token (+2.43 ms), and 0.06-0.09 ms less CPU per request for the newer one.
 """
 
 from __future__ import annotations
@@ -101,6 +119,7 @@ import http.client
 import importlib.util
 import json
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -312,12 +331,16 @@ def sequential(
     bodies = {t.name: t.body(stream=stream) for t in targets}
     times: dict[str, list[float]] = {t.name: [] for t in targets}
 
+    # Shuffled each round, the same way in every run: a server still busy after its
+    # answer slows whichever target comes next, and one that cooled the CPU caches (or
+    # warmed the library code it shares) changes it too, so each target meets every
+    # place and every neighbour alike. A rotation kept the neighbours fixed: the baseline
+    # always ran right after its twin, and the direct call right after LiteLLM's proxy.
+    order = random.Random(0)
+
     def turns(rounds: int, per_turn: int, keep: bool) -> None:
-        for round in range(rounds):
-            # Rotated each round: a server still busy after its answer slows whichever
-            # target comes next, so each target takes its turn there.
-            shift = round % len(targets)
-            for target in targets[shift:] + targets[:shift]:
+        for _ in range(rounds):
+            for target in order.sample(targets, len(targets)):
                 for _ in range(per_turn):
                     ms = measure(conns[target.name], target, bodies[target.name])
                     if keep:
@@ -503,7 +526,13 @@ def main() -> None:
             port = free_port()
             tree = str(Path(args.baseline_tree).resolve())
             # `python -m` puts the working directory first on the path: run from the tree.
-            baseline_env = {**env, "PYTHONPATH": tree}
+            # Its own state too: two servers on one state directory read each other's
+            # health and usage writes, a cost neither has alone.
+            baseline_env = {
+                **env,
+                "PYTHONPATH": tree,
+                "OPENMUX_STATE_DIR": str(workdir / "baseline-state"),
+            }
             command = [sys.executable, "-m", "openmux.cli", "serve", "--port", str(port)]
             pid = stack.enter_context(process(command, port, "baseline", baseline_env, cwd=tree))
             targets.append(
