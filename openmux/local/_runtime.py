@@ -17,20 +17,27 @@ from openmux.local._bundled import NUMPY_RUNTIME_MODULES, LocalModelUnavailable
 from openmux.local._generation import LocalModel
 from openmux.local.hardware import detect_hardware, recommended_n_threads
 
-__all__ = ["RUNTIMES", "RUNTIME_ENV", "get_local_model", "resolve_runtime"]
+__all__ = ["RUNTIMES", "RUNTIME_ENV", "get_local_model", "resolve_runtime", "runtime_choice"]
 
 RUNTIME_ENV = "OPENMUX_LOCAL_RUNTIME"
 RUNTIMES = ("auto", "llama.cpp", "numpy")
 
 
-def resolve_runtime(requested: str | None = None) -> str:
-    """ "llama.cpp" or "numpy": the one asked for, else the best one installed."""
+def runtime_choice(requested: str | None = None) -> str:
+    """The runtime asked for (`runtime=`, else `OPENMUX_LOCAL_RUNTIME`, else "auto"),
+    checked against RUNTIMES; nothing is imported to tell."""
     choice = (requested or os.environ.get(RUNTIME_ENV) or "auto").strip().lower()
     if choice not in RUNTIMES:
         raise ConfigError(
             f"unknown local runtime {choice!r}",
             fix=f"set {RUNTIME_ENV} (or runtime=) to one of {', '.join(RUNTIMES)}",
         )
+    return choice
+
+
+def resolve_runtime(requested: str | None = None) -> str:
+    """ "llama.cpp" or "numpy": the one asked for, else the best one installed."""
+    choice = runtime_choice(requested)
     if choice != "auto":
         return choice
     from openmux.local._llama import llama_cpp_importable

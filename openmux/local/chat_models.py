@@ -47,7 +47,7 @@ from openmux.local._bundled import (
 )
 from openmux.local._generation import GenerationChunk, LocalModel, Sampling
 from openmux.local._messages import joined, to_chat_messages, tool_call, tool_call_chunks
-from openmux.local._runtime import get_local_model, resolve_runtime
+from openmux.local._runtime import get_local_model, runtime_choice
 from openmux.local._structured import fits, prompted_json, response_schema, with_instruction
 from openmux.local._tools import choose_tool, tool_instruction, tool_request
 
@@ -144,8 +144,8 @@ class ChatLocalGGUF(BaseChatModel):
 
     def load(self) -> LocalModel:
         """Load the model now (it loads on first use otherwise) and return it."""
-        resolve_runtime(self.runtime)  # a wrong runtime is the first thing to fix
-        return self._loaded(self._resolve_path())
+        path, _ = self._target(None)
+        return self._loaded(path)
 
     def _loaded(self, path: Path) -> LocalModel:
         return get_local_model(
@@ -157,6 +157,7 @@ class ChatLocalGGUF(BaseChatModel):
 
     def _target(self, override: Any) -> tuple[Path, str]:
         """The file and the reported name for a call (`model=` may name another file)."""
+        runtime_choice(self.runtime)  # a wrong runtime is the first thing to fix
         if override and str(override) != self._model_label():
             path = Path(str(override)).expanduser()
             if not path.is_file():
@@ -171,7 +172,6 @@ class ChatLocalGGUF(BaseChatModel):
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> tuple[str, LocalModel, Iterator[GenerationChunk], Mapping[str, Any] | None]:
         """The reply as chunks, and the tool it calls, if it calls one."""
-        resolve_runtime(self.runtime)  # a wrong runtime is the first thing to fix
         path, label = self._target(kwargs.get("model"))
         chat_messages = to_chat_messages(messages)
         request = tool_request(kwargs.get("tools"), kwargs.get("tool_choice"), chat_messages, label)
