@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from openmux import ChatOpenMux, OpenMuxEmbeddings, OpenMuxError, TaskType, __version__, _json
 from openmux._logging import get_logger
+from openmux.server._chat import SettlingResponse, chat_completions
 from openmux.server._errors import (
     APIError,
     bad_request,
@@ -129,7 +130,12 @@ class OpenMuxServer:
                 response = error_response(
                     APIError(500, "internal server error (see the server log)", type="server_error")
                 )
-            self.metrics.request(name, response.status_code, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            if isinstance(response, SettlingResponse):
+                # Counted with the answer's other bookkeeping, once it is sent.
+                response.route.settle(self.metrics.request, name, response.status_code, seconds)
+            else:
+                self.metrics.request(name, response.status_code, seconds)
             return response
 
         return guarded
@@ -402,13 +408,11 @@ def create_app(
     file and environment); `keys` the server keys (default: `OPENMUX_SERVER_KEYS`).
     It warms up as it starts (`OpenMuxServer.warm_up`); `freeze_heap` for a process
     that runs nothing else."""
-    from openmux.server import _chat
-
     server = OpenMuxServer(
         config=config, classifier=classifier, keys=keys, max_request_bytes=max_request_bytes
     )
     endpoint = server.endpoint
-    chat = endpoint(CHAT_PATH, partial(_chat.chat_completions, server))
+    chat = endpoint(CHAT_PATH, partial(chat_completions, server))
     routes = [
         Route(CHAT_PATH, chat, methods=["POST"]),
         Route(
