@@ -266,18 +266,9 @@ class Answer:
     # What the caller reads
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        watch = self.watch
         while True:
             if self._body:
-                chunk = self._body.popleft()
-                self._buffered -= len(chunk)
-                if self._paused and self._buffered < _PAUSE_AT // 4:
-                    self._paused = False
-                    if self._connection.transport is not None:
-                        self._connection.transport.resume_reading()
-                if watch is not None:
-                    watch.check(chunk)
-                yield chunk
+                yield self._take()
             elif self._error is not None:
                 raise self._error
             elif self.complete:
@@ -285,6 +276,18 @@ class Answer:
                 return
             else:
                 await self._more()
+
+    def _take(self) -> bytes:
+        """The first chunk that arrived and is not read yet."""
+        chunk = self._body.popleft()
+        self._buffered -= len(chunk)
+        if self._paused and self._buffered < _PAUSE_AT // 4:
+            self._paused = False
+            if self._connection.transport is not None:
+                self._connection.transport.resume_reading()
+        if self.watch is not None:
+            self.watch.check(chunk)
+        return chunk
 
     async def _more(self) -> None:
         loop = asyncio.get_running_loop()
@@ -302,7 +305,12 @@ class Answer:
                 timer.cancel()
 
     async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self.chunks()])
+        if not self.complete or self._error is not None:
+            return b"".join([chunk async for chunk in self.chunks()])
+        # The whole answer is in, as a short one comes with its head: no stream to wait on.
+        body = b"".join([self._take() for _ in range(len(self._body))])
+        self.release()
+        return body
 
     async def lines(self) -> AsyncIterator[str]:
         """The body's lines, without their line ends."""
