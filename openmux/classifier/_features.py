@@ -151,15 +151,31 @@ def _alternatives(items: list[str]) -> re.Pattern[str]:
     return re.compile("|".join(re.escape(i) for i in items))
 
 
-def _cue_table() -> list[tuple[str, frozenset[str], re.Pattern[str], re.Pattern[str]]]:
+@dataclass(frozen=True)
+class _Cues:
+    """One label's cues, compiled."""
+
+    name: str
+    words: frozenset[str]
+    prefixes: re.Pattern[str]
+    chars: re.Pattern[str]
+    ascii_chars: re.Pattern[str] | None
+    """The character grams an ASCII text can hold (most are in other scripts): the
+    search most texts need, and often none."""
+
+
+def _cue_table() -> list[_Cues]:
     table = []
     for name, (words, prefixes, grams) in _CUE_SPEC.items():
+        chars = fold(grams).split()
+        ascii_chars = [g for g in chars if g.isascii()]
         table.append(
-            (
+            _Cues(
                 name,
                 frozenset(w.replace("_", " ") for w in fold(words).split()),
                 _alternatives([f" {p}" for p in fold(prefixes).split()]),
-                _alternatives(fold(grams).split()),
+                _alternatives(chars),
+                _alternatives(ascii_chars) if ascii_chars else None,
             )
         )
     return table
@@ -171,12 +187,14 @@ CUES = _cue_table()
 def cue_flags(words: set[str], padded: str) -> list[float]:
     """One 0/1 flag per label: do the text's words, word prefixes or characters hold a cue?"""
     joined = " " + " ".join(w for w in words if " " not in w)
+    ascii_text = padded.isascii()
     flags = []
-    for _, cue_words, prefixes, cue_chars in CUES:
+    for cues in CUES:
+        chars = cues.ascii_chars if ascii_text else cues.chars
         hit = (
-            not cue_words.isdisjoint(words)
-            or cue_chars.search(padded) is not None
-            or prefixes.search(joined) is not None
+            not cues.words.isdisjoint(words)
+            or (chars is not None and chars.search(padded) is not None)
+            or cues.prefixes.search(joined) is not None
         )
         flags.append(float(hit))
     return flags
@@ -193,7 +211,7 @@ DENSE_NAMES = (
     "audio_file",
     "image_file",
     "video_file",
-    *(f"cue_{c[0]}" for c in CUES),
+    *(f"cue_{c.name}" for c in CUES),
 )
 
 
