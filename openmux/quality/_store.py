@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,9 @@ class BenchRow:
             "latency_ms": round(self.latency_ms, 1) if self.latency_ms is not None else None,
             "set_version": self.set_version,
         }
+
+
+_BENCH_COLUMNS = tuple(f.name for f in fields(BenchRow))
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,8 @@ class QualityStore:
                 return
             insert_all(
                 self._db,
-                "INSERT INTO bench VALUES (?,?,?,?,?,?,?,?,?)",
+                "bench",
+                _BENCH_COLUMNS,
                 [
                     (
                         r.run_at,

@@ -304,3 +304,50 @@ def test_a_batch_that_cannot_be_written_whole_is_written_later_once(tmp_path: Pa
     refusing.close()
     log.flush()
     assert sorted(row.model for row in log.rows()) == ["kept", "refused"]
+
+
+def test_a_batch_larger_than_one_statement_is_written_whole_and_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openmux.quotas import _usage
+
+    monkeypatch.setattr(_usage, "BATCH", 1000)
+    path = tmp_path / "usage.sqlite3"
+    log = _usage.UsageLog(path)
+    start = time.time()
+    # 9 columns: 111 rows fill one statement's 999 parameters, so this takes three.
+    rows = [
+        _usage.UsageRecord(start + i, "p", f"m-{i}", "chat", "ok", i, 2 * i) for i in range(250)
+    ]
+    for row in rows:
+        log.record(row)
+    log.flush()
+    assert log.rows() == rows
+    written = sqlite3.connect(path).execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
+    assert written == 250
+
+
+def test_one_writer_thread_writes_every_due_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openmux.quotas import _usage
+
+    monkeypatch.setattr(_usage, "BATCH", 2)
+    path = tmp_path / "usage.sqlite3"
+    log = _usage.UsageLog(path)
+    row = _usage.UsageRecord(time.time(), "p", "m", "chat", "ok")
+
+    def written() -> int:
+        with sqlite3.connect(path) as db:
+            return int(db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
+
+    writers = set()
+    for batch in (1, 2, 3):
+        log.record(row)
+        log.record(row)  # due: handed to the writer
+        deadline = time.monotonic() + 5
+        while (written() < 2 * batch or log._flushing) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert written() == 2 * batch
+        writers.add(log._writer)
+    assert len(writers) == 1  # not a thread per batch
