@@ -3,11 +3,13 @@ counters and their windows, and the provider facts the table records."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -25,6 +27,9 @@ from openmux.quotas import (
     readings_from_headers,
     table_limits,
 )
+
+if TYPE_CHECKING:
+    from openmux.quotas._usage import UsageLog
 
 
 def test_groq_headers_count_requests_per_day_and_tokens_per_minute() -> None:
@@ -262,14 +267,26 @@ def test_limits_tables_are_checked() -> None:
     assert dict(groq.limits) == {"rpd": 5}
 
 
+def _usage_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int) -> UsageLog:
+    """A usage log in `tmp_path` whose writes are due every `batch` rows."""
+    from openmux.quotas import _usage
+
+    monkeypatch.setattr(_usage, "BATCH", batch)
+    return _usage.UsageLog(tmp_path / "usage.sqlite3")
+
+
+def _rows_written(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
+
+
 def test_recording_never_waits_for_a_batch_being_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from openmux.quotas import _usage
 
-    monkeypatch.setattr(_usage, "BATCH", 2)
+    log = _usage_log(tmp_path, monkeypatch, batch=2)
     path = tmp_path / "usage.sqlite3"
-    log = _usage.UsageLog(path)
     other_process = sqlite3.connect(path, isolation_level=None)
     other_process.execute("BEGIN EXCLUSIVE")  # the batch's write waits for the file (5 s)
     row = _usage.UsageRecord(time.time(), "p", "m", "chat", "ok")
@@ -311,9 +328,7 @@ def test_a_batch_larger_than_one_statement_is_written_whole_and_in_order(
 ) -> None:
     from openmux.quotas import _usage
 
-    monkeypatch.setattr(_usage, "BATCH", 1000)
-    path = tmp_path / "usage.sqlite3"
-    log = _usage.UsageLog(path)
+    log = _usage_log(tmp_path, monkeypatch, batch=1000)
     start = time.time()
     # 9 columns: 111 rows fill one statement's 999 parameters, so this takes three.
     rows = [
@@ -323,8 +338,7 @@ def test_a_batch_larger_than_one_statement_is_written_whole_and_in_order(
         log.record(row)
     log.flush()
     assert log.rows() == rows
-    written = sqlite3.connect(path).execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
-    assert written == 250
+    assert _rows_written(tmp_path / "usage.sqlite3") == 250
 
 
 def test_one_writer_thread_writes_every_due_batch(
@@ -332,14 +346,11 @@ def test_one_writer_thread_writes_every_due_batch(
 ) -> None:
     from openmux.quotas import _usage
 
-    monkeypatch.setattr(_usage, "BATCH", 2)
-    path = tmp_path / "usage.sqlite3"
-    log = _usage.UsageLog(path)
+    log = _usage_log(tmp_path, monkeypatch, batch=2)
     row = _usage.UsageRecord(time.time(), "p", "m", "chat", "ok")
 
     def written() -> int:
-        with sqlite3.connect(path) as db:
-            return int(db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0])
+        return _rows_written(tmp_path / "usage.sqlite3")
 
     writers = set()
     for batch in (1, 2, 3):
