@@ -21,6 +21,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, fields
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,7 @@ class BenchRow:
 
 
 _BENCH_COLUMNS = tuple(f.name for f in fields(BenchRow))
+_bench_values = attrgetter(*_BENCH_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -225,25 +227,7 @@ class QualityStore:
                 self._bench_log.extend(rows)
                 self._stamp()
                 return
-            insert_all(
-                self._db,
-                "bench",
-                _BENCH_COLUMNS,
-                [
-                    (
-                        r.run_at,
-                        r.task,
-                        r.provider,
-                        r.model,
-                        r.questions,
-                        r.correct,
-                        r.failures,
-                        r.latency_ms,
-                        r.set_version,
-                    )
-                    for r in rows
-                ],
-            )
+            insert_all(self._db, "bench", _BENCH_COLUMNS, map(_bench_values, rows))
             self._stamp()
 
     def add_vote(self, answer: Answer, good: bool) -> tuple[int, int]:

@@ -338,7 +338,8 @@ def test_a_batch_larger_than_one_statement_is_written_whole_and_in_order(
         log.record(row)
     log.flush()
     assert log.rows() == rows
-    assert _rows_written(tmp_path / "usage.sqlite3") == 250
+    assert log.path is not None
+    assert _rows_written(log.path) == 250
 
 
 def test_one_writer_thread_writes_every_due_batch(
@@ -349,16 +350,16 @@ def test_one_writer_thread_writes_every_due_batch(
     log = _usage_log(tmp_path, monkeypatch, batch=2)
     row = _usage.UsageRecord(time.time(), "p", "m", "chat", "ok")
 
-    def written() -> int:
-        return _rows_written(tmp_path / "usage.sqlite3")
-
+    assert log.path is not None
     writers = set()
     for batch in (1, 2, 3):
         log.record(row)
         log.record(row)  # due: handed to the writer
         deadline = time.monotonic() + 5
-        while (written() < 2 * batch or log._flushing) and time.monotonic() < deadline:
+        while (
+            _rows_written(log.path) < 2 * batch or log._flushing
+        ) and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert written() == 2 * batch
+        assert _rows_written(log.path) == 2 * batch
         writers.add(log._writer)
     assert len(writers) == 1  # not a thread per batch
