@@ -9,7 +9,8 @@ One run, one fake upstream (its own process), every server in its own process:
    and each server's CPU time per request (what load on the machine changes least);
    then the same with each target taking 100 requests in a row per turn: interleaved,
    every server meets CPU caches the others cooled, which costs a large Python process
-   more than a small one; back to back is a gateway under steady traffic;
+   more than a small one; back to back is a gateway under steady traffic. Each turn
+   starts once no other server is still at work on its last answer (see `settle`);
 2. requests per second at the highest concurrency whose p99 stays <= 20 ms, and the
    peak rate at any concurrency tried (1 to 32 clients);
 3. streaming: added time to the first content event at concurrency 1;
@@ -160,6 +161,8 @@ STREAM_STEPS = (16, 32, 64, 128, 256)
 STALL_S = 1.0
 BLOCK = 100
 """Requests in a row per target in the back-to-back measure of added latency."""
+SETTLE_S = 0.05
+"""Longest wait, before a target's turn, for the other servers to go idle."""
 _CONTENT = re.compile(rb'"content":\s*"[^"]')
 
 
@@ -204,6 +207,45 @@ def cpu_seconds(target: Target) -> float:
         times = proc.cpu_times()
         total += times.user + times.system
     return total
+
+
+def server_pids(target: Target) -> list[int]:
+    """The target's server process and its children (workers)."""
+    if target.pid is None:
+        return []
+    import psutil
+
+    root = psutil.Process(target.pid)
+    return [root.pid, *(child.pid for child in root.children(recursive=True))]
+
+
+def running(pids: list[int]) -> bool:
+    """Does a thread of these processes hold a CPU or wait for one (state R in /proc)?
+    Without /proc (not Linux): never."""
+    for pid in pids:
+        try:
+            threads = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for thread in threads:
+            try:
+                with open(f"/proc/{pid}/task/{thread}/stat", "rb") as stat:
+                    fields = stat.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue  # the thread ended
+            if fields and fields[0] == b"R":
+                return True
+    return False
+
+
+def settle(pids: list[int]) -> None:
+    """Wait (up to SETTLE_S) until these servers are idle. LiteLLM's proxy works on for
+    about 4 ms after its answer; a request sent meanwhile shares the two cores with that
+    work, which costs a long request path more than the direct call, so some of it
+    showed as latency the next target added."""
+    deadline = time.perf_counter() + SETTLE_S
+    while running(pids) and time.perf_counter() < deadline:
+        time.sleep(0.0002)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -347,16 +389,19 @@ def sequential(
     bodies = {t.name: t.body(stream=stream) for t in targets}
     times: dict[str, list[float]] = {t.name: [] for t in targets}
 
-    # Shuffled each round, the same way in every run: a server still busy after its
-    # answer slows whichever target comes next, and one that cooled the CPU caches (or
-    # warmed the library code it shares) changes it too, so each target meets every
-    # place and every neighbour alike. A rotation kept the neighbours fixed: the baseline
-    # always ran right after its twin, and the direct call right after LiteLLM's proxy.
+    # Shuffled each round, the same way in every run: a server that cooled the CPU caches
+    # (or warmed the library code it shares) changes whichever target comes next, so each
+    # target meets every place and every neighbour alike. A rotation kept the neighbours
+    # fixed: the baseline always ran right after its twin, and the direct call right after
+    # LiteLLM's proxy.
     order = random.Random(0)
+    pids = {t.name: server_pids(t) for t in targets}
+    others = {t.name: [p for o in targets if o is not t for p in pids[o.name]] for t in targets}
 
     def turns(rounds: int, per_turn: int, keep: bool) -> None:
         for _ in range(rounds):
             for target in order.sample(targets, len(targets)):
+                settle(others[target.name])
                 for _ in range(per_turn):
                     ms = measure(conns[target.name], target, bodies[target.name])
                     if keep:
