@@ -133,11 +133,12 @@ openmux took 0.73 ms longer at p50 than one sent 20 ms later, and a direct call 
 longer, so part of what the interleaved measure charged openmux was LiteLLM's work, not
 cold caches. In one run with both ways (1500 requests, a slow hour: the thin proxy at
 +1.16 ms) interleaved went from +2.33 / +3.60 to +2.05 / +2.96 ms, the thin proxy from
-+1.16 / +1.78 to +1.01 / +1.26 ms. Two full runs the same morning, on a machine about 40 %
-slower than the evening before (server CPU per request 1.82-1.96 ms back to back against
-1.38, the thin proxy +0.85 and +0.95 ms): interleaved +2.06 / +2.95 and +2.03 / +2.94 ms,
-back to back +2.08 / +3.17 and +1.86 / +2.96 ms: the two measures now agree within
-0.2 ms, where before interleaved was 0.3-0.6 ms higher. Peak 20.0x and 21.8x LiteLLM's.
++1.16 / +1.78 to +1.01 / +1.26 ms. Two full runs the same hour, on a machine about 40 %
+slower than in the round before's quiet run (server CPU per request 1.82-1.96 ms back to
+back against 1.38, the thin proxy +0.85 and +0.95 ms): interleaved +2.06 / +2.95 and
++2.03 / +2.94 ms, back to back +2.08 / +3.17 and +1.86 / +2.96 ms: the two measures now
+agree within 0.2 ms, where before interleaved was 0.3-0.6 ms higher. Peak 20.0x and 21.8x
+LiteLLM's.
 """
 
 from __future__ import annotations
