@@ -208,20 +208,6 @@ SERVER_KEY = "sk-bench-0123456789abcdef0123456789abcdef"
 HEADERS = {"content-type": "application/json", "authorization": f"Bearer {SERVER_KEY}"}
 
 
-def cpu_seconds(target: Target) -> float:
-    """CPU time used so far by the target's server process and its children."""
-    if target.pid is None:
-        return 0.0
-    import psutil
-
-    root = psutil.Process(target.pid)
-    total = 0.0
-    for proc in (root, *root.children(recursive=True)):
-        times = proc.cpu_times()
-        total += times.user + times.system
-    return total
-
-
 def server_pids(target: Target) -> list[int]:
     """The target's server process and its children (workers)."""
     if target.pid is None:
@@ -230,6 +216,17 @@ def server_pids(target: Target) -> list[int]:
 
     root = psutil.Process(target.pid)
     return [root.pid, *(child.pid for child in root.children(recursive=True))]
+
+
+def cpu_seconds(target: Target) -> float:
+    """CPU time used so far by the target's server process and its children."""
+    import psutil
+
+    total = 0.0
+    for pid in server_pids(target):
+        times = psutil.Process(pid).cpu_times()
+        total += times.user + times.system
+    return total
 
 
 def running(pids: list[int]) -> bool:
