@@ -286,12 +286,12 @@ def test_recording_never_waits_for_a_batch_being_written(
     from openmux.quotas import _usage
 
     log = _usage_log(tmp_path, monkeypatch, batch=2)
-    path = tmp_path / "usage.sqlite3"
-    other_process = sqlite3.connect(path, isolation_level=None)
+    assert log.path is not None
+    other_process = sqlite3.connect(log.path, isolation_level=None)
     other_process.execute("BEGIN EXCLUSIVE")  # the batch's write waits for the file (5 s)
     row = _usage.UsageRecord(time.time(), "p", "m", "chat", "ok")
     log.record(row)
-    log.record(row)  # a batch is due: its write starts in a thread of its own
+    log.record(row)  # a batch is due: the writer thread takes it
     time.sleep(0.3)
     recorded = threading.Event()
     threading.Thread(target=lambda: (log.record(row), recorded.set()), daemon=True).start()
