@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openmux.catalog._model import Offer
-from openmux.state import connect_wal, move_aside, open_state_db
+from openmux.state import connect_wal, move_aside, open_state_db, reopen, restart_in_children
 
 _log = logging.getLogger("openmux.catalog")
 
@@ -57,6 +57,14 @@ class CatalogStore:
         """True when a corrupt file was moved aside and rebuilt."""
         if path is not None:
             self._db = self._open(path)
+        restart_in_children(self)
+
+    def restart_in_child(self) -> None:
+        in_use = self._lock.locked()
+        self._lock = threading.Lock()
+        opened = reopen(self._db, self.path, self._connect, in_use=in_use)
+        if opened is not None:
+            self._db = opened.db
 
     def _open(self, path: Path) -> sqlite3.Connection | None:
         opened = open_state_db(path, self._connect)

@@ -35,7 +35,15 @@ from pathlib import Path
 from openmux.config import default_state_dir
 from openmux.health._merge import MERGE, Change, Row, combine, parse_row
 from openmux.health._shared import MERGE_SCRIPT, SPACE, merge_args, parse_record, record_name
-from openmux.state import PerStateDir, SharedState, connect_wal, open_state_db, state_backend
+from openmux.state import (
+    PerStateDir,
+    SharedState,
+    connect_wal,
+    open_state_db,
+    reopen,
+    restart_in_children,
+    state_backend,
+)
 
 PROVIDER_WIDE = "*"
 FLUSH_SECONDS = 5.0
@@ -122,6 +130,21 @@ class HealthStore:
         if shared is not None:
             self._sync()
             shared.on_sync(self._sync)
+        restart_in_children(self)
+
+    def restart_in_child(self) -> None:
+        """The parent writes (and sends) its own changes and runs its own probes."""
+        in_use = self._lock.locked() or self._push_lock.locked()
+        self._push_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._pending, self._outbox, self._probes = {}, {}, {}
+        self._sending = self._sent = 0
+        self._shared_version = self._version = None
+        self._checked = float("-inf")
+        self._flushed = time.monotonic()
+        opened = reopen(self._db, self.path, _connect, in_use=in_use)
+        if opened is not None:
+            self._db, self.problem = opened.db, opened.problem
 
     # -- reading ----------------------------------------------------------------------------
 

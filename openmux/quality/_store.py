@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from openmux.config import default_state_dir
-from openmux.state import PerStateDir, connect_wal, insert_all, open_state_db
+from openmux.state import (
+    PerStateDir,
+    connect_wal,
+    insert_all,
+    open_state_db,
+    release_inherited,
+    restart_in_children,
+)
 
 _MAX_ANSWERS = 1000  # answers a vote may still refer to, in memory and in the file
 # How often `version` looks at the stamp file: another process's vote re-ranks within
@@ -124,6 +131,13 @@ class QualityStore:
         self._evidence = _Evidence({}, {})
         self._bench_log: list[BenchRow] = []  # in memory only when the file is unusable
         self._answers: OrderedDict[str, Answer] = OrderedDict()
+        restart_in_children(self)
+
+    def restart_in_child(self) -> None:
+        """The file opens again on the child's first use of it (unless it was in use)."""
+        released = release_inherited(self._opened, in_use=self._lock.locked())
+        self._lock = threading.Lock()
+        self._opened, self._open_tried = None, self.path is None or not released
 
     @property
     def _db(self) -> sqlite3.Connection | None:

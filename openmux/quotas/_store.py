@@ -50,7 +50,14 @@ from openmux.quotas._counts import (
 )
 from openmux.quotas._limits import DayReset, Limits, day_start, next_reset
 from openmux.quotas._shared import push_counts, push_learned, reserve_on, snapshot
-from openmux.state import PerStateDir, SharedState, open_state_db, state_backend
+from openmux.state import (
+    PerStateDir,
+    SharedState,
+    open_state_db,
+    reopen,
+    restart_in_children,
+    state_backend,
+)
 
 FLUSH_SECONDS = 1.0
 REFRESH_SECONDS = 0.05
@@ -94,6 +101,22 @@ class QuotaStore:
         if shared is not None:
             self._sync()
             shared.on_sync(self._sync)
+        restart_in_children(self)
+
+    def restart_in_child(self) -> None:
+        """The parent writes (and sends) its own counts; the child reads them back."""
+        in_use = self._lock.locked() or self._push_lock.locked()
+        self._lock = threading.Lock()
+        self._push_lock = threading.Lock()
+        self._pending, self._outbox, self._learned_outbox = {}, {}, {}
+        self._local_only = []
+        self._sending = self._sent = 0
+        self._shared_version = self._version = None
+        self._checked = float("-inf")
+        self._flushed = time.monotonic()
+        opened = reopen(self._db, self.path, connect, in_use=in_use)
+        if opened is not None:
+            self._db, self.problem = opened.db, opened.problem
 
     # -- reading ----------------------------------------------------------------------------
 

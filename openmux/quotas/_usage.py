@@ -30,6 +30,8 @@ from openmux.state import (
     connect_wal,
     insert_all,
     open_state_db,
+    reopen,
+    restart_in_children,
     state_backend,
 )
 
@@ -128,6 +130,21 @@ class UsageLog:
             self._prune()
         if shared is not None:
             shared.on_sync(self._sync)
+        restart_in_children(self)
+
+    def restart_in_child(self) -> None:
+        """The parent writes its own pending rows; the writer thread did not survive."""
+        in_use = self._lock.locked() or self._push_lock.locked()
+        self._lock = threading.Lock()
+        self._push_lock = threading.Lock()
+        self._pending, self._outbox = [], []
+        self._flushing = False
+        self._flushed = time.monotonic()
+        self._due = threading.Event()
+        self._writer = None
+        opened = reopen(self._db, self.path, _connect, in_use=in_use)
+        if opened is not None:
+            self._db, self.problem = opened.db, opened.problem
 
     def record(self, row: UsageRecord) -> None:
         with self._lock:

@@ -17,6 +17,7 @@ from openmux.state._files import (
     move_aside,
     open_state_db,
 )
+from openmux.state._fork import release_inherited, reopen, restart_in_children
 from openmux.state._resolve import configured_state, state_backend
 
 __all__ = [
@@ -31,5 +32,8 @@ __all__ = [
     "is_corruption",
     "move_aside",
     "open_state_db",
+    "release_inherited",
+    "reopen",
+    "restart_in_children",
     "state_backend",
 ]

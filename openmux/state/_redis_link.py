@@ -7,7 +7,6 @@ tries again every RETRY_SECONDS. Going down logs one warning, coming back one in
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import weakref
@@ -16,6 +15,7 @@ from typing import Any, TypeVar
 
 from openmux._logging import get_logger
 from openmux._redact import redact
+from openmux.state._fork import restart_in_children
 
 _log = get_logger("openmux.state")
 
@@ -62,7 +62,7 @@ class RedisLink:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.closed = False
-        _links.add(self)
+        restart_in_children(self)
         self.ping(background=True)
 
     # -- calls ------------------------------------------------------------------------------
@@ -138,25 +138,19 @@ class RedisLink:
             except Exception:  # a hook's bug must not stop the others' syncing
                 _log.exception("state sync failed")
 
+    def restart_in_child(self) -> None:
+        """A forked process has no sync thread (threads do not survive a fork): start anew."""
+        self._thread = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        if self._hooks or not self.up:
+            self._start()
+
     def close(self) -> None:
         """Stop syncing (what waits in the stores' outboxes stays there) and disconnect."""
         self.closed = True
         self._wake.set()
         self.client.close()
-
-
-def _restart_threads_in_child() -> None:
-    """A forked process has no sync thread (threads do not survive a fork): start anew."""
-    for link in list(_links):
-        link._thread = None
-        link._lock = threading.Lock()
-        if link._hooks or not link.up:
-            link._start()
-
-
-_links: weakref.WeakSet[RedisLink] = weakref.WeakSet()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_restart_threads_in_child)
 
 
 def _sync_loop(link_ref: weakref.ref[RedisLink]) -> None:

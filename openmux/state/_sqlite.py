@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from openmux.state._files import connect_wal, open_state_db
+from openmux.state._fork import reopen, restart_in_children
 
 MEMORY_BLOBS = 1000
 """Entries kept in memory when the file cannot be used."""
@@ -61,6 +62,14 @@ class SqliteBackend:
         """Written since the last prune."""
         opened = open_state_db(self.path, _connect)
         self._db, self.problem = opened.db, opened.problem
+        restart_in_children(self)
+
+    def restart_in_child(self) -> None:
+        in_use = self._lock.locked()
+        self._lock = threading.Lock()
+        opened = reopen(self._db, self.path, _connect, in_use=in_use)
+        if opened is not None:
+            self._db, self.problem = opened.db, opened.problem
 
     def get_blob(self, space: str, key: str) -> bytes | None:
         now = time.time()

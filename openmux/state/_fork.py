@@ -1,0 +1,106 @@
+"""A forked process starts its stores afresh.
+
+A child made by `os.fork` (multiprocessing's default start method on Linux before
+Python 3.14, gunicorn's `--preload`, Celery's prefork pool) inherits its parent's
+stores as they were at that instant:
+
+- their SQLite connections, which must not be used across a fork (two processes
+  writing through one connection's file handles and caches can damage the file);
+- locks that another thread held then (the usage log's writer in mid-batch, say),
+  held for ever in the child, where no thread is left to release them;
+- the rows and counts the parent has not written yet, which the child would write a
+  second time.
+
+So each store registers here (`restart_in_children`); in the child, before any other
+code of it runs, every live store takes new locks, drops what is its parent's to write
+and opens its files again (`reopen`). The newest restarts first: a store restarts
+before the link to a state server it syncs through (made before it), whose thread
+then finds the store ready.
+
+An inherited connection no thread was using is closed. SQLite keeps what a process
+knows of a file's locks in one record per file, shared by its connections, and the
+child's copy describes the parent's locks: closing the file's last connection drops it,
+so the new connection takes real locks of its own. (Closing does not checkpoint or
+delete the write-ahead log: the parent's connection still holds the file.) A connection
+a thread was using at the fork is never touched again: its mutex may be held for ever,
+closing it would roll back, in the shared write-ahead index, a write the parent is still
+making, and a new connection would share the copied record, taking no real locks (or
+finding the parent's write lock held for ever). That store keeps its state in memory in
+the child, and says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import sqlite3
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from openmux._logging import get_logger
+from openmux.state._files import StateDbOpen, open_state_db
+
+_log = get_logger("openmux.state")
+
+
+class RestartsInChild(Protocol):
+    def restart_in_child(self) -> None:
+        """Runs in a forked child, alone (no other thread exists yet)."""
+
+
+_stores: weakref.WeakValueDictionary[int, RestartsInChild] = weakref.WeakValueDictionary()
+_registered = itertools.count()
+_abandoned: list[sqlite3.Connection] = []
+
+
+def restart_in_children(store: RestartsInChild) -> None:
+    """Have `store.restart_in_child()` run in every child this process forks from now on,
+    while the store lives."""
+    _stores[next(_registered)] = store
+
+
+def release_inherited(db: sqlite3.Connection | None, *, in_use: bool) -> bool:
+    """Put an inherited connection out of use: True when it was closed, or there was
+    none (its file may be opened again), False when a thread was using it at the fork
+    (`in_use`, read from the lock that guards it): kept, untouched, for the child's life."""
+    if db is None:
+        return True
+    if in_use:
+        _abandoned.append(db)
+        return False
+    with contextlib.suppress(sqlite3.Error):
+        db.close()
+    return True
+
+
+def reopen(
+    db: sqlite3.Connection | None,
+    path: Path | None,
+    connect: Callable[[Path], sqlite3.Connection],
+    *,
+    in_use: bool,
+) -> StateDbOpen | None:
+    """The child's own connection in place of the inherited `db` (None when the store had
+    no file: it stays in memory)."""
+    if db is None or path is None:
+        return None
+    if not release_inherited(db, in_use=in_use):
+        problem = f"{path} was in use when this process was forked; kept in memory here"
+        _log.warning("%s", problem)
+        return StateDbOpen(None, problem)
+    return open_state_db(path, connect)
+
+
+def _restart_stores() -> None:
+    for store in reversed(list(_stores.values())):
+        try:
+            store.restart_in_child()
+        except Exception:  # one store's failure must not leave the others inherited
+            _log.exception("a state store could not restart after fork")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_restart_stores)
