@@ -27,6 +27,7 @@ from openmux.catalog._model import (
 )
 from openmux.catalog._refresh import REFRESH_TIMEOUT, RefreshError, fetch_offers, listing_url
 from openmux.catalog._store import CatalogStore, Listing
+from openmux.state import restart_in_children
 
 if TYPE_CHECKING:
     from openmux.config import ProviderSettings, Settings
@@ -123,6 +124,12 @@ class Catalog:
             values = [m.scores[task].value for m in self.models.values() if task in m.scores]
             self.neutral[task] = statistics.median(values) if values else 0.0
             self.ranges[task] = (min(values), max(values)) if values else (0.0, 1.0)
+        restart_in_children(self)
+
+    def restart_in_child(self) -> None:
+        """A refresh running at the fork did not survive it: the child may start its own."""
+        self._lock = threading.Lock()
+        self._refreshing = False
 
     # -- lookups ------------------------------------------------------------------------------
 
