@@ -24,7 +24,6 @@ server. While it is down, the state dir's view serves and the changes wait in an
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import sqlite3
 import threading
@@ -39,6 +38,7 @@ from openmux.state import (
     PerStateDir,
     SharedState,
     connect_wal,
+    flush_at_exit,
     open_state_db,
     reopen,
     restart_in_children,
@@ -451,7 +451,7 @@ class HealthStore:
 
 def _health_store(state_dir: Path) -> HealthStore:
     store = HealthStore(state_dir / "health.sqlite3", state_backend(state_dir).shared)
-    atexit.register(store.flush)  # success counts still waiting for their batch
+    flush_at_exit(store.flush)  # success counts still waiting for their batch
     return store
 
 

@@ -20,7 +20,6 @@ the server is down, this host counts in its state dir and its counts wait in an 
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import sqlite3
@@ -53,6 +52,7 @@ from openmux.quotas._shared import push_counts, push_learned, reserve_on, snapsh
 from openmux.state import (
     PerStateDir,
     SharedState,
+    flush_at_exit,
     open_state_db,
     reopen,
     restart_in_children,
@@ -510,7 +510,7 @@ class QuotaStore:
 
 def _quota_store(state_dir: Path) -> QuotaStore:
     store = QuotaStore(state_dir / "quotas.sqlite3", state_backend(state_dir).shared)
-    atexit.register(store.flush)  # counts still waiting for their batch
+    flush_at_exit(store.flush)  # counts still waiting for their batch
     return store
 
 

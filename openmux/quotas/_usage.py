@@ -12,7 +12,6 @@ Rows the server has not had yet wait in an outbox while it is down.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import sqlite3
@@ -28,6 +27,7 @@ from openmux.state import (
     PerStateDir,
     SharedState,
     connect_wal,
+    flush_at_exit,
     insert_all,
     open_state_db,
     reopen,
@@ -296,7 +296,7 @@ class UsageLog:
 
 def _usage_log(state_dir: Path) -> UsageLog:
     log = UsageLog(state_dir / "usage.sqlite3", state_backend(state_dir).shared)
-    atexit.register(log.flush)  # rows still waiting for their batch
+    flush_at_exit(log.flush)  # rows still waiting for their batch
     return log
 
 

@@ -17,7 +17,7 @@ from openmux.state._files import (
     move_aside,
     open_state_db,
 )
-from openmux.state._fork import release_inherited, reopen, restart_in_children
+from openmux.state._fork import flush_at_exit, release_inherited, reopen, restart_in_children
 from openmux.state._resolve import configured_state, state_backend
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "StateDbOpen",
     "configured_state",
     "connect_wal",
+    "flush_at_exit",
     "insert_all",
     "is_corruption",
     "move_aside",

@@ -27,14 +27,20 @@ closing it would roll back, in the shared write-ahead index, a write the parent 
 making, and a new connection would share the copied record, taking no real locks (or
 finding the parent's write lock held for ever). That store keeps its state in memory in
 the child, and says so.
+
+What a store still holds at exit is written then (`flush_at_exit`): by atexit, and in
+a child multiprocessing forked, whose end (`os._exit`) skips atexit, by the finalizers
+multiprocessing runs as the child's work ends.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import os
 import sqlite3
+import sys
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +60,7 @@ class RestartsInChild(Protocol):
 _stores: weakref.WeakValueDictionary[int, RestartsInChild] = weakref.WeakValueDictionary()
 _registered = itertools.count()
 _abandoned: list[sqlite3.Connection] = []
+_exit_flushes: list[Callable[[], None]] = []
 
 
 def restart_in_children(store: RestartsInChild) -> None:
@@ -94,12 +101,37 @@ def reopen(
     return open_state_db(path, connect)
 
 
+def flush_at_exit(flush: Callable[[], None]) -> None:
+    """Run `flush` as this process ends, and as any child it forks ends."""
+    atexit.register(flush)
+    _exit_flushes.append(flush)
+
+
+class _Anchor:
+    """What multiprocessing's after-fork registry holds (weakly) for the flushes."""
+
+
+_ANCHOR = _Anchor()
+
+
+def _finalize_flushes(_: _Anchor) -> None:
+    from multiprocessing.util import Finalize
+
+    for flush in _exit_flushes:
+        Finalize(None, flush, exitpriority=1)
+
+
 def _restart_stores() -> None:
     for store in reversed(list(_stores.values())):
         try:
             store.restart_in_child()
         except Exception:  # one store's failure must not leave the others inherited
             _log.exception("a state store could not restart after fork")
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None and _exit_flushes:
+        # Run by multiprocessing in the child once it has cleared the parent's
+        # finalizers, which a finalizer registered now would be cleared with.
+        util.register_after_fork(_ANCHOR, _finalize_flushes)
 
 
 if hasattr(os, "register_at_fork"):
