@@ -4,7 +4,8 @@ One small interface (`StateBackend`), two backends: SQLite files in the state di
 (the default; shared by one machine's processes) and a Redis-protocol server
 (`[state] url = "redis://HOST:6379/0"`, Redis >= 6 or Valkey; shared across hosts).
 Requests read state from memory; a backend that cannot be reached degrades to local
-state with one warning, never an error.
+state with one warning, never an error. A forked child starts its stores afresh and
+writes what they hold as it ends (`restart_in_children`, `flush_at_exit`).
 """
 
 from openmux.state._backend import BackendName, SharedState, StateBackend
