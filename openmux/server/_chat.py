@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 _TIMEOUT_GRACE_S = 5.0
 _RATE_LIMIT_PREFIX = "x-ratelimit-"
 CACHED_HEADER = "x-openmux-cached"
+FANOUT_HEADER = "x-openmux-fanout"
+"""A fan-out's models: those that were asked, then how many the request wanted
+("2/3": only two distinct models could answer)."""
 # The body field holding OpenMux's own options: never sent to a provider.
 _EXTENSION = "openmux"
 
@@ -59,6 +62,9 @@ def route_headers(
     }
     if meta.get("cached"):
         headers[CACHED_HEADER] = "true"
+    used = meta.get("fanout_used")
+    if used is not None:
+        headers[FANOUT_HEADER] = f"{used}/{meta.get('fanout_requested', used)}"
     return headers
 
 

@@ -210,12 +210,25 @@ def test_models_list_and_retrieve(base_url: str) -> None:
 
 def test_fanout_model(base_url: str, server: FakeProviderServer) -> None:
     api = client(base_url)
-    answer = api.chat.completions.create(
+    raw = api.chat.completions.with_raw_response.create(
         model="openmux/fanout",
         messages=ask("Name a prime number"),
         extra_body={"openmux": {"combiner": "concat"}},
     )
-    assert answer.choices[0].message.content.count("Hello from") == 2
+    assert raw.parse().choices[0].message.content.count("Hello from") == 2
+    assert raw.headers["x-openmux-fanout"] == "2/2"
+    with api.chat.completions.with_streaming_response.create(
+        model="openmux/fanout",
+        messages=ask("Name a prime number"),
+        stream=True,
+        extra_body={"openmux": {"combiner": "concat"}},
+    ) as streamed:
+        assert streamed.headers["x-openmux-fanout"] == "2/2"
+        chunks = list(streamed.parse())
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).count("Hello from")
+        == 2
+    )
     answer = api.chat.completions.create(
         model="openmux/auto",
         messages=ask("Name a prime number"),

@@ -116,12 +116,14 @@ def test_serve_as_a_process(server: FakeProviderServer, tmp_path: Path) -> None:
         )
         assert raw.parse().choices[0].message.content == ALPHA_REPLY
         assert raw.headers["x-openmux-provider"] == "alpha"
-        # Three distinct models can answer: a fan-out over five says so in one log line.
-        api.chat.completions.create(
+        # Three distinct models can answer: a fan-out over five says so in a header and
+        # in one log line.
+        short = api.chat.completions.with_raw_response.create(
             model="openmux/auto",
             messages=[{"role": "user", "content": "hi"}],
             extra_body={"openmux": {"fanout": 5}},
         )
+        assert short.headers["x-openmux-fanout"] == "3/5"
     assert process.returncode == 0
     log = process.stderr.read() if process.stderr else ""
     assert "Traceback" not in log
