@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openmux.catalog._model import Offer
-from openmux.state import connect_wal, move_aside, open_state_db, reopen, restart_in_children
+from openmux.state import StateFile, connect_wal, move_aside, open_state_db, restart_in_children
 
 _log = logging.getLogger("openmux.catalog")
 
@@ -46,13 +46,12 @@ class Listing:
     last_error: str = ""
 
 
-class CatalogStore:
+class CatalogStore(StateFile):
     """Thread-safe access to one cache file; in memory only when the file is unusable."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
         self.recovered = False
         """True when a corrupt file was moved aside and rebuilt."""
         if path is not None:
@@ -60,11 +59,8 @@ class CatalogStore:
         restart_in_children(self)
 
     def restart_in_child(self) -> None:
-        in_use = self._lock.locked()
+        self.restart_file(self._connect, in_use=self._lock.locked())
         self._lock = threading.Lock()
-        opened = reopen(self._db, self.path, self._connect, in_use=in_use)
-        if opened is not None:
-            self._db = opened.db
 
     def _open(self, path: Path) -> sqlite3.Connection | None:
         opened = open_state_db(path, self._connect)

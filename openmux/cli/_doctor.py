@@ -115,6 +115,18 @@ def state_report(settings: Settings) -> dict[str, object]:
     }
 
 
+def _import_what_checks_use(providers: list[ProviderSettings]) -> None:
+    """Import here, in one thread, what the checks import on first use. Threads importing
+    the same packages at once can take their module locks in opposite orders, and Python
+    then raises `_DeadlockError` in one of them (seen with `importlib.resources`, which
+    httpx's transport imports through certifi while the bundled model's check imports
+    it too)."""
+    import httpcore  # noqa: F401  (httpx imports it for its first client)
+
+    if any(p.protocol == "llamacpp" for p in providers):
+        import openmux.local  # noqa: F401
+
+
 def run_doctor(args: argparse.Namespace) -> int:
     from openmux.config import load_settings
     from openmux.health import health_store
@@ -126,6 +138,7 @@ def run_doctor(args: argparse.Namespace) -> int:
         return 1
     providers = [p for p in settings.providers.values() if p.enabled]
     allowed = {p.name for p in settings.provider_order()}
+    _import_what_checks_use(providers)
     with ThreadPoolExecutor(max_workers=max(1, len(providers))) as pool:
         checks = list(pool.map(lambda p: check_provider(p, settings), providers))
     for check in checks:  # a base_url may carry credentials

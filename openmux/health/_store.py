@@ -37,10 +37,10 @@ from openmux.health._shared import MERGE_SCRIPT, SPACE, merge_args, parse_record
 from openmux.state import (
     PerStateDir,
     SharedState,
+    StateFile,
     connect_wal,
     flush_at_exit,
     open_state_db,
-    reopen,
     restart_in_children,
     state_backend,
 )
@@ -91,7 +91,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connect_wal(path, [_SCHEMA, probe], busy_seconds=2.0)
 
 
-class HealthStore:
+class HealthStore(StateFile):
     """Thread-safe; one per state directory per process."""
 
     FAILURES_TO_OPEN = 3
@@ -120,9 +120,6 @@ class HealthStore:
         self._version: int | None = None
         self._checked = float("-inf")
         self._flushed = time.monotonic()
-        self._db: sqlite3.Connection | None = None
-        self.problem = ""
-        """What was wrong with the state file when it was opened ("" when nothing)."""
         if path is not None:
             opened = open_state_db(path, _connect)
             self._db, self.problem = opened.db, opened.problem
@@ -142,9 +139,7 @@ class HealthStore:
         self._shared_version = self._version = None
         self._checked = float("-inf")
         self._flushed = time.monotonic()
-        opened = reopen(self._db, self.path, _connect, in_use=in_use)
-        if opened is not None:
-            self._db, self.problem = opened.db, opened.problem
+        self.restart_file(_connect, in_use=in_use)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -245,11 +240,11 @@ class HealthStore:
     def _flush(self) -> None:
         """Merge the pending changes into SQLite (the caller holds the lock)."""
         self._flushed = time.monotonic()
+        if not self._pending:
+            return  # and the file is left alone: in a forked child, unopened
         if self._db is None:
             self._queue_for_shared()
             self._pending.clear()
-            return
-        if not self._pending:
             return
         now = time.time()
         params = [

@@ -28,10 +28,9 @@ from typing import Any
 from openmux.config import default_state_dir
 from openmux.state import (
     PerStateDir,
+    StateFile,
     connect_wal,
     insert_all,
-    open_state_db,
-    release_inherited,
     restart_in_children,
 )
 
@@ -115,14 +114,14 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connect_wal(path, _SCHEMA, busy_seconds=2.0)
 
 
-class QualityStore:
+class QualityStore(StateFile):
     """Thread-safe; one per state directory per process."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._opened: sqlite3.Connection | None = None
-        self._open_tried = path is None
+        if path is not None:
+            self.open_on_first_use(_connect)  # remembering answers never touches the file
         self._stamp_path = None if path is None else path.with_name(path.name + ".stamp")
         self._read_stamp: tuple[int, int] | None = None
         self._read_once = False
@@ -134,18 +133,8 @@ class QualityStore:
         restart_in_children(self)
 
     def restart_in_child(self) -> None:
-        """The file opens again on the child's first use of it (unless it was in use)."""
-        released = release_inherited(self._opened, in_use=self._lock.locked())
+        self.restart_file(_connect, in_use=self._lock.locked())
         self._lock = threading.Lock()
-        self._opened, self._open_tried = None, self.path is None or not released
-
-    @property
-    def _db(self) -> sqlite3.Connection | None:
-        """The file, opened on first use: remembering answers in memory never touches it."""
-        if not self._open_tried and self.path is not None:
-            self._open_tried = True
-            self._opened = open_state_db(self.path, _connect).db
-        return self._opened
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -52,9 +52,9 @@ from openmux.quotas._shared import push_counts, push_learned, reserve_on, snapsh
 from openmux.state import (
     PerStateDir,
     SharedState,
+    StateFile,
     flush_at_exit,
     open_state_db,
-    reopen,
     restart_in_children,
     state_backend,
 )
@@ -66,7 +66,7 @@ NEAR = 16
 KEEP_DAYS = 3
 
 
-class QuotaStore:
+class QuotaStore(StateFile):
     """Thread-safe; one per state directory per process."""
 
     def __init__(self, path: Path | None, shared: SharedState | None = None) -> None:
@@ -92,8 +92,6 @@ class QuotaStore:
         self._checked = float("-inf")
         self._flushed = time.monotonic()
         self._days: dict[DayReset, tuple[float, int]] = {}
-        self._db: sqlite3.Connection | None = None
-        self.problem = ""
         if path is not None:
             opened = open_state_db(path, connect)
             self._db, self.problem = opened.db, opened.problem
@@ -114,9 +112,7 @@ class QuotaStore:
         self._shared_version = self._version = None
         self._checked = float("-inf")
         self._flushed = time.monotonic()
-        opened = reopen(self._db, self.path, connect, in_use=in_use)
-        if opened is not None:
-            self._db, self.problem = opened.db, opened.problem
+        self.restart_file(connect, in_use=in_use)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -375,13 +371,13 @@ class QuotaStore:
 
     def _flush(self, now: float) -> None:
         self._flushed = time.monotonic()
+        if not self._pending and not self._local_only:
+            return  # and the file is left alone: in a forked child, unopened
         if self._db is None:
             self._merge_into_view(self._pending_rows())
             self._queue_for_shared(self._pending_rows())
             self._pending.clear()
             self._local_only.clear()
-            return
-        if not self._pending and not self._local_only:
             return
         db = self._db
         try:

@@ -26,11 +26,11 @@ from openmux.config import default_state_dir
 from openmux.state import (
     PerStateDir,
     SharedState,
+    StateFile,
     connect_wal,
     flush_at_exit,
     insert_all,
     open_state_db,
-    reopen,
     restart_in_children,
     state_backend,
 )
@@ -104,7 +104,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connect_wal(path, filter(str.strip, _SCHEMA.split(";")))
 
 
-class UsageLog:
+class UsageLog(StateFile):
     """Thread-safe; one per state directory per process."""
 
     def __init__(self, path: Path | None, shared: SharedState | None = None) -> None:
@@ -122,8 +122,6 @@ class UsageLog:
         """A due batch is waiting for the writer thread or being written."""
         self._due = threading.Event()
         self._writer: threading.Thread | None = None
-        self._db: sqlite3.Connection | None = None
-        self.problem = ""
         if path is not None:
             opened = open_state_db(path, _connect)
             self._db, self.problem = opened.db, opened.problem
@@ -142,9 +140,7 @@ class UsageLog:
         self._flushed = time.monotonic()
         self._due = threading.Event()
         self._writer = None
-        opened = reopen(self._db, self.path, _connect, in_use=in_use)
-        if opened is not None:
-            self._db, self.problem = opened.db, opened.problem
+        self.restart_file(_connect, in_use=in_use)
 
     def record(self, row: UsageRecord) -> None:
         with self._lock:
@@ -218,6 +214,8 @@ class UsageLog:
         """The pending rows to write to the file (lock held), queued for the shared log
         too; none when there is no usable file (they are kept in memory instead)."""
         self._flushed = time.monotonic()
+        if not self._pending:
+            return []  # and the file is left alone: in a forked child, unopened
         batch, self._pending = self._pending, []
         if self._shared is not None:
             self._outbox = (self._outbox + batch)[-MAX_ROWS:]

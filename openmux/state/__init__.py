@@ -18,7 +18,7 @@ from openmux.state._files import (
     move_aside,
     open_state_db,
 )
-from openmux.state._fork import flush_at_exit, release_inherited, reopen, restart_in_children
+from openmux.state._fork import StateFile, flush_at_exit, release_inherited, restart_in_children
 from openmux.state._resolve import configured_state, state_backend
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "SharedState",
     "StateBackend",
     "StateDbOpen",
+    "StateFile",
     "configured_state",
     "connect_wal",
     "flush_at_exit",
@@ -35,7 +36,6 @@ __all__ = [
     "move_aside",
     "open_state_db",
     "release_inherited",
-    "reopen",
     "restart_in_children",
     "state_backend",
 ]

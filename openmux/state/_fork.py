@@ -12,10 +12,10 @@ stores as they were at that instant:
   second time.
 
 So each store registers here (`restart_in_children`); in the child, before any other
-code of it runs, every live store takes new locks, drops what is its parent's to write
-and opens its files again (`reopen`). The newest restarts first: a store restarts
-before the link to a state server it syncs through (made before it), whose thread
-then finds the store ready.
+code of it runs, every live store takes new locks and drops what is its parent's to
+write; its file is opened again on first use (`StateFile`). The newest
+restarts first: a store restarts before the link to a state server it syncs through
+(made before it), whose thread then finds the store ready.
 
 An inherited connection no thread was using is closed. SQLite keeps what a process
 knows of a file's locks in one record per file, shared by its connections, and the
@@ -41,13 +41,14 @@ import itertools
 import os
 import sqlite3
 import sys
+import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from openmux._logging import get_logger
-from openmux.state._files import StateDbOpen, open_state_db
+from openmux.state._files import open_state_db
 
 _log = get_logger("openmux.state")
 
@@ -83,22 +84,64 @@ def release_inherited(db: sqlite3.Connection | None, *, in_use: bool) -> bool:
     return True
 
 
-def reopen(
-    db: sqlite3.Connection | None,
-    path: Path | None,
-    connect: Callable[[Path], sqlite3.Connection],
-    *,
-    in_use: bool,
-) -> StateDbOpen | None:
-    """The child's own connection in place of the inherited `db` (None when the store had
-    no file: it stays in memory)."""
-    if db is None or path is None:
-        return None
-    if not release_inherited(db, in_use=in_use):
-        problem = f"{path} was in use when this process was forked; kept in memory here"
-        _log.warning("%s", problem)
-        return StateDbOpen(None, problem)
-    return open_state_db(path, connect)
+class StateFile:
+    """A store's SQLite connection, `_db`: opened on first use when asked to
+    (`open_on_first_use`); in a forked child put out of use and opened again on first
+    use (`restart_file`), so that a child that never uses a store pays nothing for it
+    (closing a connection costs about 0.2 ms, and a long-lived process may hold many).
+    None: the store keeps its state in memory."""
+
+    path: Path | None
+    problem: str = ""
+    """What was wrong with the file when it was opened ("" when nothing)."""
+    _connection: sqlite3.Connection | None = None
+    _opener: Callable[[Path], sqlite3.Connection] | None = None
+    """Set while the file waits to be opened."""
+    _inherited: tuple[sqlite3.Connection, bool] | None = None
+    """In a forked child: the parent's connection, and whether a thread was using it."""
+
+    @property
+    def _db(self) -> sqlite3.Connection | None:
+        if self._opener is not None:
+            self._open_now()
+        return self._connection
+
+    @_db.setter
+    def _db(self, db: sqlite3.Connection | None) -> None:
+        self._connection = db
+
+    def open_on_first_use(self, connect: Callable[[Path], sqlite3.Connection]) -> None:
+        self._opening = threading.Lock()
+        self._opener = connect
+
+    def restart_file(self, connect: Callable[[Path], sqlite3.Connection], *, in_use: bool) -> None:
+        """In a forked child: the inherited connection (`in_use`: a thread was using it at
+        the fork) is put out of use, and the file opened again, on first use."""
+        self._opening = threading.Lock()  # a thread may have been opening it
+        if self._connection is None or self.path is None:
+            return  # not opened yet, or in memory: as it was
+        self._inherited = (self._connection, in_use)
+        self._connection = None
+        self._opener = connect
+
+    def _open_now(self) -> None:
+        with self._opening:
+            connect = self._opener
+            if connect is None or self.path is None:
+                return  # another thread opened it meanwhile
+            if self._inherited is not None:
+                inherited, in_use = self._inherited
+                self._inherited = None
+                if not release_inherited(inherited, in_use=in_use):
+                    self._opener = None
+                    self.problem = (
+                        f"{self.path} was in use when this process was forked; kept in memory here"
+                    )
+                    _log.warning("%s", self.problem)
+                    return
+            opened = open_state_db(self.path, connect)
+            self._connection, self.problem = opened.db, opened.problem
+            self._opener = None
 
 
 def flush_at_exit(flush: Callable[[], None]) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from openmux.state._files import connect_wal, open_state_db
-from openmux.state._fork import reopen, restart_in_children
+from openmux.state._fork import StateFile, restart_in_children
 
 MEMORY_BLOBS = 1000
 """Entries kept in memory when the file cannot be used."""
@@ -44,7 +44,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connect_wal(path, [_SCHEMA, "SELECT space, key, value, expires FROM blobs LIMIT 1"])
 
 
-class SqliteBackend:
+class SqliteBackend(StateFile):
     """Thread-safe; one per state dir per process (see `state_backend`)."""
 
     name: Literal["sqlite"] = "sqlite"
@@ -65,11 +65,8 @@ class SqliteBackend:
         restart_in_children(self)
 
     def restart_in_child(self) -> None:
-        in_use = self._lock.locked()
+        self.restart_file(_connect, in_use=self._lock.locked())
         self._lock = threading.Lock()
-        opened = reopen(self._db, self.path, _connect, in_use=in_use)
-        if opened is not None:
-            self._db, self.problem = opened.db, opened.problem
 
     def get_blob(self, space: str, key: str) -> bytes | None:
         now = time.time()
