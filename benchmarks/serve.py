@@ -10,10 +10,7 @@ One run, one fake upstream (its own process), every server in its own process:
    then the same with each target taking 100 requests in a row per turn: interleaved,
    every server meets CPU caches the others cooled, which costs a large Python process
    more than a small one; back to back is a gateway under steady traffic. Each turn
-   starts once no other server is still at work on its last answer (see `settle`).
-   Here a second `openmux serve` is asked for a pinned model (`p:m-1`), as LiteLLM's
-   proxy is asked for `m-1`: no classifying or ranking, the figure to set beside what
-   other gateways publish;
+   starts once no other server is still at work on its last answer (see `settle`);
 2. requests per second at the highest concurrency whose p99 stays <= 20 ms, and the
    peak rate at any concurrency tried (1 to 32 clients);
 3. streaming: added time to the first content event at concurrency 1;
@@ -596,14 +593,6 @@ def main() -> None:
         targets.append(
             Target("openmux (uvicorn)", "127.0.0.1", port, "openmux/auto", "slow:m-1", pid=pid)
         )
-        # The same server asked for a pinned model, as LiteLLM's proxy is asked for `m-1`:
-        # no classifying or ranking, the figure that compares with what other gateways
-        # publish. A process of its own (and state), so that each has its CPU time.
-        port = free_port()
-        pinned_env = {**env, "OPENMUX_STATE_DIR": str(workdir / "pinned-state")}
-        command = [sys.executable, "-m", "openmux.cli", "serve", "--port", str(port)]
-        pid = stack.enter_context(process(command, port, "openmux, pinned", pinned_env))
-        pinned = Target("openmux, pinned", "127.0.0.1", port, "p:m-1", "slow:m-1", pid=pid)
         if args.baseline_tree:
             port = free_port()
             tree = str(Path(args.baseline_tree).resolve())
@@ -645,7 +634,7 @@ def main() -> None:
             targets.append(Target("LiteLLM proxy", "127.0.0.1", port, "m-1", "m-1-slow", pid=pid))
 
         print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f} at start")
-        report(targets, pinned, args)
+        report(targets, args)
         print(f"load average: {os.getloadavg()[0]:.2f} at the end")
 
 
@@ -671,13 +660,12 @@ def first_answers(targets: list[Target]) -> None:
         conn.close()
 
 
-def report(targets: list[Target], pinned: Target, args: argparse.Namespace) -> None:
-    """`pinned` joins section 1 only."""
+def report(targets: list[Target], args: argparse.Namespace) -> None:
     first_answers(targets)
     print(f"\n1. concurrency 1, {args.requests} sequential chat requests each, interleaved")
-    added_at_concurrency_1([*targets, pinned], args.requests, block=1)
+    added_at_concurrency_1(targets, args.requests, block=1)
     print(f"\n   the same, back to back: each target {BLOCK} requests in a row per turn")
-    added_at_concurrency_1([*targets, pinned], args.requests, block=BLOCK)
+    added_at_concurrency_1(targets, args.requests, block=BLOCK)
     print("   target: openmux added <= 1.5 ms p50 and <= 3 ms p99")
 
     print(f"\n2. requests per second at the highest concurrency with p99 <= {P99_LIMIT_MS:g} ms")
