@@ -131,7 +131,7 @@ class HealthStore(StateFile):
 
     def restart_in_child(self) -> None:
         """The parent writes (and sends) its own changes and runs its own probes."""
-        in_use = self._lock.locked() or self._push_lock.locked()
+        in_use = self._lock.locked()  # the file is only used under it
         self._push_lock = threading.Lock()
         self._lock = threading.Lock()
         self._pending, self._outbox, self._probes = {}, {}, {}

@@ -103,7 +103,7 @@ class QuotaStore(StateFile):
 
     def restart_in_child(self) -> None:
         """The parent writes (and sends) its own counts; the child reads them back."""
-        in_use = self._lock.locked() or self._push_lock.locked()
+        in_use = self._lock.locked()  # the file is only used under it
         self._lock = threading.Lock()
         self._push_lock = threading.Lock()
         self._pending, self._outbox, self._learned_outbox = {}, {}, {}

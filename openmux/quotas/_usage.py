@@ -132,7 +132,7 @@ class UsageLog(StateFile):
 
     def restart_in_child(self) -> None:
         """The parent writes its own pending rows; the writer thread did not survive."""
-        in_use = self._lock.locked() or self._push_lock.locked()
+        in_use = self._lock.locked() or self._push_lock.locked()  # the writer holds only the latter
         self._lock = threading.Lock()
         self._push_lock = threading.Lock()
         self._pending, self._outbox = [], []
