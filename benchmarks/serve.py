@@ -140,12 +140,13 @@ back against 1.38, the thin proxy +0.85 and +0.95 ms): interleaved +2.06 / +2.95
 agree within 0.2 ms, where before interleaved was 0.3-0.6 ms higher. Peak 20.0x and 21.8x
 LiteLLM's. Within the hour, on a slightly faster machine (1.67 ms of CPU per request back to
 back, the thin proxy +0.78 ms): interleaved +1.91 / +2.65 ms, back to back +1.74 / +2.44 ms.
-Two days later, the same server code in two runs 40 minutes apart (1.17 and 1.43 ms of CPU
+Two days later, the same server code in two runs one after the other (1.17 and 1.43 ms of CPU
 per request back to back, the thin proxy +0.53 and +0.66 ms): back to back +1.07 / +1.86 and
 +1.44 / +2.39 ms, interleaved +1.87 / +2.19 and +1.88 / +2.22 ms. The two measures came apart
 again: the direct call took 0.92 ms interleaved against 0.60 ms back to back, and openmux
 used 0.5-0.8 ms more CPU per request interleaved (1.92-1.94 ms), each request following
-another server's with the CPU caches cold. Peak 21.0x and 21.2x LiteLLM's.
+another server's with the CPU caches cold. Peak 21.0x and 21.2x LiteLLM's. A third run 20
+minutes later: back to back +1.32 / +2.12 ms, interleaved +1.88 / +2.23 ms, peak 22.7x.
 """
 
 from __future__ import annotations
