@@ -40,7 +40,6 @@ from openmux.state import (
     StateFile,
     connect_wal,
     flush_at_exit,
-    open_state_db,
     restart_in_children,
     state_backend,
 )
@@ -105,40 +104,36 @@ class HealthStore(StateFile):
     def __init__(self, path: Path | None, shared: SharedState | None = None) -> None:
         self.path = path
         self._shared = shared
-        self._outbox: dict[tuple[str, str], Change] = {}
-        """Changes in the state dir (or memory) that the shared server has not had yet."""
-        self._push_lock = threading.Lock()
-        """Held over a send, so that a flush (at exit, say) waits for one in flight."""
-        self._sending = 0
-        self._sent = 0
-        self._shared_version: int | None = None
-        self._lock = threading.Lock()
+        self._start_afresh()
         self._rows: dict[tuple[str, str], Row] = {}
-        self._pending: dict[tuple[str, str], Change] = {}
-        self._probes: dict[tuple[str, str], float] = {}
-        """Candidates whose half-open probe is in flight in this process, and until when."""
-        self._version: int | None = None
-        self._checked = float("-inf")
-        self._flushed = time.monotonic()
         if path is not None:
-            opened = open_state_db(path, _connect)
-            self._db, self.problem = opened.db, opened.problem
+            self.open_file(_connect)
             self._prune()
         if shared is not None:
             self._sync()
             shared.on_sync(self._sync)
         restart_in_children(self)
 
-    def restart_in_child(self) -> None:
-        """The parent writes (and sends) its own changes and runs its own probes."""
-        in_use = self._lock.locked()  # the file is only used under it
-        self._push_lock = threading.Lock()
+    def _start_afresh(self) -> None:
+        """What is this process's own: at start, and in a forked child (the parent writes
+        and sends its own changes and runs its own probes)."""
         self._lock = threading.Lock()
-        self._pending, self._outbox, self._probes = {}, {}, {}
+        self._push_lock = threading.Lock()
+        """Held over a send, so that a flush (at exit, say) waits for one in flight."""
+        self._pending: dict[tuple[str, str], Change] = {}
+        self._outbox: dict[tuple[str, str], Change] = {}
+        """Changes in the state dir (or memory) that the shared server has not had yet."""
+        self._probes: dict[tuple[str, str], float] = {}
+        """Candidates whose half-open probe is in flight in this process, and until when."""
         self._sending = self._sent = 0
-        self._shared_version = self._version = None
+        self._shared_version: int | None = None
+        self._version: int | None = None
         self._checked = float("-inf")
         self._flushed = time.monotonic()
+
+    def restart_in_child(self) -> None:
+        in_use = self._lock.locked()  # the file is only used under it
+        self._start_afresh()
         self.restart_file(_connect, in_use=in_use)
 
     # -- reading ----------------------------------------------------------------------------

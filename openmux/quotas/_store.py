@@ -54,7 +54,6 @@ from openmux.state import (
     SharedState,
     StateFile,
     flush_at_exit,
-    open_state_db,
     restart_in_children,
     state_backend,
 )
@@ -71,47 +70,42 @@ class QuotaStore(StateFile):
 
     def __init__(self, path: Path | None, shared: SharedState | None = None) -> None:
         self.path = path
-        self._lock = threading.Lock()
         self._shared = shared
-        self._outbox: dict[Key, Buckets] = {}
-        """Counts in the state dir (or memory) that the shared server has not had yet."""
-        self._learned_outbox: dict[str, str] = {}
-        self._local_only: list[tuple[str, str, int, int]] = []
-        """Counts the shared server already has, still to be added to the state dir."""
-        self._push_lock = threading.Lock()
-        """Held over a batch's send, so that a flush (at exit, say) waits for it."""
-        self._sending = 0
-        self._sent = 0
-        self._shared_version: int | None = None
+        self._start_afresh()
         self._view: dict[Key, Buckets] = {}
-        self._pending: dict[Key, Buckets] = {}
         self._learned: dict[str, dict[str, Any]] = {}
         self.generation = 0
         """Grows whenever learned limits change."""
-        self._version: int | None = None
-        self._checked = float("-inf")
-        self._flushed = time.monotonic()
         self._days: dict[DayReset, tuple[float, int]] = {}
         if path is not None:
-            opened = open_state_db(path, connect)
-            self._db, self.problem = opened.db, opened.problem
+            self.open_file(connect)
             self._refresh(time.time(), force=True)
         if shared is not None:
             self._sync()
             shared.on_sync(self._sync)
         restart_in_children(self)
 
-    def restart_in_child(self) -> None:
-        """The parent writes (and sends) its own counts; the child reads them back."""
-        in_use = self._lock.locked()  # the file is only used under it
+    def _start_afresh(self) -> None:
+        """What is this process's own: at start, and in a forked child (the parent writes
+        and sends its own counts; the child reads them back)."""
         self._lock = threading.Lock()
         self._push_lock = threading.Lock()
-        self._pending, self._outbox, self._learned_outbox = {}, {}, {}
-        self._local_only = []
+        """Held over a batch's send, so that a flush (at exit, say) waits for it."""
+        self._pending: dict[Key, Buckets] = {}
+        self._outbox: dict[Key, Buckets] = {}
+        """Counts in the state dir (or memory) that the shared server has not had yet."""
+        self._learned_outbox: dict[str, str] = {}
+        self._local_only: list[tuple[str, str, int, int]] = []
+        """Counts the shared server already has, still to be added to the state dir."""
         self._sending = self._sent = 0
-        self._shared_version = self._version = None
+        self._shared_version: int | None = None
+        self._version: int | None = None
         self._checked = float("-inf")
         self._flushed = time.monotonic()
+
+    def restart_in_child(self) -> None:
+        in_use = self._lock.locked()  # the file is only used under it
+        self._start_afresh()
         self.restart_file(connect, in_use=in_use)
 
     # -- reading ----------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from openmux.state import (
     connect_wal,
     flush_at_exit,
     insert_all,
-    open_state_db,
     restart_in_children,
     state_backend,
 )
@@ -109,37 +108,34 @@ class UsageLog(StateFile):
 
     def __init__(self, path: Path | None, shared: SharedState | None = None) -> None:
         self.path = path
-        self._lock = threading.Lock()
         self._shared = shared
-        self._outbox: list[UsageRecord] = []
-        """Rows in the state dir (or memory) that the shared server has not had yet."""
-        self._push_lock = threading.Lock()
-        """Held over a batch's send, so that a flush (at exit, say) waits for it."""
-        self._pending: list[UsageRecord] = []
+        self._start_afresh()
         self._kept: list[UsageRecord] = []  # no usable file: the rows live here, bounded
-        self._flushed = time.monotonic()
-        self._flushing = False
-        """A due batch is waiting for the writer thread or being written."""
-        self._due = threading.Event()
-        self._writer: threading.Thread | None = None
         if path is not None:
-            opened = open_state_db(path, _connect)
-            self._db, self.problem = opened.db, opened.problem
+            self.open_file(_connect)
             self._prune()
         if shared is not None:
             shared.on_sync(self._sync)
         restart_in_children(self)
 
-    def restart_in_child(self) -> None:
-        """The parent writes its own pending rows; the writer thread did not survive."""
-        in_use = self._lock.locked() or self._push_lock.locked()  # the writer holds only the latter
+    def _start_afresh(self) -> None:
+        """What is this process's own: at start, and in a forked child (the parent writes
+        its own pending rows; the writer thread did not survive)."""
         self._lock = threading.Lock()
         self._push_lock = threading.Lock()
-        self._pending, self._outbox = [], []
-        self._flushing = False
+        """Held over a batch's send, so that a flush (at exit, say) waits for it."""
+        self._pending: list[UsageRecord] = []
+        self._outbox: list[UsageRecord] = []
+        """Rows in the state dir (or memory) that the shared server has not had yet."""
         self._flushed = time.monotonic()
+        self._flushing = False
+        """A due batch is waiting for the writer thread or being written."""
         self._due = threading.Event()
-        self._writer = None
+        self._writer: threading.Thread | None = None
+
+    def restart_in_child(self) -> None:
+        in_use = self._lock.locked() or self._push_lock.locked()  # the writer holds only the latter
+        self._start_afresh()
         self.restart_file(_connect, in_use=in_use)
 
     def record(self, row: UsageRecord) -> None:

@@ -18,7 +18,7 @@ from openmux.state._files import (
     move_aside,
     open_state_db,
 )
-from openmux.state._fork import StateFile, flush_at_exit, release_inherited, restart_in_children
+from openmux.state._fork import StateFile, flush_at_exit, restart_in_children
 from openmux.state._resolve import configured_state, state_backend
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "is_corruption",
     "move_aside",
     "open_state_db",
-    "release_inherited",
     "restart_in_children",
     "state_backend",
 ]

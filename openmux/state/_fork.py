@@ -70,7 +70,7 @@ def restart_in_children(store: RestartsInChild) -> None:
     _stores[next(_registered)] = store
 
 
-def release_inherited(db: sqlite3.Connection | None, *, in_use: bool) -> bool:
+def _release_inherited(db: sqlite3.Connection | None, *, in_use: bool) -> bool:
     """Put an inherited connection out of use: True when it was closed, or there was
     none (its file may be opened again), False when a thread was using it at the fork
     (`in_use`, read from the lock that guards it): kept, untouched, for the child's life."""
@@ -110,6 +110,14 @@ class StateFile:
     def _db(self, db: sqlite3.Connection | None) -> None:
         self._connection = db
 
+    def open_file(self, connect: Callable[[Path], sqlite3.Connection]) -> None:
+        """Open the file (at `path`) now; kept in memory, `problem` saying why, when it
+        cannot be used."""
+        assert self.path is not None
+        opened = open_state_db(self.path, connect)
+        self._connection, self.problem = opened.db, opened.problem
+        self._opener = None
+
     def open_on_first_use(self, connect: Callable[[Path], sqlite3.Connection]) -> None:
         self._opening = threading.Lock()
         self._opener = connect
@@ -132,16 +140,14 @@ class StateFile:
             if self._inherited is not None:
                 inherited, in_use = self._inherited
                 self._inherited = None
-                if not release_inherited(inherited, in_use=in_use):
+                if not _release_inherited(inherited, in_use=in_use):
                     self._opener = None
                     self.problem = (
                         f"{self.path} was in use when this process was forked; kept in memory here"
                     )
                     _log.warning("%s", self.problem)
                     return
-            opened = open_state_db(self.path, connect)
-            self._connection, self.problem = opened.db, opened.problem
-            self._opener = None
+            self.open_file(connect)
 
 
 def flush_at_exit(flush: Callable[[], None]) -> None:

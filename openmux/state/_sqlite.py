@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from openmux.state._files import connect_wal, open_state_db
+from openmux.state._files import connect_wal
 from openmux.state._fork import StateFile, restart_in_children
 
 MEMORY_BLOBS = 1000
@@ -60,8 +60,7 @@ class SqliteBackend(StateFile):
         self._writes = 0
         self._written_bytes = 0
         """Written since the last prune."""
-        opened = open_state_db(self.path, _connect)
-        self._db, self.problem = opened.db, opened.problem
+        self.open_file(_connect)
         restart_in_children(self)
 
     def restart_in_child(self) -> None:
