@@ -13,13 +13,12 @@ import contextlib
 import json
 import logging
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from openmux.catalog._model import Offer
-from openmux.state import StateFile, connect_wal, move_aside, open_state_db, restart_in_children
+from openmux.state import StateFile, connect_wal, move_aside, restart_in_children
 
 _log = logging.getLogger("openmux.catalog")
 
@@ -51,21 +50,13 @@ class CatalogStore(StateFile):
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._lock = threading.Lock()
+        self._start_afresh()
         self.recovered = False
         """True when a corrupt file was moved aside and rebuilt."""
         if path is not None:
-            self._db = self._open(path)
+            # No file (a read-only state dir, say): the listings stay in memory.
+            self.recovered = self.open_file(self._connect).moved_aside
         restart_in_children(self)
-
-    def restart_in_child(self) -> None:
-        self.restart_file(self._connect, in_use=self._lock.locked())
-        self._lock = threading.Lock()
-
-    def _open(self, path: Path) -> sqlite3.Connection | None:
-        opened = open_state_db(path, self._connect)
-        self.recovered = self.recovered or opened.moved_aside
-        return opened.db  # None: e.g. a read-only state dir; listings stay in memory
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,7 +36,7 @@ from openmux.health._shared import MERGE_SCRIPT, SPACE, merge_args, parse_record
 from openmux.state import (
     PerStateDir,
     SharedState,
-    StateFile,
+    SyncedFile,
     connect_wal,
     flush_at_exit,
     restart_in_children,
@@ -90,7 +89,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connect_wal(path, [_SCHEMA, probe], busy_seconds=2.0)
 
 
-class HealthStore(StateFile):
+class HealthStore(SyncedFile):
     """Thread-safe; one per state directory per process."""
 
     FAILURES_TO_OPEN = 3
@@ -115,26 +114,14 @@ class HealthStore(StateFile):
         restart_in_children(self)
 
     def _start_afresh(self) -> None:
-        """What is this process's own: at start, and in a forked child (the parent writes
-        and sends its own changes and runs its own probes)."""
-        self._lock = threading.Lock()
-        self._push_lock = threading.Lock()
-        """Held over a send, so that a flush (at exit, say) waits for one in flight."""
+        """At start, and in a forked child: the parent writes and sends its own changes
+        and runs its own probes."""
+        super()._start_afresh()
         self._pending: dict[tuple[str, str], Change] = {}
         self._outbox: dict[tuple[str, str], Change] = {}
         """Changes in the state dir (or memory) that the shared server has not had yet."""
         self._probes: dict[tuple[str, str], float] = {}
         """Candidates whose half-open probe is in flight in this process, and until when."""
-        self._sending = self._sent = 0
-        self._shared_version: int | None = None
-        self._version: int | None = None
-        self._checked = float("-inf")
-        self._flushed = time.monotonic()
-
-    def restart_in_child(self) -> None:
-        in_use = self._lock.locked()  # the file is only used under it
-        self._start_afresh()
-        self.restart_file(_connect, in_use=in_use)
 
     # -- reading ----------------------------------------------------------------------------
 

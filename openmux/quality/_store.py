@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, fields
@@ -119,7 +118,7 @@ class QualityStore(StateFile):
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._lock = threading.Lock()
+        self._start_afresh()
         if path is not None:
             self.open_on_first_use(_connect)  # remembering answers never touches the file
         self._stamp_path = None if path is None else path.with_name(path.name + ".stamp")
@@ -131,10 +130,6 @@ class QualityStore(StateFile):
         self._bench_log: list[BenchRow] = []  # in memory only when the file is unusable
         self._answers: OrderedDict[str, Answer] = OrderedDict()
         restart_in_children(self)
-
-    def restart_in_child(self) -> None:
-        self.restart_file(_connect, in_use=self._lock.locked())
-        self._lock = threading.Lock()
 
     # -- reading ----------------------------------------------------------------------------
 

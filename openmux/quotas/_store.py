@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -52,7 +51,7 @@ from openmux.quotas._shared import push_counts, push_learned, reserve_on, snapsh
 from openmux.state import (
     PerStateDir,
     SharedState,
-    StateFile,
+    SyncedFile,
     flush_at_exit,
     restart_in_children,
     state_backend,
@@ -65,7 +64,7 @@ NEAR = 16
 KEEP_DAYS = 3
 
 
-class QuotaStore(StateFile):
+class QuotaStore(SyncedFile):
     """Thread-safe; one per state directory per process."""
 
     def __init__(self, path: Path | None, shared: SharedState | None = None) -> None:
@@ -86,27 +85,15 @@ class QuotaStore(StateFile):
         restart_in_children(self)
 
     def _start_afresh(self) -> None:
-        """What is this process's own: at start, and in a forked child (the parent writes
-        and sends its own counts; the child reads them back)."""
-        self._lock = threading.Lock()
-        self._push_lock = threading.Lock()
-        """Held over a batch's send, so that a flush (at exit, say) waits for it."""
+        """At start, and in a forked child: the parent writes and sends its own counts;
+        the child reads them back."""
+        super()._start_afresh()
         self._pending: dict[Key, Buckets] = {}
         self._outbox: dict[Key, Buckets] = {}
         """Counts in the state dir (or memory) that the shared server has not had yet."""
         self._learned_outbox: dict[str, str] = {}
         self._local_only: list[tuple[str, str, int, int]] = []
         """Counts the shared server already has, still to be added to the state dir."""
-        self._sending = self._sent = 0
-        self._shared_version: int | None = None
-        self._version: int | None = None
-        self._checked = float("-inf")
-        self._flushed = time.monotonic()
-
-    def restart_in_child(self) -> None:
-        in_use = self._lock.locked()  # the file is only used under it
-        self._start_afresh()
-        self.restart_file(connect, in_use=in_use)
 
     # -- reading ----------------------------------------------------------------------------
 

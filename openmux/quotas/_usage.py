@@ -119,9 +119,9 @@ class UsageLog(StateFile):
         restart_in_children(self)
 
     def _start_afresh(self) -> None:
-        """What is this process's own: at start, and in a forked child (the parent writes
-        its own pending rows; the writer thread did not survive)."""
-        self._lock = threading.Lock()
+        """At start, and in a forked child: the parent writes its own pending rows; the
+        writer thread did not survive."""
+        super()._start_afresh()
         self._push_lock = threading.Lock()
         """Held over a batch's send, so that a flush (at exit, say) waits for it."""
         self._pending: list[UsageRecord] = []
@@ -133,10 +133,8 @@ class UsageLog(StateFile):
         self._due = threading.Event()
         self._writer: threading.Thread | None = None
 
-    def restart_in_child(self) -> None:
-        in_use = self._lock.locked() or self._push_lock.locked()  # the writer holds only the latter
-        self._start_afresh()
-        self.restart_file(_connect, in_use=in_use)
+    def _file_in_use(self) -> bool:
+        return self._lock.locked() or self._push_lock.locked()  # the writer holds only the latter
 
     def record(self, row: UsageRecord) -> None:
         with self._lock:

@@ -20,6 +20,7 @@ from openmux.state._files import (
 )
 from openmux.state._fork import StateFile, flush_at_exit, restart_in_children
 from openmux.state._resolve import configured_state, state_backend
+from openmux.state._synced import SyncedFile
 
 __all__ = [
     "BackendName",
@@ -28,6 +29,7 @@ __all__ = [
     "StateBackend",
     "StateDbOpen",
     "StateFile",
+    "SyncedFile",
     "configured_state",
     "connect_wal",
     "flush_at_exit",

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Protocol
 
 from openmux._logging import get_logger
-from openmux.state._files import open_state_db
+from openmux.state._files import StateDbOpen, open_state_db
 
 _log = get_logger("openmux.state")
 
@@ -87,22 +87,28 @@ def _release_inherited(db: sqlite3.Connection | None, *, in_use: bool) -> bool:
 class StateFile:
     """A store's SQLite connection, `_db`: opened on first use when asked to
     (`open_on_first_use`); in a forked child put out of use and opened again on first
-    use (`restart_file`), so that a child that never uses a store pays nothing for it
-    (closing a connection costs about 0.2 ms, and a long-lived process may hold many).
-    None: the store keeps its state in memory."""
+    use (`restart_in_child`), so that a child that never uses a store pays nothing for
+    it (closing a connection costs about 0.2 ms, and a long-lived process may hold many).
+    None: the store keeps its state in memory.
+
+    A store uses its file under `_lock`, and sets what is its process's own in
+    `_start_afresh` (at start, and again in a forked child)."""
 
     path: Path | None
     problem: str = ""
     """What was wrong with the file when it was opened ("" when nothing)."""
+    _lock: threading.Lock
     _connection: sqlite3.Connection | None = None
-    _opener: Callable[[Path], sqlite3.Connection] | None = None
-    """Set while the file waits to be opened."""
+    _opens_with: Callable[[Path], sqlite3.Connection] | None = None
+    """How the file is opened, once it was asked to be."""
+    _waiting = False
+    """The file is to be opened on its first use."""
     _inherited: tuple[sqlite3.Connection, bool] | None = None
     """In a forked child: the parent's connection, and whether a thread was using it."""
 
     @property
     def _db(self) -> sqlite3.Connection | None:
-        if self._opener is not None:
+        if self._waiting:
             self._open_now()
         return self._connection
 
@@ -110,44 +116,57 @@ class StateFile:
     def _db(self, db: sqlite3.Connection | None) -> None:
         self._connection = db
 
-    def open_file(self, connect: Callable[[Path], sqlite3.Connection]) -> None:
+    def open_file(self, connect: Callable[[Path], sqlite3.Connection]) -> StateDbOpen:
         """Open the file (at `path`) now; kept in memory, `problem` saying why, when it
         cannot be used."""
         assert self.path is not None
+        self._opens_with = connect
         opened = open_state_db(self.path, connect)
         self._connection, self.problem = opened.db, opened.problem
-        self._opener = None
+        self._waiting = False
+        return opened
 
     def open_on_first_use(self, connect: Callable[[Path], sqlite3.Connection]) -> None:
+        self._opens_with = connect
         self._opening = threading.Lock()
-        self._opener = connect
+        self._waiting = True
 
-    def restart_file(self, connect: Callable[[Path], sqlite3.Connection], *, in_use: bool) -> None:
-        """In a forked child: the inherited connection (`in_use`: a thread was using it at
-        the fork) is put out of use, and the file opened again, on first use."""
+    def _start_afresh(self) -> None:
+        """What is this process's own."""
+        self._lock = threading.Lock()
+
+    def _file_in_use(self) -> bool:
+        """Whether a thread is using the file (read in a forked child: the lock it held
+        at the fork stays held)."""
+        return self._lock.locked()
+
+    def restart_in_child(self) -> None:
+        """The inherited connection is put out of use, and the file opened again on
+        first use."""
+        in_use = self._file_in_use()
+        self._start_afresh()
         self._opening = threading.Lock()  # a thread may have been opening it
         if self._connection is None or self.path is None:
             return  # not opened yet, or in memory: as it was
         self._inherited = (self._connection, in_use)
         self._connection = None
-        self._opener = connect
+        self._waiting = True
 
     def _open_now(self) -> None:
         with self._opening:
-            connect = self._opener
-            if connect is None or self.path is None:
+            if not self._waiting or self._opens_with is None or self.path is None:
                 return  # another thread opened it meanwhile
             if self._inherited is not None:
                 inherited, in_use = self._inherited
                 self._inherited = None
                 if not _release_inherited(inherited, in_use=in_use):
-                    self._opener = None
+                    self._waiting = False
                     self.problem = (
                         f"{self.path} was in use when this process was forked; kept in memory here"
                     )
                     _log.warning("%s", self.problem)
                     return
-            self.open_file(connect)
+            self.open_file(self._opens_with)
 
 
 def flush_at_exit(flush: Callable[[], None]) -> None:

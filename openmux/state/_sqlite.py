@@ -12,7 +12,6 @@ file can pass the limit by that much per process before it shrinks back.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -54,7 +53,7 @@ class SqliteBackend(StateFile):
         self.state_dir = state_dir
         self.path = state_dir / "state.sqlite3"
         self.max_bytes = max_bytes
-        self._lock = threading.Lock()
+        self._start_afresh()
         self._memory: OrderedDict[tuple[str, str], tuple[bytes, float]] = OrderedDict()
         self._memory_bytes = 0
         self._writes = 0
@@ -62,10 +61,6 @@ class SqliteBackend(StateFile):
         """Written since the last prune."""
         self.open_file(_connect)
         restart_in_children(self)
-
-    def restart_in_child(self) -> None:
-        self.restart_file(_connect, in_use=self._lock.locked())
-        self._lock = threading.Lock()
 
     def get_blob(self, space: str, key: str) -> bytes | None:
         now = time.time()
