@@ -133,8 +133,8 @@ class UsageLog(StateFile):
         self._due = threading.Event()
         self._writer: threading.Thread | None = None
 
-    def _file_in_use(self) -> bool:
-        return self._lock.locked() or self._push_lock.locked()  # the writer holds only the latter
+    def _file_locks(self) -> tuple[threading.Lock, ...]:
+        return (self._push_lock, self._lock)  # the writer uses the file under the first alone
 
     def record(self, row: UsageRecord) -> None:
         with self._lock:

@@ -17,12 +17,18 @@ write; its file is opened again on first use (`StateFile`). The newest
 restarts first: a store restarts before the link to a state server it syncs through
 (made before it), whose thread then finds the store ready.
 
+Before the fork, the forking thread takes every store's file locks (`_hold_files`),
+waiting up to two seconds in all for other threads to finish what they are writing,
+so that the child finds no file in use, and no thread of the parent inside SQLite,
+whose own mutexes the child would find held for ever.
+
 An inherited connection no thread was using is closed. SQLite keeps what a process
 knows of a file's locks in one record per file, shared by its connections, and the
 child's copy describes the parent's locks: closing the file's last connection drops it,
 so the new connection takes real locks of its own. (Closing does not checkpoint or
 delete the write-ahead log: the parent's connection still holds the file.) A connection
-a thread was using at the fork is never touched again: its mutex may be held for ever,
+a thread was still using at the fork (a write that outlasted the wait) is never
+touched again: its mutex may be held for ever,
 closing it would roll back, in the shared write-ahead index, a write the parent is still
 making, and a new connection would share the copied record, taking no real locks (or
 finding the parent's write lock held for ever). That store keeps its state in memory in
@@ -42,6 +48,7 @@ import os
 import sqlite3
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -135,15 +142,15 @@ class StateFile:
         """What is this process's own."""
         self._lock = threading.Lock()
 
-    def _file_in_use(self) -> bool:
-        """Whether a thread is using the file (read in a forked child: the lock it held
-        at the fork stays held)."""
-        return self._lock.locked()
+    def _file_locks(self) -> tuple[threading.Lock, ...]:
+        """The locks a thread holds while it uses the file, in the order threads take them."""
+        return (self._lock,)
 
     def restart_in_child(self) -> None:
         """The inherited connection is put out of use, and the file opened again on
         first use."""
-        in_use = self._file_in_use()
+        # A lock held at the fork stays held: a thread was using the file.
+        in_use = any(lock.locked() for lock in self._file_locks())
         self._start_afresh()
         self._opening = threading.Lock()  # a thread may have been opening it
         if self._connection is None or self.path is None:
@@ -169,6 +176,29 @@ class StateFile:
             self.open_file(self._opens_with)
 
 
+_FORK_WAIT_S = 2.0
+"""How long a fork waits, in all, for other threads to finish with the stores' files."""
+_held: list[threading.Lock] = []
+
+
+def _hold_files() -> None:
+    """Before a fork: take every store's file locks, so that no thread is inside a write
+    when it comes (one that outlasts the wait leaves its store in memory in the child)."""
+    deadline = time.monotonic() + _FORK_WAIT_S
+    for store in list(_stores.values()):
+        if not isinstance(store, StateFile):
+            continue
+        for lock in store._file_locks():
+            if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                break
+            _held.append(lock)
+
+
+def _release_files() -> None:
+    while _held:
+        _held.pop().release()
+
+
 def flush_at_exit(flush: Callable[[], None]) -> None:
     """Run `flush` as this process ends, and as any child it forks ends."""
     atexit.register(flush)
@@ -190,6 +220,7 @@ def _finalize_flushes(_: _Anchor) -> None:
 
 
 def _restart_stores() -> None:
+    _release_files()  # what this thread took before the fork, not what others held
     for store in reversed(list(_stores.values())):
         try:
             store.restart_in_child()
@@ -203,4 +234,6 @@ def _restart_stores() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_restart_stores)
+    os.register_at_fork(
+        before=_hold_files, after_in_parent=_release_files, after_in_child=_restart_stores
+    )

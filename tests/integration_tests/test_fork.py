@@ -4,20 +4,23 @@ and no child hung by a lock another thread held at the fork.
 
 Before, a child wrote its parent's batched usage rows and quota counts a second time,
 wrote through its parent's SQLite connections, and waited for ever on the usage log's
-lock when the writer thread held it at the fork. A store a thread was using at the fork
-now keeps the child's state in memory (see openmux/state/_fork.py).
+lock when the writer thread held it at the fork. A fork now waits for a write in
+progress; a store still in use when that wait ends keeps the child's state in memory
+(see openmux/state/_fork.py).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import openmux.state._fork
 from openmux import ChatOpenMux
 from openmux.quotas import quota_store, usage_log
 from openmux.quotas._usage import BATCH, UsageLog, UsageRecord
@@ -138,25 +141,62 @@ def _record_in_memory(log: UsageLog) -> None:
     assert [row.provider for row in log.rows()] == ["child"]
 
 
-def test_a_child_forked_in_mid_write_keeps_its_usage_in_memory(tmp_path: Path) -> None:
-    path = tmp_path / "usage.sqlite3"
+def _writing_behind_a_lock(path: Path) -> tuple[UsageLog, sqlite3.Connection]:
+    """A usage log whose writer thread, handed a due batch, waits inside its write
+    (holding the log's lock): a second connection holds the file's write lock."""
     log = UsageLog(path)
-    # A second connection holds the file's write lock, so the writer thread, handed a
-    # due batch, waits inside its write (holding the log's lock) when the fork comes.
-    other = sqlite3.connect(path, isolation_level=None)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
     for _ in range(BATCH):
         log.record(_row("parent"))
     deadline = time.monotonic() + JOIN_S
     while not log._push_lock.locked() and time.monotonic() < deadline:
         time.sleep(0.01)  # until the writer thread has the batch in hand
+    return log, other
+
+
+def _release(other: sqlite3.Connection) -> None:
+    other.execute("COMMIT")
+    other.close()
+
+
+def _counts(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as db:
+        return dict(db.execute("SELECT provider, COUNT(*) FROM attempts GROUP BY provider"))
+
+
+def test_a_child_forked_in_a_write_that_outlasts_the_wait_keeps_its_usage_in_memory(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "usage.sqlite3"
+    log, other = _writing_behind_a_lock(path)
     try:
         child = _fork(_record_in_memory, log)
     finally:
-        other.execute("COMMIT")
-        other.close()
+        _release(other)
     assert _exit_code(child) == 0  # None: the child hung
     log.flush()
-    with sqlite3.connect(path) as db:
-        counts = dict(db.execute("SELECT provider, COUNT(*) FROM attempts GROUP BY provider"))
-    assert counts == {"parent": BATCH}
+    assert _counts(path) == {"parent": BATCH}
+
+
+def _record_to_file(log: UsageLog) -> None:
+    log.record(_row("child"))
+    log.flush()
+    assert log.problem == ""
+
+
+def test_a_fork_waits_for_a_write_in_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The write ends while the fork waits (which is long here, so that a slow machine
+    # cannot end the wait first): the child finds the file free and writes to it.
+    monkeypatch.setattr(openmux.state._fork, "_FORK_WAIT_S", JOIN_S)
+    path = tmp_path / "usage.sqlite3"
+    log, other = _writing_behind_a_lock(path)
+    releasing = threading.Timer(0.2, _release, (other,))
+    releasing.start()
+    child = _fork(_record_to_file, log)
+    releasing.join()
+    assert _exit_code(child) == 0
+    log.flush()
+    assert _counts(path) == {"parent": BATCH, "child": 1}
