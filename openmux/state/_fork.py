@@ -27,12 +27,11 @@ knows of a file's locks in one record per file, shared by its connections, and t
 child's copy describes the parent's locks: closing the file's last connection drops it,
 so the new connection takes real locks of its own. (Closing does not checkpoint or
 delete the write-ahead log: the parent's connection still holds the file.) A connection
-a thread was still using at the fork (a write that outlasted the wait) is never
-touched again: its mutex may be held for ever,
-closing it would roll back, in the shared write-ahead index, a write the parent is still
-making, and a new connection would share the copied record, taking no real locks (or
-finding the parent's write lock held for ever). That store keeps its state in memory in
-the child, and says so.
+a thread was still using at the fork (a write that outlasted the wait) is never touched
+again: its mutex may be held for ever, closing it would roll back, in the shared
+write-ahead index, a write the parent is still making, and a new connection would share
+the copied record, taking no real locks (or finding the parent's write lock held for
+ever). That store keeps its state in memory in the child, and says so.
 
 What a store still holds at exit is written then (`flush_at_exit`): by atexit, and in
 a child multiprocessing forked, whose end (`os._exit`) skips atexit, by the finalizers
@@ -178,25 +177,29 @@ class StateFile:
 
 _FORK_WAIT_S = 2.0
 """How long a fork waits, in all, for other threads to finish with the stores' files."""
-_held: list[threading.Lock] = []
+_forking = threading.local()
+"""The locks the forking thread took (`held`): its own, should two threads fork at once."""
 
 
 def _hold_files() -> None:
     """Before a fork: take every store's file locks, so that no thread is inside a write
     when it comes (one that outlasts the wait leaves its store in memory in the child)."""
     deadline = time.monotonic() + _FORK_WAIT_S
+    held: list[threading.Lock] = []
+    _forking.held = held
     for store in list(_stores.values()):
         if not isinstance(store, StateFile):
             continue
         for lock in store._file_locks():
             if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 break
-            _held.append(lock)
+            held.append(lock)
 
 
 def _release_files() -> None:
-    while _held:
-        _held.pop().release()
+    held: list[threading.Lock] = getattr(_forking, "held", [])
+    while held:
+        held.pop().release()
 
 
 def flush_at_exit(flush: Callable[[], None]) -> None:
