@@ -25,7 +25,14 @@ from openmux import _json
 from openmux._logging import get_logger
 from openmux.errors import OpenMuxError
 from openmux.server._errors import APIError, stream_error_event, timeout_error
-from openmux.server._wire import ChunkWriter, call_options, completion, completion_id, to_messages
+from openmux.server._wire import (
+    ChunkWriter,
+    call_options,
+    completion,
+    completion_id,
+    is_streamed,
+    to_messages,
+)
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -103,6 +110,7 @@ async def chat_completions(server: OpenMuxServer, request: Request) -> Response:
     started = time.perf_counter()
     body = await server.read_json(request)
     options = {**server.route_options(body), **call_options(body)}
+    streamed = is_streamed(body)
     messages = to_messages(body)
     if "fanout" not in options:
         options["openai_body"] = {k: v for k, v in body.items() if k != _EXTENSION}
@@ -114,7 +122,7 @@ async def chat_completions(server: OpenMuxServer, request: Request) -> Response:
     except OpenMuxError as exc:
         raise server.failure(exc, started) from exc
     route.cache_read = read_cache
-    if body.get("stream"):
+    if streamed:
         stream_options = body.get("stream_options") or {}
         include_usage = bool(
             isinstance(stream_options, dict) and stream_options.get("include_usage")

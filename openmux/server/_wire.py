@@ -29,6 +29,9 @@ from openmux.server._errors import bad_request
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 _RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
+_TOOL_CHOICES = ("none", "auto", "required")
+_SAMPLING_RANGES = {"temperature": 2, "top_p": 1}
+"""Each sampling option's highest value (OpenAI's; the lowest is 0)."""
 
 
 def completion_id() -> str:
@@ -87,15 +90,19 @@ def _message(message: dict[str, Any]) -> BaseMessage:
 
 
 def call_options(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The per-call options for ChatOpenMux: sampling, limits, tools, output format."""
+    """The per-call options for ChatOpenMux: sampling, limits, tools, output format.
+    A value OpenAI would refuse is refused here too, before any provider is asked (each
+    would refuse it in turn)."""
     options: dict[str, Any] = {}
     if body.get("n") not in (None, 1):
         raise bad_request("only n=1 is supported", "n")
-    for name in ("temperature", "top_p"):
+    for name, highest in _SAMPLING_RANGES.items():
         value = body.get(name)
         if value is not None:
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise bad_request(f"'{name}' must be a number", name)
+            if not 0 <= value <= highest:
+                raise bad_request(f"'{name}' must be between 0 and {highest}", name)
             options[name] = value
     seed = body.get("seed")
     if seed is not None:
@@ -103,39 +110,96 @@ def call_options(body: Mapping[str, Any]) -> dict[str, Any]:
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     if limit is not None:
         options["max_tokens"] = _integer(limit, "max_tokens")
+        if options["max_tokens"] < 1:
+            raise bad_request("'max_tokens' must be at least 1", "max_tokens")
     stop = body.get("stop")
     if stop is not None:
         stop = [stop] if isinstance(stop, str) else stop
         if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
             raise bad_request("'stop' must be a string or a list of strings", "stop")
         options["stop"] = stop
-    tools = body.get("tools")
-    if tools:
-        if not isinstance(tools, list) or not all(_is_function_tool(t) for t in tools):
-            raise bad_request(
-                "'tools' must be a list of {'type': 'function', 'function': {'name': ...}}",
-                "tools",
-            )
-        options["tools"] = tools
-        if body.get("tool_choice") is not None:
-            options["tool_choice"] = body["tool_choice"]
-        if body.get("parallel_tool_calls") is not None:
-            options["parallel_tool_calls"] = bool(body["parallel_tool_calls"])
+    if body.get("tools"):
+        options.update(_tool_options(body))
     response_format = body.get("response_format")
     if response_format is not None:
-        kind = response_format.get("type") if isinstance(response_format, dict) else None
-        if kind not in _RESPONSE_FORMATS:
-            raise bad_request(
-                "'response_format.type' must be text, json_object or json_schema",
-                "response_format",
-            )
-        if kind == "json_schema" and not isinstance(response_format.get("json_schema"), dict):
-            raise bad_request(
-                "'response_format.json_schema' must be an object", "response_format.json_schema"
-            )
-        if kind != "text":
+        _check_response_format(response_format)
+        if response_format["type"] != "text":
             options["response_format"] = response_format
     return options
+
+
+def is_streamed(body: Mapping[str, Any]) -> bool:
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool) and stream is not None:
+        raise bad_request("'stream' must be true or false", "stream")
+    return bool(stream)
+
+
+def _tool_options(body: Mapping[str, Any]) -> dict[str, Any]:
+    tools = body["tools"]
+    if not isinstance(tools, list) or not all(_is_function_tool(t) for t in tools):
+        raise bad_request(
+            "'tools' must be a list of {'type': 'function', 'function': {'name': ..., "
+            "'parameters': {...}}}",
+            "tools",
+        )
+    options: dict[str, Any] = {"tools": tools}
+    choice = body.get("tool_choice")
+    if choice is not None:
+        options["tool_choice"] = _tool_choice(choice, {t["function"]["name"] for t in tools})
+    parallel = body.get("parallel_tool_calls")
+    if parallel is not None:
+        if not isinstance(parallel, bool):
+            raise bad_request("'parallel_tool_calls' must be true or false", "parallel_tool_calls")
+        options["parallel_tool_calls"] = parallel
+    return options
+
+
+def _tool_choice(choice: Any, names: set[str]) -> Any:
+    if choice in _TOOL_CHOICES:
+        return choice
+    if isinstance(choice, dict) and isinstance(choice.get("allowed_tools"), dict):
+        return choice  # {"type": "allowed_tools", ...}: passed on for the provider to read
+    name = _chosen_name(choice)
+    if name is None:
+        raise bad_request(
+            "'tool_choice' must be none, auto, required or "
+            "{'type': 'function', 'function': {'name': ...}}",
+            "tool_choice",
+        )
+    if name not in names:
+        message = f"'tool_choice' names {name!r}, which 'tools' does not hold"
+        raise bad_request(message, "tool_choice")
+    return choice
+
+
+def _chosen_name(choice: Any) -> str | None:
+    """The function a `{'type': 'function', 'function': {'name': ...}}` choice names."""
+    if not isinstance(choice, dict) or choice.get("type") != "function":
+        return None
+    function = choice.get("function")
+    name = function.get("name") if isinstance(function, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _check_response_format(response_format: Any) -> None:
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind not in _RESPONSE_FORMATS:
+        raise bad_request(
+            "'response_format.type' must be text, json_object or json_schema", "response_format"
+        )
+    if kind != "json_schema":
+        return
+    spec = response_format.get("json_schema")
+    if not isinstance(spec, dict):
+        raise bad_request(
+            "'response_format.json_schema' must be an object", "response_format.json_schema"
+        )
+    if not isinstance(spec.get("name"), str) or not isinstance(spec.get("schema", {}), dict):
+        raise bad_request(
+            "'response_format.json_schema' needs a 'name' and its 'schema' an object",
+            "response_format.json_schema",
+        )
 
 
 def _integer(value: Any, name: str) -> int:
@@ -145,11 +209,12 @@ def _integer(value: Any, name: str) -> int:
 
 
 def _is_function_tool(tool: Any) -> bool:
+    function = tool.get("function") if isinstance(tool, dict) else None
     return (
-        isinstance(tool, dict)
+        isinstance(function, dict)
         and tool.get("type") == "function"
-        and isinstance(tool.get("function"), dict)
-        and isinstance(tool["function"].get("name"), str)
+        and isinstance(function.get("name"), str)
+        and isinstance(function.get("parameters", {}), dict)
     )
 
 

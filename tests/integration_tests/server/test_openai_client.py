@@ -271,6 +271,57 @@ def test_error_types(start_server: StartServer, server: FakeProviderServer) -> N
     assert "alpha:shared: http_5xx" in unavailable.value.message
 
 
+NAMED_TOOL = {"type": "function", "function": {"name": "get_weather"}}
+REFUSED: list[tuple[str, dict[str, Any]]] = [
+    # (the param OpenAI names, the request's fields beyond model and messages)
+    ("temperature", {"temperature": 2.5}),
+    ("top_p", {"top_p": -0.1}),
+    ("max_tokens", {"max_tokens": 0}),
+    ("max_tokens", {"max_completion_tokens": -5}),
+    ("stream", {"stream": "yes"}),
+    ("tools", {"tools": [{"type": "function", "function": {"name": "f", "parameters": "no"}}]}),
+    ("tool_choice", {"tools": [WEATHER_TOOL], "tool_choice": "sometimes"}),
+    ("tool_choice", {"tools": [WEATHER_TOOL], "tool_choice": 42}),
+    (
+        "tool_choice",
+        {"tools": [WEATHER_TOOL], "tool_choice": {"type": "function", "function": {"name": "x"}}},
+    ),
+    ("parallel_tool_calls", {"tools": [WEATHER_TOOL], "parallel_tool_calls": "yes"}),
+    (
+        "response_format.json_schema",
+        {"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}},
+    ),
+    (
+        "response_format.json_schema",
+        {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": "s"}}},
+    ),
+]
+
+
+def test_values_openai_refuses_are_refused_before_any_provider(
+    base_url: str, server: FakeProviderServer
+) -> None:
+    """Each provider would refuse them in turn (a 400 each, and a 503 at the end)."""
+    api = client(base_url, max_retries=0)
+    hits = {name: provider.hits for name, provider in server.providers.items()}
+    for param, fields in REFUSED:
+        with pytest.raises(openai.BadRequestError) as refused:
+            api.chat.completions.create(model="openmux/auto", messages=ask("hi"), extra_body=fields)
+        assert refused.value.param == param, fields
+        assert "\n" not in refused.value.message
+    assert {name: provider.hits for name, provider in server.providers.items()} == hits
+    # Their valid neighbours still pass.
+    answer = api.chat.completions.create(
+        model="openmux/auto",
+        messages=ask("What is the weather in Paris?"),
+        extra_body={"temperature": 2, "top_p": 0, "max_tokens": 1},
+        tools=[WEATHER_TOOL],
+        tool_choice=NAMED_TOOL,
+        parallel_tool_calls=False,
+    )
+    assert answer.choices[0].message.tool_calls
+
+
 def test_all_rate_limited_is_429_with_retry_after(
     start_server: StartServer, server: FakeProviderServer
 ) -> None:
