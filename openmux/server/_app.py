@@ -234,11 +234,7 @@ class OpenMuxServer:
         name = body.get("model")
         if not isinstance(name, str) or not name:
             raise bad_request("'model' is required: openmux/auto picks one", "model")
-        texts = body.get("input")
-        if isinstance(texts, str):
-            texts = [texts]
-        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-            raise bad_request("'input' must be a non-empty string or list of strings", "input")
+        texts = _texts(body.get("input"))
         encoding = body.get("encoding_format") or "float"
         if encoding not in ("float", "base64"):
             raise bad_request("'encoding_format' must be float or base64", "encoding_format")
@@ -320,6 +316,26 @@ class OpenMuxServer:
 
 
 _TASKS = tuple(task.value for task in TaskType)
+
+
+def _texts(given: Any) -> list[str]:
+    """An embeddings request's `input` as texts."""
+    texts = [given] if isinstance(given, str) else given
+    if isinstance(texts, list) and texts and all(isinstance(t, str) and t for t in texts):
+        return texts
+    if isinstance(texts, list) and texts and all(_token_ids(t) for t in texts):
+        raise bad_request(
+            "'input' holds token ids, and this server embeds text: send strings "
+            "(LangChain's OpenAIEmbeddings: check_embedding_ctx_length=False)",
+            "input",
+        )
+    raise bad_request("'input' must be a non-empty string or list of non-empty strings", "input")
+
+
+def _token_ids(item: Any) -> bool:
+    return isinstance(item, int) or (
+        isinstance(item, list) and bool(item) and all(isinstance(i, int) for i in item)
+    )
 
 
 def _model_entry(name: str, owner: str) -> dict[str, Any]:

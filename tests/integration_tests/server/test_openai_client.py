@@ -197,6 +197,21 @@ def test_embeddings_float_and_base64(base_url: str) -> None:
     assert floats.data[0].embedding == pytest.approx(answer.data[0].embedding, rel=1e-6)
 
 
+def test_embeddings_refuse_token_ids_and_empty_texts_with_the_fix(
+    base_url: str, server: FakeProviderServer
+) -> None:
+    # LangChain's OpenAIEmbeddings sends token ids unless told not to: the error says how.
+    api = client(base_url, max_retries=0)
+    hits = {name: provider.hits for name, provider in server.providers.items()}
+    for token_ids in ([[9906, 1917], [15339]], [9906, 1917]):
+        with pytest.raises(openai.BadRequestError, match="check_embedding_ctx_length=False"):
+            api.embeddings.create(model="openmux/auto", input=token_ids)
+    with pytest.raises(openai.BadRequestError, match="non-empty strings") as empty:
+        api.embeddings.create(model="openmux/auto", input=["a text", ""])
+    assert empty.value.param == "input"
+    assert {name: provider.hits for name, provider in server.providers.items()} == hits
+
+
 def test_models_list_and_retrieve(base_url: str) -> None:
     api = client(base_url)
     ids = [model.id for model in api.models.list()]
