@@ -76,12 +76,10 @@ def restart_in_children(store: RestartsInChild) -> None:
     _stores[next(_registered)] = store
 
 
-def _release_inherited(db: sqlite3.Connection | None, *, in_use: bool) -> bool:
-    """Put an inherited connection out of use: True when it was closed, or there was
-    none (its file may be opened again), False when a thread was using it at the fork
-    (`in_use`, read from the lock that guards it): kept, untouched, for the child's life."""
-    if db is None:
-        return True
+def _release_inherited(db: sqlite3.Connection, *, in_use: bool) -> bool:
+    """Put an inherited connection out of use: True when it was closed (its file may be
+    opened again), False when a thread was using it at the fork (`in_use`, read from the
+    locks that guard it): kept, untouched, for the child's life."""
     if in_use:
         _abandoned.append(db)
         return False
@@ -160,8 +158,9 @@ class StateFile:
 
     def _open_now(self) -> None:
         with self._opening:
-            if not self._waiting or self._opens_with is None or self.path is None:
+            if not self._waiting:
                 return  # another thread opened it meanwhile
+            assert self._opens_with is not None  # set wherever `_waiting` is
             if self._inherited is not None:
                 inherited, in_use = self._inherited
                 self._inherited = None
