@@ -129,10 +129,8 @@ def call_options(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def is_streamed(body: Mapping[str, Any]) -> bool:
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool) and stream is not None:
-        raise bad_request("'stream' must be true or false", "stream")
-    return bool(stream)
+    stream = body.get("stream")
+    return stream is not None and _boolean(stream, "stream")
 
 
 def _tool_options(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -149,9 +147,7 @@ def _tool_options(body: Mapping[str, Any]) -> dict[str, Any]:
         options["tool_choice"] = _tool_choice(choice, {t["function"]["name"] for t in tools})
     parallel = body.get("parallel_tool_calls")
     if parallel is not None:
-        if not isinstance(parallel, bool):
-            raise bad_request("'parallel_tool_calls' must be true or false", "parallel_tool_calls")
-        options["parallel_tool_calls"] = parallel
+        options["parallel_tool_calls"] = _boolean(parallel, "parallel_tool_calls")
     return options
 
 
@@ -200,6 +196,12 @@ def _check_response_format(response_format: Any) -> None:
             "'response_format.json_schema' needs a 'name' and its 'schema' an object",
             "response_format.json_schema",
         )
+
+
+def _boolean(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise bad_request(f"'{name}' must be true or false", name)
+    return value
 
 
 def _integer(value: Any, name: str) -> int:
