@@ -73,8 +73,10 @@ class Model:
         n_grams = len(features.rows)
         n_chars = n_grams - n_words
         known = [r for w in features.words if (r := self.semantic_rows.get(w)) is not None]
-        # `take` gathers the same rows as fancy indexing, at half its cost.
-        rows = self.weights.take(features.rows + known, axis=0)
+        indices = features.rows + known
+        # `take` gathers the same rows as fancy indexing, at half its cost; `fromiter` with
+        # the type given skips the type discovery `np.array` does for each list item.
+        rows = self.weights.take(np.fromiter(indices, np.intp, len(indices)), axis=0)
         logits = list(self.bias)
         for value, weights in zip(features.dense, self.w_dense, strict=True):
             if value:
@@ -83,10 +85,9 @@ class Model:
         # (adding rows one by one in Python, or one sum per family, cost more).
         ws = 1.0 / math.sqrt(n_words) if n_words else 0.0
         cs = 1.0 / math.sqrt(n_chars) if n_chars else 0.0
-        scales = [ws] * n_words + [cs] * n_chars
-        if known:
-            scales += [1.0 / len(known)] * len(known)
-        _add(logits, (np.array(scales, dtype=np.float32) @ rows).tolist(), 1.0)
+        family_scales = np.array((ws, cs, 1.0 / len(known) if known else 0.0), np.float32)
+        scales = family_scales.repeat((n_words, n_chars, len(known)))
+        _add(logits, (scales @ rows).tolist(), 1.0)
         return Scored(logits, features.words, rows, ws, cs)
 
     def proba(self, logits: list[float]) -> list[float]:
