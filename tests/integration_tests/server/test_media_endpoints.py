@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 import io
 import wave
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from openai import OpenAI
@@ -77,3 +79,47 @@ def test_media_errors_are_openai_errors(media_url: str, server: FakeProviderServ
         server.providers[name].fault = Fault.status(429, retry_after=60)
     with pytest.raises(openai.RateLimitError):
         client.images.generate(model="openmux/auto", prompt="a fox")
+
+
+def _media_config(server: FakeProviderServer) -> dict[str, Any]:
+    config: dict[str, Any] = fake_config(server)
+    for name in ("alpha", "beta"):
+        config["providers"][name].update(
+            free=True,
+            image_models=[f"{name}-image"],
+            speech_models=[f"{name}-tts"],
+            transcription_models=[f"{name}-whisper"],
+        )
+    return config
+
+
+def _asked(server: FakeProviderServer) -> list[str]:
+    return [r.endpoint for p in server.providers.values() for r in p.requests]
+
+
+def test_a_chunked_upload_over_the_limit_is_refused(
+    server: FakeProviderServer, start_server: StartServer
+) -> None:
+    # No content-length: the limit holds while the body is read, not only when declared.
+    url = start_server(_media_config(server), max_request_bytes=64 * 1024)
+    head = (
+        b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nopenmux/auto\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+        b"Content-Type: audio/wav\r\n\r\n"
+    )
+
+    def body() -> Iterator[bytes]:
+        yield head
+        for _ in range(20):
+            yield b"R" * 16 * 1024
+        yield b"\r\n--b--\r\n"
+
+    response = httpx.post(
+        f"{url}/audio/transcriptions",
+        content=body(),
+        headers={"content-type": "multipart/form-data; boundary=b"},
+        timeout=30,
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+    assert _asked(server) == []
