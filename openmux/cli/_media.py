@@ -55,8 +55,24 @@ def _fail(exc: Exception) -> int:
     return 2
 
 
+def _unwritable(output: str | None) -> str | None:
+    """Why `-o` cannot be written, found before a provider is asked (and its answer lost)."""
+    if not output:
+        return None
+    path = Path(output).expanduser()
+    if path.is_dir():
+        return f"-o {output} is a directory: name a file in it"
+    if not path.parent.is_dir():
+        return f"-o {output}: there is no directory {str(path.parent)!r}; create it first"
+    return None
+
+
 def _saved(media: Any, output: str | None, stem: str, args: argparse.Namespace) -> int:
-    path = media.save(output or f"{stem}{media.suffix}")
+    try:
+        path = media.save(output or f"{stem}{media.suffix}")
+    except OSError as exc:
+        print(f"openmux: could not write {exc.filename or output}: {exc.strerror}", file=sys.stderr)
+        return 1
     if args.json:
         info = _summary(media.metadata, path=str(path), mime_type=media.mime_type)
         print(json.dumps({**info, "bytes": len(media.data)}))
@@ -72,6 +88,9 @@ def _saved(media: Any, output: str | None, stem: str, args: argparse.Namespace) 
 def run_image(args: argparse.Namespace) -> int:
     from openmux.media import generate_image
 
+    if problem := _unwritable(args.output):
+        print(f"openmux: {problem}", file=sys.stderr)
+        return 2
     try:
         image = generate_image(" ".join(args.prompt), size=args.size, **_routing(args))
     except (OpenMuxError, ValueError) as exc:
@@ -82,6 +101,9 @@ def run_image(args: argparse.Namespace) -> int:
 def run_speak(args: argparse.Namespace) -> int:
     from openmux.media import speak
 
+    if problem := _unwritable(args.output):
+        print(f"openmux: {problem}", file=sys.stderr)
+        return 2
     audio_format = args.audio_format
     if audio_format is None and args.output:
         audio_format = {".mp3": "mp3", ".wav": "wav"}.get(Path(args.output).suffix.lower())

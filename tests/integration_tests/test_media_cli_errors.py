@@ -1,0 +1,58 @@
+"""The media verbs and their neighbours from a shell, given bad arguments: one clear line on
+stderr, a non-zero exit, no traceback, and no provider asked for the user's own mistake."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from openmux.testing import FakeProvider, FakeProviderServer
+from tests.helpers import run_cli
+
+
+@pytest.fixture
+def provider(clean_environment: Path, fake_provider_server: FakeProviderServer) -> FakeProvider:
+    fake = fake_provider_server.add_provider("fake", models=["chat-1"], reply="hello")
+    (clean_environment / "openmux.toml").write_text(
+        f"""[router]
+providers = ["fake"]
+
+[providers.fake]
+protocol = "openai"
+base_url = "{fake.base_url}"
+free = true
+models = ["chat-1"]
+image_models = ["img-1"]
+speech_models = ["tts-1"]
+transcription_models = ["whisper-1"]
+
+[timeouts]
+first_token = 5
+total = 5
+""",
+        encoding="utf-8",
+    )
+    return fake
+
+
+def _refused(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+def test_an_output_path_that_cannot_be_written_is_refused_before_asking(
+    provider: FakeProvider, clean_environment: Path
+) -> None:
+    (clean_environment / "folder").mkdir()
+    for args in (
+        ("image", "a red fox", "-o", "folder"),
+        ("image", "a red fox", "-o", "missing/fox.png"),
+        ("speak", "hello", "-o", "folder"),
+    ):
+        _refused(run_cli(*args, timeout=120), args[-1])
+    assert provider.requests == []
