@@ -17,6 +17,8 @@ _MIN_COLUMN_WIDTH = 32
 
 
 def add_compare_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from openmux.cli import _task_name
+
     compare = commands.add_parser(
         "compare",
         help="ask several models at once; show their answers side by side, then the combined one",
@@ -25,7 +27,11 @@ def add_compare_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     compare.add_argument("text", nargs="*", help="the question (read from stdin when absent)")
     compare.add_argument(
-        "-n", type=int, default=3, metavar="N", help="ask the top N distinct models (default 3)"
+        "-n",
+        type=_model_count,
+        default=3,
+        metavar="N",
+        help="ask the top N distinct models (default 3)",
     )
     compare.add_argument(
         "--models",
@@ -46,8 +52,20 @@ def add_compare_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     compare.add_argument("--json", action="store_true", help="print the answers as JSON")
     compare.add_argument("--provider", help="only this provider's models")
     compare.add_argument(
-        "--task", help="skip classification: chat, code, tts, audio, embeddings, image, other"
+        "--task",
+        type=_task_name,
+        help="skip classification: chat, code, tts, audio, embeddings, image, other",
     )
+
+
+def _model_count(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of models") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{value}: ask at least 1 model")
+    return count
 
 
 def _fanout(args: argparse.Namespace) -> int | list[str]:
@@ -135,6 +153,9 @@ def run_compare(args: argparse.Namespace) -> int:
     text = " ".join(args.text) if args.text else sys.stdin.read()
     if not text.strip():
         print("openmux compare: nothing to ask (give the question as an argument)", file=sys.stderr)
+        return 2
+    if args.models and not _fanout(args):
+        print("openmux compare: --models names no model (give ID or PROVIDER:ID)", file=sys.stderr)
         return 2
     routing = {k: getattr(args, k) for k in ("provider", "task") if getattr(args, k, None)}
     try:

@@ -56,3 +56,17 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_asking(
     ):
         _refused(run_cli(*args, timeout=120), args[-1])
     assert provider.requests == []
+
+
+def test_compare_refuses_what_asks_no_model(provider: FakeProvider) -> None:
+    for args, words in (
+        (("-n", "0"), ("-n", "at least 1")),
+        (("--models", ","), ("--models", "no model")),
+        (("--task", "bogus"), ("'bogus' is not a task",)),
+    ):
+        result = run_cli("compare", *args, "hello", timeout=120)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        for word in words:
+            assert word in result.stderr, result.stderr
+    assert provider.requests == []
