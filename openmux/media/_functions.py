@@ -59,7 +59,10 @@ def transcription_request(
         path = Path(audio).expanduser()
         if not path.is_file():
             raise ValueError(f"no audio file at {str(path)!r}: give the path of a recording")
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read the recording {str(path)!r}: {exc.strerror}") from exc
     else:
         data = bytes(audio)
     if not data:

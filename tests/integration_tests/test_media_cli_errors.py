@@ -70,3 +70,13 @@ def test_compare_refuses_what_asks_no_model(provider: FakeProvider) -> None:
         for word in words:
             assert word in result.stderr, result.stderr
     assert provider.requests == []
+
+
+def test_a_recording_that_cannot_be_read_is_named(
+    provider: FakeProvider, clean_environment: Path
+) -> None:
+    unreadable = Path("/proc/self/mem")  # a file whose read fails, even for root
+    if not unreadable.is_file():
+        pytest.skip("needs Linux's /proc")
+    _refused(run_cli("transcribe", str(unreadable), timeout=120), str(unreadable))
+    assert provider.requests == []
