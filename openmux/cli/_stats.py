@@ -37,6 +37,9 @@ def run_stats(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.plot and (problem := _unwritable(Path(args.plot).expanduser())):
+        print(f"openmux: --plot {args.plot}: {problem}", file=sys.stderr)
+        return 2
     try:
         data = usage(args.since)
     except ValueError as exc:
@@ -48,10 +51,22 @@ def run_stats(args: argparse.Namespace) -> int:
         print(render_text(data, args.since))
         print(f"(from {state_backend().describe()})")
     if args.plot:
-        write_plot(Path(args.plot), data, f"OpenMux usage since {data['since']}")
+        try:
+            write_plot(Path(args.plot), data, f"OpenMux usage since {data['since']}")
+        except OSError as exc:
+            print(f"openmux: could not write {args.plot}: {exc.strerror}", file=sys.stderr)
+            return 1
         if not args.json:
             print(f"chart written to {args.plot}")
     return 0
+
+
+def _unwritable(path: Path) -> str | None:
+    if path.is_dir():
+        return "that is a directory; name a file"
+    if not path.parent.is_dir():
+        return f"there is no directory {str(path.parent)!r}; create it first"
+    return None
 
 
 def render_text(data: dict[str, Any], since: str) -> str:

@@ -80,3 +80,11 @@ def test_a_recording_that_cannot_be_read_is_named(
         pytest.skip("needs Linux's /proc")
     _refused(run_cli("transcribe", str(unreadable), timeout=120), str(unreadable))
     assert provider.requests == []
+
+
+def test_stats_names_a_plot_file_it_cannot_write(clean_environment: Path) -> None:
+    (clean_environment / "chart.svg").mkdir()
+    for target in ("missing/usage.svg", "chart.svg"):
+        result = run_cli("stats", "--plot", target, timeout=120)
+        _refused(result, target)
+        assert result.stdout == ""
