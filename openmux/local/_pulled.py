@@ -98,11 +98,17 @@ def hub_download(
     naming `what` was being pulled."""
     try:
         from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import HfHubHTTPError
+        from huggingface_hub.errors import HfHubHTTPError, HFValidationError
     except ImportError as exc:
         raise OpenMuxError(
             f'openmux pull needs huggingface_hub: pip install "openmux[{extra}]"'
         ) from exc
+    endpoint = endpoint or os.environ.get("HF_ENDPOINT")
+    if endpoint and not endpoint.lower().startswith(("http://", "https://")):
+        raise OpenMuxError(
+            f"could not pull {what}: the hub endpoint {endpoint!r} is not an http:// or "
+            "https:// URL"
+        )
     try:
         return str(
             hf_hub_download(
@@ -110,7 +116,7 @@ def hub_download(
                 filename,
                 revision=revision,
                 local_dir=folder,
-                endpoint=endpoint or os.environ.get("HF_ENDPOINT"),
+                endpoint=endpoint,
                 token=token or os.environ.get("HF_TOKEN") or False,
             )
         )
@@ -120,6 +126,8 @@ def hub_download(
             f"could not pull {what}: the hub answered HTTP {status} for {repo_id}/{filename};"
             " check the repository and file name (and HF_TOKEN for gated models)"
         ) from exc
+    except HFValidationError as exc:  # a repository id the hub cannot have
+        raise OpenMuxError(f"could not pull {what}: {exc}") from exc
     except OSError as exc:
         raise OpenMuxError(f"could not pull {what}: {exc}") from exc
 

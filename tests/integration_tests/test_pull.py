@@ -79,3 +79,17 @@ def test_models_local_lists_bundled_and_pulled_models(models_dir: Path) -> None:
     if local_chat_available():
         assert ("local", BUNDLED_CHAT_MODEL_ID) in listed
     assert all(provider in ("local", "ollama", "lmstudio", "llamacpp") for provider, _ in listed)
+
+
+def test_cli_pull_explains_a_bad_repo_id_and_endpoint_in_one_line() -> None:
+    for args, words in (
+        (("../../etc/passwd.gguf",), ("../..",)),
+        (("someone/tiny-GGUF/tiny.gguf", "--endpoint", "not-a-url"), ("not-a-url", "http")),
+    ):
+        result = run_cli("pull", *args, timeout=120)
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        for word in words:
+            assert word in result.stderr, result.stderr
+    assert pulled_models() == []
