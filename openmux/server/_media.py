@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from openmux.server._app import OpenMuxServer
 
 _SPEECH_FORMATS = ("wav", "mp3")
+# OpenAI's limit on /v1/audio/speech's input.
+_SPEECH_MAX_CHARS = 4096
 
 
 def _routing(server: OpenMuxServer, body: dict[str, Any]) -> dict[str, Any]:
@@ -79,16 +81,24 @@ async def audio_speech(server: OpenMuxServer, request: Request) -> Response:
     started = time.perf_counter()
     body = await server.read_json(request)
     text = _text(body, "input")
+    if len(text) > _SPEECH_MAX_CHARS:
+        raise bad_request(
+            f"'input' is {len(text)} characters; the limit is {_SPEECH_MAX_CHARS}: "
+            "split the text and ask for each part",
+            "input",
+        )
     audio_format = body.get("response_format")
     if audio_format is not None and audio_format not in _SPEECH_FORMATS:
         raise bad_request("'response_format' must be wav or mp3", "response_format")
     voice = body.get("voice")
+    if voice is not None and not isinstance(voice, str):
+        raise bad_request("'voice' must be a string: the model's voice name", "voice")
     sound = await _answer(
         server,
         started,
         aspeak(
             text,
-            voice=voice if isinstance(voice, str) else None,
+            voice=voice,
             audio_format=audio_format,
             llm=server.chat,
             **_routing(server, body),

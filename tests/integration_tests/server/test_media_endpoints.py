@@ -123,3 +123,25 @@ def test_a_chunked_upload_over_the_limit_is_refused(
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
     assert _asked(server) == []
+
+
+def test_speech_openai_refuses_is_refused_before_any_provider_is_asked(
+    server: FakeProviderServer, start_server: StartServer
+) -> None:
+    url = start_server(_media_config(server))
+    client = _client(url)
+    with pytest.raises(openai.BadRequestError, match="4096") as too_long:
+        client.audio.speech.create(model="openmux/auto", input="word " * 1000, voice="alloy")
+    assert too_long.value.body["param"] == "input"  # type: ignore[index]
+    for voice in (5, {"id": "alloy"}):
+        refused = httpx.post(
+            f"{url}/audio/speech",
+            json={"model": "openmux/auto", "input": "Hello", "voice": voice},
+            timeout=30,
+        )
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["param"] == "voice"
+    assert _asked(server) == []
+    # At the limit it is spoken.
+    spoken = client.audio.speech.create(model="openmux/auto", input="a" * 4096, voice="alloy")
+    assert spoken.content[:4] == b"RIFF"
