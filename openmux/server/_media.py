@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import Response
 
 from openmux.errors import OpenMuxError
+from openmux.providers import parse_size
 from openmux.server._chat import answer_headers
 from openmux.server._errors import APIError, bad_request
 
@@ -39,6 +40,19 @@ def _text(body: dict[str, Any], field: str) -> str:
     return value
 
 
+def _size(value: Any) -> str | None:
+    """An image request's `size`: "WIDTHxHEIGHT", or None for the model's own ("auto")."""
+    if value is None or value == "auto":
+        return None
+    if not isinstance(value, str):
+        raise bad_request("'size' must be a string: WIDTHxHEIGHT or auto", "size")
+    try:
+        width, height = parse_size(value)
+    except ValueError as exc:
+        raise bad_request(str(exc), "size") from exc
+    return f"{width}x{height}"
+
+
 async def _answer(server: OpenMuxServer, started: float, call: Any) -> Any:
     try:
         result = await call
@@ -57,16 +71,19 @@ async def images_generations(server: OpenMuxServer, request: Request) -> Respons
     started = time.perf_counter()
     body = await server.read_json(request)
     prompt = _text(body, "prompt")
-    if body.get("n", 1) != 1:
+    # null is OpenAI's "the default" for each optional field.
+    n = body.get("n")
+    if n is not None and (n != 1 or not isinstance(n, int) or isinstance(n, bool)):
         raise bad_request("'n' must be 1: one image per request", "n")
-    if body.get("response_format", "b64_json") != "b64_json":
+    if body.get("response_format") not in (None, "b64_json"):
         raise bad_request(
             "'response_format' must be b64_json (no image hosting)", "response_format"
         )
+    size = _size(body.get("size"))
     image = await _answer(
         server,
         started,
-        agenerate_image(prompt, size=body.get("size"), llm=server.chat, **_routing(server, body)),
+        agenerate_image(prompt, size=size, llm=server.chat, **_routing(server, body)),
     )
     payload = {
         "created": int(time.time()),

@@ -145,3 +145,25 @@ def test_speech_openai_refuses_is_refused_before_any_provider_is_asked(
     # At the limit it is spoken.
     spoken = client.audio.speech.create(model="openmux/auto", input="a" * 4096, voice="alloy")
     assert spoken.content[:4] == b"RIFF"
+
+
+def test_image_fields_take_openai_values_and_types(
+    server: FakeProviderServer, start_server: StartServer
+) -> None:
+    url = start_server(_media_config(server))
+    client = _client(url)
+    # null is OpenAI's "the default" for each; size "auto" lets the model choose.
+    image = client.images.generate(
+        model="openmux/auto", prompt="a red fox", n=None, response_format=None, size="auto"
+    )
+    assert image.data and image.data[0].b64_json
+    assert len(_asked(server)) == 1
+    for field, value in (("n", True), ("n", 1.5), ("size", [64, 64]), ("size", "big")):
+        refused = httpx.post(
+            f"{url}/images/generations",
+            json={"model": "openmux/auto", "prompt": "a red fox", field: value},
+            timeout=30,
+        )
+        assert refused.status_code == 400, (field, value, refused.text)
+        assert refused.json()["error"]["param"] == field
+    assert len(_asked(server)) == 1
