@@ -55,8 +55,10 @@ def speech_request(
 def transcription_request(
     audio: str | Path | bytes, mime_type: str | None, language: str | None
 ) -> tuple[list[HumanMessage], dict[str, Any]]:
+    name = "the recording"
     if isinstance(audio, (str, Path)):
         path = Path(audio).expanduser()
+        name = repr(str(path))
         if not path.is_file():
             raise ValueError(f"no audio file at {str(path)!r}: give the path of a recording")
         try:
@@ -67,12 +69,35 @@ def transcription_request(
         data = bytes(audio)
     if not data:
         raise ValueError("the recording is empty: give an audio file (wav, mp3, ...)")
+    instead = _not_audio(data)
+    if instead is not None:
+        raise ValueError(
+            f"{name} is not a recording ({instead}): give an audio file (wav, mp3, ...)"
+        )
     mime = mime_type or sniff_mime(data, "audio/wav")
     block = {"type": "audio", "base64": base64.b64encode(data).decode("ascii"), "mime_type": mime}
     call: dict[str, Any] = {"task": "audio"}
     if language:
         call["language"] = language
     return [HumanMessage(content=[block])], call
+
+
+def _not_audio(data: bytes) -> str | None:
+    """What the bytes plainly are instead of sound (an image, or text), else None: no
+    recording format's header is printable text."""
+    mime = sniff_mime(data, "")
+    if mime.startswith("image/"):
+        return f"it is an image, {mime}"
+    head = data[:4096]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3 or exc.reason != "unexpected end of data":
+            return None
+        text = head[: exc.start].decode("utf-8")  # a character cut at the 4096th byte
+    if all(char.isprintable() or char.isspace() for char in text):
+        return "it holds text"
+    return None
 
 
 def _routing(options: dict[str, Any]) -> dict[str, Any]:

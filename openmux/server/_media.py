@@ -53,13 +53,15 @@ def _size(value: Any) -> str | None:
     return f"{width}x{height}"
 
 
-async def _answer(server: OpenMuxServer, started: float, call: Any) -> Any:
+async def _answer(
+    server: OpenMuxServer, started: float, call: Any, param: str | None = None
+) -> Any:
     try:
         result = await call
     except OpenMuxError as exc:
         raise server.failure(exc, started) from exc
-    except ValueError as exc:
-        raise bad_request(str(exc)) from exc
+    except ValueError as exc:  # the media functions' checks of their input
+        raise bad_request(str(exc), param) from exc
     server.metrics.record_attempts(result.metadata.get("attempts") or ())
     return result
 
@@ -177,6 +179,7 @@ async def audio_transcriptions(server: OpenMuxServer, request: Request) -> Respo
             llm=server.chat,
             **_routing(server, fields),
         ),
+        param="file",
     )
     headers = answer_headers(transcript.metadata, started)
     if response_format == "text":

@@ -88,3 +88,9 @@ def test_stats_names_a_plot_file_it_cannot_write(clean_environment: Path) -> Non
         result = run_cli("stats", "--plot", target, timeout=120)
         _refused(result, target)
         assert result.stdout == ""
+
+
+def test_transcribe_refuses_a_text_file(provider: FakeProvider, clean_environment: Path) -> None:
+    (clean_environment / "notes.wav").write_text("Meeting notes: ship on Friday.\n")
+    _refused(run_cli("transcribe", "notes.wav", timeout=120), "notes.wav", "not a recording")
+    assert provider.requests == []

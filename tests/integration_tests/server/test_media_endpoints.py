@@ -167,3 +167,20 @@ def test_image_fields_take_openai_values_and_types(
         assert refused.status_code == 400, (field, value, refused.text)
         assert refused.json()["error"]["param"] == field
     assert len(_asked(server)) == 1
+
+
+def test_a_transcription_upload_that_is_no_recording_is_refused(
+    server: FakeProviderServer, start_server: StartServer
+) -> None:
+    client = _client(start_server(_media_config(server)))
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(picture, format="PNG")
+    for upload in (
+        ("notes.txt", b"Meeting notes: ship on Friday.\n", "text/plain"),
+        ("memo.wav", picture.getvalue(), "audio/wav"),
+        ("empty.wav", b"", "audio/wav"),
+    ):
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.audio.transcriptions.create(model="openmux/auto", file=upload)
+        assert refused.value.body["param"] == "file", upload[0]  # type: ignore[index]
+    assert _asked(server) == []
