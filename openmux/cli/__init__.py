@@ -30,6 +30,19 @@ def _task_name(value: str) -> str:
     return value
 
 
+def _unwritable(option: str, value: str) -> str | None:
+    """Why the file an option names cannot be written, found before any work is done
+    (so no provider is asked for an answer that would then be lost)."""
+    from pathlib import Path
+
+    path = Path(value).expanduser()
+    if path.is_dir():
+        return f"{option} {value} is a directory: name a file in it"
+    if not path.parent.is_dir():
+        return f"{option} {value}: there is no directory {str(path.parent)!r}; create it first"
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openmux", description=_DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"openmux {__version__}")

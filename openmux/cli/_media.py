@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from openmux.cli import _unwritable
 from openmux.errors import OpenMuxError
 
 
@@ -55,18 +56,6 @@ def _fail(exc: Exception) -> int:
     return 2
 
 
-def _unwritable(output: str | None) -> str | None:
-    """Why `-o` cannot be written, found before a provider is asked (and its answer lost)."""
-    if not output:
-        return None
-    path = Path(output).expanduser()
-    if path.is_dir():
-        return f"-o {output} is a directory: name a file in it"
-    if not path.parent.is_dir():
-        return f"-o {output}: there is no directory {str(path.parent)!r}; create it first"
-    return None
-
-
 def _saved(media: Any, output: str | None, stem: str, args: argparse.Namespace) -> int:
     try:
         path = media.save(output or f"{stem}{media.suffix}")
@@ -88,7 +77,7 @@ def _saved(media: Any, output: str | None, stem: str, args: argparse.Namespace) 
 def run_image(args: argparse.Namespace) -> int:
     from openmux.media import generate_image
 
-    if problem := _unwritable(args.output):
+    if args.output and (problem := _unwritable("-o", args.output)):
         print(f"openmux: {problem}", file=sys.stderr)
         return 2
     try:
@@ -101,7 +90,7 @@ def run_image(args: argparse.Namespace) -> int:
 def run_speak(args: argparse.Namespace) -> int:
     from openmux.media import speak
 
-    if problem := _unwritable(args.output):
+    if args.output and (problem := _unwritable("-o", args.output)):
         print(f"openmux: {problem}", file=sys.stderr)
         return 2
     audio_format = args.audio_format

@@ -9,6 +9,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from openmux.cli import _unwritable
+
 _BAR = 28
 _PLOT_FORMATS = (".html", ".svg")
 
@@ -37,8 +39,8 @@ def run_stats(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.plot and (problem := _unwritable(Path(args.plot).expanduser())):
-        print(f"openmux: --plot {args.plot}: {problem}", file=sys.stderr)
+    if args.plot and (problem := _unwritable("--plot", args.plot)):
+        print(f"openmux: {problem}", file=sys.stderr)
         return 2
     try:
         data = usage(args.since)
@@ -59,14 +61,6 @@ def run_stats(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"chart written to {args.plot}")
     return 0
-
-
-def _unwritable(path: Path) -> str | None:
-    if path.is_dir():
-        return "that is a directory; name a file"
-    if not path.parent.is_dir():
-        return f"there is no directory {str(path.parent)!r}; create it first"
-    return None
 
 
 def render_text(data: dict[str, Any], since: str) -> str:
