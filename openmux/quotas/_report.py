@@ -37,7 +37,8 @@ def parse_since(text: str, now: float | None = None) -> float:
     value = text.strip().lower()
     match = _SPAN.match(value)
     if match is not None:
-        return now - float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        # A span longer than the epoch's age asks for everything: from the epoch on.
+        return max(0.0, now - float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
     try:
         stamp = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:

@@ -12,6 +12,7 @@ and lists the attempts of every member and of the combiner's own model call.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import warnings
@@ -68,9 +69,11 @@ def check_fanout_options(
         )
     if min_answers is not None and min_answers < 1:
         raise ConfigError("min_answers must be at least 1", source="min_answers=")
-    if member_timeout is not None and member_timeout <= 0:
+    # A range, so that NaN (false in every comparison) is refused too.
+    if member_timeout is not None and not 0 < member_timeout < math.inf:
         raise ConfigError(
-            "member_timeout must be a positive number of seconds", source="member_timeout="
+            "member_timeout must be a positive, finite number of seconds",
+            source="member_timeout=",
         )
 
 

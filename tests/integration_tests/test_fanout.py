@@ -467,6 +467,8 @@ def test_tools_with_vote_pick_one_members_tool_call(server: FakeProviderServer) 
         {"fanout": 2, "combiner": "average"},
         {"fanout": 2, "min_answers": 0},
         {"fanout": 2, "member_timeout": -1},
+        {"fanout": 2, "member_timeout": float("nan")},
+        {"fanout": 2, "member_timeout": float("inf")},
     ],
 )
 def test_bad_options_fail_at_construction(

@@ -195,6 +195,7 @@ def test_two_stores_on_one_file_share_the_count_near_the_limit(tmp_path: Path) -
 def test_since_takes_spans_and_dates() -> None:
     assert parse_since("7d", now=1_000_000.0) == 1_000_000.0 - 7 * 86400
     assert parse_since("2026-12-01") == datetime(2026, 12, 1, tzinfo=timezone.utc).timestamp()
+    assert parse_since("99999999d") == 0.0  # before the epoch: everything
     with pytest.raises(ValueError, match="7d, 24h"):
         parse_since("last week")
 
