@@ -95,7 +95,15 @@ def run_speak(args: argparse.Namespace) -> int:
         return 2
     audio_format = args.audio_format
     if audio_format is None and args.output:
-        audio_format = {".mp3": "mp3", ".wav": "wav"}.get(Path(args.output).suffix.lower())
+        suffix = Path(args.output).suffix.lower()
+        audio_format = {".mp3": "mp3", ".wav": "wav"}.get(suffix)
+        if suffix and audio_format is None:
+            print(
+                f"openmux: -o {args.output}: speech is written as .wav or .mp3 "
+                "(or give --format to use this name anyway)",
+                file=sys.stderr,
+            )
+            return 2
     try:
         sound = speak(
             " ".join(args.text), voice=args.voice, audio_format=audio_format, **_routing(args)

@@ -53,6 +53,7 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_asking(
         ("image", "a red fox", "-o", "folder"),
         ("image", "a red fox", "-o", "missing/fox.png"),
         ("speak", "hello", "-o", "folder"),
+        ("speak", "hello", "-o", "hello.ogg"),  # speech comes as wav or mp3
     ):
         _refused(run_cli(*args, timeout=120), args[-1])
     assert provider.requests == []
