@@ -28,8 +28,9 @@ _SPEECH_FORMATS = ("wav", "mp3")
 _SPEECH_MAX_CHARS = 4096
 
 
-def _routing(server: OpenMuxServer, body: dict[str, Any]) -> dict[str, Any]:
+def _routing(server: OpenMuxServer, body: dict[str, Any], task: str) -> dict[str, Any]:
     options = server.route_options(body)
+    server.check_model_for(body["model"], task)
     return {key: options[key] for key in ("model", "provider") if options.get(key)}
 
 
@@ -85,7 +86,7 @@ async def images_generations(server: OpenMuxServer, request: Request) -> Respons
     image = await _answer(
         server,
         started,
-        agenerate_image(prompt, size=size, llm=server.chat, **_routing(server, body)),
+        agenerate_image(prompt, size=size, llm=server.chat, **_routing(server, body, "image")),
     )
     payload = {
         "created": int(time.time()),
@@ -120,7 +121,7 @@ async def audio_speech(server: OpenMuxServer, request: Request) -> Response:
             voice=voice,
             audio_format=audio_format,
             llm=server.chat,
-            **_routing(server, body),
+            **_routing(server, body, "tts"),
         ),
     )
     headers = answer_headers(sound.metadata, started)
@@ -177,7 +178,7 @@ async def audio_transcriptions(server: OpenMuxServer, request: Request) -> Respo
             mime_type=upload.content_type or None,
             language=fields.get("language"),
             llm=server.chat,
-            **_routing(server, fields),
+            **_routing(server, fields, "audio"),
         ),
         param="file",
     )

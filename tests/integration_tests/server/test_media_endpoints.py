@@ -21,8 +21,7 @@ from tests.integration_tests.server.conftest import FAKE_PROVIDERS, StartServer,
 PROVIDERS = FAKE_PROVIDERS
 
 
-@pytest.fixture
-def media_url(server: FakeProviderServer, start_server: StartServer) -> str:
+def _media_config(server: FakeProviderServer) -> dict[str, Any]:
     config: dict[str, Any] = fake_config(server)
     for name in ("alpha", "beta"):
         config["providers"][name].update(
@@ -31,7 +30,12 @@ def media_url(server: FakeProviderServer, start_server: StartServer) -> str:
             speech_models=[f"{name}-tts"],
             transcription_models=[f"{name}-whisper"],
         )
-    return start_server(config)
+    return config
+
+
+@pytest.fixture
+def media_url(server: FakeProviderServer, start_server: StartServer) -> str:
+    return start_server(_media_config(server))
 
 
 def _client(base_url: str) -> OpenAI:
@@ -79,18 +83,6 @@ def test_media_errors_are_openai_errors(media_url: str, server: FakeProviderServ
         server.providers[name].fault = Fault.status(429, retry_after=60)
     with pytest.raises(openai.RateLimitError):
         client.images.generate(model="openmux/auto", prompt="a fox")
-
-
-def _media_config(server: FakeProviderServer) -> dict[str, Any]:
-    config: dict[str, Any] = fake_config(server)
-    for name in ("alpha", "beta"):
-        config["providers"][name].update(
-            free=True,
-            image_models=[f"{name}-image"],
-            speech_models=[f"{name}-tts"],
-            transcription_models=[f"{name}-whisper"],
-        )
-    return config
 
 
 def _asked(server: FakeProviderServer) -> list[str]:
@@ -184,3 +176,24 @@ def test_a_transcription_upload_that_is_no_recording_is_refused(
             client.audio.transcriptions.create(model="openmux/auto", file=upload)
         assert refused.value.body["param"] == "file", upload[0]  # type: ignore[index]
     assert _asked(server) == []
+
+
+def test_another_tasks_model_name_is_refused_before_any_provider(
+    media_url: str, server: FakeProviderServer
+) -> None:
+    client = _client(media_url)
+    audio = client.audio.speech.create(model="openmux/tts", input="Hello", voice="alloy").content
+    image = client.images.generate(model="openmux/image", prompt="a red fox", size="256x256")
+    assert image.data is not None
+    asked = len(_asked(server))
+    for call in (
+        lambda: client.images.generate(model="openmux/chat", prompt="a red fox"),
+        lambda: client.images.generate(model="openmux/fanout", prompt="a red fox"),
+        lambda: client.audio.speech.create(model="openmux/image", input="Hello", voice="alloy"),
+        lambda: client.audio.transcriptions.create(
+            model="openmux/tts", file=("hello.wav", audio, "audio/wav")
+        ),
+    ):
+        with pytest.raises(openai.NotFoundError, match="GET /v1/models"):
+            call()
+    assert len(_asked(server)) == asked
