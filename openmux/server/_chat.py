@@ -10,11 +10,13 @@ quirks applied) instead of a conversion to LangChain messages and back.
 from __future__ import annotations
 
 import asyncio
+import string
 import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import quote
 
 from langchain_core.messages import AIMessageChunk, BaseMessageChunk
 from starlette.requests import ClientDisconnect
@@ -50,8 +52,21 @@ FANOUT_HEADER = "x-openmux-fanout"
 # The body field holding OpenMux's own options: never sent to a provider.
 _EXTENSION = "openmux"
 
+# What a header value keeps as it is when it must be percent-encoded: printable ASCII but '%'.
+_HEADER_SAFE = string.punctuation.replace("%", "") + " "
+
 _log = get_logger("openmux.server")
 T = TypeVar("T")
+
+
+def _header_value(value: object) -> str:
+    """`value` as a response header can carry it. A model id comes from the client (a pin
+    is sent on as given) or from a provider's listing, and may hold what no header can
+    (text beyond Latin-1, CR/LF): such a value is percent-encoded (UTF-8)."""
+    text = str(value)
+    if text.isascii() and text.isprintable():
+        return text
+    return quote(text, safe=_HEADER_SAFE)
 
 
 def route_headers(
@@ -61,9 +76,9 @@ def route_headers(
     request's time once `waited_ms` (on providers, and backing off between tries) is out."""
     elapsed_ms = (time.perf_counter() - started) * 1000
     headers = {
-        "x-openmux-provider": str(meta.get("provider")),
-        "x-openmux-model": str(meta.get("model")),
-        "x-openmux-task": str(meta.get("task")),
+        "x-openmux-provider": _header_value(meta.get("provider")),
+        "x-openmux-model": _header_value(meta.get("model")),
+        "x-openmux-task": _header_value(meta.get("task")),
         "x-openmux-attempts": str(attempts),
         "x-openmux-overhead-ms": f"{max(0.0, elapsed_ms - waited_ms):.2f}",
     }
@@ -78,7 +93,7 @@ def route_headers(
 def rate_limit_headers(route: RouteRequest) -> dict[str, str]:
     """The answering provider's `x-ratelimit-*` headers (counts and reset times only)."""
     return {
-        name: value
+        name: _header_value(value)
         for name, value in route.rate_limit_headers.items()
         if name.startswith(_RATE_LIMIT_PREFIX)
     }

@@ -4,6 +4,7 @@ headers, quota headroom in /metrics, and 429 when every candidate is over its qu
 from __future__ import annotations
 
 import time
+from urllib.parse import unquote
 
 import httpx
 import openai
@@ -86,6 +87,31 @@ def test_rate_limit_headers_pass_through(base_url: str, limited: FakeProviderSer
         assert raw.headers[name] == value
     # Only rate-limit headers cross: the provider's own request id stays behind.
     assert "x-request-id" not in raw.headers
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
+@pytest.mark.parametrize("model_id", ["模型", "a\r\nx-injected: 1"], ids=["non-latin-1", "crlf"])
+def test_a_model_id_no_header_can_hold_still_gets_its_answer(
+    base_url: str, model_id: str, stream: bool
+) -> None:
+    """A pinned id goes to the provider as given (llama.cpp answers any), and a provider's
+    listing may hold any id: the header naming it is percent-encoded, never a 500 or a cut
+    connection, and never a header of the id's making."""
+    api = OpenAI(base_url=base_url, api_key="unused", max_retries=0)
+    raw = api.chat.completions.with_raw_response.create(
+        model=f"alpha:{model_id}", messages=ASK, stream=stream
+    )
+    assert raw.headers["x-openmux-provider"] == "alpha"
+    assert unquote(raw.headers["x-openmux-model"]) == model_id
+    assert "x-injected" not in raw.headers
+    if stream:
+        chunks = list(raw.parse())
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == ALPHA_REPLY
+    else:
+        answer = raw.parse()
+        assert answer.model == f"alpha:{model_id}"
+        assert answer.choices[0].message.content == ALPHA_REPLY
 
 
 def test_langchain_client_sees_route_and_rate_limits(
