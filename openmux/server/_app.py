@@ -198,6 +198,10 @@ class OpenMuxServer:
                 f"'openmux' takes an object with: {', '.join(sorted(_EXTENSION_OPTIONS))}",
                 "openmux",
             )
+        for name, (fits, kind) in _EXTENSION_TYPES.items():
+            value = extension.get(name)
+            if value is not None and not fits(value):
+                raise bad_request(f"'openmux.{name}' must be {kind}", f"openmux.{name}")
         return dict(extension)
 
     def failure(self, exc: OpenMuxError, started: float) -> APIError:
@@ -319,6 +323,25 @@ class OpenMuxServer:
 
 
 _TASKS = tuple(task.value for task in TaskType)
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# The JSON type of each `openmux` option that ChatOpenMux's own checks take on trust
+# (`fanout` has its own check, with the fix).
+_EXTENSION_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "provider": (lambda value: isinstance(value, str), "a provider name"),
+    "combiner": (lambda value: isinstance(value, str), "a combiner name"),
+    "judge": (lambda value: isinstance(value, str), "a model name (PROVIDER:ID)"),
+    "min_answers": (_is_whole, "a whole number"),
+    "member_timeout": (_is_number, "a number of seconds"),
+}
 
 
 def _texts(given: Any) -> list[str]:

@@ -253,6 +253,41 @@ def test_fanout_model(base_url: str, server: FakeProviderServer) -> None:
     assert "[alpha:shared]" in content and "[beta:shared]" in content
 
 
+# `openmux` options of a type no option takes: (the option, the options sent).
+WRONG_TYPED_OPTIONS = [
+    ("provider", {"provider": {"name": "alpha"}}),
+    ("provider", {"provider": ["alpha"]}),
+    ("combiner", {"fanout": 2, "combiner": ["vote"]}),
+    ("judge", {"fanout": 2, "judge": {"model": "alpha:shared"}}),
+    ("min_answers", {"fanout": 2, "min_answers": "2"}),
+    ("min_answers", {"fanout": 2, "min_answers": 1.5}),
+    ("member_timeout", {"fanout": 2, "member_timeout": "5"}),
+    ("member_timeout", {"fanout": 2, "member_timeout": [5]}),
+]
+
+
+def test_openmux_options_of_the_wrong_type_are_400(
+    base_url: str, server: FakeProviderServer
+) -> None:
+    api = client(base_url, max_retries=0)
+    hits = {name: provider.hits for name, provider in server.providers.items()}
+    for option, options in WRONG_TYPED_OPTIONS:
+        with pytest.raises(openai.BadRequestError) as refused:
+            api.chat.completions.create(
+                model="openmux/auto", messages=ask("hi"), extra_body={"openmux": options}
+            )
+        assert refused.value.param == f"openmux.{option}", options
+        assert "\n" not in refused.value.message
+    assert {name: provider.hits for name, provider in server.providers.items()} == hits
+    # Rightly typed, they pass.
+    answer = api.chat.completions.create(
+        model="openmux/auto",
+        messages=ask("hi"),
+        extra_body={"openmux": {"fanout": 2, "min_answers": 1, "member_timeout": 5}},
+    )
+    assert answer.choices[0].message.content
+
+
 def test_error_types(start_server: StartServer, server: FakeProviderServer) -> None:
     api = client(start_server(max_request_bytes=2000), max_retries=0)
     with pytest.raises(openai.NotFoundError) as missing:
