@@ -53,6 +53,15 @@ def to_messages(body: Mapping[str, Any]) -> list[BaseMessage]:
                 f"messages[{index}] (role 'tool') needs a 'tool_call_id'",
                 f"messages[{index}].tool_call_id",
             )
+        calls = message.get("tool_calls")
+        if calls is not None and not (
+            isinstance(calls, list) and all(isinstance(call, dict) for call in calls)
+        ):
+            raise bad_request(
+                f"messages[{index}].tool_calls must be a list of "
+                "{'id': ..., 'type': 'function', 'function': {'name': ..., 'arguments': ...}}",
+                f"messages[{index}].tool_calls",
+            )
     messages = []
     for index, message in enumerate(raw):
         try:

@@ -288,6 +288,17 @@ def test_openmux_options_of_the_wrong_type_are_400(
     assert answer.choices[0].message.content
 
 
+@pytest.mark.parametrize("calls", ["get_weather", ["get_weather"], {"id": "call_1"}, 5])
+def test_tool_calls_not_a_list_of_objects_are_400(base_url: str, calls: Any) -> None:
+    messages = [{"role": "assistant", "content": None, "tool_calls": calls}, *ask("hi")]
+    with pytest.raises(openai.BadRequestError) as refused:
+        client(base_url, max_retries=0).chat.completions.create(
+            model="openmux/auto", messages=messages
+        )
+    assert refused.value.param == "messages[0].tool_calls"
+    assert "list" in refused.value.message and "\n" not in refused.value.message
+
+
 def test_error_types(start_server: StartServer, server: FakeProviderServer) -> None:
     api = client(start_server(max_request_bytes=2000), max_retries=0)
     with pytest.raises(openai.NotFoundError) as missing:
