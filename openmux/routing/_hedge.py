@@ -243,6 +243,7 @@ async def arace(
             return start(hedged=True)
         return None
 
+    decided = True
     try:
         lead = _Lead(begin(hedged=False), running, sent, next_timeout, hedge_now)
         answered, result = await lead.run(calls[0])
@@ -254,6 +255,9 @@ async def arace(
                 if index < len(calls):
                     start(hedged=False)
                     continue
+                # Every candidate failed: the race decided nothing, and the request's
+                # next round (after a bench ends, say) records its answer (as in `race`).
+                decided = False
                 return await last()
             slow, timeout = next_timeout()
             waited = time.monotonic()
@@ -270,7 +274,8 @@ async def arace(
                 _slower_than(router, running, sent, sent[winner.key].clock())
                 return result
     finally:
-        _abandon(request, running)
+        if decided:
+            _abandon(request, running)
         for task in running:
             task.cancel()
 

@@ -51,6 +51,33 @@ def test_fails_over_to_the_next_provider(
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
+def test_an_answer_after_waiting_out_a_bench_names_its_route(
+    start_server: StartServer, server: FakeProviderServer, stream: bool
+) -> None:
+    for provider in server.providers.values():
+        provider.fault = Fault.status(429, retry_after=1)
+    api = OpenAI(base_url=start_server(), api_key="unused", max_retries=0)
+    messages = [{"role": "user", "content": "Explain recursion"}]
+    with pytest.raises(openai.RateLimitError):
+        api.chat.completions.create(model="openmux/auto", messages=messages)
+    for provider in server.providers.values():
+        provider.fault = None
+    # Every candidate is still benched for up to a second: a round over them all fails,
+    # the request waits the bench out, and the next round answers. That answer's route
+    # is the one reported, not the failed round's.
+    raw = api.chat.completions.with_raw_response.create(
+        model="openmux/auto", messages=messages, stream=stream
+    )
+    provider, model = raw.headers["x-openmux-provider"], raw.headers["x-openmux-model"]
+    assert (provider, model) in {("alpha", "shared"), ("beta", "shared")}
+    if stream:
+        last = list(raw.parse())[-1].model_extra["openmux"]["attempts"][-1]
+        assert (last["provider"], last["model"], last["status"]) == (provider, model, "ok")
+    else:
+        assert raw.parse().model == f"{provider}:{model}"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
 def test_dead_port_fails_over(
     start_server: StartServer, server: FakeProviderServer, stream: bool
 ) -> None:
