@@ -36,7 +36,7 @@ from openmux.server._errors import (
     unknown_model,
 )
 from openmux.server._metrics import Metrics
-from openmux.server._security import authorized, server_keys
+from openmux.server._security import authorized, origin_allowed, server_keys
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -71,10 +71,12 @@ class OpenMuxServer:
         classifier: Any = None,
         keys: tuple[bytes, ...] | None = None,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        cors_origins: tuple[str, ...] = (),
     ) -> None:
         self.config = dict(config) if config is not None else None
         self.chat = ChatOpenMux(config=self.config, classifier=classifier)
         self.keys = server_keys() if keys is None else keys
+        self.cors_origins = frozenset(cors_origins)
         self.max_request_bytes = max_request_bytes
         self.metrics = Metrics(self.quota_headroom)
         self.total_timeout_s = self.chat.settings.timeouts.total
@@ -115,6 +117,14 @@ class OpenMuxServer:
         async def guarded(request: Request) -> Response:
             started = time.perf_counter()
             try:
+                origin = None if open else request.headers.get("origin")
+                if not origin_allowed(origin, self.cors_origins):
+                    raise APIError(
+                        403,
+                        f"requests from the browser origin {origin} are refused: CORS is off "
+                        f"for it (openmux serve --cors-origin {origin} allows it)",
+                        code="origin_not_allowed",
+                    )
                 if not open and not authorized(request.headers.get("authorization"), self.keys):
                     raise APIError(
                         401,
@@ -451,7 +461,11 @@ def create_app(
     It warms up as it starts (`OpenMuxServer.warm_up`); `freeze_heap` for a process
     that runs nothing else."""
     server = OpenMuxServer(
-        config=config, classifier=classifier, keys=keys, max_request_bytes=max_request_bytes
+        config=config,
+        classifier=classifier,
+        keys=keys,
+        max_request_bytes=max_request_bytes,
+        cors_origins=cors_origins,
     )
     endpoint = server.endpoint
     chat = endpoint(CHAT_PATH, partial(chat_completions, server))

@@ -67,3 +67,11 @@ def authorized(header: str | None, keys: tuple[bytes, ...]) -> bool:
     for key in keys:
         matched |= hmac.compare_digest(candidate, key)
     return matched and bool(candidate)
+
+
+def origin_allowed(origin: str | None, allowed: frozenset[str]) -> bool:
+    """Whether a request may come from this browser `Origin` (None: not from a browser
+    page). CORS off stops a page of another origin reading an answer, not sending a
+    "simple" request (a text/plain POST needs no preflight): it is refused here, unless
+    `--cors-origin` allows the origin."""
+    return origin is None or origin in allowed or "*" in allowed

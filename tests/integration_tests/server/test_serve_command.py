@@ -183,3 +183,22 @@ def test_cors_is_off_unless_an_origin_is_allowed(start_server: StartServer) -> N
         headers=preflight,
     )
     assert opened.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_a_page_of_another_origin_cannot_use_the_server(
+    start_server: StartServer, server: FakeProviderServer
+) -> None:
+    """With CORS off a browser page cannot read an answer, but it can still send a
+    'simple' request (a text/plain POST needs no preflight): on loopback without server
+    keys, any web page the user opens could spend the providers' quotas through it."""
+    body = b'{"model": "openmux/auto", "messages": [{"role": "user", "content": "hi"}]}'
+    simple = {"content-type": "text/plain", "origin": "https://page.example"}
+    refused = httpx.post(start_server() + "/chat/completions", content=body, headers=simple)
+    assert refused.status_code == 403
+    assert "--cors-origin https://page.example" in refused.json()["error"]["message"]
+    assert sum(provider.hits for provider in server.providers.values()) == 0
+    # Clients that are not browsers send no Origin; an allowed origin is let through.
+    plain = httpx.post(start_server() + "/chat/completions", content=body)
+    assert plain.status_code == 200
+    opened = start_server(cors_origins=("https://page.example",))
+    assert httpx.post(opened + "/chat/completions", content=body, headers=simple).status_code == 200
