@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -75,17 +76,23 @@ def retry_after_seconds(
     value = headers.get("retry-after") or headers.get("Retry-After")
     if value:
         try:
-            return max(0.0, float(value))
+            seconds = float(value)
         except ValueError:
             try:
                 return max(0.0, parsedate_to_datetime(value).timestamp() - now)
             except (TypeError, ValueError):
                 pass
+        else:
+            # "1e400" or "inf" is no wait at all (it would bench the provider for ever).
+            if math.isfinite(seconds):
+                return max(0.0, seconds)
     reset = headers.get("x-ratelimit-reset") or headers.get("X-RateLimit-Reset")
     if reset:
         try:
             stamp = float(reset)
         except ValueError:
+            return None
+        if not math.isfinite(stamp):
             return None
         # OpenRouter sends epoch milliseconds; other providers send seconds to wait.
         if stamp > 1e12:

@@ -77,6 +77,25 @@ def test_an_answer_after_waiting_out_a_bench_names_its_route(
         assert raw.parse().model == f"{provider}:{model}"
 
 
+@pytest.mark.parametrize("header", ["Retry-After", "X-RateLimit-Reset"])
+def test_an_endless_wait_a_provider_names_benches_it_for_the_usual_time(
+    start_server: StartServer, server: FakeProviderServer, header: str
+) -> None:
+    """A 429 whose wait overflows to infinity ("1e400") benched every candidate for
+    ever: the server answered 429 to every later request, the providers long healthy."""
+    for provider in server.providers.values():
+        provider.fault = Fault.status(429, headers={header: "1e400"})
+    api = OpenAI(base_url=start_server(), api_key="unused", max_retries=0)
+    messages = [{"role": "user", "content": "Explain recursion"}]
+    with pytest.raises(openai.RateLimitError):
+        api.chat.completions.create(model="openmux/auto", messages=messages)
+    for provider in server.providers.values():
+        provider.fault = None
+    # The bench a rate limit with no usable wait gets ends within the total timeout.
+    answer = api.chat.completions.create(model="openmux/auto", messages=messages)
+    assert answer.choices[0].message.content in (ALPHA_REPLY, BETA_REPLY)
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
 def test_dead_port_fails_over(
     start_server: StartServer, server: FakeProviderServer, stream: bool
