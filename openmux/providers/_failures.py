@@ -66,10 +66,22 @@ class ProviderFailure(OpenMuxError):
         super().__init__(redact(message)[:500])
 
 
+MAX_ASKED_WAIT_S = 86_400.0
+"""The longest a provider's rate-limit headers can bench it: no free tier's window is
+longer than a day, and a wait past it ("Retry-After: 1e300") is garbage, not a reason
+to leave a provider out for good."""
+
+
 def retry_after_seconds(
     headers: Mapping[str, str] | None, now: float | None = None
 ) -> float | None:
-    """Retry-After (seconds or an HTTP date) or X-RateLimit-Reset (epoch milliseconds)."""
+    """Retry-After (seconds or an HTTP date) or X-RateLimit-Reset (epoch milliseconds),
+    at most MAX_ASKED_WAIT_S."""
+    wait = _asked_wait(headers, now)
+    return None if wait is None else min(wait, MAX_ASKED_WAIT_S)
+
+
+def _asked_wait(headers: Mapping[str, str] | None, now: float | None) -> float | None:
     if not headers:
         return None
     now = time.time() if now is None else now
