@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 # Past the router's own deadline, a last guard: the answer is late, say so.
 _TIMEOUT_GRACE_S = 5.0
 _RATE_LIMIT_PREFIX = "x-ratelimit-"
+_RATE_LIMIT_VALUE_MAX = 200
 CACHED_HEADER = "x-openmux-cached"
 FANOUT_HEADER = "x-openmux-fanout"
 """A fan-out's models: those that were asked, then how many the request wanted
@@ -91,11 +92,12 @@ def route_headers(
 
 
 def rate_limit_headers(route: RouteRequest) -> dict[str, str]:
-    """The answering provider's `x-ratelimit-*` headers (counts and reset times only)."""
+    """The answering provider's `x-ratelimit-*` headers (counts and reset times only: a
+    longer value is dropped, not passed on to clients that cap a header's size)."""
     return {
         name: _header_value(value)
         for name, value in route.rate_limit_headers.items()
-        if name.startswith(_RATE_LIMIT_PREFIX)
+        if name.startswith(_RATE_LIMIT_PREFIX) and len(value) <= _RATE_LIMIT_VALUE_MAX
     }
 
 

@@ -114,6 +114,21 @@ def test_a_model_id_no_header_can_hold_still_gets_its_answer(
         assert answer.choices[0].message.content == ALPHA_REPLY
 
 
+def test_a_rate_limit_header_too_long_to_be_a_count_is_not_passed_on(
+    base_url: str, server: FakeProviderServer
+) -> None:
+    server.providers["alpha"].response_headers = {
+        **RATE_HEADERS,
+        "x-ratelimit-reset-tokens": "9" * 20_000,
+    }
+    raw = OpenAI(base_url=base_url, api_key="unused").chat.completions.with_raw_response.create(
+        model="alpha:shared", messages=ASK
+    )
+    assert raw.headers["x-ratelimit-remaining-requests"] == "29"
+    assert "x-ratelimit-reset-tokens" not in raw.headers
+    assert raw.parse().choices[0].message.content == ALPHA_REPLY
+
+
 def test_langchain_client_sees_route_and_rate_limits(
     base_url: str, limited: FakeProviderServer
 ) -> None:
