@@ -31,6 +31,8 @@ from openmux.playground._session import (
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _CSS = """
 .om-muted { color: #6b7280; font-size: 0.9em; }
@@ -49,6 +51,37 @@ _THEME = gr.themes.Soft(
     font=["ui-sans-serif", "system-ui", "sans-serif"],
     font_mono=["ui-monospace", "monospace"],
 )
+
+
+# Answers are model output, which a prompt injection can steer: an image of another
+# origin in one (markdown or HTML) would carry the conversation out in its URL as the
+# page renders it. The page loads nothing from elsewhere, so images, sound and
+# connections may come from the playground alone.
+_CONTENT_SECURITY_POLICY = (
+    b"img-src 'self' data: blob:; media-src 'self' data: blob:; connect-src 'self'; "
+    b"frame-src 'none'; object-src 'none'; base-uri 'self'; form-action 'self'"
+)
+
+
+class _ContentSecurityPolicy:
+    """ASGI middleware: the policy above on every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_policy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", ())]
+                headers.append((b"content-security-policy", _CONTENT_SECURITY_POLICY))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_policy)
 
 
 def build_app(session: Session) -> gr.Blocks:
@@ -212,4 +245,5 @@ def launch(session: Session, host: str, port: int | None) -> None:
         show_error=True,
         theme=_THEME,
         css=_CSS,
+        app_kwargs={"middleware": [Middleware(_ContentSecurityPolicy)]},
     )

