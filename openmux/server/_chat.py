@@ -32,6 +32,7 @@ from openmux.server._wire import (
     call_options,
     completion,
     completion_id,
+    includes_usage,
     is_streamed,
     to_messages,
 )
@@ -128,6 +129,7 @@ async def chat_completions(server: OpenMuxServer, request: Request) -> Response:
     body = await server.read_json(request)
     options = {**server.route_options(body), **call_options(body)}
     streamed = is_streamed(body)
+    include_usage = includes_usage(body)
     messages = to_messages(body)
     if "fanout" not in options:
         options["openai_body"] = {k: v for k, v in body.items() if k != _EXTENSION}
@@ -140,10 +142,6 @@ async def chat_completions(server: OpenMuxServer, request: Request) -> Response:
         raise server.failure(exc, started) from exc
     route.cache_read = read_cache
     if streamed:
-        stream_options = body.get("stream_options") or {}
-        include_usage = bool(
-            isinstance(stream_options, dict) and stream_options.get("include_usage")
-        )
         return await _stream(server, body["model"], route, include_usage, started)
     route.settle_later = []
     try:

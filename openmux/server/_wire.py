@@ -142,6 +142,19 @@ def is_streamed(body: Mapping[str, Any]) -> bool:
     return stream is not None and _boolean(stream, "stream")
 
 
+def includes_usage(body: Mapping[str, Any]) -> bool:
+    """`stream_options.include_usage`: whether a stream ends with a chunk of its usage."""
+    options = body.get("stream_options")
+    if options is None:
+        return False
+    if not isinstance(options, dict):
+        raise bad_request(
+            "'stream_options' must be an object: {\"include_usage\": true}", "stream_options"
+        )
+    include = options.get("include_usage")
+    return include is not None and _boolean(include, "stream_options.include_usage")
+
+
 def _tool_options(body: Mapping[str, Any]) -> dict[str, Any]:
     tools = body["tools"]
     if not isinstance(tools, list) or not all(_is_function_tool(t) for t in tools):

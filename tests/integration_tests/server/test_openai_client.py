@@ -340,6 +340,8 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
     ("max_tokens", {"max_tokens": 0}),
     ("max_tokens", {"max_completion_tokens": -5}),
     ("stream", {"stream": "yes"}),
+    ("stream_options", {"stream": True, "stream_options": "usage"}),
+    ("stream_options.include_usage", {"stream": True, "stream_options": {"include_usage": 1}}),
     ("tools", {"tools": [{"type": "function", "function": {"name": "f", "parameters": "no"}}]}),
     ("tool_choice", {"tools": [WEATHER_TOOL], "tool_choice": "sometimes"}),
     ("tool_choice", {"tools": [WEATHER_TOOL], "tool_choice": 42}),
