@@ -9,31 +9,16 @@ from pathlib import Path
 import pytest
 
 from openmux.testing import FakeProvider, FakeProviderServer
-from tests.helpers import run_cli
+from tests.helpers import provider_toml, run_cli
 
 
 @pytest.fixture
 def provider(clean_environment: Path, fake_provider_server: FakeProviderServer) -> FakeProvider:
     fake = fake_provider_server.add_provider("fake", models=["chat-1"], reply="hello")
-    (clean_environment / "openmux.toml").write_text(
-        f"""[router]
-providers = ["fake"]
-
-[providers.fake]
-protocol = "openai"
-base_url = "{fake.base_url}"
-free = true
-models = ["chat-1"]
-image_models = ["img-1"]
-speech_models = ["tts-1"]
-transcription_models = ["whisper-1"]
-
-[timeouts]
-first_token = 5
-total = 5
-""",
-        encoding="utf-8",
-    )
+    # Appended to the provider's table: the media models the fake serves.
+    media = 'free = true\nimage_models = ["img-1"]\nspeech_models = ["tts-1"]\n'
+    media += 'transcription_models = ["whisper-1"]\n\n[timeouts]\nfirst_token = 5\ntotal = 5\n'
+    (clean_environment / "openmux.toml").write_text(provider_toml(fake) + media, encoding="utf-8")
     return fake
 
 

@@ -29,13 +29,15 @@ FAULTS = {
 }
 
 
+EXPLAIN = [{"role": "user", "content": "Explain recursion"}]
+
+
 def ask(base_url: str, *, stream: bool) -> str:
     api = OpenAI(base_url=base_url, api_key="unused", max_retries=0)
-    messages = [{"role": "user", "content": "Explain recursion"}]
     if not stream:
-        answer = api.chat.completions.create(model="openmux/auto", messages=messages)
+        answer = api.chat.completions.create(model="openmux/auto", messages=EXPLAIN)
         return answer.choices[0].message.content or ""
-    chunks = api.chat.completions.create(model="openmux/auto", messages=messages, stream=True)
+    chunks = api.chat.completions.create(model="openmux/auto", messages=EXPLAIN, stream=True)
     return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
 
 
@@ -50,23 +52,31 @@ def test_fails_over_to_the_next_provider(
     assert server.providers["alpha"].hits >= 1
 
 
+def _recovered_after_rate_limits(
+    start_server: StartServer, server: FakeProviderServer, fault: Fault
+) -> OpenAI:
+    """A client of a server whose every provider answered `fault` to its first request
+    (a 429 to the client), and has recovered since."""
+    for provider in server.providers.values():
+        provider.fault = fault
+    api = OpenAI(base_url=start_server(), api_key="unused", max_retries=0)
+    with pytest.raises(openai.RateLimitError):
+        api.chat.completions.create(model="openmux/auto", messages=EXPLAIN)
+    for provider in server.providers.values():
+        provider.fault = None
+    return api
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
 def test_an_answer_after_waiting_out_a_bench_names_its_route(
     start_server: StartServer, server: FakeProviderServer, stream: bool
 ) -> None:
-    for provider in server.providers.values():
-        provider.fault = Fault.status(429, retry_after=1)
-    api = OpenAI(base_url=start_server(), api_key="unused", max_retries=0)
-    messages = [{"role": "user", "content": "Explain recursion"}]
-    with pytest.raises(openai.RateLimitError):
-        api.chat.completions.create(model="openmux/auto", messages=messages)
-    for provider in server.providers.values():
-        provider.fault = None
+    api = _recovered_after_rate_limits(start_server, server, Fault.status(429, retry_after=1))
     # Every candidate is still benched for up to a second: a round over them all fails,
     # the request waits the bench out, and the next round answers. That answer's route
     # is the one reported, not the failed round's.
     raw = api.chat.completions.with_raw_response.create(
-        model="openmux/auto", messages=messages, stream=stream
+        model="openmux/auto", messages=EXPLAIN, stream=stream
     )
     provider, model = raw.headers["x-openmux-provider"], raw.headers["x-openmux-model"]
     assert (provider, model) in {("alpha", "shared"), ("beta", "shared")}
@@ -83,16 +93,10 @@ def test_an_endless_wait_a_provider_names_benches_it_for_the_usual_time(
 ) -> None:
     """A 429 whose wait overflows to infinity ("1e400") benched every candidate for
     ever: the server answered 429 to every later request, the providers long healthy."""
-    for provider in server.providers.values():
-        provider.fault = Fault.status(429, headers={header: "1e400"})
-    api = OpenAI(base_url=start_server(), api_key="unused", max_retries=0)
-    messages = [{"role": "user", "content": "Explain recursion"}]
-    with pytest.raises(openai.RateLimitError):
-        api.chat.completions.create(model="openmux/auto", messages=messages)
-    for provider in server.providers.values():
-        provider.fault = None
+    fault = Fault.status(429, headers={header: "1e400"})
+    api = _recovered_after_rate_limits(start_server, server, fault)
     # The bench a rate limit with no usable wait gets ends within the total timeout.
-    answer = api.chat.completions.create(model="openmux/auto", messages=messages)
+    answer = api.chat.completions.create(model="openmux/auto", messages=EXPLAIN)
     assert answer.choices[0].message.content in (ALPHA_REPLY, BETA_REPLY)
 
 

@@ -253,34 +253,8 @@ def test_fanout_model(base_url: str, server: FakeProviderServer) -> None:
     assert "[alpha:shared]" in content and "[beta:shared]" in content
 
 
-# `openmux` options of a type no option takes: (the option, the options sent).
-WRONG_TYPED_OPTIONS = [
-    ("provider", {"provider": {"name": "alpha"}}),
-    ("provider", {"provider": ["alpha"]}),
-    ("combiner", {"fanout": 2, "combiner": ["vote"]}),
-    ("judge", {"fanout": 2, "judge": {"model": "alpha:shared"}}),
-    ("min_answers", {"fanout": 2, "min_answers": "2"}),
-    ("min_answers", {"fanout": 2, "min_answers": 1.5}),
-    ("member_timeout", {"fanout": 2, "member_timeout": "5"}),
-    ("member_timeout", {"fanout": 2, "member_timeout": [5]}),
-]
-
-
-def test_openmux_options_of_the_wrong_type_are_400(
-    base_url: str, server: FakeProviderServer
-) -> None:
-    api = client(base_url, max_retries=0)
-    hits = {name: provider.hits for name, provider in server.providers.items()}
-    for option, options in WRONG_TYPED_OPTIONS:
-        with pytest.raises(openai.BadRequestError) as refused:
-            api.chat.completions.create(
-                model="openmux/auto", messages=ask("hi"), extra_body={"openmux": options}
-            )
-        assert refused.value.param == f"openmux.{option}", options
-        assert "\n" not in refused.value.message
-    assert {name: provider.hits for name, provider in server.providers.items()} == hits
-    # Rightly typed, they pass.
-    answer = api.chat.completions.create(
+def test_openmux_options_rightly_typed_pass(base_url: str) -> None:
+    answer = client(base_url, max_retries=0).chat.completions.create(
         model="openmux/auto",
         messages=ask("hi"),
         extra_body={"openmux": {"fanout": 2, "min_answers": 1, "member_timeout": 5}},
@@ -358,6 +332,15 @@ REFUSED: list[tuple[str, dict[str, Any]]] = [
         "response_format.json_schema",
         {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": "s"}}},
     ),
+    # `openmux` options of a type no option takes
+    ("openmux.provider", {"openmux": {"provider": {"name": "alpha"}}}),
+    ("openmux.provider", {"openmux": {"provider": ["alpha"]}}),
+    ("openmux.combiner", {"openmux": {"fanout": 2, "combiner": ["vote"]}}),
+    ("openmux.judge", {"openmux": {"fanout": 2, "judge": {"model": "alpha:shared"}}}),
+    ("openmux.min_answers", {"openmux": {"fanout": 2, "min_answers": "2"}}),
+    ("openmux.min_answers", {"openmux": {"fanout": 2, "min_answers": 1.5}}),
+    ("openmux.member_timeout", {"openmux": {"fanout": 2, "member_timeout": "5"}}),
+    ("openmux.member_timeout", {"openmux": {"fanout": 2, "member_timeout": [5]}}),
 ]
 
 
