@@ -224,14 +224,14 @@ class OpenMuxServer:
             total_timeout_s=self.total_timeout_s,
         )
 
-    # -- embeddings -------------------------------------------------------------------------
-
     @staticmethod
     def check_model_for(name: str, task: str) -> None:
         """404 for a virtual model an endpoint of one task cannot serve: it takes
         openmux/auto, its own task's name (openmux/image) and any pin."""
         if name.startswith(VIRTUAL_PREFIX) and name[len(VIRTUAL_PREFIX) :] not in (AUTO, task):
             raise unknown_model(name)
+
+    # -- embeddings -------------------------------------------------------------------------
 
     def embeddings_for(self, name: str) -> OpenMuxEmbeddings:
         """One instance per model name: each keeps one vector space for its lifetime."""
