@@ -12,6 +12,7 @@ is observed (see `_traced.inner_config`), else none.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -298,6 +299,21 @@ def _has_answer(message: BaseMessage) -> bool:
     return bool(message.content)
 
 
+_USAGE_COUNTS = ("input_tokens", "output_tokens", "total_tokens")
+
+
+def _check_usage(message: BaseMessage) -> None:
+    """A provider's token usage must be counts: strings or negative numbers are garbage
+    (they would be handed on as the answer's usage, and credit the quota counters)."""
+    usage = getattr(message, "usage_metadata", None)
+    if not usage:
+        return
+    for name in _USAGE_COUNTS:
+        count = usage.get(name)
+        if count is not None and not (isinstance(count, (int, float)) and 0 <= count < math.inf):
+            raise ProviderFailure("bad_response", f"the answer's {name} is not a count: {count!r}")
+
+
 def _chunk_has_answer(chunk: BaseMessage) -> bool:
     if isinstance(chunk, AIMessageChunk) and chunk.tool_call_chunks:
         return True
@@ -340,6 +356,7 @@ def invoke_candidate(
                     message = model.invoke(messages, config, **call_kwargs)
             if not _has_answer(message):
                 raise ProviderFailure("bad_response", "the answer was empty")
+            _check_usage(message)
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and retry_planned(router, candidate, request, failure):
@@ -369,6 +386,7 @@ async def ainvoke_candidate(
                     message = await model.ainvoke(messages, config, **call_kwargs)
             if not _has_answer(message):
                 raise ProviderFailure("bad_response", "the answer was empty")
+            _check_usage(message)
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and retry_planned(router, candidate, request, failure):
@@ -417,7 +435,9 @@ def stream_candidate(
     try:
         for chunk in chunks:
             partial += chunk.text
-            last = chunk if getattr(chunk, "usage_metadata", None) else last
+            if getattr(chunk, "usage_metadata", None):
+                _check_usage(chunk)
+                last = chunk
             yield chunk
     except Exception as exc:
         raise _interrupted(router, candidate, request, exc, started, partial) from exc
@@ -470,7 +490,9 @@ async def astream_candidate(
     try:
         async for chunk in chunks:
             partial += chunk.text
-            last = chunk if getattr(chunk, "usage_metadata", None) else last
+            if getattr(chunk, "usage_metadata", None):
+                _check_usage(chunk)
+                last = chunk
             yield chunk
     except Exception as exc:
         raise _interrupted(router, candidate, request, exc, started, partial) from exc
