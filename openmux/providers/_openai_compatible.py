@@ -12,7 +12,7 @@ cache set-up `invoke` pays around every provider call.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 from uuid import uuid4
 
 from langchain_core.language_models import LanguageModelInput
@@ -20,11 +20,15 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 from langchain_openai import ChatOpenAI
 
+from openmux.providers._wire import FINISH_MARK
+
 # Options that only label a LangSmith run; `invoke` drops them before the request.
 _RUN_LABELS = ("ls_structured_output_format", "structured_output_format")
 
 
 class CompatibleChatOpenAI(ChatOpenAI):
+    finish_mark: ClassVar[str] = FINISH_MARK
+
     def _get_request_payload(
         self, input_: LanguageModelInput, *, stop: list[str] | None = None, **kwargs: Any
     ) -> dict[str, Any]:

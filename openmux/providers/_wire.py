@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
 _DATA = "data:"
 _DONE = "[DONE]"
+FINISH_MARK = "finish_reason"
+"""Where an OpenAI-protocol answer says how it finished (`finish_reason`, on the message's
+response_metadata): the call stage ends a stream that never says it as cut short, and
+fails an answer that finished with "error"."""
 
 
 class OpenAIEndpoint:
@@ -111,6 +115,8 @@ class OpenAIEndpoint:
 class OpenAIBodyCall:
     """A bound OpenAI-protocol request that answers like a chat model: the call stage
     passes its messages too, but the body already holds them (adapted for the provider)."""
+
+    finish_mark = FINISH_MARK
 
     def __init__(self, endpoint: OpenAIEndpoint, body: Mapping[str, Any]) -> None:
         self.endpoint = endpoint

@@ -314,6 +314,30 @@ def _check_usage(message: BaseMessage) -> None:
             raise ProviderFailure("bad_response", f"the answer's {name} is not a count: {count!r}")
 
 
+_FAILED = "error"
+"""The finish reason of a generation that failed (OpenRouter's, with or without an error)."""
+
+
+def _finish_mark(model: object) -> str | None:
+    """The response_metadata key under which this model's answers say how they finished;
+    None when they do not say (see the adapters' `finish_mark`)."""
+    return getattr(model, "finish_mark", None)
+
+
+def _finished(message: BaseMessage, mark: str | None) -> bool:
+    """Whether the answer says it finished; a failed finish is a bad response."""
+    if mark is None:
+        return True
+    reason = message.response_metadata.get(mark)
+    if reason == _FAILED:
+        raise ProviderFailure("bad_response", "the provider ended the answer with an error")
+    return bool(reason)
+
+
+def _unfinished() -> ProviderFailure:
+    return ProviderFailure("bad_response", "the stream ended before the answer said it finished")
+
+
 def _chunk_has_answer(chunk: BaseMessage) -> bool:
     if isinstance(chunk, AIMessageChunk) and chunk.tool_call_chunks:
         return True
@@ -346,6 +370,7 @@ def invoke_candidate(
     config: RunnableConfig = UNOBSERVED,
 ) -> BaseMessage:
     model, messages, call_kwargs = _chat_model(router, candidate, request, aio=False)
+    mark = _finish_mark(model)
     for tries in (1, 2):
         started = time.perf_counter()
         try:
@@ -357,6 +382,8 @@ def invoke_candidate(
             if not _has_answer(message):
                 raise ProviderFailure("bad_response", "the answer was empty")
             _check_usage(message)
+            if mark is not None:
+                _finished(message, mark)
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and retry_planned(router, candidate, request, failure):
@@ -376,6 +403,7 @@ async def ainvoke_candidate(
     config: RunnableConfig = UNOBSERVED,
 ) -> BaseMessage:
     model, messages, call_kwargs = _chat_model(router, candidate, request, aio=True)
+    mark = _finish_mark(model)
     for tries in (1, 2):
         started = time.perf_counter()
         try:
@@ -387,6 +415,8 @@ async def ainvoke_candidate(
             if not _has_answer(message):
                 raise ProviderFailure("bad_response", "the answer was empty")
             _check_usage(message)
+            if mark is not None:
+                _finished(message, mark)
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and retry_planned(router, candidate, request, failure):
@@ -406,6 +436,7 @@ def stream_candidate(
     config: RunnableConfig = UNOBSERVED,
 ) -> Iterator[BaseMessage]:
     model, messages, call_kwargs = _chat_model(router, candidate, request, aio=False)
+    mark = _finish_mark(model)
     for tries in (1, 2):
         started = time.perf_counter()
         held: list[BaseMessage] = []
@@ -433,12 +464,16 @@ def stream_candidate(
     partial = "".join(c.text for c in held)
     last = held[-1]
     try:
+        finished = any(_finished(early, mark) for early in held)
         for chunk in chunks:
             partial += chunk.text
             if getattr(chunk, "usage_metadata", None):
                 _check_usage(chunk)
                 last = chunk
+            finished = finished or _finished(chunk, mark)
             yield chunk
+        if not finished:
+            raise _unfinished()
     except Exception as exc:
         raise _interrupted(router, candidate, request, exc, started, partial) from exc
     _succeed(
@@ -460,6 +495,7 @@ async def astream_candidate(
     config: RunnableConfig = UNOBSERVED,
 ) -> AsyncIterator[BaseMessage]:
     model, messages, call_kwargs = _chat_model(router, candidate, request, aio=True)
+    mark = _finish_mark(model)
     for tries in (1, 2):
         started = time.perf_counter()
         held: list[BaseMessage] = []
@@ -488,12 +524,16 @@ async def astream_candidate(
     partial = "".join(c.text for c in held)
     last = held[-1]
     try:
+        finished = any(_finished(early, mark) for early in held)
         async for chunk in chunks:
             partial += chunk.text
             if getattr(chunk, "usage_metadata", None):
                 _check_usage(chunk)
                 last = chunk
+            finished = finished or _finished(chunk, mark)
             yield chunk
+        if not finished:
+            raise _unfinished()
     except Exception as exc:
         raise _interrupted(router, candidate, request, exc, started, partial) from exc
     _succeed(

@@ -118,3 +118,58 @@ async def test_an_async_streamed_usage_of_no_counts_ends_the_stream_with_an_erro
     with pytest.raises(StreamInterrupted) as caught:
         [chunk async for chunk in llm.astream("hello")]
     assert caught.value.partial_text == "Hi"
+
+
+# An answer cut short that ends like a complete one: no finish reason, no `[DONE]` (a
+# proxy closing the body cleanly), or the last event itself cut; or OpenRouter's
+# finish reason "error" without an error object.
+CUT_STREAMS = {
+    "no finish, no done": _chunk({"content": "Hi"}) + _chunk({"content": " there"}),
+    "last event cut": _chunk({"content": "Hi"}) + 'data: {"choices": [{"ind',
+    "finish error": _chunk({"content": "Hi"}) + _chunk({}, "error") + "data: [DONE]\n\n",
+}
+
+
+@pytest.mark.parametrize("cut", list(CUT_STREAMS))
+def test_a_stream_cut_short_after_its_first_token_ends_with_an_error(
+    server: FakeProviderServer, cut: str
+) -> None:
+    llm = _llm(server, Fault.garbage(CUT_STREAMS[cut], content_type=SSE))
+    with pytest.raises(StreamInterrupted) as caught:
+        list(llm.stream("hello"))
+    assert caught.value.partial_text.startswith("Hi")
+    assert server.providers["good"].hits == 0  # never spliced with another answer
+
+
+@pytest.mark.parametrize("cut", list(CUT_STREAMS))
+async def test_an_async_stream_cut_short_after_its_first_token_ends_with_an_error(
+    server: FakeProviderServer, cut: str
+) -> None:
+    llm = _llm(server, Fault.garbage(CUT_STREAMS[cut], content_type=SSE))
+    with pytest.raises(StreamInterrupted) as caught:
+        [chunk async for chunk in llm.astream("hello")]
+    assert caught.value.partial_text.startswith("Hi")
+
+
+def _ended_in_error() -> str:
+    body = json.loads(_completion(None))
+    body["choices"][0]["finish_reason"] = "error"
+    return json.dumps(body)
+
+
+def test_an_answer_that_finished_in_error_fails_over(server: FakeProviderServer) -> None:
+    _failed_over(_llm(server, Fault.garbage(_ended_in_error(), content_type=JSON)).invoke("hi"))
+
+
+async def test_an_answer_that_finished_in_error_fails_over_async(
+    server: FakeProviderServer,
+) -> None:
+    llm = _llm(server, Fault.garbage(_ended_in_error(), content_type=JSON))
+    _failed_over(await llm.ainvoke("hi"))
+
+
+def test_a_complete_stream_without_done_is_an_answer(server: FakeProviderServer) -> None:
+    body = _chunk({"content": "Hi"}) + _chunk({}, "stop")
+    chunks = list(_llm(server, Fault.garbage(body, content_type=SSE)).stream("hello"))
+    assert "".join(chunk.text for chunk in chunks) == "Hi"
+    assert chunks[-1].response_metadata["openmux"]["provider"] == "bad"

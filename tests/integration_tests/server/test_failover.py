@@ -150,3 +150,25 @@ def test_cut_mid_stream_raw_events_have_no_done(
     assert "event: error" in text
     assert "[DONE]" not in text
     assert '"finish_reason":"stop"' not in text
+
+
+def test_a_stream_that_ends_without_its_finish_ends_with_an_error_event(
+    start_server: StartServer, server: FakeProviderServer
+) -> None:
+    import httpx
+
+    frame = '{"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": null}]}'
+    server.providers["alpha"].fault = Fault.garbage(
+        f"data: {frame}\n\n", content_type="text/event-stream"
+    )
+    body = {
+        "model": "openmux/auto",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": True,
+    }
+    with httpx.stream("POST", start_server() + "/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        text = "".join(response.iter_text())
+    assert '"content":"Hi"' in text
+    assert "event: error" in text
+    assert "[DONE]" not in text
