@@ -220,7 +220,7 @@ def failure_from_exception(exc: BaseException, *, before_send: bool = False) -> 
         return ProviderFailure("local", local)
     if _raised_by(exc, "openai"):
         return _from_openai(exc)
-    if any(_raised_by(exc, name) for name in ("httpx", "httpcore", "httpx2", "httpcore2")):
+    if any(_raised_by(exc, name) for name in _HTTP_CLIENTS):
         return _from_httpx(exc)
     if _raised_by(exc, "ollama"):
         status = getattr(exc, "status_code", None)
@@ -244,6 +244,9 @@ def failure_from_exception(exc: BaseException, *, before_send: bool = False) -> 
     return ProviderFailure("bad_response", f"{type(exc).__name__}: {exc}")
 
 
+_HTTP_CLIENTS = ("httpx", "httpcore", "httpx2", "httpcore2")
+
+
 def _from_httpx(exc: BaseException) -> ProviderFailure:
     # By class name: httpx and its API-identical fork httpx2 (the OpenAI SDK 3's) alike.
     names = {cls.__name__ for cls in type(exc).__mro__}
@@ -251,6 +254,8 @@ def _from_httpx(exc: BaseException) -> ProviderFailure:
         return ProviderFailure(
             "timeout", f"{type(exc).__name__}: {exc}" if str(exc) else "timed out"
         )
+    if "DecodingError" in names:  # a body its Content-Encoding does not describe
+        return ProviderFailure("bad_response", f"the answer does not decompress: {exc}")
     response = getattr(exc, "response", None) if "HTTPStatusError" in names else None
     if response is not None:
         status = response.status_code
@@ -269,14 +274,10 @@ def _from_openai(exc: BaseException) -> ProviderFailure:
     if isinstance(exc, openai.APITimeoutError):
         return ProviderFailure("timeout", "the provider did not answer in time")
     if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__
-        if cause is not None and type(cause).__module__.split(".")[0] in (
-            "httpx",
-            "httpcore",
-            "httpx2",
-            "httpcore2",
-        ):
-            return _from_httpx(cause)
+        # The HTTP client's own error, under the SDK's (and langchain-openai's around it).
+        for cause in _causes(exc)[1:]:
+            if type(cause).__module__.split(".")[0] in _HTTP_CLIENTS:
+                return _from_httpx(cause)
         return ProviderFailure("connection", str(exc))
     if isinstance(exc, openai.APIStatusError):
         return _status_failure(

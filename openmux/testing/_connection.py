@@ -233,7 +233,7 @@ class Connection(BaseHTTPRequestHandler):
                     "Retry-After", str(int(ra)) if float(ra).is_integer() else str(ra)
                 )
             if fault.body is not None:
-                self._send(fault.status_code, fault.body.encode(), fault.content_type, headers)
+                self._send(fault.status_code, _bytes(fault.body), fault.content_type, headers)
             else:
                 self._error(fault.status_code, fault.message, headers)
             return True
@@ -248,7 +248,7 @@ class Connection(BaseHTTPRequestHandler):
             return True
         if fault.kind == "garbage":
             body = fault.body if fault.body is not None else GARBAGE_HTML
-            self._send(fault.status_code, body.encode(), fault.content_type)
+            self._send(fault.status_code, _bytes(body), fault.content_type, fault.headers)
             return True
         if fault.kind == "hang":
             # Until the server stops, the client gives up, or `seconds` pass.
@@ -288,6 +288,10 @@ class Connection(BaseHTTPRequestHandler):
     def _reply(self, request: ChatRequest) -> Reply:
         reply: ReplySource = self.provider.reply
         return make_reply(self.provider.name, request, reply)
+
+
+def _bytes(body: str | bytes) -> bytes:
+    return body if isinstance(body, bytes) else body.encode()
 
 
 GARBAGE_HTML = (

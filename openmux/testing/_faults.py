@@ -43,7 +43,7 @@ class Fault:
     headers: Mapping[str, str] = field(default_factory=dict)
     code: int | str | None = None
     metadata: Mapping[str, Any] | None = None
-    body: str | None = None
+    body: str | bytes | None = None
     content_type: str = "text/html; charset=utf-8"
     seconds: float | None = None
     keepalive: bool = False
@@ -114,18 +114,22 @@ class Fault:
     @classmethod
     def garbage(
         cls,
-        body: str | None = None,
+        body: str | bytes | None = None,
         *,
         status_code: int = 200,
         content_type: str = "text/html; charset=utf-8",
+        headers: Mapping[str, str] | None = None,
         on_listing: bool = False,
     ) -> Fault:
-        """Answer with a body that is not JSON (by default an HTML error page)."""
+        """Answer with a body that is not JSON (by default an HTML error page), or with
+        any `body` given, bytes as they are (not UTF-8, say), with `headers` added (a
+        `Content-Encoding` the body does not have, say)."""
         return cls(
             "garbage",
             status_code=status_code,
             body=body,
             content_type=content_type,
+            headers=dict(headers or {}),
             on_listing=on_listing,
         )
 

@@ -173,3 +173,55 @@ def test_a_complete_stream_without_done_is_an_answer(server: FakeProviderServer)
     chunks = list(_llm(server, Fault.garbage(body, content_type=SSE)).stream("hello"))
     assert "".join(chunk.text for chunk in chunks) == "Hi"
     assert chunks[-1].response_metadata["openmux"]["provider"] == "bad"
+
+
+# A body its Content-Encoding does not describe: the provider's garbage, not a network
+# failure (which would be retried on the spot, and read as the network's fault).
+UNDECODABLE = {
+    "gzip that is not": {"Content-Encoding": "gzip"},
+    "deflate that is not": {"Content-Encoding": "deflate"},
+}
+
+
+def _undecodable(encoding: str, *, stream: bool) -> Fault:
+    body = _completion(None) if not stream else _chunk({"content": "Hi"}) + _chunk({}, "stop")
+    content_type = SSE if stream else JSON
+    return Fault.garbage(body, content_type=content_type, headers=UNDECODABLE[encoding])
+
+
+@pytest.mark.parametrize("encoding", list(UNDECODABLE))
+def test_a_body_that_does_not_decompress_is_a_bad_response(
+    server: FakeProviderServer, encoding: str
+) -> None:
+    _failed_over(_llm(server, _undecodable(encoding, stream=False)).invoke("hello"))
+
+
+@pytest.mark.parametrize("encoding", list(UNDECODABLE))
+async def test_a_body_that_does_not_decompress_is_a_bad_response_async(
+    server: FakeProviderServer, encoding: str
+) -> None:
+    _failed_over(await _llm(server, _undecodable(encoding, stream=False)).ainvoke("hello"))
+
+
+@pytest.mark.parametrize("encoding", list(UNDECODABLE))
+def test_a_stream_that_does_not_decompress_is_a_bad_response(
+    server: FakeProviderServer, encoding: str
+) -> None:
+    chunks = list(_llm(server, _undecodable(encoding, stream=True)).stream("hello"))
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged += chunk
+    _failed_over(merged)
+
+
+@pytest.mark.parametrize("encoding", list(UNDECODABLE))
+async def test_an_async_stream_that_does_not_decompress_is_a_bad_response(
+    server: FakeProviderServer, encoding: str
+) -> None:
+    chunks = [
+        chunk async for chunk in _llm(server, _undecodable(encoding, stream=True)).astream("hi")
+    ]
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged += chunk
+    _failed_over(merged)

@@ -172,3 +172,32 @@ def test_a_stream_that_ends_without_its_finish_ends_with_an_error_event(
     assert '"content":"Hi"' in text
     assert "event: error" in text
     assert "[DONE]" not in text
+
+
+def test_a_body_that_does_not_decompress_is_a_bad_response(
+    start_server: StartServer, server: FakeProviderServer
+) -> None:
+    import json
+
+    import httpx
+
+    server.providers["alpha"].fault = Fault.garbage(
+        "not gzip at all", content_type="text/event-stream", headers={"Content-Encoding": "gzip"}
+    )
+    body = {
+        "model": "openmux/auto",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": True,
+    }
+    with httpx.stream("POST", start_server() + "/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        events = [
+            json.loads(line[len("data: ") :])
+            for line in response.iter_lines()
+            if line.startswith("data: {")
+        ]
+    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
+    assert text == BETA_REPLY
+    attempts = events[-1]["openmux"]["attempts"]
+    # Not a network failure (that is retried on the spot): the provider's garbage.
+    assert {a["status"] for a in attempts if a["provider"] == "alpha"} == {"bad_response"}
