@@ -295,8 +295,20 @@ def _answer(message: BaseMessage, seen: Mapping[str, str]) -> dict[str, Any]:
 
 def _has_answer(message: BaseMessage) -> bool:
     if isinstance(message, AIMessage) and (message.tool_calls or message.invalid_tool_calls):
+        _check_tool_calls(message)
         return True
     return bool(message.content)
+
+
+def _check_tool_calls(message: AIMessage) -> None:
+    """Every tool call must be one the caller can make and answer: arguments that are a
+    JSON object, and an id for the tool's result to name."""
+    for invalid in message.invalid_tool_calls:
+        name, error = invalid.get("name"), invalid.get("error")
+        raise ProviderFailure("bad_response", f"the tool call {name!r} is not valid: {error}")
+    for call in message.tool_calls:
+        if not call.get("id"):
+            raise ProviderFailure("bad_response", f"the tool call {call['name']!r} has no id")
 
 
 _USAGE_COUNTS = ("input_tokens", "output_tokens", "total_tokens")

@@ -225,3 +225,47 @@ async def test_an_async_stream_that_does_not_decompress_is_a_bad_response(
     for chunk in chunks[1:]:
         merged += chunk
     _failed_over(merged)
+
+
+def _tool_calls(*calls: dict[str, Any]) -> str:
+    body = json.loads(_completion(None))
+    body["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": calls}
+    body["choices"][0]["finish_reason"] = "tool_calls"
+    return json.dumps(body)
+
+
+BAD_TOOL_CALLS = {
+    "arguments not JSON": {"id": "call_1", "function": {"name": "add", "arguments": "{oops"}},
+    "arguments not an object": {"id": "call_1", "function": {"name": "add", "arguments": "[1]"}},
+    "no id": {"type": "function", "function": {"name": "add", "arguments": '{"a": 1}'}},
+}
+
+
+def add(a: int) -> int:
+    """Add one to a."""
+    return a + 1
+
+
+@pytest.mark.parametrize("call", list(BAD_TOOL_CALLS))
+def test_a_tool_call_that_cannot_be_made_fails_over(server: FakeProviderServer, call: str) -> None:
+    fault = Fault.garbage(_tool_calls(BAD_TOOL_CALLS[call]), content_type=JSON)
+    message = _llm(server, fault).bind_tools([add]).invoke("add one to 1")
+    assert [(c["name"], c["args"]) for c in message.tool_calls] == [("add", {"a": 1})]
+    assert message.tool_calls[0]["id"]
+    statuses = [
+        (a["provider"], a["status"]) for a in message.response_metadata["openmux"]["attempts"]
+    ]
+    assert statuses == [("bad", "bad_response"), ("good", "ok")]
+
+
+@pytest.mark.parametrize("call", list(BAD_TOOL_CALLS))
+async def test_a_tool_call_that_cannot_be_made_fails_over_async(
+    server: FakeProviderServer, call: str
+) -> None:
+    fault = Fault.garbage(_tool_calls(BAD_TOOL_CALLS[call]), content_type=JSON)
+    message = await _llm(server, fault).bind_tools([add]).ainvoke("add one to 1")
+    assert [(c["name"], c["args"]) for c in message.tool_calls] == [("add", {"a": 1})]
+    statuses = [
+        (a["provider"], a["status"]) for a in message.response_metadata["openmux"]["attempts"]
+    ]
+    assert statuses == [("bad", "bad_response"), ("good", "ok")]
