@@ -14,6 +14,7 @@ from openmux.providers._failures import (
     local_cause,
     retry_after_seconds,
 )
+from openmux.providers._finish import DONE_MARK
 from openmux.providers._first_token import Sends, restart_clocks, watching_sends
 from openmux.providers._http import watching_headers, watching_rate_limits
 from openmux.providers._loop_lag import lagging as loop_lagging
@@ -24,6 +25,7 @@ from openmux.providers._quirks import adapt_openai_body, adapt_request
 
 __all__ = [
     "BUILTIN_PROVIDERS",
+    "DONE_MARK",
     "MEDIA_WIRES",
     "MIME_SUFFIXES",
     "FailureKind",

@@ -20,7 +20,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 from langchain_openai import ChatOpenAI
 
-from openmux.providers._wire import FINISH_MARK
+from openmux.providers._finish import FINISH_MARK
 
 # Options that only label a LangSmith run; `invoke` drops them before the request.
 _RUN_LABELS = ("ls_structured_output_format", "structured_output_format")

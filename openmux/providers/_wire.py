@@ -24,16 +24,13 @@ from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, p
 from openmux import _json
 from openmux.providers import _http, _http1
 from openmux.providers._failures import failure_from_error_object, failure_from_status
+from openmux.providers._finish import DONE_MARK, FINISH_MARK
 
 if TYPE_CHECKING:
     from openmux.config import ProviderSettings, Timeouts
 
 _DATA = "data:"
 _DONE = "[DONE]"
-FINISH_MARK = "finish_reason"
-"""Where an OpenAI-protocol answer says how it finished (`finish_reason`, on the message's
-response_metadata): the call stage ends a stream that never says it as cut short, and
-fails an answer that finished with "error"."""
 
 
 class OpenAIEndpoint:
@@ -98,6 +95,7 @@ class OpenAIEndpoint:
                 data = line[len(_DATA) :].strip()
                 if data == _DONE:
                     answer.end_in_background()
+                    yield AIMessageChunk(content="", response_metadata={DONE_MARK: True})
                     return
                 event = _json.loads(data)
                 error = event.get("error")

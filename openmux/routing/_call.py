@@ -25,6 +25,7 @@ from openmux._logging import get_logger
 from openmux.errors import NoProviderAvailable, StreamInterrupted
 from openmux.privacy import scrub_for_provider
 from openmux.providers import (
+    DONE_MARK,
     ProviderFailure,
     QuietAnswers,
     Sends,
@@ -340,10 +341,11 @@ def _finished(message: BaseMessage, mark: str | None) -> bool:
     """Whether the answer says it finished; a failed finish is a bad response."""
     if mark is None:
         return True
-    reason = message.response_metadata.get(mark)
+    metadata = message.response_metadata
+    reason = metadata.get(mark)
     if reason == _FAILED:
         raise ProviderFailure("bad_response", "the provider ended the answer with an error")
-    return bool(reason)
+    return bool(reason) or DONE_MARK in metadata
 
 
 def _unfinished() -> ProviderFailure:

@@ -152,15 +152,17 @@ def test_cut_mid_stream_raw_events_have_no_done(
     assert '"finish_reason":"stop"' not in text
 
 
-def test_a_stream_that_ends_without_its_finish_ends_with_an_error_event(
-    start_server: StartServer, server: FakeProviderServer
+@pytest.mark.parametrize("done", [False, True], ids=["cut", "done"])
+def test_a_stream_without_a_finish_reason_is_complete_only_with_its_done(
+    start_server: StartServer, server: FakeProviderServer, done: bool
 ) -> None:
+    """A body that ends with neither a finish reason nor `[DONE]` was cut short (an error
+    event); `[DONE]` alone says it finished, as some OpenAI-compatible servers say it."""
     import httpx
 
     frame = '{"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": null}]}'
-    server.providers["alpha"].fault = Fault.garbage(
-        f"data: {frame}\n\n", content_type="text/event-stream"
-    )
+    events = f"data: {frame}\n\n" + ("data: [DONE]\n\n" if done else "")
+    server.providers["alpha"].fault = Fault.garbage(events, content_type="text/event-stream")
     body = {
         "model": "openmux/auto",
         "messages": [{"role": "user", "content": "hi"}],
@@ -170,8 +172,8 @@ def test_a_stream_that_ends_without_its_finish_ends_with_an_error_event(
         assert response.status_code == 200
         text = "".join(response.iter_text())
     assert '"content":"Hi"' in text
-    assert "event: error" in text
-    assert "[DONE]" not in text
+    assert ("event: error" in text) is not done
+    assert ("[DONE]" in text) is done
 
 
 def test_a_body_that_does_not_decompress_is_a_bad_response(
