@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from openmux._redact import redact
 from openmux.config._layer import Layer, expect, string_list
 from openmux.config._providers import (
     DEFAULT_MEDIA_WIRES,
@@ -74,14 +76,12 @@ def merge_provider_table(
             f"use one of: {', '.join(PROTOCOLS)}",
         )
     if "base_url" in table:
-        expect(
-            layer,
-            table["base_url"],
-            str,
-            "base_url",
-            where,
-            'a URL like "http://127.0.0.1:8000/v1"',
-        )
+        expect(layer, table["base_url"], str, "base_url", where, _URL_FIX)
+        if merged.get("protocol") not in IN_PROCESS:
+            problem = base_url_problem(table["base_url"])
+            if problem is not None:
+                message = f"[{where}] base_url = {redact(table['base_url'])!r} {problem}"
+                raise layer.error(message, "base_url", where, _URL_FIX)
     for flag in ("free", "enabled"):
         if flag in table:
             expect(layer, table[flag], bool, flag, where, "true or false")
@@ -125,6 +125,27 @@ def merge_provider_table(
                 trust_fix(Path(layer.source)),
             )
     return merged
+
+
+_URL_FIX = 'a URL like "http://127.0.0.1:8000/v1"'
+
+
+def base_url_problem(url: str) -> str | None:
+    """What keeps `url` from being a provider's address (None when nothing): an http(s)
+    scheme, a host and a valid port; no query or fragment, which would swallow the
+    request path appended to it."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is no number or out of range
+    except ValueError as exc:
+        return f"is not a URL ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "is not an http(s) URL"
+    if not parts.hostname:
+        return "names no host"
+    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+        return "has a query or fragment (?... or #...), which the request path would follow"
+    return None
 
 
 def limits_problem(value: Any) -> str | None:

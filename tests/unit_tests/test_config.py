@@ -8,6 +8,7 @@ import pytest
 
 from openmux import ChatOpenMux, ConfigError
 from openmux.config import load_settings
+from tests.helpers import run_cli
 
 
 def _write(path: Path, text: str) -> Path:
@@ -185,3 +186,36 @@ def test_privacy_table(clean_environment: Path) -> None:
     with pytest.raises(ConfigError, match="scrub_pii") as caught:
         load_settings()
     assert caught.value.line == 3
+
+
+URL_PASSWORD = "hunter2-url-password"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "message"),
+    [
+        ("not a url", "is not an http(s) URL"),
+        ("", "is not an http(s) URL"),
+        ("ftp://127.0.0.1/v1", "is not an http(s) URL"),
+        ("//collector.example.net/v1", "is not an http(s) URL"),
+        ("http:///v1", "names no host"),
+        ("http://[::1/v1", "is not a URL"),
+        (f"http://u:{URL_PASSWORD}@[::1/v1", "is not a URL"),
+        ("http://127.0.0.1:99999/v1", "is not a URL"),
+        (f"http://u:{URL_PASSWORD}@127.0.0.1:8000/v1?key=1", "query"),
+        ("http://127.0.0.1:8000/v1#top", "query"),
+    ],
+)
+def test_a_base_url_that_cannot_be_called_is_named(
+    clean_environment: Path, base_url: str, message: str
+) -> None:
+    text = f'[providers.mine]\nprotocol = "openai"\nfree = true\nbase_url = "{base_url}"\n'
+    path = _write(clean_environment / "openmux.toml", text)
+    with pytest.raises(ConfigError, match="fix") as caught:
+        load_settings()
+    assert message in str(caught.value) and caught.value.line == 4
+    assert URL_PASSWORD not in str(caught.value)
+    result = run_cli("config", "validate", str(path))
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in output and message in output
+    assert URL_PASSWORD not in output
