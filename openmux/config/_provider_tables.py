@@ -23,6 +23,7 @@ from openmux.config._providers import (
 from openmux.config._schema import IN_PROCESS, ProviderSettings, SecretHeaders
 from openmux.config._toml import is_loopback_url
 from openmux.config._trust import borrowed_key, trust_fix
+from openmux.errors import ConfigError
 
 _MEDIA_KEYS: dict[str, MediaKind] = {
     "image_models": "image",
@@ -184,11 +185,11 @@ def provider_settings(
     key_envs: tuple[str, ...] = (
         (override["api_key_env"],) if "api_key_env" in override else (spec.key_envs if spec else ())
     )
-    api_key = given_key
-    if api_key is None:
+    api_key = None if given_key is None else _usable_key(given_key.get_secret_value(), None, name)
+    if given_key is None:
         for env_name in key_envs:
-            if environ.get(env_name):
-                api_key = SecretStr(environ[env_name])
+            api_key = _usable_key(environ.get(env_name, ""), env_name, name)
+            if api_key is not None:
                 break
         if api_key is None and key_envs:  # then the OS keyring and the encrypted key file
             from openmux.config._secrets import stored_key_with_source
@@ -246,6 +247,29 @@ def provider_settings(
         signup_url=spec.signup_url if spec else "",
         start_hint=spec.start_hint if spec else "",
     )
+
+
+def _usable_key(value: str, variable: str | None, provider: str) -> SecretStr | None:
+    """The key without surrounding whitespace (a file's last line break, say), None for
+    none; ConfigError naming the variable (None: constructor `api_keys`), never the key,
+    when it cannot go in an HTTP header as it is."""
+    from openmux.config._secret_text import SecretsError, validate_key_text
+
+    if not value.strip():
+        return None
+    try:
+        return SecretStr(validate_key_text(value))
+    except SecretsError as exc:
+        if variable is None:
+            raise ConfigError(
+                f"api_keys[{provider!r}] is not a usable key: {exc}",
+                source="constructor arguments",
+                fix="pass the key alone",
+            ) from None
+        raise ConfigError(
+            f"{variable} is not a usable key: {exc}",
+            fix=f"set {variable} (in the environment or .env) to the key alone",
+        ) from None
 
 
 def host_url(value: str, spec: ProviderSpec) -> str:

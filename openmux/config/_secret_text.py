@@ -33,6 +33,8 @@ def validate_key_text(text: str) -> str:
         raise SecretsError("the key is empty")
     if any(c.isspace() for c in key) or any(c in key for c in "'\"\\") or not key.isprintable():
         raise SecretsError("a key has no spaces, quotes or control characters; paste it again")
+    if not key.isascii():  # it travels in an HTTP header, which holds ASCII only
+        raise SecretsError("a key is plain ASCII (no accents or curly quotes); paste it again")
     return key
 
 

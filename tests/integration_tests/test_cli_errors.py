@@ -111,3 +111,42 @@ def test_ctrl_c_ends_with_one_line(
     assert process.returncode == 130
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines() == ["openmux: interrupted"]
+
+
+KEY = "sk-fake-0123456789abcdefKEYCANARY"
+
+
+@pytest.mark.parametrize(
+    "value", [f"{KEY}\n", f"  {KEY}\r\n", f"\t{KEY} "], ids=["newline", "crlf", "spaces"]
+)
+def test_a_key_variable_with_surrounding_whitespace_is_used_trimmed(
+    clean_environment: Path, fake_provider_server: FakeProviderServer, value: str
+) -> None:
+    provider = fake_provider_server.add_provider("fake", models=[MODEL], reply="hello")
+    (clean_environment / "openmux.toml").write_text(
+        provider_toml(provider) + 'api_key_env = "FAKE_API_KEY"\n', encoding="utf-8"
+    )
+    result = run_cli("chat", "--no-stream", "hi", env={**os.environ, "FAKE_API_KEY": value})
+    assert result.returncode == 0 and "hello" in result.stdout, result.stderr
+    assert provider.requests[-1].headers["authorization"] == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["sk-fake-0123\n456789abcdefKEYCANARY", "sk-fake-0123 456789abcdefKEYCANARY",
+     "sk-fake-0123456789abcdéfKEYCANARY", '"sk-fake-0123456789abcdefKEYCANARY"'],
+    ids=["line break", "space", "non-ASCII", "quoted"],
+)  # fmt: skip
+def test_a_key_variable_that_cannot_be_a_key_is_named(
+    clean_environment: Path, fake_provider_server: FakeProviderServer, value: str
+) -> None:
+    provider = fake_provider_server.add_provider("fake", models=[MODEL], reply="hello")
+    (clean_environment / "openmux.toml").write_text(
+        provider_toml(provider) + 'api_key_env = "FAKE_API_KEY"\n', encoding="utf-8"
+    )
+    env = {**os.environ, "FAKE_API_KEY": value}
+    result = run_cli("chat", "--no-stream", "hi", env=env)
+    assert result.returncode == 1
+    assert_one_clear_line(result, "FAKE_API_KEY", "fix:")
+    assert "KEYCANARY" not in result.stdout + result.stderr
+    assert not provider.requests  # nothing sent, so nothing benched

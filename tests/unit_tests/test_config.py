@@ -219,3 +219,19 @@ def test_a_base_url_that_cannot_be_called_is_named(
     output = result.stdout + result.stderr
     assert result.returncode == 1 and "Traceback" not in output and message in output
     assert URL_PASSWORD not in output
+
+
+def test_keys_are_trimmed_and_unusable_ones_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "gsk_0123456789abcdefTRIMCANARY"
+    monkeypatch.setenv("GROQ_API_KEY", f" {key}\r\n")
+    settings = load_settings(api_keys={"mistral": f"{key}\n"})
+    for name in ("groq", "mistral"):
+        api_key = settings.providers[name].api_key
+        assert api_key is not None and api_key.get_secret_value() == key
+    monkeypatch.setenv("GROQ_API_KEY", "gsk_0123456789 abcdefTRIMCANARY")
+    with pytest.raises(ConfigError, match="GROQ_API_KEY") as caught:
+        load_settings()
+    with pytest.raises(ConfigError, match=r"api_keys\['groq'\]") as given:
+        load_settings(api_keys={"groq": "gsk_0123456789abcdéfTRIMCANARY"})
+    for error in (caught.value, given.value):
+        assert "fix:" in str(error) and "CANARY" not in str(error)
