@@ -58,6 +58,7 @@ _CATALOG_KEYS = {"ttl_hours"}
 _CLASSIFIER_KEYS = {"second_tier", "threshold", "model"}
 _TIMEOUT_KEYS = {"connect", "first_token", "total"}
 _STATE_KEYS = {"url"}
+_LONGEST_TIMEOUT_S = 86400
 _TOP_KEYS = {
     *("router", "timeouts", "providers", "privacy", "catalog", "classifier", "state", "cache"),
 }
@@ -162,6 +163,13 @@ class _Builder:
             if number <= 0:
                 raise layer.error(
                     f"[timeouts] {key} must be positive", key, "timeouts", "use seconds > 0"
+                )
+            if number > _LONGEST_TIMEOUT_S:  # longer overflows the clocks that time the wait
+                raise layer.error(
+                    f"[timeouts] {key} = {number:g} s is more than a day",
+                    key,
+                    "timeouts",
+                    f"use seconds > 0 and at most {_LONGEST_TIMEOUT_S}",
                 )
             self.timeouts = replace(self.timeouts, **{key: float(number)})
             self.sources[f"timeouts.{key}"] = layer.source

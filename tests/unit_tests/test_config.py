@@ -235,3 +235,16 @@ def test_keys_are_trimmed_and_unusable_ones_named(monkeypatch: pytest.MonkeyPatc
         load_settings(api_keys={"groq": "gsk_0123456789abcdéfTRIMCANARY"})
     for error in (caught.value, given.value):
         assert "fix:" in str(error) and "CANARY" not in str(error)
+
+
+@pytest.mark.parametrize("key", ["connect", "first_token", "total"])
+def test_a_timeout_longer_than_a_day_is_named(clean_environment: Path, key: str) -> None:
+    # Waits this long overflow the platform's clock: every request failed as a bad response.
+    _write(clean_environment / "openmux.toml", f"[timeouts]\n{key} = 1e10\n")
+    with pytest.raises(ConfigError, match="at most 86400") as caught:
+        load_settings()
+    assert caught.value.line == 2
+    _write(clean_environment / "openmux.toml", f"[timeouts]\n{key} = 86400\n")
+    assert getattr(load_settings().timeouts, key) == 86400
+    with pytest.raises(ConfigError, match="at most 86400"):
+        ChatOpenMux(timeout=1e12)
