@@ -347,7 +347,7 @@ class _Wizard:
         """Change only what this run set; every other setting and comment stays."""
         from openmux.cli._config_edit import edit_base_urls, write_config
 
-        old = target.read_text(encoding="utf-8")
+        old = target.read_text(encoding="utf-8-sig")  # as the settings read it
         text, changes = edit_base_urls(old, self.base_urls)
         if not changes:
             self.out.print(f"{safe(target)}: nothing to change; kept as it is.")

@@ -49,7 +49,7 @@ _LINE_RE = re.compile(r"line (\d+)")
 def read_config_file(path: Path) -> tuple[dict[str, Any], str]:
     """The parsed table and the raw text (kept to name the line of later mistakes)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # Windows editors may add a BOM
     except OSError as exc:
         raise ConfigError(f"cannot read the config file: {exc.strerror}", source=str(path)) from exc
     except UnicodeDecodeError as exc:

@@ -499,3 +499,24 @@ def test_init_force_keeps_every_other_setting_and_says_what_changed(
     assert again.returncode == 0, again.stdout + again.stderr
     assert "nothing to change" in again.stdout
     assert config.read_text() == expected
+
+
+def test_a_config_saved_with_a_byte_order_mark_is_read_and_updated(
+    home: Path, provider: FakeProvider
+) -> None:
+    # Windows editors save "UTF-8 with BOM"; the mark is invisible, so the file is fine.
+    config = user_config(home)
+    config.parent.mkdir(parents=True)
+    config.write_bytes(b"\xef\xbb\xbf" + FULL_CONFIG.encode())
+    validated = run("config", "validate", str(config))
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    result = run(
+        "init", "--provider", "openrouter", "--key-stdin", "--yes", "--force", "--no-test",
+        "--store", "dotenv", "--base-url", provider.openrouter_base_url,
+        stdin=KEY + "\n",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 setting(s) changed" in result.stdout
+    expected = FULL_CONFIG.replace("http://127.0.0.1:9/api/v1", provider.openrouter_base_url)
+    assert config.read_text(encoding="utf-8-sig") == expected
+    assert config.with_suffix(".toml.bak").read_text(encoding="utf-8-sig") == FULL_CONFIG
