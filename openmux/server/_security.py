@@ -33,6 +33,13 @@ def server_keys() -> tuple[bytes, ...]:
             source=KEYS_ENV,
             fix="use long random keys (python -c 'import secrets; print(secrets.token_urlsafe())')",
         )
+    unsendable = [key for key in keys if not (key.isascii() and key.isprintable())]
+    if unsendable:  # a header carries ASCII: no client could ever present such a key
+        raise ConfigError(
+            f"{len(unsendable)} server key(s) with characters other than printable ASCII",
+            source=KEYS_ENV,
+            fix="use long random keys (python -c 'import secrets; print(secrets.token_urlsafe())')",
+        )
     return tuple(key.encode() for key in keys)
 
 

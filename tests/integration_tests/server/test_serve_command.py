@@ -68,6 +68,15 @@ def test_short_server_keys_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "short" not in result.stderr.replace("shorter", "")
 
 
+def test_server_keys_no_client_could_send_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An HTTP header carries ASCII: a client can never present an accented key.
+    monkeypatch.setenv("OPENMUX_SERVER_KEYS", "a-long-enough-key-1,clé-très-longue-CANARY")
+    result = run_cli("serve", "--port", str(free_port()), timeout=60)
+    assert result.returncode == 2
+    assert "OPENMUX_SERVER_KEYS" in result.stderr and "ASCII" in result.stderr
+    assert "CANARY" not in result.stderr and "Traceback" not in result.stderr
+
+
 @contextmanager
 def serve_process(
     server: FakeProviderServer, tmp_path: Path, *args: str
