@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from openmux.testing import FakeProviderServer, Fault
+from openmux.testing import FakeProvider, FakeProviderServer, Fault
 from tests.helpers import default_signals, provider_toml, run_cli
 
 MODEL = "fake-model"
@@ -116,16 +116,22 @@ def test_ctrl_c_ends_with_one_line(
 KEY = "sk-fake-0123456789abcdefKEYCANARY"
 
 
+def _keyed_provider(server: FakeProviderServer, folder: Path) -> FakeProvider:
+    """A fake provider whose key comes from FAKE_API_KEY, configured in `folder`."""
+    provider = server.add_provider("fake", models=[MODEL], reply="hello")
+    (folder / "openmux.toml").write_text(
+        provider_toml(provider) + 'api_key_env = "FAKE_API_KEY"\n', encoding="utf-8"
+    )
+    return provider
+
+
 @pytest.mark.parametrize(
     "value", [f"{KEY}\n", f"  {KEY}\r\n", f"\t{KEY} "], ids=["newline", "crlf", "spaces"]
 )
 def test_a_key_variable_with_surrounding_whitespace_is_used_trimmed(
     clean_environment: Path, fake_provider_server: FakeProviderServer, value: str
 ) -> None:
-    provider = fake_provider_server.add_provider("fake", models=[MODEL], reply="hello")
-    (clean_environment / "openmux.toml").write_text(
-        provider_toml(provider) + 'api_key_env = "FAKE_API_KEY"\n', encoding="utf-8"
-    )
+    provider = _keyed_provider(fake_provider_server, clean_environment)
     result = run_cli("chat", "--no-stream", "hi", env={**os.environ, "FAKE_API_KEY": value})
     assert result.returncode == 0 and "hello" in result.stdout, result.stderr
     assert provider.requests[-1].headers["authorization"] == f"Bearer {KEY}"
@@ -140,10 +146,7 @@ def test_a_key_variable_with_surrounding_whitespace_is_used_trimmed(
 def test_a_key_variable_that_cannot_be_a_key_is_named(
     clean_environment: Path, fake_provider_server: FakeProviderServer, value: str
 ) -> None:
-    provider = fake_provider_server.add_provider("fake", models=[MODEL], reply="hello")
-    (clean_environment / "openmux.toml").write_text(
-        provider_toml(provider) + 'api_key_env = "FAKE_API_KEY"\n', encoding="utf-8"
-    )
+    provider = _keyed_provider(fake_provider_server, clean_environment)
     env = {**os.environ, "FAKE_API_KEY": value}
     result = run_cli("chat", "--no-stream", "hi", env=env)
     assert result.returncode == 1

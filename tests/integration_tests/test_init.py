@@ -475,11 +475,7 @@ def test_init_force_keeps_every_other_setting_and_says_what_changed(
     config = user_config(home)
     config.parent.mkdir(parents=True)
     config.write_text(FULL_CONFIG, encoding="utf-8")
-    result = run(
-        "init", "--provider", "openrouter", "--key-stdin", "--yes", "--force", "--no-test",
-        "--store", "dotenv", "--base-url", provider.openrouter_base_url,
-        stdin=KEY + "\n",
-    )  # fmt: skip
+    result = _init_openrouter(provider)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"[providers.openrouter] base_url = {provider.openrouter_base_url}" in result.stdout
     assert "(was http://127.0.0.1:9/api/v1)" in result.stdout
@@ -491,14 +487,19 @@ def test_init_force_keeps_every_other_setting_and_says_what_changed(
     shown = json.loads(run("config", "show", "--json").stdout)["settings"]
     assert shown["privacy.scrub_pii"]["value"] is True
 
-    again = run(
+    again = _init_openrouter(provider)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "nothing to change" in again.stdout
+    assert config.read_text() == expected
+
+
+def _init_openrouter(provider: FakeProvider) -> subprocess.CompletedProcess[str]:
+    """`openmux init` for OpenRouter at the fake's address, its key on stdin."""
+    return run(
         "init", "--provider", "openrouter", "--key-stdin", "--yes", "--force", "--no-test",
         "--store", "dotenv", "--base-url", provider.openrouter_base_url,
         stdin=KEY + "\n",
     )  # fmt: skip
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "nothing to change" in again.stdout
-    assert config.read_text() == expected
 
 
 def test_a_config_saved_with_a_byte_order_mark_is_read_and_updated(
@@ -510,11 +511,7 @@ def test_a_config_saved_with_a_byte_order_mark_is_read_and_updated(
     config.write_bytes(b"\xef\xbb\xbf" + FULL_CONFIG.encode())
     validated = run("config", "validate", str(config))
     assert validated.returncode == 0, validated.stdout + validated.stderr
-    result = run(
-        "init", "--provider", "openrouter", "--key-stdin", "--yes", "--force", "--no-test",
-        "--store", "dotenv", "--base-url", provider.openrouter_base_url,
-        stdin=KEY + "\n",
-    )  # fmt: skip
+    result = _init_openrouter(provider)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 setting(s) changed" in result.stdout
     expected = FULL_CONFIG.replace("http://127.0.0.1:9/api/v1", provider.openrouter_base_url)

@@ -133,20 +133,26 @@ def test_cut_mid_stream_ends_with_an_error_event(
     assert server.providers["beta"].hits == 0  # never spliced with another answer
 
 
-def test_cut_mid_stream_raw_events_have_no_done(
-    start_server: StartServer, server: FakeProviderServer
-) -> None:
+def _raw_stream(base_url: str) -> str:
+    """The raw SSE text of a streamed answer to "hi"."""
     import httpx
 
-    server.providers["alpha"].fault = Fault.mid_stream_error(after_chunks=3)
     body = {
         "model": "openmux/auto",
         "messages": [{"role": "user", "content": "hi"}],
         "stream": True,
     }
-    with httpx.stream("POST", start_server() + "/chat/completions", json=body) as response:
+    with httpx.stream("POST", base_url + "/chat/completions", json=body) as response:
         assert response.status_code == 200
-        text = "".join(response.iter_text())
+        return "".join(response.iter_text())
+
+
+def test_cut_mid_stream_raw_events_have_no_done(
+    start_server: StartServer, server: FakeProviderServer
+) -> None:
+
+    server.providers["alpha"].fault = Fault.mid_stream_error(after_chunks=3)
+    text = _raw_stream(start_server())
     assert "event: error" in text
     assert "[DONE]" not in text
     assert '"finish_reason":"stop"' not in text
@@ -158,19 +164,11 @@ def test_a_stream_without_a_finish_reason_is_complete_only_with_its_done(
 ) -> None:
     """A body that ends with neither a finish reason nor `[DONE]` was cut short (an error
     event); `[DONE]` alone says it finished, as some OpenAI-compatible servers say it."""
-    import httpx
 
     frame = '{"choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": null}]}'
     events = f"data: {frame}\n\n" + ("data: [DONE]\n\n" if done else "")
     server.providers["alpha"].fault = Fault.garbage(events, content_type="text/event-stream")
-    body = {
-        "model": "openmux/auto",
-        "messages": [{"role": "user", "content": "hi"}],
-        "stream": True,
-    }
-    with httpx.stream("POST", start_server() + "/chat/completions", json=body) as response:
-        assert response.status_code == 200
-        text = "".join(response.iter_text())
+    text = _raw_stream(start_server())
     assert '"content":"Hi"' in text
     assert ("event: error" in text) is not done
     assert ("[DONE]" in text) is done
@@ -181,23 +179,14 @@ def test_a_body_that_does_not_decompress_is_a_bad_response(
 ) -> None:
     import json
 
-    import httpx
-
     server.providers["alpha"].fault = Fault.garbage(
         "not gzip at all", content_type="text/event-stream", headers={"Content-Encoding": "gzip"}
     )
-    body = {
-        "model": "openmux/auto",
-        "messages": [{"role": "user", "content": "hi"}],
-        "stream": True,
-    }
-    with httpx.stream("POST", start_server() + "/chat/completions", json=body) as response:
-        assert response.status_code == 200
-        events = [
-            json.loads(line[len("data: ") :])
-            for line in response.iter_lines()
-            if line.startswith("data: {")
-        ]
+    events = [
+        json.loads(line[len("data: ") :])
+        for line in _raw_stream(start_server()).splitlines()
+        if line.startswith("data: {")
+    ]
     text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e["choices"])
     assert text == BETA_REPLY
     attempts = events[-1]["openmux"]["attempts"]
