@@ -93,8 +93,13 @@ def insert_all(
 
 
 def move_aside(path: Path) -> Path:
-    """Keep a broken database as NAME.corrupt for inspection; drop its WAL files."""
+    """Keep a broken database as NAME.corrupt for inspection (NAME.corrupt.2 and on when
+    an earlier one is still there: none is overwritten); drop its WAL files."""
     target = path.with_name(path.name + ".corrupt")
+    copies = 1
+    while target.exists():
+        copies += 1
+        target = path.with_name(f"{path.name}.corrupt.{copies}")
     for suffix in ("-wal", "-shm"):
         with contextlib.suppress(OSError):
             path.with_name(path.name + suffix).unlink()

@@ -144,3 +144,11 @@ def test_a_corrupt_database_is_moved_aside_and_rebuilt(path: Path) -> None:
     assert path.with_name("health.sqlite3.corrupt").is_file()
     store.record_failure("p", "m", reason="rate_limited", bench_for=60)
     assert row(path, "m")[1] == "rate_limited"
+
+
+def test_a_second_corruption_keeps_the_first_copy(path: Path) -> None:
+    path.with_name("health.sqlite3.corrupt").write_bytes(b"first damage" * 100)
+    path.write_bytes(b"second damage" * 100)
+    assert "moved aside" in HealthStore(path).problem
+    assert path.with_name("health.sqlite3.corrupt").read_bytes() == b"first damage" * 100
+    assert path.with_name("health.sqlite3.corrupt.2").read_bytes() == b"second damage" * 100
