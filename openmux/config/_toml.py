@@ -31,8 +31,9 @@ def locate_config_file(environ: Mapping[str, str], cwd: Path) -> Path | None:
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
+            what = "is a directory" if path.is_dir() else "does not exist"
             raise ConfigError(
-                "the config file named by OPENMUX_CONFIG does not exist",
+                f"the config file named by OPENMUX_CONFIG {what}",
                 source=str(path),
                 fix="point OPENMUX_CONFIG at an existing openmux.toml or unset it",
             )

@@ -76,6 +76,9 @@ def test_openmux_config_variable(clean_environment: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("OPENMUX_CONFIG", str(clean_environment / "missing.toml"))
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings()
+    monkeypatch.setenv("OPENMUX_CONFIG", str(clean_environment))
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_settings()
 
 
 def test_user_config_dir_is_the_last_resort(clean_environment: Path) -> None:
