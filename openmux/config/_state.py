@@ -33,6 +33,13 @@ def check_state_url(url: str, source: str) -> str:
         )
     if parts.scheme != "sqlite" and port == 0:
         raise ConfigError(f"state url {redact(url)!r}: port 0", source=source, fix=STATE_URL_FIX)
+    database = parts.path.strip("/")
+    if parts.scheme != "sqlite" and database and not database.isdigit():
+        raise ConfigError(
+            f"state url {redact(url)!r}: the database {database!r} is no number",
+            source=source,
+            fix=STATE_URL_FIX,
+        )
     if parts.scheme == "sqlite" and parts.netloc:
         raise ConfigError(
             f"state url {redact(url)!r}: a sqlite url names a folder, not a host",

@@ -62,7 +62,14 @@ def test_a_sqlite_url_names_the_state_dir(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 @pytest.mark.parametrize(
-    "url", ["postgres://db/1", "redis://", "sqlite://host/path", "redis://u:hunter22@h:99999/0"]
+    "url",
+    [
+        "postgres://db/1",
+        "redis://",
+        "sqlite://host/path",
+        "redis://u:hunter22@h:99999/0",
+        "redis://:hunter22@h:6379/x",  # the database is a number (it was db 0, silently)
+    ],
 )
 def test_a_wrong_state_url_is_one_clear_line(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENMUX_STATE_URL", url)
