@@ -120,7 +120,9 @@ def open_state_db(path: Path, connect: Callable[[Path], sqlite3.Connection]) -> 
         return StateDbOpen(_connect_when_free(path, connect))
     except sqlite3.DatabaseError as exc:
         if not is_corruption(exc):  # locked, read-only, a disk error: the file may be fine
-            return StateDbOpen(None, f"{path} cannot be used now ({exc}); kept in memory")
+            problem = f"{path} cannot be used now ({exc}); kept in memory"
+            _log.warning("%s; check that it is a file this user can write", problem)
+            return StateDbOpen(None, problem)
         moved = move_aside(path)
         problem = f"{path.name} was corrupt ({exc}); moved aside to {moved.name} and rebuilt"
         _log.warning("%s", problem)
