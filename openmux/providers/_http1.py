@@ -38,7 +38,7 @@ MAX_HEAD = 1 << 16
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class Undecodable(ValueError):
+class _Undecodable(ValueError):
     """A body its Content-Encoding does not describe: the provider's garbage, raised as
     the httpx module's DecodingError (a bad response, not a failed connection)."""
 
@@ -177,7 +177,7 @@ class Answer:
         try:
             self._parser.feed_data(data)
         except Exception as exc:  # httptools' parse errors, or an answer past its end
-            if isinstance(exc.__context__, Undecodable):  # raised in a parser callback
+            if isinstance(exc.__context__, _Undecodable):  # raised in a parser callback
                 self._fail(self._errors.DecodingError(str(exc.__context__)))
             else:
                 self._fail(self._errors.RemoteProtocolError(f"a malformed HTTP answer: {exc}"))
@@ -211,7 +211,7 @@ class Answer:
         if self._decompress and encoding in ("gzip", "deflate", "x-gzip"):
             self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib or gzip framing
         elif self._decompress and encoding not in ("", "identity"):
-            raise Undecodable(f"an answer in {encoding}, which was not asked for")
+            raise _Undecodable(f"an answer in {encoding}, which was not asked for")
         self.arrived.set_result(None)
         if self._head_only:
             self.on_message_complete()
@@ -221,7 +221,7 @@ class Answer:
             try:
                 body = self._decoder.decompress(body)
             except zlib.error as exc:
-                raise Undecodable(f"the answer does not decompress: {exc}") from None
+                raise _Undecodable(f"the answer does not decompress: {exc}") from None
         if not body or self.complete or self._release_when_complete:
             return  # an ending stream's rest is not read
         self._body.append(body)
