@@ -12,20 +12,18 @@ is observed (see `_traced.inner_config`), else none.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
 from openmux._logging import get_logger
 from openmux.errors import NoProviderAvailable, StreamInterrupted
 from openmux.privacy import scrub_for_provider
 from openmux.providers import (
-    DONE_MARK,
     ProviderFailure,
     QuietAnswers,
     Sends,
@@ -35,6 +33,15 @@ from openmux.providers import (
     watching_headers,
     watching_rate_limits,
     watching_sends,
+)
+from openmux.routing._answers import (
+    StreamedCalls,
+    check_usage,
+    chunk_has_answer,
+    finish_mark_of,
+    finished,
+    has_answer,
+    unfinished,
 )
 from openmux.routing._callee import body_as_it_came, model_for
 from openmux.routing._plan import is_free_offer
@@ -294,70 +301,6 @@ def _answer(message: BaseMessage, seen: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def _has_answer(message: BaseMessage) -> bool:
-    if isinstance(message, AIMessage) and (message.tool_calls or message.invalid_tool_calls):
-        _check_tool_calls(message)
-        return True
-    return bool(message.content)
-
-
-def _check_tool_calls(message: AIMessage) -> None:
-    """Every tool call must be one the caller can make and answer: arguments that are a
-    JSON object, and an id for the tool's result to name."""
-    for invalid in message.invalid_tool_calls:
-        name, error = invalid.get("name"), invalid.get("error")
-        raise ProviderFailure("bad_response", f"the tool call {name!r} is not valid: {error}")
-    for call in message.tool_calls:
-        if not call.get("id"):
-            raise ProviderFailure("bad_response", f"the tool call {call['name']!r} has no id")
-
-
-_USAGE_COUNTS = ("input_tokens", "output_tokens", "total_tokens")
-
-
-def _check_usage(message: BaseMessage) -> None:
-    """A provider's token usage must be counts: strings or negative numbers are garbage
-    (they would be handed on as the answer's usage, and credit the quota counters)."""
-    usage = getattr(message, "usage_metadata", None)
-    if not usage:
-        return
-    for name in _USAGE_COUNTS:
-        count = usage.get(name)
-        if count is not None and not (isinstance(count, (int, float)) and 0 <= count < math.inf):
-            raise ProviderFailure("bad_response", f"the answer's {name} is not a count: {count!r}")
-
-
-_FAILED = "error"
-"""The finish reason of a generation that failed (OpenRouter's, with or without an error)."""
-
-
-def _finish_mark(model: object) -> str | None:
-    """The response_metadata key under which this model's answers say how they finished;
-    None when they do not say (see the adapters' `finish_mark`)."""
-    return getattr(model, "finish_mark", None)
-
-
-def _finished(message: BaseMessage, mark: str | None) -> bool:
-    """Whether the answer says it finished; a failed finish is a bad response."""
-    if mark is None:
-        return True
-    metadata = message.response_metadata
-    reason = metadata.get(mark)
-    if reason == _FAILED:
-        raise ProviderFailure("bad_response", "the provider ended the answer with an error")
-    return bool(reason) or DONE_MARK in metadata
-
-
-def _unfinished() -> ProviderFailure:
-    return ProviderFailure("bad_response", "the stream ended before the answer said it finished")
-
-
-def _chunk_has_answer(chunk: BaseMessage) -> bool:
-    if isinstance(chunk, AIMessageChunk) and chunk.tool_call_chunks:
-        return True
-    return bool(chunk.content)
-
-
 def _close(iterator: Iterator[Any]) -> None:
     close = getattr(iterator, "close", None)
     if close is not None:
@@ -384,7 +327,7 @@ def invoke_candidate(
     config: RunnableConfig = UNOBSERVED,
 ) -> BaseMessage:
     model, messages, call_kwargs = _chat_model(router, candidate, request, aio=False)
-    mark = _finish_mark(model)
+    mark = finish_mark_of(model)
     for tries in (1, 2):
         started = time.perf_counter()
         try:
@@ -393,11 +336,11 @@ def invoke_candidate(
                     message = model.respond(messages, **call_kwargs)
                 else:
                     message = model.invoke(messages, config, **call_kwargs)
-            if not _has_answer(message):
+            if not has_answer(message):
                 raise ProviderFailure("bad_response", "the answer was empty")
-            _check_usage(message)
+            check_usage(message)
             if mark is not None:
-                _finished(message, mark)
+                finished(message, mark)
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and retry_planned(router, candidate, request, failure):
@@ -417,7 +360,7 @@ async def ainvoke_candidate(
     config: RunnableConfig = UNOBSERVED,
 ) -> BaseMessage:
     model, messages, call_kwargs = _chat_model(router, candidate, request, aio=True)
-    mark = _finish_mark(model)
+    mark = finish_mark_of(model)
     for tries in (1, 2):
         started = time.perf_counter()
         try:
@@ -426,11 +369,11 @@ async def ainvoke_candidate(
                     message = await model.arespond(messages, **call_kwargs)
                 else:
                     message = await model.ainvoke(messages, config, **call_kwargs)
-            if not _has_answer(message):
+            if not has_answer(message):
                 raise ProviderFailure("bad_response", "the answer was empty")
-            _check_usage(message)
+            check_usage(message)
             if mark is not None:
-                _finished(message, mark)
+                finished(message, mark)
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and retry_planned(router, candidate, request, failure):
@@ -450,7 +393,7 @@ def stream_candidate(
     config: RunnableConfig = UNOBSERVED,
 ) -> Iterator[BaseMessage]:
     model, messages, call_kwargs = _chat_model(router, candidate, request, aio=False)
-    mark = _finish_mark(model)
+    mark = finish_mark_of(model)
     for tries in (1, 2):
         started = time.perf_counter()
         held: list[BaseMessage] = []
@@ -459,7 +402,7 @@ def stream_candidate(
             with _Watching(request) as (arrived, seen, sends):
                 for chunk in chunks:
                     held.append(chunk)
-                    if _chunk_has_answer(chunk):
+                    if chunk_has_answer(chunk):
                         break
                 else:
                     raise ProviderFailure("bad_response", "the stream ended without an answer")
@@ -477,17 +420,23 @@ def stream_candidate(
     yield from held
     partial = "".join(c.text for c in held)
     last = held[-1]
+    calls = StreamedCalls()
     try:
-        finished = any(_finished(early, mark) for early in held)
+        said_finished = False
+        for early in held:
+            calls.add(early)
+            said_finished = finished(early, mark) or said_finished
         for chunk in chunks:
             partial += chunk.text
             if getattr(chunk, "usage_metadata", None):
-                _check_usage(chunk)
+                check_usage(chunk)
                 last = chunk
-            finished = finished or _finished(chunk, mark)
+            calls.add(chunk)
+            said_finished = said_finished or finished(chunk, mark)
             yield chunk
-        if not finished:
-            raise _unfinished()
+        if not said_finished:
+            raise unfinished()
+        calls.check()
     except Exception as exc:
         raise _interrupted(router, candidate, request, exc, started, partial) from exc
     _succeed(
@@ -509,7 +458,7 @@ async def astream_candidate(
     config: RunnableConfig = UNOBSERVED,
 ) -> AsyncIterator[BaseMessage]:
     model, messages, call_kwargs = _chat_model(router, candidate, request, aio=True)
-    mark = _finish_mark(model)
+    mark = finish_mark_of(model)
     for tries in (1, 2):
         started = time.perf_counter()
         held: list[BaseMessage] = []
@@ -518,7 +467,7 @@ async def astream_candidate(
             with _Watching(request) as (arrived, seen, sends):
                 async for chunk in chunks:
                     held.append(chunk)
-                    if _chunk_has_answer(chunk):
+                    if chunk_has_answer(chunk):
                         break
                 else:
                     raise ProviderFailure("bad_response", "the stream ended without an answer")
@@ -537,17 +486,23 @@ async def astream_candidate(
         yield early
     partial = "".join(c.text for c in held)
     last = held[-1]
+    calls = StreamedCalls()
     try:
-        finished = any(_finished(early, mark) for early in held)
+        said_finished = False
+        for early in held:
+            calls.add(early)
+            said_finished = finished(early, mark) or said_finished
         async for chunk in chunks:
             partial += chunk.text
             if getattr(chunk, "usage_metadata", None):
-                _check_usage(chunk)
+                check_usage(chunk)
                 last = chunk
-            finished = finished or _finished(chunk, mark)
+            calls.add(chunk)
+            said_finished = said_finished or finished(chunk, mark)
             yield chunk
-        if not finished:
-            raise _unfinished()
+        if not said_finished:
+            raise unfinished()
+        calls.check()
     except Exception as exc:
         raise _interrupted(router, candidate, request, exc, started, partial) from exc
     _succeed(

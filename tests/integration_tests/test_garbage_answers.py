@@ -269,3 +269,41 @@ async def test_a_tool_call_that_cannot_be_made_fails_over_async(
         (a["provider"], a["status"]) for a in message.response_metadata["openmux"]["attempts"]
     ]
     assert statuses == [("bad", "bad_response"), ("good", "ok")]
+
+
+def _streamed_call(*parts: str) -> str:
+    """A streamed tool call whose arguments arrive in `parts`, then its finish."""
+    first = {"index": 0, "id": "call_1", "type": "function"}
+    events = [
+        _chunk({"tool_calls": [{**first, "function": {"name": "f", "arguments": parts[0]}}]}),
+        *(_chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in parts[1:]),
+    ]
+    return "".join(events) + _chunk({}, "tool_calls") + "data: [DONE]\n\n"
+
+
+@pytest.mark.parametrize("parts", [("{oo", "ps"), ("[1", "]")], ids=["not JSON", "a list"])
+def test_a_streamed_tool_call_that_cannot_be_made_ends_with_an_error(
+    server: FakeProviderServer, parts: tuple[str, ...]
+) -> None:
+    llm = _llm(server, Fault.garbage(_streamed_call(*parts), content_type=SSE))
+    with pytest.raises(StreamInterrupted):
+        list(llm.stream("call f"))
+
+
+async def test_an_async_streamed_tool_call_that_cannot_be_made_ends_with_an_error(
+    server: FakeProviderServer,
+) -> None:
+    llm = _llm(server, Fault.garbage(_streamed_call("{oo", "ps"), content_type=SSE))
+    with pytest.raises(StreamInterrupted):
+        [chunk async for chunk in llm.astream("call f")]
+
+
+def test_a_streamed_tool_call_in_pieces_is_an_answer(server: FakeProviderServer) -> None:
+    llm = _llm(server, Fault.garbage(_streamed_call('{"city": ', '"Paris"}'), content_type=SSE))
+    chunks = list(llm.stream("call f"))
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged += chunk
+    assert merged.tool_calls == [  # type: ignore[attr-defined]
+        {"name": "f", "args": {"city": "Paris"}, "id": "call_1", "type": "tool_call"}
+    ]
