@@ -155,6 +155,15 @@ ms, interleaved +2.05 / +2.52 ms (the thin proxy +0.68 and +0.98 ms), peak 19.9x
 faster than 3.11, as in the runs without LiteLLM's proxy above (3.12 and 3.13 within
 0.1 ms of 3.11 at p50). With the server's request checks added (about 1 us), on 3.11
 again: back to back +1.49 / +2.33 ms, interleaved +1.94 / +2.25 ms, peak 19.3x.
+
+On a machine twice as fast (a 10^7-step Python loop in 0.15 s, against 0.32-0.51 s),
+three runs (the last of the code with the stream and request checks of that day): back
+to back +0.82 / +2.08, +0.72 / +1.86 and +1.14 / +2.62 ms (0.81-1.15 ms of CPU per
+request); interleaved +1.75 / +2.27, +1.45 / +2.15 and +1.79 / +2.55 ms (1.48-1.85 ms);
+the thin proxy +0.38-0.52 back to back and +0.75-0.91 interleaved; peak 22.0-22.8x
+LiteLLM's. The faster CPU took about a third off back to back and little off
+interleaved, where every server's caches are cold: that figure follows what a request
+touches more than what it computes.
 """
 
 from __future__ import annotations
