@@ -88,8 +88,14 @@ class Wire:
 # -- helpers ------------------------------------------------------------------------------
 
 
+_LARGEST_SIDE = 4096
+"""No image model OpenMux routes to makes a side larger (most stop at 1024 to 2048): a
+larger size is a mistake, refused before a provider is asked (and charged) for it."""
+
+
 def parse_size(size: Any) -> tuple[int, int]:
-    """`"512x512"` (or a (width, height) pair) as a pair of positive ints."""
+    """`"512x512"` (or a (width, height) pair) as a pair of positive ints, each at most
+    _LARGEST_SIDE."""
     if isinstance(size, (tuple, list)) and len(size) == 2:
         width, height = size
     else:
@@ -100,6 +106,8 @@ def parse_size(size: Any) -> tuple[int, int]:
         pair = (0, 0)
     if min(pair) <= 0:
         raise ValueError(f"size {size!r} is not WIDTHxHEIGHT (for example 512x512)")
+    if max(pair) > _LARGEST_SIDE:
+        raise ValueError(f"size {size!r} has a side over {_LARGEST_SIDE} pixels (try 1024x1024)")
     return pair
 
 

@@ -150,7 +150,13 @@ def test_image_fields_take_openai_values_and_types(
     )
     assert image.data and image.data[0].b64_json
     assert len(_asked(server)) == 1
-    for field, value in (("n", True), ("n", 1.5), ("size", [64, 64]), ("size", "big")):
+    for field, value in (
+        ("n", True),
+        ("n", 1.5),
+        ("size", [64, 64]),
+        ("size", "big"),
+        ("size", "99999x99999"),  # no model makes it (the fake one took minutes to try)
+    ):
         refused = httpx.post(
             f"{url}/images/generations",
             json={"model": "openmux/auto", "prompt": "a red fox", field: value},
