@@ -37,6 +37,7 @@ from openmux.server._errors import (
 )
 from openmux.server._metrics import Metrics
 from openmux.server._security import authorized, origin_allowed, server_keys
+from openmux.server._wire import embedding_texts, openmux_options
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -51,10 +52,6 @@ FANOUT = "fanout"
 DEFAULT_FANOUT = 2
 _MODELS_TTL_S = 30.0
 _EMBEDDING_INSTANCES = 64
-# Fan-out and pinning options a request may add under an `openmux` field (extra_body).
-_EXTENSION_OPTIONS = frozenset(
-    {"fanout", "combiner", "judge", "min_answers", "member_timeout", "provider"}
-)
 
 _log = get_logger("openmux.server")
 
@@ -186,7 +183,7 @@ class OpenMuxServer:
         name = body.get("model")
         if not isinstance(name, str) or not name:
             raise bad_request("'model' is required: openmux/auto routes each request", "model")
-        options = self._extension(body)
+        options = openmux_options(body)
         if not name.startswith(VIRTUAL_PREFIX):
             return {**options, "model": name}
         virtual = name[len(VIRTUAL_PREFIX) :]
@@ -197,22 +194,6 @@ class OpenMuxServer:
         if virtual in _TASKS:
             return {**options, "task": virtual}
         raise unknown_model(name)
-
-    @staticmethod
-    def _extension(body: Mapping[str, Any]) -> dict[str, Any]:
-        extension = body.get("openmux")
-        if extension is None:
-            return {}
-        if not isinstance(extension, dict) or not set(extension) <= _EXTENSION_OPTIONS:
-            raise bad_request(
-                f"'openmux' takes an object with: {', '.join(sorted(_EXTENSION_OPTIONS))}",
-                "openmux",
-            )
-        for name, (fits, kind) in _EXTENSION_TYPES.items():
-            value = extension.get(name)
-            if value is not None and not fits(value):
-                raise bad_request(f"'openmux.{name}' must be {kind}", f"openmux.{name}")
-        return dict(extension)
 
     def failure(self, exc: OpenMuxError, started: float) -> APIError:
         attempts = getattr(exc, "attempts", None)
@@ -251,7 +232,7 @@ class OpenMuxServer:
         name = body.get("model")
         if not isinstance(name, str) or not name:
             raise bad_request("'model' is required: openmux/auto picks one", "model")
-        texts = _texts(body.get("input"))
+        texts = embedding_texts(body.get("input"))
         encoding = body.get("encoding_format") or "float"
         if encoding not in ("float", "base64"):
             raise bad_request("'encoding_format' must be float or base64", "encoding_format")
@@ -333,45 +314,6 @@ class OpenMuxServer:
 
 
 _TASKS = tuple(task.value for task in TaskType)
-
-
-def _is_whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-# The JSON type of each `openmux` option that ChatOpenMux's own checks take on trust
-# (`fanout` has its own check, with the fix).
-_EXTENSION_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "provider": (lambda value: isinstance(value, str), "a provider name"),
-    "combiner": (lambda value: isinstance(value, str), "a combiner name"),
-    "judge": (lambda value: isinstance(value, str), "a model name (PROVIDER:ID)"),
-    "min_answers": (_is_whole, "a whole number"),
-    "member_timeout": (_is_number, "a number of seconds"),
-}
-
-
-def _texts(given: Any) -> list[str]:
-    """An embeddings request's `input` as texts."""
-    texts = [given] if isinstance(given, str) else given
-    if isinstance(texts, list) and texts and all(isinstance(t, str) and t for t in texts):
-        return texts
-    if isinstance(texts, list) and texts and all(_token_ids(t) for t in texts):
-        raise bad_request(
-            "'input' holds token ids, and this server embeds text: send strings "
-            "(LangChain's OpenAIEmbeddings: check_embedding_ctx_length=False)",
-            "input",
-        )
-    raise bad_request("'input' must be a non-empty string or list of non-empty strings", "input")
-
-
-def _token_ids(item: Any) -> bool:
-    return isinstance(item, int) or (
-        isinstance(item, list) and bool(item) and all(isinstance(i, int) for i in item)
-    )
 
 
 def _model_entry(name: str, owner: str) -> dict[str, Any]:

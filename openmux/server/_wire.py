@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from langchain_core.messages import (
@@ -227,7 +227,7 @@ def _boolean(value: Any, name: str) -> bool:
 
 
 def _integer(value: Any, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not _is_whole(value):
         raise bad_request(f"'{name}' must be an integer", name)
     return value
 
@@ -363,3 +363,65 @@ class ChunkWriter:
         if metadata is not None:
             events[-1]["openmux"] = dict(metadata)
         return b"".join(self._event(e) for e in events) + b"data: [DONE]\n\n"
+
+
+# Fan-out and pinning options a request may add under an `openmux` field (extra_body).
+_EXTENSION_OPTIONS = frozenset(
+    {"fanout", "combiner", "judge", "min_answers", "member_timeout", "provider"}
+)
+
+
+def openmux_options(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The request's own `openmux` options, each of the JSON type it takes."""
+    extension = body.get("openmux")
+    if extension is None:
+        return {}
+    if not isinstance(extension, dict) or not set(extension) <= _EXTENSION_OPTIONS:
+        raise bad_request(
+            f"'openmux' takes an object with: {', '.join(sorted(_EXTENSION_OPTIONS))}",
+            "openmux",
+        )
+    for name, (fits, kind) in _EXTENSION_TYPES.items():
+        value = extension.get(name)
+        if value is not None and not fits(value):
+            raise bad_request(f"'openmux.{name}' must be {kind}", f"openmux.{name}")
+    return dict(extension)
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# The JSON type of each `openmux` option that ChatOpenMux's own checks take on trust
+# (`fanout` has its own check, with the fix).
+_EXTENSION_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "provider": (lambda value: isinstance(value, str), "a provider name"),
+    "combiner": (lambda value: isinstance(value, str), "a combiner name"),
+    "judge": (lambda value: isinstance(value, str), "a model name (PROVIDER:ID)"),
+    "min_answers": (_is_whole, "a whole number"),
+    "member_timeout": (_is_number, "a number of seconds"),
+}
+
+
+def embedding_texts(given: Any) -> list[str]:
+    """An embeddings request's `input` as texts."""
+    texts = [given] if isinstance(given, str) else given
+    if isinstance(texts, list) and texts and all(isinstance(t, str) and t for t in texts):
+        return texts
+    if isinstance(texts, list) and texts and all(_token_ids(t) for t in texts):
+        raise bad_request(
+            "'input' holds token ids, and this server embeds text: send strings "
+            "(LangChain's OpenAIEmbeddings: check_embedding_ctx_length=False)",
+            "input",
+        )
+    raise bad_request("'input' must be a non-empty string or list of non-empty strings", "input")
+
+
+def _token_ids(item: Any) -> bool:
+    return isinstance(item, int) or (
+        isinstance(item, list) and bool(item) and all(isinstance(i, int) for i in item)
+    )
