@@ -44,11 +44,11 @@ from openmux.routing._answers import (
     unfinished,
 )
 from openmux.routing._callee import body_as_it_came, model_for
-from openmux.routing._plan import is_free_offer
-from openmux.routing._react import known_context, react, refused_key_hint
-from openmux.routing._request import Candidate, RouteRequest, request_exhausted
+from openmux.routing._gate import rule_out
+from openmux.routing._react import react
+from openmux.routing._request import Candidate, RouteRequest
 from openmux.routing._retry import retry_planned, retry_wait, still_retry
-from openmux.routing._select import estimate_tokens, request_task, skip_over_quota
+from openmux.routing._select import estimate_tokens, request_task
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -67,40 +67,6 @@ UNOBSERVED: RunnableConfig = {"callbacks": []}
 # -- before and after the call ------------------------------------------------------------
 
 
-def _rule_out(router: Router, candidate: Candidate, request: RouteRequest) -> None:
-    """Everything that rules this candidate out without sending a byte."""
-    provider = candidate.provider
-    name = f"{provider.name}:{candidate.model.id}"
-    if request.out_of_budget:
-        raise request_exhausted(request)
-    if provider.name in request.failed_providers:
-        raise ProviderFailure("connection", f"{provider.name} already failed in this request")
-    context = known_context(candidate)
-    if context is not None and context < request.min_context:
-        raise ProviderFailure("context_length", f"{name} has too small a context")
-    why = router.policy.disabled.get(provider.name)
-    if why is not None:
-        request.record(candidate, "auth", error=f"disabled for this process: {why}")
-        request.hints.append(refused_key_hint(candidate))
-        raise ProviderFailure("auth", why)
-    # free_only is enforced here, at the last step before sending.
-    if router.settings.free_only and not _free(candidate):
-        request.record(candidate, "not_free", error="paid model; free_only is on")
-        raise ProviderFailure("not_free", f"{name} is not free")
-    bench = router.health.bench_of(*candidate.key, probe=True)
-    if bench is not None:
-        request.benched.append(bench)
-        seconds = max(0.0, bench.until - time.time())
-        request.record(
-            candidate, "circuit_open", error=f"benched {seconds:.1f} s more after {bench.reason}"
-        )
-        raise ProviderFailure("circuit_open", f"{name} is benched")
-    blocked = router.quotas.reserve(provider, candidate.model.id, estimate_tokens(request))
-    if blocked is not None:
-        skip_over_quota(router, candidate, request, blocked)
-        raise ProviderFailure("over_quota", f"{name} is over its free-tier quota")
-
-
 _QUIET_CLASSES: dict[type, bool] = {}
 
 
@@ -110,13 +76,6 @@ def _answers_quietly(model: object) -> bool:
     if quiet is None:
         quiet = _QUIET_CLASSES[type(model)] = isinstance(model, QuietAnswers)
     return quiet
-
-
-def _free(candidate: Candidate) -> bool:
-    offer = candidate.facts.offer if candidate.facts is not None else None
-    return candidate.free and is_free_offer(
-        candidate.provider, candidate.model.id, offer.free if offer is not None else None
-    )
 
 
 def _built(
@@ -134,7 +93,7 @@ def _chat_model(
     router: Router, candidate: Candidate, request: RouteRequest, *, aio: bool
 ) -> tuple[Any, list[BaseMessage], dict[str, Any]]:
     """The model to call (or the OpenAI body bound to its endpoint), messages, options."""
-    _rule_out(router, candidate, request)
+    rule_out(router, candidate, request)
     provider = candidate.provider
     as_it_came = body_as_it_came(router, candidate, request, aio)
     if as_it_came is not None:

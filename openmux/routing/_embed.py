@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from openmux.privacy import scrub_texts_for_provider
 from openmux.providers import watching_rate_limits
-from openmux.routing._call import _built, _fail, _rule_out, _succeed
+from openmux.routing._call import _built, _fail, _succeed
+from openmux.routing._gate import rule_out
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -23,7 +24,7 @@ T = TypeVar("T")
 def _embeddings_model(
     router: Router, candidate: Candidate, request: RouteRequest, *, aio: bool
 ) -> Embeddings:
-    _rule_out(router, candidate, request)
+    rule_out(router, candidate, request)
     provider, model = candidate.provider, candidate.model.id
     return _built(
         router, candidate, request, lambda: router.pool.embeddings(provider, model, aio=aio)
