@@ -17,6 +17,7 @@ from openmux.errors import ConfigError
 KEYS_ENV = "OPENMUX_SERVER_KEYS"
 KEY_STORE_NAME = "server"
 _MIN_KEY_LENGTH = 16
+_KEYS_FIX = "use long random keys (python -c 'import secrets; print(secrets.token_urlsafe())')"
 
 
 def server_keys() -> tuple[bytes, ...]:
@@ -31,14 +32,14 @@ def server_keys() -> tuple[bytes, ...]:
         raise ConfigError(
             f"{len(short)} server key(s) shorter than {_MIN_KEY_LENGTH} characters",
             source=KEYS_ENV,
-            fix="use long random keys (python -c 'import secrets; print(secrets.token_urlsafe())')",
+            fix=_KEYS_FIX,
         )
     unsendable = [key for key in keys if not (key.isascii() and key.isprintable())]
     if unsendable:  # a header carries ASCII: no client could ever present such a key
         raise ConfigError(
             f"{len(unsendable)} server key(s) with characters other than printable ASCII",
             source=KEYS_ENV,
-            fix="use long random keys (python -c 'import secrets; print(secrets.token_urlsafe())')",
+            fix=_KEYS_FIX,
         )
     return tuple(key.encode() for key in keys)
 
