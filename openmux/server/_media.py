@@ -19,7 +19,6 @@ from openmux.server._errors import APIError, bad_request
 
 if TYPE_CHECKING:
     from starlette.requests import Request
-    from starlette.types import Message
 
     from openmux.server._app import OpenMuxServer
 
@@ -128,34 +127,14 @@ async def audio_speech(server: OpenMuxServer, request: Request) -> Response:
     return Response(sound.data, media_type=sound.mime_type, headers=headers)
 
 
-def _limited(server: OpenMuxServer, request: Request) -> Request:
-    """The request, its body refused with a 413 once it outgrows the limit (a chunked
-    upload declares no length)."""
-    from starlette.requests import Request
-
-    received = 0
-
-    async def receive() -> Message:
-        nonlocal received
-        message = await request.receive()
-        received += len(message.get("body", b""))
-        if received > server.max_request_bytes:
-            raise server._too_large()
-        return message
-
-    return Request(request.scope, receive)
-
-
 async def audio_transcriptions(server: OpenMuxServer, request: Request) -> Response:
     from openmux.media import atranscribe
     from openmux.server._app import json_response
 
     started = time.perf_counter()
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > server.max_request_bytes:
-        raise server._too_large()
+    limited = server.limited(request)
     try:
-        form = await _limited(server, request).form()
+        form = await limited.form()
     except APIError:
         raise
     except Exception as exc:  # not multipart, or python-multipart missing
