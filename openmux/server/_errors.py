@@ -23,6 +23,10 @@ from openmux.errors import (
 
 # Attempt kinds that mean "try again later": every candidate was benched or over its quota.
 _WAIT_KINDS = frozenset({"rate_limited", "over_quota", "circuit_open"})
+# Attempt kinds that mean "not this request": a provider refused it, and none benches for it,
+# so asking again gets the same answers. A 5xx would tell clients to retry (the openai SDK
+# does, twice), sending the refused request round every provider again.
+_REFUSED_KINDS = frozenset({"context_length", "content_policy", "http_4xx"})
 _DEFAULT_RETRY_AFTER_S = 1
 _SECONDS = re.compile(r"(\d+(?:\.\d+)?)\s*s\b")
 
@@ -91,10 +95,21 @@ def from_openmux_error(exc: OpenMuxError, *, elapsed_s: float, total_timeout_s: 
                 code="rate_limit_exceeded",
                 headers={"retry-after": str(wait)},
             )
+        if kinds and kinds <= _REFUSED_KINDS:
+            return _refused(str(exc), kinds)
         return APIError(503, str(exc), type="service_unavailable", code="no_provider_available")
     if isinstance(exc, StreamInterrupted):
         return APIError(502, str(exc), type="server_error", code="stream_interrupted")
     return APIError(500, str(exc), type="server_error")
+
+
+def _refused(message: str, kinds: set[str]) -> APIError:
+    """OpenAI's 400 for a request the providers refused, with its code where OpenAI has one."""
+    if "content_policy" in kinds:  # it stopped the request: the reason that counts
+        return APIError(400, message, code="content_policy_violation")
+    if kinds == {"context_length"}:
+        return APIError(400, message, code="context_length_exceeded", param="messages")
+    return bad_request(message)
 
 
 def retry_after_seconds(attempts: Sequence[Mapping[str, Any]]) -> int:

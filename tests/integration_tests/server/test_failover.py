@@ -192,3 +192,38 @@ def test_a_body_that_does_not_decompress_is_a_bad_response(
     attempts = events[-1]["openmux"]["attempts"]
     # Not a network failure (that is retried on the spot): the provider's garbage.
     assert {a["status"] for a in attempts if a["provider"] == "alpha"} == {"bad_response"}
+
+
+REFUSALS = {
+    # what every provider answered: (the fault, the status and code a client gets)
+    "too long": (
+        Fault.status(400, message="This model's maximum context length is 8192 tokens"),
+        "context_length_exceeded",
+    ),
+    "flagged": (
+        Fault.status(400, message="Your request was flagged by our content policy"),
+        "content_policy_violation",
+    ),
+    "invalid": (Fault.status(422, message="'top_k' is not a supported parameter"), None),
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
+@pytest.mark.parametrize("refusal", list(REFUSALS))
+def test_a_request_every_provider_refuses_is_a_bad_request(
+    start_server: StartServer, server: FakeProviderServer, refusal: str, stream: bool
+) -> None:
+    """A 503 told OpenAI clients to try again (the openai SDK retries it twice), so a
+    request that every provider refused as too long, flagged or invalid was sent round
+    them all three times; none of them would ever answer it."""
+    fault, code = REFUSALS[refusal]
+    for provider in server.providers.values():
+        provider.fault = fault
+    api = OpenAI(base_url=start_server(), api_key="unused", max_retries=2)
+    with pytest.raises(openai.BadRequestError) as raised:
+        list(api.chat.completions.create(model="openmux/auto", messages=EXPLAIN, stream=stream))
+    assert raised.value.code == code
+    assert raised.value.status_code == 400
+    # Asked once: the client did not retry, and no model was asked twice.
+    models = sum(len(spec["models"]) for spec in FAKE_PROVIDERS.values())
+    assert sum(p.hits for p in server.providers.values()) <= models
