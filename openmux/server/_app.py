@@ -36,7 +36,7 @@ from openmux.server._errors import (
     unknown_model,
 )
 from openmux.server._metrics import Metrics
-from openmux.server._security import authorized, origin_allowed, server_keys
+from openmux.server._security import check_caller, server_keys
 from openmux.server._wire import embedding_texts, openmux_options
 
 if TYPE_CHECKING:
@@ -114,21 +114,8 @@ class OpenMuxServer:
         async def guarded(request: Request) -> Response:
             started = time.perf_counter()
             try:
-                origin = None if open else request.headers.get("origin")
-                if not origin_allowed(origin, self.cors_origins):
-                    raise APIError(
-                        403,
-                        f"requests from the browser origin {origin} are refused: CORS is off "
-                        f"for it (openmux serve --cors-origin {origin} allows it)",
-                        code="origin_not_allowed",
-                    )
-                if not open and not authorized(request.headers.get("authorization"), self.keys):
-                    raise APIError(
-                        401,
-                        "Incorrect or missing API key: send one of the server keys as "
-                        "'Authorization: Bearer KEY'",
-                        code="invalid_api_key",
-                    )
+                if not open:
+                    check_caller(request.headers, self.keys, self.cors_origins)
                 response = await handler(request)
             except APIError as error:
                 response = error_response(error)

@@ -1,4 +1,4 @@
-"""Who may call the server: server keys, the loopback rule and the key check.
+"""Who may call the server: server keys, the loopback rule and the checks of a caller.
 
 Server keys are not provider keys: they are what clients send as
 `Authorization: Bearer KEY` (the openai SDK's `api_key`). They come from
@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Mapping
+from functools import lru_cache
 
 from openmux.config import is_loopback_host, stored_key
 from openmux.errors import ConfigError
+from openmux.server._errors import APIError
 
 KEYS_ENV = "OPENMUX_SERVER_KEYS"
 KEY_STORE_NAME = "server"
@@ -51,6 +54,18 @@ def is_loopback(host: str) -> bool:
     return host == "localhost" or is_loopback_host(host)
 
 
+@lru_cache(maxsize=64)  # a client sends the same Host on every request
+def host_is_loopback(host: str | None) -> bool:
+    """Whether a request's `Host` header names this machine (with or without a port;
+    None: HTTP/1.0, which no browser speaks). Without server keys nothing else is let
+    in: a page whose name was rebound to 127.0.0.1 is same-origin with the server, so
+    its GETs carry no Origin, but they still name the page's host."""
+    if host is None:
+        return True
+    name = host.rpartition("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
+    return is_loopback(name)
+
+
 def check_bind(host: str, keys: tuple[bytes, ...]) -> None:
     """Refuse to listen beyond this machine without server keys."""
     if keys or is_loopback(host):
@@ -83,3 +98,34 @@ def origin_allowed(origin: str | None, allowed: frozenset[str]) -> bool:
     "simple" request (a text/plain POST needs no preflight): it is refused here, unless
     `--cors-origin` allows the origin."""
     return origin is None or origin in allowed or "*" in allowed
+
+
+def check_caller(
+    headers: Mapping[str, str], keys: tuple[bytes, ...], cors_origins: frozenset[str]
+) -> None:
+    """Raise the APIError that refuses this request's caller, if any: a browser page of
+    an origin not allowed, a name other than this machine's on a server without keys,
+    a missing or wrong key."""
+    origin = headers.get("origin")
+    if not origin_allowed(origin, cors_origins):
+        raise APIError(
+            403,
+            f"requests from the browser origin {origin} are refused: CORS is off "
+            f"for it (openmux serve --cors-origin {origin} allows it)",
+            code="origin_not_allowed",
+        )
+    if not (keys or host_is_loopback(headers.get("host"))):
+        raise APIError(
+            403,
+            f"requests addressed to {headers['host']} are refused: without server keys "
+            f"this server answers only to localhost and 127.0.0.1 (set {KEYS_ENV} to "
+            "serve other names)",
+            code="host_not_allowed",
+        )
+    if not authorized(headers.get("authorization"), keys):
+        raise APIError(
+            401,
+            "Incorrect or missing API key: send one of the server keys as "
+            "'Authorization: Bearer KEY'",
+            code="invalid_api_key",
+        )

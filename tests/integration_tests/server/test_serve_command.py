@@ -23,6 +23,7 @@ from tests.helpers import default_signals, provider_toml, run_cli
 from tests.integration_tests.server.conftest import (
     ALPHA_REPLY,
     FAKE_PROVIDERS,
+    SERVER_KEY,
     StartServer,
     fake_config,
     free_port,
@@ -211,3 +212,32 @@ def test_a_page_of_another_origin_cannot_use_the_server(
     assert plain.status_code == 200
     opened = start_server(cors_origins=("https://page.example",))
     assert httpx.post(opened + "/chat/completions", content=body, headers=simple).status_code == 200
+
+
+def test_without_server_keys_it_answers_only_to_this_machines_names(
+    start_server: StartServer, server: FakeProviderServer
+) -> None:
+    """DNS rebinding: a page whose name an attacker points at 127.0.0.1 is same-origin
+    with the server, so it sends no Origin on a GET and can read `/v1/models` and
+    `/metrics` (which providers have keys, their quota headroom). Its requests still
+    name the attacker's host. A server with no keys answers only to loopback names."""
+    base_url = start_server()
+    port = base_url.split(":")[2].split("/")[0]
+    root = base_url.removesuffix("/v1")
+    for url in (base_url + "/models", root + "/metrics"):
+        refused = httpx.get(url, headers={"host": f"rebound.example:{port}"})
+        assert refused.status_code == 403, url
+        assert "OPENMUX_SERVER_KEYS" in refused.json()["error"]["message"]
+    body = {"model": "openmux/auto", "messages": [{"role": "user", "content": "hi"}]}
+    posted = httpx.post(
+        base_url + "/chat/completions", json=body, headers={"host": f"rebound.example:{port}"}
+    )
+    assert posted.status_code == 403
+    assert sum(provider.hits for provider in server.providers.values()) == 0
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", "localhost"):
+        assert httpx.get(base_url + "/models", headers={"host": host}).status_code == 200, host
+    assert httpx.get(root + "/health", headers={"host": "rebound.example"}).status_code == 200
+    # With server keys, a key is what admits a request, whatever name it was sent to.
+    keyed = start_server(keys=(SERVER_KEY.encode(),))
+    headers = {"host": "api.example", "authorization": f"Bearer {SERVER_KEY}"}
+    assert httpx.get(keyed + "/models", headers=headers).status_code == 200
