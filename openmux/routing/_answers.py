@@ -98,6 +98,44 @@ class StreamedCalls:
                 )
 
 
+class StreamEnd:
+    """What a stream's chunks say as they pass to the caller, checked once it ends: the
+    text so far (for the error, should it break), the last chunk with usage, the tool
+    calls, and whether it said it finished."""
+
+    __slots__ = ("calls", "last", "mark", "partial", "said_finished")
+
+    def __init__(self, mark: str | None, first: BaseMessage) -> None:
+        self.mark = mark
+        self.partial = ""
+        self.last = first
+        self.calls = StreamedCalls()
+        self.said_finished = False
+
+    def add(self, chunk: BaseMessage) -> None:
+        self.partial += chunk.text
+        if getattr(chunk, "usage_metadata", None):
+            check_usage(chunk)
+            self.last = chunk
+        self.calls.add(chunk)
+        # Every chunk is asked: one that ends the answer with an error fails it.
+        self.said_finished = finished(chunk, self.mark) or self.said_finished
+
+    def check(self) -> None:
+        if not self.said_finished:
+            raise unfinished()
+        self.calls.check()
+
+
+def check_answer(message: BaseMessage, mark: str | None) -> BaseMessage:
+    """The whole answer of a call that is not streamed, if it is one the caller can use."""
+    if not has_answer(message):
+        raise ProviderFailure("bad_response", "the answer was empty")
+    check_usage(message)
+    finished(message, mark)
+    return message
+
+
 def chunk_has_answer(chunk: BaseMessage) -> bool:
     if isinstance(chunk, AIMessageChunk) and chunk.tool_call_chunks:
         return True

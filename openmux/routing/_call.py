@@ -34,15 +34,7 @@ from openmux.providers import (
     watching_rate_limits,
     watching_sends,
 )
-from openmux.routing._answers import (
-    StreamedCalls,
-    check_usage,
-    chunk_has_answer,
-    finish_mark_of,
-    finished,
-    has_answer,
-    unfinished,
-)
+from openmux.routing._answers import StreamEnd, check_answer, chunk_has_answer, finish_mark_of
 from openmux.routing._callee import body_as_it_came, model_for
 from openmux.routing._gate import rule_out
 from openmux.routing._react import react
@@ -295,11 +287,7 @@ def invoke_candidate(
                     message = model.respond(messages, **call_kwargs)
                 else:
                     message = model.invoke(messages, config, **call_kwargs)
-            if not has_answer(message):
-                raise ProviderFailure("bad_response", "the answer was empty")
-            check_usage(message)
-            if mark is not None:
-                finished(message, mark)
+            check_answer(message, mark)
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and retry_planned(router, candidate, request, failure):
@@ -328,11 +316,7 @@ async def ainvoke_candidate(
                     message = await model.arespond(messages, **call_kwargs)
                 else:
                     message = await model.ainvoke(messages, config, **call_kwargs)
-            if not has_answer(message):
-                raise ProviderFailure("bad_response", "the answer was empty")
-            check_usage(message)
-            if mark is not None:
-                finished(message, mark)
+            check_answer(message, mark)
         except Exception as exc:
             failure = _fail(router, candidate, request, exc, started, seen, sends)
             if tries == 1 and retry_planned(router, candidate, request, failure):
@@ -377,27 +361,16 @@ def stream_candidate(
     first_token = time.perf_counter()
     request.streaming_from(candidate, seen, started)
     yield from held
-    partial = "".join(c.text for c in held)
-    last = held[-1]
-    calls = StreamedCalls()
+    end = StreamEnd(mark, held[-1])
     try:
-        said_finished = False
         for early in held:
-            calls.add(early)
-            said_finished = finished(early, mark) or said_finished
+            end.add(early)
         for chunk in chunks:
-            partial += chunk.text
-            if getattr(chunk, "usage_metadata", None):
-                check_usage(chunk)
-                last = chunk
-            calls.add(chunk)
-            said_finished = said_finished or finished(chunk, mark)
+            end.add(chunk)
             yield chunk
-        if not said_finished:
-            raise unfinished()
-        calls.check()
+        end.check()
     except Exception as exc:
-        raise _interrupted(router, candidate, request, exc, started, partial) from exc
+        raise _interrupted(router, candidate, request, exc, started, end.partial) from exc
     _succeed(
         router,
         candidate,
@@ -406,7 +379,7 @@ def stream_candidate(
         first_token,
         arrived,
         streamed=True,
-        **_answer(last, seen),
+        **_answer(end.last, seen),
     )
 
 
@@ -443,27 +416,16 @@ async def astream_candidate(
     request.streaming_from(candidate, seen, started)
     for early in held:
         yield early
-    partial = "".join(c.text for c in held)
-    last = held[-1]
-    calls = StreamedCalls()
+    end = StreamEnd(mark, held[-1])
     try:
-        said_finished = False
         for early in held:
-            calls.add(early)
-            said_finished = finished(early, mark) or said_finished
+            end.add(early)
         async for chunk in chunks:
-            partial += chunk.text
-            if getattr(chunk, "usage_metadata", None):
-                check_usage(chunk)
-                last = chunk
-            calls.add(chunk)
-            said_finished = said_finished or finished(chunk, mark)
+            end.add(chunk)
             yield chunk
-        if not said_finished:
-            raise unfinished()
-        calls.check()
+        end.check()
     except Exception as exc:
-        raise _interrupted(router, candidate, request, exc, started, partial) from exc
+        raise _interrupted(router, candidate, request, exc, started, end.partial) from exc
     _succeed(
         router,
         candidate,
@@ -472,5 +434,5 @@ async def astream_candidate(
         first_token,
         arrived,
         streamed=True,
-        **_answer(last, seen),
+        **_answer(end.last, seen),
     )
