@@ -276,12 +276,36 @@ def _tool_calls(message: AIMessage) -> list[dict[str, Any]]:
     return calls
 
 
+def media_fields(content: str | list[Any]) -> dict[str, Any]:
+    """A media answer's blocks where OpenAI clients look for them in a chat completion:
+    images as `images` (the field OpenRouter and other gateways fill with the images a
+    chat request made), speech as OpenAI's `audio`. Empty for a text answer."""
+    if isinstance(content, str):
+        return {}
+    fields: dict[str, Any] = {}
+    for block in content:
+        if not (isinstance(block, dict) and block.get("base64")):
+            continue
+        if block.get("type") == "image":
+            url = f"data:{block.get('mime_type') or 'image/png'};base64,{block['base64']}"
+            fields.setdefault("images", []).append({"type": "image_url", "image_url": {"url": url}})
+        elif block.get("type") == "audio" and "audio" not in fields:
+            fields["audio"] = {
+                "id": "audio_" + secrets.token_hex(12),
+                "data": block["base64"],
+                "expires_at": int(time.time()),  # kept nowhere: not to be named in a later turn
+                "transcript": "",
+            }
+    return fields
+
+
 def completion(message: AIMessage, model: str, answer_id: str) -> dict[str, Any]:
     """A `chat.completion` object. `model` is the model that answered (`PROVIDER:ID`)."""
     calls = _tool_calls(message)
     reply: dict[str, Any] = {"role": "assistant", "content": message.text or None}
     if calls:
         reply["tool_calls"] = calls
+    reply.update(media_fields(message.content))
     finish = message.response_metadata.get("finish_reason") or ("tool_calls" if calls else "stop")
     return {
         "id": answer_id,
@@ -345,7 +369,9 @@ class ChunkWriter:
                 }
                 for call in chunk.tool_call_chunks
             ]
-        if not (text or chunk.tool_call_chunks):
+        media = media_fields(chunk.content)
+        delta.update(media)
+        if not (text or chunk.tool_call_chunks or media):
             return None
         self._role_sent = True
         return self._event(self._chunk([{"index": 0, "delta": delta, "finish_reason": None}]))

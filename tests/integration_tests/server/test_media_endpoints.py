@@ -203,3 +203,46 @@ def test_another_tasks_model_name_is_refused_before_any_provider(
         with pytest.raises(openai.NotFoundError, match="GET /v1/models"):
             call()
     assert len(_asked(server)) == asked
+
+
+def _streamed_fields(client: OpenAI, model: str) -> dict[str, Any]:
+    """The extra fields of every delta of a streamed chat answer, merged."""
+    chunks = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "a red fox"}], stream=True
+    )
+    merged: dict[str, Any] = {}
+    for chunk in chunks:
+        for choice in chunk.choices:
+            merged.update({k: v for k, v in (choice.delta.model_extra or {}).items() if v})
+    return merged
+
+
+def _png_size(data_url: str) -> tuple[int, int]:
+    prefix = "data:image/png;base64,"
+    assert data_url.startswith(prefix)
+    with Image.open(io.BytesIO(base64.b64decode(data_url[len(prefix) :]))) as png:
+        return png.size
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
+def test_a_chat_completion_that_makes_media_carries_it(media_url: str, stream: bool) -> None:
+    """A chat request routed to an image or speech model (`openmux/image`, or
+    `openmux/auto` for "draw a red fox") made the picture or the sound, spent its free
+    allowance, and answered `content: null` with a finish reason of "stop": the media
+    was dropped. Images now come as `images` (the field OpenRouter and other gateways
+    use for images made through chat completions), speech as OpenAI's `audio`."""
+    client = _client(media_url)
+    if stream:
+        images, speech = _streamed_fields(client, "openmux/image")["images"], None
+    else:
+        messages: Any = [{"role": "user", "content": "a red fox"}]
+        answer = client.chat.completions.create(model="openmux/image", messages=messages)
+        images = answer.choices[0].message.model_extra["images"]
+        speech = client.chat.completions.create(model="openmux/tts", messages=messages)
+    assert images[0]["type"] == "image_url"
+    assert _png_size(images[0]["image_url"]["url"])[0] > 0
+    if speech is not None:
+        audio = speech.choices[0].message.audio
+        assert audio is not None
+        with wave.open(io.BytesIO(base64.b64decode(audio.data))) as sound:
+            assert sound.getnframes() > 0
