@@ -444,10 +444,13 @@ class ChatOpenMux(ChatOpenMuxFields):
         tools: Sequence[Mapping[str, Any] | type | Callable[..., Any] | BaseTool],
         *,
         tool_choice: str | dict[str, Any] | bool | None = None,
+        strict: bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Bind tools in OpenAI format; the router then picks only tool-capable models."""
-        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        """Bind tools in OpenAI format; the router then picks only tool-capable models.
+
+        `strict` marks each tool's schema strict, as ChatOpenAI's `bind_tools` does."""
+        formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
         if tool_choice is not None and tool_choice is not False:
             kwargs["tool_choice"] = openai_tool_choice(tool_choice, formatted)
         return super().bind(tools=formatted, **kwargs)

@@ -129,3 +129,22 @@ def test_a_fanout_short_of_models_says_so(server: FakeProviderServer) -> None:
     with pytest.warns(UserWarning, match="only 1 distinct model"):
         result = orchestrator.process_multi("hello", num_models=2)
     assert (result["fanout_requested"], result["fanout_used"]) == (2, 1)
+
+
+# --------------------------------------------------------------------------- tools
+
+
+def _get_weather(city: str) -> str:
+    """Get the weather in a city."""
+    return "sunny"
+
+
+def test_bind_tools_takes_strict_as_chat_openai_does(server: FakeProviderServer) -> None:
+    message = _llm(server).bind_tools([_get_weather], strict=True).invoke("weather in 'Paris'")
+    assert message.tool_calls[0]["args"] == {"city": "Paris"}
+    sent = server.providers["alpha"].last_request
+    assert sent is not None
+    function = sent.json["tools"][0]["function"]
+    assert function["strict"] is True
+    assert function["parameters"]["additionalProperties"] is False
+    assert "strict" not in sent.json
