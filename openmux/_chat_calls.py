@@ -21,11 +21,19 @@ from langchain_core.messages import (
     convert_to_messages,
 )
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
+from langchain_core.output_parsers.openai_tools import (
+    JsonOutputKeyToolsParser,
+    PydanticToolsParser,
+)
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.tracers import BaseTracer
-from langchain_core.utils.function_calling import convert_to_openai_function
+from langchain_core.utils.function_calling import (
+    convert_to_openai_function,
+    convert_to_openai_tool,
+)
+from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import BaseModel
 
 from openmux._suggest import unknown_key_fix
@@ -253,6 +261,42 @@ def structured_json(
         if isinstance(schema, type) and issubclass(schema, BaseModel)
         else JsonOutputParser()
     )
+    return parsed_answer(bound, parser, include_raw=include_raw)
+
+
+def structured_tool_call(
+    llm: BaseChatModel,
+    schema: dict[str, Any] | type,
+    *,
+    include_raw: bool,
+    strict: bool | None,
+) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+    """`with_structured_output` by a forced tool call. BaseChatModel's own drops `strict`;
+    this one binds the tool with it, as ChatOpenAI does."""
+    bound = llm.bind_tools(
+        [schema],
+        tool_choice="any",
+        strict=strict,
+        ls_structured_output_format={
+            "kwargs": {"method": "function_calling", "strict": strict},
+            "schema": schema,
+        },
+    )
+    parser: Runnable[Any, Any] = (
+        PydanticToolsParser(tools=[schema], first_tool_only=True)
+        if isinstance(schema, type) and is_basemodel_subclass(schema)  # pydantic.v1 too
+        else JsonOutputKeyToolsParser(
+            key_name=convert_to_openai_tool(schema)["function"]["name"], first_tool_only=True
+        )
+    )
+    return parsed_answer(bound, parser, include_raw=include_raw)
+
+
+def parsed_answer(
+    bound: Runnable[LanguageModelInput, Any], parser: Runnable[Any, Any], *, include_raw: bool
+) -> Runnable[LanguageModelInput, Any]:
+    """The answer through `parser` (with `include_raw`, a parsing error is returned, not
+    raised, beside the raw message)."""
     if not include_raw:
         return bound | parser
     parsed = RunnablePassthrough.assign(

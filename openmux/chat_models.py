@@ -42,6 +42,7 @@ from openmux._chat_calls import (
     qualified_name,
     routed_chunk,
     structured_json,
+    structured_tool_call,
     to_messages,
     unset_hooks_each,
     with_run_id,
@@ -472,5 +473,5 @@ class ChatOpenMux(ChatOpenMuxFields):
         check_structured_method(schema, method, kwargs)
         if method == "function_calling":
             assert schema is not None  # checked
-            return super().with_structured_output(schema, include_raw=include_raw)
+            return structured_tool_call(self, schema, include_raw=include_raw, strict=strict)
         return structured_json(self, schema, method, include_raw=include_raw, strict=strict)

@@ -12,6 +12,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.tracers.base import BaseTracer
 from langchain_core.tracers.schemas import Run
+from pydantic import BaseModel
 
 from openmux import ChatOpenMux, Orchestrator, TaskClassification, TaskType
 from openmux.testing import FakeProviderServer
@@ -148,3 +149,25 @@ def test_bind_tools_takes_strict_as_chat_openai_does(server: FakeProviderServer)
     assert function["strict"] is True
     assert function["parameters"]["additionalProperties"] is False
     assert "strict" not in sent.json
+
+
+class _City(BaseModel):
+    """A city and its country."""
+
+    name: str
+    country: str
+
+
+@pytest.mark.parametrize("include_raw", [False, True])
+def test_structured_output_by_tool_call_keeps_strict(
+    server: FakeProviderServer, include_raw: bool
+) -> None:
+    structured = _llm(server).with_structured_output(
+        _City, method="function_calling", strict=True, include_raw=include_raw
+    )
+    answer = structured.invoke("the city 'Paris' in 'France'")
+    parsed = answer["parsed"] if include_raw else answer
+    assert isinstance(parsed, _City)
+    sent = server.providers["alpha"].last_request
+    assert sent is not None
+    assert sent.json["tools"][0]["function"]["strict"] is True
