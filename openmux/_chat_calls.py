@@ -37,6 +37,7 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import BaseModel
 
 from openmux._suggest import unknown_key_fix
+from openmux.errors import ConfigError
 from openmux.routing import RouteRequest
 
 try:  # the generation_info entry langchain-core's tracer reads a routed model from
@@ -167,6 +168,17 @@ def check_call_kwargs(kwargs: Mapping[str, Any]) -> None:
                 f"ChatOpenMux got an unexpected per-call keyword argument {name!r}; "
                 f"{unknown_key_fix(name, _PER_CALL)}"
             )
+
+
+def check_token_budget(call_kwargs: Mapping[str, Any]) -> None:
+    """A budget of no tokens gets an empty answer at best, and an empty answer counts
+    against the provider: refused here, as the server refuses it."""
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = call_kwargs.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{name} must be a whole number, got {value!r}", source=f"{name}=")
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}", source=f"{name}=")
 
 
 def openai_tool_choice(

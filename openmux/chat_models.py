@@ -35,6 +35,7 @@ from openmux._chat_calls import (
     ROUTING_KWARGS,
     aunset_hooks_each,
     check_call_kwargs,
+    check_token_budget,
     generation_chunk,
     hooks_unset,
     metadata_chunk,
@@ -106,6 +107,7 @@ class ChatOpenMux(ChatOpenMuxFields):
         # Validate configuration now, so mistakes surface at construction.
         _ = self.settings
         check_fanout_options(self.fanout, self.combiner, self.min_answers, self.member_timeout)
+        check_token_budget({"max_tokens": self.max_tokens})
 
     def _load_settings(self) -> Settings:
         arguments = {name: getattr(self, name) for name in SETTING_ARGUMENTS}
@@ -301,6 +303,7 @@ class ChatOpenMux(ChatOpenMuxFields):
             call_kwargs.setdefault("temperature", self.temperature)
         if self.max_tokens is not None:
             call_kwargs.setdefault("max_tokens", self.max_tokens)
+        check_token_budget(call_kwargs)
         request = RouteRequest(
             messages=messages,
             call_kwargs=call_kwargs,

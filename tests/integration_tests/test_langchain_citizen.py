@@ -210,6 +210,27 @@ async def test_an_unknown_call_argument_raises_at_once_async(server: FakeProvide
     assert _hits(server) == 0
 
 
+def test_a_token_budget_below_one_raises_at_once_and_benches_nothing(
+    server: FakeProviderServer,
+) -> None:
+    from openmux import ConfigError
+
+    with pytest.raises(ConfigError, match="max_tokens"):
+        ChatOpenMux(config=_config(server), max_tokens=0)
+    llm = ChatOpenMux(config=_config(server), classifier=_as_chat)
+    for call in (
+        lambda: llm.invoke("hi", max_tokens=0),
+        lambda: llm.bind(max_completion_tokens=-1).invoke("hi"),
+        lambda: list(llm.stream("hi", max_tokens=0)),
+        lambda: asyncio.run(llm.ainvoke("hi", max_tokens=0)),
+    ):
+        with pytest.raises(ConfigError, match=r"max_(completion_)?tokens") as raised:
+            call()
+        assert "\n" not in str(raised.value)
+    assert _hits(server) == 0
+    assert llm.router.health.bench_of("alpha", "a-1") is None
+
+
 def test_a_misspelt_call_argument_names_the_right_one(server: FakeProviderServer) -> None:
     llm = ChatOpenMux(config=_config(server), classifier=_as_chat)
     with pytest.raises(TypeError, match="did you mean `temperature`"):
