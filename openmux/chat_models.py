@@ -82,6 +82,7 @@ from openmux.routing import (
     fanout_request,
     stream_answer,
     stream_fanout_answer,
+    text_tokens,
 )
 
 
@@ -202,6 +203,13 @@ class ChatOpenMux(ChatOpenMuxFields):
         if self.classifier is not None:
             return self.to_json_not_implemented()
         return super().to_json()
+
+    def get_num_tokens(self, text: str) -> int:
+        """Estimated here, as the router estimates a prompt: BaseChatModel's count needs
+        transformers and downloads a tokenizer. `custom_get_token_ids` still counts."""
+        if self.custom_get_token_ids is not None:
+            return super().get_num_tokens(text)
+        return text_tokens(text)
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         return ls_params(

@@ -39,7 +39,7 @@ from openmux.routing._pins import split_model_name
 from openmux.routing._rank import score_task
 from openmux.routing._react import react
 from openmux.routing._request import Attempt, Candidate, RouteRequest, request_exhausted
-from openmux.routing._select import select, select_candidates
+from openmux.routing._select import select, select_candidates, text_tokens
 
 __all__ = [
     "NON_TEXT_OUTPUT",
@@ -70,4 +70,5 @@ __all__ = [
     "split_model_name",
     "stream_answer",
     "stream_fanout_answer",
+    "text_tokens",
 ]

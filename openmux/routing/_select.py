@@ -164,6 +164,11 @@ def sticky_provider(request: RouteRequest) -> str | None:
     return None
 
 
+def text_tokens(text: str) -> int:
+    """Tokens in one text, roughly: characters / 4 rounded up (no tokenizer download)."""
+    return -(-len(text) // 4)
+
+
 def estimate_tokens(request: RouteRequest) -> int:
     """Prompt tokens, roughly: characters / 4 (no tokenizer download)."""
     chars = 0

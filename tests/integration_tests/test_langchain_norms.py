@@ -9,7 +9,13 @@ from uuid import UUID
 
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.messages import (
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    trim_messages,
+)
 from langchain_core.tracers.base import BaseTracer
 from langchain_core.tracers.schemas import Run
 from pydantic import BaseModel
@@ -171,3 +177,20 @@ def test_structured_output_by_tool_call_keeps_strict(
     sent = server.providers["alpha"].last_request
     assert sent is not None
     assert sent.json["tools"][0]["function"]["strict"] is True
+
+
+# --------------------------------------------------------------------------- token counts
+
+
+def test_token_counts_are_estimated_without_a_tokenizer(server: FakeProviderServer) -> None:
+    # BaseChatModel's count needs transformers and downloads GPT-2's tokenizer files.
+    llm = _llm(server)
+    assert llm.get_num_tokens("") == 0
+    assert llm.get_num_tokens("hi") == 1
+    assert llm.get_num_tokens("a sentence of about eight tokens, give or take") > 5
+    history = [SystemMessage("be brief"), HumanMessage("first question"), HumanMessage("again")]
+    assert llm.get_num_tokens_from_messages(history) > 0
+    trimmed = trim_messages(history, max_tokens=6, token_counter=llm, strategy="last")
+    assert trimmed == history[-1:]
+    counted = ChatOpenMux(config=llm.config, custom_get_token_ids=lambda text: [1, 2, 3])
+    assert counted.get_num_tokens("anything") == 3
