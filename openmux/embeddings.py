@@ -8,7 +8,7 @@ over only to another provider serving that same model.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 from langchain_core.embeddings import Embeddings
@@ -236,6 +236,7 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
     # -- Embeddings -----------------------------------------------------------------------
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        _check_texts(texts)
         if not texts:
             return []
         return self._run(
@@ -243,9 +244,11 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
         )
 
     def embed_query(self, text: str) -> list[float]:
+        _check_text(text)
         return self._run([text], lambda model, sent: _checked([model.embed_query(sent[0])], 1))[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        _check_texts(texts)
         if not texts:
             return []
 
@@ -255,10 +258,33 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
         return await self._arun(texts, call)
 
     async def aembed_query(self, text: str) -> list[float]:
+        _check_text(text)
+
         async def call(model: Embeddings, sent: list[str]) -> list[list[float]]:
             return _checked([await model.aembed_query(sent[0])], 1)
 
         return (await self._arun([text], call))[0]
+
+
+def _check_texts(texts: Any) -> None:
+    # A caller's mistake, raised before anything is sent: a str would go out as one text
+    # while len() counts its characters, and the answer would count against the provider.
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+        raise TypeError(
+            f"embed_documents takes a list of strings, not a {type(texts).__name__} "
+            "(for one text, use embed_query)"
+        )
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(
+                f"embed_documents takes a list of strings; texts[{index}] is of type "
+                f"{type(text).__name__}"
+            )
+
+
+def _check_text(text: Any) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"embed_query takes a string, not a {type(text).__name__}")
 
 
 def _metadata(request: RouteRequest) -> dict[str, Any]:

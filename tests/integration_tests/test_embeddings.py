@@ -147,3 +147,25 @@ def test_embeddings_keep_to_the_attempt_budget(server: FakeProviderServer) -> No
         embeddings.embed_query("hello")
     assert server.providers["second"].hits == 0
     assert len([a for a in caught.value.attempts if a["status"] != "ok"]) >= 1
+
+
+async def test_texts_of_the_wrong_type_raise_at_once_and_bench_nothing(
+    server: FakeProviderServer,
+) -> None:
+    embeddings = OpenMuxEmbeddings(config=provider_config(server.providers["first"]))
+    mistakes: list[tuple[Any, str]] = [
+        (lambda: embeddings.embed_documents("one text"), "list of strings, not a str"),
+        (lambda: embeddings.embed_documents(["fine", 3]), r"texts\[1\] is of type int"),
+        (lambda: embeddings.embed_query(None), "a string, not a NoneType"),
+    ]
+    for call, says in mistakes * 3:  # three bad answers in a row would bench a provider
+        with pytest.raises(TypeError, match=says) as raised:
+            call()
+        assert "\n" not in str(raised.value)
+    with pytest.raises(TypeError, match="list of strings"):
+        await embeddings.aembed_documents("one text")
+    with pytest.raises(TypeError, match="a string"):
+        await embeddings.aembed_query(b"bytes")
+    assert server.providers["first"].hits == 0
+    assert embeddings.router.health.bench_of("first", "e-shared") is None
+    assert len(embeddings.embed_documents(["one text"])) == 1
