@@ -33,6 +33,7 @@ from openmux.server._errors import (
     APIError,
     bad_request,
     from_openmux_error,
+    not_served_here,
     unknown_model,
 )
 from openmux.server._metrics import Metrics
@@ -198,6 +199,8 @@ class OpenMuxServer:
             return options
         if virtual == FANOUT:
             return {"fanout": DEFAULT_FANOUT, **options}
+        if virtual == "embeddings":  # a chat answer cannot carry vectors
+            raise not_served_here(name, virtual)
         if virtual in _TASKS:
             return {**options, "task": virtual}
         raise unknown_model(name)
@@ -216,8 +219,9 @@ class OpenMuxServer:
     def check_model_for(name: str, task: str) -> None:
         """404 for a virtual model an endpoint of one task cannot serve: it takes
         openmux/auto, its own task's name (openmux/image) and any pin."""
-        if name.startswith(VIRTUAL_PREFIX) and name[len(VIRTUAL_PREFIX) :] not in (AUTO, task):
-            raise unknown_model(name)
+        virtual = name[len(VIRTUAL_PREFIX) :] if name.startswith(VIRTUAL_PREFIX) else AUTO
+        if virtual not in (AUTO, task):
+            raise not_served_here(name, virtual) if virtual in _TASKS else unknown_model(name)
 
     # -- embeddings -------------------------------------------------------------------------
 

@@ -67,6 +67,18 @@ def bad_request(message: str, param: str | None = None) -> APIError:
     return APIError(400, message, param=param)
 
 
+def not_served_here(name: str, task: str) -> APIError:
+    """The 404 for a virtual model of a task another endpoint serves (OpenAI's answer
+    to an embedding model at /v1/chat/completions)."""
+    return APIError(
+        404,
+        f"The model {name!r} is not served at this endpoint: it is for {task} requests "
+        "(GET /v1/models lists the models this server routes)",
+        code="model_not_found",
+        param="model",
+    )
+
+
 def unknown_model(name: str) -> APIError:
     return APIError(
         404,

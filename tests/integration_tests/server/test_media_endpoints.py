@@ -199,6 +199,11 @@ def test_another_tasks_model_name_is_refused_before_any_provider(
         lambda: client.audio.transcriptions.create(
             model="openmux/tts", file=("hello.wav", audio, "audio/wav")
         ),
+        # A chat answer cannot carry vectors: it was answered with text, labelled
+        # with the embeddings task.
+        lambda: client.chat.completions.create(
+            model="openmux/embeddings", messages=[{"role": "user", "content": "hi"}]
+        ),
     ):
         with pytest.raises(openai.NotFoundError, match="GET /v1/models"):
             call()
