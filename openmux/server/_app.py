@@ -38,7 +38,12 @@ from openmux.server._errors import (
 )
 from openmux.server._metrics import Metrics
 from openmux.server._security import check_caller, server_keys
-from openmux.server._wire import embedding_texts, openmux_options
+from openmux.server._wire import (
+    check_dimensions,
+    embedding_dimensions,
+    embedding_texts,
+    openmux_options,
+)
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -79,6 +84,7 @@ class OpenMuxServer:
         self.metrics = Metrics(self.quota_headroom)
         self.total_timeout_s = self.chat.settings.timeouts.total
         self._embeddings: OrderedDict[str, OpenMuxEmbeddings] = OrderedDict()
+        self._vector_sizes: dict[str, int] = {}  # by model name, as `_embeddings`
         self._models: tuple[float, list[dict[str, Any]]] | None = None
 
     async def warm_up(self, *, freeze_heap: bool = False) -> None:
@@ -234,7 +240,8 @@ class OpenMuxServer:
             instance = OpenMuxEmbeddings(model=pinned, config=self.config)
             self._embeddings[name] = instance
             if len(self._embeddings) > _EMBEDDING_INSTANCES:
-                self._embeddings.popitem(last=False)
+                dropped, _ = self._embeddings.popitem(last=False)
+                self._vector_sizes.pop(dropped, None)
         return instance
 
     async def create_embeddings(self, request: Request) -> Response:
@@ -247,11 +254,17 @@ class OpenMuxServer:
         encoding = body.get("encoding_format") or "float"
         if encoding not in ("float", "base64"):
             raise bad_request("'encoding_format' must be float or base64", "encoding_format")
+        dimensions = embedding_dimensions(body)
         embeddings = self.embeddings_for(name)
+        made = self._vector_sizes.get(name)
+        if made is not None:  # an instance keeps one vector space: known before asking
+            check_dimensions(dimensions, made, embeddings.model_id or name)
         try:
             vectors = await embeddings.aembed_documents(texts)
         except OpenMuxError as exc:
             raise self.failure(exc, started) from exc
+        self._vector_sizes[name] = len(vectors[0])
+        check_dimensions(dimensions, len(vectors[0]), embeddings.model_id or name)
         data = [
             {"object": "embedding", "index": i, "embedding": _encoded(vector, encoding)}
             for i, vector in enumerate(vectors)

@@ -447,6 +447,25 @@ def embedding_texts(given: Any) -> list[str]:
     raise bad_request("'input' must be a non-empty string or list of non-empty strings", "input")
 
 
+def embedding_dimensions(body: Mapping[str, Any]) -> int | None:
+    """The vector size an embeddings request asks for (`dimensions`), if any."""
+    dimensions = body.get("dimensions")
+    if dimensions is not None and not (_is_whole(dimensions) and dimensions >= 1):
+        raise bad_request("'dimensions' must be a whole number of at least 1", "dimensions")
+    return dimensions
+
+
+def check_dimensions(asked: int | None, made: int, model: str) -> None:
+    """Vectors of another size than asked break whatever index they go into: refused,
+    not shortened (cutting a vector keeps its meaning only for models trained for it)."""
+    if asked is not None and asked != made:
+        raise bad_request(
+            f"'dimensions' cannot be {asked}: {model} makes vectors of {made} dimensions "
+            "(leave 'dimensions' out, or ask for that size)",
+            "dimensions",
+        )
+
+
 def _token_ids(item: Any) -> bool:
     return isinstance(item, int) or (
         isinstance(item, list) and bool(item) and all(isinstance(i, int) for i in item)

@@ -212,6 +212,27 @@ def test_embeddings_refuse_token_ids_and_empty_texts_with_the_fix(
     assert {name: provider.hits for name, provider in server.providers.items()} == hits
 
 
+def test_embeddings_of_another_size_than_asked_are_refused(
+    base_url: str, server: FakeProviderServer
+) -> None:
+    """`dimensions` was ignored: 16-dimensional vectors came back for dimensions=4, to
+    break the index they went into (or to fill it with vectors of two sizes)."""
+    api = client(base_url, max_retries=0)
+    assert (
+        len(api.embeddings.create(model="openmux/auto", input="a", dimensions=16).data[0].embedding)
+        == 16
+    )
+    hits = sum(provider.hits for provider in server.providers.values())
+    for asked in (4, 0, "4"):
+        with pytest.raises(openai.BadRequestError) as refused:
+            api.embeddings.create(model="openmux/auto", input="a", dimensions=asked)  # type: ignore[arg-type]
+        assert refused.value.param == "dimensions"
+    # The size this model makes is known by now: nothing more was asked of a provider.
+    assert sum(provider.hits for provider in server.providers.values()) == hits
+    with pytest.raises(openai.BadRequestError, match="vectors of 16 dimensions"):
+        api.embeddings.create(model="alpha:embed-1", input="a", dimensions=8)
+
+
 def test_models_list_and_retrieve(base_url: str) -> None:
     api = client(base_url)
     ids = [model.id for model in api.models.list()]
