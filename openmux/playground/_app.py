@@ -11,9 +11,11 @@ Each action is also a named API endpoint, so `gradio_client` can drive it:
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from openmux.errors import OpenMuxError
 from openmux.playground._session import (
@@ -31,8 +33,11 @@ from openmux.playground._session import (
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocketClose
 
 _CSS = """
 .om-muted { color: #6b7280; font-size: 0.9em; }
@@ -82,6 +87,65 @@ class _ContentSecurityPolicy:
             await send(message)
 
         await self.app(scope, receive, send_with_policy)
+
+
+class _ThisMachineOnly:
+    """ASGI middleware: only requests addressed to this machine reach the playground.
+
+    Binding loopback keeps other machines out, but not a web page open in the user's
+    browser: one at attacker.example whose name then resolves to 127.0.0.1 (DNS
+    rebinding) shares the playground's origin, so the browser lets it call every route
+    and read the answers, spending the user's keys. Its requests still name
+    attacker.example in the Host header, which Gradio does not check.
+    """
+
+    def __init__(self, app: ASGIApp, host: str) -> None:
+        self.app = app
+        self.names = {"localhost", host.lower()}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            refusal = self.refusal(Headers(scope=scope))
+            if refusal is not None:
+                await _refuse(refusal, scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def refusal(self, headers: Headers) -> str | None:
+        """Why a request may not reach the playground, or None when it may."""
+        host = headers.get("host")
+        if host is not None and not self.is_local(host):
+            shown = _hostname(host) or host
+            return (
+                f"{shown} is not this machine's address: open the playground at "
+                "http://127.0.0.1 or http://localhost"
+            )
+        return None
+
+    def is_local(self, host: str) -> bool:
+        name = _hostname(host)
+        if name in self.names:
+            return True
+        try:
+            return ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            return False
+
+
+def _hostname(host: str) -> str:
+    """The name in a Host header, without its port or an IPv6 address's brackets."""
+    try:
+        return urlsplit(f"//{host}").hostname or ""
+    except ValueError:
+        return ""
+
+
+async def _refuse(reason: str, scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await WebSocketClose(code=1008, reason=reason)(scope, receive, send)
+        return
+    response = PlainTextResponse(f"openmux playground: {reason}\n", status_code=403)
+    await response(scope, receive, send)
 
 
 def build_app(session: Session) -> gr.Blocks:
@@ -245,5 +309,10 @@ def launch(session: Session, host: str, port: int | None) -> None:
         show_error=True,
         theme=_THEME,
         css=_CSS,
-        app_kwargs={"middleware": [Middleware(_ContentSecurityPolicy)]},
+        app_kwargs={
+            "middleware": [
+                Middleware(_ThisMachineOnly, host=host),
+                Middleware(_ContentSecurityPolicy),
+            ]
+        },
     )

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -209,6 +210,37 @@ def test_playground_refuses_a_non_loopback_host() -> None:
     result = run_cli("playground", "--host", "0.0.0.0", timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("openmux playground: 0.0.0.0 is not a loopback")
+
+
+def _post(url: str, body: bytes, **headers: str) -> tuple[int, str]:
+    """A raw POST with exactly these headers (a browser's, or one a web page makes it send)."""
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+_CHAT_CALL = b'{"data": ["Spend my quota", []]}'
+
+
+def test_a_page_whose_name_resolves_to_this_machine_cannot_use_the_playground(
+    server: FakeProviderServer, playground: Client
+) -> None:
+    """DNS rebinding: a page at attacker.example whose name then resolves to 127.0.0.1 is
+    of the same origin as what it fetches, so only the Host header tells them apart."""
+    port = playground.src.rstrip("/").rsplit(":", 1)[1]
+    foreign = {"Host": f"attacker.example:{port}", "Content-Type": "application/json"}
+    status, body = _post(f"{playground.src}gradio_api/call/chat", _CHAT_CALL, **foreign)
+    assert status == 403
+    assert "attacker.example is not this machine" in body
+    time.sleep(1)  # a queued call would have reached the provider by now
+    assert server.providers["alpha"].hits == 0
+    page = urllib.request.Request(playground.src, headers={"Host": f"attacker.example:{port}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(page, timeout=30)
+    assert refused.value.code == 403
 
 
 def test_readme_example(playground: Client, capsys: pytest.CaptureFixture[str]) -> None:
