@@ -90,13 +90,19 @@ class _ContentSecurityPolicy:
 
 
 class _ThisMachineOnly:
-    """ASGI middleware: only requests addressed to this machine reach the playground.
+    """ASGI middleware: only requests addressed to this machine, from the playground's own
+    page or from a script, reach the playground.
 
     Binding loopback keeps other machines out, but not a web page open in the user's
     browser: one at attacker.example whose name then resolves to 127.0.0.1 (DNS
     rebinding) shares the playground's origin, so the browser lets it call every route
     and read the answers, spending the user's keys. Its requests still name
     attacker.example in the Host header, which Gradio does not check.
+
+    A page of another origin needs no rebinding to send a form (multipart, no preflight):
+    Gradio stores the files of any upload, of any size. And Gradio's CORS lets any page
+    served from localhost, at any port, call the API and read the answers. The playground's
+    own page is the only one that drives it; a script sends no Origin.
     """
 
     def __init__(self, app: ASGIApp, host: str) -> None:
@@ -120,6 +126,9 @@ class _ThisMachineOnly:
                 f"{shown} is not this machine's address: open the playground at "
                 "http://127.0.0.1 or http://localhost"
             )
+        origin = headers.get("origin")
+        if origin is not None and _netloc(origin) != (host or "").lower():
+            return f"requests from pages of another origin ({origin}) are refused"
         return None
 
     def is_local(self, host: str) -> bool:
@@ -136,6 +145,14 @@ def _hostname(host: str) -> str:
     """The name in a Host header, without its port or an IPv6 address's brackets."""
     try:
         return urlsplit(f"//{host}").hostname or ""
+    except ValueError:
+        return ""
+
+
+def _netloc(origin: str) -> str:
+    """An Origin header's host and port, as the Host header of the same origin has them."""
+    try:
+        return urlsplit(origin).netloc.lower()
     except ValueError:
         return ""
 

@@ -243,6 +243,39 @@ def test_a_page_whose_name_resolves_to_this_machine_cannot_use_the_playground(
     assert refused.value.code == 403
 
 
+def test_a_page_of_another_origin_cannot_use_the_playground(
+    server: FakeProviderServer, playground: Client
+) -> None:
+    """A web page may send a form (multipart, no preflight) anywhere, and Gradio lets any
+    page served from localhost call its API and read the answers."""
+    boundary = "form-boundary"
+    form = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=files; filename=fill.bin\r\n"
+        f"Content-Type: application/octet-stream\r\n\r\n{'x' * 1000}\r\n--{boundary}--\r\n"
+    ).encode()
+    status, body = _post(
+        f"{playground.src}gradio_api/upload",
+        form,
+        Origin="https://attacker.example",
+        **{"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert (status, body) == (
+        403,
+        "openmux playground: requests from pages of another "
+        "origin (https://attacker.example) are refused\n",
+    )
+
+    local_page = {"Origin": "http://localhost:1", "Content-Type": "application/json"}
+    status, _ = _post(f"{playground.src}gradio_api/call/chat", _CHAT_CALL, **local_page)
+    assert status == 403
+    time.sleep(1)  # a queued call would have reached the provider by now
+    assert server.providers["alpha"].hits == 0
+
+    own_page = {"Origin": playground.src.rstrip("/"), "Content-Type": "application/json"}
+    status, body = _post(f"{playground.src}gradio_api/call/chat", _CHAT_CALL, **own_page)
+    assert status == 200 and "event_id" in body
+
+
 def test_readme_example(playground: Client, capsys: pytest.CaptureFixture[str]) -> None:
     [example] = readme_blocks("Playground", "python")
     example = example.replace("http://127.0.0.1:7860/", playground.src)
