@@ -36,6 +36,21 @@ def is_loopback(host: str) -> bool:
     )
 
 
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why the playground could not listen on host:port (taken, say), or None.
+
+    Asked before Gradio starts, which reports any failure as a traceback that names no
+    reason and advises a Gradio setting instead of --port."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+            sock.bind(address)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def run_playground(args: argparse.Namespace) -> int:
     if not is_loopback(args.host):
         print(
@@ -47,6 +62,14 @@ def run_playground(args: argparse.Namespace) -> int:
         return 2
     if not 0 < args.port < 65536:
         print(f"openmux playground: --port {args.port} is not a TCP port", file=sys.stderr)
+        return 2
+    reason = _cannot_listen(args.host, args.port)
+    if reason is not None:
+        print(
+            f"openmux playground: cannot listen on {args.host}:{args.port} ({reason}); "
+            "choose another port with --port",
+            file=sys.stderr,
+        )
         return 2
     try:
         from openmux.playground import launch

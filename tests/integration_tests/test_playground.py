@@ -276,6 +276,21 @@ def test_a_page_of_another_origin_cannot_use_the_playground(
     assert status == 200 and "event_id" in body
 
 
+def test_playground_on_a_port_in_use_says_so() -> None:
+    """7860 is every Gradio app's default port, so a second one is common."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("playground", "--port", str(port), timeout=120)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"openmux playground: cannot listen on 127.0.0.1:{port} (Address already in use); "
+        "choose another port with --port\n"
+    )
+    assert "Ctrl-C" not in result.stdout
+
+
 def test_readme_example(playground: Client, capsys: pytest.CaptureFixture[str]) -> None:
     [example] = readme_blocks("Playground", "python")
     example = example.replace("http://127.0.0.1:7860/", playground.src)
