@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import signal
 import socket
 import sys
 
@@ -84,6 +85,8 @@ def run_playground(args: argparse.Namespace) -> int:
     except OpenMuxError as exc:
         print(f"openmux playground: {exc}", file=sys.stderr)
         return 2
+    # `kill` or a service manager stops it as Ctrl-C does, removing the files it served.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"OpenMux playground on http://{args.host}:{args.port} (Ctrl-C stops it)")
     launch(session, args.host, args.port)
     return 0

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from openmux.errors import OpenMuxError
+from openmux.playground._files import FOLDER
 from openmux.playground._session import (
     COMBINERS,
     STATS_HEADERS,
@@ -29,8 +30,10 @@ from openmux.playground._session import (
     routing_html,
 )
 
-# No telemetry or update checks from a local tool; set before Gradio is imported.
+# Set before Gradio is imported: no telemetry or update checks from a local tool, and the
+# files it serves in the playground's own folder (see _files).
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("GRADIO_TEMP_DIR", str(FOLDER))
 
 import gradio as gr
 from starlette.datastructures import Headers
@@ -318,6 +321,8 @@ def build_app(session: Session) -> gr.Blocks:
 
 
 def launch(session: Session, host: str, port: int | None) -> None:
+    if session._media_dir is None:  # saved where Gradio serves them, and removed with it
+        session._media_dir = FOLDER
     build_app(session).launch(
         server_name=host,
         server_port=port,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +26,7 @@ pytest.importorskip("gradio", reason='needs: pip install "openmux[ui]"')
 from gradio_client import Client
 
 from openmux.testing import FakeProviderServer, Fault
-from tests.helpers import provider_toml, readme_blocks, run_cli
+from tests.helpers import default_signals, provider_toml, readme_blocks, run_cli
 
 # Every test gets the declared providers back, whatever the test before it changed.
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("server")]
@@ -43,12 +45,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def playground(
-    module_server: FakeProviderServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Client]:
-    work = tmp_path_factory.mktemp("playground")
-    config = provider_toml(*module_server.providers.values())
+@contextlib.contextmanager
+def _running_playground(
+    server: FakeProviderServer, work: Path
+) -> Iterator[tuple[subprocess.Popen[str], Client]]:
+    """`openmux playground` in `work`, with the fake providers, until the block ends."""
+    config = provider_toml(*server.providers.values())
     # Appended to the last table, beta's: its image and speech models (the fake serves both).
     config += f"image_models = [{IMAGE_MODEL!r}]\nspeech_models = [{SPEECH_MODEL!r}]\n"
     (work / "openmux.toml").write_text(config, "utf-8")
@@ -66,6 +68,7 @@ def playground(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=default_signals,  # so that a test can stop it with Ctrl-C
     )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -80,10 +83,19 @@ def playground(
             except OSError:
                 time.sleep(0.2)
         # Files stay on the server; a test fetches one by its URL, as the browser would.
-        yield Client(url, verbose=False, download_files=False)
+        yield process, Client(url, verbose=False, download_files=False)
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         process.wait(20)
+
+
+@pytest.fixture(scope="module")
+def playground(
+    module_server: FakeProviderServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Client]:
+    with _running_playground(module_server, tmp_path_factory.mktemp("playground")) as (_, client):
+        yield client
 
 
 def _text(turn: dict[str, Any]) -> str:
@@ -204,6 +216,24 @@ def test_a_media_answer_shows_as_an_image_or_a_player(
     # The next turn carries the media as a placeholder, and a text answer follows it.
     follow_up = playground.predict("Thanks!", history, api_name="/chat")[0]
     assert _text(follow_up[-1]) == "Answer from alpha."
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_media_answers_are_private_files_gone_when_the_playground_stops(
+    server: FakeProviderServer, tmp_path: Path, stop: signal.Signals
+) -> None:
+    """An image or a speech answer comes from the user's prompt: other users of the
+    machine may not read it, and it does not outlive the playground."""
+    with _running_playground(server, tmp_path) as (process, client):
+        history = client.predict("Draw a lighthouse at dawn", [], api_name="/chat")[0]
+        [part] = _media_parts(history[1])
+        served = Path(part["file"]["path"])
+        assert served.is_file()
+        private = [folder for folder in served.parents if folder.stat().st_mode & 0o077 == 0]
+        assert private, f"{served} is in no folder of its owner alone"
+        process.send_signal(stop)
+        assert process.wait(30) == 0
+    assert not private[-1].exists()
 
 
 def test_playground_refuses_a_non_loopback_host() -> None:
