@@ -87,6 +87,8 @@ def run_playground(args: argparse.Namespace) -> int:
         return 2
     # `kill` or a service manager stops it as Ctrl-C does, removing the files it served.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    print(f"OpenMux playground on http://{args.host}:{args.port} (Ctrl-C stops it)")
-    launch(session, args.host, args.port)
+    # As a URL has it, which is how Gradio uses it: an IPv6 address in brackets.
+    address = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"OpenMux playground on http://{address}:{args.port} (Ctrl-C stops it)")
+    launch(session, address, args.port)
     return 0

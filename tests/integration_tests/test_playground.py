@@ -47,9 +47,10 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def _running_playground(
-    server: FakeProviderServer, work: Path
+    server: FakeProviderServer, work: Path, host: str = "127.0.0.1"
 ) -> Iterator[tuple[subprocess.Popen[str], Client]]:
-    """`openmux playground` in `work`, with the fake providers, until the block ends."""
+    """`openmux playground --host HOST` in `work`, with the fake providers, until the block
+    ends."""
     config = provider_toml(*server.providers.values())
     # Appended to the last table, beta's: its image and speech models (the fake serves both).
     config += f"image_models = [{IMAGE_MODEL!r}]\nspeech_models = [{SPEECH_MODEL!r}]\n"
@@ -62,7 +63,7 @@ def _running_playground(
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "openmux.cli", "playground", "--port", str(port)],
+        [sys.executable, "-m", "openmux.cli", "playground", "--host", host, "--port", str(port)],
         cwd=work,
         env=env,
         stdout=subprocess.PIPE,
@@ -70,7 +71,7 @@ def _running_playground(
         text=True,
         preexec_fn=default_signals,  # so that a test can stop it with Ctrl-C
     )
-    url = f"http://127.0.0.1:{port}/"
+    url = f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
     try:
         for _ in range(600):  # importing Gradio takes a while on a busy machine
             if process.poll() is not None:
@@ -234,6 +235,17 @@ def test_media_answers_are_private_files_gone_when_the_playground_stops(
         process.send_signal(stop)
         assert process.wait(30) == 0
     assert not private[-1].exists()
+
+
+def test_playground_on_the_ipv6_loopback(server: FakeProviderServer, tmp_path: Path) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        pytest.skip("this machine has no IPv6 loopback")
+    with _running_playground(server, tmp_path, host="::1") as (_, client):
+        history = client.predict("Hello", [], api_name="/chat")[0]
+    assert _text(history[1]) == "Answer from alpha."
 
 
 def test_playground_refuses_a_non_loopback_host() -> None:
