@@ -61,6 +61,7 @@ from openmux.config._settings import (
 from openmux.config._toml import (
     CONFIG_FILE_NAME,
     is_loopback_host,
+    is_loopback_url,
     user_config_dir,
 )
 
@@ -102,6 +103,7 @@ __all__ = [
     "default_state_dir",
     "explain_no_candidates",
     "is_loopback_host",
+    "is_loopback_url",
     "key_locations",
     "keyfile_path",
     "keyring_status",

@@ -11,12 +11,12 @@ Each action is also a named API endpoint, so `gradio_client` can drive it:
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from openmux.config import is_loopback_url
 from openmux.errors import OpenMuxError
 from openmux.playground._files import FOLDER
 from openmux.playground._session import (
@@ -110,7 +110,7 @@ class _ThisMachineOnly:
 
     def __init__(self, app: ASGIApp, host: str) -> None:
         self.app = app
-        self.names = {"localhost", host.lower()}
+        self.name = host.strip("[]").lower()  # the --host given, a loopback by the CLI's check
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
@@ -124,9 +124,8 @@ class _ThisMachineOnly:
         """Why a request may not reach the playground, or None when it may."""
         host = headers.get("host")
         if host is not None and not self.is_local(host):
-            shown = _hostname(host) or host
             return (
-                f"{shown} is not this machine's address: open the playground at "
+                f"{host} is not this machine's address: open the playground at "
                 "http://127.0.0.1 or http://localhost"
             )
         origin = headers.get("origin")
@@ -135,27 +134,19 @@ class _ThisMachineOnly:
         return None
 
     def is_local(self, host: str) -> bool:
-        name = _hostname(host)
-        if name in self.names:
+        """Read as written, never resolved: a rebound name resolves to 127.0.0.1."""
+        if is_loopback_url(f"//{host}"):
             return True
         try:
-            return ipaddress.ip_address(name).is_loopback
+            return urlsplit(f"//{host}").hostname == self.name
         except ValueError:
             return False
 
 
-def _hostname(host: str) -> str:
-    """The name in a Host header, without its port or an IPv6 address's brackets."""
+def _netloc(url: str) -> str:
+    """A URL's host and port, as a Host header of the same origin has them."""
     try:
-        return urlsplit(f"//{host}").hostname or ""
-    except ValueError:
-        return ""
-
-
-def _netloc(origin: str) -> str:
-    """An Origin header's host and port, as the Host header of the same origin has them."""
-    try:
-        return urlsplit(origin).netloc.lower()
+        return urlsplit(url).netloc.lower()
     except ValueError:
         return ""
 

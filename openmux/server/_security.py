@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from functools import lru_cache
 
-from openmux.config import is_loopback_host, stored_key
+from openmux.config import is_loopback_host, is_loopback_url, stored_key
 from openmux.errors import ConfigError
 from openmux.server._errors import APIError
 
@@ -56,14 +56,11 @@ def is_loopback(host: str) -> bool:
 
 @lru_cache(maxsize=64)  # a client sends the same Host on every request
 def host_is_loopback(host: str | None) -> bool:
-    """Whether a request's `Host` header names this machine (with or without a port;
-    None: HTTP/1.0, which no browser speaks). Without server keys nothing else is let
-    in: a page whose name was rebound to 127.0.0.1 is same-origin with the server, so
-    its GETs carry no Origin, but they still name the page's host."""
-    if host is None:
-        return True
-    name = host.rpartition("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
-    return is_loopback(name)
+    """Whether a request's `Host` header names this machine (None: HTTP/1.0, which no
+    browser speaks). Without server keys nothing else is let in: a page whose name was
+    rebound to 127.0.0.1 is same-origin with the server, so its GETs carry no Origin,
+    but they still name the page's host. Read as written, never resolved."""
+    return host is None or is_loopback_url(f"//{host}")
 
 
 def check_bind(host: str, keys: tuple[bytes, ...]) -> None:

@@ -276,7 +276,7 @@ def test_a_page_whose_name_resolves_to_this_machine_cannot_use_the_playground(
     foreign = {"Host": f"attacker.example:{port}", "Content-Type": "application/json"}
     status, body = _post(f"{playground.src}gradio_api/call/chat", _CHAT_CALL, **foreign)
     assert status == 403
-    assert "attacker.example is not this machine" in body
+    assert "attacker.example" in body and "is not this machine" in body
     time.sleep(1)  # a queued call would have reached the provider by now
     assert server.providers["alpha"].hits == 0
     page = urllib.request.Request(playground.src, headers={"Host": f"attacker.example:{port}"})
