@@ -2,8 +2,9 @@
 
 A file that is not a database, or whose schema cannot be read, is moved aside
 (``NAME.corrupt``, with its WAL files removed) and rebuilt empty; a state dir
-that cannot be created or written leaves the store in memory. Either way the
-store says what happened (`StateDbOpen.problem`) so `openmux doctor` can tell.
+that cannot be created or written leaves the store in memory, and so does a file
+a newer OpenMux made (a column this version cannot fill), left untouched. Either
+way the store says what happened (`StateDbOpen.problem`) so `openmux doctor` can tell.
 
 A file that is only busy is waited for: processes that start together all create
 the same files at once, and one left in memory would count its quotas alone.
@@ -46,8 +47,10 @@ def connect_wal(
     """A connection in WAL mode with ``synchronous=NORMAL`` (readers never wait for the
     writer, and a power cut may lose the last commits but never the file), once
     `statements` ran: a store's schema, and reads that check it. Closed if one fails."""
+    statements = list(statements)
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=busy_seconds)
     try:
+        _refuse_unfillable_columns(db, statements)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         for statement in statements:
@@ -56,6 +59,34 @@ def connect_wal(
         db.close()
         raise
     return db
+
+
+class _NewerSchema(sqlite3.DatabaseError):
+    """The file's tables have a column this version cannot fill: every write would fail.
+    A later OpenMux (or another program) made it, so it is left as it is."""
+
+
+def _refuse_unfillable_columns(db: sqlite3.Connection, statements: Sequence[str]) -> None:
+    """Raise _NewerSchema when a table the statements create has, in the file, a column
+    they do not make that needs a value (NOT NULL, no default). Checked before anything
+    is written to the file."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as ours:
+        for statement in statements:
+            ours.execute(statement).fetchall()
+        tables = [name for (name,) in ours.execute(_TABLES)]
+        for table in tables:
+            known = {column[1] for column in ours.execute(f"PRAGMA table_info({table})")}
+            for _, column, _, not_null, default, primary in db.execute(
+                f"PRAGMA table_info({table})"
+            ):
+                if column not in known and not_null and default is None and not primary:
+                    raise _NewerSchema(
+                        f"has a column this OpenMux cannot fill ({table}.{column}): "
+                        "a newer version made it"
+                    )
+
+
+_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
 
 
 _MAX_VARIABLES = 999
@@ -118,6 +149,10 @@ def open_state_db(path: Path, connect: Callable[[Path], sqlite3.Connection]) -> 
         return StateDbOpen(None, problem)
     try:
         return StateDbOpen(_connect_when_free(path, connect))
+    except _NewerSchema as exc:  # its data is another version's to keep: never moved aside
+        problem = f"{path} {exc}; kept in memory; upgrade OpenMux, or move the file aside"
+        _log.warning("%s", problem)
+        return StateDbOpen(None, problem)
     except sqlite3.DatabaseError as exc:
         if not is_corruption(exc):  # locked, read-only, a disk error: the file may be fine
             problem = f"{path} cannot be used now ({exc}); kept in memory"
