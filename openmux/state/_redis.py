@@ -74,13 +74,20 @@ class RedisShared:
                 pipe = client.pipeline(transaction=True)
                 plan(pipe)
                 pipe.incr(_version_key(space))
-                try:
-                    return list(pipe.execute())
-                except redis.exceptions.NoScriptError:
-                    if attempt:
-                        raise
+                answers = list(pipe.execute(raise_on_error=False))
+                errors = [a for a in answers if isinstance(a, redis.ResponseError)]
+                if not errors:
+                    return answers
+                if not attempt and any(
+                    isinstance(e, redis.exceptions.NoScriptError) for e in errors
+                ):
                     for text in scripts:
                         client.script_load(text)
+                    continue
+                # The server ran the commands it did not refuse (a transaction is not
+                # rolled back): sending them again would count them twice.
+                self._link.refused(errors[0])
+                return answers
             raise AssertionError("unreachable")
 
         return self._link.run(transaction, None)
@@ -135,10 +142,16 @@ class RedisShared:
         return self._link.run(read, None)
 
     def version(self, space: str) -> int | None:
-        value = self._link.run(lambda client: client.get(_version_key(space)), b"")
-        if value == b"":
-            return None
-        return int(value or 0)
+        import redis
+
+        def read(client: Any) -> int:
+            value = client.get(_version_key(space))
+            try:
+                return int(value or 0)
+            except ValueError:
+                raise redis.ResponseError(f"{_version_key(space)} is not an integer") from None
+
+        return self._link.run(read, None)
 
     def append(self, space: str, items: Sequence[bytes], keep: int) -> bool:
         if not items:

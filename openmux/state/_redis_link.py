@@ -3,6 +3,10 @@
 A request never waits for a server known to be down, nor reconnects to it: calls answer
 their default at once, and a background thread (which also runs the stores' sync hooks)
 tries again every RETRY_SECONDS. Going down logs one warning, coming back one info line.
+
+A server that answers but refuses a command (a key of OpenMux's names that another
+program holds with another type, a full or read-only server) is no outage: that call
+answers its default, the others go on, and one warning for the process says why.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ SOCKET_TIMEOUT = 1.0
 RETRY_SECONDS = 1.0
 _REFUSED_SIGNS = ("AuthenticationError", "WRONGPASS", "NOAUTH", "invalid password", "DB index")
 """What the server answers a wrong password or database with (redis-py and the server)."""
+_FOREIGN_SIGNS = ("WRONGTYPE", "not an integer")
+"""What the server answers when a key holds a value OpenMux never wrote there."""
 SYNC_SECONDS = 0.2
 """How often stores write batches and read others' changes: a bench shows elsewhere
 within about this long even when its write-through was missed."""
@@ -59,6 +65,7 @@ class RedisLink:
         self.up = False
         self.problem = "not tried yet"
         self._said_down = False
+        self._said_refused = False
         self._hooks: list[Callable[[], None]] = []
         self._wake = threading.Event()
         self._lock = threading.Lock()
@@ -77,7 +84,10 @@ class RedisLink:
         try:
             result = action(self.client)
         except self._errors as exc:
-            self._went_down(exc)
+            if _is_refused_command(exc):
+                self.refused(exc)
+            else:
+                self._went_down(exc)
             return default
         if not self.up:
             self._came_back()
@@ -103,6 +113,24 @@ class RedisLink:
             self.problem,
             "; check the state url" if refused else "",
             RETRY_SECONDS,
+        )
+
+    def refused(self, exc: BaseException) -> None:
+        """The server answered `exc` to a command: said once, and the link stays up."""
+        with self._lock:
+            if self._said_refused:
+                return
+            self._said_refused = True
+        problem = redact(f"{type(exc).__name__}: {exc}")
+        foreign = any(sign in problem for sign in _FOREIGN_SIGNS)
+        _log.warning(
+            "state server %s refused a command (%s): that state stays local%s",
+            self.shown,
+            problem,
+            "; another program keeps keys of OpenMux's names there: give OpenMux a database"
+            " of its own in the state url (redis://HOST:6379/N)"
+            if foreign
+            else "",
         )
 
     def _came_back(self) -> None:
@@ -157,6 +185,15 @@ class RedisLink:
         self.closed = True
         self._wake.set()
         self.client.close()
+
+
+def _is_refused_command(exc: BaseException) -> bool:
+    """The server answered the command with an error (as opposed to no answer, or one
+    that refuses the connection's password or database)."""
+    import redis
+
+    text = str(exc)
+    return isinstance(exc, redis.ResponseError) and not any(s in text for s in _REFUSED_SIGNS)
 
 
 def _sync_loop(link_ref: weakref.ref[RedisLink]) -> None:

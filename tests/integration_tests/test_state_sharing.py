@@ -227,3 +227,46 @@ def test_hosts_merge_health_never_overwrite(state_server: StateServer, tmp_path:
     benched = client.hgetall("openmux:r:health:p\x1fbenched")
     assert float(benched["benched_until"]) > time.time() + 50
     assert benched["reason"] == "rate_limited" and benched["successes"] == "2"
+
+
+FOREIGN_KEYS = {  # a key of OpenMux's names that another program set first
+    "version no number": ("openmux:v:health", "set", "banana"),
+    "version no counter": ("openmux:v:quota", "hset", "field", "value"),
+    "version a list": ("openmux:v:health", "rpush", "item"),
+    "log no list": ("openmux:l:usage", "set", "someone else's"),
+}
+
+
+@pytest.mark.parametrize("foreign", FOREIGN_KEYS.values(), ids=FOREIGN_KEYS.keys())
+def test_a_database_another_program_uses_is_one_warning_and_local_state(
+    server: FakeProviderServer,
+    state_server: StateServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    foreign: tuple[str, ...],
+) -> None:
+    """Before, a version that was no number raised out of the request, and a key of the
+    wrong type was called an outage, warned about again every second."""
+    import redis
+
+    key, command, *args = foreign
+    client = redis.Redis.from_url(state_server.url)
+    getattr(client, command)(key, *args)
+    monkeypatch.setenv("OPENMUX_STATE_URL", state_server.url)
+    llm = ChatOpenMux(config=ordered(server, rpm=1000))
+    server.providers["alpha"].fault = Fault.status(429, retry_after=30)
+    with caplog.at_level(logging.INFO, logger="openmux"):
+        answers = [llm.invoke(f"question {i}").content for i in range(3)]
+        time.sleep(3)  # three of the sync thread's retries
+        answers += [llm.invoke("one more").content]
+    assert answers == ["from beta"] * 4
+    assert server.providers["alpha"].hits == 1  # the bench held, from local state
+    said = [r.getMessage() for r in caplog.records if "state server" in r.getMessage()]
+    assert len(said) == 1, said
+    assert "another program" in said[0] and "database of its own" in said[0], said
+    assert "unreachable" not in said[0]
+    assert not [r for r in caplog.records if r.exc_info]
+    assert len(usage_log(tmp_path / "state").rows()) == 5
+    # What the server did run was not sent again: the bench's failure counts once.
+    assert client.hget("openmux:r:health:alpha\x1fa-1", "failures") == b"1"
