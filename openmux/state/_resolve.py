@@ -7,9 +7,11 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from openmux._logging import get_logger
 from openmux.state._backend import StateBackend
 from openmux.state._sqlite import SqliteBackend
 
+_log = get_logger("openmux.state")
 _lock = threading.Lock()
 _backends: dict[tuple[Path, str], StateBackend] = {}
 _answers: dict[tuple[object, ...], StateBackend] = {}
@@ -56,9 +58,22 @@ def state_backend(state_dir: Path | None = None, *, url: str | None = None) -> S
 def _build(state_dir: Path, url: str) -> StateBackend:
     if not url:
         return SqliteBackend(state_dir)
+    try:
+        import redis  # noqa: F401  (an extra: missing, it is named here, once)
+    except ImportError:
+        return _without_redis(state_dir)
     from openmux.state._redis import RedisBackend
 
     return RedisBackend(url, None if urlsplit(url).password else _stored_password())
+
+
+def _without_redis(state_dir: Path) -> SqliteBackend:
+    """This host's state dir, for a state url whose client package is not installed."""
+    backend = SqliteBackend(state_dir)
+    missing = 'the state url needs the redis package: pip install "openmux[redis]"'
+    _log.warning("%s; answering from this host's state dir", missing)
+    backend.problem = "; ".join(filter(None, [missing, backend.problem]))
+    return backend
 
 
 def _stored_password() -> str | None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ from openmux.config import load_settings
 from openmux.errors import ConfigError
 from openmux.state import StateBackend, state_backend
 from openmux.state._sqlite import SqliteBackend
+from tests.helpers import run_child
 from tests.state_server import StateServer
 
 
@@ -186,3 +189,26 @@ def test_a_wrong_password_is_named_as_the_urls_mistake(
     assert "refused the url's password or database" in warning
     assert "check the state url" in warning
     assert "not-the-word" not in caplog.text
+
+
+WITHOUT_REDIS = """
+import sys
+sys.modules["redis"] = None  # as where `pip install openmux` left the redis extra out
+from openmux.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_redis_url_without_the_redis_package_says_what_to_install(
+    clean_environment: Path,
+) -> None:
+    """Before, every command that touched state ended in a ModuleNotFoundError traceback."""
+    (clean_environment / "openmux.toml").write_text(
+        '[state]\nurl = "redis://127.0.0.1:6379/0"\n', encoding="utf-8"
+    )
+    for args in (("chat", "--no-stream", "hi"), ("doctor",)):
+        result = run_child([sys.executable, "-c", WITHOUT_REDIS, *args], env=dict(os.environ))
+        assert "Traceback" not in result.stderr, result.stderr
+        said = (result.stdout + result.stderr).splitlines()
+        assert any('pip install "openmux[redis]"' in line for line in said), said
+    assert result.returncode == 0
