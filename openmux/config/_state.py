@@ -13,7 +13,9 @@ STATE_URL_FIX = 'use "sqlite:///PATH/TO/STATE/DIR", "redis://HOST:6379/0" or "re
 
 
 def check_state_url(url: str, source: str) -> str:
-    """The URL as given, or ConfigError naming what is wrong (credentials masked)."""
+    """The URL, with its scheme in small letters and no blanks around it (as the backends
+    expect it), or ConfigError naming what is wrong (credentials masked)."""
+    url = url.strip()
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -46,7 +48,7 @@ def check_state_url(url: str, source: str) -> str:
             source=source,
             fix="write three slashes: sqlite:///PATH/TO/STATE/DIR",
         )
-    return url
+    return parts.scheme + url[len(parts.scheme) :]
 
 
 def sqlite_state_dir(url: str | None) -> Path | None:

@@ -65,6 +65,21 @@ def test_a_sqlite_url_names_the_state_dir(tmp_path: Path, monkeypatch: pytest.Mo
     assert load_settings().state_dir == tmp_path / "shared"
 
 
+@pytest.mark.parametrize("written", ["REDIS://{}", " redis://{} ", "Redis://{}\n"])
+def test_a_state_url_in_capitals_or_with_spaces_around_reaches_the_server(
+    written: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state_server: StateServer
+) -> None:
+    """Before, such a url passed the settings' check but each host kept its state in its own
+    state dir, without a word: hosts meant to share a quota spent it each on their own."""
+    monkeypatch.setenv("OPENMUX_STATE_URL", written.format(state_server.url.split("//")[1]))
+    backend = state_backend(tmp_path / "state")
+    assert backend.name == "redis"
+    assert backend.check() == ""
+    monkeypatch.delenv("OPENMUX_STATE_DIR")
+    monkeypatch.setenv("OPENMUX_STATE_URL", f" SQLite:///{tmp_path}/shared")
+    assert load_settings().state_dir == tmp_path / "shared"
+
+
 @pytest.mark.parametrize(
     "url",
     [
