@@ -42,6 +42,8 @@ def check_state_url(url: str, source: str) -> str:
             source=source,
             fix=STATE_URL_FIX,
         )
+    if parts.scheme != "sqlite" and parts.query:
+        _check_client_options(url, source)
     if parts.scheme == "sqlite" and parts.netloc:
         raise ConfigError(
             f"state url {redact(url)!r}: a sqlite url names a folder, not a host",
@@ -49,6 +51,24 @@ def check_state_url(url: str, source: str) -> str:
             fix="write three slashes: sqlite:///PATH/TO/STATE/DIR",
         )
     return parts.scheme + url[len(parts.scheme) :]
+
+
+def _check_client_options(url: str, source: str) -> None:
+    """The options after `?` are the Redis client's: one it cannot take (a misspelt name, a
+    value of the wrong kind, a TLS option on a redis:// url) is named here, once, instead
+    of failing every use of the state. Builds a connection object; connects nowhere."""
+    try:
+        import redis
+    except ImportError:
+        return  # the missing package is named where the state is first used
+    try:
+        redis.ConnectionPool.from_url(url).make_connection()
+    except (ValueError, TypeError, redis.RedisError) as exc:
+        raise ConfigError(
+            f"state url {redact(url)!r}: an option after '?' cannot be used ({redact(str(exc))})",
+            source=source,
+            fix="correct or drop it; the options are redis-py's connection arguments",
+        ) from None
 
 
 def sqlite_state_dir(url: str | None) -> Path | None:

@@ -88,6 +88,10 @@ def test_a_state_url_in_capitals_or_with_spaces_around_reaches_the_server(
         "sqlite://host/path",
         "redis://u:hunter22@h:99999/0",
         "redis://:hunter22@h:6379/x",  # the database is a number (it was db 0, silently)
+        # Options the client cannot take were a traceback on every request:
+        "redis://:hunter22@h:6379/0?socket_timeout=5s",
+        "redis://:hunter22@h:6379/0?ssl_cert_reqs=none",  # a TLS option, on no TLS
+        "redis://:hunter22@h:6379/0?protocol=9",
     ],
 )
 def test_a_wrong_state_url_is_one_clear_line(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
