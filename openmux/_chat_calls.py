@@ -4,6 +4,7 @@ generation info of its answer, and the callback hooks kept out of its inner runs
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import copy_context
@@ -37,6 +38,7 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import BaseModel
 
 from openmux._suggest import unknown_key_fix
+from openmux._text import lone_surrogate
 from openmux.errors import ConfigError
 from openmux.routing import RouteRequest
 
@@ -170,15 +172,36 @@ def check_call_kwargs(kwargs: Mapping[str, Any]) -> None:
             )
 
 
-def check_token_budget(call_kwargs: Mapping[str, Any]) -> None:
-    """A budget of no tokens gets an empty answer at best, and an empty answer counts
-    against the provider: refused here, as the server refuses it."""
+_SAMPLING = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
+
+
+def check_call_values(call_kwargs: Mapping[str, Any]) -> None:
+    """Values no provider can take, refused here (as the server refuses them) rather than
+    blamed on each provider in turn: a budget of no tokens gets an empty answer at best,
+    and an empty answer counts against the provider; a NaN cannot be encoded as JSON."""
     for name in ("max_tokens", "max_completion_tokens"):
         value = call_kwargs.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ConfigError(f"{name} must be a whole number, got {value!r}", source=f"{name}=")
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}", source=f"{name}=")
+    for name in _SAMPLING:
+        value = call_kwargs.get(name)
+        if value is not None and not (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        ):
+            raise ConfigError(f"{name} must be a finite number, got {value!r}", source=f"{name}=")
+
+
+def check_text(messages: Sequence[BaseMessage]) -> None:
+    """Raise the error for the first message text no request can carry."""
+    for index, message in enumerate(messages):
+        content = message.content
+        for block in [content] if isinstance(content, str) else content:
+            text = block.get("text") if isinstance(block, dict) else block
+            problem = lone_surrogate(text, f"message {index}") if isinstance(text, str) else None
+            if problem is not None:
+                raise problem
 
 
 def openai_tool_choice(

@@ -35,7 +35,8 @@ from openmux._chat_calls import (
     ROUTING_KWARGS,
     aunset_hooks_each,
     check_call_kwargs,
-    check_token_budget,
+    check_call_values,
+    check_text,
     generation_chunk,
     hooks_unset,
     metadata_chunk,
@@ -108,7 +109,7 @@ class ChatOpenMux(ChatOpenMuxFields):
         # Validate configuration now, so mistakes surface at construction.
         _ = self.settings
         check_fanout_options(self.fanout, self.combiner, self.min_answers, self.member_timeout)
-        check_token_budget({"max_tokens": self.max_tokens})
+        check_call_values({"max_tokens": self.max_tokens, "temperature": self.temperature})
 
     def _load_settings(self) -> Settings:
         arguments = {name: getattr(self, name) for name in SETTING_ARGUMENTS}
@@ -311,7 +312,9 @@ class ChatOpenMux(ChatOpenMuxFields):
             call_kwargs.setdefault("temperature", self.temperature)
         if self.max_tokens is not None:
             call_kwargs.setdefault("max_tokens", self.max_tokens)
-        check_token_budget(call_kwargs)
+        check_call_values(call_kwargs)
+        if routing["openai_body"] is None:  # a served body was read as JSON: it is text
+            check_text(messages)
         request = RouteRequest(
             messages=messages,
             call_kwargs=call_kwargs,

@@ -169,3 +169,16 @@ async def test_texts_of_the_wrong_type_raise_at_once_and_bench_nothing(
     assert server.providers["first"].hits == 0
     assert embeddings.router.health.bench_of("first", "e-shared") is None
     assert len(embeddings.embed_documents(["one text"])) == 1
+
+
+def test_text_that_is_no_unicode_is_refused_naming_where(server: FakeProviderServer) -> None:
+    embeddings = OpenMuxEmbeddings(config=provider_config(server.providers["first"]))
+    hits = server.providers["first"].hits
+    for call in (
+        lambda: embeddings.embed_documents(["fine", "caf\udce9"]),
+        lambda: embeddings.embed_query("\ud800"),
+    ):
+        with pytest.raises(ValueError, match="surrogate") as raised:
+            call()
+        assert "\n" not in str(raised.value)
+    assert server.providers["first"].hits == hits

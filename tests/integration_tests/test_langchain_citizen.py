@@ -231,6 +231,48 @@ def test_a_token_budget_below_one_raises_at_once_and_benches_nothing(
     assert llm.router.health.bench_of("alpha", "a-1") is None
 
 
+def test_a_sampling_value_that_is_no_finite_number_raises_at_once_and_benches_nothing(
+    server: FakeProviderServer,
+) -> None:
+    """temperature=nan could not be encoded as JSON, and each provider asked was blamed
+    for it: every candidate recorded a bad response, and the healthy ones were benched."""
+    from openmux import ConfigError
+
+    with pytest.raises(ConfigError, match="temperature"):
+        ChatOpenMux(config=_config(server), temperature=float("nan"))
+    llm = ChatOpenMux(config=_config(server), classifier=_as_chat)
+    for name, value in (
+        ("temperature", float("nan")),
+        ("top_p", float("inf")),
+        ("frequency_penalty", float("-inf")),
+        ("presence_penalty", "high"),
+    ):
+        with pytest.raises(ConfigError, match=name) as raised:
+            llm.invoke("hi", **{name: value})
+        assert "\n" not in str(raised.value)
+    assert _hits(server) == 0
+    assert llm.router.health.bench_of("alpha", "a-1") is None
+
+
+def test_text_that_is_no_unicode_raises_at_once_naming_where(server: FakeProviderServer) -> None:
+    """A lone surrogate (what errors="surrogateescape" makes of bytes that are not UTF-8)
+    raised UnicodeEncodeError from deep inside the classifier or the HTTP client, naming
+    a position in a JSON body the caller never saw."""
+    llm = ChatOpenMux(config=_config(server))
+    for call in (
+        lambda: llm.invoke("caf\udce9 au lait"),
+        lambda: llm.invoke(
+            [("system", "be brief"), ("user", [{"type": "text", "text": "\ud800"}])]
+        ),
+        lambda: list(llm.stream("caf\udce9")),
+    ):
+        with pytest.raises(ValueError, match="surrogate") as raised:
+            call()
+        assert "\n" not in str(raised.value)
+        assert "errors='replace'" in str(raised.value)
+    assert _hits(server) == 0
+
+
 def test_a_misspelt_call_argument_names_the_right_one(server: FakeProviderServer) -> None:
     llm = ChatOpenMux(config=_config(server), classifier=_as_chat)
     with pytest.raises(TypeError, match="did you mean `temperature`"):
