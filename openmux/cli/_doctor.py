@@ -134,7 +134,7 @@ def run_doctor(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
     except OpenMuxError as exc:
-        print(f"openmux doctor: {exc}")
+        print(f"openmux doctor: {exc}", file=sys.stderr)
         return 1
     providers = [p for p in settings.providers.values() if p.enabled]
     allowed = {p.name for p in settings.provider_order()}

@@ -75,3 +75,13 @@ def test_doctor_prints_bracketed_hints_verbatim(clean_environment: Path) -> None
     # which installs an unrelated package of that name.
     assert 'pip install "openmux[local]"' in result.stdout
     assert "(not in [router] providers)" in result.stdout
+
+
+def test_a_damaged_config_is_reported_on_stderr(clean_environment: Path) -> None:
+    (clean_environment / "openmux.toml").write_text("[router\n", encoding="utf-8")
+    for args in (("doctor",), ("doctor", "--json")):
+        result = run_cli(*args)
+        assert result.returncode == 1
+        # `doctor --json | jq` must not be handed the message as if it were the report.
+        assert result.stdout == ""
+        assert "openmux.toml:1" in result.stderr and "Traceback" not in result.stderr
