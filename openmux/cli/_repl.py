@@ -42,6 +42,17 @@ def _setup_readline() -> None:
     atexit.register(readline.write_history_file, path)
 
 
+def _not_a_task(name: str) -> str | None:
+    """Why `/task NAME` cannot be taken, said now rather than by every later question."""
+    from openmux.cli import _task_name
+
+    try:
+        _task_name(name)
+    except argparse.ArgumentTypeError as exc:
+        return str(exc)
+    return None
+
+
 def run_repl(args: argparse.Namespace) -> int:
     from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
 
@@ -85,6 +96,8 @@ def run_repl(args: argparse.Namespace) -> int:
                 if value in ("", "auto"):
                     routing.pop(key, None)
                     print(f"{key}: automatic")
+                elif key == "task" and (problem := _not_a_task(value)):
+                    print(problem)
                 else:
                     routing[key] = value
                     print(f"{key}: {value}")

@@ -81,6 +81,14 @@ def test_repl_conversation_and_commands(configured: Path) -> None:
     assert "/model NAME" in result.stdout
 
 
+def test_repl_refuses_an_unknown_task_and_keeps_going(configured: Path) -> None:
+    result = run_cli(stdin="/task bogus\nhello\n/exit\n")
+    assert result.returncode == 0, result.stderr
+    assert "'bogus' is not a task" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "answer from alpha" in result.stdout  # the question after it is still answered
+
+
 def test_help_lists_commands() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
