@@ -30,6 +30,17 @@ def _task_name(value: str) -> str:
     return value
 
 
+def tcp_port(value: str) -> int:
+    """A `--port` argument: a number a socket can bind (the OS would take 99999 as another)."""
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a TCP port (1 to 65535)")
+    return port
+
+
 def _unwritable(option: str, value: str) -> str | None:
     """Why the file an option names cannot be written, found before any work is done
     (so no provider is asked for an answer that would then be lost)."""

@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 
+from openmux.cli import tcp_port
 from openmux.errors import OpenMuxError
 
 DEFAULT_PORT = 7860
@@ -23,7 +24,7 @@ def add_playground_parser(commands: argparse._SubParsersAction[argparse.Argument
     )
     playground.add_argument("--host", default="127.0.0.1", help="a loopback address (default)")
     playground.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}"
+        "--port", type=tcp_port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}"
     )
 
 
@@ -60,9 +61,6 @@ def run_playground(args: argparse.Namespace) -> int:
             "SSH tunnel)",
             file=sys.stderr,
         )
-        return 2
-    if not 0 < args.port < 65536:
-        print(f"openmux playground: --port {args.port} is not a TCP port", file=sys.stderr)
         return 2
     reason = _cannot_listen(args.host, args.port)
     if reason is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from openmux.cli import tcp_port
 from openmux.errors import OpenMuxError
 
 
@@ -17,7 +18,7 @@ def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "server keys (OPENMUX_SERVER_KEYS=KEY1,KEY2).",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    serve.add_argument("--port", type=tcp_port, default=8080, help="port (default: 8080)")
     serve.add_argument(
         "--workers", type=int, default=1, help="worker processes sharing the state store"
     )

@@ -78,6 +78,17 @@ def test_server_keys_no_client_could_send_are_refused(monkeypatch: pytest.Monkey
     assert "CANARY" not in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [(["--port", "99999"], "--port"), (["--port", "-1"], "--port")],
+)  # fmt: skip
+def test_options_out_of_range_are_usage_errors(args: list[str], named: str) -> None:
+    # A free port first: should an option be taken after all, nothing else is disturbed.
+    result = run_cli("serve", "--port", str(free_port()), *args, timeout=60)
+    assert result.returncode == 2
+    assert named in result.stderr and "Traceback" not in result.stderr
+
+
 @contextmanager
 def serve_process(
     server: FakeProviderServer, tmp_path: Path, *args: str
