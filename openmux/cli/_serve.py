@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from openmux.cli import tcp_port
@@ -23,7 +24,10 @@ def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "--workers", type=int, default=1, help="worker processes sharing the state store"
     )
     serve.add_argument(
-        "--max-request-mb", type=float, default=10.0, help="largest request body (default: 10)"
+        "--max-request-mb",
+        type=_megabytes,
+        default=10.0,
+        help="largest request body (default: 10)",
     )
     serve.add_argument(
         "--cors-origin",
@@ -33,6 +37,18 @@ def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         help="allow browser calls from this origin (repeatable; CORS is off by default)",
     )
     serve.add_argument("--log-level", default="warning", help="server log level")
+
+
+def _megabytes(value: str) -> float:
+    """A size a request body can be under: not zero or less (every request refused), not
+    nan or inf (no byte count)."""
+    try:
+        size = float(value)
+    except ValueError:
+        size = math.nan
+    if not (math.isfinite(size) and size > 0):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a size in megabytes above 0")
+    return size
 
 
 def run_serve(args: argparse.Namespace) -> int:
