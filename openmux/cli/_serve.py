@@ -9,6 +9,9 @@ import sys
 from openmux.cli import tcp_port
 from openmux.errors import OpenMuxError
 
+# uvicorn's names, written out so building the parser needs no server extra.
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
 
 def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser(
@@ -36,7 +39,13 @@ def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         metavar="ORIGIN",
         help="allow browser calls from this origin (repeatable; CORS is off by default)",
     )
-    serve.add_argument("--log-level", default="warning", help="server log level")
+    serve.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=_LOG_LEVELS,
+        default="warning",
+        help="server log level (default: warning)",
+    )
 
 
 def _megabytes(value: str) -> float:

@@ -84,7 +84,8 @@ def test_server_keys_no_client_could_send_are_refused(monkeypatch: pytest.Monkey
      (["--max-request-mb", "-1"], "--max-request-mb"),
      (["--max-request-mb", "0"], "--max-request-mb"),
      (["--max-request-mb", "nan"], "--max-request-mb"),
-     (["--max-request-mb", "inf"], "--max-request-mb")],
+     (["--max-request-mb", "inf"], "--max-request-mb"),
+     (["--log-level", "loud"], "--log-level")],
 )  # fmt: skip
 def test_options_out_of_range_are_usage_errors(args: list[str], named: str) -> None:
     # A free port first: should an option be taken after all, nothing else is disturbed.
