@@ -42,6 +42,22 @@ def _setup_readline() -> None:
     atexit.register(readline.write_history_file, path)
 
 
+def _forget_interrupted_imports() -> None:
+    """Drop the modules of packages whose import a Ctrl-C stopped, so the next question
+    imports them afresh.
+
+    Python forgets a package whose import failed but keeps the submodules it had already
+    loaded; importing the package again then finds those without attaching them to it, and
+    a package that reads one as its attribute (PyYAML, which the first answer loads) fails
+    on every later question of the session."""
+    for name in list(sys.modules):
+        parent = name.rpartition(".")[0]
+        while parent in sys.modules:
+            parent = parent.rpartition(".")[0]
+        if parent:  # some package above it is gone
+            del sys.modules[name]
+
+
 def _not_a_task(name: str) -> str | None:
     """Why `/task NAME` cannot be taken, said now rather than by every later question."""
     from openmux.cli import _task_name
@@ -123,6 +139,7 @@ def run_repl(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\n(interrupted)")
             history.pop()
+            _forget_interrupted_imports()
             continue
         if merged is not None:
             from langchain_core.messages import AIMessage

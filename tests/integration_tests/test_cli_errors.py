@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from openmux.testing import FakeProvider, FakeProviderServer, Fault
-from tests.helpers import default_signals, provider_toml, run_cli
+from tests.helpers import default_signals, provider_toml, run_child, run_cli
 
 MODEL = "fake-model"
 
@@ -111,6 +111,37 @@ def test_ctrl_c_ends_with_one_line(
     assert process.returncode == 130
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines() == ["openmux: interrupted"]
+
+
+# The REPL, with Ctrl-C pressed while its first answer imports what it needs: PyYAML,
+# which langchain-core's LLM base class loads on first use.
+_CTRL_C_DURING_AN_IMPORT = """
+import importlib.abc, os, signal, sys
+
+class CtrlC(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "yaml.reader":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, CtrlC())
+from openmux.cli import main
+sys.exit(main([]))
+"""
+
+
+def test_ctrl_c_during_an_import_leaves_the_repl_working(configured: Path) -> None:
+    result = run_child(
+        [sys.executable, "-c", _CTRL_C_DURING_AN_IMPORT], input="first\nsecond\n",
+        env=dict(os.environ), timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "(interrupted)" in result.stdout  # the Ctrl-C came during the answer
+    # Before, the half-imported package failed every later question on every provider
+    # ("partially initialized module 'yaml'"), until the session was restarted.
+    assert "hello" in result.stdout, result.stderr
+    assert "partially initialized" not in result.stderr
 
 
 KEY = "sk-fake-0123456789abcdefKEYCANARY"
