@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Sequence
 
@@ -39,6 +40,18 @@ def tcp_port(value: str) -> int:
     if not 0 < port < 65536:
         raise argparse.ArgumentTypeError(f"{value!r} is not a TCP port (1 to 65535)")
     return port
+
+
+def positive_number(value: str) -> float:
+    """An option's amount (seconds, megabytes): zero or less would refuse everything or
+    mean "no limit" unasked; nan and inf are no amount."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number above 0")
+    return number
 
 
 def _unwritable(option: str, value: str) -> str | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ _MIN_COLUMN_WIDTH = 32
 
 
 def add_compare_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from openmux.cli import _task_name
+    from openmux.cli import _task_name, positive_number
 
     compare = commands.add_parser(
         "compare",
@@ -28,7 +29,7 @@ def add_compare_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     compare.add_argument("text", nargs="*", help="the question (read from stdin when absent)")
     compare.add_argument(
         "-n",
-        type=_model_count,
+        type=_count("model"),
         default=3,
         metavar="N",
         help="ask the top N distinct models (default 3)",
@@ -44,10 +45,13 @@ def add_compare_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     compare.add_argument("--judge", help="the model that judges (best) or merges (summarize)")
     compare.add_argument(
-        "--timeout", type=float, help="seconds a model may take before it is left out"
+        "--timeout", type=positive_number, help="seconds a model may take before it is left out"
     )
     compare.add_argument(
-        "--min-answers", type=int, default=1, help="fail unless this many models answer"
+        "--min-answers",
+        type=_count("answer"),
+        default=1,
+        help="fail unless this many models answer",
     )
     compare.add_argument("--json", action="store_true", help="print the answers as JSON")
     compare.add_argument("--provider", help="only this provider's models")
@@ -58,13 +62,18 @@ def add_compare_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
 
 
-def _model_count(value: str) -> int:
-    try:
-        count = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of models") from None
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"{value}: ask at least 1 model")
+def _count(noun: str) -> Callable[[str], int]:
+    """An argparse type for a count of `noun`s, at least one."""
+
+    def count(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number of {noun}s") from None
+        if number < 1:
+            raise argparse.ArgumentTypeError(f"{value}: at least 1 {noun}")
+        return number
+
     return count
 
 

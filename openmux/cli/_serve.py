@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
-from openmux.cli import tcp_port
+from openmux.cli import positive_number, tcp_port
 from openmux.errors import OpenMuxError
 
 # uvicorn's names, written out so building the parser needs no server extra.
@@ -28,9 +27,9 @@ def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     )
     serve.add_argument(
         "--max-request-mb",
-        type=_megabytes,
+        type=positive_number,
         default=10.0,
-        help="largest request body (default: 10)",
+        help="largest request body in megabytes (default: 10)",
     )
     serve.add_argument(
         "--cors-origin",
@@ -46,18 +45,6 @@ def add_serve_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         default="warning",
         help="server log level (default: warning)",
     )
-
-
-def _megabytes(value: str) -> float:
-    """A size a request body can be under: not zero or less (every request refused), not
-    nan or inf (no byte count)."""
-    try:
-        size = float(value)
-    except ValueError:
-        size = math.nan
-    if not (math.isfinite(size) and size > 0):
-        raise argparse.ArgumentTypeError(f"{value!r} is not a size in megabytes above 0")
-    return size
 
 
 def run_serve(args: argparse.Namespace) -> int:

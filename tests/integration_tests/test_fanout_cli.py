@@ -74,3 +74,21 @@ def test_compare_reports_total_failure(
     code = main(["compare", "--task", "chat", "-n", "2", "Capital?"])
     assert code == 1
     assert "no member of the fan-out answered" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--timeout", "0"), ("--timeout", "-1"), ("--timeout", "nan"), ("--timeout", "inf"),
+     ("--min-answers", "0"), ("--min-answers", "-3")],
+)  # fmt: skip
+def test_compare_options_out_of_range_are_usage_errors(
+    server: FakeProviderServer, configured: Path, capsys: pytest.CaptureFixture[str],
+    option: str, value: str,
+) -> None:  # fmt: skip
+    # Before: 0 quietly meant "no limit" or "the default", and the others were refused
+    # only after the configuration was read, as `member_timeout=` or `min_answers=`.
+    with pytest.raises(SystemExit) as stopped:
+        main(["compare", "--task", "chat", option, value, "Capital?"])
+    assert stopped.value.code == 2
+    assert option in capsys.readouterr().err
+    assert sum(provider.hits for provider in server.providers.values()) == 0
