@@ -94,3 +94,16 @@ def test_help_lists_commands() -> None:
     assert result.returncode == 0
     for command in ("chat", "classify", "repl"):
         assert command in result.stdout
+
+
+def test_python_dash_m_openmux_is_the_command(configured: Path) -> None:
+    """`python -m openmux` is how many run a package's command (in a venv not on PATH,
+    say); it said "No module named openmux.__main__"."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "openmux", "chat", "hello"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "answer from alpha" in result.stdout

@@ -1,0 +1,7 @@
+"""`python -m openmux`: the `openmux` command."""
+
+import sys
+
+from openmux.cli import main
+
+sys.exit(main())
