@@ -66,6 +66,15 @@ class MediaAnswers(BaseChatModel):
     # -- the request ----------------------------------------------------------------------
 
     def _ask(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> MediaInput:
+        """The request in this model's terms. One it cannot be (no prompt, a recording that
+        is not base64, a size that is no size) is the caller's mistake, kind `local`: no
+        other model would take it either, and it benches none."""
+        try:
+            return self._input(messages, kwargs)
+        except ValueError as exc:
+            raise ProviderFailure("local", str(exc)) from exc
+
+    def _input(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> MediaInput:
         turn = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
         if turn is None:
             raise ValueError("a media request needs a user message")
@@ -216,13 +225,19 @@ def _audio_block(block: dict[str, Any]) -> tuple[bytes, str]:
     kind = block.get("type")
     if kind == "input_audio":  # OpenAI: {"input_audio": {"data", "format"}}
         inner = block.get("input_audio") or {}
-        data = base64.b64decode(inner.get("data", ""))
+        data = _recording(inner.get("data"))
         return data, sniff_mime(data, f"audio/{inner.get('format', 'wav')}")
     if kind == "audio":  # standard ("base64") and v0 ("source_type": "base64", "data")
-        encoded = block.get("base64") or block.get("data") or ""
-        data = base64.b64decode(encoded)
+        data = _recording(block.get("base64") or block.get("data"))
         return data, str(block.get("mime_type") or sniff_mime(data, "audio/wav"))
     return b"", ""
+
+
+def _recording(encoded: Any) -> bytes:
+    try:
+        return base64.b64decode(encoded or "", validate=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("the recording in the audio content block is not base64") from exc
 
 
 def media_chat_model(

@@ -1,0 +1,64 @@
+"""Media requests a caller got wrong and media answers a provider got wrong, against the
+loopback fake: the caller's mistake is named and benches no provider; the provider's
+garbage fails over and is never handed back as media."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.messages import HumanMessage
+
+from openmux import ChatOpenMux, NoProviderAvailable
+from openmux.testing import FakeProviderServer
+
+PROVIDERS: dict[str, dict[str, Any]] = {"first": dict(models=["chat-1"])}
+
+
+def _config(server: FakeProviderServer) -> dict[str, Any]:
+    first = server.providers["first"]
+    media = {
+        "image_models": ["img-1"],
+        "speech_models": ["tts-1"],
+        "transcription_models": ["whisper-1"],
+    }
+    table = {"protocol": "openai", "base_url": first.base_url, "free": True, **media}
+    return {"router": {"providers": ["first"]}, "providers": {"first": table}}
+
+
+def _audio_turn(block: dict[str, Any]) -> list[HumanMessage]:
+    return [HumanMessage(content=[{"type": "text", "text": "Transcribe this"}, block])]
+
+
+@pytest.mark.parametrize(
+    ("ask", "named"),
+    [
+        (lambda llm: llm.invoke("Draw a cat", task="image", size="big"), "WIDTHxHEIGHT"),
+        (
+            lambda llm: llm.invoke(
+                _audio_turn({"type": "audio", "base64": "@@@", "mime_type": "audio/wav"}),
+                task="audio",
+            ),
+            "base64",
+        ),
+        (
+            lambda llm: llm.invoke(
+                _audio_turn({"type": "input_audio", "input_audio": {"data": "@@@"}}),
+                task="audio",
+            ),
+            "base64",
+        ),
+    ],
+    ids=["size", "audio-block", "input-audio"],
+)
+def test_a_media_request_the_caller_got_wrong_benches_no_model(
+    server: FakeProviderServer, ask: Any, named: str
+) -> None:
+    llm = ChatOpenMux(config=_config(server))
+    with pytest.raises(NoProviderAvailable, match=named) as caught:
+        ask(llm)
+    assert "bad_response" not in str(caught.value)
+    assert [r for r in server.providers["first"].requests if r.endpoint != "models"] == []
+    # The models are as healthy as before: the next good request is answered at once.
+    image = llm.invoke("Draw a cat", task="image")
+    assert [a["status"] for a in image.response_metadata["openmux"]["attempts"]] == ["ok"]
