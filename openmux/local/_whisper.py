@@ -45,6 +45,8 @@ def read_wav(data: bytes) -> np.ndarray:
         ) from exc
     if width not in (1, 2, 4):
         raise ProviderFailure("local", f"unsupported WAV sample width: {8 * width} bits")
+    # A recording cut short (a copy or an upload that stopped) ends inside its last frame.
+    frames = frames[: len(frames) - len(frames) % (width * channels)]
     kind = {1: np.uint8, 2: np.int16, 4: np.int32}[width]
     samples = np.frombuffer(frames, dtype=kind).astype(np.float32)
     if width == 1:

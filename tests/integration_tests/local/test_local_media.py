@@ -5,6 +5,7 @@ onnxruntime pipelines on small ONNX graphs with the real exports' inputs and out
 from __future__ import annotations
 
 import io
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,23 @@ def test_offline_transcription_of_a_non_wav_says_how_to_convert_it() -> None:
         pull_media(WHISPER_TINY.name, endpoint=hub.url)
     with pytest.raises(NoProviderAvailable, match="WAV recordings only"):
         transcribe(mp3(1.0), offline=True)
+
+
+def test_a_recording_cut_off_mid_sample_is_transcribed_as_far_as_it_goes() -> None:
+    with FakeHub() as hub:
+        serve(hub, WHISPER_TINY, whisper_files())
+        pull_media(WHISPER_TINY.name, endpoint=hub.url)
+    mono = wav(1.0, SAMPLE_RATE)
+    stereo = io.BytesIO()
+    with wave.open(stereo, "wb") as sound:
+        sound.setnchannels(2)
+        sound.setsampwidth(2)
+        sound.setframerate(SAMPLE_RATE)
+        sound.writeframes(bytes(4 * SAMPLE_RATE))
+    # A copy cut short: the header still claims every frame, the last one is half there.
+    for cut in (mono[:-1], stereo.getvalue()[:-2]):
+        assert transcribe(cut, offline=True).text == WHISPER_TRANSCRIPT
+    assert len(read_wav(stereo.getvalue()[:-2])) == SAMPLE_RATE - 1
 
 
 def test_whisper_features_put_a_tone_in_its_mel_band() -> None:
