@@ -22,7 +22,7 @@ from pydantic import ConfigDict
 from openmux.config import DEFAULT_MEDIA_WIRES, MediaKind, MediaModel
 from openmux.errors import ConfigError
 from openmux.providers import _http
-from openmux.providers._failures import ProviderFailure
+from openmux.providers._failures import ProviderFailure, failure_from_status
 from openmux.providers._media_formats import audio_seconds, sniff_mime
 from openmux.providers._media_wires import (
     MEDIA_WIRES,
@@ -141,14 +141,11 @@ class MediaAnswers(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=self._message(ask, output))])
 
     def _send(self, client: Any, call: HttpCall) -> Reply:
-        response = client.post(call.url, **_body(call), timeout=self._timeout())
-        response.raise_for_status()
+        response = _answered(client.post(call.url, **_body(call), timeout=self._timeout()))
         return Reply(headers=dict(response.headers), body=response.content)
 
     def _download(self, client: Any, url: str) -> MediaOutput:
-        response = client.get(url, timeout=self._timeout())
-        response.raise_for_status()
-        return _downloaded(response.content)
+        return _downloaded(_answered(client.get(url, timeout=self._timeout())).content)
 
     # -- async ----------------------------------------------------------------------------
 
@@ -166,14 +163,21 @@ class MediaAnswers(BaseChatModel):
             return ChatResult(generations=[ChatGeneration(message=self._message(ask, output))])
         client = _http.async_client(asyncio.get_running_loop())
         call = _build(wire, self.provider, ask)
-        response = await client.post(call.url, **_body(call), timeout=self._timeout())
-        response.raise_for_status()
+        response = _answered(await client.post(call.url, **_body(call), timeout=self._timeout()))
         output = _read(wire, Reply(headers=dict(response.headers), body=response.content))
         if output.fetch is not None:
-            fetched = await client.get(output.fetch, timeout=self._timeout())
-            fetched.raise_for_status()
+            fetched = _answered(await client.get(output.fetch, timeout=self._timeout()))
             output = _downloaded(fetched.content)
         return ChatResult(generations=[ChatGeneration(message=self._message(ask, output))])
+
+
+def _answered(response: Any) -> Any:
+    """The response of a 2xx; else the provider's failure read from its error body as a
+    chat answer's is, so the error names the provider's reason (a refusal's, a rate
+    limit's) and a 429 keeps what it says about the quota."""
+    if not 200 <= response.status_code < 300:
+        raise failure_from_status(response.status_code, response.headers, response.content)
+    return response
 
 
 def _build(wire: Wire, provider: ProviderSettings, ask: MediaInput) -> HttpCall:

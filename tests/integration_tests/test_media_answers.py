@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from langchain_core.messages import HumanMessage
 
-from openmux import ChatOpenMux, NoProviderAvailable
-from openmux.testing import FakeProviderServer
+from openmux import ChatOpenMux, NoProviderAvailable, generate_image, speak
+from openmux.testing import FakeProviderServer, Fault
 
 PROVIDERS: dict[str, dict[str, Any]] = {"first": dict(models=["chat-1"])}
 
@@ -23,7 +23,11 @@ def _config(server: FakeProviderServer) -> dict[str, Any]:
         "transcription_models": ["whisper-1"],
     }
     table = {"protocol": "openai", "base_url": first.base_url, "free": True, **media}
-    return {"router": {"providers": ["first"]}, "providers": {"first": table}}
+    return {
+        "router": {"providers": ["first"]},
+        "providers": {"first": table},
+        "timeouts": {"total": 5},  # a rate limit's wait is not what these tests are about
+    }
 
 
 def _audio_turn(block: dict[str, Any]) -> list[HumanMessage]:
@@ -62,3 +66,23 @@ def test_a_media_request_the_caller_got_wrong_benches_no_model(
     # The models are as healthy as before: the next good request is answered at once.
     image = llm.invoke("Draw a cat", task="image")
     assert [a["status"] for a in image.response_metadata["openmux"]["attempts"]] == ["ok"]
+
+
+_REFUSAL = "Your request was rejected as a result of our safety system"
+
+
+def test_a_refusal_says_what_the_provider_said(server: FakeProviderServer) -> None:
+    server.providers["first"].fault = Fault.status(400, message=_REFUSAL)
+    with pytest.raises(NoProviderAvailable, match=_REFUSAL) as caught:
+        generate_image("a cat", config=_config(server))
+    assert caught.value.attempts[0]["status"] == "content_policy"
+    assert _REFUSAL in caught.value.attempts[0]["error"]
+
+
+def test_a_rate_limit_keeps_what_it_says_about_the_quota(server: FakeProviderServer) -> None:
+    server.providers["first"].fault = Fault.status(
+        429, message="Rate limit reached for requests per day (RPD): Limit 100", retry_after=60
+    )
+    with pytest.raises(NoProviderAvailable, match="per day") as caught:
+        speak("Hello there", config=_config(server))
+    assert caught.value.attempts[0]["status"] == "rate_limited"
