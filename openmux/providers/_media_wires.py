@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -68,9 +69,21 @@ class Reply:
 
     def json(self) -> Any:
         try:
-            return json.loads(self.body)
+            body = json.loads(self.body)
         except ValueError as exc:
             raise ProviderFailure("bad_response", "the answer is not JSON") from exc
+        _raise_error_in(body)
+        return body
+
+
+def _raise_error_in(body: Any) -> None:
+    """Raise the failure an answer's `{"error": ...}` names: a provider can say it failed
+    (rate-limited, say) in a 200, as OpenRouter does in chat."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, Mapping):
+        raise failure_from_error_object(error)
+    if isinstance(error, str) and error:
+        raise failure_from_error_object({"message": error})
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,8 @@ def _b64(value: Any, what: str) -> bytes:
 def _media(data: bytes, expected: str) -> MediaOutput:
     mime = sniff_mime(data, fallback="")
     if not mime.startswith(expected):
+        with contextlib.suppress(ValueError):  # not JSON either: no reason given
+            _raise_error_in(json.loads(data))
         raise ProviderFailure("bad_response", f"the answer is not {expected} data")
     return MediaOutput(data=data, mime_type=mime)
 

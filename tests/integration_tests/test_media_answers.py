@@ -86,3 +86,11 @@ def test_a_rate_limit_keeps_what_it_says_about_the_quota(server: FakeProviderSer
     with pytest.raises(NoProviderAvailable, match="per day") as caught:
         speak("Hello there", config=_config(server))
     assert caught.value.attempts[0]["status"] == "rate_limited"
+
+
+@pytest.mark.parametrize("make", [generate_image, speak], ids=["json-answer", "binary-answer"])
+def test_an_error_inside_a_200_is_the_error_it_names(server: FakeProviderServer, make: Any) -> None:
+    server.providers["first"].fault = Fault.error_body(429, "Rate limit exceeded: per-day limit")
+    with pytest.raises(NoProviderAvailable, match="per-day limit") as caught:
+        make("a lighthouse at dawn", config=_config(server))
+    assert caught.value.attempts[0]["status"] == "rate_limited"
