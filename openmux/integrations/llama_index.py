@@ -19,6 +19,7 @@ of the answer.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 try:
     from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
     from llama_index.core.base.llms.types import (
+        AudioBlock,
         ChatMessage,
         ChatResponse,
         ChatResponseAsyncGen,
@@ -33,6 +35,7 @@ try:
         CompletionResponse,
         CompletionResponseAsyncGen,
         CompletionResponseGen,
+        ImageBlock,
         LLMMetadata,
         MessageRole,
         TextBlock,
@@ -57,6 +60,7 @@ from pydantic import Field, PrivateAttr
 
 from openmux.chat_models import ChatOpenMux
 from openmux.embeddings import OpenMuxEmbeddings
+from openmux.providers import sniff_mime
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -288,8 +292,37 @@ def to_langchain(messages: Sequence[ChatMessage]) -> list[BaseMessage]:
             ]
             converted.append(AIMessage(text, tool_calls=calls))
         else:
-            converted.append(HumanMessage(text))
+            converted.append(HumanMessage(_user_content(message)))
     return converted
+
+
+def _user_content(message: ChatMessage) -> str | list[str | dict[str, Any]]:
+    """A user turn's text, with its pictures and recordings as standard content blocks
+    (so a picture goes to a vision model and a recording to speech-to-text, as through
+    ChatOpenMux)."""
+    if all(isinstance(block, TextBlock) for block in message.blocks):
+        return message.content or ""
+    parts: list[str | dict[str, Any]] = []
+    for block in message.blocks:
+        if isinstance(block, TextBlock):
+            parts.append({"type": "text", "text": block.text})
+        elif isinstance(block, ImageBlock):
+            mime = block.image_mimetype or "image/png"
+            parts.append(_media_block("image", mime, block.url, block.image, block.resolve_image))
+        elif isinstance(block, AudioBlock):
+            mime = f"audio/{block.format or 'wav'}"
+            parts.append(_media_block("audio", mime, block.url, block.audio, block.resolve_audio))
+    return parts
+
+
+def _media_block(
+    kind: str, declared: str, url: Any, inline: object, resolve: Any
+) -> dict[str, Any]:
+    if url is not None and inline is None:  # left for the model to fetch, not fetched here
+        return {"type": kind, "url": str(url)}
+    data = resolve().read()
+    mime = sniff_mime(data, declared)  # the bytes' own format, where they show one
+    return {"type": kind, "base64": base64.b64encode(data).decode("ascii"), "mime_type": mime}
 
 
 def _arguments(value: dict[str, Any] | str) -> dict[str, Any]:

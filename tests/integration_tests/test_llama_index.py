@@ -106,6 +106,34 @@ def test_function_agent_calls_the_tool_and_answers(config: dict[str, Any]) -> No
     assert str(calls[1][0] * calls[1][1]) in str(result)
 
 
+def test_pictures_and_recordings_in_a_message_reach_the_model(server: FakeProviderServer) -> None:
+    from llama_index.core.base.llms.types import AudioBlock, ImageBlock, TextBlock
+
+    from openmux.testing._media import png, wav
+
+    eyes = server.add_provider("eyes", models=["chat-1", "gpt-4o-mini"])
+    eyes.transcript = "the meeting starts at noon"
+    table = {"protocol": "openai", "base_url": eyes.base_url, "free": True}
+    config = {
+        "router": {"providers": ["eyes"]},
+        "providers": {"eyes": {**table, "transcription_models": ["whisper-1"]}},
+    }
+    llm = OpenMuxLLM(config=config)
+    picture = ChatMessage(
+        role=MessageRole.USER,
+        blocks=[TextBlock(text="What is in this picture?"), ImageBlock(image=png(8, 8))],
+    )
+    # As ChatOpenMux does with the same picture: a vision model is shown it.
+    assert llm.chat([picture]).raw["openmux"]["model"] == "gpt-4o-mini"
+    [_, sent] = eyes.requests[-1].json["messages"][0]["content"]
+    assert sent["type"] == "image_url" and sent["image_url"]["url"].startswith("data:image/png")
+    recording = ChatMessage(
+        role=MessageRole.USER,
+        blocks=[TextBlock(text="Transcribe this recording"), AudioBlock(audio=wav(1.0))],
+    )
+    assert llm.chat([recording]).message.content == "the meeting starts at noon"
+
+
 @pytest.mark.skipif(not local_chat_available(), reason=f"no bundled chat model: {INSTALL_HINT}")
 def test_function_agent_answers_offline_with_the_pinned_local_model(
     clean_environment: Path, monkeypatch: pytest.MonkeyPatch
