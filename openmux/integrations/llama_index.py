@@ -60,6 +60,7 @@ from pydantic import Field, PrivateAttr
 
 from openmux.chat_models import ChatOpenMux
 from openmux.embeddings import OpenMuxEmbeddings
+from openmux.media import Media, media_of
 from openmux.providers import sniff_mime
 
 if TYPE_CHECKING:
@@ -342,6 +343,7 @@ def _chat_response(message: AIMessage | AIMessageChunk, delta: str | None = None
         for call in message.tool_calls
         if call.get("name")
     ]
+    blocks += [_llama_media(media) for media in media_of(message)]
     routing = message.response_metadata.get("openmux")
     return ChatResponse(
         message=ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks),
@@ -349,6 +351,13 @@ def _chat_response(message: AIMessage | AIMessageChunk, delta: str | None = None
         delta=delta,
         additional_kwargs={"usage": dict(message.usage_metadata or {})},
     )
+
+
+def _llama_media(media: Media) -> ImageBlock | AudioBlock:
+    """An image or speech answer as LlamaIndex's block: its text alone is empty."""
+    if media.mime_type.startswith("image/"):
+        return ImageBlock(image=media.data, image_mimetype=media.mime_type)
+    return AudioBlock(audio=media.data, format=media.suffix.lstrip("."))
 
 
 def _completion(response: ChatResponse) -> CompletionResponse:

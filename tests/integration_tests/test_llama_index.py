@@ -134,6 +134,24 @@ def test_pictures_and_recordings_in_a_message_reach_the_model(server: FakeProvid
     assert llm.chat([recording]).message.content == "the meeting starts at noon"
 
 
+def test_a_drawing_or_speech_comes_back_as_its_block(server: FakeProviderServer) -> None:
+    from llama_index.core.base.llms.types import AudioBlock, ImageBlock
+
+    artist = server.add_provider("artist", models=["chat-1"])
+    table = {"protocol": "openai", "base_url": artist.base_url, "free": True}
+    media = {"image_models": ["img-1"], "speech_models": ["tts-1"]}
+    config = {"router": {"providers": ["artist"]}, "providers": {"artist": {**table, **media}}}
+    llm = OpenMuxLLM(config=config)
+    drawing = llm.chat([ChatMessage(role=MessageRole.USER, content="Draw a cat in a space suit")])
+    [image] = [b for b in drawing.message.blocks if isinstance(b, ImageBlock)]
+    assert image.image_mimetype == "image/png"
+    assert image.resolve_image().read().startswith(b"\x89PNG")
+    assert drawing.raw["openmux"]["task"] == "image"
+    speech = llm.chat([ChatMessage(role=MessageRole.USER, content="Hello")], task="tts")
+    [sound] = [b for b in speech.message.blocks if isinstance(b, AudioBlock)]
+    assert sound.format == "wav" and sound.resolve_audio().read()[8:12] == b"WAVE"
+
+
 @pytest.mark.skipif(not local_chat_available(), reason=f"no bundled chat model: {INSTALL_HINT}")
 def test_function_agent_answers_offline_with_the_pinned_local_model(
     clean_environment: Path, monkeypatch: pytest.MonkeyPatch
