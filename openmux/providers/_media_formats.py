@@ -54,9 +54,14 @@ def audio_seconds(data: bytes) -> float | None:
     """The duration of a WAV or MP3, or None for another or a broken file."""
     mime = sniff_mime(data)
     if mime == "audio/wav":
+        stream = io.BytesIO(data)
         try:
-            with wave.open(io.BytesIO(data)) as sound:
-                return sound.getnframes() / float(sound.getframerate())
+            with wave.open(stream) as sound:
+                # The header's count can exceed the bytes: a recording streamed to a pipe
+                # declares the largest size, one cut short still declares its whole length.
+                # Opening leaves the stream at the first frame.
+                there = (len(data) - stream.tell()) // (sound.getsampwidth() * sound.getnchannels())
+                return min(sound.getnframes(), there) / float(sound.getframerate())
         except (wave.Error, EOFError, ZeroDivisionError):
             return None
     if mime == "audio/mpeg":
