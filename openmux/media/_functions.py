@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import AIMessage, HumanMessage
 
 from openmux.media._results import Media, Transcript, first_media
-from openmux.providers import parse_size, sniff_mime
+from openmux.providers import audio_seconds, parse_size, sniff_mime
 
 if TYPE_CHECKING:
     from openmux.chat_models import ChatOpenMux
@@ -83,11 +83,13 @@ def transcription_request(
 
 
 def _not_audio(data: bytes) -> str | None:
-    """What the bytes plainly are instead of sound (an image, or text), else None: no
-    recording format's header is printable text."""
+    """What the bytes plainly are instead of sound (an image, text, a WAV of no frames),
+    else None: no recording format's header is printable text."""
     mime = sniff_mime(data, "")
     if mime.startswith("image/"):
         return f"it is an image, {mime}"
+    if audio_seconds(data) == 0:  # every provider refuses it, each asked in turn
+        return "it holds no sound, a WAV of no frames"
     head = data[:4096]
     try:
         text = head.decode("utf-8")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import HumanMessage
 
-from openmux import ChatOpenMux, NoProviderAvailable, generate_image, speak
+from openmux import ChatOpenMux, NoProviderAvailable, generate_image, speak, transcribe
 from openmux.testing import FakeProviderServer, Fault
 
 PROVIDERS: dict[str, dict[str, Any]] = {"first": dict(models=["chat-1"])}
@@ -94,3 +94,16 @@ def test_an_error_inside_a_200_is_the_error_it_names(server: FakeProviderServer,
     with pytest.raises(NoProviderAvailable, match="per-day limit") as caught:
         make("a lighthouse at dawn", config=_config(server))
     assert caught.value.attempts[0]["status"] == "rate_limited"
+
+
+def test_a_recording_of_no_sound_is_refused_before_any_provider(
+    server: FakeProviderServer,
+) -> None:
+    from openmux.testing._media import wav
+
+    streamed = bytearray(wav(0.0))
+    streamed[-4:] = b"\xff\xff\xff\xff"  # a stream's header, with no frame after it
+    for empty in (wav(0.0), bytes(streamed)):
+        with pytest.raises(ValueError, match="no sound"):
+            transcribe(empty, config=_config(server))
+    assert [r for r in server.providers["first"].requests if r.endpoint != "models"] == []
