@@ -170,6 +170,10 @@ def cached_graph(router: Router, graph: Runnable[Any, BaseMessage]) -> Runnable[
     return RunnableLambda(look_up, afunc=alook_up, name="cache")
 
 
+# Body fields the key holds in their own form: the messages normalised, the model as pins.
+_KEYED_APART = frozenset({"messages", "model"})
+
+
 def _answer_changing(request: RouteRequest) -> dict[str, Any]:
     """Everything besides the messages that changes the answer (see openmux.cache)."""
     options: dict[str, Any] = {
@@ -178,6 +182,11 @@ def _answer_changing(request: RouteRequest) -> dict[str, Any]:
         "pins": [request.task, request.model, request.provider],
         "output": request.output,
     }
+    if request.openai_body is not None:
+        # A served body reaches the provider as it came: a field the call options leave
+        # out (a penalty, a logit bias) changes the answer all the same.
+        body = {k: v for k, v in request.openai_body.items() if k not in _KEYED_APART}
+        options["body"] = answer_options(body)
     if isinstance(request, FanoutRequest):
         options["fanout"] = [
             request.fanout,

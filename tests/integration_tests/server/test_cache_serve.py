@@ -85,3 +85,31 @@ def test_cache_control_skips_the_cache_per_request(
     )
     assert CACHED_HEADER not in ask("Explain iteration", "No-Cache", stream=True).headers
     assert alpha.hits == 5
+
+
+def test_a_field_sent_on_to_the_provider_keys_the_cached_answer(
+    server: FakeProviderServer, start_server: StartServer
+) -> None:
+    # The body reaches the provider as it came: a penalty, a logit bias or a reasoning
+    # effort this server does not read itself still changes the answer.
+    config = fake_config(server)
+    config["cache"] = {"mode": "exact"}
+    chat = OpenAI(base_url=start_server(config), api_key="unused").chat.completions
+    alpha = server.providers["alpha"]
+    messages = [{"role": "user", "content": "Explain recursion"}]
+    chat.create(model="openmux/auto", messages=messages)
+    variants: list[dict[str, Any]] = [
+        {"presence_penalty": 1.5},
+        {"frequency_penalty": 1.0},
+        {"logit_bias": {"1": 5}},
+        {"reasoning_effort": "high"},
+    ]
+    for sent, variant in enumerate(variants, start=2):
+        raw = chat.with_raw_response.create(model="openmux/auto", messages=messages, **variant)
+        assert CACHED_HEADER not in raw.headers, variant
+        assert alpha.hits == sent, variant
+    # Streamed or not, the same request shares its answer.
+    replayed = chat.with_raw_response.create(
+        model="openmux/auto", messages=messages, stream=True, presence_penalty=1.5
+    )
+    assert replayed.headers[CACHED_HEADER] == "true"
