@@ -116,7 +116,8 @@ class Combiner(ABC):
 
     name: ClassVar[str] = ""
     combines_tool_calls: ClassVar[bool] = False
-    """Whether answers holding tool calls can be combined (by picking one of them)."""
+    """Whether answers holding tool calls or structured output (JSON) can be combined (by
+    picking one of them)."""
     local_only: ClassVar[bool] = False
 
     @abstractmethod

@@ -212,9 +212,11 @@ def local_only(candidates: list[Candidate]) -> list[Candidate]:
 def plan_members(router: Router, state: FanoutRequest) -> None:
     """Turn a classified FanoutRequest into its members (one `select` per name asked for)."""
     combiner = get_combiner(state.combiner)
-    if state.needs_tools and not combiner.combines_tool_calls:
+    # An answer of tool calls or of JSON survives only a combiner that picks one answer.
+    kept = "tool calls" if state.needs_tools else "structured output"
+    if (state.needs_tools or state.needs_response_format) and not combiner.combines_tool_calls:
         raise ConfigError(
-            f"combiner {state.combiner!r} cannot combine tool calls",
+            f"combiner {state.combiner!r} cannot combine {kept}",
             source="combiner=",
             fix="use combiner='best' or 'vote' with tools or structured output",
         )

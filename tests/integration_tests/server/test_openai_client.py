@@ -274,6 +274,30 @@ def test_fanout_model(base_url: str, server: FakeProviderServer) -> None:
     assert "[alpha:shared]" in content and "[beta:shared]" in content
 
 
+@pytest.mark.parametrize("combiner", ["concat", "summarize"])
+def test_a_fanout_that_cannot_keep_a_json_answer_is_refused(
+    base_url: str, server: FakeProviderServer, combiner: str
+) -> None:
+    # concat labels and joins the answers, summarize rewrites them in prose: neither
+    # answer is the JSON the request asked for.
+    with pytest.raises(openai.BadRequestError) as refused:
+        client(base_url, max_retries=0).chat.completions.create(
+            model="openmux/fanout",
+            messages=ask("Reply in JSON with the key 'name'"),
+            response_format={"type": "json_object"},
+            extra_body={"openmux": {"combiner": combiner}},
+        )
+    assert "structured output" in refused.value.message and "vote" in refused.value.message
+    assert server.providers["alpha"].hits == server.providers["beta"].hits == 0
+    answer = client(base_url).chat.completions.create(
+        model="openmux/fanout",
+        messages=ask("Reply in JSON with the key 'name'"),
+        response_format={"type": "json_object"},
+        extra_body={"openmux": {"combiner": "vote"}},
+    )
+    assert set(json.loads(answer.choices[0].message.content)) == {"name"}
+
+
 def test_openmux_options_rightly_typed_pass(base_url: str) -> None:
     answer = client(base_url, max_retries=0).chat.completions.create(
         model="openmux/auto",
