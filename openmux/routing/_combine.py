@@ -7,6 +7,7 @@ recorded in the fan-out's metadata. Traced runs pass the combine run's callbacks
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +121,7 @@ class CombinerCalls:
             chains, config = self.traced
             chunks = chains.chain(candidates).stream(request, config)
         for chunk in chunks:
+            self._answering(request)
             yield _as_chunk(chunk)
 
     async def astream(
@@ -137,7 +139,17 @@ class CombinerCalls:
             chains, config = self.traced
             chunks = chains.chain(candidates).astream(request, config)
         async for chunk in chunks:
+            self._answering(request)
             yield _as_chunk(chunk)
+
+    def _answering(self, request: RouteRequest) -> None:
+        """A merging model's stream is the fan-out's answer: once it streams, the fan-out
+        is streaming from it (a server's headers leave with the first chunk, long before
+        the combine settles who answered)."""
+        merger = request.streaming
+        if merger is not None and self.state.streaming is None:
+            sent = request.marks.get("sent", time.perf_counter())
+            self.state.streaming_from(merger, request.rate_limit_headers, sent)
 
 
 def _as_chunk(message: BaseMessage) -> AIMessageChunk:

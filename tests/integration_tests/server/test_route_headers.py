@@ -79,6 +79,24 @@ async def test_async_stream_carries_the_route_and_rate_limits(
     await api.close()
 
 
+def test_a_streamed_summary_names_the_model_that_writes_it(
+    base_url: str, limited: FakeProviderServer
+) -> None:
+    # The merging model's stream is the answer: its first chunk sends the headers.
+    limited.providers["beta"].stream_delay = 0.02
+    raw = OpenAI(base_url=base_url, api_key="unused").chat.completions.with_raw_response.create(
+        model="openmux/fanout",
+        messages=ASK,
+        stream=True,
+        extra_body={"openmux": {"combiner": "summarize", "judge": "beta:beta-only"}},
+    )
+    chunks = list(raw.parse())
+    meta = chunks[-1].model_extra["openmux"]
+    assert (meta["provider"], meta["model"]) == ("beta", "beta-only")
+    assert route_of(raw.headers) == ("beta", "beta-only", "chat", str(len(meta["attempts"])))
+    assert raw.headers["x-ratelimit-remaining-requests"] == "29"
+
+
 def test_rate_limit_headers_pass_through(base_url: str, limited: FakeProviderServer) -> None:
     raw = OpenAI(base_url=base_url, api_key="unused").chat.completions.with_raw_response.create(
         model="openmux/auto", messages=ASK
