@@ -163,6 +163,38 @@ def test_streamed_tool_call(base_url: str) -> None:
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
+def test_streamed_tool_calls_without_indexes_stay_apart() -> None:
+    # langchain-ollama (and every chat model that builds chunks from whole tool calls)
+    # streams calls with no index; OpenAI clients merge the deltas of one index.
+    from langchain_core.messages import AIMessageChunk
+    from openai.lib.streaming.chat import ChatCompletionStreamState
+    from openai.types.chat import ChatCompletionChunk
+
+    from openmux.server._wire import ChunkWriter
+
+    def whole(name: str, args: dict[str, str], call_id: str) -> dict[str, Any]:
+        return {"name": name, "args": args, "id": call_id}
+
+    writer = ChunkWriter("openmux/auto", "chatcmpl-1", include_usage=False)
+    both = [whole("get_weather", {"city": "Paris"}, "a"), whole("get_time", {"zone": "CET"}, "b")]
+    events = [
+        writer.delta(AIMessageChunk(content="", tool_calls=both)),
+        writer.delta(AIMessageChunk(content="", tool_calls=[whole("get_time", {}, "c")])),
+        writer.end(None),
+    ]
+    state = ChatCompletionStreamState()
+    for event in b"".join(e for e in events if e).split(b"\n\n"):
+        data = event.removeprefix(b"data: ")
+        if data and data != b"[DONE]":
+            state.handle_chunk(ChatCompletionChunk.model_validate_json(data))
+    calls = state.get_final_completion().choices[0].message.tool_calls or []
+    assert [(c.id, c.function.name, json.loads(c.function.arguments)) for c in calls] == [
+        ("a", "get_weather", {"city": "Paris"}),
+        ("b", "get_time", {"zone": "CET"}),
+        ("c", "get_time", {}),
+    ]
+
+
 class Weather(BaseModel):
     city: str
     celsius: int
