@@ -21,7 +21,7 @@ from openmux.providers._loop_lag import lagging as loop_lagging
 from openmux.providers._media_formats import MIME_SUFFIXES, audio_seconds, rgb_png, sniff_mime
 from openmux.providers._media_wires import MEDIA_WIRES, media_missing, parse_size
 from openmux.providers._network import NetworkProbe
-from openmux.providers._quirks import adapt_openai_body, adapt_request
+from openmux.providers._quirks import adapt_openai_body, adapt_request, chosen_tool
 
 __all__ = [
     "BUILTIN_PROVIDERS",
@@ -40,6 +40,7 @@ __all__ = [
     "adapt_openai_body",
     "adapt_request",
     "audio_seconds",
+    "chosen_tool",
     "failure_from_exception",
     "list_models",
     "local_cause",

@@ -7,6 +7,7 @@ provider's name or protocol to bend a request.
 |--------------------------|-------------------------------------------------------|
 | tool-call id form        | `TOOL_CALL_ID_FORMS[provider.tool_call_id_style]`     |
 | options it does not take | `DROPPED_OPTIONS[protocol]`                           |
+| no `tool_choice`         | `TOOL_CHOICE_AS_TOOLS`: the choice as the tools sent  |
 | options nested in a dict | `NESTED_OPTIONS[protocol]`: (dict name, renames)      |
 | options in its own form  | `CONVERTED_OPTIONS[protocol][option]`: new (name, value) |
 | OpenAI body field names  | `OPENAI_BODY_RENAMES`: old name -> the name sent       |
@@ -44,6 +45,33 @@ TOOL_CALL_ID_FORMS: dict[str, Callable[[str], str]] = {"alnum9": _alnum9}
 DROPPED_OPTIONS: dict[str, frozenset[str]] = {
     "ollama": frozenset({"tool_choice", "parallel_tool_calls"}),
 }
+
+# Protocols that take no `tool_choice` (Ollama's API has none): what the choice allows is
+# what the model is offered, so "none" offers no tool and a named function only that one.
+TOOL_CHOICE_AS_TOOLS: frozenset[str] = frozenset({"ollama"})
+
+
+def chosen_tool(choice: Any) -> str | None:
+    """The function a `{'type': 'function', 'function': {'name': ...}}` choice names."""
+    if not isinstance(choice, dict) or choice.get("type") != "function":
+        return None
+    function = choice.get("function")
+    name = function.get("name") if isinstance(function, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _tools_chosen(kwargs: dict[str, Any]) -> dict[str, Any]:
+    choice, tools = kwargs.get("tool_choice"), kwargs.get("tools")
+    if not tools:
+        return kwargs
+    if choice == "none":
+        return {k: v for k, v in kwargs.items() if k != "tools"}
+    name = chosen_tool(choice)
+    if name is None:
+        return kwargs
+    chosen = [t for t in tools if isinstance(t, dict) and t.get("function", {}).get("name") == name]
+    return {**kwargs, "tools": chosen} if chosen else kwargs
+
 
 # Call options a protocol takes inside one dict, under its own names. langchain-ollama
 # passes unknown keyword arguments to `Client.chat` (a TypeError for `temperature` or
@@ -103,6 +131,8 @@ def _rewrite_tool_call_ids(
 
 
 def _options(protocol: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    if protocol in TOOL_CHOICE_AS_TOOLS:
+        kwargs = _tools_chosen(kwargs)
     dropped = DROPPED_OPTIONS.get(protocol, frozenset())
     out = {k: v for k, v in kwargs.items() if k not in dropped}
     for name, convert in CONVERTED_OPTIONS.get(protocol, {}).items():

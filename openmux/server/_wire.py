@@ -25,6 +25,7 @@ from langchain_core.messages import (
 )
 
 from openmux import _json
+from openmux.providers import chosen_tool
 from openmux.server._errors import bad_request
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
@@ -178,7 +179,7 @@ def _tool_choice(choice: Any, names: set[str]) -> Any:
         return choice
     if isinstance(choice, dict) and isinstance(choice.get("allowed_tools"), dict):
         return choice  # {"type": "allowed_tools", ...}: passed on for the provider to read
-    name = _chosen_name(choice)
+    name = chosen_tool(choice)
     if name is None:
         raise bad_request(
             "'tool_choice' must be none, auto, required or "
@@ -189,15 +190,6 @@ def _tool_choice(choice: Any, names: set[str]) -> Any:
         message = f"'tool_choice' names {name!r}, which 'tools' does not hold"
         raise bad_request(message, "tool_choice")
     return choice
-
-
-def _chosen_name(choice: Any) -> str | None:
-    """The function a `{'type': 'function', 'function': {'name': ...}}` choice names."""
-    if not isinstance(choice, dict) or choice.get("type") != "function":
-        return None
-    function = choice.get("function")
-    name = function.get("name") if isinstance(function, dict) else None
-    return name if isinstance(name, str) else None
 
 
 def _check_response_format(response_format: Any) -> None:

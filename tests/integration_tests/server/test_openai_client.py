@@ -12,6 +12,7 @@ from openai import AsyncOpenAI, OpenAI
 from pydantic import BaseModel
 
 from openmux.testing import FakeProviderServer, Fault
+from tests.helpers import provider_config
 from tests.integration_tests.server.conftest import (
     ALPHA_REPLY,
     FAKE_PROVIDERS,
@@ -161,6 +162,34 @@ def test_streamed_tool_call(base_url: str) -> None:
     arguments = "".join(tc.function.arguments or "" for tc in calls)
     assert "city" in json.loads(arguments)
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
+def test_tool_choice_holds_at_a_provider_that_takes_none(
+    start_server: StartServer, server: FakeProviderServer, stream: bool
+) -> None:
+    # Ollama's API has no tool_choice: what it allows is what it is offered.
+    alpha, beta = server.providers["alpha"], server.providers["beta"]
+    api = client(start_server(provider_config(alpha, beta, protocol="ollama")), max_retries=0)
+    time_tool = {"type": "function", "function": {"name": "get_time", "parameters": {}}}
+
+    def calls(choice: Any) -> list[str]:
+        answer = api.chat.completions.create(
+            model="alpha:shared",
+            messages=ask("What is the weather in Paris?"),
+            tools=[WEATHER_TOOL, time_tool],
+            tool_choice=choice,
+            stream=stream,
+        )
+        if not stream:
+            return [c.function.name for c in answer.choices[0].message.tool_calls or ()]
+        deltas = [c.choices[0].delta for c in answer if c.choices]
+        return [t.function.name for d in deltas for t in d.tool_calls or () if t.function.name]
+
+    assert calls("none") == []
+    assert not alpha.requests[-1].json.get("tools")
+    assert calls({"type": "function", "function": {"name": "get_time"}}) == ["get_time"]
+    assert calls("auto") == ["get_weather"]
 
 
 def test_streamed_tool_calls_without_indexes_stay_apart() -> None:
