@@ -252,6 +252,15 @@ def _answer(message: BaseMessage, seen: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def _stopped(router: Router, candidate: Candidate, request: RouteRequest, started: float) -> None:
+    """The caller stopped reading mid-stream (closed the stream, or its task was cancelled:
+    a server's client left). The provider was asked all the same, so the attempt counts;
+    it is no fault of the provider's, so its health is left alone."""
+    stopped = "the caller stopped reading"
+    request.record(candidate, "cancelled", error=stopped, latency_ms=_ms_since(started))
+    _account(router, candidate, request, "cancelled", started)
+
+
 def _close(iterator: Iterator[Any]) -> None:
     close = getattr(iterator, "close", None)
     if close is not None:
@@ -371,6 +380,10 @@ def stream_candidate(
         end.check()
     except Exception as exc:
         raise _interrupted(router, candidate, request, exc, started, end.partial) from exc
+    except BaseException:
+        _stopped(router, candidate, request, started)
+        _close(chunks)
+        raise
     _succeed(
         router,
         candidate,
@@ -426,6 +439,10 @@ async def astream_candidate(
         end.check()
     except Exception as exc:
         raise _interrupted(router, candidate, request, exc, started, end.partial) from exc
+    except BaseException:
+        _stopped(router, candidate, request, started)
+        await _aclose(chunks)
+        raise
     _succeed(
         router,
         candidate,

@@ -218,6 +218,9 @@ async def _stream(
             events.put_nowait(writer.end(metadata or None))
         except Exception as exc:
             events.put_nowait(exc)
+        except asyncio.CancelledError:  # the client left: what was asked of providers counts
+            server.metrics.record_attempts(route.metadata()["attempts"])
+            raise
         finally:
             events.put_nowait(None)
 

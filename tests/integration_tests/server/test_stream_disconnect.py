@@ -58,6 +58,12 @@ async def test_a_client_that_leaves_stops_the_stream(server: FakeProviderServer)
     assert body.startswith(b"data: ")
     assert b"[DONE]" not in body
     assert body.count(b"data: ") < 100  # 200 words were coming, 50 ms apart
+    # The provider was asked all the same: its attempt counts, in usage and in /metrics.
+    served = app.state.openmux
+    rows = served.chat.router.quotas.usage.rows()
+    assert [(r.provider, r.model, r.status) for r in rows] == [("alpha", "shared", "cancelled")]
+    counted = b'openmux_attempts_total{provider="alpha",status="cancelled"} 1.0'
+    assert counted in served.metrics.exposition()
 
 
 async def test_a_send_to_a_client_that_left_stops_the_stream(server: FakeProviderServer) -> None:
