@@ -89,11 +89,21 @@ def duration_seconds(text: str) -> float | None:
     return sum(float(amount) * scale[unit] for amount, unit in parts)
 
 
+# No provider's count comes near this; past it a float (how the text is read) no longer
+# holds whole numbers exactly, and the counters' SQLite integers would soon overflow.
+_MAX_COUNT = 2**53
+
+
 def _int(value: Any) -> int | None:
+    """A count (0 or more) a provider stated, or None: a negative, infinite or absurd one
+    would shut a model out for good (learned limits persist) or break the counters."""
     try:
-        return int(float(str(value)))
+        number = float(str(value))
     except (TypeError, ValueError):
         return None
+    if not 0 <= number <= _MAX_COUNT:  # NaN fails this too
+        return None
+    return int(number)
 
 
 def readings_from_headers(provider: str, headers: Mapping[str, str]) -> list[Reading]:

@@ -176,6 +176,21 @@ def test_learned_daily_limit_from_groq_style_headers(server: FakeProviderServer)
     assert alpha.hits == 3
 
 
+@pytest.mark.parametrize("value", ["-1", "1e400", "1e30"])
+def test_headers_with_a_count_no_provider_could_mean_are_ignored(
+    server: FakeProviderServer, value: str
+) -> None:
+    alpha = server.providers["alpha"]
+    alpha.response_headers = {
+        "x-ratelimit-limit-requests": value,
+        "x-ratelimit-remaining-requests": "5",
+    }
+    llm = ChatOpenMux(config=limited(server))
+    answers = [llm.invoke(f"q{i}").content for i in range(3)]
+    assert answers == ["from alpha"] * 3  # neither a traceback nor a model shut out
+    assert alpha.hits == 3
+
+
 def test_a_limit_table_with_a_mistake_is_one_clear_line(server: FakeProviderServer) -> None:
     from openmux.errors import ConfigError
 

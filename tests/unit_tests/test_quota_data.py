@@ -68,6 +68,22 @@ def test_cerebras_headers_name_their_window_and_others_default_to_the_minute() -
     ] == ["rpm"]
 
 
+@pytest.mark.parametrize("value", ["-1", "inf", "1e400", "nan", "1e30", "many"])
+def test_a_header_number_no_provider_could_mean_is_no_reading(value: str) -> None:
+    readings = readings_from_headers(
+        "cerebras",
+        {
+            "x-ratelimit-limit-requests-minute": value,
+            "x-ratelimit-remaining-requests-minute": value,
+            "x-ratelimit-limit-requests-day": "14400",
+            "x-ratelimit-remaining-requests-day": "14000",
+        },
+    )
+    by_name = {r.limit_name: r for r in readings}
+    assert by_name["rpm"].limit is None and by_name["rpm"].remaining is None
+    assert (by_name["rpd"].limit, by_name["rpd"].remaining) == (14400, 14000)
+
+
 GEMINI_MINUTE = [
     {
         "error": {
