@@ -18,6 +18,7 @@ from langchain_core.messages import (
     BaseMessageChunk,
 )
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.prompt_values import ChatPromptValue, PromptValue
 from langchain_core.runnables import (
     Runnable,
     RunnableConfig,
@@ -226,6 +227,10 @@ class ChatOpenMux(ChatOpenMuxFields):
     # With no handler, cache or rate limiter, nothing can see this run: invoke then calls
     # the pipeline's stages directly, skipping BaseChatModel's run bookkeeping (the
     # returned message is the same; tests compare them).
+
+    def _convert_input(self, model_input: LanguageModelInput) -> PromptValue:
+        # Observed runs and streams convert here: the same rules as unobserved invokes.
+        return ChatPromptValue(messages=to_messages(model_input))
 
     def invoke(
         self,

@@ -126,6 +126,17 @@ def test_unknown_keyword_is_a_type_error_before_any_request(
     assert all(p.hits == 0 for p in configured.providers.values())
 
 
+@pytest.mark.parametrize("query", [None, 7, b"hi", {"role": "user", "content": "hi"}, [3.5]])
+def test_a_query_that_is_no_text_or_messages_is_one_clear_error(
+    configured: FakeProviderServer, query: object
+) -> None:
+    orchestrator = Orchestrator()
+    for ask in (orchestrator.process, orchestrator.process_multi):
+        with pytest.raises(ValueError, match="a text, a list of messages or a PromptValue"):
+            ask(query)
+    assert all(p.hits == 0 for p in configured.providers.values())
+
+
 def test_readme_example(
     configured: FakeProviderServer,
     monkeypatch: pytest.MonkeyPatch,

@@ -107,6 +107,29 @@ def test_observed_and_unobserved_runs_answer_alike(
     assert (quiet.usage_metadata is None) == (traced.usage_metadata is None)
 
 
+@pytest.mark.parametrize(
+    "given",
+    [None, 42, 1.5, b"hello", {"role": "user", "content": "hi"}, [1, 2]],
+    ids=["None", "int", "float", "bytes", "one message as a dict", "a list of numbers"],
+)
+@pytest.mark.parametrize("form", ["invoke", "ainvoke", "stream"])
+@pytest.mark.parametrize("observed", [False, True])
+def test_an_input_that_is_no_text_or_messages_is_refused_alike(
+    server: FakeProviderServer, given: Any, form: str, observed: bool
+) -> None:
+    llm = ChatOpenMux(config=provider_config(server.providers["alpha"]), classifier=_as_chat)
+    config: Any = {"callbacks": [_Seen()]} if observed else {}
+    runs = {
+        "invoke": lambda: llm.invoke(given, config),
+        "ainvoke": lambda: asyncio.run(llm.ainvoke(given, config)),
+        "stream": lambda: list(llm.stream(given, config)),
+    }
+    with pytest.raises(ValueError, match=r"a text, a list of messages or a PromptValue") as error:
+        runs[form]()
+    assert "\n" not in str(error.value) and "https://" not in str(error.value)
+    assert server.providers["alpha"].hits == 0
+
+
 def test_fanout_members_skip_an_unreachable_remote(
     server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
