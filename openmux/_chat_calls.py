@@ -264,23 +264,28 @@ _CHAT_INPUT = "a chat input is a text, a list of messages or a PromptValue"
 def to_messages(input: LanguageModelInput) -> list[BaseMessage]:
     """What BaseChatModel makes of its input: a string, a PromptValue or messages.
 
-    Anything else is a ValueError naming what to pass, where LangChain would read a
-    dict's keys as two messages ("role", "content") or fail deep inside on a number."""
+    Anything else, or no message at all, is a ValueError naming what to pass, where
+    LangChain would read a dict's keys as two messages ("role", "content") or fail deep
+    inside on a number."""
     if isinstance(input, str):
         return [HumanMessage(content=input)]
     if isinstance(input, PromptValue):
-        return input.to_messages()
-    if not isinstance(input, Sequence) or isinstance(input, bytes | bytearray):
+        messages = input.to_messages()
+    elif not isinstance(input, Sequence) or isinstance(input, bytes | bytearray):
         hint = "; for one message as a dict, pass a list of it" if isinstance(input, dict) else ""
         raise ValueError(f"{_CHAT_INPUT}, not {type(input).__name__}{hint}")
-    messages = []
-    for index, item in enumerate(input):
-        try:
-            messages += convert_to_messages([item])
-        except NotImplementedError:
-            raise ValueError(
-                f"{_CHAT_INPUT}; item {index} is {type(item).__name__}, not a message"
-            ) from None
+    else:
+        messages = []
+        for index, item in enumerate(input):
+            try:
+                messages += convert_to_messages([item])
+            except NotImplementedError:
+                raise ValueError(
+                    f"{_CHAT_INPUT}; item {index} is {type(item).__name__}, not a message"
+                ) from None
+    if not messages:
+        # Providers refuse it, each at the cost of a request of its free allowance.
+        raise ValueError("the chat input holds no message: pass a text or at least one message")
     return messages
 
 

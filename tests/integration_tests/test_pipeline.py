@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.prompt_values import ChatPromptValue
 
 from openmux import (
     ChatOpenMux,
@@ -128,6 +129,22 @@ def test_an_input_that_is_no_text_or_messages_is_refused_alike(
         runs[form]()
     assert "\n" not in str(error.value) and "https://" not in str(error.value)
     assert server.providers["alpha"].hits == 0
+
+
+@pytest.mark.parametrize("fanout", [0, 2])
+def test_a_conversation_without_a_message_is_refused_before_any_provider(
+    server: FakeProviderServer, fanout: int
+) -> None:
+    # Providers refuse an empty conversation (400): each one asked would spend a request
+    # of its free allowance on the caller's mistake.
+    config = provider_config(server.providers["alpha"], server.providers["beta"])
+    llm = ChatOpenMux(config=config, classifier=_as_chat, fanout=fanout, combiner="concat")
+    for empty in ([], ChatPromptValue(messages=[])):
+        with pytest.raises(ValueError, match="no message"):
+            llm.invoke(empty)
+        with pytest.raises(ValueError, match="no message"):
+            list(llm.stream(empty, {"callbacks": [_Seen()]}))
+    assert server.providers["alpha"].hits == server.providers["beta"].hits == 0
 
 
 def test_fanout_members_skip_an_unreachable_remote(
