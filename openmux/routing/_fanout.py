@@ -69,6 +69,14 @@ def check_fanout_options(
         )
     if min_answers is not None and min_answers < 1:
         raise ConfigError("min_answers must be at least 1", source="min_answers=")
+    asked = len(fanout) if isinstance(fanout, (list, tuple)) else fanout
+    if asked and min_answers is not None and min_answers > asked:
+        # It could only fail, after every member had spent a request of its allowance.
+        raise ConfigError(
+            f"{min_answers} answers cannot come from the {asked} models fanout asks",
+            source="min_answers=",
+            fix=f"use min_answers={asked} or less, or fan out to more models",
+        )
     # A range, so that NaN (false in every comparison) is refused too.
     if member_timeout is not None and not 0 < member_timeout < math.inf:
         raise ConfigError(
@@ -256,6 +264,14 @@ def plan_members(router: Router, state: FanoutRequest) -> None:
             plans.append((label, own, []))
     if not any(own for _, own, _ in plans):
         raise request_exhausted(state)
+    able = sum(1 for _, own, _ in plans if own)
+    if able < state.min_answers:
+        raise NoProviderAvailable(
+            f"only {able} distinct model{'s' if able != 1 else ''} can answer this request; "
+            f"min_answers is {state.min_answers}",
+            attempts=state.attempt_dicts(),
+            hints=[*dict.fromkeys(state.hints), "add a provider key or a local model for more"],
+        )
 
     state.claims = {c.model.id: rank for rank, (_, own, _) in enumerate(plans) for c in own}
     state.members = []

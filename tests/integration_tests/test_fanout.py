@@ -341,6 +341,21 @@ def test_min_answers(server: FakeProviderServer) -> None:
     assert {a["provider"] for a in caught.value.attempts} == {"alpha", "gamma"}
 
 
+def test_min_answers_no_fanout_can_meet_is_refused_before_any_request(
+    server: FakeProviderServer,
+) -> None:
+    with pytest.raises(ConfigError, match="min_answers"):
+        _llm(server, fanout=2, min_answers=3)
+    with pytest.raises(ConfigError, match="min_answers"):
+        _llm(server).invoke("hi", fanout=["alpha-only", "gamma-only"], min_answers=3)
+    # Three models asked for, but only two distinct ones serve this request.
+    llm = _llm(server, "alpha", fanout=3, combiner="concat", min_answers=3)
+    with pytest.raises(NoProviderAvailable, match="min_answers is 3") as caught:
+        llm.invoke("hi")
+    assert "only 2 distinct models" in str(caught.value)
+    assert all(p.hits == 0 for p in server.providers.values())
+
+
 def test_all_members_failing_lists_every_attempt(server: FakeProviderServer) -> None:
     server.providers["alpha"].fault = Fault.status(500)
     server.providers["beta"].fault = Fault.status(401)
