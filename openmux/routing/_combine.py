@@ -218,11 +218,26 @@ def settle(state: FanoutRequest, job: CombineJob, calls: CombinerCalls) -> Usage
     return _add(usage, calls.usage)
 
 
+def _not_combined(state: FanoutRequest, job: CombineJob, exc: NoProviderAvailable) -> Exception:
+    """The combiner's own model call found no model: the error says the members answered
+    and lists their attempts too, not only the combiner's."""
+    count = len(job.answers)
+    return NoProviderAvailable(
+        f"{count} fan-out member{'s' if count != 1 else ''} answered, but combiner "
+        f"{state.combiner!r} found no model to combine them: {str(exc).splitlines()[0]}",
+        attempts=state.all_attempts(),
+        hints=list(dict.fromkeys([*state.hints, *exc.hints])),
+    )
+
+
 def combine(
     state: FanoutRequest, answers: Sequence[MemberAnswer], calls: CombinerCalls
 ) -> AIMessage:
     job = combine_job(state, answers, calls)
-    message = get_combiner(state.combiner).combine(job)
+    try:
+        message = get_combiner(state.combiner).combine(job)
+    except NoProviderAvailable as exc:
+        raise _not_combined(state, job, exc) from exc
     return message.model_copy(update={"usage_metadata": settle(state, job, calls), "id": None})
 
 
@@ -230,7 +245,10 @@ async def acombine(
     state: FanoutRequest, answers: Sequence[MemberAnswer], calls: CombinerCalls
 ) -> AIMessage:
     job = combine_job(state, answers, calls)
-    message = await get_combiner(state.combiner).acombine(job)
+    try:
+        message = await get_combiner(state.combiner).acombine(job)
+    except NoProviderAvailable as exc:
+        raise _not_combined(state, job, exc) from exc
     return message.model_copy(update={"usage_metadata": settle(state, job, calls), "id": None})
 
 
@@ -238,8 +256,11 @@ def stream_combine(
     state: FanoutRequest, answers: Sequence[MemberAnswer], calls: CombinerCalls
 ) -> Iterator[BaseMessage]:
     job = combine_job(state, answers, calls)
-    for chunk in get_combiner(state.combiner).stream(job):
-        yield chunk.model_copy(update={"id": None})
+    try:
+        for chunk in get_combiner(state.combiner).stream(job):
+            yield chunk.model_copy(update={"id": None})
+    except NoProviderAvailable as exc:
+        raise _not_combined(state, job, exc) from exc
     usage = settle(state, job, calls)
     if usage:
         yield AIMessageChunk(content="", usage_metadata=usage)
@@ -249,8 +270,11 @@ async def astream_combine(
     state: FanoutRequest, answers: Sequence[MemberAnswer], calls: CombinerCalls
 ) -> AsyncIterator[BaseMessage]:
     job = combine_job(state, answers, calls)
-    async for chunk in get_combiner(state.combiner).astream(job):
-        yield chunk.model_copy(update={"id": None})
+    try:
+        async for chunk in get_combiner(state.combiner).astream(job):
+            yield chunk.model_copy(update={"id": None})
+    except NoProviderAvailable as exc:
+        raise _not_combined(state, job, exc) from exc
     usage = settle(state, job, calls)
     if usage:
         yield AIMessageChunk(content="", usage_metadata=usage)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -255,6 +256,30 @@ async def test_summarize_astreams(server: FakeProviderServer) -> None:
     with_meta = [c for c in chunks if "openmux" in c.response_metadata]
     assert len(with_meta) == 1
     assert with_meta[0].response_metadata["openmux"]["combiner"]["name"] == "summarize"
+
+
+@pytest.mark.parametrize("form", ["invoke", "ainvoke", "stream", "astream", "traced"])
+def test_a_merge_that_fails_says_the_members_answered(
+    server: FakeProviderServer, form: str
+) -> None:
+    server.providers["gamma"].fault = Fault.status(401)
+    llm = _llm(server, fanout=["alpha-only", "beta-only"], combiner="summarize", judge="gamma-only")
+
+    async def astream() -> list[Any]:
+        return [chunk async for chunk in llm.astream("Explain")]
+
+    runs: dict[str, Callable[[], Any]] = {
+        "invoke": lambda: llm.invoke("Explain"),
+        "ainvoke": lambda: asyncio.run(llm.ainvoke("Explain")),
+        "stream": lambda: list(llm.stream("Explain")),
+        "astream": lambda: asyncio.run(astream()),
+        "traced": lambda: llm.invoke("Explain", config={"callbacks": [_Collect()]}),
+    }
+    with pytest.raises(NoProviderAvailable, match="2 fan-out members answered") as caught:
+        runs[form]()
+    seen = [(a["provider"], a["status"]) for a in caught.value.attempts]
+    assert ("alpha", "ok") in seen and ("beta", "ok") in seen and ("gamma", "auth") in seen
+    assert "gamma: the key was refused" in str(caught.value)
 
 
 def test_concat_and_vote_stream_one_chunk(server: FakeProviderServer) -> None:
