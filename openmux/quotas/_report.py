@@ -78,7 +78,9 @@ def usage(
         settings = _settings_or_none()
     if state_dir is None and settings is not None:
         state_dir = settings.state_dir
-    rows = usage_log(Path(state_dir) if state_dir is not None else None).rows(start)
+    # Each model's requests today count against its daily limits, however short the span.
+    first = min(start, day_start(now, "utc"), day_start(now, "pacific"))
+    rows = usage_log(Path(state_dir) if state_dir is not None else None).rows(first)
     return summarize(rows, start, now, settings)
 
 
@@ -103,12 +105,17 @@ def _limits(provider: str, model: str, settings: Settings | None) -> Limits:
 def summarize(
     rows: Iterable[UsageRecord], start: float, now: float, settings: Settings | None = None
 ) -> dict[str, Any]:
+    """Per model, the rows since `start`; `today` counts every row given from the day's
+    start on (rows before `start` count only there)."""
     groups: dict[tuple[str, str], list[UsageRecord]] = {}
     for row in rows:
         groups.setdefault((row.provider, row.model), []).append(row)
     models: list[dict[str, Any]] = []
     spent = 0.0
-    for (provider, model), found in sorted(groups.items()):
+    for (provider, model), given in sorted(groups.items()):
+        found = [r for r in given if r.at >= start]
+        if not found:
+            continue
         sent = [r for r in found if r.sent]
         ok = [r for r in sent if r.status == "ok"]
         latencies = [r.latency_ms for r in ok]
@@ -142,7 +149,7 @@ def summarize(
                 "failures": dict(failures.most_common(3)),
                 "over_quota": sum(1 for r in found if r.status == "over_quota"),
                 "cached": sum(1 for r in found if r.cached),
-                "today": sum(1 for r in sent if r.at >= today_start),
+                "today": sum(1 for r in given if r.sent and r.at >= today_start),
                 "limits": {
                     name: getattr(limits, name)
                     for name in LIMIT_KEYS

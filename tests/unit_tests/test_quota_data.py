@@ -208,6 +208,19 @@ def test_two_stores_on_one_file_share_the_count_near_the_limit(tmp_path: Path) -
     assert second.reserve("p|m", limits) is not None
 
 
+def test_a_short_since_still_counts_all_of_todays_requests(tmp_path: Path) -> None:
+    from openmux.quotas import UsageRecord, usage, usage_log
+
+    now = time.time()
+    early = next_reset(now, "utc") - 86400 + 1  # the UTC day's first second
+    log = usage_log(tmp_path)
+    for at in (early, now):
+        log.record(UsageRecord(at, "groq", "llama-3.3-70b-versatile", "chat", "ok"))
+    (row,) = usage(now - 0.5, state_dir=tmp_path)["models"]
+    assert row["requests"] == 1  # the span asked for
+    assert row["today"] == 2 and row["limits"]["rpd"] == 1000  # against the day's limit
+
+
 def test_since_takes_spans_and_dates() -> None:
     assert parse_since("7d", now=1_000_000.0) == 1_000_000.0 - 7 * 86400
     assert parse_since("2026-12-01") == datetime(2026, 12, 1, tzinfo=timezone.utc).timestamp()
