@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage
 
-from openmux.combiners import COMBINERS, MemberAnswer, get_combiner, normalize_answer
+from openmux.combiners import (
+    COMBINERS,
+    CombineJob,
+    MemberAnswer,
+    get_combiner,
+    normalize_answer,
+)
 from openmux.combiners.best import heuristic_pick, read_verdict
 from openmux.combiners.vote import tally
 
@@ -46,6 +52,16 @@ def test_tally_orders_by_votes_then_rank() -> None:
     ]
     tie = tally([_answer(1, "A"), _answer(0, "B")])
     assert tie[0][0] == "choice:b"  # the best-ranked member's group wins a tie
+
+
+@pytest.mark.parametrize("blank", [" ", "\n\n", "...", "**"])
+def test_a_blank_answer_never_outvotes_an_answer(blank: str) -> None:
+    answers = [_answer(0, blank), _answer(1, blank), _answer(2, "Yes.")]
+    assert [key for key, _ in tally(answers)] == ["yes", ""]
+    job = CombineJob(messages=[], answers=answers[:1] + answers[2:], calls=None)  # type: ignore[arg-type]
+    message = get_combiner("vote").combine(job)
+    assert message.content == "Yes." and job.info["winner"] == "p:m2"
+    assert "tie" not in job.info["reason"]
 
 
 @pytest.mark.parametrize(
