@@ -200,7 +200,9 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
         if privacy.audit_log is not None:
             audit_request(privacy, _metadata(request), None, request.messages)
 
-    def _run(self, texts: list[str], call: Callable[[Embeddings, list[str]], T]) -> T:
+    def _run(
+        self, texts: list[str], call: Callable[[Embeddings, list[str]], T]
+    ) -> tuple[T, RouteRequest]:
         request, candidates = self._request(texts)
         try:
             for candidate in candidates:
@@ -211,14 +213,14 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
                 except ProviderFailure:
                     continue
                 self._fix(request)
-                return result
+                return result, request
             raise self._no_provider(request)
         finally:
             self._audit(request)
 
     async def _arun(
         self, texts: list[str], call: Callable[[Embeddings, list[str]], Awaitable[T]]
-    ) -> T:
+    ) -> tuple[T, RouteRequest]:
         request, candidates = self._request(texts)
         try:
             for candidate in candidates:
@@ -229,7 +231,7 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
                 except ProviderFailure:
                     continue
                 self._fix(request)
-                return result
+                return result, request
             raise self._no_provider(request)
         finally:
             self._audit(request)
@@ -237,26 +239,40 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
     # -- Embeddings -----------------------------------------------------------------------
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_documents_routed(texts)[0]
+
+    def embed_documents_routed(self, texts: list[str]) -> tuple[list[list[float]], dict[str, Any]]:
+        """`embed_documents`, and how the call was routed: `response_metadata["openmux"]`'s
+        provider, model, attempts and latency_ms (the provider is None for no texts)."""
         _check_texts(texts)
         if not texts:
-            return []
-        return self._run(
+            return [], _metadata(RouteRequest(messages=[]))
+        vectors, request = self._run(
             texts, lambda model, sent: _checked(model.embed_documents(sent), len(sent))
         )
+        return vectors, _metadata(request)
 
     def embed_query(self, text: str) -> list[float]:
         _check_text(text)
-        return self._run([text], lambda model, sent: _checked([model.embed_query(sent[0])], 1))[0]
+        call = lambda model, sent: _checked([model.embed_query(sent[0])], 1)  # noqa: E731
+        return self._run([text], call)[0][0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return (await self.aembed_documents_routed(texts))[0]
+
+    async def aembed_documents_routed(
+        self, texts: list[str]
+    ) -> tuple[list[list[float]], dict[str, Any]]:
+        """`embed_documents_routed`, asynchronously."""
         _check_texts(texts)
         if not texts:
-            return []
+            return [], _metadata(RouteRequest(messages=[]))
 
         async def call(model: Embeddings, sent: list[str]) -> list[list[float]]:
             return _checked(await model.aembed_documents(sent), len(sent))
 
-        return await self._arun(texts, call)
+        vectors, request = await self._arun(texts, call)
+        return vectors, _metadata(request)
 
     async def aembed_query(self, text: str) -> list[float]:
         _check_text(text)
@@ -264,7 +280,7 @@ class OpenMuxEmbeddings(BaseModel, Embeddings):
         async def call(model: Embeddings, sent: list[str]) -> list[list[float]]:
             return _checked([await model.aembed_query(sent[0])], 1)
 
-        return (await self._arun([text], call))[0]
+        return (await self._arun([text], call))[0][0]
 
 
 def _check_texts(texts: Any) -> None:

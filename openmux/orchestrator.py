@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -147,8 +146,7 @@ class Orchestrator:
         }
         model, call = self._prepare(task_type, options, fan)
         if isinstance(model, OpenMuxEmbeddings):
-            started = time.perf_counter()
-            return _vectors(model, query, model.embed_documents(_texts(query)), started)
+            return _vectors(model, query, *model.embed_documents_routed(_texts(query)))
         return _result(model.invoke(query, **call))
 
     async def aprocess(
@@ -172,8 +170,7 @@ class Orchestrator:
         }
         model, call = self._prepare(task_type, options, fan)
         if isinstance(model, OpenMuxEmbeddings):
-            started = time.perf_counter()
-            return _vectors(model, query, await model.aembed_documents(_texts(query)), started)
+            return _vectors(model, query, *await model.aembed_documents_routed(_texts(query)))
         return _result(await model.ainvoke(query, **call))
 
     def process_multi(
@@ -328,20 +325,20 @@ def _texts(query: Any) -> list[str]:
 
 
 def _vectors(
-    embeddings: OpenMuxEmbeddings, query: Any, vectors: list[list[float]], started: float
+    embeddings: OpenMuxEmbeddings, query: Any, vectors: list[list[float]], meta: dict[str, Any]
 ) -> dict[str, Any]:
     """The result of an embeddings request: `response` is the vector (a list for a list)."""
-    model = embeddings.model_id
+    model = meta["model"]
     how = "pinned" if embeddings.model else "the configuration's embedding model"
     return {
         "response": vectors[0] if isinstance(query, str) else vectors,
         "model": model,
-        "provider": embeddings.provider,
+        "provider": meta["provider"],
         "task": str(TaskType.EMBEDDINGS),
         "confidence": 1.0,
         "reasoning": f"task_type='embeddings' was asked for; {model} is {how}",
-        "latency_ms": round((time.perf_counter() - started) * 1000, 1),
-        "attempts": [],
+        "latency_ms": meta["latency_ms"],
+        "attempts": meta["attempts"],
         "usage": None,  # embedding APIs report no usage through LangChain
     }
 

@@ -8,6 +8,7 @@ the context manager and `cleanup()`, `TaskType.from_string`, and the per-call op
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,23 @@ def test_embeddings_task_returns_vectors(configured: FakeProviderServer) -> None
     assert set(configured.providers["alpha"].hits_by_path) == {"/v1/embeddings"}  # no chat
     with pytest.raises(TypeError, match="max_retries does not apply to task_type='embeddings'"):
         Orchestrator().process("some text", task_type="embeddings", max_retries=2)
+
+
+def test_an_embeddings_result_names_who_answered_and_every_attempt(
+    server: FakeProviderServer,
+) -> None:
+    alpha = server.providers["alpha"]
+    other = server.add_provider("delta", models=["d-1"], embedding_models=["embed-a"])
+    alpha.fault = Fault.status(500)
+    orchestrator = Orchestrator(config=provider_config(alpha, other))
+    results = [
+        orchestrator.process("some text", task_type="embeddings"),
+        asyncio.run(orchestrator.aprocess(["one", "two"], task_type="embeddings")),
+    ]
+    for result in results:
+        assert (result["provider"], result["model"]) == ("delta", "embed-a")
+        statuses = [(a["provider"], a["status"]) for a in result["attempts"]]
+        assert statuses[0] == ("alpha", "http_5xx") and statuses[-1] == ("delta", "ok")
 
 
 def test_unknown_keyword_is_a_type_error_before_any_request(
