@@ -346,8 +346,8 @@ def _vectors(
 def _combiner_for(combination_method: str, num_models: int) -> str:
     from openmux.combiners import COMBINERS
 
-    if num_models < 1:
-        raise ValueError("num_models must be at least 1")
+    if isinstance(num_models, bool) or not isinstance(num_models, int) or num_models < 1:
+        raise ValueError(f"num_models must be a whole number of at least 1, got {num_models!r}")
     combiner = _COMBINATIONS.get(combination_method, combination_method)
     if combiner not in COMBINERS:
         names = (*_COMBINATIONS, *COMBINERS)

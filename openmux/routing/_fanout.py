@@ -47,8 +47,9 @@ def check_fanout_options(
     combiner: str | None,
     min_answers: int | None,
     member_timeout: float | None,
+    judge: str | None = None,
 ) -> None:
-    """Raise ConfigError for options that can never work."""
+    """Raise ConfigError for options that can never work (or are no option's type)."""
     if fanout is not None:
         if isinstance(fanout, bool) or not isinstance(fanout, (int, list, tuple)):
             raise ConfigError(
@@ -61,14 +62,23 @@ def check_fanout_options(
             not fanout or not all(isinstance(n, str) and n for n in fanout)
         ):
             raise ConfigError("fanout needs at least one model name", source="fanout=")
-    if combiner is not None and combiner not in COMBINERS:
+    if combiner is not None and (not isinstance(combiner, str) or combiner not in COMBINERS):
         raise ConfigError(
             f"unknown combiner {combiner!r}",
             source="combiner=",
             fix=f"use one of: {', '.join(COMBINERS)}",
         )
-    if min_answers is not None and min_answers < 1:
-        raise ConfigError("min_answers must be at least 1", source="min_answers=")
+    if judge is not None and not isinstance(judge, str):
+        raise ConfigError(
+            f'judge names a model ("ID" or "PROVIDER:ID"), got {judge!r}', source="judge="
+        )
+    if min_answers is not None and (
+        isinstance(min_answers, bool) or not isinstance(min_answers, int) or min_answers < 1
+    ):
+        raise ConfigError(
+            f"min_answers must be a whole number of at least 1, got {min_answers!r}",
+            source="min_answers=",
+        )
     asked = len(fanout) if isinstance(fanout, (list, tuple)) else fanout
     if asked and min_answers is not None and min_answers > asked:
         # It could only fail, after every member had spent a request of its allowance.
@@ -78,9 +88,13 @@ def check_fanout_options(
             fix=f"use min_answers={asked} or less, or fan out to more models",
         )
     # A range, so that NaN (false in every comparison) is refused too.
-    if member_timeout is not None and not 0 < member_timeout < math.inf:
+    if member_timeout is not None and (
+        isinstance(member_timeout, bool)
+        or not isinstance(member_timeout, (int, float))
+        or not 0 < member_timeout < math.inf
+    ):
         raise ConfigError(
-            "member_timeout must be a positive, finite number of seconds",
+            f"member_timeout must be a positive, finite number of seconds, got {member_timeout!r}",
             source="member_timeout=",
         )
 
@@ -196,7 +210,7 @@ def fanout_request(
     member_timeout: float | None = None,
 ) -> FanoutRequest:
     """The fan-out form of a request built by ChatOpenMux."""
-    check_fanout_options(fanout, combiner, min_answers, member_timeout)
+    check_fanout_options(fanout, combiner, min_answers, member_timeout, judge)
     copied = {f.name: getattr(base, f.name) for f in fields(RouteRequest)}
     return FanoutRequest(
         **copied,

@@ -518,6 +518,36 @@ def test_bad_options_fail_at_construction(
         _llm(server, **options)
 
 
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"min_answers": "2"}, "min_answers"),
+        ({"min_answers": 1.5}, "min_answers"),
+        ({"member_timeout": "5"}, "member_timeout"),
+        ({"member_timeout": True}, "member_timeout"),
+        ({"combiner": ["vote"]}, "combiner"),
+        ({"judge": 5}, "judge"),
+    ],
+)
+def test_fanout_options_of_the_wrong_type_are_named_before_any_request(
+    server: FakeProviderServer, options: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named):
+        _llm(server).invoke("hi", fanout=2, **options)
+    with pytest.raises(ConfigError, match=named):
+        _orchestrator(server).process("hi", fanout=2, **options)
+    assert all(p.hits == 0 for p in server.providers.values())
+
+
+@pytest.mark.parametrize("count", ["2", 2.5, True, None])
+def test_process_multi_names_a_num_models_that_is_no_count(
+    server: FakeProviderServer, count: Any
+) -> None:
+    with pytest.raises(ValueError, match="num_models"):
+        _orchestrator(server).process_multi("hi", num_models=count)
+    assert all(p.hits == 0 for p in server.providers.values())
+
+
 def test_unknown_combiner_per_call(server: FakeProviderServer) -> None:
     with pytest.raises(ConfigError, match="unknown combiner"):
         _llm(server).invoke("hi", fanout=2, combiner="average")
