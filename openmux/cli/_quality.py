@@ -80,7 +80,8 @@ def run_bench(args: argparse.Namespace) -> int:
         return 1
 
     def ask(provider: str, model: str, prompt: str) -> str:
-        message = llm.invoke(prompt, model=f"{provider}:{model}", task=args.task)
+        # Never from the response cache: a replay would grade an old answer and time the cache.
+        message = llm.invoke(prompt, model=f"{provider}:{model}", task=args.task, cache=False)
         meta = message.response_metadata["openmux"]
         if (meta["provider"], meta["model"]) != (provider, model):
             raise OpenMuxError(f"answered by {meta['provider']}:{meta['model']} instead")

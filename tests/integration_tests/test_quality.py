@@ -69,6 +69,18 @@ def test_bench_counts_failed_calls(
     )
 
 
+def test_bench_asks_the_models_even_with_the_response_cache_on(
+    server: FakeProviderServer, configured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    toml = configured / "openmux.toml"
+    toml.write_text(toml.read_text(encoding="utf-8") + '\n[cache]\nmode = "exact"\n')
+    for _ in range(2):
+        [row] = _bench(capsys, "--models", "smart:oracle-1", "--limit", "2")
+        assert row["correct"] == 2
+    # A replayed answer would grade an old answer and time the cache, not the model.
+    assert server.providers["smart"].hits == 4
+
+
 def test_bench_table_and_plot(
     configured: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
