@@ -233,6 +233,14 @@ def local_only(candidates: list[Candidate]) -> list[Candidate]:
 
 def plan_members(router: Router, state: FanoutRequest) -> None:
     """Turn a classified FanoutRequest into its members (one `select` per name asked for)."""
+    if state.output != "text":
+        # Members would ask the media models for prose (they call chat), and no combiner
+        # merges images or sounds.
+        raise ConfigError(
+            f"fan-out combines text answers, and this request asks for {state.output} output",
+            source="fanout=",
+            fix="ask it without fan-out: fanout=0 for this call",
+        )
     combiner = get_combiner(state.combiner)
     # An answer of tool calls or of JSON survives only a combiner that picks one answer.
     kept = "tool calls" if state.needs_tools else "structured output"

@@ -499,6 +499,23 @@ def test_tools_with_vote_pick_one_members_tool_call(server: FakeProviderServer) 
         _llm(server, fanout=2, combiner="concat").bind_tools([get_weather]).invoke("Weather?")
 
 
+def test_a_fanout_of_a_drawing_is_refused_rather_than_answered_with_prose(
+    server: FakeProviderServer,
+) -> None:
+    config = provider_config(*(server.providers[n] for n in ("alpha", "beta")))
+    config["providers"]["alpha"]["image_models"] = ["alpha-only"]
+    llm = ChatOpenMux(config=config, task="image", fanout=2)
+    with pytest.raises(ConfigError, match="fanout"):
+        llm.invoke("draw a cat")
+    with pytest.raises(ConfigError, match="fanout"):
+        llm.invoke("draw a cat", config={"callbacks": [_Collect()]})
+    with pytest.raises(ConfigError, match="fanout"):
+        list(llm.stream("draw a cat"))
+    assert server.providers["alpha"].hits == server.providers["beta"].hits == 0
+    drawn = llm.invoke("draw a cat", fanout=0)  # one model draws it
+    assert drawn.content[0]["type"] == "image"  # type: ignore[index]
+
+
 @pytest.mark.parametrize(
     "options",
     [
