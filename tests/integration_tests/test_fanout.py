@@ -499,6 +499,24 @@ def test_tools_with_vote_pick_one_members_tool_call(server: FakeProviderServer) 
         _llm(server, fanout=2, combiner="concat").bind_tools([get_weather]).invoke("Weather?")
 
 
+@pytest.mark.parametrize("combiner", ["concat", "summarize"])
+def test_structured_output_with_a_combiner_that_rewrites_answers_is_refused(
+    server: FakeProviderServer, combiner: str
+) -> None:
+    # Labelled or merged, the members' JSON answers would no longer be one JSON document.
+    schema = {"title": "Person", "type": "object", "properties": {"name": {"type": "string"}}}
+    llm = _llm(server, fanout=2, combiner=combiner)
+    with pytest.raises(ConfigError, match="cannot combine structured output"):
+        llm.with_structured_output(schema, method="json_schema").invoke("Alice is 30")
+    with pytest.raises(ConfigError, match="cannot combine structured output"):
+        llm.invoke("Alice is 30", response_format={"type": "json_object"})
+    assert all(p.hits == 0 for p in server.providers.values())
+    voted = _llm(server, fanout=2, combiner="vote").with_structured_output(
+        schema, method="json_schema"
+    )
+    assert voted.invoke("Alice is 30")
+
+
 def test_a_fanout_of_a_drawing_is_refused_rather_than_answered_with_prose(
     server: FakeProviderServer,
 ) -> None:
