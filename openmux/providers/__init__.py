@@ -15,7 +15,12 @@ from openmux.providers._failures import (
     retry_after_seconds,
 )
 from openmux.providers._finish import DONE_MARK
-from openmux.providers._first_token import Sends, restart_clocks, watching_sends
+from openmux.providers._first_token import (
+    Sends,
+    answering_until,
+    restart_clocks,
+    watching_sends,
+)
 from openmux.providers._http import watching_headers, watching_rate_limits
 from openmux.providers._loop_lag import lagging as loop_lagging
 from openmux.providers._media_formats import MIME_SUFFIXES, audio_seconds, rgb_png, sniff_mime
@@ -39,6 +44,7 @@ __all__ = [
     "Sends",
     "adapt_openai_body",
     "adapt_request",
+    "answering_until",
     "audio_seconds",
     "chosen_tool",
     "failure_from_exception",

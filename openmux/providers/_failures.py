@@ -271,13 +271,14 @@ def _from_httpx(exc: BaseException) -> ProviderFailure:
 def _from_openai(exc: BaseException) -> ProviderFailure:
     import openai
 
-    if isinstance(exc, openai.APITimeoutError):
-        return ProviderFailure("timeout", "the provider did not answer in time")
-    if isinstance(exc, openai.APIConnectionError):
-        # The HTTP client's own error, under the SDK's (and langchain-openai's around it).
+    if isinstance(exc, openai.APIConnectionError):  # a timeout too (APITimeoutError)
+        # The HTTP client's own error, under the SDK's (and langchain-openai's around it):
+        # it says which deadline passed.
         for cause in _causes(exc)[1:]:
             if type(cause).__module__.split(".")[0] in _HTTP_CLIENTS:
                 return _from_httpx(cause)
+        if isinstance(exc, openai.APITimeoutError):
+            return ProviderFailure("timeout", "the provider did not answer in time")
         return ProviderFailure("connection", str(exc))
     if isinstance(exc, openai.APIStatusError):
         return _status_failure(

@@ -4,7 +4,9 @@ httpx's read timeout restarts on every byte, so a provider that sends
 `: OPENROUTER PROCESSING` comments (or, outside streams, blank lines) while it
 queues the request would never time out. `FirstTokenWatch` fails the response body
 with a ReadTimeout when no real data has arrived within the request's read timeout,
-counted from when the request was sent.
+counted from when the request was sent. For the same reason a body that keeps arriving
+would never end, so the watch also fails it once the request's total time is up
+(`answering_until`).
 
 `watching_sends` tells the router when a request actually left this process: a request
 waiting for a connection of this process's own pool has not reached the provider yet,
@@ -99,6 +101,16 @@ def restart_clocks() -> None:
         sends.first_sent = None
 
 
+_answer_due: ContextVar[float | None] = ContextVar("openmux_answer_due", default=None)
+
+
+def answering_until(due: float) -> Watch[float]:
+    """The provider answers asked for on this thread or task (and in tasks and threads
+    started from it) fail with a timeout once `due` (`time.monotonic`) has passed, however
+    steadily their bytes arrive: a request's total time."""
+    return Watch(_answer_due, due, due)
+
+
 class Departure:
     """One request's way out: asked on entering the transport, sent when it has a
     connection (connecting, or taking a pooled one), written when its headers are, given
@@ -163,7 +175,8 @@ def _traced(request: Any, departure: Departure) -> None:
 
 class FirstTokenWatch:
     """Fails a body whose first real data (not a keep-alive comment or blank line) is
-    later than `limit` seconds after `started`."""
+    later than `limit` seconds after `started`, or that is still arriving when the
+    request's total time (`answering_until`) is up."""
 
     def __init__(self, started: float, limit: float | None, timeout_error: type[Exception]) -> None:
         self.started = started
@@ -171,8 +184,14 @@ class FirstTokenWatch:
         self.timeout_error = timeout_error
         self.seen_data = limit is None
         self._line = b""
+        self.due = _answer_due.get()  # asked for now: the body may be read elsewhere
 
     def check(self, chunk: bytes) -> None:
+        if self.due is not None and time.monotonic() > self.due:
+            raise self.timeout_error(
+                "the answer was still arriving when the request's total time ran out "
+                "(timeouts.total)"
+            )
         if self.seen_data:
             return
         lines = (self._line + chunk).split(b"\n")

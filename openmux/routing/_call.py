@@ -12,6 +12,7 @@ is observed (see `_traced.inner_config`), else none.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -29,6 +30,7 @@ from openmux.providers import (
     Sends,
     adapt_openai_body,
     adapt_request,
+    answering_until,
     failure_from_exception,
     watching_headers,
     watching_rate_limits,
@@ -165,10 +167,11 @@ def _fail(
 
 class _Watching:
     """What the provider's responses tell: when their headers arrive (if the request is
-    profiled), their rate-limit headers, and when the request left this process. A class
-    for the reason `Watch` is one (it runs around every provider call)."""
+    profiled), their rate-limit headers, and when the request left this process; and
+    the request's deadline, which ends an answer still arriving past it. A class for the
+    reason `Watch` is one (it runs around every provider call)."""
 
-    __slots__ = ("_headers", "_rate_limits", "_sends")
+    __slots__ = ("_due", "_headers", "_rate_limits", "_sends")
 
     def __init__(self, request: RouteRequest) -> None:
         self._headers: AbstractContextManager[list[float]] = (
@@ -176,8 +179,13 @@ class _Watching:
         )
         self._rate_limits = watching_rate_limits()
         self._sends = watching_sends()
+        left = request.seconds_left
+        self._due: AbstractContextManager[Any] = (
+            answering_until(time.monotonic() + left) if left < math.inf else nullcontext()
+        )
 
     def __enter__(self) -> tuple[list[float], dict[str, str], Sends]:
+        self._due.__enter__()
         return (
             self._headers.__enter__(),
             self._rate_limits.__enter__(),
@@ -188,6 +196,7 @@ class _Watching:
         self._sends.__exit__(*exc)
         self._rate_limits.__exit__(*exc)
         self._headers.__exit__(*exc)
+        self._due.__exit__(*exc)
 
 
 def _succeed(

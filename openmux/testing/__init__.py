@@ -15,7 +15,8 @@ Faults (`p.fault = ...`, `None` for healthy) apply to work endpoints (chat,
 embeddings); listings stay healthy unless the fault has `on_listing=True`:
 `Fault.status(code, retry_after=, headers=)`, `Fault.error_body(code, message)`
 (HTTP 200 with an in-body error), `Fault.garbage()`, `Fault.hang()`,
-`Fault.disconnect()`, `Fault.slow_first_token(seconds, keepalive=)`,
+`Fault.disconnect()`, `Fault.endless(interval)` (a body that never ends),
+`Fault.slow_first_token(seconds, keepalive=)`,
 `Fault.mid_stream_error(after_chunks)`, `Fault.flaky(rate, seed=, fault=)` and
 `Fault.loading()` (llama.cpp's 503 "Loading model").
 

@@ -82,6 +82,7 @@ class Connection(BaseHTTPRequestHandler):
     provider: FakeProvider
     protocol: str
     request_id: str
+    _raw_body: bytes  # the request body as sent
     _started: bool  # response headers sent
 
     def setup(self) -> None:
@@ -263,6 +264,10 @@ class Connection(BaseHTTPRequestHandler):
         if fault.kind == "disconnect":
             self.close_connection = True
             return True
+        if fault.kind == "endless":
+            self.close_connection = True
+            self._endless(fault.interval, fault.seconds)
+            return True
         if fault.kind == "loading":
             message = fault.message or "Loading model"
             if self.protocol == "ollama":
@@ -271,6 +276,17 @@ class Connection(BaseHTTPRequestHandler):
                 self._json(503, _openai.loading_body(message))
             return True
         return False  # slow_first_token, mid_stream_error: endpoint-specific
+
+    def _endless(self, interval: float, seconds: float | None) -> None:
+        """A 200 whose one line never ends (see `Fault.endless`)."""
+        streamed = self.protocol != "ollama" and _asks_to_stream(self._raw_body)
+        self._start_chunked("text/event-stream" if streamed else "application/json")
+        self._chunk(b'data: {"choices": "' if streamed else b'{"choices": "')
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while deadline is None or time.monotonic() < deadline:
+            if interval > 0:
+                self._sleep(interval)
+            self._chunk(_ENDLESS_PIECE)
 
     def _unknown_model(self, model: str, embedding: bool = False) -> bool:
         p = self.provider
@@ -288,6 +304,17 @@ class Connection(BaseHTTPRequestHandler):
     def _reply(self, request: ChatRequest) -> Reply:
         reply: ReplySource = self.provider.reply
         return make_reply(self.provider.name, request, reply)
+
+
+_ENDLESS_PIECE = b"x" * 65536
+
+
+def _asks_to_stream(body: bytes) -> bool:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and payload.get("stream") is True
 
 
 def _bytes(body: str | bytes) -> bytes:

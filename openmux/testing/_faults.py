@@ -25,6 +25,7 @@ FaultKind = Literal[
     "flaky",
     "loading",
     "disconnect",
+    "endless",
 ]
 
 
@@ -46,6 +47,7 @@ class Fault:
     body: str | bytes | None = None
     content_type: str = "text/html; charset=utf-8"
     seconds: float | None = None
+    interval: float = 0.0
     keepalive: bool = False
     after_chunks: int = 2
     rate: float = 0.0
@@ -148,6 +150,18 @@ class Fault:
         return cls("disconnect", on_listing=on_listing)
 
     @classmethod
+    def endless(cls, interval: float = 0.0, *, seconds: float | None = None) -> Fault:
+        """Answer 200 at once with a body that never ends: one line (JSON, or for a
+        streamed OpenAI request an SSE `data:` line) growing by 64 KiB every `interval`
+        seconds, or as fast as the client reads it.
+
+        It goes on until the client leaves or the server stops, or for `seconds` if
+        given (then the connection closes mid-body): a provider gone wrong that sends
+        gigabytes, or drips an answer for ever.
+        """
+        return cls("endless", interval=interval, seconds=seconds)
+
+    @classmethod
     def slow_first_token(cls, seconds: float = 1.0, *, keepalive: bool = False) -> Fault:
         """Wait `seconds` before the first token, then answer normally.
 
@@ -217,7 +231,8 @@ class Fault:
         """Build a fault from a short command-line spec.
 
         Forms: `status:500`, `status:429:2` (Retry-After 2 s), `error_body:429`,
-        `garbage`, `hang`, `disconnect`, `slow:1.5`, `slow_keepalive:1.5`,
+        `garbage`, `hang`, `disconnect`, `endless`, `endless:0.5` (64 KiB each 0.5 s),
+        `slow:1.5`, `slow_keepalive:1.5`,
         `mid_stream_error:2`, `flaky:0.3` (HTTP 500), `flaky:0.3:502`, `loading`.
         """
         name, *args = spec.strip().split(":")
@@ -233,6 +248,8 @@ class Fault:
                 return cls.hang(float(args[0]) if args else None)
             if name == "disconnect":
                 return cls.disconnect()
+            if name == "endless":
+                return cls.endless(float(args[0]) if args else 0.0)
             if name in ("slow", "slow_first_token", "slow_keepalive"):
                 return cls.slow_first_token(
                     float(args[0]) if args else 1.0, keepalive=name == "slow_keepalive"

@@ -1,0 +1,90 @@
+"""A provider whose answer never ends: it streams or drips without stopping, or sends
+a body of gigabytes. The request's total time ends it, and memory stays bounded."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from openmux import ChatOpenMux, NoProviderAvailable, StreamInterrupted
+from openmux.testing import FakeProviderServer, Fault
+from tests.helpers import provider_config
+
+PROVIDERS = {
+    "slow": dict(models=["m-slow"], reply="word " * 400),
+    "good": dict(models=["m-good"], reply="the healthy answer"),
+}
+
+TOTAL = 3.0
+SLACK = 2.0
+"""Past the total time, what the end of an answer may take (a slow shared machine)."""
+SAFETY = 30.0
+"""A fault still running this long means nothing ended it: the fake gives up."""
+
+
+def _llm(server: FakeProviderServer, *names: str) -> ChatOpenMux:
+    config: dict[str, Any] = provider_config(*(server.providers[name] for name in names))
+    config["timeouts"] = {"first_token": 5, "total": TOTAL}
+    config["router"]["hedge_after_ms"] = False
+    return ChatOpenMux(config=config)
+
+
+def _a_never_ending_stream(server: FakeProviderServer) -> ChatOpenMux:
+    server.providers["slow"].stream_delay = SAFETY / 400  # 400 words: SAFETY seconds
+    return _llm(server, "slow", "good")
+
+
+def _interrupted_by_the_total_time(caught: StreamInterrupted, started: float) -> None:
+    assert time.monotonic() - started < TOTAL + SLACK
+    assert caught.partial_text.startswith("word")
+    attempt = caught.attempts[-1]
+    assert (attempt["provider"], attempt["status"]) == ("slow", "stream_interrupted")
+    assert "total" in attempt["error"]
+
+
+def test_a_stream_that_goes_on_ends_at_the_total_time(server: FakeProviderServer) -> None:
+    llm = _a_never_ending_stream(server)
+    started = time.monotonic()
+    with pytest.raises(StreamInterrupted) as caught:
+        list(llm.stream("hello"))
+    _interrupted_by_the_total_time(caught.value, started)
+
+
+async def test_an_async_stream_that_goes_on_ends_at_the_total_time(
+    server: FakeProviderServer,
+) -> None:
+    llm = _a_never_ending_stream(server)
+    started = time.monotonic()
+    with pytest.raises(StreamInterrupted) as caught:
+        [chunk async for chunk in llm.astream("hello")]
+    _interrupted_by_the_total_time(caught.value, started)
+
+
+def _a_dripping_answer(server: FakeProviderServer) -> ChatOpenMux:
+    server.providers["slow"].fault = Fault.endless(0.05, seconds=SAFETY)
+    return _llm(server, "slow", "good")
+
+
+def _timed_out(caught: NoProviderAvailable, started: float) -> None:
+    assert time.monotonic() - started < TOTAL + SLACK
+    assert [(a["provider"], a["status"]) for a in caught.attempts] == [("slow", "timeout")]
+
+
+def test_an_answer_that_drips_on_ends_at_the_total_time(server: FakeProviderServer) -> None:
+    llm = _a_dripping_answer(server)
+    started = time.monotonic()
+    with pytest.raises(NoProviderAvailable) as caught:
+        llm.invoke("hello")
+    _timed_out(caught.value, started)
+
+
+async def test_an_async_answer_that_drips_on_ends_at_the_total_time(
+    server: FakeProviderServer,
+) -> None:
+    llm = _a_dripping_answer(server)
+    started = time.monotonic()
+    with pytest.raises(NoProviderAvailable) as caught:
+        await llm.ainvoke("hello")
+    _timed_out(caught.value, started)
