@@ -6,7 +6,8 @@ queues the request would never time out. `FirstTokenWatch` fails the response bo
 with a ReadTimeout when no real data has arrived within the request's read timeout,
 counted from when the request was sent. For the same reason a body that keeps arriving
 would never end, so the watch also fails it once the request's total time is up
-(`answering_until`).
+(`answering_until`), or once it has brought more than `MAX_ANSWER_BYTES` (each
+client would hold it all in memory: a whole body, or one line of a stream).
 
 `watching_sends` tells the router when a request actually left this process: a request
 waiting for a connection of this process's own pool has not reached the provider yet,
@@ -30,7 +31,13 @@ from functools import cache
 from types import ModuleType
 from typing import Any, Generic, TypeVar
 
+from openmux.providers._failures import ProviderFailure
+
 T = TypeVar("T")
+
+MAX_ANSWER_BYTES = 128 << 20
+"""The most of one answer read: far above any chat answer, a batch of embeddings or an
+image, and a provider sending more is broken (no endless body fills this memory)."""
 
 
 class Sends:
@@ -175,8 +182,8 @@ def _traced(request: Any, departure: Departure) -> None:
 
 class FirstTokenWatch:
     """Fails a body whose first real data (not a keep-alive comment or blank line) is
-    later than `limit` seconds after `started`, or that is still arriving when the
-    request's total time (`answering_until`) is up."""
+    later than `limit` seconds after `started`, that is still arriving when the
+    request's total time (`answering_until`) is up, or that is too large."""
 
     def __init__(self, started: float, limit: float | None, timeout_error: type[Exception]) -> None:
         self.started = started
@@ -185,12 +192,18 @@ class FirstTokenWatch:
         self.seen_data = limit is None
         self._line = b""
         self.due = _answer_due.get()  # asked for now: the body may be read elsewhere
+        self.received = 0
 
     def check(self, chunk: bytes) -> None:
         if self.due is not None and time.monotonic() > self.due:
             raise self.timeout_error(
                 "the answer was still arriving when the request's total time ran out "
                 "(timeouts.total)"
+            )
+        self.received += len(chunk)
+        if self.received > MAX_ANSWER_BYTES:
+            raise ProviderFailure(
+                "bad_response", f"the answer is larger than {MAX_ANSWER_BYTES >> 20} MiB"
             )
         if self.seen_data:
             return

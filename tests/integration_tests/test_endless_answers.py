@@ -3,12 +3,16 @@ a body of gigabytes. The request's total time ends it, and memory stays bounded.
 
 from __future__ import annotations
 
+import operator
 import time
+from functools import reduce
 from typing import Any
 
 import pytest
+from langchain_core.messages import BaseMessage
 
 from openmux import ChatOpenMux, NoProviderAvailable, StreamInterrupted
+from openmux.providers import _first_token
 from openmux.testing import FakeProviderServer, Fault
 from tests.helpers import provider_config
 
@@ -88,3 +92,47 @@ async def test_an_async_answer_that_drips_on_ends_at_the_total_time(
     with pytest.raises(NoProviderAvailable) as caught:
         await llm.ainvoke("hello")
     _timed_out(caught.value, started)
+
+
+@pytest.fixture
+def small_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A smaller cap on an answer's size, reached in a moment."""
+    monkeypatch.setattr(_first_token, "MAX_ANSWER_BYTES", 1 << 20)
+
+
+def _a_body_of_gigabytes(server: FakeProviderServer) -> ChatOpenMux:
+    # Paced, so that a client reading it all meanwhile holds megabytes, not gigabytes.
+    server.providers["slow"].fault = Fault.endless(0.01, seconds=SAFETY)
+    return _llm(server, "slow", "good")
+
+
+def _too_large_failed_over(message: BaseMessage) -> None:
+    assert message.text == "the healthy answer"
+    attempts = message.response_metadata["openmux"]["attempts"]
+    assert [(a["provider"], a["status"]) for a in attempts] == [
+        ("slow", "bad_response"),
+        ("good", "ok"),
+    ]
+    assert "larger than" in attempts[0]["error"]
+
+
+@pytest.mark.usefixtures("small_answers")
+def test_an_answer_too_large_fails_over(server: FakeProviderServer) -> None:
+    _too_large_failed_over(_a_body_of_gigabytes(server).invoke("hello"))
+
+
+@pytest.mark.usefixtures("small_answers")
+async def test_an_async_answer_too_large_fails_over(server: FakeProviderServer) -> None:
+    _too_large_failed_over(await _a_body_of_gigabytes(server).ainvoke("hello"))
+
+
+@pytest.mark.usefixtures("small_answers")
+def test_a_stream_line_too_large_fails_over(server: FakeProviderServer) -> None:
+    chunks = list(_a_body_of_gigabytes(server).stream("hello"))
+    _too_large_failed_over(reduce(operator.add, chunks))
+
+
+@pytest.mark.usefixtures("small_answers")
+async def test_an_async_stream_line_too_large_fails_over(server: FakeProviderServer) -> None:
+    chunks = [chunk async for chunk in _a_body_of_gigabytes(server).astream("hello")]
+    _too_large_failed_over(reduce(operator.add, chunks))
