@@ -297,7 +297,11 @@ class Answer:
             if self._connection.transport is not None:
                 self._connection.transport.resume_reading()
         if self.watch is not None:
-            self.watch.check(chunk)
+            try:
+                self.watch.check(chunk)
+            except Exception:
+                self.close()  # the rest of the answer is not wanted: its connection neither
+                raise
         return chunk
 
     async def _more(self) -> None:

@@ -391,6 +391,30 @@ def test_an_answer_read_to_its_end_gives_its_connection_back() -> None:
     assert asyncio.run(work()) == [(0, 1)] * 3
 
 
+def test_an_answer_its_watch_fails_closes_its_connection() -> None:
+    async def comments_only(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        while not writer.is_closing():
+            writer.write(b"8\r\n: ping\n\n\r\n")
+            await asyncio.sleep(0.05)
+            if reader.at_eof():
+                return
+
+    async def work() -> tuple[int, int]:
+        server, url = await _listening(comments_only)
+        pool = _pool()
+        async with server:
+            answer = await pool.send("POST", url, {}, BODY, {"read": 0.3}, httpx2)
+            with pytest.raises(httpx2.ReadTimeout, match="keep-alive comments only"):
+                await answer.read()  # and no release(): as the lean path's caller
+            in_use = pool.connections
+            await pool.close()
+        return in_use
+
+    assert asyncio.run(work()) == (0, 0)
+
+
 def test_an_unsupported_url_is_refused_without_repeating_it() -> None:
     url = "ftp://example.invalid/v1/models?key=sk-secret-0123456789"
 
