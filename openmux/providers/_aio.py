@@ -155,21 +155,32 @@ class AioPool:
             head = request_head(method, target, headers, len(content), decompress, through_proxy)
         except ValueError as exc:
             raise errors.LocalProtocolError(str(exc)) from None
-        connection = await self._acquire(target.origin, proxy, departure, errors)
-        answer = Answer(connection, errors, decompress, method == "HEAD")
-        connection.answer = answer
-        try:
-            if len(content) < 65536:  # one send
-                connection.write(head + content, errors)
-            else:  # a large body is not copied to join it to the head
-                connection.write(head, errors)
-                connection.write(content, errors)
-            departure.wrote()
-            await answer.arrived
-        except BaseException:
-            answer.close()
-            raise
-        return answer
+        fresh = False
+        while True:
+            connection = await self._acquire(target.origin, proxy, departure, errors, fresh)
+            answer = Answer(connection, errors, decompress, method == "HEAD")
+            connection.answer = answer
+            try:
+                if len(content) < 65536:  # one send
+                    connection.write(head + content, errors)
+                else:  # a large body is not copied to join it to the head
+                    connection.write(head, errors)
+                    connection.write(content, errors)
+                departure.wrote()
+                await answer.arrived
+            except errors.RemoteProtocolError:
+                answer.close()
+                if fresh or connection.idle_since == 0.0 or answer.heard:
+                    raise
+                # A kept-alive connection the server closed as it went idle, just as the
+                # request went out: it never reached the server. Sent again, once, on a
+                # new connection.
+                fresh = True
+                continue
+            except BaseException:
+                answer.close()
+                raise
+            return answer
 
     async def _acquire(
         self,
@@ -177,10 +188,12 @@ class AioPool:
         proxy: Proxy | None,
         departure: Departure,
         errors: ModuleType,
+        fresh: bool = False,
     ) -> Connection:
+        """A connection to `origin`: a kept-alive one, unless `fresh`, or a new one."""
         key = (origin, proxy)
         while True:
-            idle = self._idle.get(key)
+            idle = None if fresh else self._idle.get(key)
             while idle:
                 connection = idle.pop()
                 if connection.reusable():

@@ -123,12 +123,13 @@ class Departure:
     connection (connecting, or taking a pooled one), written when its headers are, given
     up if it fails before it was sent."""
 
-    __slots__ = ("at", "watches", "written")
+    __slots__ = ("at", "opened", "watches", "written")
 
     def __init__(self) -> None:
         self.watches = _sends.get()
         self.at: float | None = None
         self.written: float | None = None
+        self.opened = False  # a new connection was opened for it (not a kept-alive one)
         for sends in self.watches:
             sends.asked += 1
 
@@ -160,6 +161,7 @@ class Departure:
         if event.endswith("send_request_headers.started"):
             self.wrote()
         else:
+            self.opened = self.opened or event.startswith("connection.connect_tcp")
             self.connected()
 
     def give_up(self) -> None:
@@ -251,7 +253,19 @@ def sync_transport_class(httpx: ModuleType) -> type[Any]:
             departure = Departure()
             _traced(request, departure)
             try:
-                response = super().handle_request(request)
+                try:
+                    response = super().handle_request(request)
+                except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                    # A reset, or a close before any answer (in httpcore's words); not a
+                    # malformed answer.
+                    cut = not isinstance(exc, httpx.RemoteProtocolError) or (
+                        "without sending" in str(exc)
+                    )
+                    if departure.opened or not cut:
+                        raise
+                    # A kept-alive connection the server closed as it went idle, just as
+                    # the request went out: it never reached the server. Sent again, once.
+                    response = super().handle_request(request)
             finally:
                 departure.give_up()
             started = departure.written or time.monotonic()

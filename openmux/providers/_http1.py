@@ -157,6 +157,7 @@ class Answer:
         self.watch: FirstTokenWatch | None = None
         self.read_timeout: float | None = None
         self._head_bytes = 0
+        self.heard = False  # any byte of an answer arrived
         self._decoder: Any = None
         self._until_close = False
         self._body: deque[bytes] = deque()
@@ -174,6 +175,7 @@ class Answer:
     def feed(self, data: bytes) -> None:
         if self._parser is None:
             return  # released: the connection has no answer to feed now
+        self.heard = True
         try:
             self._parser.feed_data(data)
         except Exception as exc:  # httptools' parse errors, or an answer past its end

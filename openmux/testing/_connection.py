@@ -87,6 +87,7 @@ class Connection(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.answered = 0  # requests answered on this connection
         self.server.track(self.connection)
 
     def finish(self) -> None:
@@ -264,6 +265,11 @@ class Connection(BaseHTTPRequestHandler):
         if fault.kind == "disconnect":
             self.close_connection = True
             return True
+        if fault.kind == "closes_idle":
+            if self.answered:  # closed as it went idle: this request is never read
+                self.close_connection = True
+                return True
+            return False
         if fault.kind == "endless":
             self.close_connection = True
             self._endless(fault.interval, fault.seconds)

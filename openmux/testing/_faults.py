@@ -26,6 +26,7 @@ FaultKind = Literal[
     "loading",
     "disconnect",
     "endless",
+    "closes_idle",
 ]
 
 
@@ -162,6 +163,13 @@ class Fault:
         return cls("endless", interval=interval, seconds=seconds)
 
     @classmethod
+    def closes_idle(cls) -> Fault:
+        """Answer a connection's first request; read a later one on the same kept-alive
+        connection and close it without an answer, as a server does that closes an idle
+        connection just as the client sends on it (the request never reached it)."""
+        return cls("closes_idle")
+
+    @classmethod
     def slow_first_token(cls, seconds: float = 1.0, *, keepalive: bool = False) -> Fault:
         """Wait `seconds` before the first token, then answer normally.
 
@@ -232,6 +240,7 @@ class Fault:
 
         Forms: `status:500`, `status:429:2` (Retry-After 2 s), `error_body:429`,
         `garbage`, `hang`, `disconnect`, `endless`, `endless:0.5` (64 KiB each 0.5 s),
+        `closes_idle`,
         `slow:1.5`, `slow_keepalive:1.5`,
         `mid_stream_error:2`, `flaky:0.3` (HTTP 500), `flaky:0.3:502`, `loading`.
         """
@@ -248,6 +257,8 @@ class Fault:
                 return cls.hang(float(args[0]) if args else None)
             if name == "disconnect":
                 return cls.disconnect()
+            if name == "closes_idle":
+                return cls.closes_idle()
             if name == "endless":
                 return cls.endless(float(args[0]) if args else 0.0)
             if name in ("slow", "slow_first_token", "slow_keepalive"):

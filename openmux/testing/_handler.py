@@ -103,6 +103,7 @@ class Handler(OpenAIEndpoints, OllamaEndpoints, MediaEndpoints):
         self._started = False
         try:
             self._dispatch_inner()
+            self.answered += 1
         except ClientGone:
             self.close_connection = True
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):

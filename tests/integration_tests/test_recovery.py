@@ -3,6 +3,7 @@ error is retried on the same provider, and what a provider does not state is not
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -200,3 +201,30 @@ async def test_a_traced_async_stream_is_hedged_before_its_first_chunk(
     merged = _merged([chunk async for chunk in llm.astream("hi", config=config)])
     assert merged.text.startswith("from beta")
     assert sorted(_statuses(merged)) == [("alpha", "cancelled"), ("beta", "ok")]
+
+
+def _asked_twice(llm: ChatOpenMux, form: str) -> Any:
+    async def asked() -> Any:
+        for _ in range(2):
+            if form == "ainvoke":
+                message = await llm.ainvoke("hello")
+            else:
+                message = _merged([chunk async for chunk in llm.astream("hello")])
+        return message
+
+    if form in ("ainvoke", "astream"):
+        return asyncio.run(asked())
+    for _ in range(2):
+        message = llm.invoke("hello") if form == "invoke" else _merged(list(llm.stream("hello")))
+    return message
+
+
+@pytest.mark.parametrize("form", ["invoke", "stream", "ainvoke", "astream"])
+def test_a_kept_alive_connection_the_server_closed_is_not_a_failure(
+    server: FakeProviderServer, form: str
+) -> None:
+    alpha = server.providers["alpha"]
+    alpha.fault = Fault.closes_idle()
+    message = _asked_twice(_llm(server), form)
+    assert message.text == "from alpha"
+    assert _statuses(message) == [("alpha", "ok")]
