@@ -167,19 +167,23 @@ def _fail(
 
 class _Watching:
     """What the provider's responses tell: when their headers arrive (if the request is
-    profiled), their rate-limit headers, and when the request left this process; and
-    the request's deadline, which ends an answer still arriving past it. A class for the
+    profiled), their rate-limit headers, and when the request left this process; and,
+    for an answer awaited whole, the request's deadline, which ends it if still arriving
+    past it. A class for the
     reason `Watch` is one (it runs around every provider call)."""
 
     __slots__ = ("_due", "_headers", "_rate_limits", "_sends")
 
-    def __init__(self, request: RouteRequest) -> None:
+    def __init__(self, request: RouteRequest, *, whole: bool = True) -> None:
         self._headers: AbstractContextManager[list[float]] = (
             watching_headers() if request.profile else nullcontext([])
         )
         self._rate_limits = watching_rate_limits()
         self._sends = watching_sends()
-        left = request.seconds_left
+        # A caller waiting for a whole answer sees nothing of it arriving: past the total
+        # time it is a hang. A stream's reader sees it arrive (a slow local server may
+        # take minutes over a long one) and stops reading when it will.
+        left = request.seconds_left if whole else math.inf
         self._due: AbstractContextManager[Any] = (
             answering_until(time.monotonic() + left) if left < math.inf else nullcontext()
         )
@@ -360,7 +364,7 @@ def stream_candidate(
         held: list[BaseMessage] = []
         chunks = model.stream(messages, config, **call_kwargs)
         try:
-            with _Watching(request) as (arrived, seen, sends):
+            with _Watching(request, whole=False) as (arrived, seen, sends):
                 for chunk in chunks:
                     held.append(chunk)
                     if chunk_has_answer(chunk):
@@ -418,7 +422,7 @@ async def astream_candidate(
         held: list[BaseMessage] = []
         chunks = model.astream(messages, config, **call_kwargs)
         try:
-            with _Watching(request) as (arrived, seen, sends):
+            with _Watching(request, whole=False) as (arrived, seen, sends):
                 async for chunk in chunks:
                     held.append(chunk)
                     if chunk_has_answer(chunk):
