@@ -47,13 +47,18 @@ def test_a_repeated_request_is_answered_from_the_cache(
     assert server.providers["alpha"].hits == 2
 
 
-def test_cache_control_skips_the_cache_per_request(
-    server: FakeProviderServer, start_server: StartServer
-) -> None:
+def _cached_chat(server: FakeProviderServer, start_server: StartServer) -> tuple[Any, Any]:
+    """The chat completions of a server whose response cache is on, and its provider."""
     config = fake_config(server)
     config["cache"] = {"mode": "exact"}
     chat = OpenAI(base_url=start_server(config), api_key="unused").chat.completions
-    alpha = server.providers["alpha"]
+    return chat, server.providers["alpha"]
+
+
+def test_cache_control_skips_the_cache_per_request(
+    server: FakeProviderServer, start_server: StartServer
+) -> None:
+    chat, alpha = _cached_chat(server, start_server)
 
     def ask(text: str, cache_control: str | None = None, **options: Any) -> Any:
         headers = {"Cache-Control": cache_control} if cache_control else {}
@@ -92,10 +97,7 @@ def test_a_field_sent_on_to_the_provider_keys_the_cached_answer(
 ) -> None:
     # The body reaches the provider as it came: a penalty, a logit bias or a reasoning
     # effort this server does not read itself still changes the answer.
-    config = fake_config(server)
-    config["cache"] = {"mode": "exact"}
-    chat = OpenAI(base_url=start_server(config), api_key="unused").chat.completions
-    alpha = server.providers["alpha"]
+    chat, alpha = _cached_chat(server, start_server)
     messages = [{"role": "user", "content": "Explain recursion"}]
     chat.create(model="openmux/auto", messages=messages)
     variants: list[dict[str, Any]] = [
