@@ -152,8 +152,13 @@ def _fail(
         raise NoProviderAvailable(str(failure), attempts=request.attempt_dicts()) from exc
     if not request.finished:  # a hedge lost the race: its outcome no longer matters
         request.record(candidate, failure.kind, error=str(failure), latency_ms=_ms_since(started))
-    if failure.kind == "timeout" and sends is not None and sends.never_sent:
-        return failure  # it never left this process's own pool: our saturation, not theirs
+    if failure.kind == "timeout" and (
+        (sends is not None and sends.never_sent) or request.seconds_left <= 0
+    ):
+        # It never left this process's own pool (our saturation), or the request's total
+        # time ran out while its answer arrived (late from our queue as likely as from
+        # them): no bench.
+        return failure
     spent = _account(router, candidate, request, failure.kind, started, seen=seen, failure=failure)
     react(router, candidate, request, failure, spent)
     _log.info(
