@@ -15,6 +15,7 @@ Every stage is a plain function in a module of its own, taking the `Router`
 and compose them from stock LangChain Runnables (`_traced`) for traced runs.
 """
 
+from openmux.routing._answers import CallIndexes
 from openmux.routing._classify import NON_TEXT_OUTPUT
 from openmux.routing._context import Router
 from openmux.routing._embed import aembed_candidate, embed_candidate
@@ -44,6 +45,7 @@ from openmux.routing._select import select, select_candidates, text_tokens
 __all__ = [
     "NON_TEXT_OUTPUT",
     "Attempt",
+    "CallIndexes",
     "Candidate",
     "FanoutRequest",
     "RouteRequest",

@@ -71,19 +71,37 @@ def unfinished() -> ProviderFailure:
     return ProviderFailure("bad_response", "the stream ended before the answer said it finished")
 
 
+class CallIndexes:
+    """The index of each streamed tool-call chunk: its own, or, for a chunk without one (a
+    chat model that builds its chunks from whole calls, as langchain-ollama does), the
+    next call's. Every chunk of one index belongs to one call, as OpenAI clients join them."""
+
+    __slots__ = ("begun",)
+
+    def __init__(self) -> None:
+        self.begun = 0
+
+    def of(self, index: int | None) -> int:
+        if index is None:
+            index = self.begun
+        self.begun = max(self.begun, index + 1)
+        return index
+
+
 class StreamedCalls:
     """A stream's tool-call arguments, gathered per call as they arrive and checked once it
     ends: a call whose arguments are no JSON object cannot be made (nor failed over, its
     chunks being with the caller already), so the stream ends with an error."""
 
-    __slots__ = ("arguments",)
+    __slots__ = ("arguments", "indexes")
 
     def __init__(self) -> None:
         self.arguments: dict[int, str] = {}
+        self.indexes = CallIndexes()
 
     def add(self, chunk: BaseMessage) -> None:
         for call in getattr(chunk, "tool_call_chunks", None) or ():
-            index = call.get("index") or 0
+            index = self.indexes.of(call.get("index"))
             self.arguments[index] = self.arguments.get(index, "") + (call.get("args") or "")
 
     def check(self) -> None:

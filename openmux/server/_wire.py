@@ -26,6 +26,7 @@ from langchain_core.messages import (
 
 from openmux import _json
 from openmux.providers import chosen_tool
+from openmux.routing import CallIndexes
 from openmux.server._errors import bad_request
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
@@ -320,7 +321,7 @@ class ChunkWriter:
         self.usage: dict[str, int] | None = None
         self.finish_reason: str | None = None
         self.saw_tool_calls = False
-        self._calls_begun = 0
+        self._call_indexes = CallIndexes()
         self._role_sent = False
 
     def _event(self, payload: dict[str, Any]) -> bytes:
@@ -353,7 +354,7 @@ class ChunkWriter:
             self.saw_tool_calls = True
             delta["tool_calls"] = [
                 {
-                    "index": self._call_index(call.get("index")),
+                    "index": self._call_indexes.of(call.get("index")),
                     **({"id": call["id"], "type": "function"} if call.get("id") else {}),
                     "function": {
                         **({"name": call["name"]} if call.get("name") else {}),
@@ -368,15 +369,6 @@ class ChunkWriter:
             return None
         self._role_sent = True
         return self._event(self._chunk([{"index": 0, "delta": delta, "finish_reason": None}]))
-
-    def _call_index(self, index: int | None) -> int:
-        """The tool call's index on the wire. A call without one (a chat model that builds
-        its chunks from whole calls, as langchain-ollama does) is a call of its own: OpenAI
-        clients join every delta of one index into one call."""
-        if index is None:
-            index = self._calls_begun
-        self._calls_begun = max(self._calls_begun, index + 1)
-        return index
 
     def end(self, metadata: Mapping[str, Any] | None) -> bytes:
         """The finishing events: finish_reason, then usage when asked, then `[DONE]`.
