@@ -174,8 +174,7 @@ class _Watching:
     """What the provider's responses tell: when their headers arrive (if the request is
     profiled), their rate-limit headers, and when the request left this process; and,
     for an answer awaited whole, the request's deadline, which ends it if still arriving
-    past it. A class for the
-    reason `Watch` is one (it runs around every provider call)."""
+    past it. A class for the reason `Watch` is one (it runs around every provider call)."""
 
     __slots__ = ("_due", "_headers", "_rate_limits", "_sends")
 
