@@ -38,7 +38,7 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import BaseModel
 
 from openmux._suggest import unknown_key_fix
-from openmux._text import lone_surrogate
+from openmux._text import refuse_lone_surrogate
 from openmux.errors import ConfigError
 from openmux.routing import RouteRequest
 
@@ -199,9 +199,8 @@ def check_text(messages: Sequence[BaseMessage]) -> None:
         content = message.content
         for block in [content] if isinstance(content, str) else content:
             text = block.get("text") if isinstance(block, dict) else block
-            problem = lone_surrogate(text, f"message {index}") if isinstance(text, str) else None
-            if problem is not None:
-                raise problem
+            if isinstance(text, str):
+                refuse_lone_surrogate(text, f"message {index}")
 
 
 def openai_tool_choice(

@@ -23,10 +23,11 @@ class _LoneSurrogate(UnicodeEncodeError):
         )
 
 
-def lone_surrogate(text: str, where: str) -> UnicodeEncodeError | None:
-    """The error for a text holding a lone surrogate (what `errors="surrogateescape"`
-    makes of bytes that are not UTF-8: a file or an argument read as text), or None.
-    Named here rather than failing as it is encoded, at a position in a body the caller
-    never saw."""
+def refuse_lone_surrogate(text: str, where: str) -> None:
+    """Raise UnicodeEncodeError for a text holding a lone surrogate (what
+    `errors="surrogateescape"` makes of bytes that are not UTF-8: a file or an argument
+    read as text), named here rather than as it is encoded, at a position in a body the
+    caller never saw."""
     found = _LONE_SURROGATE.search(text)
-    return None if found is None else _LoneSurrogate(text, found.start(), where)
+    if found is not None:
+        raise _LoneSurrogate(text, found.start(), where)

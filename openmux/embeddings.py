@@ -16,7 +16,7 @@ from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
 from openmux._built import BuiltFromFields
-from openmux._text import lone_surrogate
+from openmux._text import refuse_lone_surrogate
 from openmux.config import (
     SETTING_ARGUMENTS,
     Settings,
@@ -297,17 +297,13 @@ def _check_texts(texts: Any) -> None:
                 f"embed_documents takes a list of strings; texts[{index}] is of type "
                 f"{type(text).__name__}"
             )
-        problem = lone_surrogate(text, f"texts[{index}]")
-        if problem is not None:
-            raise problem
+        refuse_lone_surrogate(text, f"texts[{index}]")
 
 
 def _check_text(text: Any) -> None:
     if not isinstance(text, str):
         raise TypeError(f"embed_query takes a string, not a {type(text).__name__}")
-    problem = lone_surrogate(text, "the text")
-    if problem is not None:
-        raise problem
+    refuse_lone_surrogate(text, "the text")
 
 
 def _metadata(request: RouteRequest) -> dict[str, Any]:
