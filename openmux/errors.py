@@ -8,7 +8,10 @@ The hierarchy::
     ├── UnsupportedTask              the task needs an output no configured provider
     │                                produces (image generation, speech, audio)
     ├── NoProviderAvailable          every candidate failed or none could be tried;
-    │                                carries every attempt and a hint per provider
+    │   │                            carries every attempt and a hint per provider
+    │   └── InvalidRequest           none could be tried: the request itself is wrong
+    │                                (a recording that is not base64, speech without
+    │                                text), so no provider could take it
     ├── StreamInterrupted            a provider failed after the first chunk reached
     │                                the caller; carries the partial text
     ├── ProviderFailure              (openmux.providers) one candidate's failure: the
@@ -41,6 +44,7 @@ from typing import Any
 
 __all__ = [
     "ConfigError",
+    "InvalidRequest",
     "NoProviderAvailable",
     "OpenMuxError",
     "StreamInterrupted",
@@ -140,6 +144,12 @@ class NoProviderAvailable(OpenMuxError):
         if self.hints:
             text += "\nTo fix:\n" + "\n".join(f"  - {hint}" for hint in self.hints)
         super().__init__(text)
+
+
+class InvalidRequest(NoProviderAvailable):
+    """The caller's mistake, which no provider could take: none was asked, none is to
+    blame. A NoProviderAvailable still, for callers that catch that; a server answers
+    it as a bad request, never as a failure worth retrying."""
 
 
 class StreamInterrupted(OpenMuxError):

@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 from openmux._redact import redact
-from openmux.errors import OpenMuxError
+from openmux.errors import InvalidRequest, OpenMuxError
 
 FailureKind = Literal[
     "connection",
@@ -186,13 +186,16 @@ def _causes(exc: BaseException) -> list[BaseException]:
 def local_cause(exc: BaseException, *, before_send: bool = False) -> str | None:
     """Why `exc` is the caller's or this machine's error rather than the provider's, or None.
 
-    Always local: text that cannot be encoded (a lone surrogate), an unknown
-    keyword argument, a process out of file descriptors. With `before_send`
+    Always local: a request no provider could take (`InvalidRequest`), text that cannot
+    be encoded (a lone surrogate), an unknown keyword argument, a process out of file
+    descriptors. With `before_send`
     (no byte of the request has left), any TypeError or ValueError is local too;
     after that, they may come from parsing a provider's malformed answer.
     """
     if isinstance(exc, ProviderFailure):
         return str(exc) if exc.kind == "local" else None
+    if isinstance(exc, InvalidRequest):
+        return str(exc)
     for cause in _causes(exc):
         if isinstance(cause, OSError) and cause.errno in _OUT_OF_DESCRIPTORS:
             return (

@@ -20,7 +20,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict
 
 from openmux.config import DEFAULT_MEDIA_WIRES, MediaKind, MediaModel
-from openmux.errors import ConfigError
+from openmux.errors import ConfigError, InvalidRequest
 from openmux.providers import _http
 from openmux.providers._failures import ProviderFailure, failure_from_status
 from openmux.providers._media_formats import audio_seconds, sniff_mime
@@ -67,12 +67,12 @@ class MediaAnswers(BaseChatModel):
 
     def _ask(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> MediaInput:
         """The request in this model's terms. One it cannot be (no prompt, a recording that
-        is not base64, a size that is no size) is the caller's mistake, kind `local`: no
-        other model would take it either, and it benches none."""
+        is not base64, a size that is no size) is the caller's mistake: no other model
+        would take it either, and it benches none."""
         try:
             return self._input(messages, kwargs)
         except ValueError as exc:
-            raise ProviderFailure("local", str(exc)) from exc
+            raise InvalidRequest(str(exc)) from exc
 
     def _input(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> MediaInput:
         turn = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)

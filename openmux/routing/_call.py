@@ -22,7 +22,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
 from openmux._logging import get_logger
-from openmux.errors import NoProviderAvailable, StreamInterrupted
+from openmux.errors import InvalidRequest, NoProviderAvailable, StreamInterrupted
 from openmux.privacy import scrub_for_provider
 from openmux.providers import (
     ProviderFailure,
@@ -149,7 +149,8 @@ def _fail(
     if failure.kind == "local":
         if isinstance(exc, (TypeError, ValueError)):
             raise exc
-        raise NoProviderAvailable(str(failure), attempts=request.attempt_dicts()) from exc
+        error = InvalidRequest if isinstance(exc, InvalidRequest) else NoProviderAvailable
+        raise error(str(failure), attempts=request.attempt_dicts()) from exc
     if not request.finished:  # a hedge lost the race: its outcome no longer matters
         request.record(candidate, failure.kind, error=str(failure), latency_ms=_ms_since(started))
     if failure.kind == "timeout" and (

@@ -15,6 +15,7 @@ from typing import Any
 from openmux._redact import redact
 from openmux.errors import (
     ConfigError,
+    InvalidRequest,
     NoProviderAvailable,
     OpenMuxError,
     StreamInterrupted,
@@ -90,7 +91,7 @@ def unknown_model(name: str) -> APIError:
 
 def from_openmux_error(exc: OpenMuxError, *, elapsed_s: float, total_timeout_s: float) -> APIError:
     """The status an OpenAI client expects for this failure of the router."""
-    if isinstance(exc, (ConfigError, UnsupportedTask)):
+    if isinstance(exc, (ConfigError, UnsupportedTask, InvalidRequest)):
         return bad_request(str(exc))
     if isinstance(exc, NoProviderAvailable):
         # The total timeout ran out, whether or not a provider could be tried in it (a

@@ -10,6 +10,7 @@ import pytest
 from langchain_core.messages import HumanMessage
 
 from openmux import ChatOpenMux, NoProviderAvailable, generate_image, speak, transcribe
+from openmux.errors import InvalidRequest
 from openmux.testing import FakeProviderServer, Fault
 
 PROVIDERS: dict[str, dict[str, Any]] = {"first": dict(models=["chat-1"])}
@@ -59,8 +60,9 @@ def test_a_media_request_the_caller_got_wrong_benches_no_model(
     server: FakeProviderServer, ask: Any, named: str
 ) -> None:
     llm = ChatOpenMux(config=_config(server))
-    with pytest.raises(NoProviderAvailable, match=named) as caught:
+    with pytest.raises(InvalidRequest, match=named) as caught:  # a NoProviderAvailable too
         ask(llm)
+    assert isinstance(caught.value, NoProviderAvailable)
     assert "bad_response" not in str(caught.value)
     assert [r for r in server.providers["first"].requests if r.endpoint != "models"] == []
     # The models are as healthy as before: the next good request is answered at once.
