@@ -27,6 +27,7 @@ from langchain_core.messages import (
 from openmux import _json
 from openmux.providers import chosen_tool
 from openmux.routing import CallIndexes
+from openmux.server._content import check_content
 from openmux.server._errors import bad_request
 
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
@@ -64,6 +65,7 @@ def to_messages(body: Mapping[str, Any]) -> list[BaseMessage]:
                 "{'id': ..., 'type': 'function', 'function': {'name': ..., 'arguments': ...}}",
                 f"messages[{index}].tool_calls",
             )
+        check_content(message.get("content"), f"messages[{index}]")
     messages = []
     for index, message in enumerate(raw):
         try:

@@ -12,6 +12,7 @@ from openai import OpenAI
 from openmux.testing import FakeProviderServer
 from tests.integration_tests.server.conftest import StartServer, fake_config
 
+# gpt-4o-mini: a model the catalog knows reads images.
 PROVIDERS = {
     name: dict(models=["gpt-4o-mini", "shared"], reply=f"From {name}.")
     for name in ("alpha", "beta")
@@ -36,6 +37,68 @@ def api(server: FakeProviderServer, start_server: StartServer) -> OpenAI:
 
 def _asked(server: FakeProviderServer) -> int:
     return sum(1 for p in server.providers.values() for r in p.requests if r.endpoint != "models")
+
+
+def _image(url: Any) -> dict[str, Any]:
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _audio(data: Any, audio_format: Any = "wav") -> dict[str, Any]:
+    return {"type": "input_audio", "input_audio": {"data": data, "format": audio_format}}
+
+
+PICTURE = _image(
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+IMAGE_URL = "messages[0].content[1].image_url"
+AUDIO = "messages[0].content[0].input_audio"
+MEDIA_MISTAKES: list[tuple[str, str, list[Any]]] = [
+    # (model, the param named, the user turn's content)
+    ("openmux/auto", f"{IMAGE_URL}.url", [QUESTION, _image("data:image/png;base64,@@@")]),
+    ("openmux/auto", f"{IMAGE_URL}.url", [QUESTION, _image("data:image/png,abc")]),
+    ("openmux/auto", f"{IMAGE_URL}.url", [QUESTION, _image("ftp://host/cat.png")]),
+    ("openmux/auto", f"{IMAGE_URL}.url", [QUESTION, _image("/etc/hosts")]),
+    ("openmux/auto", f"{IMAGE_URL}.url", [QUESTION, _image("file:///etc/hosts")]),
+    ("openmux/auto", IMAGE_URL, [QUESTION, _image(5)]),
+    ("openmux/auto", IMAGE_URL, [QUESTION, {"type": "image_url"}]),
+    ("openmux/auto", "messages[0].content[1].input_audio.data", [QUESTION, _audio("@@@")]),
+    ("openmux/audio", f"{AUDIO}.data", [_audio("@@@")]),
+    ("openmux/audio", f"{AUDIO}.data", [_audio("")]),
+    ("openmux/audio", f"{AUDIO}.data", [_audio(5)]),
+    ("openmux/audio", f"{AUDIO}.format", [_audio("UklGRg==", "xyz")]),
+    ("openmux/audio", AUDIO, [{"type": "input_audio"}]),
+    ("openmux/auto", "messages[0].content[0].text", [{"type": "text", "text": 5}]),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(("model", "param", "content"), MEDIA_MISTAKES)
+def test_a_media_mistake_in_a_message_is_a_400_naming_it(
+    api: OpenAI, server: FakeProviderServer, model: str, param: str, content: Any, stream: bool
+) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        api.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": content}], stream=stream
+        )
+    assert refused.value.param == param
+    message = refused.value.body["message"]  # type: ignore[index]
+    assert message.startswith(param) and "\n" not in message
+    assert _asked(server) == 0
+    # Nobody was benched for it: the next good request is answered at the first try.
+    answer = api.chat.completions.with_raw_response.create(
+        model="openmux/auto",
+        messages=[{"role": "user", "content": [QUESTION, PICTURE]}],
+    )
+    assert answer.headers["x-openmux-attempts"] == "1"
+
+
+def test_good_media_parts_pass(api: OpenAI) -> None:
+    for part in (_image("https://example.com/cat.png"), PICTURE):
+        answer = api.chat.completions.create(
+            model="openmux/auto", messages=[{"role": "user", "content": [QUESTION, part]}]
+        )
+        assert answer.choices[0].message.content == "From alpha."
 
 
 def test_a_speech_request_without_text_is_a_400(api: OpenAI, server: FakeProviderServer) -> None:
