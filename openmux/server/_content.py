@@ -3,8 +3,8 @@
 A part no provider can read (an image data URL that is not base64, a recording in a
 format none takes) would be refused by each provider in turn, or fail in this process
 as it is converted for one, which the router cannot tell from the provider's fault.
-An image given by anything but an http(s) or data URL is refused too: the Ollama
-client would read a path as a file of this machine and send it on.
+An image given by anything but an http(s) URL or a data URL of an image is refused too:
+the Ollama client would read a path as a file of this machine and send it on.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import binascii
 from collections.abc import Callable
 from typing import Any
 
+from openmux.providers import sniff_mime
 from openmux.server._errors import bad_request
 
 # What Whisper-style transcription and audio-reading chat models take between them.
@@ -57,8 +58,13 @@ def _image(part: dict[str, Any], where: str) -> None:
         raise bad_request(
             f"{field} must be an http(s) URL or a data URL (data:image/png;base64,...)", field
         )
-    if not (comma and header.lower().endswith(_BASE64_MARK) and _is_base64(data)):
+    image_bytes = _decoded(data) if comma and header.lower().endswith(_BASE64_MARK) else None
+    if image_bytes is None:
         raise bad_request(f"{field} is a data URL whose image is not base64", field)
+    # The four formats OpenAI takes. Bytes of none are no picture, or a path that passes
+    # for base64 ("///etc/hosts"), which the Ollama client would read from this machine.
+    if not sniff_mime(image_bytes, "").startswith("image/"):
+        raise bad_request(f"{field} holds no PNG, JPEG, GIF or WebP image", field)
 
 
 def _audio(part: dict[str, Any], where: str) -> None:
@@ -68,7 +74,7 @@ def _audio(part: dict[str, Any], where: str) -> None:
             f"{where}.input_audio must be an object: {{'data': BASE64, 'format': 'wav'}}",
             f"{where}.input_audio",
         )
-    if not _is_base64(audio.get("data")):
+    if _decoded(audio.get("data")) is None:
         field = f"{where}.input_audio.data"
         raise bad_request(f"{field} must be the recording in base64", field)
     audio_format = audio.get("format")
@@ -79,14 +85,14 @@ def _audio(part: dict[str, Any], where: str) -> None:
         raise bad_request(f"{field} must be one of {', '.join(sorted(AUDIO_FORMATS))}", field)
 
 
-def _is_base64(data: Any) -> bool:
+def _decoded(data: Any) -> bytes | None:
+    """The bytes of non-empty base64 text, or None."""
     if not isinstance(data, str) or not data:
-        return False
+        return None
     try:
-        base64.b64decode(data, validate=True)
+        return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
-        return False
-    return True
+        return None
 
 
 _CHECKS: dict[str, Callable[[dict[str, Any], str], None]] = {

@@ -60,6 +60,9 @@ MEDIA_MISTAKES: list[tuple[str, str, list[Any]]] = [
     ("openmux/auto", f"{IMAGE_URL}.url", [QUESTION, _image("ftp://host/cat.png")]),
     ("openmux/auto", f"{IMAGE_URL}.url", [QUESTION, _image("/etc/hosts")]),
     ("openmux/auto", f"{IMAGE_URL}.url", [QUESTION, _image("file:///etc/hosts")]),
+    # base64 of no image; the Ollama client would read the first as a path on the server
+    ("openmux/auto", f"{IMAGE_URL}.url", [QUESTION, _image("data:image/png;base64,///etc/hosts")]),
+    ("openmux/auto", f"{IMAGE_URL}.url", [QUESTION, _image("data:image/png;base64,aGVsbG8=")]),
     ("openmux/auto", IMAGE_URL, [QUESTION, _image(5)]),
     ("openmux/auto", IMAGE_URL, [QUESTION, {"type": "image_url"}]),
     ("openmux/auto", "messages[0].content[1].input_audio.data", [QUESTION, _audio("@@@")]),
