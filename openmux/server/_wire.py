@@ -151,6 +151,10 @@ def includes_usage(body: Mapping[str, Any]) -> bool:
     options = body.get("stream_options")
     if options is None:
         return False
+    if not is_streamed(body):  # as OpenAI refuses it: a sign the caller meant to stream
+        raise bad_request(
+            "'stream_options' is only allowed when 'stream' is true", "stream_options"
+        )
     if not isinstance(options, dict):
         raise bad_request(
             "'stream_options' must be an object: {\"include_usage\": true}", "stream_options"

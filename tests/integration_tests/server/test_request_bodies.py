@@ -113,3 +113,27 @@ def test_a_speech_request_without_text_is_a_400(api: OpenAI, server: FakeProvide
         )
     assert "a speech request needs a text prompt" in refused.value.message
     assert _asked(server) == 0
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}},
+}
+ONLY_WITH: list[tuple[str, dict[str, Any]]] = [
+    # (the param OpenAI names, fields it refuses without the field they belong with)
+    ("stream_options", {"stream_options": {"include_usage": True}}),
+    ("stream_options", {"stream": False, "stream_options": {"include_usage": True}}),
+]
+
+
+@pytest.mark.parametrize(("param", "fields"), ONLY_WITH)
+def test_an_option_without_the_field_it_belongs_with_is_a_400(
+    api: OpenAI, server: FakeProviderServer, param: str, fields: dict[str, Any]
+) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        api.chat.completions.create(
+            model="openmux/auto", messages=[{"role": "user", "content": "hi"}], extra_body=fields
+        )
+    assert refused.value.param == param
+    assert "only allowed when" in refused.value.message
+    assert _asked(server) == 0
