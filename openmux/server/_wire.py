@@ -33,6 +33,7 @@ from openmux.server._errors import bad_request
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 _RESPONSE_FORMATS = frozenset({"text", "json_object", "json_schema"})
 _TOOL_CHOICES = ("none", "auto", "required")
+_TOOL_FIELDS = ("tool_choice", "parallel_tool_calls")
 _SAMPLING_RANGES = {"temperature": 2, "top_p": 1}
 """Each sampling option's highest value (OpenAI's; the lowest is 0)."""
 
@@ -133,6 +134,10 @@ def call_options(body: Mapping[str, Any]) -> dict[str, Any]:
         options["stop"] = stop
     if body.get("tools"):
         options.update(_tool_options(body))
+    else:  # OpenAI refuses them alone, and so would each provider in turn
+        for name in _TOOL_FIELDS:
+            if body.get(name) is not None:
+                raise bad_request(f"'{name}' is only allowed when 'tools' holds a tool", name)
     response_format = body.get("response_format")
     if response_format is not None:
         _check_response_format(response_format)

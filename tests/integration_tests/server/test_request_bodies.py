@@ -123,6 +123,10 @@ ONLY_WITH: list[tuple[str, dict[str, Any]]] = [
     # (the param OpenAI names, fields it refuses without the field they belong with)
     ("stream_options", {"stream_options": {"include_usage": True}}),
     ("stream_options", {"stream": False, "stream_options": {"include_usage": True}}),
+    ("tool_choice", {"tool_choice": "required"}),
+    ("tool_choice", {"tool_choice": {"type": "function", "function": {"name": "get_weather"}}}),
+    ("tool_choice", {"tools": [], "tool_choice": "auto"}),
+    ("parallel_tool_calls", {"parallel_tool_calls": False}),
 ]
 
 
@@ -137,3 +141,14 @@ def test_an_option_without_the_field_it_belongs_with_is_a_400(
     assert refused.value.param == param
     assert "only allowed when" in refused.value.message
     assert _asked(server) == 0
+
+
+def test_tool_options_with_their_tools_pass(api: OpenAI) -> None:
+    answer = api.chat.completions.create(
+        model="openmux/auto",
+        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+        tools=[WEATHER_TOOL],
+        tool_choice="required",
+        parallel_tool_calls=False,
+    )
+    assert answer.choices[0].message.tool_calls
