@@ -121,7 +121,9 @@ def call_options(body: Mapping[str, Any]) -> dict[str, Any]:
     seed = body.get("seed")
     if seed is not None:
         options["seed"] = _integer(seed, "seed")
-    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    limit = body.get("max_completion_tokens")
+    if limit is None:  # left out, or sent as null by a client that sends every field
+        limit = body.get("max_tokens")
     if limit is not None:
         options["max_tokens"] = _integer(limit, "max_tokens")
         if options["max_tokens"] < 1:

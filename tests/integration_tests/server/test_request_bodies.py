@@ -152,3 +152,17 @@ def test_tool_options_with_their_tools_pass(api: OpenAI) -> None:
         parallel_tool_calls=False,
     )
     assert answer.choices[0].message.tool_calls
+
+
+def test_max_tokens_counts_when_max_completion_tokens_is_null(
+    api: OpenAI, server: FakeProviderServer
+) -> None:
+    """Clients that send every field send the one they leave unset as null."""
+    with pytest.raises(openai.BadRequestError) as refused:
+        api.chat.completions.create(
+            model="openmux/auto",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"max_completion_tokens": None, "max_tokens": 0},
+        )
+    assert refused.value.param == "max_tokens"
+    assert _asked(server) == 0
