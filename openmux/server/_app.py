@@ -162,6 +162,15 @@ class OpenMuxServer:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_request_bytes:
             raise self._too_large()
+        # Bodies are read as sent: a compressed one would fail as "not JSON" or as a
+        # broken upload, never saying why (and inflating it would escape the size limit).
+        encoding = request.headers.get("content-encoding", "").strip()
+        if encoding and encoding.lower() != "identity":
+            raise APIError(
+                415,
+                f"Content-Encoding {encoding} is not supported: send the body uncompressed",
+                code="unsupported_content_encoding",
+            )
 
     async def read_json(self, request: Request) -> dict[str, Any]:
         self._check_declared(request)

@@ -3,8 +3,11 @@ before any provider is asked, benching none."""
 
 from __future__ import annotations
 
+import gzip
+import json
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from openai import OpenAI
@@ -31,8 +34,13 @@ def _config(server: FakeProviderServer) -> dict[str, Any]:
 
 
 @pytest.fixture
-def api(server: FakeProviderServer, start_server: StartServer) -> OpenAI:
-    return OpenAI(base_url=start_server(_config(server)), api_key="unused", max_retries=0)
+def base_url(server: FakeProviderServer, start_server: StartServer) -> str:
+    return start_server(_config(server))
+
+
+@pytest.fixture
+def api(base_url: str) -> OpenAI:
+    return OpenAI(base_url=base_url, api_key="unused", max_retries=0)
 
 
 def _asked(server: FakeProviderServer) -> int:
@@ -166,3 +174,17 @@ def test_max_tokens_counts_when_max_completion_tokens_is_null(
         )
     assert refused.value.param == "max_tokens"
     assert _asked(server) == 0
+
+
+def test_a_compressed_body_is_refused_saying_so(base_url: str, server: FakeProviderServer) -> None:
+    body = json.dumps({"model": "openmux/auto", "messages": [{"role": "user", "content": "hi"}]})
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    for path in ("/chat/completions", "/audio/transcriptions"):
+        refused = httpx.post(base_url + path, content=gzip.compress(body.encode()), headers=headers)
+        assert refused.status_code == 415, refused.text
+        assert "Content-Encoding gzip" in refused.json()["error"]["message"]
+    assert _asked(server) == 0
+    plain = httpx.post(
+        base_url + "/chat/completions", content=body, headers={"content-encoding": "identity"}
+    )
+    assert plain.status_code == 200
