@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -178,10 +179,58 @@ def _add_setup_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     remover.add_argument("--store", choices=(*stores, "all"), help="only from this store")
 
 
+class _StdoutClosed(Exception):
+    """A command printed, but the shell had closed standard output (`>&-`)."""
+
+
+class _ClosedStdout(io.TextIOBase):
+    """Standard output when the shell closed it: the first write fails, so the command
+    says so rather than answering into nothing."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise _StdoutClosed
+
+
+def _hold_closed_streams() -> None:
+    """Python leaves a standard stream the shell closed (`<&-`, `>&-`, `2>&-`) as None, and
+    its descriptor free: the next file opened (a state database) would take that number,
+    and with it whatever a library writes there. /dev/null holds the place."""
+    import os
+
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        if getattr(sys, name) is not None:
+            continue
+        null = os.open(os.devnull, os.O_RDWR)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115  (lives as long as the process)
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()
+    if sys.stderr is None:
+        # Else `print(..., file=sys.stderr)` writes to stdout, into the answer or its JSON.
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a mistake or an interruption ends with one line, never a traceback."""
+    _hold_closed_streams()
     try:
-        return _run(list(sys.argv[1:] if argv is None else argv))
+        status = _run(list(sys.argv[1:] if argv is None else argv))
+        # Output still buffered fails here, where a reader gone early (`| head`) is handled,
+        # not at exit, where the interpreter prints the error and exits with 120.
+        sys.stdout.flush()
+        return status
+    except _StdoutClosed:
+        print(
+            "openmux: standard output is closed: redirect it to a file or to /dev/null",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print("\nopenmux: interrupted", file=sys.stderr)
         return 130
