@@ -12,6 +12,16 @@ from openmux import __version__
 
 _DESCRIPTION = "Ask any AI question and get an answer from free models."
 
+# Scripts tell "run it again later" (1) from "fix the command" (2), as with argparse's own 2.
+_EXIT_STATUS = """exit status:
+  0    done
+  1    not done: no provider answered, the configuration (config file, .env, variables,
+       keys) is invalid, or the answer could not be saved
+  2    the command line is wrong: an unknown option, a value out of range, a file that
+       cannot be read or written (checked before anything is asked)
+  130  interrupted (Ctrl-C)
+  141  whoever read the output stopped early (`| head`)"""
+
 
 def _add_routing_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help='pin a model: "ID" or "PROVIDER:ID"')
@@ -69,7 +79,12 @@ def _unwritable(option: str, value: str) -> str | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="openmux", description=_DESCRIPTION)
+    parser = argparse.ArgumentParser(
+        prog="openmux",
+        description=_DESCRIPTION,
+        epilog=_EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"openmux {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -256,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from openmux.cli._config import print_config_error
 
             print_config_error(exc)
-            return 2
+            return 1
         if isinstance(exc, SecretsError):
             from openmux._redact import redact
 

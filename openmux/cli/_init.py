@@ -102,7 +102,7 @@ class _Wizard:
             self.out.print(
                 "Fix the config file (see `openmux config validate`) and run init again."
             )
-            return 2
+            return 1
         found_keys = self._show_found(settings)
         self._show_providers(settings)
         status = self._ask_keys(settings, found_keys)

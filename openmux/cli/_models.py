@@ -48,7 +48,7 @@ def run_models(args: argparse.Namespace) -> int:
         settings = load_settings()
     except OpenMuxError as exc:
         print(f"openmux: {exc}", file=sys.stderr)
-        return 2
+        return 1
     catalog = catalog_for(settings.state_dir)
     unknown = [p for p in args.provider or () if p not in settings.providers]
     if unknown:

@@ -82,7 +82,7 @@ def run_playground(args: argparse.Namespace) -> int:
         session.provider_names()  # reads the configuration now: a mistake stops here
     except OpenMuxError as exc:
         print(f"openmux playground: {exc}", file=sys.stderr)
-        return 2
+        return 1
     # `kill` or a service manager stops it as Ctrl-C does, removing the files it served.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     # As a URL has it, which is how Gradio uses it: an IPv6 address in brackets.

@@ -68,7 +68,7 @@ def run_bench(args: argparse.Namespace) -> int:
         targets, missing = _targets(llm, args.task, args.models)
     except OpenMuxError as exc:
         print(f"openmux bench: {exc}", file=sys.stderr)
-        return 2
+        return 1
     for name in missing:
         print(f"openmux bench: no reachable provider serves {name!r}; skipped", file=sys.stderr)
     if not targets:
@@ -179,7 +179,7 @@ def run_vote(args: argparse.Namespace) -> int:
         return 1
     except OpenMuxError as exc:
         print(f"openmux vote: {exc}", file=sys.stderr)
-        return 2
+        return 1
     print(
         f"Voted {args.direction} {answer.provider}:{answer.model} for {answer.task}: "
         f"{quality.up} up / {quality.down} down, score shift {quality.vote_shift:+.2f} "

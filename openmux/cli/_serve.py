@@ -71,7 +71,7 @@ def run_serve(args: argparse.Namespace) -> int:
         )
     except OpenMuxError as exc:
         print(f"openmux: {exc}", file=sys.stderr)
-        return 2
+        return 1
     except KeyboardInterrupt:
         return 0
     return 0

@@ -42,6 +42,11 @@ def run_stats(args: argparse.Namespace) -> int:
     if args.plot and (problem := _unwritable("--plot", args.plot)):
         print(f"openmux: {problem}", file=sys.stderr)
         return 2
+    from openmux.config import load_settings
+
+    # The state's place comes from the settings: with a broken config file it would
+    # silently be the default place, not the one the file (or OPENMUX_STATE_DIR) names.
+    load_settings()
     try:
         data = usage(args.since)
     except ValueError as exc:

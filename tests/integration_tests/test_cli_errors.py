@@ -14,6 +14,7 @@ import pytest
 
 from openmux.testing import FakeProvider, FakeProviderServer, Fault
 from tests.helpers import default_signals, provider_toml, run_child, run_cli
+from tests.state_server import free_port
 
 MODEL = "fake-model"
 
@@ -184,3 +185,29 @@ def test_a_key_variable_that_cannot_be_a_key_is_named(
     assert_one_clear_line(result, "FAKE_API_KEY", "fix:")
     assert "KEYCANARY" not in result.stdout + result.stderr
     assert not provider.requests  # nothing sent, so nothing benched
+
+
+# Every command that reads the config file, with what it needs besides (a recording, stdin).
+_READS_THE_CONFIG = [
+    ("chat", "hi"), ("repl",), ("compare", "hi"), ("models",), ("models", "--json"),
+    ("doctor",), ("doctor", "--json"), ("config", "show"), ("config", "validate"),
+    ("init", "--yes", "--no-test"), ("stats",), ("stats", "--json"), ("bench", "--limit", "1"),
+    ("vote", "up"), ("serve", "--port", "PORT"), ("playground", "--port", "PORT"),
+    ("image", "a fox", "-o", "fox.png"), ("speak", "hi", "-o", "hi.wav"),
+    ("transcribe", "memo.wav"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", _READS_THE_CONFIG, ids=" ".join)
+def test_a_malformed_config_file_is_exit_1_in_every_command(
+    clean_environment: Path, args: tuple[str, ...]
+) -> None:
+    from openmux.testing._media import wav
+
+    (clean_environment / "memo.wav").write_bytes(wav(1.0))
+    (clean_environment / "openmux.toml").write_text("[router\n", encoding="utf-8")
+    port = str(free_port())  # should the file be taken after all, nothing else is disturbed
+    result = run_cli(*(port if arg == "PORT" else arg for arg in args), stdin="hi\n", timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr  # 2 is a command-line mistake
+    assert_one_clear_line(result, "openmux.toml", "line 1" if "show" in args else "")
+    assert not (clean_environment / "fox.png").exists()

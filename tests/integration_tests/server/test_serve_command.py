@@ -35,7 +35,7 @@ PROVIDERS = FAKE_PROVIDERS
 def test_refuses_a_public_address_without_server_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENMUX_SERVER_KEYS", raising=False)
     result = run_cli("serve", "--host", "0.0.0.0", "--port", str(free_port()), timeout=60)
-    assert result.returncode == 2
+    assert result.returncode == 1  # the configuration lacks the keys; 2 is a usage error
     assert "refusing to listen on 0.0.0.0" in result.stderr
     assert "OPENMUX_SERVER_KEYS" in result.stderr
     assert "Traceback" not in result.stderr
@@ -64,7 +64,7 @@ def test_bind_rule() -> None:
 def test_short_server_keys_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENMUX_SERVER_KEYS", "short")
     result = run_cli("serve", "--port", str(free_port()), timeout=60)
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "shorter than 16 characters" in result.stderr
     assert "short" not in result.stderr.replace("shorter", "")
 
@@ -73,7 +73,7 @@ def test_server_keys_no_client_could_send_are_refused(monkeypatch: pytest.Monkey
     # An HTTP header carries ASCII: a client can never present an accented key.
     monkeypatch.setenv("OPENMUX_SERVER_KEYS", "a-long-enough-key-1,clé-très-longue-CANARY")
     result = run_cli("serve", "--port", str(free_port()), timeout=60)
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "OPENMUX_SERVER_KEYS" in result.stderr and "ASCII" in result.stderr
     assert "CANARY" not in result.stderr and "Traceback" not in result.stderr
 
