@@ -56,12 +56,41 @@ def _fail(exc: Exception) -> int:
     return 2
 
 
-def _saved(media: Any, output: str | None, stem: str, args: argparse.Namespace) -> int:
+def _in_its_format(media: Any, target: Path) -> Path:
+    """`target`, unless its suffix names another format than the media's (Cloudflare draws
+    JPEGs and MeloTTS speaks MP3, whatever the name asked for): then the same name with the
+    media's suffix, numbered rather than overwriting a file nobody named."""
+    from openmux.providers import MIME_SUFFIXES
+
+    promises = {suffix: mime for mime, suffix in MIME_SUFFIXES.items()} | {".jpeg": "image/jpeg"}
+    named = promises.get(target.suffix.lower())
+    if named in (None, media.mime_type) or media.mime_type not in MIME_SUFFIXES:
+        return target
+    path = target.with_suffix(media.suffix)
+    number = 0
+    while path.exists():
+        number += 1
+        path = target.with_name(f"{target.stem}-{number}{media.suffix}")
+    return path
+
+
+def _saved(
+    media: Any, output: str | None, stem: str, args: argparse.Namespace, *, exact: bool = False
+) -> int:
+    """Save `media` (to `output` as given when `exact`) and say where, and in which format."""
+    target = Path(output).expanduser() if output else Path(f"{stem}{media.suffix}")
+    path = target if exact else _in_its_format(media, target)
     try:
-        path = media.save(output or f"{stem}{media.suffix}")
+        media.save(path)
     except OSError as exc:
-        print(f"openmux: could not write {exc.filename or output}: {exc.strerror}", file=sys.stderr)
+        print(f"openmux: could not write {exc.filename or path}: {exc.strerror}", file=sys.stderr)
         return 1
+    if path != target:
+        print(
+            f"openmux: the {stem} came as {media.suffix[1:].upper()}, not "
+            f"{target.suffix[1:].upper()}: saved as {path}",
+            file=sys.stderr,
+        )
     if args.json:
         info = _summary(media.metadata, path=str(path), mime_type=media.mime_type)
         print(json.dumps({**info, "bytes": len(media.data)}))
@@ -94,9 +123,10 @@ def run_speak(args: argparse.Namespace) -> int:
         print(f"openmux: {problem}", file=sys.stderr)
         return 2
     audio_format = args.audio_format
+    suffix = Path(args.output).suffix.lower() if args.output else ""
+    formats = {".mp3": "mp3", ".wav": "wav"}
     if audio_format is None and args.output:
-        suffix = Path(args.output).suffix.lower()
-        audio_format = {".mp3": "mp3", ".wav": "wav"}.get(suffix)
+        audio_format = formats.get(suffix)
         if suffix and audio_format is None:
             print(
                 f"openmux: -o {args.output}: speech is written as .wav or .mp3 "
@@ -110,7 +140,8 @@ def run_speak(args: argparse.Namespace) -> int:
         )
     except (OpenMuxError, ValueError) as exc:
         return _fail(exc)
-    return _saved(sound, args.output, "speech", args)
+    # `--format` with a suffix of another format: the user wants this very name.
+    return _saved(sound, args.output, "speech", args, exact=bool(suffix) and suffix not in formats)
 
 
 def run_transcribe(args: argparse.Namespace) -> int:
