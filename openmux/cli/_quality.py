@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from openmux.cli import _unwritable
 from openmux.errors import OpenMuxError
 
 if TYPE_CHECKING:
@@ -63,6 +64,9 @@ def run_bench(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.plot and (problem := _unwritable("--plot", args.plot)):
+        print(f"openmux bench: {problem}", file=sys.stderr)
+        return 2
     try:
         llm = ChatOpenMux(temperature=0, max_tokens=_MAX_TOKENS[args.task])
         targets, missing = _targets(llm, args.task, args.models)
@@ -102,12 +106,16 @@ def run_bench(args: argparse.Namespace) -> int:
     if not args.json:
         print(file=sys.stderr)
     quality_store(llm.settings.state_dir).add_bench(rows)
-    if args.plot:
-        write_plot(Path(args.plot), rows, f"openmux bench: {args.task}, {rows[0].date}")
     if args.json:
         print(json.dumps(rows_as_json(rows), indent=2))
     else:
         _print_rows(rows)
+    if args.plot:
+        try:
+            write_plot(Path(args.plot), rows, f"openmux bench: {args.task}, {rows[0].date}")
+        except OSError as exc:
+            print(f"openmux bench: could not write {args.plot}: {exc.strerror}", file=sys.stderr)
+            return 1
     return 0
 
 

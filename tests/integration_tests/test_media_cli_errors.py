@@ -80,3 +80,12 @@ def test_transcribe_refuses_a_text_file(provider: FakeProvider, clean_environmen
     (clean_environment / "notes.wav").write_text("Meeting notes: ship on Friday.\n")
     _refused(run_cli("transcribe", "notes.wav", timeout=120), "notes.wav", "not a recording")
     assert provider.requests == []
+
+
+def test_bench_names_a_plot_file_it_cannot_write_before_asking(
+    provider: FakeProvider, clean_environment: Path
+) -> None:
+    (clean_environment / "chart.svg").mkdir()
+    for target in ("missing/bench.svg", "chart.svg"):
+        _refused(run_cli("bench", "--limit", "1", "--plot", target, timeout=120), target)
+    assert provider.requests == []  # every question on every model, then lost to a traceback
