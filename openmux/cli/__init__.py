@@ -68,6 +68,7 @@ def positive_number(value: str) -> float:
 def _unwritable(option: str, value: str) -> str | None:
     """Why the file an option names cannot be written, found before any work is done
     (so no provider is asked for an answer that would then be lost)."""
+    import os
     from pathlib import Path
 
     path = Path(value).expanduser()
@@ -75,6 +76,10 @@ def _unwritable(option: str, value: str) -> str | None:
         return f"{option} {value} is a directory: name a file in it"
     if not path.parent.is_dir():
         return f"{option} {value}: there is no directory {str(path.parent)!r}; create it first"
+    if not os.access(path.parent, os.W_OK):
+        return f"{option} {value}: the directory {str(path.parent)!r} is not writable"
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"{option} {value}: the file is not writable"
     return None
 
 

@@ -74,6 +74,21 @@ def _in_its_format(media: Any, target: Path) -> Path:
     return path
 
 
+def _kept_elsewhere(media: Any, stem: str) -> str | None:
+    """A temporary file holding the media the asked-for place refused (a full disk, a
+    place that only looked writable): it was made, and paid for in quota."""
+    import os
+    import tempfile
+
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"openmux-{stem}-", suffix=media.suffix)
+        with os.fdopen(fd, "wb") as file:
+            file.write(media.data)
+    except OSError:
+        return None
+    return name
+
+
 def _saved(
     media: Any, output: str | None, stem: str, args: argparse.Namespace, *, exact: bool = False
 ) -> int:
@@ -83,7 +98,9 @@ def _saved(
     try:
         media.save(path)
     except OSError as exc:
-        print(f"openmux: could not write {exc.filename or path}: {exc.strerror}", file=sys.stderr)
+        problem = f"openmux: could not write {path}: {exc.strerror}"
+        kept = _kept_elsewhere(media, stem)
+        print(f"{problem}; saved it as {kept}" if kept else problem, file=sys.stderr)
         return 1
     if path != target:
         print(

@@ -3,6 +3,7 @@ stderr, a non-zero exit, no traceback, and no provider asked for the user's own 
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -89,3 +90,37 @@ def test_bench_names_a_plot_file_it_cannot_write_before_asking(
     for target in ("missing/bench.svg", "chart.svg"):
         _refused(run_cli("bench", "--limit", "1", "--plot", target, timeout=120), target)
     assert provider.requests == []  # every question on every model, then lost to a traceback
+
+
+def _locked_folder(clean_environment: Path) -> Path:
+    folder = clean_environment / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    if os.access(folder, os.W_OK):  # root writes anywhere its mode says no, but not here
+        folder = Path("/proc/self")
+    return folder
+
+
+def test_a_folder_that_cannot_be_written_is_refused_before_asking(
+    provider: FakeProvider, clean_environment: Path
+) -> None:
+    locked = _locked_folder(clean_environment)
+    for args in (
+        ("image", "a red fox", "-o", f"{locked}/fox.png"),
+        ("speak", "hello", "-o", f"{locked}/hello.wav"),
+        ("stats", "--plot", f"{locked}/usage.svg"),
+    ):
+        _refused(run_cli(*args, timeout=120), args[-1], "not writable")
+    assert provider.requests == []
+
+
+def test_an_image_that_cannot_be_saved_where_asked_is_kept_elsewhere(
+    provider: FakeProvider, clean_environment: Path, tmp_path: Path
+) -> None:
+    # /proc looks writable, so only the write itself finds out (as with a full disk).
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    result = run_cli("image", "a red fox", "-o", "/proc/fox.png", env=env, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [kept] = tmp_path.glob("openmux-image-*.png")
+    assert kept.read_bytes()[:4] == b"\x89PNG"
+    assert str(kept) in result.stderr and "/proc/fox.png" in result.stderr
