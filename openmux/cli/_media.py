@@ -15,11 +15,15 @@ from openmux.errors import OpenMuxError
 def add_media_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     image = commands.add_parser("image", help="generate an image from a prompt")
     image.add_argument("prompt", nargs="+", help="what to draw")
-    image.add_argument("-o", "--output", help="file to write (default: image.png or .jpg)")
+    image.add_argument(
+        "-o", "--output", help="file to write, - for stdout (default: image.png or .jpg)"
+    )
     image.add_argument("--size", help="WIDTHxHEIGHT, where the model takes a size")
     speak = commands.add_parser("speak", help="turn text into speech")
     speak.add_argument("text", nargs="+", help="what to say")
-    speak.add_argument("-o", "--output", help="file to write (default: speech.wav or .mp3)")
+    speak.add_argument(
+        "-o", "--output", help="file to write, - for stdout (default: speech.wav or .mp3)"
+    )
     speak.add_argument("--voice", help="the model's voice name")
     speak.add_argument(
         "--format", dest="audio_format", choices=["wav", "mp3"], help="default: from -o's suffix"
@@ -74,6 +78,17 @@ def _in_its_format(media: Any, target: Path) -> Path:
     return path
 
 
+def _output_problem(args: argparse.Namespace) -> str | None:
+    """Why `-o` cannot take the media, found before any provider is asked."""
+    if args.output != "-":
+        return _unwritable("-o", args.output) if args.output else None
+    if args.json:
+        return "-o - writes the bytes to stdout, where --json prints too: give one of them"
+    if sys.stdout.isatty():
+        return "-o - writes the bytes to stdout, a terminal here: redirect it (> FILE, | PROGRAM)"
+    return None
+
+
 def _kept_elsewhere(media: Any, stem: str) -> str | None:
     """A temporary file holding the media the asked-for place refused (a full disk, a
     place that only looked writable): it was made, and paid for in quota."""
@@ -92,28 +107,34 @@ def _kept_elsewhere(media: Any, stem: str) -> str | None:
 def _saved(
     media: Any, output: str | None, stem: str, args: argparse.Namespace, *, exact: bool = False
 ) -> int:
-    """Save `media` (to `output` as given when `exact`) and say where, and in which format."""
-    target = Path(output).expanduser() if output else Path(f"{stem}{media.suffix}")
-    path = target if exact else _in_its_format(media, target)
-    try:
-        media.save(path)
-    except OSError as exc:
-        problem = f"openmux: could not write {path}: {exc.strerror}"
-        kept = _kept_elsewhere(media, stem)
-        print(f"{problem}; saved it as {kept}" if kept else problem, file=sys.stderr)
-        return 1
-    if path != target:
-        print(
-            f"openmux: the {stem} came as {media.suffix[1:].upper()}, not "
-            f"{target.suffix[1:].upper()}: saved as {path}",
-            file=sys.stderr,
-        )
+    """Save `media` (to `output` as given when `exact`; "-" is stdout) and say where."""
+    if output == "-":
+        sys.stdout.buffer.write(media.data)
+        sys.stdout.flush()
+        where = "stdout"
+    else:
+        target = Path(output).expanduser() if output else Path(f"{stem}{media.suffix}")
+        path = target if exact else _in_its_format(media, target)
+        try:
+            media.save(path)
+        except OSError as exc:
+            problem = f"openmux: could not write {path}: {exc.strerror}"
+            kept = _kept_elsewhere(media, stem)
+            print(f"{problem}; saved it as {kept}" if kept else problem, file=sys.stderr)
+            return 1
+        if path != target:
+            print(
+                f"openmux: the {stem} came as {media.suffix[1:].upper()}, not "
+                f"{target.suffix[1:].upper()}: saved as {path}",
+                file=sys.stderr,
+            )
+        where = str(path)
     if args.json:
-        info = _summary(media.metadata, path=str(path), mime_type=media.mime_type)
+        info = _summary(media.metadata, path=where, mime_type=media.mime_type)
         print(json.dumps({**info, "bytes": len(media.data)}))
     else:
         print(
-            f"{path} ({media.mime_type}, {len(media.data)} bytes) from "
+            f"{where} ({media.mime_type}, {len(media.data)} bytes) from "
             f"{media.metadata.get('provider')}:{media.metadata.get('model')}",
             file=sys.stderr,
         )
@@ -123,7 +144,7 @@ def _saved(
 def run_image(args: argparse.Namespace) -> int:
     from openmux.media import generate_image
 
-    if args.output and (problem := _unwritable("-o", args.output)):
+    if problem := _output_problem(args):
         print(f"openmux: {problem}", file=sys.stderr)
         return 2
     try:
@@ -136,7 +157,7 @@ def run_image(args: argparse.Namespace) -> int:
 def run_speak(args: argparse.Namespace) -> int:
     from openmux.media import speak
 
-    if args.output and (problem := _unwritable("-o", args.output)):
+    if problem := _output_problem(args):
         print(f"openmux: {problem}", file=sys.stderr)
         return 2
     audio_format = args.audio_format

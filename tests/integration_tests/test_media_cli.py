@@ -54,3 +54,14 @@ def test_mp3_speech_asked_for_as_wav_is_saved_as_mp3(
     # --format is how a name of another format is asked for: kept as given.
     assert main(["speak", "hello there", "-o", "memo.ogg", "--format", "wav"]) == 0
     assert (cloudflare / "memo.ogg").is_file() and not (cloudflare / "memo.mp3").exists()
+
+
+def test_dash_writes_the_media_to_stdout(
+    cloudflare: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    assert main(["image", "a red fox", "-o", "-"]) == 0
+    out, err = capsysbinary.readouterr()
+    assert out[:3] == b"\xff\xd8\xff" and b"image/jpeg" in err
+    assert not (cloudflare / "-").exists()
+    assert main(["speak", "hello", "-o", "-", "--json"]) == 2  # both would be on stdout
+    assert b"--json" in capsysbinary.readouterr().err
