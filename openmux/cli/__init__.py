@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -68,7 +69,6 @@ def positive_number(value: str) -> float:
 def _unwritable(option: str, value: str) -> str | None:
     """Why the file an option names cannot be written, found before any work is done
     (so no provider is asked for an answer that would then be lost)."""
-    import os
     from pathlib import Path
 
     path = Path(value).expanduser()
@@ -218,8 +218,6 @@ def _hold_closed_streams() -> None:
     """Python leaves a standard stream the shell closed (`<&-`, `>&-`, `2>&-`) as None, and
     its descriptor free: the next file opened (a state database) would take that number,
     and with it whatever a library writes there. /dev/null holds the place."""
-    import os
-
     for fd, name in enumerate(("stdin", "stdout", "stderr")):
         if getattr(sys, name) is not None:
             continue
@@ -257,8 +255,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # The reader stopped early (`openmux models | head`): nothing left to say. Output
         # still buffered must not fail again at exit.
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except (UnicodeEncodeError, UnicodeDecodeError) as exc:
