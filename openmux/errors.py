@@ -33,6 +33,8 @@ The hierarchy::
     │                                JSON did not fit the schema, even after one repair
     ├── UnknownRun                   (openmux.quality; also a LookupError) a vote named
     │                                a run this machine has no answer for
+    ├── RecordingTooLarge            (openmux.media; also a ValueError) a recording larger
+    │                                than any transcription model that would be asked takes
     └── APIError                     (openmux.server) an answer in OpenAI's error shape:
                                      status, type, code, message
 """

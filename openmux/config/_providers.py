@@ -60,6 +60,8 @@ class MediaModel:
     source: str = ""
     voice: str = ""
     """The voice a speech model uses when none is asked for (its wire's default if empty)."""
+    max_bytes: int | None = None
+    """The largest recording a transcription model takes, in bytes (None: no known limit)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,13 @@ _GROQ_STT = "https://console.groq.com/docs/speech-to-text (checked 2026-12-04)"
 _GROQ_TTS = "https://console.groq.com/docs/text-to-speech (checked 2026-12-04)"
 _HF_TASKS = "https://huggingface.co/docs/inference-providers/pricing (checked 2026-12-04)"
 _CF_MODELS = "https://developers.cloudflare.com/workers-ai/platform/pricing/ (checked 2026-12-04)"
+# OpenAI's and Groq's free tier take a file of at most 25 MB; OpenAI's 413 names 26214400.
+_WHISPER_UPLOAD = 25 * 1024 * 1024
+# Cloudflare's API takes a request body of at most 100 MB on the free plan
+# (developers.cloudflare.com/support/troubleshooting/http-status-codes/4xx-client-error/error-413/);
+# a recording sent as base64 in JSON grows by a third on the way.
+_CF_UPLOAD = 100 * 1000 * 1000
+_CF_BASE64_UPLOAD = _CF_UPLOAD // 4 * 3 - 1000
 
 # Order matters: with no `[router] providers`, this is the tie-break order
 # (OpenRouter first, the bundled local model last).
@@ -141,9 +150,19 @@ BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
             # OpenAI's multipart /audio/transcriptions; free plan, rate-limited
             # (console.groq.com/docs/speech-to-text and /docs/rate-limits; checked 2026-12-04).
             MediaModel(
-                "whisper-large-v3-turbo", "transcription", "openai-transcription", _GROQ_STT
+                "whisper-large-v3-turbo",
+                "transcription",
+                "openai-transcription",
+                _GROQ_STT,
+                max_bytes=_WHISPER_UPLOAD,
             ),
-            MediaModel("whisper-large-v3", "transcription", "openai-transcription", _GROQ_STT),
+            MediaModel(
+                "whisper-large-v3",
+                "transcription",
+                "openai-transcription",
+                _GROQ_STT,
+                max_bytes=_WHISPER_UPLOAD,
+            ),
             # OpenAI's /audio/speech answering WAV bytes; free plan, rate-limited
             # (https://console.groq.com/docs/text-to-speech; checked 2026-12-04).
             MediaModel(
@@ -238,10 +257,17 @@ BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
                 "transcription",
                 "cloudflare-transcription",
                 _CF_MODELS,
+                max_bytes=_CF_BASE64_UPLOAD,
             ),
             # The audio's raw bytes -> {"result": {"text": ...}}
             # (https://developers.cloudflare.com/workers-ai/models/whisper/; checked 2026-12-04).
-            MediaModel("@cf/openai/whisper", "transcription", "cloudflare-whisper", _CF_MODELS),
+            MediaModel(
+                "@cf/openai/whisper",
+                "transcription",
+                "cloudflare-whisper",
+                _CF_MODELS,
+                max_bytes=_CF_UPLOAD,
+            ),
             # {"prompt", "lang"} -> {"result": {"audio": base64 MP3}}
             # (https://developers.cloudflare.com/workers-ai/models/melotts/; checked 2026-12-04).
             MediaModel("@cf/myshell-ai/melotts", "speech", "cloudflare-melotts", _CF_MODELS),

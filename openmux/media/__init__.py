@@ -18,6 +18,7 @@ they raise `UnsupportedTask` saying what to set or pull.
 """
 
 from openmux.media._functions import (
+    RecordingTooLarge,
     agenerate_image,
     aspeak,
     atranscribe,
@@ -29,6 +30,7 @@ from openmux.media._results import Media, Transcript, media_blocks, media_of
 
 __all__ = [
     "Media",
+    "RecordingTooLarge",
     "Transcript",
     "agenerate_image",
     "aspeak",

@@ -5,19 +5,25 @@ benching, quotas and the free rule), answered as bytes or text with the metadata
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 
+from openmux.errors import OpenMuxError
 from openmux.media._results import Media, Transcript, first_media
-from openmux.providers import audio_seconds, parse_size, sniff_mime
+from openmux.providers import audio_seconds, megabytes, parse_size, sniff_mime
 
 if TYPE_CHECKING:
     from openmux.chat_models import ChatOpenMux
 
 #: The keyword arguments of the functions that choose the model rather than the media.
 ROUTING = ("model", "provider")
+
+
+class RecordingTooLarge(OpenMuxError, ValueError):
+    """A recording larger than any transcription model that would be asked takes."""
 
 
 def _llm(llm: ChatOpenMux | None, options: dict[str, Any]) -> ChatOpenMux:
@@ -53,8 +59,13 @@ def speech_request(
 
 
 def transcription_request(
-    audio: str | Path | bytes, mime_type: str | None, language: str | None
+    audio: str | Path | bytes,
+    mime_type: str | None,
+    language: str | None,
+    largest: Callable[[], int | None] = lambda: None,
 ) -> tuple[list[HumanMessage], dict[str, Any]]:
+    """The request for `audio`; `largest` says the bytes of the largest recording the
+    models that would be asked take (None: no known limit)."""
     name = "the recording"
     if isinstance(audio, (str, Path)):
         path = Path(audio).expanduser()
@@ -62,11 +73,14 @@ def transcription_request(
         if not path.is_file():
             raise ValueError(f"no audio file at {str(path)!r}: give the path of a recording")
         try:
+            # Sized before it is read: a file no model takes is never held, let alone encoded.
+            _check_size(path.stat().st_size, name, largest)
             data = path.read_bytes()
         except OSError as exc:
             raise ValueError(f"cannot read the recording {str(path)!r}: {exc.strerror}") from exc
     else:
         data = bytes(audio)
+        _check_size(len(data), name, largest)
     if not data:
         raise ValueError("the recording is empty: give an audio file (wav, mp3, ...)")
     instead = _not_audio(data)
@@ -80,6 +94,24 @@ def transcription_request(
     if language:
         call["language"] = language
     return [HumanMessage(content=[block])], call
+
+
+def _check_size(size: int, name: str, largest: Callable[[], int | None]) -> None:
+    limit = largest() if size else None
+    if limit is not None and size > limit:
+        size_mb, limit_mb = megabytes(size, limit)
+        raise RecordingTooLarge(
+            f"{name} is {size_mb}; the transcription models here take at most {limit_mb}: "
+            "split it or compress it (to mp3, say) and send each part"
+        )
+
+
+def _transcription_limit(chat: ChatOpenMux, routing: dict[str, Any]) -> Callable[[], int | None]:
+    from openmux.routing import transcription_limit
+
+    model = routing.get("model") or chat.model
+    provider = routing.get("provider") or chat.provider
+    return lambda: transcription_limit(chat.settings, model, provider)
 
 
 def _not_audio(data: bytes) -> str | None:
@@ -179,9 +211,11 @@ def transcribe(
     **options: Any,
 ) -> Transcript:
     """The text spoken in a recording (a path or the file's bytes)."""
-    messages, call = transcription_request(audio, mime_type, language)
     routing = _routing(options)
-    return _transcript(_llm(llm, options).invoke(messages, **call, **routing))
+    chat = _llm(llm, options)
+    largest = _transcription_limit(chat, routing)
+    messages, call = transcription_request(audio, mime_type, language, largest)
+    return _transcript(chat.invoke(messages, **call, **routing))
 
 
 async def atranscribe(
@@ -192,6 +226,8 @@ async def atranscribe(
     llm: ChatOpenMux | None = None,
     **options: Any,
 ) -> Transcript:
-    messages, call = transcription_request(audio, mime_type, language)
     routing = _routing(options)
-    return _transcript(await _llm(llm, options).ainvoke(messages, **call, **routing))
+    chat = _llm(llm, options)
+    largest = _transcription_limit(chat, routing)
+    messages, call = transcription_request(audio, mime_type, language, largest)
+    return _transcript(await chat.ainvoke(messages, **call, **routing))

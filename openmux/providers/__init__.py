@@ -24,6 +24,12 @@ from openmux.providers._first_token import (
 from openmux.providers._http import watching_headers, watching_rate_limits
 from openmux.providers._loop_lag import lagging as loop_lagging
 from openmux.providers._media_formats import MIME_SUFFIXES, audio_seconds, rgb_png, sniff_mime
+from openmux.providers._media_limits import (
+    largest_recording,
+    megabytes,
+    recording_size,
+    too_large_for,
+)
 from openmux.providers._media_wires import MEDIA_WIRES, media_missing, parse_size
 from openmux.providers._network import NetworkProbe
 from openmux.providers._quirks import adapt_openai_body, adapt_request, chosen_tool
@@ -48,15 +54,19 @@ __all__ = [
     "audio_seconds",
     "chosen_tool",
     "failure_from_exception",
+    "largest_recording",
     "list_models",
     "local_cause",
     "loop_lagging",
     "media_missing",
+    "megabytes",
     "parse_size",
+    "recording_size",
     "restart_clocks",
     "retry_after_seconds",
     "rgb_png",
     "sniff_mime",
+    "too_large_for",
     "watching_headers",
     "watching_rate_limits",
     "watching_sends",

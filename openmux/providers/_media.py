@@ -24,6 +24,7 @@ from openmux.errors import ConfigError, InvalidRequest
 from openmux.providers import _http
 from openmux.providers._failures import ProviderFailure, failure_from_status
 from openmux.providers._media_formats import audio_seconds, sniff_mime
+from openmux.providers._media_limits import recording_of
 from openmux.providers._media_wires import (
     MEDIA_WIRES,
     HttpCall,
@@ -227,14 +228,13 @@ def _turn_parts(turn: BaseMessage) -> tuple[str, bytes, str]:
 
 def _audio_block(block: dict[str, Any]) -> tuple[bytes, str]:
     kind = block.get("type")
+    if kind not in ("input_audio", "audio"):
+        return b"", ""
+    data = _recording(recording_of(block))
     if kind == "input_audio":  # OpenAI: {"input_audio": {"data", "format"}}
-        inner = block.get("input_audio") or {}
-        data = _recording(inner.get("data"))
-        return data, sniff_mime(data, f"audio/{inner.get('format', 'wav')}")
-    if kind == "audio":  # standard ("base64") and v0 ("source_type": "base64", "data")
-        data = _recording(block.get("base64") or block.get("data"))
-        return data, str(block.get("mime_type") or sniff_mime(data, "audio/wav"))
-    return b"", ""
+        declared = (block.get("input_audio") or {}).get("format", "wav")
+        return data, sniff_mime(data, f"audio/{declared}")
+    return data, str(block.get("mime_type") or sniff_mime(data, "audio/wav"))
 
 
 def _recording(encoded: Any) -> bytes:

@@ -35,7 +35,7 @@ from openmux.routing._graph import (
     plan,
     stream_answer,
 )
-from openmux.routing._output_candidates import configured_embedding_model
+from openmux.routing._output_candidates import configured_embedding_model, transcription_limit
 from openmux.routing._pins import split_model_name
 from openmux.routing._rank import score_task
 from openmux.routing._react import react
@@ -73,4 +73,5 @@ __all__ = [
     "stream_answer",
     "stream_fanout_answer",
     "text_tokens",
+    "transcription_limit",
 ]

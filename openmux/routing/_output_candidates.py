@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from openmux.config import ModelEntry
-from openmux.providers import media_missing
+from openmux.providers import largest_recording, media_missing
 from openmux.routing._pins import request_pins
 from openmux.routing._plan import rule_matches
 from openmux.routing._request import Candidate, RouteRequest
@@ -120,6 +120,18 @@ def embedding_candidates(
             request.record(candidate, "not_free", error="paid model; free_only is on")
         request.hints.append("set free_only = false (or OPENMUX_FREE_ONLY=0) to allow paid models")
     return candidates
+
+
+def transcription_limit(settings: Settings, model: str | None, provider: str | None) -> int | None:
+    """The bytes of the largest recording a transcription request pinned so would find a
+    model to take, or None when one of its models names no limit (or none serves: the
+    router then says why). Offline settings only narrow these candidates: never larger."""
+    request = RouteRequest(messages=[], output="transcription", model=model, provider=provider)
+    candidates = embedding_candidates(request, settings, {})
+    limits = [largest_recording(c.provider, c.model.id) for c in candidates]
+    if not limits or None in limits:
+        return None
+    return max(limit for limit in limits if limit is not None)
 
 
 def _listed_models(

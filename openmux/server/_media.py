@@ -56,8 +56,12 @@ def _size(value: Any) -> str | None:
 async def _answer(
     server: OpenMuxServer, started: float, call: Any, param: str | None = None
 ) -> Any:
+    from openmux.media import RecordingTooLarge
+
     try:
         result = await call
+    except RecordingTooLarge as exc:
+        raise APIError(413, str(exc), param=param) from exc
     except OpenMuxError as exc:
         raise server.failure(exc, started) from exc
     except ValueError as exc:  # the media functions' checks of their input

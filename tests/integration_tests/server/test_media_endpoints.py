@@ -16,6 +16,7 @@ from openai import OpenAI
 from PIL import Image
 
 from openmux.testing import FakeProviderServer, Fault
+from openmux.testing._media import wav
 from tests.integration_tests.server.conftest import FAKE_PROVIDERS, StartServer, fake_config
 
 PROVIDERS = FAKE_PROVIDERS
@@ -251,3 +252,26 @@ def test_a_chat_completion_that_makes_media_carries_it(media_url: str, stream: b
         assert audio is not None
         with wave.open(io.BytesIO(base64.b64decode(audio.data))) as sound:
             assert sound.getnframes() > 0
+
+
+def test_a_recording_no_model_takes_is_a_413_before_any_provider(
+    server: FakeProviderServer, start_server: StartServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GROQ_API_KEY", "gsk-test")
+    config = {
+        "router": {"providers": ["groq"]},
+        "providers": {"groq": {"base_url": server.providers["alpha"].base_url}},
+    }
+    url = start_server(config, max_request_bytes=40 * 1024 * 1024)
+    recording = wav(1.0) + bytes(25 * 1024 * 1024)
+    response = httpx.post(
+        f"{url}/audio/transcriptions",
+        data={"model": "openmux/auto"},
+        files={"file": ("talk.wav", recording, "audio/wav")},
+        timeout=60,
+    )
+    assert response.status_code == 413, response.text
+    error = response.json()["error"]
+    assert error["param"] == "file"
+    assert "26.25 MB" in error["message"] and "26.21 MB" in error["message"], error
+    assert [e for e in _asked(server) if e == "transcription"] == []
