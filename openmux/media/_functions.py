@@ -89,7 +89,9 @@ def transcription_request(
             f"{name} is not a recording ({instead}): give an audio file (wav, mp3, ...)"
         )
     mime = mime_type or sniff_mime(data, "audio/wav")
-    block = {"type": "audio", "base64": base64.b64encode(data).decode("ascii"), "mime_type": mime}
+    encoded = base64.b64encode(data)
+    del data  # a file read here is not held beside both forms of its base64
+    block = {"type": "audio", "base64": encoded.decode("ascii"), "mime_type": mime}
     call: dict[str, Any] = {"task": "audio"}
     if language:
         call["language"] = language

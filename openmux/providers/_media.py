@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
+import re
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
@@ -237,8 +239,16 @@ def _audio_block(block: dict[str, Any]) -> tuple[bytes, str]:
     return data, str(block.get("mime_type") or sniff_mime(data, "audio/wav"))
 
 
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+
 def _recording(encoded: Any) -> bytes:
     try:
+        if isinstance(encoded, str):
+            # Checked and decoded as the text it is: b64decode would first copy it to bytes.
+            if not _BASE64.fullmatch(encoded):
+                raise ValueError("not base64")
+            return binascii.a2b_base64(encoded)
         return base64.b64decode(encoded or "", validate=True)
     except (TypeError, ValueError) as exc:
         raise ValueError("the recording in the audio content block is not base64") from exc

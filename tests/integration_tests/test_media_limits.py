@@ -5,6 +5,7 @@ model can take is refused before it is read whole, in one line naming both sizes
 from __future__ import annotations
 
 import json
+import socket
 import struct
 import tracemalloc
 from pathlib import Path
@@ -122,3 +123,29 @@ def test_the_chat_path_names_the_limit_when_no_model_takes_the_recording(
     with pytest.raises(NoProviderAvailable, match=r"26\.21 MB"):
         ChatOpenMux(config=_config(server, "groq")).invoke([turn], task="audio")
     assert [r for r in groq.requests if r.endpoint == "transcription"] == []
+
+
+def test_a_recording_is_held_in_memory_no_more_than_it_must_be(tmp_path: Path) -> None:
+    # A bound socket that never listens: the upload is built, then refused at connect.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/v1"
+        table = {"protocol": "openai", "base_url": url, "free": True}
+        config = {
+            "router": {"providers": ["nobody"]},
+            "providers": {"nobody": {**table, "transcription_models": ["whisper-1"]}},
+        }
+        with pytest.raises(NoProviderAvailable):  # every module the call path loads, loaded
+            transcribe(wav(0.5), config=config, max_attempts=1)
+        recording = large_wav(tmp_path / "memo.wav", 30_000_000)
+        tracemalloc.start()
+        try:
+            with pytest.raises(NoProviderAvailable, match="connection"):
+                transcribe(recording, config=config, max_attempts=1)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    # The file is not held beside both forms of its base64, nor the base64 text copied to
+    # bytes to be decoded: each cost it as much again (3.7 times the file; now 3, when the
+    # standard library's encoder holds the file and twice its base64 for a moment).
+    assert peak / 30_000_000 < 3.2, peak
