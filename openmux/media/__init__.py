@@ -18,6 +18,7 @@ they raise `UnsupportedTask` saying what to set or pull.
 """
 
 from openmux.media._functions import (
+    SPEECH_MAX_CHARS,
     RecordingTooLarge,
     agenerate_image,
     aspeak,
@@ -29,6 +30,7 @@ from openmux.media._functions import (
 from openmux.media._results import Media, Transcript, media_blocks, media_of
 
 __all__ = [
+    "SPEECH_MAX_CHARS",
     "Media",
     "RecordingTooLarge",
     "Transcript",

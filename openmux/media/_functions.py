@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 #: The keyword arguments of the functions that choose the model rather than the media.
 ROUTING = ("model", "provider")
+#: The longest text to speak: OpenAI's limit on /v1/audio/speech's input. A longer one
+#: would be refused by each provider in turn, each refusal a request of its quota.
+SPEECH_MAX_CHARS = 4096
 
 
 class RecordingTooLarge(OpenMuxError, ValueError):
@@ -51,11 +54,17 @@ def image_request(prompt: str, size: Any) -> tuple[list[HumanMessage], dict[str,
 def speech_request(
     text: str, voice: str | None, audio_format: str | None, language: str | None
 ) -> tuple[list[HumanMessage], dict[str, Any]]:
+    text = _checked_text(text, "the text to speak")
+    if len(text) > SPEECH_MAX_CHARS:
+        raise ValueError(
+            f"the text to speak is {len(text)} characters; the limit is {SPEECH_MAX_CHARS}: "
+            "split the text and ask for each part"
+        )
     call: dict[str, Any] = {"task": "tts"}
     for key, value in (("voice", voice), ("audio_format", audio_format), ("language", language)):
         if value:
             call[key] = value
-    return [HumanMessage(_checked_text(text, "the text to speak"))], call
+    return [HumanMessage(text)], call
 
 
 def transcription_request(

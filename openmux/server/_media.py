@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from openmux.server._app import OpenMuxServer
 
 _SPEECH_FORMATS = ("wav", "mp3")
-# OpenAI's limit on /v1/audio/speech's input.
-_SPEECH_MAX_CHARS = 4096
 
 
 def _routing(server: OpenMuxServer, body: dict[str, Any], task: str) -> dict[str, Any]:
@@ -99,14 +97,14 @@ async def images_generations(server: OpenMuxServer, request: Request) -> Respons
 
 
 async def audio_speech(server: OpenMuxServer, request: Request) -> Response:
-    from openmux.media import aspeak
+    from openmux.media import SPEECH_MAX_CHARS, aspeak
 
     started = time.perf_counter()
     body = await server.read_json(request)
     text = _text(body, "input")
-    if len(text) > _SPEECH_MAX_CHARS:
+    if len(text) > SPEECH_MAX_CHARS:  # said of the field by name, as OpenAI does
         raise bad_request(
-            f"'input' is {len(text)} characters; the limit is {_SPEECH_MAX_CHARS}: "
+            f"'input' is {len(text)} characters; the limit is {SPEECH_MAX_CHARS}: "
             "split the text and ask for each part",
             "input",
         )

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from openmux import NoProviderAvailable, transcribe
+from openmux import NoProviderAvailable, speak, transcribe
 from openmux.testing import FakeProvider, FakeProviderServer
 from openmux.testing._media import wav
 from tests.helpers import run_cli
@@ -149,3 +149,27 @@ def test_a_recording_is_held_in_memory_no_more_than_it_must_be(tmp_path: Path) -
     # bytes to be decoded: each cost it as much again (3.7 times the file; now 3, when the
     # standard library's encoder holds the file and twice its base64 for a moment).
     assert peak / 30_000_000 < 3.2, peak
+
+
+def test_text_longer_than_speech_models_take_is_refused_before_any_provider(
+    server: FakeProviderServer, clean_environment: Path
+) -> None:
+    first = server.providers["first"]
+    table = {"protocol": "openai", "base_url": first.base_url, "free": True}
+    config = {
+        "router": {"providers": ["first"]},
+        "providers": {"first": {**table, "speech_models": ["tts-1"]}},
+    }
+    long_text = "word " * 1000
+    with pytest.raises(ValueError, match="4096") as refused:
+        speak(long_text, config=config)
+    assert "5000 characters" in str(refused.value)
+    toml = '[router]\nproviders = ["first"]\n\n[providers.first]\nprotocol = "openai"\n'
+    toml += f'base_url = {json.dumps(first.base_url)}\nfree = true\nspeech_models = ["tts-1"]\n'
+    (clean_environment / "openmux.toml").write_text(toml, encoding="utf-8")
+    result = run_cli("speak", long_text, "-o", "long.wav", timeout=120)
+    assert result.returncode != 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "4096" in result.stderr, result.stderr
+    assert [r for r in first.requests if r.endpoint == "speech"] == []
