@@ -56,7 +56,8 @@ class SecretHeaders(Mapping[str, str]):
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds. Keep-alive comments are not tokens (see the reliability docs)."""
+    """Seconds. `first_token` also bounds each later wait for a stream's next piece of
+    data. Keep-alive comments are not tokens (see the reliability docs)."""
 
     connect: float = 3.0
     first_token: float = 20.0

@@ -4,7 +4,8 @@ httpx's read timeout restarts on every byte, so a provider that sends
 `: OPENROUTER PROCESSING` comments (or, outside streams, blank lines) while it
 queues the request would never time out. `FirstTokenWatch` fails the response body
 with a ReadTimeout when no real data has arrived within the request's read timeout,
-counted from when the request was sent. For the same reason a body that keeps arriving
+counted from when the request was sent, or when a stream's data then stops for as long
+while comments keep its connection open. For the same reason a body that keeps arriving
 would never end, so the watch also fails it once the request's total time is up
 (`answering_until`), or once it has brought more than `MAX_ANSWER_BYTES` (each
 client would hold it all in memory: a whole body, or one line of a stream).
@@ -184,15 +185,21 @@ def _traced(request: Any, departure: Departure) -> None:
 
 class FirstTokenWatch:
     """Fails a body whose first real data (not a keep-alive comment or blank line) is
-    later than `limit` seconds after `started`, that is still arriving when the
-    request's total time (`answering_until`) is up, or that is too large."""
+    later than `limit` seconds after `started`, whose data then stops for more than
+    `limit` seconds while only keep-alive comments arrive, that is still arriving when
+    the request's total time (`answering_until`) is up, or that is too large.
+
+    A body that goes wholly silent is ended by the read timeout each wait for more of
+    it has (the same `limit`); comments would restart that one, so the gap between two
+    pieces of data is watched here: a stream whose provider stalled behind a proxy that
+    keeps the connection open ends as surely as one whose provider went quiet."""
 
     def __init__(self, started: float, limit: float | None, timeout_error: type[Exception]) -> None:
         self.started = started
         self.limit = limit
         self.timeout_error = timeout_error
-        self.seen_data = limit is None
-        self._line = b""
+        self.last_data: float | None = None  # when the latest piece of real data came
+        self._line_begins = b""  # the first byte of the line a chunk left unfinished
         self.due = _answer_due.get()  # asked for now: the body may be read elsewhere
         self.received = 0
 
@@ -207,22 +214,28 @@ class FirstTokenWatch:
             raise ProviderFailure(
                 "bad_response", f"the answer is larger than {MAX_ANSWER_BYTES >> 20} MiB"
             )
-        if self.seen_data:
+        if self.limit is None:
             return
-        lines = (self._line + chunk).split(b"\n")
-        self._line = lines.pop()
-        for line in lines:
-            text = line.strip()
-            if text and not text.startswith(b":"):
-                self.seen_data = True
-                return
-        partial = self._line.strip()
-        if partial and not partial.startswith(b":"):
-            self.seen_data = True
+        now = time.monotonic()
+        if self._brings_data(chunk):
+            self.last_data = now
             return
-        assert self.limit is not None
-        if time.monotonic() - self.started > self.limit:
-            raise self.timeout_error(f"no data within {self.limit:g} s (keep-alive comments only)")
+        if self.last_data is None:
+            if now - self.started > self.limit:
+                raise self.timeout_error(
+                    f"no data within {self.limit:g} s (keep-alive comments only)"
+                )
+        elif now - self.last_data > self.limit:
+            raise self.timeout_error(
+                f"no data for {self.limit:g} s since the last (keep-alive comments only)"
+            )
+
+    def _brings_data(self, chunk: bytes) -> bool:
+        """Whether the chunk holds a piece of a line that is neither blank nor a comment."""
+        lines = chunk.split(b"\n")
+        lines[0] = self._line_begins + lines[0]
+        self._line_begins = lines[-1].lstrip()[:1]
+        return any(line.strip() and not line.lstrip().startswith(b":") for line in lines)
 
 
 def _read_limit(request: Any) -> float | None:

@@ -203,6 +203,19 @@ class Connection(BaseHTTPRequestHandler):
             if keepalive and deadline - time.monotonic() > 0:
                 self._chunk(keepalive)
 
+    def _stall(self, fault: Fault, keepalive: bytes) -> None:
+        """Send nothing more (or only `keepalive` bytes, about every 0.1 s, if the fault
+        says so) until the client leaves, the server stops or the fault's `seconds`
+        pass; then close the connection mid-body (see `Fault.stalls`)."""
+        self.close_connection = True
+        deadline = None if fault.seconds is None else time.monotonic() + fault.seconds
+        while deadline is None or time.monotonic() < deadline:
+            self._sleep(_KEEPALIVE_INTERVAL)
+            if self._client_closed():
+                return
+            if fault.keepalive:
+                self._chunk(keepalive)
+
     def _error(
         self,
         status: int,
@@ -281,7 +294,7 @@ class Connection(BaseHTTPRequestHandler):
             else:
                 self._json(503, _openai.loading_body(message))
             return True
-        return False  # slow_first_token, mid_stream_error: endpoint-specific
+        return False  # slow_first_token, mid_stream_error, stalls: endpoint-specific
 
     def _endless(self, interval: float, seconds: float | None) -> None:
         """A 200 whose one line never ends (see `Fault.endless`)."""

@@ -27,6 +27,7 @@ FaultKind = Literal[
     "disconnect",
     "endless",
     "closes_idle",
+    "stalls",
 ]
 
 
@@ -170,6 +171,18 @@ class Fault:
         return cls("closes_idle")
 
     @classmethod
+    def stalls(
+        cls, after_chunks: int = 1, *, keepalive: bool = False, seconds: float | None = None
+    ) -> Fault:
+        """Stream `after_chunks` content chunks, then nothing more while the connection
+        stays open: with `keepalive`, SSE `: keep-alive` comments about every 0.1 s, as
+        a proxy holding an idle stream open sends (Ollama's streams stay silent). A
+        request that is not streamed gets its 200 headers and then the same silence (or
+        blank lines). It goes on until the client leaves or the server stops, or for
+        `seconds` if given (then the connection closes mid-body)."""
+        return cls("stalls", after_chunks=after_chunks, keepalive=keepalive, seconds=seconds)
+
+    @classmethod
     def slow_first_token(cls, seconds: float = 1.0, *, keepalive: bool = False) -> Fault:
         """Wait `seconds` before the first token, then answer normally.
 
@@ -240,7 +253,7 @@ class Fault:
 
         Forms: `status:500`, `status:429:2` (Retry-After 2 s), `error_body:429`,
         `garbage`, `hang`, `disconnect`, `endless`, `endless:0.5` (64 KiB each 0.5 s),
-        `closes_idle`,
+        `closes_idle`, `stalls:1` (silent after 1 content chunk), `stalls_keepalive:1`,
         `slow:1.5`, `slow_keepalive:1.5`,
         `mid_stream_error:2`, `flaky:0.3` (HTTP 500), `flaky:0.3:502`, `loading`.
         """
@@ -261,6 +274,8 @@ class Fault:
                 return cls.closes_idle()
             if name == "endless":
                 return cls.endless(float(args[0]) if args else 0.0)
+            if name in ("stalls", "stalls_keepalive"):
+                return cls.stalls(int(args[0]) if args else 1, keepalive=name == "stalls_keepalive")
             if name in ("slow", "slow_first_token", "slow_keepalive"):
                 return cls.slow_first_token(
                     float(args[0]) if args else 1.0, keepalive=name == "slow_keepalive"

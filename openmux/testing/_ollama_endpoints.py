@@ -25,7 +25,12 @@ class OllamaEndpoints(Connection):
         reply = self._reply(request)
         slow = fault if fault is not None and fault.kind == "slow_first_token" else None
         broken = fault if fault is not None and fault.kind == "mid_stream_error" else None
+        stalled = fault if fault is not None and fault.kind == "stalls" else None
         if body.get("stream") is False:
+            if stalled is not None:
+                self._start_chunked("application/json; charset=utf-8")
+                self._stall(stalled, b"\n")
+                return
             if slow is not None:
                 self._sleep(slow.seconds or 0.0)
             if broken is not None:
@@ -39,6 +44,10 @@ class OllamaEndpoints(Connection):
             self._sleep(slow.seconds or 0.0)
         stream = _ollama.generate_stream if generate else _ollama.chat_stream
         lines = stream(reply, request.model)
+        if stalled is not None:
+            self._stream(_ollama.ndjson(line) for line in lines[: stalled.after_chunks])
+            self._stall(stalled, b"")  # its streams have no keep-alive comments
+            return
         if broken is not None:
             lines = lines[: min(broken.after_chunks, len(lines) - 1)]
             lines.append(_ollama.error_body(broken.message or "error"))

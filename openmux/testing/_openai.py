@@ -303,6 +303,7 @@ def sse(data: Mapping[str, Any] | str) -> bytes:
 
 SSE_DONE = b"data: [DONE]\n\n"
 SSE_PROCESSING = b": OPENROUTER PROCESSING\n\n"
+SSE_KEEPALIVE = b": keep-alive\n\n"
 
 
 def error_body(

@@ -25,8 +25,13 @@ class OpenAIEndpoints(Connection):
         model = request.model
         slow = fault if fault is not None and fault.kind == "slow_first_token" else None
         broken = fault if fault is not None and fault.kind == "mid_stream_error" else None
+        stalled = fault if fault is not None and fault.kind == "stalls" else None
 
         if not body.get("stream"):
+            if stalled is not None:
+                self._start_chunked("application/json")
+                self._stall(stalled, b"\n")
+                return
             payload: dict[str, Any]
             if broken is not None:
                 partial = "".join(reply.text_pieces()[: broken.after_chunks])
@@ -62,6 +67,10 @@ class OpenAIEndpoints(Connection):
                 slow.seconds or 0.0, _openai.SSE_PROCESSING if slow.keepalive else None
             )
         chunks = maker.content_chunks(reply)
+        if stalled is not None:
+            self._stream(_openai.sse(c) for c in chunks[: 1 + stalled.after_chunks])
+            self._stall(stalled, _openai.SSE_KEEPALIVE)
+            return
         if broken is not None:
             head = chunks[: 1 + broken.after_chunks]
             tail = [maker.error_chunk(broken.code, broken.message or "error")]

@@ -263,6 +263,8 @@ def test_flaky_rejects_bad_rate() -> None:
         ("slow:0.5", "slow_first_token"),
         ("slow_keepalive:0.5", "slow_first_token"),
         ("mid_stream_error:3", "mid_stream_error"),
+        ("stalls:1", "stalls"),
+        ("stalls_keepalive:2", "stalls"),
         ("flaky:0.2", "flaky"),
         ("loading", "loading"),
     ],
@@ -275,6 +277,8 @@ def test_fault_parse_details_and_errors() -> None:
     fault = Fault.parse("status:429:2")
     assert (fault.status_code, fault.retry_after) == (429, 2.0)
     assert Fault.parse("slow_keepalive:1").keepalive is True
+    stalls = Fault.parse("stalls_keepalive:2")
+    assert (stalls.after_chunks, stalls.keepalive) == (2, True)
     flaky = Fault.parse("flaky:0.5:502")
     assert flaky.fault is not None and flaky.fault.status_code == 502
     with pytest.raises(ValueError):
