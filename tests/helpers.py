@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import zlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -38,6 +39,14 @@ def provider_toml(*providers: FakeProvider) -> str:
         lines.append(f"\n[providers.{name}]")
         lines.extend(f"{key} = {json.dumps(value)}" for key, value in table.items())
     return "\n".join(lines) + "\n"
+
+
+def gzip_bomb(head: bytes, inflated_mib: int = 64) -> bytes:
+    """`head` then `inflated_mib` MiB of "x" (one line), gzipped into a few dozen KiB."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    mib = b"x" * (1 << 20)
+    body = b"".join(packer.compress(mib) for _ in range(inflated_mib))
+    return packer.compress(head) + body + packer.flush()
 
 
 def default_signals() -> None:

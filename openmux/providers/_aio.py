@@ -46,6 +46,7 @@ from openmux.providers._http1 import (
     Proxy,
     Target,
     content_of,
+    decoded_headers,
     request_head,
     target_of,
 )
@@ -320,21 +321,30 @@ def transport_class(httpx: ModuleType) -> type[Any]:
                 body: Any = request.content or None
             except httpx.RequestNotRead:
                 body = request.stream
+            # The pool decodes the body and asks for the encodings it decodes: were httpx
+            # to decode it, the size cap would count compressed bytes (a gzip bomb).
+            headers = [
+                (name, value)
+                for name, value in request.headers.multi_items()
+                if name.lower() != "accept-encoding"
+            ]
             answer = await self.pool.send(
                 request.method,
                 str(request.url),
-                request.headers.multi_items(),
+                headers,
                 body,
                 request.extensions.get("timeout") or {},
                 httpx,
-                decompress=False,  # httpx decodes the body itself, as its headers asked
             )
             extensions = {"http_version": b"HTTP/1.1"}
             if answer.reason:
                 extensions["reason_phrase"] = answer.reason
+            raw_headers = answer.raw_headers
+            if answer.decoded:
+                raw_headers = decoded_headers(raw_headers)
             return httpx.Response(
                 answer.status,
-                headers=answer.raw_headers,
+                headers=raw_headers,
                 stream=AnswerStream(answer),
                 request=request,
                 extensions=extensions,

@@ -8,7 +8,9 @@ counted from when the request was sent, or when a stream's data then stops for a
 while comments keep its connection open. For the same reason a body that keeps arriving
 would never end, so the watch also fails it once the request's total time is up
 (`answering_until`), or once it has brought more than `MAX_ANSWER_BYTES` (each
-client would hold it all in memory: a whole body, or one line of a stream).
+client would hold it all in memory: a whole body, or one line of a stream). Those bytes
+are counted inflated: the transports decode a gzip or deflate body themselves
+(`Inflater`), and ask for no other encoding.
 
 `watching_sends` tells the router when a request actually left this process: a request
 waiting for a connection of this process's own pool has not reached the provider yet,
@@ -26,6 +28,7 @@ speaks `httpx`.
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
 from functools import cache
@@ -211,9 +214,7 @@ class FirstTokenWatch:
             )
         self.received += len(chunk)
         if self.received > MAX_ANSWER_BYTES:
-            raise ProviderFailure(
-                "bad_response", f"the answer is larger than {MAX_ANSWER_BYTES >> 20} MiB"
-            )
+            raise _too_large()
         if self.limit is None:
             return
         now = time.monotonic()
@@ -238,6 +239,60 @@ class FirstTokenWatch:
         return any(line.strip() and not line.lstrip().startswith(b":") for line in lines)
 
 
+def _too_large() -> ProviderFailure:
+    return ProviderFailure(
+        "bad_response", f"the answer is larger than {MAX_ANSWER_BYTES >> 20} MiB"
+    )
+
+
+INFLATED = frozenset({"gzip", "x-gzip", "deflate"})
+"""The content encodings this client decodes itself, and so the only ones it asks for."""
+ACCEPT_ENCODING = "gzip, deflate"
+_PIECE = 1 << 16
+
+
+class Inflater:
+    """A gzip or deflate body decoded as it arrives, in pieces of at most 64 KiB, and
+    failed once it inflates past `MAX_ANSWER_BYTES`: a few KiB of compressed zeros can
+    inflate to gigabytes, so the cap has to count what the body inflates to, piece by
+    piece, not what came over the wire. Raises `zlib.error` for a body that does not
+    decode."""
+
+    def __init__(self) -> None:
+        self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib or gzip framing
+        self.inflated = 0
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            piece = self._decoder.decompress(data, _PIECE)
+            data = self._decoder.unconsumed_tail
+            self.inflated += len(piece)
+            if self.inflated > MAX_ANSWER_BYTES:
+                raise _too_large()
+            if piece:
+                yield piece
+            if not data and len(piece) < _PIECE:  # a whole piece may leave more inside
+                return
+
+    def flush(self) -> bytes:
+        """What the decoder still holds: a few KiB at most, once all was fed."""
+        return self._decoder.flush()
+
+
+def _inflater(response: Any, httpx: ModuleType) -> Inflater | None:
+    """An inflater for the response's body if it is encoded (its head then says no more
+    that it is, nor its encoded length); an encoding that was not asked for fails it."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding not in INFLATED:
+        response.close()
+        raise httpx.DecodingError(f"an answer in {encoding}, which was not asked for")
+    del response.headers["content-encoding"]
+    response.headers.pop("content-length", None)
+    return Inflater()
+
+
 def _read_limit(request: Any) -> float | None:
     timeout: Any = request.extensions.get("timeout") or {}
     limit = timeout.get("read")
@@ -249,20 +304,39 @@ def sync_transport_class(httpx: ModuleType) -> type[Any]:
     """httpx's sync transport with departures and the first-token deadline, for this httpx."""
 
     class SyncStream(httpx.SyncByteStream):  # type: ignore[name-defined]
-        def __init__(self, stream: Any, watch: FirstTokenWatch) -> None:
+        def __init__(self, stream: Any, watch: FirstTokenWatch, inflater: Inflater | None) -> None:
             self._stream = stream
             self._watch = watch
+            self._inflater = inflater
 
         def __iter__(self) -> Iterator[bytes]:
             for chunk in self._stream:
-                self._watch.check(chunk)
+                for piece in self._decoded(chunk):
+                    self._watch.check(piece)
+                    yield piece
+            if self._inflater is not None:
+                rest = self._inflater.flush()
+                if rest:
+                    self._watch.check(rest)
+                    yield rest
+
+        def _decoded(self, chunk: bytes) -> Iterator[bytes]:
+            if self._inflater is None:
                 yield chunk
+                return
+            try:
+                yield from self._inflater.feed(chunk)
+            except zlib.error as exc:
+                raise httpx.DecodingError(f"the answer does not decompress: {exc}") from None
 
         def close(self) -> None:
             self._stream.close()
 
     class FirstTokenTransport(httpx.HTTPTransport):  # type: ignore[name-defined]
         def handle_request(self, request: Any) -> Any:
+            # This transport decodes the body, so that the size cap counts it inflated
+            # (httpx would decode it after the cap, and in encodings not bounded here).
+            request.headers["Accept-Encoding"] = ACCEPT_ENCODING
             departure = Departure()
             _traced(request, departure)
             try:
@@ -283,7 +357,7 @@ def sync_transport_class(httpx: ModuleType) -> type[Any]:
                 departure.give_up()
             started = departure.written or time.monotonic()
             watch = FirstTokenWatch(started, _read_limit(request), httpx.ReadTimeout)
-            response.stream = SyncStream(response.stream, watch)
+            response.stream = SyncStream(response.stream, watch, _inflater(response, httpx))
             return response
 
     return FirstTokenTransport

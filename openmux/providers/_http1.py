@@ -21,7 +21,8 @@ from types import ModuleType
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from openmux.providers._first_token import FirstTokenWatch
+from openmux.providers._failures import ProviderFailure
+from openmux.providers._first_token import INFLATED, FirstTokenWatch, Inflater
 
 KEEPALIVE_SECONDS = 4.0
 """How long an idle connection is kept: under the 5 s after which uvicorn and Node servers
@@ -158,7 +159,8 @@ class Answer:
         self.read_timeout: float | None = None
         self._head_bytes = 0
         self.heard = False  # any byte of an answer arrived
-        self._decoder: Any = None
+        self._decoder: Inflater | None = None
+        self.decoded = False  # the body is read as it inflates (its head says it is encoded)
         self._until_close = False
         self._body: deque[bytes] = deque()
         self._buffered = 0
@@ -179,8 +181,11 @@ class Answer:
         try:
             self._parser.feed_data(data)
         except Exception as exc:  # httptools' parse errors, or an answer past its end
-            if isinstance(exc.__context__, _Undecodable):  # raised in a parser callback
-                self._fail(self._errors.DecodingError(str(exc.__context__)))
+            raised = exc.__context__  # what a parser callback raised
+            if isinstance(raised, _Undecodable):
+                self._fail(self._errors.DecodingError(str(raised)))
+            elif isinstance(raised, ProviderFailure):
+                self._fail(raised)
             else:
                 self._fail(self._errors.RemoteProtocolError(f"a malformed HTTP answer: {exc}"))
 
@@ -210,8 +215,9 @@ class Answer:
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         self._until_close = "content-length" not in headers and not chunked
         encoding = headers.get("content-encoding", "").strip().lower()
-        if self._decompress and encoding in ("gzip", "deflate", "x-gzip"):
-            self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # zlib or gzip framing
+        if self._decompress and encoding in INFLATED:
+            self._decoder = Inflater()
+            self.decoded = True
         elif self._decompress and encoding not in ("", "identity"):
             raise _Undecodable(f"an answer in {encoding}, which was not asked for")
         self.arrived.set_result(None)
@@ -219,11 +225,16 @@ class Answer:
             self.on_message_complete()
 
     def on_body(self, body: bytes) -> None:
-        if self._decoder is not None:
-            try:
-                body = self._decoder.decompress(body)
-            except zlib.error as exc:
-                raise _Undecodable(f"the answer does not decompress: {exc}") from None
+        if self._decoder is None:
+            self._keep(body)
+            return
+        try:
+            for piece in self._decoder.feed(body):
+                self._keep(piece)
+        except zlib.error as exc:
+            raise _Undecodable(f"the answer does not decompress: {exc}") from None
+
+    def _keep(self, body: bytes) -> None:
         if not body or self.complete or self._release_when_complete:
             return  # an ending stream's rest is not read
         self._body.append(body)
@@ -383,6 +394,15 @@ class Answer:
     def _end_late(self) -> None:
         if not self._released:
             self.close()
+
+
+_ENCODED = frozenset({b"content-encoding", b"content-length"})
+
+
+def decoded_headers(raw_headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """An answer's headers as they hold for its body once decoded: no encoding, and no
+    length (that was the encoded body's)."""
+    return [(name, value) for name, value in raw_headers if name.lower() not in _ENCODED]
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:

@@ -15,7 +15,7 @@ from langchain_core.messages import BaseMessage
 from openmux import ChatOpenMux, NoProviderAvailable
 from openmux.providers import _first_token
 from openmux.testing import FakeProviderServer, Fault
-from tests.helpers import provider_config
+from tests.helpers import gzip_bomb, provider_config
 
 PROVIDERS = {
     "slow": dict(models=["m-slow"], reply="word " * 400),
@@ -132,3 +132,45 @@ def test_a_stream_line_too_large_fails_over(server: FakeProviderServer) -> None:
 async def test_an_async_stream_line_too_large_fails_over(server: FakeProviderServer) -> None:
     chunks = [chunk async for chunk in _a_body_of_gigabytes(server).astream("hello")]
     _too_large_failed_over(reduce(operator.add, chunks))
+
+
+def _a_gzip_bomb(server: FakeProviderServer, streamed: bool, protocol: str) -> ChatOpenMux:
+    server.providers["slow"].fault = Fault.garbage(
+        gzip_bomb(b'data: {"choices": "' if streamed else b'{"choices": "'),
+        content_type="text/event-stream" if streamed else "application/json",
+        headers={"Content-Encoding": "gzip"},
+    )
+    config: dict[str, Any] = provider_config(
+        server.providers["slow"], server.providers["good"], protocol=protocol
+    )
+    config["timeouts"] = {"first_token": 5, "total": SAFETY}
+    config["router"]["hedge_after_ms"] = False
+    return ChatOpenMux(config=config)
+
+
+BOMBED = [("openai", False), ("openai", True), ("ollama", False)]
+BOMBED_IDS = ["invoke", "stream", "ollama invoke"]
+
+
+@pytest.mark.usefixtures("small_answers")
+@pytest.mark.parametrize(("protocol", "streamed"), BOMBED, ids=BOMBED_IDS)
+def test_a_gzip_bomb_fails_over(server: FakeProviderServer, protocol: str, streamed: bool) -> None:
+    """The cap counts the answer's bytes as inflated: a small compressed body is no
+    small answer."""
+    llm = _a_gzip_bomb(server, streamed, protocol)
+    if streamed:
+        _too_large_failed_over(reduce(operator.add, llm.stream("hello")))
+    else:
+        _too_large_failed_over(llm.invoke("hello"))
+
+
+@pytest.mark.usefixtures("small_answers")
+@pytest.mark.parametrize(("protocol", "streamed"), BOMBED[:2], ids=BOMBED_IDS[:2])
+async def test_an_async_gzip_bomb_fails_over(
+    server: FakeProviderServer, protocol: str, streamed: bool
+) -> None:
+    llm = _a_gzip_bomb(server, streamed, protocol)
+    if streamed:
+        _too_large_failed_over(reduce(operator.add, [c async for c in llm.astream("hello")]))
+    else:
+        _too_large_failed_over(await llm.ainvoke("hello"))

@@ -8,7 +8,7 @@ import pytest
 from openai import OpenAI
 
 from openmux.testing import FakeProviderServer, Fault
-from tests.helpers import provider_config
+from tests.helpers import gzip_bomb, provider_config
 from tests.integration_tests.server.conftest import (
     ALPHA_REPLY,
     BETA_REPLY,
@@ -206,6 +206,30 @@ def test_a_body_that_does_not_decompress_is_a_bad_response(
     attempts = events[-1]["openmux"]["attempts"]
     # Not a network failure (that is retried on the spot): the provider's garbage.
     assert {a["status"] for a in attempts if a["provider"] == "alpha"} == {"bad_response"}
+
+
+def test_a_gzip_bomb_fails_over(
+    start_server: StartServer, server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer's size cap counts the bytes its body inflates to."""
+    import json
+
+    from openmux.providers import _first_token
+
+    monkeypatch.setattr(_first_token, "MAX_ANSWER_BYTES", 1 << 20)
+    server.providers["alpha"].fault = Fault.garbage(
+        gzip_bomb(b'data: {"choices": "'),
+        content_type="text/event-stream",
+        headers={"Content-Encoding": "gzip"},
+    )
+    events = [
+        json.loads(line[len("data: ") :])
+        for line in _raw_stream(start_server()).splitlines()
+        if line.startswith("data: {")
+    ]
+    alpha = [a for a in events[-1]["openmux"]["attempts"] if a["provider"] == "alpha"]
+    assert alpha and {a["status"] for a in alpha} == {"bad_response"}
+    assert all("larger than 1 MiB" in a["error"] for a in alpha)
 
 
 REFUSALS = {
