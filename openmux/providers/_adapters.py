@@ -76,6 +76,18 @@ def _ollama_client_kwargs(provider: ProviderSettings, timeouts: Timeouts) -> dic
     return kwargs
 
 
+def _ollama_async_client_kwargs(loop: asyncio.AbstractEventLoop | None) -> dict[str, Any]:
+    """The async client ollama builds goes through the loop's pool, and so under its
+    deadlines and size cap (its own httpx pool has neither: a body that never ends was
+    read for ever). A sync caller's model never uses its async client."""
+    if loop is None:
+        return {}
+    import httpx
+
+    # Proxies from the environment are the pool's (see `_aio`): httpx's would bypass it.
+    return {"transport": _http.async_transport(loop, httpx), "trust_env": False}
+
+
 def _ollama_chat(
     provider: ProviderSettings,
     model: str,
@@ -88,9 +100,9 @@ def _ollama_chat(
         model=model,
         base_url=provider.base_url,
         client_kwargs=_ollama_client_kwargs(provider, timeouts),
-        # The sync side shares the pool and its first-token deadline; ollama builds its
-        # async client itself, on the loop that will use it.
+        # Both sides share the pools, their first-token deadline and size cap.
         sync_client_kwargs={"transport": _http.sync_transport()},
+        async_client_kwargs=_ollama_async_client_kwargs(loop),
         cache=False,
     )
 
@@ -174,9 +186,9 @@ def _ollama_embeddings(
         model=model,
         base_url=provider.base_url,
         client_kwargs=_ollama_client_kwargs(provider, timeouts),
-        # The sync side shares the pool and its first-token deadline; ollama builds its
-        # async client itself, on the loop that will use it.
+        # Both sides share the pools, their first-token deadline and size cap.
         sync_client_kwargs={"transport": _http.sync_transport()},
+        async_client_kwargs=_ollama_async_client_kwargs(loop),
     )
 
 

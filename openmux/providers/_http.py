@@ -226,6 +226,11 @@ def aio_pool(loop: asyncio.AbstractEventLoop) -> AioPool:
         return _scope(loop).pool
 
 
+def async_transport(loop: asyncio.AbstractEventLoop, httpx: ModuleType) -> Any:
+    """An `httpx` transport over the loop's pool, for a client built elsewhere (Ollama's)."""
+    return transport_class(httpx)(aio_pool(loop))
+
+
 def loop_cache(loop: asyncio.AbstractEventLoop, owner: object) -> dict[Any, Any]:
     """A dict of `owner`'s that lives as long as the loop does (for clients built on it)."""
     with _lock:
