@@ -342,13 +342,22 @@ class Answer:
 
     async def lines(self) -> AsyncIterator[str]:
         """The body's lines, without their line ends."""
-        rest = b""
+        # The start of an unfinished line, in pieces: joined once its end comes, not
+        # copied again with each piece (a line of megabytes comes in thousands).
+        begun: list[bytes] = []
         async for chunk in self.chunks():
-            *complete, rest = (rest + chunk).split(b"\n")
+            if b"\n" not in chunk:
+                begun.append(chunk)
+                continue
+            if begun:
+                begun.append(chunk)
+                chunk = b"".join(begun)
+            *complete, rest = chunk.split(b"\n")
+            begun = [rest] if rest else []
             for line in complete:
                 yield line.rstrip(b"\r").decode()
-        if rest:
-            yield rest.rstrip(b"\r").decode()
+        if begun:
+            yield b"".join(begun).rstrip(b"\r").decode()
 
     def release(self) -> None:
         """Give the connection back (reading the body to its end does): kept for reuse
