@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from openmux.config import ProviderSettings
 
 PROBE_TIMEOUT = 0.3
+PROBE_SECONDS = 3.0
+"""The most a listing may take, however steadily it arrives: a request waits for it."""
 CACHE_SECONDS = 30.0
 
 # How each protocol lists its models, and how to read the answer.
@@ -38,6 +40,10 @@ def list_models(provider: ProviderSettings, timeout: float = PROBE_TIMEOUT) -> l
     """The server's model ids, or None when it does not answer."""
     import httpx
 
+    from openmux.providers import _http
+    from openmux.providers._failures import ProviderFailure
+    from openmux.providers._first_token import answering_until
+
     listing = _LISTING.get(provider.protocol)
     if listing is None:
         return None
@@ -46,11 +52,15 @@ def list_models(provider: ProviderSettings, timeout: float = PROBE_TIMEOUT) -> l
     if provider.api_key is not None:
         headers["Authorization"] = f"Bearer {provider.api_key.get_secret_value()}"
     try:
-        response = httpx.get(provider.base_url + path, timeout=timeout, headers=headers)
+        # Through the shared pool, whose transport ends a body still arriving at the
+        # deadline or past the size cap (a read timeout alone restarts with every byte).
+        with answering_until(time.monotonic() + PROBE_SECONDS):
+            client = _http.sync_client(httpx)
+            response = client.get(provider.base_url + path, timeout=timeout, headers=headers)
         response.raise_for_status()
         entries: Any = response.json().get(list_key, [])
         return [str(e[id_key]) for e in entries if isinstance(e, dict) and id_key in e]
-    except (httpx.HTTPError, ValueError, AttributeError, TypeError):
+    except (httpx.HTTPError, ProviderFailure, ValueError, AttributeError, TypeError):
         return None
 
 

@@ -132,9 +132,11 @@ def _async_client(httpx: ModuleType, pool: AioPool) -> Any:
     return httpx.AsyncClient(transport=transport_class(httpx)(pool), trust_env=False)
 
 
-def sync_client() -> Any:
-    """The OpenAI-protocol pool (httpx or httpx2, as the SDK needs)."""
-    httpx = openai_httpx()
+def sync_client(httpx: ModuleType | None = None) -> Any:
+    """A client of the shared sync pool, in the OpenAI SDK's httpx module (httpx or httpx2)
+    unless another is named."""
+    if httpx is None:
+        httpx = openai_httpx()
     client = _sync_clients.get(httpx.__name__)
     if client is None:
         with _lock:

@@ -152,7 +152,9 @@ class Fault:
         return cls("disconnect", on_listing=on_listing)
 
     @classmethod
-    def endless(cls, interval: float = 0.0, *, seconds: float | None = None) -> Fault:
+    def endless(
+        cls, interval: float = 0.0, *, seconds: float | None = None, on_listing: bool = False
+    ) -> Fault:
         """Answer 200 at once with a body that never ends: one line (JSON, or for a
         streamed OpenAI request an SSE `data:` line) growing by 64 KiB every `interval`
         seconds, or as fast as the client reads it.
@@ -161,7 +163,7 @@ class Fault:
         given (then the connection closes mid-body): a provider gone wrong that sends
         gigabytes, or drips an answer for ever.
         """
-        return cls("endless", interval=interval, seconds=seconds)
+        return cls("endless", interval=interval, seconds=seconds, on_listing=on_listing)
 
     @classmethod
     def closes_idle(cls) -> Fault:

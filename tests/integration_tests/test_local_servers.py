@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -95,3 +96,17 @@ def test_a_server_started_later_is_found(
     settings = load_settings()
     probe.forget("ollama")
     assert probe.models([settings.providers["ollama"]]) == {"ollama": ["phi3:latest"]}
+
+
+@pytest.mark.parametrize("interval", [0.1, 0.0], ids=["drips", "floods"])
+def test_a_model_listing_that_never_ends_is_given_up_on(
+    servers: FakeProviderServer, interval: float
+) -> None:
+    """A server whose model list keeps arriving (a few bytes at a time, or gigabytes) is
+    one that does not answer: the probe, on the request's path, has a time of its own."""
+    servers.providers["ollama"].fault = Fault.endless(interval, seconds=30, on_listing=True)
+    llm = ChatOpenMux(providers=["ollama", "lmstudio"], strategy="ordered", classifier=_as_chat)
+    started = time.monotonic()
+    message = llm.invoke("hi")
+    assert message.response_metadata["openmux"]["provider"] == "lmstudio"
+    assert time.monotonic() - started < 10
