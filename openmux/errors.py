@@ -10,8 +10,10 @@ The hierarchy::
     ├── NoProviderAvailable          every candidate failed or none could be tried;
     │   │                            carries every attempt and a hint per provider
     │   └── InvalidRequest           none could be tried: the request itself is wrong
-    │                                (a recording that is not base64, speech without
-    │                                text), so no provider could take it
+    │       │                        (a recording that is not base64, speech without
+    │       │                        text), so no provider could take it
+    │       └── AudioFormatUnavailable  (also a ValueError) speech in an audio format
+    │                                no speech model that would be asked makes
     ├── StreamInterrupted            a provider failed after the first chunk reached
     │                                the caller; carries the partial text
     ├── ProviderFailure              (openmux.providers) one candidate's failure: the
@@ -45,6 +47,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "AudioFormatUnavailable",
     "ConfigError",
     "InvalidRequest",
     "NoProviderAvailable",
@@ -152,6 +155,11 @@ class InvalidRequest(NoProviderAvailable):
     """The caller's mistake, which no provider could take: none was asked, none is to
     blame. A NoProviderAvailable still, for callers that catch that; a server answers
     it as a bad request, never as a failure worth retrying."""
+
+
+class AudioFormatUnavailable(InvalidRequest, ValueError):
+    """Speech asked for in an audio format (mp3, wav) that no speech model that would be
+    asked makes; the message names the formats they do make."""
 
 
 class StreamInterrupted(OpenMuxError):

@@ -160,18 +160,21 @@ def run_speak(args: argparse.Namespace) -> int:
     if problem := _output_problem(args):
         print(f"openmux: {problem}", file=sys.stderr)
         return 2
-    audio_format = args.audio_format
+    audio_format: str | list[str] | None = args.audio_format
     suffix = Path(args.output).suffix.lower() if args.output else ""
     formats = {".mp3": "mp3", ".wav": "wav"}
     if audio_format is None and args.output:
-        audio_format = formats.get(suffix)
-        if suffix and audio_format is None:
+        named = formats.get(suffix)
+        if suffix and named is None:
             print(
                 f"openmux: -o {args.output}: speech is written as .wav or .mp3 "
                 "(or give --format to use this name anyway)",
                 file=sys.stderr,
             )
             return 2
+        # The suffix's format is preferred, not required: a model making the other one
+        # still answers when none making it can, and the file is named for what came.
+        audio_format = [named, *(f for f in formats.values() if f != named)] if named else None
     try:
         sound = speak(
             " ".join(args.text), voice=args.voice, audio_format=audio_format, **_routing(args)

@@ -62,6 +62,9 @@ class MediaModel:
     """The voice a speech model uses when none is asked for (its wire's default if empty)."""
     max_bytes: int | None = None
     """The largest recording a transcription model takes, in bytes (None: no known limit)."""
+    formats: tuple[str, ...] = ()
+    """The audio formats a speech model makes, where fewer than its wire's (empty: all its
+    wire's)."""
 
 
 @dataclass(frozen=True)
@@ -164,9 +167,15 @@ BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
                 max_bytes=_WHISPER_UPLOAD,
             ),
             # OpenAI's /audio/speech answering WAV bytes; free plan, rate-limited
-            # (https://console.groq.com/docs/text-to-speech; checked 2026-12-04).
+            # (https://console.groq.com/docs/text-to-speech; checked 2026-12-04). Any other
+            # response_format is a 400: "response_format must be one of [wav]".
             MediaModel(
-                "canopylabs/orpheus-v1-english", "speech", "openai-speech", _GROQ_TTS, "autumn"
+                "canopylabs/orpheus-v1-english",
+                "speech",
+                "openai-speech",
+                _GROQ_TTS,
+                "autumn",
+                formats=("wav",),
             ),
         ),
         signup_url="https://console.groq.com/keys",

@@ -5,7 +5,7 @@ benching, quotas and the free rule), answered as bytes or text with the metadata
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,13 +13,15 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from openmux.errors import OpenMuxError
 from openmux.media._results import Media, Transcript, first_media
-from openmux.providers import audio_seconds, megabytes, parse_size, sniff_mime
+from openmux.providers import asked_formats, audio_seconds, megabytes, parse_size, sniff_mime
 
 if TYPE_CHECKING:
     from openmux.chat_models import ChatOpenMux
 
 #: The keyword arguments of the functions that choose the model rather than the media.
 ROUTING = ("model", "provider")
+#: An audio format's name ("wav", "mp3"), several in order of preference, or None (any).
+AudioFormat = str | Sequence[str] | None
 #: The longest text to speak: OpenAI's limit on /v1/audio/speech's input. A longer one
 #: would be refused by each provider in turn, each refusal a request of its quota.
 SPEECH_MAX_CHARS = 4096
@@ -52,7 +54,7 @@ def image_request(prompt: str, size: Any) -> tuple[list[HumanMessage], dict[str,
 
 
 def speech_request(
-    text: str, voice: str | None, audio_format: str | None, language: str | None
+    text: str, voice: str | None, audio_format: AudioFormat, language: str | None
 ) -> tuple[list[HumanMessage], dict[str, Any]]:
     text = _checked_text(text, "the text to speak")
     if len(text) > SPEECH_MAX_CHARS:
@@ -61,7 +63,8 @@ def speech_request(
             "split the text and ask for each part"
         )
     call: dict[str, Any] = {"task": "tts"}
-    for key, value in (("voice", voice), ("audio_format", audio_format), ("language", language)):
+    formats = asked_formats(audio_format)
+    for key, value in (("voice", voice), ("audio_format", formats), ("language", language)):
         if value:
             call[key] = value
     return [HumanMessage(text)], call
@@ -187,13 +190,16 @@ def speak(
     text: str,
     *,
     voice: str | None = None,
-    audio_format: str | None = None,
+    audio_format: AudioFormat = None,
     language: str | None = None,
     llm: ChatOpenMux | None = None,
     **options: Any,
 ) -> Media:
     """`text` spoken by the best free speech model (offline: eSpeak NG). `voice` is the
-    model's voice name; `audio_format` ("wav", "mp3") where the model offers a choice."""
+    model's voice name. `audio_format` ("wav", "mp3", or several in order of preference)
+    asks only the models making it (Gemini and eSpeak make WAV, Cloudflare's MP3, an
+    OpenAI-style server either), and raises AudioFormatUnavailable, naming the formats
+    that can be made, when none here does; None takes the format the model makes."""
     messages, call = speech_request(text, voice, audio_format, language)
     routing = _routing(options)
     return _media(_llm(llm, options).invoke(messages, **call, **routing), "speech")
@@ -203,7 +209,7 @@ async def aspeak(
     text: str,
     *,
     voice: str | None = None,
-    audio_format: str | None = None,
+    audio_format: AudioFormat = None,
     language: str | None = None,
     llm: ChatOpenMux | None = None,
     **options: Any,

@@ -25,9 +25,11 @@ from openmux.providers._http import watching_headers, watching_rate_limits
 from openmux.providers._loop_lag import lagging as loop_lagging
 from openmux.providers._media_formats import MIME_SUFFIXES, audio_seconds, rgb_png, sniff_mime
 from openmux.providers._media_limits import (
+    asked_formats,
     largest_recording,
     megabytes,
     recording_size,
+    speech_formats,
     too_large_for,
 )
 from openmux.providers._media_wires import MEDIA_WIRES, media_missing, parse_size
@@ -51,6 +53,7 @@ __all__ = [
     "adapt_openai_body",
     "adapt_request",
     "answering_until",
+    "asked_formats",
     "audio_seconds",
     "chosen_tool",
     "failure_from_exception",
@@ -66,6 +69,7 @@ __all__ = [
     "retry_after_seconds",
     "rgb_png",
     "sniff_mime",
+    "speech_formats",
     "too_large_for",
     "watching_headers",
     "watching_rate_limits",

@@ -21,12 +21,17 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict
 
-from openmux.config import DEFAULT_MEDIA_WIRES, MediaKind, MediaModel
+from openmux.config import MediaKind
 from openmux.errors import ConfigError, InvalidRequest
 from openmux.providers import _http
 from openmux.providers._failures import ProviderFailure, failure_from_status
 from openmux.providers._media_formats import audio_seconds, sniff_mime
-from openmux.providers._media_limits import recording_of
+from openmux.providers._media_limits import (
+    asked_formats,
+    media_row,
+    recording_of,
+    speech_formats,
+)
 from openmux.providers._media_wires import (
     MEDIA_WIRES,
     HttpCall,
@@ -94,9 +99,16 @@ class MediaAnswers(BaseChatModel):
             audio_mime=audio_mime,
             size=parse_size(size) if size else None,
             voice=str(kwargs.get("voice") or self.voice),
-            audio_format=str(kwargs.get("audio_format") or ""),
+            audio_format=self._format(kwargs.get("audio_format")),
             language=str(kwargs.get("language") or ""),
         )
+
+    def _format(self, asked: Any) -> str:
+        """The first of the asked formats this model makes ("": none asked, its own)."""
+        if self.makes != "speech":
+            return ""
+        made = speech_formats(self.provider, self.model)
+        return next((name for name in asked_formats(asked) if name in made), "")
 
     def _message(self, ask: MediaInput, output: MediaOutput) -> AIMessage:
         units: dict[str, float] = {}
@@ -261,10 +273,7 @@ def media_chat_model(
     timeouts: Timeouts,
 ) -> MediaAnswers:
     """The adapter for `model` at `provider`: its table row's wire format, else OpenAI's."""
-    entry = next(
-        (m for m in provider.media_models if m.id == model and m.makes == kind),
-        MediaModel(model, kind, DEFAULT_MEDIA_WIRES[kind]),
-    )
+    entry = media_row(provider, model, kind)
     if entry.wire not in MEDIA_WIRES or MEDIA_WIRES[entry.wire].makes != kind:
         raise ConfigError(
             f"{provider.name}:{model} names wire format {entry.wire!r}, which makes no {kind}",

@@ -89,13 +89,16 @@ def _raise_error_in(body: Any) -> None:
 @dataclass(frozen=True)
 class Wire:
     """An HTTP format (`build` the request, `read` the reply) or an in-process `engine`;
-    `missing` names what to install when the engine is not there."""
+    `missing` names what to install when the engine is not there. A speech wire's
+    `formats` are the audio formats it can answer in (`MediaInput.audio_format` picks one
+    where there are several)."""
 
     makes: MediaKind
     build: Callable[[ProviderSettings, MediaInput], HttpCall] | None = None
     read: Callable[[Reply], MediaOutput] | None = None
     engine: Callable[[MediaInput], MediaOutput] | None = None
     missing: Callable[[], str | None] = lambda: None
+    formats: tuple[str, ...] = ()
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -388,9 +391,15 @@ def _pulled_missing(name: str) -> Callable[[], str | None]:
     return missing
 
 
+# No wire converts one audio format into another: nothing among the dependencies encodes
+# or decodes MP3. Gemini's and eSpeak's raw PCM is wrapped in a WAV header, the one
+# format made from PCM without a codec.
 MEDIA_WIRES: Mapping[str, Wire] = {
     "openai-images": Wire("image", _openai_image_call, _openai_image_read),
-    "openai-speech": Wire("speech", _openai_speech_call, _audio_read),
+    # OpenAI's response_format values whose bytes sniff_mime knows (aac and pcm it does not).
+    "openai-speech": Wire(
+        "speech", _openai_speech_call, _audio_read, formats=("wav", "mp3", "flac", "opus")
+    ),
     "openai-transcription": Wire(
         "transcription", _openai_transcription_call, _openai_transcription_read
     ),
@@ -399,12 +408,14 @@ MEDIA_WIRES: Mapping[str, Wire] = {
         "transcription", _cloudflare_transcription_call, _cloudflare_text_read
     ),
     "cloudflare-whisper": Wire("transcription", _cloudflare_whisper_call, _cloudflare_text_read),
-    "cloudflare-melotts": Wire("speech", _cloudflare_melotts_call, _cloudflare_melotts_read),
-    "cloudflare-aura": Wire("speech", _cloudflare_aura_call, _audio_read),
-    "gemini-tts": Wire("speech", _gemini_tts_call, _gemini_tts_read),
+    "cloudflare-melotts": Wire(
+        "speech", _cloudflare_melotts_call, _cloudflare_melotts_read, formats=("mp3",)
+    ),
+    "cloudflare-aura": Wire("speech", _cloudflare_aura_call, _audio_read, formats=("mp3",)),
+    "gemini-tts": Wire("speech", _gemini_tts_call, _gemini_tts_read, formats=("wav",)),
     "hf-image": Wire("image", _hf_image_call, _hf_image_read),
     "hf-transcription": Wire("transcription", _hf_transcription_call, _openai_transcription_read),
-    "espeak": Wire("speech", engine=_espeak, missing=_espeak_missing),
+    "espeak": Wire("speech", engine=_espeak, missing=_espeak_missing, formats=("wav",)),
     "local-whisper": Wire(
         "transcription",
         engine=_local_whisper,

@@ -4,7 +4,9 @@ Embedding requests use one model, chosen from the configuration alone
 (`configured_embedding_model`), so the same configuration picks the same model
 everywhere, whatever is down: vectors of two models live in two spaces. Media requests
 (image, speech, transcription) take the models declaring that output, in configuration
-order. `[router] exclude` rules a model out and `prefer` puts it first, for both.
+order (speech in a format the request names: only the models making it, see
+`in_asked_format`). `[router] exclude` rules a model out and `prefer` puts it first, for
+both.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from openmux.config import ModelEntry
-from openmux.providers import largest_recording, media_missing
+from openmux.errors import AudioFormatUnavailable
+from openmux.providers import asked_formats, largest_recording, media_missing, speech_formats
 from openmux.routing._pins import request_pins
 from openmux.routing._plan import rule_matches
 from openmux.routing._request import Candidate, RouteRequest
@@ -132,6 +135,31 @@ def transcription_limit(settings: Settings, model: str | None, provider: str | N
     if not limits or None in limits:
         return None
     return max(limit for limit in limits if limit is not None)
+
+
+def in_asked_format(request: RouteRequest, candidates: list[Candidate]) -> list[Candidate]:
+    """The speech candidates making a format the request asks for, those making the one it
+    prefers first. Each other is skipped unsent, with an attempt saying what it makes (as
+    its provider would refuse the format: a 400, and no fault to bench). When none makes
+    any, the caller is told which formats can be made, before any provider is asked."""
+    asked = asked_formats(request.call_kwargs.get("audio_format"))
+    if not asked or not candidates:
+        return candidates
+    makes = {c.key: speech_formats(c.provider, c.model.id) for c in candidates}
+    able = [c for c in candidates if set(makes[c.key]) & set(asked)]
+    if not able:
+        made = dict.fromkeys(name for formats in makes.values() for name in formats)
+        raise AudioFormatUnavailable(
+            f"no speech model here makes {' or '.join(asked)}; they make "
+            f"{', '.join(made) or 'no known format'}: ask for one of those, or for no format"
+        )
+    for candidate in candidates:
+        if candidate not in able:
+            formats = ", ".join(makes[candidate.key])
+            error = f"not sent: it makes {formats}, not {' or '.join(asked)}"
+            request.record(candidate, "http_4xx", error=error)
+    # Sorted by the preferred format each makes; stable, so provider order within one.
+    return sorted(able, key=lambda c: min(asked.index(f) for f in makes[c.key] if f in asked))
 
 
 def _listed_models(

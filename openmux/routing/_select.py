@@ -38,6 +38,7 @@ from openmux.routing._classify import raise_unsupported
 from openmux.routing._output_candidates import (
     embedding_candidates,
     embedding_listing,
+    in_asked_format,
     missing_media,
 )
 from openmux.routing._pins import request_pins
@@ -87,6 +88,8 @@ def select(router: Router, request: RouteRequest, *, listing: bool = False) -> l
         candidates = embedding_candidates(
             request, settings, local_models, configured=router.settings
         )
+        if request.output == "speech":
+            candidates = in_asked_format(request, candidates)
         if not candidates and not request.attempts and request.output in MEDIA_KINDS:
             request.hints.extend(missing_media(settings, request.output))
             raise_unsupported(request)

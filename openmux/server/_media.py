@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
-from openmux.errors import OpenMuxError
+from openmux.errors import AudioFormatUnavailable, OpenMuxError
 from openmux.providers import parse_size
 from openmux.server._chat import answer_headers
 from openmux.server._errors import APIError, bad_request
@@ -60,6 +60,8 @@ async def _answer(
         result = await call
     except RecordingTooLarge as exc:
         raise APIError(413, str(exc), param=param) from exc
+    except AudioFormatUnavailable as exc:
+        raise bad_request(str(exc), "response_format") from exc
     except OpenMuxError as exc:
         raise server.failure(exc, started) from exc
     except ValueError as exc:  # the media functions' checks of their input

@@ -52,8 +52,13 @@ def test_mp3_speech_asked_for_as_wav_is_saved_as_mp3(
     assert (cloudflare / "hello.mp3").is_file()
     assert '"path": "hello.mp3"' in out and "MP3, not WAV" in err
     # --format is how a name of another format is asked for: kept as given.
-    assert main(["speak", "hello there", "-o", "memo.ogg", "--format", "wav"]) == 0
+    assert main(["speak", "hello there", "-o", "memo.ogg", "--format", "mp3"]) == 0
     assert (cloudflare / "memo.ogg").is_file() and not (cloudflare / "memo.mp3").exists()
+    # A format no model here makes is refused, never answered in another one.
+    capsys.readouterr()
+    assert main(["speak", "hello there", "-o", "memo.wav", "--format", "wav"]) == 1
+    assert "makes wav; they make mp3" in capsys.readouterr().err
+    assert not (cloudflare / "memo.wav").exists()
 
 
 def test_dash_writes_the_media_to_stdout(

@@ -15,6 +15,7 @@ import pytest
 from openai import OpenAI
 from PIL import Image
 
+from openmux.providers import sniff_mime
 from openmux.testing import FakeProviderServer, Fault
 from openmux.testing._media import wav
 from tests.integration_tests.server.conftest import FAKE_PROVIDERS, StartServer, fake_config
@@ -138,6 +139,39 @@ def test_speech_openai_refuses_is_refused_before_any_provider_is_asked(
     # At the limit it is spoken.
     spoken = client.audio.speech.create(model="openmux/auto", input="a" * 4096, voice="alloy")
     assert spoken.content[:4] == b"RIFF"
+
+
+def test_speech_comes_in_the_response_format_asked_for(
+    server: FakeProviderServer, start_server: StartServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Gemini makes WAV alone (its PCM wrapped): an mp3 request goes to a model making mp3.
+    monkeypatch.setenv("GEMINI_API_KEY", "gem-key")
+    config = _media_config(server)
+    config["router"]["providers"] = ["gemini", "alpha"]
+    config["providers"]["gemini"] = {"base_url": server.providers["beta"].gemini_base_url}
+    client = _client(start_server(config))
+    speech = client.audio.speech.with_raw_response.create(
+        model="openmux/auto", input="Hello", voice="alloy", response_format="mp3"
+    )
+    assert speech.headers["content-type"] == "audio/mpeg"
+    assert sniff_mime(speech.content) == "audio/mpeg"
+    assert speech.headers["x-openmux-provider"] == "alpha"
+    gemini = server.providers["beta"]
+    assert [r for r in gemini.requests if r.endpoint == "speech"] == []
+    # Gemini alone: refused before it is asked, naming the format it makes.
+    with pytest.raises(openai.BadRequestError, match="wav") as refused:
+        client.audio.speech.create(
+            model="gemini:gemini-2.5-flash-preview-tts",
+            input="Hello",
+            voice="Kore",
+            response_format="mp3",
+        )
+    assert refused.value.body["param"] == "response_format"  # type: ignore[index]
+    assert [r for r in gemini.requests if r.endpoint == "speech"] == []
+    wav_answer = client.audio.speech.create(
+        model="gemini:gemini-2.5-flash-preview-tts", input="Hello", voice="Kore"
+    )
+    assert wav_answer.content[:4] == b"RIFF"
 
 
 def test_image_fields_take_openai_values_and_types(
