@@ -25,7 +25,7 @@ from openmux.config import MediaKind
 from openmux.errors import ConfigError, InvalidRequest
 from openmux.providers import _http
 from openmux.providers._failures import ProviderFailure, failure_from_status
-from openmux.providers._media_formats import audio_seconds, sniff_mime
+from openmux.providers._media_formats import AUDIO_FORMAT_MIMES, audio_seconds, sniff_mime
 from openmux.providers._media_limits import (
     asked_formats,
     media_row,
@@ -103,6 +103,17 @@ class MediaAnswers(BaseChatModel):
             language=str(kwargs.get("language") or ""),
         )
 
+    def _check_format(self, output: MediaOutput, asked: Any) -> None:
+        """Speech in a format the request did not ask for (from a server that ignores
+        response_format) is this model not making the asked one: the next model is asked,
+        and this one is not benched, as a refusal of the format would not bench it."""
+        formats = asked_formats(asked) if self.makes == "speech" else ()
+        if formats and output.mime_type not in {AUDIO_FORMAT_MIMES.get(f) for f in formats}:
+            raise ProviderFailure(
+                "http_4xx",
+                f"{' or '.join(formats)} was asked for; the answer is {output.mime_type}",
+            )
+
     def _format(self, asked: Any) -> str:
         """The first of the asked formats this model makes ("": none asked, its own)."""
         if self.makes != "speech":
@@ -110,7 +121,8 @@ class MediaAnswers(BaseChatModel):
         made = speech_formats(self.provider, self.model)
         return next((name for name in asked_formats(asked) if name in made), "")
 
-    def _message(self, ask: MediaInput, output: MediaOutput) -> AIMessage:
+    def _message(self, ask: MediaInput, output: MediaOutput, kwargs: dict[str, Any]) -> AIMessage:
+        self._check_format(output, kwargs.get("audio_format"))
         units: dict[str, float] = {}
         if output.text is not None:
             heard = audio_seconds(ask.audio)
@@ -153,7 +165,7 @@ class MediaAnswers(BaseChatModel):
             output = _read(wire, self._send(_http.sync_client(), _build(wire, self.provider, ask)))
         if output.fetch is not None:
             output = self._download(_http.sync_client(), output.fetch)
-        return ChatResult(generations=[ChatGeneration(message=self._message(ask, output))])
+        return ChatResult(generations=[ChatGeneration(message=self._message(ask, output, kwargs))])
 
     def _send(self, client: Any, call: HttpCall) -> Reply:
         response = _answered(client.post(call.url, **_body(call), timeout=self._timeout()))
@@ -175,7 +187,9 @@ class MediaAnswers(BaseChatModel):
         wire = MEDIA_WIRES[self.wire]
         if wire.engine is not None:
             output = await asyncio.to_thread(wire.engine, ask)
-            return ChatResult(generations=[ChatGeneration(message=self._message(ask, output))])
+            return ChatResult(
+                generations=[ChatGeneration(message=self._message(ask, output, kwargs))]
+            )
         client = _http.async_client(asyncio.get_running_loop())
         call = _build(wire, self.provider, ask)
         response = _answered(await client.post(call.url, **_body(call), timeout=self._timeout()))
@@ -183,7 +197,7 @@ class MediaAnswers(BaseChatModel):
         if output.fetch is not None:
             fetched = _answered(await client.get(output.fetch, timeout=self._timeout()))
             output = _downloaded(fetched.content)
-        return ChatResult(generations=[ChatGeneration(message=self._message(ask, output))])
+        return ChatResult(generations=[ChatGeneration(message=self._message(ask, output, kwargs))])
 
 
 def _answered(response: Any) -> Any:

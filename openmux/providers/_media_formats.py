@@ -34,6 +34,15 @@ MIME_SUFFIXES = {
     "audio/flac": ".flac",
 }
 
+#: The mime type of each audio format a speech request can name (OpenAI's response_format
+#: values whose bytes sniff_mime knows; its opus comes in an Ogg file).
+AUDIO_FORMAT_MIMES = {
+    "wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "flac": "audio/flac",
+    "opus": "audio/ogg",
+}
+
 # MPEG-1 Layer III bitrates (kbit/s) and sample rates by header index; MPEG-2/2.5 halve them.
 _MP3_KBPS = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 _MP3_KBPS_V2 = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)

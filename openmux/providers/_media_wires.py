@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from openmux.config import LOCAL_IMAGE_MODEL_ID, LOCAL_TRANSCRIPTION_MODEL_ID, MediaKind
 from openmux.providers._failures import ProviderFailure, failure_from_error_object
-from openmux.providers._media_formats import MIME_SUFFIXES, pcm16_to_wav, sniff_mime
+from openmux.providers._media_formats import (
+    AUDIO_FORMAT_MIMES,
+    MIME_SUFFIXES,
+    pcm16_to_wav,
+    sniff_mime,
+)
 
 if TYPE_CHECKING:
     from openmux.config import ProviderSettings
@@ -396,9 +401,8 @@ def _pulled_missing(name: str) -> Callable[[], str | None]:
 # format made from PCM without a codec.
 MEDIA_WIRES: Mapping[str, Wire] = {
     "openai-images": Wire("image", _openai_image_call, _openai_image_read),
-    # OpenAI's response_format values whose bytes sniff_mime knows (aac and pcm it does not).
     "openai-speech": Wire(
-        "speech", _openai_speech_call, _audio_read, formats=("wav", "mp3", "flac", "opus")
+        "speech", _openai_speech_call, _audio_read, formats=tuple(AUDIO_FORMAT_MIMES)
     ),
     "openai-transcription": Wire(
         "transcription", _openai_transcription_call, _openai_transcription_read

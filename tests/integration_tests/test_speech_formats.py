@@ -164,3 +164,23 @@ def test_cli_format_no_model_makes_is_one_line(
     # Named by -o's suffix alone, a format is preferred, not required.
     assert main(["speak", "hello", "-o", "hello.mp3"]) == 0
     assert (clean_environment / "hello.wav").read_bytes()[:4] == b"RIFF"
+
+
+def test_a_server_answering_another_format_than_asked_is_failed_over(
+    server: FakeProviderServer,
+) -> None:
+    from openmux.testing._media import wav
+
+    # An OpenAI-style server that ignores response_format and always answers WAV.
+    first = server.providers["first"]
+    first.fault = Fault.garbage(wav(1.0), content_type="audio/wav")
+    config = _config(server, "first", "cloudflare")
+    sound = speak(HELLO, audio_format="mp3", config=config)
+    assert sound.mime_type == "audio/mpeg" and sound.metadata["provider"] == "cloudflare"
+    refused = sound.metadata["attempts"][0]
+    assert (refused["provider"], refused["status"]) == ("first", "http_4xx")
+    assert "audio/wav" in refused["error"]
+    # Not benched for it: asked for no format (or for wav), its WAV is the answer.
+    assert speak(HELLO, config=config).metadata["provider"] == "first"
+    # A format further down the list of preference is an answer too.
+    assert speak(HELLO, audio_format=["mp3", "wav"], config=config).mime_type == "audio/wav"
