@@ -99,7 +99,9 @@ def from_openmux_error(exc: OpenMuxError, *, elapsed_s: float, total_timeout_s: 
         if elapsed_s >= total_timeout_s:
             return APIError(504, str(exc), type="timeout", code="timeout")
         kinds = {attempt["status"] for attempt in exc.attempts}
-        if kinds and kinds <= _WAIT_KINDS:
+        # Models that refused the request (or were skipped as unable to take it: a size,
+        # a format) leave the ones that can to say when: waiting is still the answer.
+        if kinds & _WAIT_KINDS and kinds <= _WAIT_KINDS | _REFUSED_KINDS:
             wait = retry_after_seconds(exc.attempts)
             return APIError(
                 429,
