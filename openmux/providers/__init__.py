@@ -32,6 +32,7 @@ from openmux.providers._media_limits import (
     speech_formats,
     too_large_for,
 )
+from openmux.providers._media_parts import MediaForm, media_forms, sends, unsendable
 from openmux.providers._media_wires import MEDIA_WIRES, media_missing, parse_size
 from openmux.providers._network import NetworkProbe
 from openmux.providers._quirks import adapt_openai_body, adapt_request, chosen_tool
@@ -43,6 +44,7 @@ __all__ = [
     "MIME_SUFFIXES",
     "FailureKind",
     "LocalDiscovery",
+    "MediaForm",
     "ModelEntry",
     "ModelPool",
     "NetworkProbe",
@@ -61,6 +63,7 @@ __all__ = [
     "list_models",
     "local_cause",
     "loop_lagging",
+    "media_forms",
     "media_missing",
     "megabytes",
     "parse_size",
@@ -68,9 +71,11 @@ __all__ = [
     "restart_clocks",
     "retry_after_seconds",
     "rgb_png",
+    "sends",
     "sniff_mime",
     "speech_formats",
     "too_large_for",
+    "unsendable",
     "watching_headers",
     "watching_rate_limits",
     "watching_sends",

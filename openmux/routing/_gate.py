@@ -1,14 +1,20 @@
 """The last gate before a candidate is sent a byte: the request's budget, a provider that
-already failed it, a context too small (or a recording too large), a key refused this
-process, free_only, a bench and the free-tier quota. Chat, embeddings and media calls
-pass it alike."""
+already failed it, a context too small (or a recording too large), media its client
+cannot send, a key refused this process, free_only, a bench and the free-tier quota.
+Chat, embeddings and media calls pass it alike."""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING
 
-from openmux.providers import ProviderFailure, recording_size, too_large_for
+from openmux.providers import (
+    ProviderFailure,
+    media_forms,
+    recording_size,
+    too_large_for,
+    unsendable,
+)
 from openmux.routing._plan import is_free_offer
 from openmux.routing._react import known_context, refused_key_hint
 from openmux.routing._request import Candidate, RouteRequest, request_exhausted
@@ -29,6 +35,11 @@ def rule_out(router: Router, candidate: Candidate, request: RouteRequest) -> Non
     context = known_context(candidate)
     if context is not None and context < request.min_context:
         raise ProviderFailure("context_length", f"{name} has too small a context")
+    if request.output == "text":
+        cannot = unsendable(provider, media_forms(request.messages))
+        if cannot is not None:  # its client would refuse it here, unsent: no bench
+            request.record(candidate, "http_4xx", error=f"not sent: {cannot}")
+            raise ProviderFailure("http_4xx", cannot)
     if request.output == "transcription":
         too_large = too_large_for(provider, candidate.model.id, recording_size(request.messages))
         if too_large is not None:  # the caller's file, no fault of the provider's: no bench

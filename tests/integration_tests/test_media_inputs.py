@@ -1,0 +1,116 @@
+"""Chat requests carrying images and recordings go only to models that can be sent them.
+
+The Ollama client takes images only inline (base64) and no audio, and converts a
+message in this process: what it cannot send fails before a byte leaves. Selection
+leaves such models out, a model pinned by name is ruled out with the reason, and no
+healthy provider is benched for what the request holds.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from langchain_core.messages import BaseMessage, HumanMessage
+
+from openmux import ChatOpenMux, NoProviderAvailable
+from openmux.testing import FakeProviderServer
+from openmux.testing._media import png, wav
+
+# gemma3:4b reads images (the catalog says so); gpt-4o-mini reads images, not audio;
+# gemini-2.5-flash reads both.
+PROVIDERS = {
+    "ollama": dict(models=["gemma3:4b"]),
+    "fake": dict(models=["gpt-4o-mini", "gemini-2.5-flash"]),
+}
+
+QUESTION = {"type": "text", "text": "What is in this picture?"}
+IMAGE_BASE64 = base64.b64encode(png(4, 4)).decode()
+RECORDING = {
+    "type": "audio",
+    "base64": base64.b64encode(wav(0.5)).decode(),
+    "mime_type": "audio/wav",
+}
+
+
+def _config(
+    server: FakeProviderServer, *names: str, fake_models: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    ollama, fake = server.providers["ollama"], server.providers["fake"]
+    tables = {
+        "ollama": {
+            "protocol": "ollama",
+            "base_url": ollama.ollama_base_url,
+            "models": ["gemma3:4b"],
+        },
+        "fake": {
+            "protocol": "openai",
+            "base_url": fake.base_url,
+            "free": True,
+            "models": list(fake_models or fake.models),
+        },
+    }
+    # ordered: Ollama is tried first whenever it is a candidate
+    return {
+        "router": {"providers": list(names), "strategy": "ordered"},
+        "providers": {name: tables[name] for name in names},
+    }
+
+
+def _chats(server: FakeProviderServer, name: str) -> list[dict[str, Any]]:
+    return [r.json for r in server.providers[name].requests if r.endpoint == "chat"]
+
+
+def _route(answer: BaseMessage) -> tuple[str, str, list[tuple[str, str]]]:
+    meta = answer.response_metadata["openmux"]
+    return meta["provider"], meta["model"], [(a["provider"], a["status"]) for a in meta["attempts"]]
+
+
+def _benched(llm: ChatOpenMux) -> list[tuple[str, str]]:
+    return [(b.provider, b.model) for b in llm.router.health.benches()]
+
+
+IMAGE_URLS = [
+    {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+    {"type": "image", "url": "https://example.com/cat.png"},
+    {"type": "image_url", "image_url": {"url": "/etc/hosts"}},
+]
+
+
+@pytest.mark.parametrize("image", IMAGE_URLS)
+def test_an_image_by_url_at_a_pinned_ollama_model_is_refused_unsent(
+    server: FakeProviderServer, image: dict[str, Any]
+) -> None:
+    llm = ChatOpenMux(config=_config(server, "ollama", "fake"))
+    with pytest.raises(NoProviderAvailable) as refused:
+        llm.invoke([HumanMessage(content=[QUESTION, image])], model="ollama:gemma3:4b")
+    [attempt] = refused.value.attempts  # one, not a round per bench
+    assert attempt["status"] == "http_4xx"
+    assert "inline" in attempt["error"] and "base64" in attempt["error"]
+    assert _chats(server, "ollama") == [] and _benched(llm) == []
+    # The same picture sent inline goes to the same model at once.
+    inline = {"type": "image", "base64": IMAGE_BASE64, "mime_type": "image/png"}
+    answer = llm.invoke([HumanMessage(content=[QUESTION, inline])], model="ollama:gemma3:4b")
+    assert _route(answer) == ("ollama", "gemma3:4b", [("ollama", "ok")])
+
+
+PDF = {
+    "type": "file",
+    "base64": base64.b64encode(b"%PDF-1.4").decode(),
+    "mime_type": "application/pdf",
+}
+
+
+@pytest.mark.parametrize(("part", "named"), [(RECORDING, "audio"), (PDF, "file")])
+def test_a_recording_or_file_at_a_pinned_ollama_model_is_refused_unsent(
+    server: FakeProviderServer, part: dict[str, Any], named: str
+) -> None:
+    llm = ChatOpenMux(config=_config(server, "ollama", "fake"))
+    listen = [HumanMessage(content=[{"type": "text", "text": "Hello there"}, part])]
+    for _ in range(2):  # the second as the first: nothing was benched
+        with pytest.raises(NoProviderAvailable) as refused:
+            llm.invoke(listen, model="ollama:gemma3:4b", task="chat")
+        [attempt] = refused.value.attempts
+        assert attempt["status"] == "http_4xx" and named in attempt["error"]
+    assert _chats(server, "ollama") == [] and _benched(llm) == []
