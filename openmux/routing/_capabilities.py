@@ -2,15 +2,20 @@
 none is left, what each excluded model lacked and what would serve the request.
 
 A request needs tools when tools are bound (with_structured_output's default method
-binds one), `response_format` when it asks for JSON mode or a JSON schema, and vision
-when it holds an image. A model the catalog marks without that capability is left out
-of automatic selection; a model pinned by name is not filtered (the caller chose it).
+binds one), `response_format` when it asks for JSON mode or a JSON schema, vision when
+it holds an image, audio input when it holds a recording; and a client that can send
+its media as given (images by URL, files: see `openmux.providers.sends`). A model the
+catalog marks without that capability, or whose protocol's client cannot send that
+media, is left out of automatic selection; a model pinned by name is not filtered (the
+caller chose it; the call gate rules out what its client cannot send).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from openmux.providers import sends
 
 if TYPE_CHECKING:
     from openmux.routing._plan import Pair
@@ -25,6 +30,9 @@ class Needs:
     tools: bool = False
     response_format: bool = False
     vision: bool = False
+    audio: bool = False
+    image_urls: bool = False
+    files: bool = False
 
 
 # capability -> what a model that has it can do
@@ -32,6 +40,9 @@ _CAN = {
     "tools": "call tools",
     "response_format": "take response_format",
     "vision": "read images",
+    "audio": "hear audio",
+    "image_urls": "be sent images given by URL",
+    "files": "be sent files",
 }
 
 # capability -> why this request needs it
@@ -39,6 +50,15 @@ _BECAUSE = {
     "tools": "tools are bound to the request",
     "response_format": "it asks for JSON mode or a JSON schema",
     "vision": "it holds an image",
+    "audio": "it holds a recording",
+    "image_urls": "an image is given by URL",
+    "files": "it holds a file or video",
+}
+
+# capability -> what the caller can do about it when no model has it
+_INSTEAD = {
+    "image_urls": "send the image inline (base64, or a data URL): more models can read it",
+    "audio": 'for the recording\'s transcript instead, pass task="audio"',
 }
 
 
@@ -48,8 +68,15 @@ def _lacks(pair: Pair, needs: Needs) -> str | None:
         return "tools"
     if needs.response_format and not pair.facts.json_mode:
         return "response_format"
-    if needs.vision and not pair.entry.vision:
+    protocol = pair.provider.protocol
+    if needs.vision and not (pair.entry.vision and sends(protocol, "image")):
         return "vision"
+    if needs.image_urls and not sends(protocol, "image URL"):
+        return "image_urls"
+    if needs.audio and not ("audio" in pair.facts.inputs and sends(protocol, "audio")):
+        return "audio"
+    if needs.files and not sends(protocol, "file"):
+        return "files"
     return None
 
 
@@ -74,7 +101,7 @@ def explain_missing(
 ) -> tuple[str, list[str]]:
     """Why nothing is left (one line naming the capability and who lacks it) and what
     would serve the request, for when every reachable model lacks a needed capability."""
-    capability = next(iter(lacking))  # the first the request needs (tools, JSON, vision)
+    capability = next(iter(lacking))  # the first the request needs (tools, JSON, media)
     because = [_BECAUSE[c] for c in lacking]
     if structured and "tools" in lacking:
         because[0] = "with_structured_output's default method, function_calling, makes a tool call"
@@ -97,6 +124,7 @@ def explain_missing(
             for p in lacking[capability]
             if p.provider.protocol in _GRAMMAR_WHEN_PINNED and p.provider.local
         )
+    hints.extend(_INSTEAD[c] for c in lacking if c in _INSTEAD)
     if structured and capability == "tools" and any(p.facts.json_mode for p in lacking["tools"]):
         hints.append('or with_structured_output(schema, method="json_schema"): no tools needed')
     return cause, hints

@@ -4,8 +4,10 @@ combiner's own call, embeddings, `openmux models`, the server).
     budget              the request's deadline and attempt budget
     offline check       no remote provider reachable -> local providers only
     capability filter   tools bound -> tool-capable; response_format -> JSON-capable;
-                        image content -> vision (`_capabilities`: what each excluded
-                        model lacks names the cause when nothing is left);
+                        image content -> vision; a recording -> audio input; media
+                        only a client that can send it as given (`_capabilities`:
+                        what each excluded model lacks names the cause when nothing
+                        is left);
                         estimated prompt tokens (chars / 4) <= context length;
                         [router] exclude; free_only (paid ones kept aside)
     rank                see `_rank` (strategy, policy, prefer); the provider of the
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import AIMessage
 
 from openmux.config import MEDIA_KINDS, ModelEntry, explain_no_candidates
+from openmux.providers import media_forms
 from openmux.quality import quality_version
 from openmux.routing._capabilities import Needs, capable_pairs, explain_missing
 from openmux.routing._classify import raise_unsupported
@@ -211,7 +214,8 @@ def select_candidates(
     plan = plan_for(settings, catalog, local_models)
 
     task = str(request.classification.task) if request.classification else "chat"
-    vision = request.has_image_input
+    forms = media_forms(request.messages)
+    vision = "image" in forms or "image URL" in forms
     need = max(estimate_tokens(request), request.min_context)
     benched = _benched(health)
     key = (
@@ -226,6 +230,9 @@ def select_candidates(
         request.needs_response_format,
         bool(request.call_kwargs.get("ls_structured_output_format")),
         quality_version(settings.state_dir),  # a vote or bench result re-ranks at once
+        "audio" in forms,
+        "image URL" in forms,
+        "file" in forms,
     )
     now = time.monotonic()
     cached = plan.cache.get(key)
@@ -255,6 +262,7 @@ def _select(
     settings = plan.settings
     (_task, needs_tools, vision, level, pinned_provider, model_id, sticky, benched) = key[:8]
     needs_json, structured = key[8:10]
+    audio, image_urls, files = key[11:14]
     hints: list[str] = []
     usable: list[ProviderPlan] = []
     for entry in plan.providers:
@@ -282,7 +290,14 @@ def _select(
             for p in ranked
         ]
     else:
-        needs = Needs(tools=needs_tools, response_format=needs_json, vision=vision)
+        needs = Needs(
+            tools=needs_tools,
+            response_format=needs_json,
+            vision=vision,
+            audio=audio,
+            image_urls=image_urls,
+            files=files,
+        )
         pairs, lacking = capable_pairs(
             [p for entry in usable for p in entry.pairs or () if not p.excluded], needs
         )

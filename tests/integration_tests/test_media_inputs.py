@@ -79,6 +79,16 @@ IMAGE_URLS = [
 
 
 @pytest.mark.parametrize("image", IMAGE_URLS)
+def test_an_image_by_url_skips_ollama_which_cannot_send_it(
+    server: FakeProviderServer, image: dict[str, Any]
+) -> None:
+    llm = ChatOpenMux(config=_config(server, "ollama", "fake"))
+    answer = llm.invoke([HumanMessage(content=[QUESTION, image])])
+    assert _route(answer) == ("fake", "gpt-4o-mini", [("fake", "ok")])
+    assert _benched(llm) == []
+
+
+@pytest.mark.parametrize("image", IMAGE_URLS)
 def test_an_image_by_url_at_a_pinned_ollama_model_is_refused_unsent(
     server: FakeProviderServer, image: dict[str, Any]
 ) -> None:
@@ -114,3 +124,44 @@ def test_a_recording_or_file_at_a_pinned_ollama_model_is_refused_unsent(
         [attempt] = refused.value.attempts
         assert attempt["status"] == "http_4xx" and named in attempt["error"]
     assert _chats(server, "ollama") == [] and _benched(llm) == []
+
+
+def test_a_recording_goes_only_to_a_model_that_hears_audio(server: FakeProviderServer) -> None:
+    listen = [HumanMessage(content=[{"type": "text", "text": "Hello there"}, RECORDING])]
+    llm = ChatOpenMux(config=_config(server, "ollama", "fake"))
+    answer = llm.invoke(listen, task="chat")
+    assert _route(answer) == ("fake", "gemini-2.5-flash", [("fake", "ok")])
+    # None that hears it: one error naming what is missing, before any provider.
+    deaf = ChatOpenMux(config=_config(server, "ollama", "fake", fake_models=("gpt-4o-mini",)))
+    with pytest.raises(NoProviderAvailable) as refused:
+        deaf.invoke(listen, task="chat")
+    assert refused.value.attempts == []
+    assert "hear audio" in str(refused.value) and "fake:gpt-4o-mini" in str(refused.value)
+    assert _chats(server, "ollama") == [] and len(_chats(server, "fake")) == 1
+    assert _benched(deaf) == []
+
+
+def test_an_earlier_image_or_a_tool_result_image_needs_a_vision_model_that_can_be_sent_it(
+    server: FakeProviderServer,
+) -> None:
+    from langchain_core.messages import AIMessage, ToolMessage
+
+    by_url = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+    earlier = [
+        HumanMessage(content=[QUESTION, by_url]),
+        AIMessage(content="A cat."),
+        HumanMessage(content="What colour is it?"),
+    ]
+    tool_result = [
+        HumanMessage(content="Take a screenshot and say what it shows"),
+        AIMessage(content="", tool_calls=[{"name": "shot", "args": {}, "id": "call_1"}]),
+        ToolMessage(content=[by_url], tool_call_id="call_1"),
+    ]
+    llm = ChatOpenMux(config=_config(server, "ollama", "fake"))
+    for conversation in (earlier, tool_result):
+        assert _route(llm.invoke(conversation))[:2] == ("fake", "gpt-4o-mini")
+    with pytest.raises(NoProviderAvailable) as refused:
+        ChatOpenMux(config=_config(server, "ollama")).invoke(earlier)
+    assert refused.value.attempts == []
+    assert "given by URL" in str(refused.value) and "inline" in str(refused.value)
+    assert _chats(server, "ollama") == []
