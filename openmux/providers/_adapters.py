@@ -94,9 +94,9 @@ def _ollama_chat(
     timeouts: Timeouts,
     loop: asyncio.AbstractEventLoop | None,
 ) -> BaseChatModel:
-    from langchain_ollama import ChatOllama
+    from openmux.providers._ollama_chat import InlineImagesOllama
 
-    return ChatOllama(
+    return InlineImagesOllama(
         model=model,
         base_url=provider.base_url,
         client_kwargs=_ollama_client_kwargs(provider, timeouts),

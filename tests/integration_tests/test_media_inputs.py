@@ -165,3 +165,33 @@ def test_an_earlier_image_or_a_tool_result_image_needs_a_vision_model_that_can_b
     assert refused.value.attempts == []
     assert "given by URL" in str(refused.value) and "inline" in str(refused.value)
     assert _chats(server, "ollama") == []
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,///etc/hosts"}},
+        {"type": "image", "base64": "///etc/hosts", "mime_type": "image/png"},
+    ],
+)
+def test_inline_image_text_that_names_a_file_here_is_never_read(
+    server: FakeProviderServer, image: dict[str, Any]
+) -> None:
+    """The ollama client reads an image string that is a path of this machine as that file;
+    "///etc/hosts" is base64 as well. What the caller wrote is what is sent."""
+    llm = ChatOpenMux(config=_config(server, "ollama"))
+    llm.invoke([HumanMessage(content=[QUESTION, image])], model="ollama:gemma3:4b")
+    [sent] = _chats(server, "ollama")
+    assert sent["messages"][-1]["images"] == ["///etc/hosts"]
+
+
+def test_inline_image_that_is_not_base64_is_the_callers_mistake(
+    server: FakeProviderServer,
+) -> None:
+    from openmux.errors import InvalidRequest
+
+    llm = ChatOpenMux(config=_config(server, "ollama"))
+    image = {"type": "image", "base64": "not an image!", "mime_type": "image/png"}
+    with pytest.raises(InvalidRequest, match="base64"):
+        llm.invoke([HumanMessage(content=[QUESTION, image])], model="ollama:gemma3:4b")
+    assert _chats(server, "ollama") == [] and _benched(llm) == []
