@@ -32,7 +32,13 @@ from openmux.providers._media_limits import (
     speech_formats,
     too_large_for,
 )
-from openmux.providers._media_parts import MediaForm, media_forms, sends, unsendable
+from openmux.providers._media_parts import (
+    MEDIA_FORMS,
+    MediaForm,
+    media_forms,
+    sends,
+    unsendable,
+)
 from openmux.providers._media_wires import MEDIA_WIRES, media_missing, parse_size
 from openmux.providers._network import NetworkProbe
 from openmux.providers._quirks import adapt_openai_body, adapt_request, chosen_tool
@@ -40,6 +46,7 @@ from openmux.providers._quirks import adapt_openai_body, adapt_request, chosen_t
 __all__ = [
     "BUILTIN_PROVIDERS",
     "DONE_MARK",
+    "MEDIA_FORMS",
     "MEDIA_WIRES",
     "MIME_SUFFIXES",
     "FailureKind",

@@ -1,12 +1,12 @@
 """The media a conversation holds, in the forms a client must send it, and which of those
 forms each protocol's client can send.
 
-Some clients convert a message's content in this process and raise on a part they
-cannot send before a byte leaves: the Ollama client takes images only inline (base64)
-and no recordings, the in-process model reads text only. Such a failure is no fault of
-the provider's, so the router asks `unsendable` first (a pinned model is ruled out with
-its reason) and selection leaves those models out (`sends`). Protocols without a row
-send every part on, for the provider to judge.
+Clients convert a message's content in this process and raise on a part they cannot
+send before a byte leaves: the Ollama client takes images only inline (base64) and no
+recordings, OpenAI's chat API recordings only inline, the in-process model text only.
+Such a failure is no fault of the provider's, so the router asks `unsendable` first (a
+pinned model is ruled out with its reason) and selection leaves those models out
+(`sends`). Protocols without a row send every part on, for the provider to judge.
 """
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ if TYPE_CHECKING:
 
     from openmux.config import ProviderSettings
 
-MediaForm = Literal["image", "image URL", "audio", "file"]
-"""An image inline (base64), an image given by URL (any but a data URL), a recording,
-a file or a video."""
+MediaForm = Literal["image", "image URL", "audio", "audio URL", "file"]
+"""An image inline (base64), an image given by URL (any but a data URL), a recording
+inline, a recording given by URL (or by a file id), a file or a video."""
 
-_FORMS: tuple[MediaForm, ...] = ("image URL", "image", "audio", "file")
+MEDIA_FORMS: tuple[MediaForm, ...] = ("image URL", "image", "audio URL", "audio", "file")
 
 # protocol -> the forms its client sends (rows only for clients that refuse the rest)
 SENDS_MEDIA: dict[str, frozenset[MediaForm]] = {
+    "openai": frozenset({"image", "image URL", "audio", "file"}),
     "ollama": frozenset({"image"}),
     "llamacpp": frozenset(),
 }
@@ -34,6 +35,7 @@ SENDS_MEDIA: dict[str, frozenset[MediaForm]] = {
 _CANNOT = {
     "image URL": "images given by URL, only inline ones (base64, or a data URL)",
     "image": "images",
+    "audio URL": "recordings given by URL, only inline ones (base64)",
     "audio": "audio content blocks",
     "file": "file or video content blocks",
 }
@@ -51,8 +53,11 @@ def _form(block: Any) -> MediaForm | None:
     if kind == "image":
         inline = bool(block.get("base64")) or block.get("source_type") == "base64"
         return "image" if inline else "image URL"
-    if kind in ("audio", "input_audio"):
+    if kind == "input_audio":
         return "audio"
+    if kind == "audio":
+        inline = bool(block.get("base64")) or block.get("source_type") == "base64"
+        return "audio" if inline else "audio URL"
     if kind in ("file", "video"):
         return "file"
     return None
@@ -76,7 +81,7 @@ def sends(protocol: str, form: MediaForm) -> bool:
 
 def unsendable(provider: ProviderSettings, forms: frozenset[MediaForm]) -> str | None:
     """Why the provider's client cannot send the conversation's media, or None."""
-    for form in _FORMS:
+    for form in MEDIA_FORMS:
         if form in forms and not sends(provider.protocol, form):
             return f"the {provider.protocol} protocol of {provider.name} sends no {_CANNOT[form]}"
     return None

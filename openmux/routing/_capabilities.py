@@ -4,7 +4,7 @@ none is left, what each excluded model lacked and what would serve the request.
 A request needs tools when tools are bound (with_structured_output's default method
 binds one), `response_format` when it asks for JSON mode or a JSON schema, vision when
 it holds an image, audio input when it holds a recording; and a client that can send
-its media as given (images by URL, files: see `openmux.providers.sends`). A model the
+its media as given (images or recordings by URL, files: `openmux.providers.sends`). A model the
 catalog marks without that capability, or whose protocol's client cannot send that
 media, is left out of automatic selection; a model pinned by name is not filtered (the
 caller chose it; the call gate rules out what its client cannot send).
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from openmux.providers import sends
+from openmux.providers import MEDIA_FORMS, MediaForm, sends
 
 if TYPE_CHECKING:
     from openmux.routing._plan import Pair
@@ -29,20 +29,24 @@ _GRAMMAR_WHEN_PINNED = frozenset({"llamacpp"})
 class Needs:
     tools: bool = False
     response_format: bool = False
-    vision: bool = False
-    audio: bool = False
-    image_urls: bool = False
-    files: bool = False
+    media: frozenset[MediaForm] = frozenset()
+    """The forms of media the conversation holds (`openmux.providers.media_forms`)."""
 
 
-# capability -> what a model that has it can do
+_IMAGES: frozenset[MediaForm] = frozenset({"image", "image URL"})
+_RECORDINGS: frozenset[MediaForm] = frozenset({"audio", "audio URL"})
+
+# capability (or a media form a client must send) -> what a model that has it can do
 _CAN = {
     "tools": "call tools",
     "response_format": "take response_format",
     "vision": "read images",
-    "audio": "hear audio",
-    "image_urls": "be sent images given by URL",
-    "files": "be sent files",
+    "hearing": "hear audio",
+    "image URL": "be sent images given by URL",
+    "image": "be sent images",
+    "audio URL": "be sent recordings given by URL",
+    "audio": "be sent recordings",
+    "file": "be sent files or videos",
 }
 
 # capability -> why this request needs it
@@ -50,15 +54,19 @@ _BECAUSE = {
     "tools": "tools are bound to the request",
     "response_format": "it asks for JSON mode or a JSON schema",
     "vision": "it holds an image",
+    "hearing": "it holds a recording",
+    "image URL": "an image is given by URL",
+    "image": "it holds an image",
+    "audio URL": "a recording is given by URL",
     "audio": "it holds a recording",
-    "image_urls": "an image is given by URL",
-    "files": "it holds a file or video",
+    "file": "it holds a file or video",
 }
 
 # capability -> what the caller can do about it when no model has it
 _INSTEAD = {
-    "image_urls": "send the image inline (base64, or a data URL): more models can read it",
-    "audio": 'for the recording\'s transcript instead, pass task="audio"',
+    "image URL": "send the image inline (base64, or a data URL): more models can read it",
+    "audio URL": "send the recording inline (base64)",
+    "hearing": 'for the recording\'s transcript instead, pass task="audio"',
 }
 
 
@@ -68,16 +76,13 @@ def _lacks(pair: Pair, needs: Needs) -> str | None:
         return "tools"
     if needs.response_format and not pair.facts.json_mode:
         return "response_format"
-    protocol = pair.provider.protocol
-    if needs.vision and not (pair.entry.vision and sends(protocol, "image")):
+    media = needs.media
+    if media & _IMAGES and not pair.entry.vision:
         return "vision"
-    if needs.image_urls and not sends(protocol, "image URL"):
-        return "image_urls"
-    if needs.audio and not ("audio" in pair.facts.inputs and sends(protocol, "audio")):
-        return "audio"
-    if needs.files and not sends(protocol, "file"):
-        return "files"
-    return None
+    if media & _RECORDINGS and "audio" not in pair.facts.inputs:
+        return "hearing"
+    protocol = pair.provider.protocol
+    return next((form for form in MEDIA_FORMS if form in media and not sends(protocol, form)), None)
 
 
 def capable_pairs(pairs: list[Pair], needs: Needs) -> tuple[list[Pair], dict[str, list[Pair]]]:

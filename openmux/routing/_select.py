@@ -230,9 +230,7 @@ def select_candidates(
         request.needs_response_format,
         bool(request.call_kwargs.get("ls_structured_output_format")),
         quality_version(settings.state_dir),  # a vote or bench result re-ranks at once
-        "audio" in forms,
-        "image URL" in forms,
-        "file" in forms,
+        forms,
     )
     now = time.monotonic()
     cached = plan.cache.get(key)
@@ -262,7 +260,7 @@ def _select(
     settings = plan.settings
     (_task, needs_tools, vision, level, pinned_provider, model_id, sticky, benched) = key[:8]
     needs_json, structured = key[8:10]
-    audio, image_urls, files = key[11:14]
+    forms = key[11]
     hints: list[str] = []
     usable: list[ProviderPlan] = []
     for entry in plan.providers:
@@ -290,14 +288,7 @@ def _select(
             for p in ranked
         ]
     else:
-        needs = Needs(
-            tools=needs_tools,
-            response_format=needs_json,
-            vision=vision,
-            audio=audio,
-            image_urls=image_urls,
-            files=files,
-        )
+        needs = Needs(tools=needs_tools, response_format=needs_json, media=forms)
         pairs, lacking = capable_pairs(
             [p for entry in usable for p in entry.pairs or () if not p.excluded], needs
         )

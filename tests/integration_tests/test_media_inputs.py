@@ -195,3 +195,19 @@ def test_inline_image_that_is_not_base64_is_the_callers_mistake(
     with pytest.raises(InvalidRequest, match="base64"):
         llm.invoke([HumanMessage(content=[QUESTION, image])], model="ollama:gemma3:4b")
     assert _chats(server, "ollama") == [] and _benched(llm) == []
+
+
+def test_a_recording_by_url_is_refused_unsent(server: FakeProviderServer) -> None:
+    """OpenAI's chat API takes recordings only inline: langchain-openai refuses one given
+    by URL in this process, which was read as the model's bad answer and benched it."""
+    by_url = {"type": "audio", "url": "https://example.com/call.wav", "mime_type": "audio/wav"}
+    listen = [HumanMessage(content=[{"type": "text", "text": "Hello there"}, by_url])]
+    llm = ChatOpenMux(config=_config(server, "fake", fake_models=("gemini-2.5-flash",)))
+    with pytest.raises(NoProviderAvailable) as refused:
+        llm.invoke(listen, task="chat")
+    assert refused.value.attempts == [] and "inline" in str(refused.value)
+    with pytest.raises(NoProviderAvailable) as pinned:
+        llm.invoke(listen, task="chat", model="fake:gemini-2.5-flash")
+    [attempt] = pinned.value.attempts
+    assert attempt["status"] == "http_4xx" and "given by URL" in attempt["error"]
+    assert _chats(server, "fake") == [] and _benched(llm) == []
