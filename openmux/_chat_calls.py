@@ -40,6 +40,7 @@ from pydantic import BaseModel
 from openmux._suggest import unknown_key_fix
 from openmux._text import refuse_lone_surrogate
 from openmux.errors import ConfigError
+from openmux.providers import MEDIA_OPTIONS
 from openmux.routing import RouteRequest
 
 try:  # the generation_info entry langchain-core's tracer reads a routed model from
@@ -91,10 +92,7 @@ _CALL_KWARGS = frozenset(
         "ls_structured_output_format",
         # what a media model takes (openmux.media): image size, speech voice and format,
         # the language spoken or to speak
-        "size",
-        "voice",
-        "audio_format",
-        "language",
+        *MEDIA_OPTIONS,
     }
 )
 _PER_CALL = frozenset({*ROUTING_KWARGS, *FANOUT_KWARGS, *_CALL_KWARGS})

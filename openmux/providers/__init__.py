@@ -39,7 +39,7 @@ from openmux.providers._media_parts import (
     sends,
     unsendable,
 )
-from openmux.providers._media_wires import MEDIA_WIRES, media_missing, parse_size
+from openmux.providers._media_wires import MEDIA_OPTIONS, MEDIA_WIRES, media_missing, parse_size
 from openmux.providers._network import NetworkProbe
 from openmux.providers._quirks import adapt_openai_body, adapt_request, chosen_tool
 
@@ -47,6 +47,7 @@ __all__ = [
     "BUILTIN_PROVIDERS",
     "DONE_MARK",
     "MEDIA_FORMS",
+    "MEDIA_OPTIONS",
     "MEDIA_WIRES",
     "MIME_SUFFIXES",
     "FailureKind",

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from openmux.config import ProviderSettings
 
 
+#: The per-call options a media model reads into its `MediaInput` (a chat model takes none).
+MEDIA_OPTIONS = frozenset({"size", "voice", "audio_format", "language"})
+
+
 @dataclass(frozen=True)
 class MediaInput:
     """What one media request asks for: a prompt or text to speak, or a recording."""

@@ -25,6 +25,7 @@ from openmux._logging import get_logger
 from openmux.errors import InvalidRequest, NoProviderAvailable, StreamInterrupted
 from openmux.privacy import scrub_for_provider
 from openmux.providers import (
+    MEDIA_OPTIONS,
     ProviderFailure,
     QuietAnswers,
     Sends,
@@ -97,7 +98,12 @@ def _chat_model(
             return endpoint.bound(body), request.messages, {}
     model = _built(router, candidate, request, lambda: model_for(router, candidate, request, aio))
     messages = scrub_for_provider(router.settings.privacy, provider, request.messages)
-    messages, call_kwargs = adapt_request(provider, messages, request.call_kwargs)
+    call_kwargs = request.call_kwargs
+    if request.output == "text":
+        # Options for a media answer (a voice, a size), given before classification said
+        # the answer is text: a chat model's client refuses them as unknown arguments.
+        call_kwargs = {k: v for k, v in call_kwargs.items() if k not in MEDIA_OPTIONS}
+    messages, call_kwargs = adapt_request(provider, messages, call_kwargs)
     return model, messages, call_kwargs
 
 

@@ -109,3 +109,22 @@ def test_a_recording_of_no_sound_is_refused_before_any_provider(
         with pytest.raises(ValueError, match="no sound"):
             transcribe(empty, config=_config(server))
     assert [r for r in server.providers["first"].requests if r.endpoint != "models"] == []
+
+
+def test_media_options_given_to_a_text_answer_are_not_sent_to_the_chat_model(
+    server: FakeProviderServer,
+) -> None:
+    # They say how to make media; classification found text, so there is none to make.
+    llm = ChatOpenMux(config=_config(server)).bind(
+        voice="alloy", audio_format=["mp3", "wav"], size="1x1", language="fr"
+    )
+    answer = llm.invoke("hi there")
+    assert answer.text and answer.response_metadata["openmux"]["task"] == "chat"
+    assert "".join(chunk.text for chunk in llm.stream("hi there")) == answer.text
+    sent = [r.json for r in server.providers["first"].requests if r.endpoint == "chat"]
+    assert len(sent) == 2
+    assert not {"voice", "audio_format", "size", "language"} & {k for b in sent for k in b}
+    # For a media answer they are the model's options still.
+    llm.invoke("Read this aloud: hi there", task="tts")
+    spoken = [r.json for r in server.providers["first"].requests if r.endpoint == "speech"]
+    assert (spoken[-1]["voice"], spoken[-1]["response_format"]) == ("alloy", "mp3")
