@@ -27,6 +27,7 @@ from langchain_core.messages import (
 from openmux import _json
 from openmux.providers import chosen_tool
 from openmux.routing import CallIndexes
+from openmux.server._chat_audio import audio_options
 from openmux.server._content import check_content
 from openmux.server._errors import bad_request
 
@@ -145,6 +146,7 @@ def call_options(body: Mapping[str, Any]) -> dict[str, Any]:
         _check_response_format(response_format)
         if response_format["type"] != "text":
             options["response_format"] = response_format
+    options.update(audio_options(body))
     return options
 
 

@@ -309,3 +309,61 @@ def test_a_recording_no_model_takes_is_a_413_before_any_provider(
     assert error["param"] == "file"
     assert "26.25 MB" in error["message"] and "26.21 MB" in error["message"], error
     assert [e for e in _asked(server) if e == "transcription"] == []
+
+
+def _spoken(server: FakeProviderServer) -> list[Any]:
+    return [r.json for p in server.providers.values() for r in p.requests if r.endpoint == "speech"]
+
+
+def test_a_chat_completion_for_speech_takes_openai_audio_options(
+    media_url: str, server: FakeProviderServer
+) -> None:
+    client = _client(media_url)
+    answer = client.chat.completions.create(
+        model="openmux/tts",
+        messages=[{"role": "user", "content": "Hello there"}],
+        modalities=["text", "audio"],
+        audio={"voice": "nova", "format": "mp3"},
+    )
+    audio = answer.choices[0].message.audio
+    assert audio is not None and sniff_mime(base64.b64decode(audio.data)) == "audio/mpeg"
+    assert (_spoken(server)[-1]["voice"], _spoken(server)[-1]["response_format"]) == (
+        "nova",
+        "mp3",
+    )
+
+
+def test_chat_audio_options_openai_refuses_are_refused_before_any_provider(
+    media_url: str, server: FakeProviderServer
+) -> None:
+    messages = [{"role": "user", "content": "Hello there"}]
+    for fields, param in (
+        ({"audio": "mp3"}, "audio"),
+        ({"audio": {"voice": "alloy", "format": "ogg"}}, "audio.format"),
+        ({"audio": {"voice": "alloy"}}, "audio.format"),
+        ({"audio": {"voice": 5, "format": "mp3"}}, "audio.voice"),
+        ({"audio": {"format": "mp3"}}, "audio.voice"),
+        ({"modalities": ["text", "audio"]}, "audio"),
+        ({"modalities": "audio"}, "modalities"),
+        ({"modalities": ["text", "video"]}, "modalities"),
+        ({"modalities": [{"type": "audio"}]}, "modalities"),
+    ):
+        refused = httpx.post(
+            f"{media_url}/chat/completions",
+            json={"model": "openmux/tts", "messages": messages, **fields},
+            timeout=30,
+        )
+        assert refused.status_code == 400, (fields, refused.text)
+        error = refused.json()["error"]
+        assert error["param"] == param, (fields, error)
+        assert "\n" not in error["message"]
+    # A format OpenAI has and no model here makes: refused naming those they make.
+    with pytest.raises(openai.BadRequestError, match="mp3") as refused_format:
+        _client(media_url).chat.completions.create(
+            model="openmux/tts",
+            messages=[{"role": "user", "content": "Hello there"}],
+            modalities=["text", "audio"],
+            audio={"voice": "alloy", "format": "pcm16"},
+        )
+    assert "pcm16" in str(refused_format.value)
+    assert _asked(server) == []
