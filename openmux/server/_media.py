@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
     from openmux.server._app import OpenMuxServer
 
-_SPEECH_FORMATS = ("wav", "mp3")
-
 
 def _routing(server: OpenMuxServer, body: dict[str, Any], task: str) -> dict[str, Any]:
     options = server.route_options(body)
@@ -110,9 +108,13 @@ async def audio_speech(server: OpenMuxServer, request: Request) -> Response:
             "split the text and ask for each part",
             "input",
         )
+    # Any format a speech model here makes; one none makes is refused naming those they do.
     audio_format = body.get("response_format")
-    if audio_format is not None and audio_format not in _SPEECH_FORMATS:
-        raise bad_request("'response_format' must be wav or mp3", "response_format")
+    if audio_format is not None and not (isinstance(audio_format, str) and audio_format.strip()):
+        raise bad_request(
+            "'response_format' must be an audio format's name, such as mp3 or wav",
+            "response_format",
+        )
     voice = body.get("voice")
     if voice is not None and not isinstance(voice, str):
         raise bad_request("'voice' must be a string: the model's voice name", "voice")

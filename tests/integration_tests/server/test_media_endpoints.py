@@ -367,3 +367,34 @@ def test_chat_audio_options_openai_refuses_are_refused_before_any_provider(
         )
     assert "pcm16" in str(refused_format.value)
     assert _asked(server) == []
+
+
+def test_speech_takes_each_response_format_a_model_here_makes(
+    media_url: str, server: FakeProviderServer
+) -> None:
+    client = _client(media_url)
+    flac = b"fLaC" + bytes(60)
+    server.providers["alpha"].fault = Fault.garbage(flac, content_type="audio/flac")
+    speech = client.audio.speech.with_raw_response.create(
+        model="openmux/auto", input="Hello", voice="alloy", response_format="flac"
+    )
+    assert speech.headers["content-type"] == "audio/flac" and speech.content == flac
+    assert _spoken(server)[-1]["response_format"] == "flac"
+    asked = len(_asked(server))
+    # OpenAI's formats no model here makes, and what is no format: refused, naming those made.
+    for value in ("aac", "pcm", "ogg", 5, ["mp3"]):
+        refused = httpx.post(
+            f"{media_url}/audio/speech",
+            json={
+                "model": "openmux/auto",
+                "input": "Hello",
+                "voice": "alloy",
+                "response_format": value,
+            },
+            timeout=30,
+        )
+        assert refused.status_code == 400, (value, refused.text)
+        error = refused.json()["error"]
+        assert error["param"] == "response_format", (value, error)
+        assert "wav" in error["message"] and "\n" not in error["message"], (value, error)
+    assert len(_asked(server)) == asked
