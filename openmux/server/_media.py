@@ -36,6 +36,31 @@ def _text(body: dict[str, Any], field: str) -> str:
     return value
 
 
+def _check_speech_pace(body: dict[str, Any]) -> None:
+    """Refuse what OpenAI's speech endpoint takes and no model here does: another pace
+    (the models speak at their own) and SSE events (the sound comes whole). Ignored, the
+    client would get another answer than it asked for, and not be told."""
+    speed = body.get("speed")
+    if speed is not None:
+        if isinstance(speed, bool) or not isinstance(speed, (int, float)):
+            raise bad_request("'speed' must be a number from 0.25 to 4.0", "speed")
+        if speed != 1:
+            raise bad_request(
+                f"'speed' {speed} cannot be honoured: the speech models here speak at their "
+                "own pace; leave it out or send 1.0",
+                "speed",
+            )
+    stream_format = body.get("stream_format")
+    if stream_format == "sse":
+        raise bad_request(
+            "'stream_format' sse is not served here: leave it out (or send audio) to get "
+            "the whole sound in one response",
+            "stream_format",
+        )
+    if stream_format not in (None, "audio"):
+        raise bad_request("'stream_format' must be audio or sse", "stream_format")
+
+
 def _size(value: Any) -> str | None:
     """An image request's `size`: "WIDTHxHEIGHT", or None for the model's own ("auto")."""
     if value is None or value == "auto":
@@ -115,6 +140,7 @@ async def audio_speech(server: OpenMuxServer, request: Request) -> Response:
             "'response_format' must be an audio format's name, such as mp3 or wav",
             "response_format",
         )
+    _check_speech_pace(body)
     voice = body.get("voice")
     if voice is not None and not isinstance(voice, str):
         raise bad_request("'voice' must be a string: the model's voice name", "voice")

@@ -398,3 +398,35 @@ def test_speech_takes_each_response_format_a_model_here_makes(
         assert error["param"] == "response_format", (value, error)
         assert "wav" in error["message"] and "\n" not in error["message"], (value, error)
     assert len(_asked(server)) == asked
+
+
+def test_speech_options_no_model_here_honours_are_refused_naming_the_field(
+    media_url: str, server: FakeProviderServer
+) -> None:
+    # Spoken at the model's own pace, or as a whole file rather than SSE events, the
+    # answer would be another than asked for, and the client not told.
+    for field, value in (
+        ("speed", 2.0),
+        ("speed", 10),
+        ("speed", "fast"),
+        ("speed", True),
+        ("stream_format", "sse"),
+        ("stream_format", "wav"),
+    ):
+        refused = httpx.post(
+            f"{media_url}/audio/speech",
+            json={"model": "openmux/auto", "input": "Hello", "voice": "alloy", field: value},
+            timeout=30,
+        )
+        assert refused.status_code == 400, (field, value, refused.text)
+        error = refused.json()["error"]
+        assert error["param"] == field and "\n" not in error["message"], (value, error)
+    assert _asked(server) == []
+    # What asks for nothing else is spoken: OpenAI's defaults, sent by some clients.
+    for field, value in (("speed", 1), ("speed", 1.0), ("stream_format", "audio")):
+        spoken = httpx.post(
+            f"{media_url}/audio/speech",
+            json={"model": "openmux/auto", "input": "Hello", "voice": "alloy", field: value},
+            timeout=30,
+        )
+        assert spoken.status_code == 200 and spoken.content[:4] == b"RIFF", (field, value)
