@@ -61,6 +61,25 @@ def _check_speech_pace(body: dict[str, Any]) -> None:
         raise bad_request("'stream_format' must be audio or sse", "stream_format")
 
 
+def _check_image_bytes(body: dict[str, Any]) -> None:
+    """Refuse what asks for other bytes than a model here makes: a file format (each
+    model answers in its own), a compression, a transparent background. Ignored, the
+    client would save one kind of image as another."""
+    for field in ("output_format", "output_compression"):
+        if body.get(field) is not None:
+            raise bad_request(
+                f"'{field}' cannot be honoured: the image models here answer in their own "
+                "format; leave it out",
+                field,
+            )
+    background = body.get("background")
+    if background not in (None, "auto", "opaque"):
+        raise bad_request(
+            "'background' must be auto or opaque: the image models here make no transparent images",
+            "background",
+        )
+
+
 def _size(value: Any) -> str | None:
     """An image request's `size`: "WIDTHxHEIGHT", or None for the model's own ("auto")."""
     if value is None or value == "auto":
@@ -108,6 +127,7 @@ async def images_generations(server: OpenMuxServer, request: Request) -> Respons
         raise bad_request(
             "'response_format' must be b64_json (no image hosting)", "response_format"
         )
+    _check_image_bytes(body)
     size = _size(body.get("size"))
     image = await _answer(
         server,

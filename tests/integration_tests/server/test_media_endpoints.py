@@ -430,3 +430,32 @@ def test_speech_options_no_model_here_honours_are_refused_naming_the_field(
             timeout=30,
         )
         assert spoken.status_code == 200 and spoken.content[:4] == b"RIFF", (field, value)
+
+
+def test_image_options_no_model_here_honours_are_refused_naming_the_field(
+    media_url: str, server: FakeProviderServer
+) -> None:
+    # A JPEG or an opaque PNG handed back for them would be saved as what was asked for.
+    for field, value in (
+        ("output_format", "jpeg"),
+        ("output_format", "webp"),
+        ("output_compression", 50),
+        ("background", "transparent"),
+        ("background", "checkered"),
+    ):
+        refused = httpx.post(
+            f"{media_url}/images/generations",
+            json={"model": "openmux/auto", "prompt": "a red fox", field: value},
+            timeout=30,
+        )
+        assert refused.status_code == 400, (field, value, refused.text)
+        error = refused.json()["error"]
+        assert error["param"] == field and "\n" not in error["message"], (value, error)
+    assert _asked(server) == []
+    for field, value in (("background", "auto"), ("background", "opaque")):
+        made = httpx.post(
+            f"{media_url}/images/generations",
+            json={"model": "openmux/auto", "prompt": "a red fox", field: value},
+            timeout=30,
+        )
+        assert made.status_code == 200, (field, value, made.text)
