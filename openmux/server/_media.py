@@ -63,13 +63,14 @@ def _check_speech_pace(body: dict[str, Any]) -> None:
 
 def _check_image_bytes(body: dict[str, Any]) -> None:
     """Refuse what asks for other bytes than a model here makes: a file format (each
-    model answers in its own), a compression, a transparent background. Ignored, the
-    client would save one kind of image as another."""
+    model answers in its own, which the answer's `output_format` names), a compression,
+    a transparent background. Ignored, the client would save one kind of image as
+    another."""
     for field in ("output_format", "output_compression"):
         if body.get(field) is not None:
             raise bad_request(
                 f"'{field}' cannot be honoured: the image models here answer in their own "
-                "format; leave it out",
+                "format, which the answer's output_format names; leave it out",
                 field,
             )
     background = body.get("background")
@@ -137,6 +138,8 @@ async def images_generations(server: OpenMuxServer, request: Request) -> Respons
     payload = {
         "created": int(time.time()),
         "data": [{"b64_json": base64.b64encode(image.data).decode("ascii")}],
+        # Models make PNG, JPEG or WebP: a client would otherwise assume OpenAI's PNG.
+        "output_format": image.mime_type.partition("/")[2],
     }
     return json_response(payload, headers=answer_headers(image.metadata, started))
 

@@ -459,3 +459,20 @@ def test_image_options_no_model_here_honours_are_refused_naming_the_field(
             timeout=30,
         )
         assert made.status_code == 200, (field, value, made.text)
+
+
+def test_an_image_answer_names_its_file_format(media_url: str, server: FakeProviderServer) -> None:
+    import json
+
+    from openmux.testing._media import jpeg
+
+    client = _client(media_url)
+    assert client.images.generate(model="openmux/auto", prompt="a fox").output_format == "png"
+    # A model that makes JPEGs: the client must not save them as the PNG it would assume.
+    made = {"created": 0, "data": [{"b64_json": base64.b64encode(jpeg(8, 8)).decode()}]}
+    server.providers["alpha"].fault = Fault.garbage(
+        json.dumps(made), content_type="application/json"
+    )
+    image = client.images.generate(model="openmux/auto", prompt="a fox")
+    assert image.output_format == "jpeg"
+    assert image.data and sniff_mime(base64.b64decode(image.data[0].b64_json or "")) == "image/jpeg"
