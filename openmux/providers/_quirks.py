@@ -11,6 +11,7 @@ provider's name or protocol to bend a request.
 | options nested in a dict | `NESTED_OPTIONS[protocol]`: (dict name, renames)      |
 | options in its own form  | `CONVERTED_OPTIONS[protocol][option]`: new (name, value) |
 | OpenAI body field names  | `OPENAI_BODY_RENAMES`: old name -> the name sent       |
+| content blocks it cannot take | `DROPPED_BLOCKS[protocol]`: block types left out  |
 
 (OpenAI-protocol servers get `max_tokens` under that name: see
 `_openai_compatible.CompatibleChatOpenAI`.)
@@ -73,6 +74,23 @@ def _tools_chosen(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**kwargs, "tools": chosen} if chosen else kwargs
 
 
+# An earlier answer's own reasoning, in each form a client keeps it: Anthropic's "thinking"
+# and "redacted_thinking", LangChain v1's "reasoning". It was written by and for the model
+# that answered then (the signed and redacted forms are readable by it alone), so it is
+# left out rather than passed to another as text.
+_REASONING_BLOCKS = frozenset({"thinking", "redacted_thinking", "reasoning"})
+
+# Content blocks a protocol's client cannot send, left out of the messages before the call.
+# langchain-openai passes "redacted_thinking" on (a 400 at compatible servers); ChatOllama
+# raises on any block type it does not know, here a v1 "tool_call" block too, whose call the
+# message's `tool_calls` carries; the in-process models read text only.
+DROPPED_BLOCKS: dict[str, frozenset[str]] = {
+    "openai": _REASONING_BLOCKS,
+    "ollama": _REASONING_BLOCKS | {"tool_call"},
+    "llamacpp": _REASONING_BLOCKS | {"tool_call"},
+    "transformers": _REASONING_BLOCKS | {"tool_call"},
+}
+
 # Call options a protocol takes inside one dict, under its own names. langchain-ollama
 # passes unknown keyword arguments to `Client.chat` (a TypeError for `temperature` or
 # `max_tokens`), and ignores `stop` once `options` is given, so stop moves in as well.
@@ -113,7 +131,25 @@ def adapt_request(
     rewrite = TOOL_CALL_ID_FORMS.get(provider.tool_call_id_style)
     if rewrite is not None:
         messages = _rewrite_tool_call_ids(messages, rewrite)
+    dropped = DROPPED_BLOCKS.get(provider.protocol)
+    if dropped:
+        messages = [_without_blocks(message, dropped) for message in messages]
     return messages, _options(provider.protocol, call_kwargs)
+
+
+def _without_blocks(message: BaseMessage, dropped: frozenset[str]) -> BaseMessage:
+    if isinstance(message.content, str):
+        return message
+    kept = [
+        block
+        for block in message.content
+        if not (isinstance(block, dict) and block.get("type") in dropped)
+    ]
+    if len(kept) == len(message.content):
+        return message
+    # Nothing left (an answer that was all reasoning and a tool call) is empty text: some
+    # servers refuse an empty list of parts.
+    return message.model_copy(update={"content": kept or ""})
 
 
 def _rewrite_tool_call_ids(

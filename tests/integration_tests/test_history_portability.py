@@ -1,0 +1,55 @@
+"""A conversation's history, as apps build it, sent to whichever protocol answers next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
+from openmux import ChatOpenMux, TaskClassification, TaskType
+from openmux.testing import FakeProviderServer
+from tests.helpers import provider_config
+
+PROVIDERS = {
+    "openai": dict(models=["m"], reply="answered"),
+    "ollama": dict(models=["m"], reply="answered"),
+}
+
+
+def _as_chat(_: Any) -> TaskClassification:
+    return TaskClassification(TaskType.CHAT, 0.9, [], "fixed for the test")
+
+
+def _ask(server: FakeProviderServer, protocol: str, history: list[BaseMessage]) -> Any:
+    """The answer of one fake provider speaking `protocol`, and that provider."""
+    provider = server.providers[protocol]
+    llm = ChatOpenMux(config=provider_config(provider, protocol=protocol), classifier=_as_chat)
+    return llm.invoke(history), provider
+
+
+REASONING_BLOCKS = [
+    {"type": "thinking", "thinking": "let me see", "signature": "c2ln"},
+    {"type": "redacted_thinking", "data": "b3BhcXVl"},
+    {"type": "reasoning", "reasoning": "let me see", "id": "rs_1"},
+]
+
+
+@pytest.mark.parametrize("protocol", ["openai", "ollama"])
+@pytest.mark.parametrize("block", REASONING_BLOCKS, ids=lambda b: b["type"])
+def test_an_earlier_answers_reasoning_is_not_sent(
+    server: FakeProviderServer, protocol: str, block: dict[str, Any]
+) -> None:
+    # Another model's answer (Anthropic's thinking, LangChain v1's reasoning) carried on:
+    # ChatOllama raised on it here and the router benched a healthy Ollama model.
+    history = [
+        HumanMessage("hi"),
+        AIMessage(content=[block, {"type": "text", "text": "hello"}]),
+        HumanMessage("and then?"),
+    ]
+    answer, provider = _ask(server, protocol, history)
+    assert answer.content == "answered"
+    assert [a["status"] for a in answer.response_metadata["openmux"]["attempts"]] == ["ok"]
+    sent = provider.requests[-1].json["messages"][1]
+    assert "let me see" not in str(sent) and "b3BhcXVl" not in str(sent)
+    assert "hello" in str(sent["content"])
