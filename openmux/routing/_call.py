@@ -151,7 +151,11 @@ def _fail(
     """Record and react to a provider's failure. The caller's or this machine's own error
     (a bad argument, text that cannot be encoded, no file descriptors left) is raised at
     once instead: no other candidate would fare better, and no provider is to blame."""
-    failure = failure_from_exception(exc)
+    # A client that raises before asking for a connection (a message it has no form for)
+    # never reached the provider. An in-process model asks for none at all, so there the
+    # same errors may be its own.
+    unsent = sends is not None and sends.asked == 0 and not candidate.provider.in_process
+    failure = failure_from_exception(exc, before_send=unsent)
     if failure.kind == "local":
         if isinstance(exc, (TypeError, ValueError)):
             raise exc

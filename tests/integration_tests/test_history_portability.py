@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, FunctionMessage, HumanMessage
 
 from openmux import ChatOpenMux, TaskClassification, TaskType
 from openmux.testing import FakeProviderServer
@@ -53,3 +53,26 @@ def test_an_earlier_answers_reasoning_is_not_sent(
     sent = provider.requests[-1].json["messages"][1]
     assert "let me see" not in str(sent) and "b3BhcXVl" not in str(sent)
     assert "hello" in str(sent["content"])
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_message_the_client_cannot_convert_benches_nothing(
+    server: FakeProviderServer, streaming: bool
+) -> None:
+    # ChatOllama has no form for a FunctionMessage and raises before sending a byte: the
+    # router counted that as the model's bad answer, retried it and benched the model.
+    provider = server.providers["ollama"]
+    llm = ChatOpenMux(config=provider_config(provider, protocol="ollama"), classifier=_as_chat)
+    history = [
+        HumanMessage("hi"),
+        FunctionMessage(content="42", name="lookup"),
+        HumanMessage("so?"),
+    ]
+    with pytest.raises(TypeError, match="unsupported message type"):
+        if streaming:
+            list(llm.stream(history))
+        else:
+            llm.invoke(history)
+    assert [r for r in provider.requests if r.endpoint == "chat"] == []
+    answer = llm.invoke("hi")
+    assert [a["status"] for a in answer.response_metadata["openmux"]["attempts"]] == ["ok"]
