@@ -19,6 +19,7 @@ from langchain_core.messages import (
     AIMessageChunk,
     BaseMessage,
     HumanMessage,
+    RemoveMessage,
     convert_to_messages,
 )
 from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
@@ -192,8 +193,15 @@ def check_call_values(call_kwargs: Mapping[str, Any]) -> None:
 
 
 def check_text(messages: Sequence[BaseMessage]) -> None:
-    """Raise the error for the first message text no request can carry."""
+    """Raise the error for the first message or message text no request can carry."""
     for index, message in enumerate(messages):
+        if isinstance(message, RemoveMessage):
+            # LangGraph's instruction to drop a message from its state: each client failed
+            # on it its own way, and the local model read it as an empty user turn.
+            raise ValueError(
+                f"message {index} is a RemoveMessage, an edit of a graph's state rather than "
+                "a turn: apply it to the messages (LangGraph's add_messages does) first"
+            )
         content = message.content
         for block in [content] if isinstance(content, str) else content:
             text = block.get("text") if isinstance(block, dict) else block

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, BaseMessage, FunctionMessage, HumanMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    FunctionMessage,
+    HumanMessage,
+    RemoveMessage,
+)
 
 from openmux import ChatOpenMux, TaskClassification, TaskType
 from openmux.testing import FakeProviderServer
@@ -76,3 +82,17 @@ def test_a_message_the_client_cannot_convert_benches_nothing(
     assert [r for r in provider.requests if r.endpoint == "chat"] == []
     answer = llm.invoke("hi")
     assert [a["status"] for a in answer.response_metadata["openmux"]["attempts"]] == ["ok"]
+
+
+@pytest.mark.parametrize("protocol", ["openai", "ollama"])
+def test_a_remove_message_is_refused_before_any_provider(
+    server: FakeProviderServer, protocol: str
+) -> None:
+    # A graph state's edit, not a turn: the local model read it as an empty user turn and
+    # the HTTP clients raised "Got unknown type content='' ..." at the provider's cost.
+    provider = server.providers[protocol]
+    llm = ChatOpenMux(config=provider_config(provider, protocol=protocol), classifier=_as_chat)
+    history = [HumanMessage("hi"), RemoveMessage(id="m-1"), HumanMessage("so?")]
+    with pytest.raises(ValueError, match=r"message 1 is a RemoveMessage"):
+        llm.invoke(history)
+    assert [r for r in provider.requests if r.endpoint == "chat"] == []
