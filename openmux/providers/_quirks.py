@@ -157,9 +157,16 @@ def _rewrite_tool_call_ids(
 ) -> list[BaseMessage]:
     rewritten: list[BaseMessage] = []
     for message in messages:
-        if isinstance(message, AIMessage) and message.tool_calls:
+        if isinstance(message, AIMessage) and (message.tool_calls or message.invalid_tool_calls):
+            # Clients send a call whose arguments were not JSON beside the others, and the
+            # tool's answer to it carries its id all the same.
             calls = [{**call, "id": rewrite(call["id"] or "")} for call in message.tool_calls]
-            message = message.model_copy(update={"tool_calls": calls, "additional_kwargs": {}})
+            invalid = [
+                {**call, "id": rewrite(call["id"] or "")} for call in message.invalid_tool_calls
+            ]
+            message = message.model_copy(
+                update={"tool_calls": calls, "invalid_tool_calls": invalid, "additional_kwargs": {}}
+            )
         elif isinstance(message, ToolMessage):
             message = message.model_copy(update={"tool_call_id": rewrite(message.tool_call_id)})
         rewritten.append(message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from langchain_core.messages import (
     FunctionMessage,
     HumanMessage,
     RemoveMessage,
+    ToolMessage,
 )
 
 from openmux import ChatOpenMux, TaskClassification, TaskType
@@ -96,3 +98,34 @@ def test_a_remove_message_is_refused_before_any_provider(
     with pytest.raises(ValueError, match=r"message 1 is a RemoveMessage"):
         llm.invoke(history)
     assert [r for r in provider.requests if r.endpoint == "chat"] == []
+
+
+def test_an_invalid_tool_calls_id_is_rewritten_with_its_answer_for_mistral(
+    server: FakeProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A call whose arguments were not JSON, answered with an error: Mistral got its id as
+    # it was ("call_9", refused: 9 alphanumerics only) and its answer's id rewritten.
+    monkeypatch.setenv("MISTRAL_API_KEY", "test-key")
+    provider = server.providers["openai"]
+    config = {
+        "router": {"providers": ["mistral"]},
+        "providers": {"mistral": {"base_url": provider.base_url, "models": ["m"]}},
+    }
+    broken = {
+        "name": "f",
+        "args": "{bad",
+        "id": "call_9",
+        "error": "bad",
+        "type": "invalid_tool_call",
+    }
+    history = [
+        HumanMessage("hi"),
+        AIMessage(content="", invalid_tool_calls=[broken]),
+        ToolMessage("error: the arguments are not JSON", tool_call_id="call_9", status="error"),
+        HumanMessage("try again"),
+    ]
+    ChatOpenMux(config=config, classifier=_as_chat).invoke(history)
+    call, answer = provider.requests[-1].json["messages"][1:3]
+    sent_id = call["tool_calls"][0]["id"]
+    assert re.fullmatch(r"[A-Za-z0-9]{9}", sent_id)
+    assert answer["tool_call_id"] == sent_id
