@@ -12,8 +12,10 @@ The hierarchy::
     │   └── InvalidRequest           none could be tried: the request itself is wrong
     │       │                        (a recording that is not base64, speech without
     │       │                        text), so no provider could take it
-    │       └── AudioFormatUnavailable  (also a ValueError) speech in an audio format
-    │                                no speech model that would be asked makes
+    │       ├── AudioFormatUnavailable  (also a ValueError) speech in an audio format
+    │       │                        no speech model that would be asked makes
+    │       └── LocalConversationRefused  (openmux.local; also a ValueError) a message
+    │                                the local model cannot read or its template refuses
     ├── StreamInterrupted            a provider failed after the first chunk reached
     │                                the caller; carries the partial text
     ├── ProviderFailure              (openmux.providers) one candidate's failure: the

@@ -30,6 +30,7 @@ from openmux.local._bundled import (
 from openmux.local.hardware import HardwareInfo, detect_hardware
 
 if TYPE_CHECKING:
+    from openmux.local._chat_template import LocalConversationRefused
     from openmux.local._diffusion import generate_png
     from openmux.local._generation import LocalContextLengthError, LocalGenerationTimeout
     from openmux.local._media_pull import (
@@ -60,6 +61,7 @@ __all__ = [
     "ChatLocalGGUF",
     "HardwareInfo",
     "LocalContextLengthError",
+    "LocalConversationRefused",
     "LocalEmbeddings",
     "LocalGenerationTimeout",
     "LocalMediaModel",
@@ -89,6 +91,7 @@ _LAZY = {
     "ChatLocalGGUF": "openmux.local.chat_models",
     "LocalEmbeddings": "openmux.local.embeddings",
     "LocalContextLengthError": "openmux.local._generation",
+    "LocalConversationRefused": "openmux.local._chat_template",
     "LocalGenerationTimeout": "openmux.local._generation",
     "LocalStructuredOutputError": "openmux.local._structured",
     "LocalToolsUnsupported": "openmux.local._structured",

@@ -15,7 +15,9 @@ from typing import Any
 from jinja2 import BaseLoader
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-__all__ = ["CHATML_TEMPLATE", "ChatTemplate"]
+from openmux.errors import InvalidRequest
+
+__all__ = ["CHATML_TEMPLATE", "ChatTemplate", "LocalConversationRefused"]
 
 # Used when a GGUF file carries no chat template.
 CHATML_TEMPLATE = (
@@ -26,8 +28,14 @@ CHATML_TEMPLATE = (
 )
 
 
+class LocalConversationRefused(InvalidRequest, ValueError):
+    """The conversation cannot be put to the local model (a content block it cannot read,
+    or a turn its chat template refuses): found before generating, so the model is not to
+    blame for it."""
+
+
 def _raise_exception(message: str) -> None:
-    raise ValueError(f"the model's chat template refused the conversation: {message}")
+    raise LocalConversationRefused(f"the model's chat template refused the conversation: {message}")
 
 
 def _strftime_now(fmt: str) -> str:

@@ -18,6 +18,7 @@ from langchain_core.messages import (
 from langchain_core.messages.tool import ToolCall, ToolCallChunk, tool_call_chunk
 from langchain_core.messages.tool import tool_call as make_tool_call
 
+from openmux.local._chat_template import LocalConversationRefused
 from openmux.local._generation import GenerationChunk
 from openmux.local._structured import tool_arguments
 
@@ -50,7 +51,7 @@ def _text_of(message: BaseMessage) -> str:
             continue
         else:
             kind = block.get("type") if isinstance(block, Mapping) else type(block).__name__
-            raise ValueError(
+            raise LocalConversationRefused(
                 f"the local model reads text only; a {kind!r} content block cannot be sent to it"
             )
     return "".join(parts)

@@ -129,3 +129,22 @@ def test_an_invalid_tool_calls_id_is_rewritten_with_its_answer_for_mistral(
     sent_id = call["tool_calls"][0]["id"]
     assert re.fullmatch(r"[A-Za-z0-9]{9}", sent_id)
     assert answer["tool_call_id"] == sent_id
+
+
+def test_a_block_the_local_model_cannot_read_benches_it_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Another provider's server-side tool run, carried in its answer: the local model said
+    # it reads text only, and the router counted that as its bad answer and benched it.
+    monkeypatch.setenv("OPENMUX_OFFLINE", "1")
+    llm = ChatOpenMux(max_tokens=4, classifier=_as_chat)
+    searched = {"type": "server_tool_call", "id": "srv_1", "name": "web_search", "args": {}}
+    history = [
+        HumanMessage("news?"),
+        AIMessage(content=[searched, {"type": "text", "text": "Nothing new."}]),
+        HumanMessage("thanks"),
+    ]
+    with pytest.raises(ValueError, match="'server_tool_call' content block"):
+        llm.invoke(history)
+    answer = llm.invoke("hi")
+    assert [a["status"] for a in answer.response_metadata["openmux"]["attempts"]] == ["ok"]
