@@ -38,13 +38,31 @@ def scrub_messages(
     wanted = tuple(kinds)
     out: list[BaseMessage] = []
     for message in messages:
+        update: dict[str, Any] = {}
         content = _scrub_content(message.content, wanted)
-        out.append(
-            message
-            if content == message.content
-            else message.model_copy(update={"content": content})
-        )
+        if content != message.content:
+            update["content"] = content
+        # A call the model made repeats what the user said ("mail a@b.io" -> send(to=...)),
+        # and the client sends it with the conversation.
+        for field in ("tool_calls", "invalid_tool_calls"):
+            calls = getattr(message, field, None)
+            if calls:
+                scrubbed = [{**call, "args": _scrub_value(call["args"], wanted)} for call in calls]
+                if scrubbed != calls:
+                    update[field] = scrubbed
+        out.append(message.model_copy(update=update) if update else message)
     return out
+
+
+def _scrub_value(value: Any, kinds: Sequence[str]) -> Any:
+    """`value` with the text at any depth scrubbed (tool-call arguments: JSON, or a string)."""
+    if isinstance(value, str):
+        return scrub_text(value, kinds)
+    if isinstance(value, dict):
+        return {key: _scrub_value(item, kinds) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrub_value(item, kinds) for item in value]
+    return value
 
 
 def scrub_for_provider(

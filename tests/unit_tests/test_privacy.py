@@ -93,6 +93,29 @@ def test_scrub_messages_copies_text_and_blocks() -> None:
     assert original[2].content == "noted, a@b.io"
 
 
+def test_scrub_messages_reaches_tool_call_arguments() -> None:
+    # The user's address was scrubbed from their turn and sent as it was in the call the
+    # model made with it, and in a call whose arguments were not JSON.
+    call = {"name": "send", "args": {"to": ["a@b.io"], "n": 2}, "id": "c1", "type": "tool_call"}
+    broken = {
+        "name": "send",
+        "args": '{"to": "a@b.io"',
+        "id": "c2",
+        "error": None,
+        "type": "invalid_tool_call",
+    }
+    original = [
+        HumanMessage("mail a@b.io"),
+        AIMessage("", tool_calls=[call], invalid_tool_calls=[broken]),
+    ]
+    scrubbed = scrub_messages(original)
+    sent = scrubbed[1]
+    assert isinstance(sent, AIMessage)
+    assert sent.tool_calls[0]["args"] == {"to": ["[EMAIL]"], "n": 2}
+    assert sent.invalid_tool_calls[0]["args"] == '{"to": "[EMAIL]"'
+    assert original[1].tool_calls[0]["args"]["to"] == ["a@b.io"]  # type: ignore[attr-defined]
+
+
 def test_scrub_for_provider_only_for_remote_providers() -> None:
     settings = load_settings(
         {"providers": {"near": {"protocol": "openai", "base_url": "http://127.0.0.1:9/v1"}}}
