@@ -12,6 +12,7 @@ provider's name or protocol to bend a request.
 | options in its own form  | `CONVERTED_OPTIONS[protocol][option]`: new (name, value) |
 | OpenAI body field names  | `OPENAI_BODY_RENAMES`: old name -> the name sent       |
 | content blocks it cannot take | `DROPPED_BLOCKS[protocol]`: block types left out  |
+| roles under another name | `RENAMED_ROLES[protocol]`: role -> the role sent        |
 
 (OpenAI-protocol servers get `max_tokens` under that name: see
 `_openai_compatible.CompatibleChatOpenAI`.)
@@ -24,7 +25,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, ChatMessage, SystemMessage, ToolMessage
 
 if TYPE_CHECKING:
     from openmux.config import ProviderSettings
@@ -91,6 +92,11 @@ DROPPED_BLOCKS: dict[str, frozenset[str]] = {
     "transformers": _REASONING_BLOCKS | {"tool_call"},
 }
 
+# Message roles a protocol's servers know under another name. "developer" is OpenAI's newer
+# name for "system"; compatible servers (vLLM's, most gateways) refuse it with a 400, and
+# no provider in the table is OpenAI itself.
+RENAMED_ROLES: dict[str, dict[str, str]] = {"openai": {"developer": "system"}}
+
 # Call options a protocol takes inside one dict, under its own names. langchain-ollama
 # passes unknown keyword arguments to `Client.chat` (a TypeError for `temperature` or
 # `max_tokens`), and ignores `stop` once `options` is given, so stop moves in as well.
@@ -134,7 +140,24 @@ def adapt_request(
     dropped = DROPPED_BLOCKS.get(provider.protocol)
     if dropped:
         messages = [_without_blocks(message, dropped) for message in messages]
+    roles = RENAMED_ROLES.get(provider.protocol)
+    if roles:
+        messages = [_renamed_role(message, roles) for message in messages]
     return messages, _options(provider.protocol, call_kwargs)
+
+
+# Where LangChain keeps a system message's OpenAI role (langchain-openai sends it as is).
+_OPENAI_ROLE = "__openai_role__"
+
+
+def _renamed_role(message: BaseMessage, roles: Mapping[str, str]) -> BaseMessage:
+    if isinstance(message, ChatMessage) and message.role in roles:
+        return message.model_copy(update={"role": roles[message.role]})
+    role = message.additional_kwargs.get(_OPENAI_ROLE)
+    if isinstance(message, SystemMessage) and isinstance(role, str) and role in roles:
+        kwargs = {**message.additional_kwargs, _OPENAI_ROLE: roles[role]}
+        return message.model_copy(update={"additional_kwargs": kwargs})
+    return message
 
 
 def _without_blocks(message: BaseMessage, dropped: frozenset[str]) -> BaseMessage:
@@ -210,6 +233,12 @@ def adapt_openai_body(
     rewrite = TOOL_CALL_ID_FORMS.get(provider.tool_call_id_style)
     if rewrite is not None and isinstance(out.get("messages"), list):
         out["messages"] = [_rewrite_wire_ids(m, rewrite) for m in out["messages"]]
+    roles = RENAMED_ROLES.get(provider.protocol)
+    if roles and isinstance(out.get("messages"), list):
+        out["messages"] = [
+            {**m, "role": roles[m["role"]]} if isinstance(m, dict) and m.get("role") in roles else m
+            for m in out["messages"]
+        ]
     return out
 
 

@@ -148,3 +148,15 @@ def test_a_block_the_local_model_cannot_read_benches_it_not(
         llm.invoke(history)
     answer = llm.invoke("hi")
     assert [a["status"] for a in answer.response_metadata["openmux"]["attempts"]] == ["ok"]
+
+
+def test_a_developer_message_reaches_an_openai_compatible_server_as_system(
+    server: FakeProviderServer,
+) -> None:
+    # LangChain keeps OpenAI's "developer" role on the SystemMessage, and ChatOpenAI sent
+    # it on to servers that know only "system".
+    provider = server.providers["openai"]
+    llm = ChatOpenMux(config=provider_config(provider), classifier=_as_chat)
+    llm.invoke([{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "hi"}])
+    sent = provider.requests[-1].json["messages"]
+    assert sent[0] == {"role": "system", "content": "Be brief."}

@@ -54,6 +54,15 @@ def test_tool_call_ids_in_the_form_mistral_accepts() -> None:
     assert BODY["messages"][1]["tool_calls"][0]["id"] == "call_abc_123456789"
 
 
+def test_a_developer_message_is_sent_as_a_system_message() -> None:
+    # OpenAI's newer name for the system role: vLLM-based and other compatible servers
+    # answer 400 "developer is not one of ['system', 'assistant', 'user', 'tool', ...]".
+    body = {**BODY, "messages": [{"role": "developer", "content": "Be brief."}, *BODY["messages"]]}
+    out = adapt_openai_body(provider("groq"), "m", body)
+    assert out["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert out["messages"][1:] == BODY["messages"]
+
+
 def test_error_responses_become_failures() -> None:
     body = json.dumps({"error": {"message": "Rate limit reached", "code": 429}}).encode()
     limited = failure_from_status(429, {"retry-after": "7"}, body)
