@@ -14,11 +14,12 @@ from openmux.providers._failures import (
     local_cause,
     retry_after_seconds,
 )
-from openmux.providers._finish import DONE_MARK
 from openmux.providers._first_token import (
     Sends,
+    StreamDone,
     answering_until,
     restart_clocks,
+    watching_done,
     watching_sends,
 )
 from openmux.providers._http import watching_headers, watching_rate_limits
@@ -45,7 +46,6 @@ from openmux.providers._quirks import adapt_openai_body, adapt_request, chosen_t
 
 __all__ = [
     "BUILTIN_PROVIDERS",
-    "DONE_MARK",
     "MEDIA_FORMS",
     "MEDIA_OPTIONS",
     "MEDIA_WIRES",
@@ -60,6 +60,7 @@ __all__ = [
     "ProviderSpec",
     "QuietAnswers",
     "Sends",
+    "StreamDone",
     "adapt_openai_body",
     "adapt_request",
     "answering_until",
@@ -84,6 +85,7 @@ __all__ = [
     "speech_formats",
     "too_large_for",
     "unsendable",
+    "watching_done",
     "watching_headers",
     "watching_rate_limits",
     "watching_sends",

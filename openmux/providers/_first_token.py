@@ -12,6 +12,10 @@ client would hold it all in memory: a whole body, or one line of a stream). Thos
 are counted inflated: the transports decode a gzip or deflate body themselves
 (`Inflater`), and ask for no other encoding.
 
+`watching_done` tells the router whether an event stream ended with `data: [DONE]`,
+which the OpenAI SDK (and so langchain-openai) consumes without a word: the watch sees
+each line go by, on the sync, async and served paths alike.
+
 `watching_sends` tells the router when a request actually left this process: a request
 waiting for a connection of this process's own pool has not reached the provider yet,
 so its deadlines (the first token, the hedge timer) have not started and a timeout while
@@ -122,6 +126,27 @@ def answering_until(due: float) -> Watch[float]:
     return Watch(_answer_due, due, due)
 
 
+class StreamDone:
+    """Whether an event stream's `data: [DONE]` came: the stream's own end, which some
+    OpenAI-compatible servers send without ever giving a finish reason. The OpenAI SDK
+    stops at it without a word, so the bytes are watched for it on their way in."""
+
+    __slots__ = ("seen",)
+
+    def __init__(self) -> None:
+        self.seen = False
+
+
+_stream_done: ContextVar[StreamDone | None] = ContextVar("openmux_stream_done", default=None)
+
+
+def watching_done() -> Watch[StreamDone]:
+    """Note whether the event stream of the provider request that follows on this thread
+    or task (or in tasks and threads started from it) ends with `data: [DONE]`."""
+    done = StreamDone()
+    return Watch(_stream_done, done, done)
+
+
 class Departure:
     """One request's way out: asked on entering the transport, sent when it has a
     connection (connecting, or taking a pooled one), written when its headers are, given
@@ -202,8 +227,10 @@ class FirstTokenWatch:
         self.limit = limit
         self.timeout_error = timeout_error
         self.last_data: float | None = None  # when the latest piece of real data came
-        self._line_begins = b""  # the first byte of the line a chunk left unfinished
-        self.due = _answer_due.get()  # asked for now: the body may be read elsewhere
+        self._begun = b""  # the start of the line a chunk left unfinished, up to _PEEK
+        # Asked for now: the body may be read elsewhere.
+        self.due = _answer_due.get()
+        self.done = _stream_done.get()
         self.received = 0
 
     def check(self, chunk: bytes) -> None:
@@ -216,6 +243,8 @@ class FirstTokenWatch:
         if self.received > MAX_ANSWER_BYTES:
             raise _too_large()
         if self.limit is None:
+            if self.done is not None:
+                self._brings_data(chunk)
             return
         now = time.monotonic()
         if self._brings_data(chunk):
@@ -232,11 +261,34 @@ class FirstTokenWatch:
             )
 
     def _brings_data(self, chunk: bytes) -> bool:
-        """Whether the chunk holds a piece of a line that is neither blank nor a comment."""
-        lines = chunk.split(b"\n")
-        lines[0] = self._line_begins + lines[0]
-        self._line_begins = lines[-1].lstrip()[:1]
-        return any(line.strip() and not line.lstrip().startswith(b":") for line in lines)
+        """Whether the chunk holds a piece of a line that is neither blank nor a comment
+        (noting an event stream's `[DONE]` among its lines)."""
+        *ended, rest = chunk.split(b"\n")
+        brings = False
+        for line in ended:
+            brings = self._line_brings_data(self._begun + line[:_PEEK]) or brings
+            self._begun = b""
+        if rest:
+            self._begun = (self._begun + rest[:_PEEK])[:_PEEK]
+            brings = brings or _is_data(self._begun)
+        return brings
+
+    def _line_brings_data(self, line: bytes) -> bool:
+        line = line.strip()
+        if self.done is not None and line.startswith(b"data:") and line[5:].strip() == b"[DONE]":
+            self.done.seen = True
+        return _is_data(line)
+
+
+_PEEK = 2048
+"""How much of an arriving line is kept to read it whole once it ends: a longer line is
+no `[DONE]`."""
+
+
+def _is_data(line: bytes) -> bool:
+    """A piece of a line that is neither blank nor a keep-alive comment."""
+    line = line.lstrip()
+    return bool(line) and not line.startswith(b":")
 
 
 def _too_large() -> ProviderFailure:

@@ -24,7 +24,7 @@ from langchain_core.output_parsers.openai_tools import make_invalid_tool_call, p
 from openmux import _json
 from openmux.providers import _http, _http1
 from openmux.providers._failures import failure_from_error_object, failure_from_status
-from openmux.providers._finish import DONE_MARK, FINISH_MARK
+from openmux.providers._finish import FINISH_MARK
 
 if TYPE_CHECKING:
     from openmux.config import ProviderSettings, Timeouts
@@ -93,9 +93,8 @@ class OpenAIEndpoint:
                 if not line.startswith(_DATA):
                     continue  # blank lines, `event:` lines and keep-alive comments
                 data = line[len(_DATA) :].strip()
-                if data == _DONE:
+                if data == _DONE:  # the call stage hears of it from the transport
                     answer.end_in_background()
-                    yield AIMessageChunk(content="", response_metadata={DONE_MARK: True})
                     return
                 event = _json.loads(data)
                 error = event.get("error")

@@ -10,7 +10,7 @@ import math
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 
-from openmux.providers import DONE_MARK, ProviderFailure
+from openmux.providers import ProviderFailure, StreamDone
 
 
 def has_answer(message: BaseMessage) -> bool:
@@ -60,11 +60,10 @@ def finished(message: BaseMessage, mark: str | None) -> bool:
     """Whether the answer says it finished; a failed finish is a bad response."""
     if mark is None:
         return True
-    metadata = message.response_metadata
-    reason = metadata.get(mark)
+    reason = message.response_metadata.get(mark)
     if reason == _FAILED:
         raise ProviderFailure("bad_response", "the provider ended the answer with an error")
-    return bool(reason) or DONE_MARK in metadata
+    return bool(reason)
 
 
 def unfinished() -> ProviderFailure:
@@ -119,12 +118,13 @@ class StreamedCalls:
 class StreamEnd:
     """What a stream's chunks say as they pass to the caller, checked once it ends: the
     text so far (for the error, should it break), the last chunk with usage, the tool
-    calls, and whether it said it finished."""
+    calls, and whether it said it finished, or its event stream ended with `[DONE]`."""
 
-    __slots__ = ("calls", "last", "mark", "partial", "said_finished")
+    __slots__ = ("calls", "done", "last", "mark", "partial", "said_finished")
 
-    def __init__(self, mark: str | None, first: BaseMessage) -> None:
+    def __init__(self, mark: str | None, first: BaseMessage, done: StreamDone) -> None:
         self.mark = mark
+        self.done = done
         self.partial = ""
         self.last = first
         self.calls = StreamedCalls()
@@ -140,7 +140,7 @@ class StreamEnd:
         self.said_finished = finished(chunk, self.mark) or self.said_finished
 
     def check(self) -> None:
-        if not self.said_finished:
+        if not (self.said_finished or self.done.seen):
             raise unfinished()
         self.calls.check()
 

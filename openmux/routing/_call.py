@@ -33,6 +33,7 @@ from openmux.providers import (
     adapt_request,
     answering_until,
     failure_from_exception,
+    watching_done,
     watching_headers,
     watching_rate_limits,
     watching_sends,
@@ -379,7 +380,10 @@ def stream_candidate(
         held: list[BaseMessage] = []
         chunks = model.stream(messages, config, **call_kwargs)
         try:
-            with _Watching(request, whole=False) as (arrived, seen, sends):
+            with (
+                _Watching(request, whole=False) as (arrived, seen, sends),
+                watching_done() as done,
+            ):
                 for chunk in chunks:
                     held.append(chunk)
                     if chunk_has_answer(chunk):
@@ -398,7 +402,7 @@ def stream_candidate(
     first_token = time.perf_counter()
     request.streaming_from(candidate, seen, started)
     yield from held
-    end = StreamEnd(mark, held[-1])
+    end = StreamEnd(mark, held[-1], done)
     try:
         for early in held:
             end.add(early)
@@ -437,7 +441,10 @@ async def astream_candidate(
         held: list[BaseMessage] = []
         chunks = model.astream(messages, config, **call_kwargs)
         try:
-            with _Watching(request, whole=False) as (arrived, seen, sends):
+            with (
+                _Watching(request, whole=False) as (arrived, seen, sends),
+                watching_done() as done,
+            ):
                 async for chunk in chunks:
                     held.append(chunk)
                     if chunk_has_answer(chunk):
@@ -457,7 +464,7 @@ async def astream_candidate(
     request.streaming_from(candidate, seen, started)
     for early in held:
         yield early
-    end = StreamEnd(mark, held[-1])
+    end = StreamEnd(mark, held[-1], done)
     try:
         for early in held:
             end.add(early)

@@ -307,3 +307,28 @@ def test_a_streamed_tool_call_in_pieces_is_an_answer(server: FakeProviderServer)
     assert merged.tool_calls == [  # type: ignore[attr-defined]
         {"name": "f", "args": {"city": "Paris"}, "id": "call_1", "type": "tool_call"}
     ]
+
+
+# Some OpenAI-compatible servers end a stream with `[DONE]` and never send a finish reason:
+# it finished, as `openmux serve` reads it (an answer, not a provider's failure).
+DONE_WITHOUT_FINISH = _chunk({"content": "Hi"}) + _chunk({"content": " there"}) + "data: [DONE]\n\n"
+
+
+def _answered_by_bad(chunks: list[BaseMessage]) -> None:
+    assert "".join(chunk.text for chunk in chunks) == "Hi there"
+    meta = chunks[-1].response_metadata["openmux"]
+    assert [(a["provider"], a["status"]) for a in meta["attempts"]] == [("bad", "ok")]
+
+
+def test_a_stream_ended_by_done_without_a_finish_reason_is_an_answer(
+    server: FakeProviderServer,
+) -> None:
+    llm = _llm(server, Fault.garbage(DONE_WITHOUT_FINISH, content_type=SSE))
+    _answered_by_bad(list(llm.stream("hello")))
+
+
+async def test_an_async_stream_ended_by_done_without_a_finish_reason_is_an_answer(
+    server: FakeProviderServer,
+) -> None:
+    llm = _llm(server, Fault.garbage(DONE_WITHOUT_FINISH, content_type=SSE))
+    _answered_by_bad([chunk async for chunk in llm.astream("hello")])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from langchain_core.messages import AIMessageChunk
 
+from openmux.providers import StreamDone
 from openmux.routing._answers import StreamEnd
 
 
@@ -16,7 +17,7 @@ def test_streamed_tool_calls_without_indexes_are_calls_of_their_own() -> None:
         {"name": "get_weather", "args": {"city": "Paris"}, "id": "a"},
         {"name": "get_time", "args": {"zone": "CET"}, "id": "b"},
     ]
-    end = StreamEnd(None, AIMessageChunk(content=""))
+    end = StreamEnd(None, AIMessageChunk(content=""), StreamDone())
     end.add(AIMessageChunk(content="", tool_calls=both))
     end.add(AIMessageChunk(content="", tool_calls=[{"name": "get_time", "args": {}, "id": "c"}]))
     end.check()
