@@ -39,6 +39,7 @@ from functools import cache
 from types import ModuleType
 from typing import Any, Generic, TypeVar
 
+from openmux import _json
 from openmux.providers._failures import ProviderFailure
 
 T = TypeVar("T")
@@ -212,10 +213,11 @@ def _traced(request: Any, departure: Departure) -> None:
 
 
 class FirstTokenWatch:
-    """Fails a body whose first real data (not a keep-alive comment or blank line) is
-    later than `limit` seconds after `started`, whose data then stops for more than
-    `limit` seconds while only keep-alive comments arrive, that is still arriving when
-    the request's total time (`answering_until`) is up, or that is too large.
+    """Fails a body whose first real data (not a keep-alive comment or blank line, nor
+    an event stream's data event with nothing in it) is later than `limit` seconds after
+    `started`, whose data then stops for more than `limit` seconds while only such
+    comments or events arrive, that is still arriving when the request's total time
+    (`answering_until`) is up, or that is too large.
 
     A body that goes wholly silent is ended by the read timeout each wait for more of
     it has (the same `limit`); comments would restart that one, so the gap between two
@@ -270,19 +272,54 @@ class FirstTokenWatch:
             self._begun = b""
         if rest:
             self._begun = (self._begun + rest[:_PEEK])[:_PEEK]
-            brings = brings or _is_data(self._begun)
+            begun = self._begun.lstrip()
+            # A short data event is judged once it is whole; a long one says something.
+            pending = len(self._begun) < _PEEK and _DATA.startswith(begun[: len(_DATA)])
+            brings = brings or (not pending and _is_data(begun))
         return brings
 
     def _line_brings_data(self, line: bytes) -> bool:
         line = line.strip()
-        if self.done is not None and line.startswith(b"data:") and line[5:].strip() == b"[DONE]":
-            self.done.seen = True
-        return _is_data(line)
+        if not line.startswith(_DATA):
+            return _is_data(line)
+        data = line[len(_DATA) :].strip()
+        if data == b"[DONE]":
+            if self.done is not None:
+                self.done.seen = True
+            return True
+        return len(line) >= _PEEK or _event_says_something(data)
 
 
+_DATA = b"data:"
 _PEEK = 2048
-"""How much of an arriving line is kept to read it whole once it ends: a longer line is
-no `[DONE]`."""
+"""How much of an arriving line is kept to read it whole once it ends: far more than a
+data event with nothing in it takes (its id, model and an empty delta)."""
+
+
+def _event_says_something(data: bytes) -> bool:
+    """Whether an event stream's data event brings anything: a chat completion chunk whose
+    deltas are empty (or name the role alone), with no finish reason, usage or error, is
+    a keep-alive in all but name. Reasoning, refusals and tool calls are something; so is
+    anything that is not such a chunk (the reader makes of it what it can)."""
+    try:
+        event = _json.loads(data)
+    except (ValueError, RecursionError):
+        return True
+    if not isinstance(event, dict):
+        return True
+    choices = event.get("choices")
+    if not isinstance(choices, list) or event.get("usage") or event.get("error"):
+        return True
+    return any(_choice_says_something(choice) for choice in choices)
+
+
+def _choice_says_something(choice: Any) -> bool:
+    if not isinstance(choice, dict):
+        return True
+    delta = choice.get("delta")
+    if choice.get("finish_reason") or not isinstance(delta, dict):
+        return True
+    return any(value for name, value in delta.items() if name != "role")
 
 
 def _is_data(line: bytes) -> bool:

@@ -17,8 +17,8 @@ embeddings); listings stay healthy unless the fault has `on_listing=True`:
 (HTTP 200 with an in-body error), `Fault.garbage()`, `Fault.hang()`,
 `Fault.disconnect()`, `Fault.endless(interval)` (a body that never ends),
 `Fault.closes_idle()` (a kept-alive connection closed as it is reused),
-`Fault.stalls(after_chunks, keepalive=)` (a stream that goes quiet, or sends only
-keep-alive comments, after its first chunks),
+`Fault.stalls(after_chunks, keepalive=, empty_events=)` (a stream that goes quiet,
+or sends only keep-alive comments or empty data events, after its first chunks),
 `Fault.slow_first_token(seconds, keepalive=)`,
 `Fault.mid_stream_error(after_chunks)`, `Fault.flaky(rate, seed=, fault=)` and
 `Fault.loading()` (llama.cpp's 503 "Loading model").

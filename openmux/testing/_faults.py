@@ -51,6 +51,7 @@ class Fault:
     seconds: float | None = None
     interval: float = 0.0
     keepalive: bool = False
+    empty_events: bool = False
     after_chunks: int = 2
     rate: float = 0.0
     seed: int | None = None
@@ -174,15 +175,28 @@ class Fault:
 
     @classmethod
     def stalls(
-        cls, after_chunks: int = 1, *, keepalive: bool = False, seconds: float | None = None
+        cls,
+        after_chunks: int = 1,
+        *,
+        keepalive: bool = False,
+        empty_events: bool = False,
+        seconds: float | None = None,
     ) -> Fault:
         """Stream `after_chunks` content chunks, then nothing more while the connection
         stays open: with `keepalive`, SSE `: keep-alive` comments about every 0.1 s, as
-        a proxy holding an idle stream open sends (Ollama's streams stay silent). A
-        request that is not streamed gets its 200 headers and then the same silence (or
-        blank lines). It goes on until the client leaves or the server stops, or for
-        `seconds` if given (then the connection closes mid-body)."""
-        return cls("stalls", after_chunks=after_chunks, keepalive=keepalive, seconds=seconds)
+        a proxy holding an idle stream open sends (Ollama's streams stay silent); with
+        `empty_events`, data events with an empty delta instead, as a server does whose
+        model stopped producing text. A request that is not streamed gets its 200
+        headers and then the same silence (or blank lines). It goes on until the client
+        leaves or the server stops, or for `seconds` if given (then the connection
+        closes mid-body)."""
+        return cls(
+            "stalls",
+            after_chunks=after_chunks,
+            keepalive=keepalive or empty_events,
+            empty_events=empty_events,
+            seconds=seconds,
+        )
 
     @classmethod
     def slow_first_token(cls, seconds: float = 1.0, *, keepalive: bool = False) -> Fault:
@@ -256,6 +270,7 @@ class Fault:
         Forms: `status:500`, `status:429:2` (Retry-After 2 s), `error_body:429`,
         `garbage`, `hang`, `disconnect`, `endless`, `endless:0.5` (64 KiB each 0.5 s),
         `closes_idle`, `stalls:1` (silent after 1 content chunk), `stalls_keepalive:1`,
+        `stalls_empty:1` (empty data events after it),
         `slow:1.5`, `slow_keepalive:1.5`,
         `mid_stream_error:2`, `flaky:0.3` (HTTP 500), `flaky:0.3:502`, `loading`.
         """
@@ -276,8 +291,12 @@ class Fault:
                 return cls.closes_idle()
             if name == "endless":
                 return cls.endless(float(args[0]) if args else 0.0)
-            if name in ("stalls", "stalls_keepalive"):
-                return cls.stalls(int(args[0]) if args else 1, keepalive=name == "stalls_keepalive")
+            if name in ("stalls", "stalls_keepalive", "stalls_empty"):
+                return cls.stalls(
+                    int(args[0]) if args else 1,
+                    keepalive=name == "stalls_keepalive",
+                    empty_events=name == "stalls_empty",
+                )
             if name in ("slow", "slow_first_token", "slow_keepalive"):
                 return cls.slow_first_token(
                     float(args[0]) if args else 1.0, keepalive=name == "slow_keepalive"

@@ -69,7 +69,8 @@ class OpenAIEndpoints(Connection):
         chunks = maker.content_chunks(reply)
         if stalled is not None:
             self._stream(_openai.sse(c) for c in chunks[: 1 + stalled.after_chunks])
-            self._stall(stalled, _openai.SSE_KEEPALIVE)
+            idle = _openai.sse(maker.chunk({})) if stalled.empty_events else _openai.SSE_KEEPALIVE
+            self._stall(stalled, idle)
             return
         if broken is not None:
             head = chunks[: 1 + broken.after_chunks]

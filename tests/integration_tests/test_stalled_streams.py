@@ -22,14 +22,20 @@ SLACK = 4.0
 SAFETY = 30.0
 """A stall still running this long means nothing ended it: the fake gives up."""
 
-# Ollama streams have no comments: one of its servers can only go silent.
-STALLS = [("openai", True), ("openai", False), ("ollama", False)]
-STALL_IDS = ["keep-alive comments", "silence", "ollama silence"]
+# Ollama streams have no comments: one of its servers can only go silent. An OpenAI
+# stream's data events with nothing in them (an empty delta) bring no more than comments.
+STALLS = [("openai", True), ("openai", False), ("ollama", False), ("openai", "empty")]
+STALL_IDS = ["keep-alive comments", "silence", "ollama silence", "empty data events"]
 
 
-def _llm(server: FakeProviderServer, keepalive: bool, protocol: str = "openai") -> ChatOpenMux:
+def _llm(
+    server: FakeProviderServer, keepalive: bool | str, protocol: str = "openai"
+) -> ChatOpenMux:
     provider = server.providers["quiet"]
-    provider.fault = Fault.stalls(1, keepalive=keepalive, seconds=SAFETY)
+    empty = keepalive == "empty"
+    provider.fault = Fault.stalls(
+        1, keepalive=keepalive is True, empty_events=empty, seconds=SAFETY
+    )
     config: dict[str, Any] = provider_config(provider, protocol=protocol)
     config["timeouts"] = {"first_token": FIRST_TOKEN, "total": SAFETY * 2}
     config["router"]["hedge_after_ms"] = False
@@ -48,7 +54,7 @@ def _interrupted(caught: StreamInterrupted, partial: str, started: float) -> Non
 
 @pytest.mark.parametrize(("protocol", "keepalive"), STALLS, ids=STALL_IDS)
 def test_a_stream_that_goes_quiet_is_interrupted(
-    server: FakeProviderServer, protocol: str, keepalive: bool
+    server: FakeProviderServer, protocol: str, keepalive: bool | str
 ) -> None:
     llm = _llm(server, keepalive, protocol)
     started = time.monotonic()
@@ -61,7 +67,7 @@ def test_a_stream_that_goes_quiet_is_interrupted(
 
 @pytest.mark.parametrize(("protocol", "keepalive"), STALLS, ids=STALL_IDS)
 async def test_an_async_stream_that_goes_quiet_is_interrupted(
-    server: FakeProviderServer, protocol: str, keepalive: bool
+    server: FakeProviderServer, protocol: str, keepalive: bool | str
 ) -> None:
     llm = _llm(server, keepalive, protocol)
     started = time.monotonic()

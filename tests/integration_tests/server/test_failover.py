@@ -158,13 +158,18 @@ def test_cut_mid_stream_raw_events_have_no_done(
     assert '"finish_reason":"stop"' not in text
 
 
-@pytest.mark.parametrize("keepalive", [True, False], ids=["keep-alive comments", "silence"])
+@pytest.mark.parametrize(
+    "keepalive", [True, False, "empty"], ids=["keep-alive comments", "silence", "empty events"]
+)
 def test_a_stream_gone_quiet_ends_with_an_error_event(
-    start_server: StartServer, server: FakeProviderServer, keepalive: bool
+    start_server: StartServer, server: FakeProviderServer, keepalive: bool | str
 ) -> None:
-    """After its first chunk a provider sends nothing, or only keep-alive comments: the
-    first-token timeout ends the wait for its next piece of data."""
-    server.providers["alpha"].fault = Fault.stalls(1, keepalive=keepalive, seconds=30)
+    """After its first chunk a provider sends nothing, or only keep-alive comments, or
+    data events with an empty delta: the first-token timeout ends the wait for its next
+    piece of data."""
+    server.providers["alpha"].fault = Fault.stalls(
+        1, keepalive=keepalive is True, empty_events=keepalive == "empty", seconds=30
+    )
     text = _raw_stream(start_server(fake_config(server, first_token=1.0, total=60.0)))
     assert '"content":"Hello' in text
     assert "event: error" in text and "stream_interrupted" in text
