@@ -249,6 +249,10 @@ def failure_from_exception(exc: BaseException, *, before_send: bool = False) -> 
 
 _HTTP_CLIENTS = ("httpx", "httpcore", "httpx2", "httpcore2")
 
+MALFORMED_ANSWER = "MalformedAnswer"
+"""The name of the transports' protocol error for an answer whose framing broke after its
+status line (see `_first_token.malformed_answer`): the provider answered, with garbage."""
+
 
 def _from_httpx(exc: BaseException) -> ProviderFailure:
     # By class name: httpx and its API-identical fork httpx2 (the OpenAI SDK 3's) alike.
@@ -259,6 +263,8 @@ def _from_httpx(exc: BaseException) -> ProviderFailure:
         )
     if "DecodingError" in names:  # a body its Content-Encoding does not describe
         return ProviderFailure("bad_response", f"the answer does not decompress: {exc}")
+    if MALFORMED_ANSWER in names:  # not a connection to try again: it spent a request
+        return ProviderFailure("bad_response", str(exc))
     response = getattr(exc, "response", None) if "HTTPStatusError" in names else None
     if response is not None:
         status = response.status_code

@@ -40,7 +40,7 @@ from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from openmux import _json
-from openmux.providers._failures import ProviderFailure
+from openmux.providers._failures import MALFORMED_ANSWER, ProviderFailure
 
 T = TypeVar("T")
 
@@ -334,6 +334,16 @@ def _too_large() -> ProviderFailure:
     )
 
 
+@cache
+def malformed_answer(httpx: ModuleType) -> type[Exception]:
+    """The error of an answer whose HTTP framing broke after its status line (a chunk size
+    that is none, a body cut short of its length), for this httpx: a protocol error as
+    httpx raises it, that the failure mapping tells from a connection lost before any
+    answer (sent again) by its name."""
+    # Of httpx's module, as its other errors: where the SDK's wrapper is looked through.
+    return type(MALFORMED_ANSWER, (httpx.RemoteProtocolError,), {"__module__": httpx.__name__})
+
+
 INFLATED = frozenset({"gzip", "x-gzip", "deflate"})
 """The content encodings this client decodes itself, and so the only ones it asks for."""
 ACCEPT_ENCODING = "gzip, deflate"
@@ -399,10 +409,13 @@ def sync_transport_class(httpx: ModuleType) -> type[Any]:
             self._inflater = inflater
 
         def __iter__(self) -> Iterator[bytes]:
-            for chunk in self._stream:
-                for piece in self._decoded(chunk):
-                    self._watch.check(piece)
-                    yield piece
+            try:
+                for chunk in self._stream:
+                    for piece in self._decoded(chunk):
+                        self._watch.check(piece)
+                        yield piece
+            except httpx.RemoteProtocolError as exc:  # the head came: the body is garbage
+                raise malformed_answer(httpx)(f"a malformed HTTP answer: {exc}") from None
             if self._inflater is not None:
                 rest = self._inflater.flush()
                 if rest:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Protocol
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from openmux.providers._failures import ProviderFailure
-from openmux.providers._first_token import INFLATED, FirstTokenWatch, Inflater
+from openmux.providers._first_token import INFLATED, FirstTokenWatch, Inflater, malformed_answer
 
 KEEPALIVE_SECONDS = 4.0
 """How long an idle connection is kept: under the 5 s after which uvicorn and Node servers
@@ -187,7 +187,7 @@ class Answer:
             elif isinstance(raised, ProviderFailure):
                 self._fail(raised)
             else:
-                self._fail(self._errors.RemoteProtocolError(f"a malformed HTTP answer: {exc}"))
+                self._fail(self._protocol_error(f"a malformed HTTP answer: {exc}"))
 
     def on_status(self, reason: bytes) -> None:
         self.reason += reason
@@ -271,7 +271,17 @@ class Answer:
             why = "the server disconnected without sending an answer"
         else:
             why = "the server disconnected in the middle of the answer"
-        self._fail(self._errors.RemoteProtocolError(why if exc is None else f"{why}: {exc}"))
+        if exc is not None:  # a reset: the network's doing as likely as the provider's
+            self._fail(self._errors.RemoteProtocolError(f"{why}: {exc}"))
+        else:  # closed on purpose, before the body's framing said it ended
+            self._fail(self._protocol_error(why))
+
+    def _protocol_error(self, message: str) -> Exception:
+        """A protocol error: once the head came, the provider's garbage, not a connection
+        lost before its answer (see `malformed_answer`)."""
+        if self.arrived.done():
+            return malformed_answer(self._errors)(message)
+        return self._errors.RemoteProtocolError(message)
 
     def _fail(self, error: Exception) -> None:
         if self._error is None:

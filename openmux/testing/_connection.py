@@ -265,6 +265,9 @@ class Connection(BaseHTTPRequestHandler):
             body = fault.body if fault.body is not None else GARBAGE_HTML
             self._send(fault.status_code, _bytes(body), fault.content_type, fault.headers)
             return True
+        if fault.kind == "bad_framing":
+            self._bad_framing(fault)
+            return True
         if fault.kind == "hang":
             # Until the server stops, the client gives up, or `seconds` pass.
             deadline = None if fault.seconds is None else time.monotonic() + fault.seconds
@@ -295,6 +298,22 @@ class Connection(BaseHTTPRequestHandler):
                 self._json(503, _openai.loading_body(message))
             return True
         return False  # slow_first_token, mid_stream_error, stalls: endpoint-specific
+
+    def _bad_framing(self, fault: Fault) -> None:
+        """A 200 whose framing breaks after its head (see `Fault.bad_framing`)."""
+        self.close_connection = True
+        body = _bytes(fault.body or b"")
+        self._headers(200, fault.content_type, None)
+        if fault.short_body:
+            self.send_header("Content-Length", str(len(body) + 100))
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self._chunk(body)
+            self.wfile.write(b"zz-not-a-size\r\n")
+        self.wfile.flush()
 
     def _endless(self, interval: float, seconds: float | None) -> None:
         """A 200 whose one line never ends (see `Fault.endless`)."""

@@ -28,6 +28,7 @@ FaultKind = Literal[
     "endless",
     "closes_idle",
     "stalls",
+    "bad_framing",
 ]
 
 
@@ -52,6 +53,7 @@ class Fault:
     interval: float = 0.0
     keepalive: bool = False
     empty_events: bool = False
+    short_body: bool = False
     after_chunks: int = 2
     rate: float = 0.0
     seed: int | None = None
@@ -136,6 +138,26 @@ class Fault:
             content_type=content_type,
             headers=dict(headers or {}),
             on_listing=on_listing,
+        )
+
+    @classmethod
+    def bad_framing(
+        cls,
+        body: str | bytes = b"",
+        *,
+        short_body: bool = False,
+        content_type: str = "application/json",
+    ) -> Fault:
+        """Answer 200 with HTTP framing that is broken after the status line: `body`
+        sent as one chunk and then a chunk size that is not hexadecimal, or, with
+        `short_body`, `body` under a Content-Length larger than it, the connection then
+        closed (a provider or proxy gone wrong, not a network failure before the answer)."""
+        return cls(
+            "bad_framing",
+            status_code=200,
+            body=body,
+            content_type=content_type,
+            short_body=short_body,
         )
 
     @classmethod

@@ -332,3 +332,60 @@ async def test_an_async_stream_ended_by_done_without_a_finish_reason_is_an_answe
 ) -> None:
     llm = _llm(server, Fault.garbage(DONE_WITHOUT_FINISH, content_type=SSE))
     _answered_by_bad([chunk async for chunk in llm.astream("hello")])
+
+
+# HTTP framing broken after the status line: the provider answered (and spent a request
+# of its free quota on it), with garbage. A bad response to fail over from, not a
+# connection failure to send again to the same provider on the spot.
+BAD_FRAMING = {
+    "bad chunk size": dict(short_body=False),
+    "body shorter than its length": dict(short_body=True),
+}
+
+
+def _bad_framing(framing: str, *, stream: bool) -> Fault:
+    body = _chunk({"content": "Hi"})[:20] if stream else _completion(None)[:40]
+    return Fault.bad_framing(body, content_type=SSE if stream else JSON, **BAD_FRAMING[framing])
+
+
+def _failed_over_once(server: FakeProviderServer, message: BaseMessage) -> None:
+    _failed_over(message)
+    assert server.providers["bad"].hits == 1
+
+
+@pytest.mark.parametrize("framing", list(BAD_FRAMING))
+def test_broken_framing_is_a_bad_response_not_sent_again(
+    server: FakeProviderServer, framing: str
+) -> None:
+    _failed_over_once(server, _llm(server, _bad_framing(framing, stream=False)).invoke("hi"))
+
+
+@pytest.mark.parametrize("framing", list(BAD_FRAMING))
+async def test_broken_framing_is_a_bad_response_not_sent_again_async(
+    server: FakeProviderServer, framing: str
+) -> None:
+    llm = _llm(server, _bad_framing(framing, stream=False))
+    _failed_over_once(server, await llm.ainvoke("hi"))
+
+
+def _merged(chunks: list[BaseMessage]) -> BaseMessage:
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged = merged + chunk  # type: ignore[operator]
+    return merged
+
+
+@pytest.mark.parametrize("framing", list(BAD_FRAMING))
+def test_a_stream_of_broken_framing_is_a_bad_response_not_sent_again(
+    server: FakeProviderServer, framing: str
+) -> None:
+    llm = _llm(server, _bad_framing(framing, stream=True))
+    _failed_over_once(server, _merged(list(llm.stream("hi"))))
+
+
+@pytest.mark.parametrize("framing", list(BAD_FRAMING))
+async def test_an_async_stream_of_broken_framing_is_a_bad_response_not_sent_again(
+    server: FakeProviderServer, framing: str
+) -> None:
+    llm = _llm(server, _bad_framing(framing, stream=True))
+    _failed_over_once(server, _merged([chunk async for chunk in llm.astream("hi")]))

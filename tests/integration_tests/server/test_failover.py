@@ -270,3 +270,24 @@ def test_a_request_every_provider_refuses_is_a_bad_request(
     # Asked once: the client did not retry, and no model was asked twice.
     models = sum(len(spec["models"]) for spec in FAKE_PROVIDERS.values())
     assert sum(p.hits for p in server.providers.values()) <= models
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
+@pytest.mark.parametrize("short_body", [False, True], ids=["bad chunk size", "short body"])
+def test_broken_framing_fails_over_without_asking_again(
+    start_server: StartServer, server: FakeProviderServer, stream: bool, short_body: bool
+) -> None:
+    """HTTP framing broken after the status line is the provider's bad answer: it spent
+    a request of its quota on it, and is not asked again on the spot."""
+    body = 'data: {"choices": [{"ind' if stream else '{"choices": [{"ind'
+    server.providers["alpha"].fault = Fault.bad_framing(body, short_body=short_body)
+    api = OpenAI(base_url=start_server(), api_key="unused", max_retries=0)
+    # The model both providers have: alpha's, then beta's.
+    raw = api.chat.completions.with_raw_response.create(
+        model="shared", messages=EXPLAIN, stream=stream
+    )
+    if stream:
+        assert "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert raw.headers["x-openmux-provider"] == "beta"
+    assert raw.headers["x-openmux-attempts"] == "2"
+    assert server.providers["alpha"].hits == 1
