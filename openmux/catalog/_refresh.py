@@ -42,7 +42,7 @@ def fetch_offers(
     timeout: float = REFRESH_TIMEOUT,
 ) -> list[Offer]:
     """The provider's offers now; RefreshError when it does not answer with a listing."""
-    import httpx
+    from openmux.providers import FetchError, bounded_get
 
     url = listing_url(provider)
     if url is None:
@@ -51,9 +51,9 @@ def fetch_offers(
     if provider.api_key is not None:
         headers["Authorization"] = f"Bearer {provider.api_key.get_secret_value()}"
     try:
-        response = httpx.get(url, headers=headers, timeout=timeout)
-    except httpx.HTTPError as exc:
-        raise RefreshError(f"{type(exc).__name__}: {exc}") from None
+        response = bounded_get(url, headers, timeout=timeout)
+    except FetchError as exc:
+        raise RefreshError(str(exc)) from None
     if response.status_code != 200:
         raise RefreshError(f"HTTP {response.status_code} from {url}")
     try:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 REMOTE_TIMEOUT = 5.0
 LOCAL_TIMEOUT = 0.5
+LOCAL_SECONDS = 3.0
+"""The most a local server's listing may take, however steadily it arrives."""
 
 
 @dataclass
@@ -49,7 +51,7 @@ def _key_state(provider: ProviderSettings, settings: Settings) -> str:
 
 
 def check_provider(provider: ProviderSettings, settings: Settings) -> Check:
-    import httpx
+    from openmux.providers import FetchError, bounded_get
 
     key = _key_state(provider, settings)
     if provider.protocol == "llamacpp":  # in process: installed or not
@@ -63,15 +65,17 @@ def check_provider(provider: ProviderSettings, settings: Settings) -> Check:
     headers = {}
     if provider.api_key is not None:
         headers["Authorization"] = f"Bearer {provider.api_key.get_secret_value()}"
-    timeout = LOCAL_TIMEOUT if provider.local else REMOTE_TIMEOUT
+    timeout, total = (LOCAL_TIMEOUT, LOCAL_SECONDS) if provider.local else (REMOTE_TIMEOUT, None)
     started = time.perf_counter()
     try:
-        response = httpx.get(
-            provider.base_url + _listing_path(provider), headers=headers, timeout=timeout
-        )
-    except httpx.HTTPError as exc:
-        status = "not running" if provider.local else f"unreachable ({type(exc).__name__})"
-        return Check(provider.name, key, status, None, None, _fix(provider))
+        url = provider.base_url + _listing_path(provider)
+        response = bounded_get(url, headers, timeout=timeout, total=total)
+    except FetchError as exc:
+        if exc.reason.startswith("Connect"):
+            status = "not running" if provider.local else f"unreachable ({exc.reason})"
+            return Check(provider.name, key, status, None, None, _fix(provider))
+        fix = f"{url} gave no whole model list ({exc}); check base_url or try later"
+        return Check(provider.name, key, f"no answer ({exc.reason})", None, None, fix)
     latency = round((time.perf_counter() - started) * 1000, 1)
     if response.status_code in (401, 403):
         replace = provider.key_env or "it"
@@ -122,6 +126,8 @@ def _import_what_checks_use(providers: list[ProviderSettings]) -> None:
     httpx's transport imports through certifi while the bundled model's check imports
     it too)."""
     import httpcore  # noqa: F401  (httpx imports it for its first client)
+
+    import openmux.providers  # (the checks fetch through its pool)
 
     if any(p.protocol == "llamacpp" for p in providers):
         import openmux.local  # noqa: F401

@@ -47,18 +47,17 @@ def check_key(provider: ProviderSettings, key: str, timeout: float = CHECK_TIMEO
 
     OpenRouter: `GET {base}/key` (the key's limits); others: `GET {base}/models`.
     """
-    import httpx
-
     from openmux._redact import register_secret
+    from openmux.providers import FetchError, bounded_get
 
     register_secret(key)
     is_openrouter = provider.name == "openrouter" or provider.base_url.endswith("/api/v1")
     url = provider.base_url + ("/key" if is_openrouter else "/models")
     headers = {**provider.headers, "Authorization": f"Bearer {key}"}
     try:
-        response = httpx.get(url, headers=headers, timeout=timeout)
-    except httpx.HTTPError as exc:
-        return KeyCheck(None, redact(f"could not check: {type(exc).__name__}: {exc}"))
+        response = bounded_get(url, headers, timeout=timeout)
+    except FetchError as exc:
+        return KeyCheck(None, redact(f"could not check: {exc}"))
     if response.status_code in (401, 403):
         return KeyCheck(False, f"the key was rejected (HTTP {response.status_code})")
     if response.status_code >= 400:

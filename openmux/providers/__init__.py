@@ -14,6 +14,7 @@ from openmux.providers._failures import (
     local_cause,
     retry_after_seconds,
 )
+from openmux.providers._fetch import FetchError, bounded_get
 from openmux.providers._first_token import (
     Sends,
     StreamDone,
@@ -51,6 +52,7 @@ __all__ = [
     "MEDIA_WIRES",
     "MIME_SUFFIXES",
     "FailureKind",
+    "FetchError",
     "LocalDiscovery",
     "MediaForm",
     "ModelEntry",
@@ -66,6 +68,7 @@ __all__ = [
     "answering_until",
     "asked_formats",
     "audio_seconds",
+    "bounded_get",
     "chosen_tool",
     "failure_from_exception",
     "largest_recording",

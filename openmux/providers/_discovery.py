@@ -40,9 +40,7 @@ def list_models(provider: ProviderSettings, timeout: float = PROBE_TIMEOUT) -> l
     """The server's model ids, or None when it does not answer."""
     import httpx
 
-    from openmux.providers import _http
-    from openmux.providers._failures import ProviderFailure
-    from openmux.providers._first_token import answering_until
+    from openmux.providers._fetch import FetchError, bounded_get
 
     listing = _LISTING.get(provider.protocol)
     if listing is None:
@@ -52,15 +50,12 @@ def list_models(provider: ProviderSettings, timeout: float = PROBE_TIMEOUT) -> l
     if provider.api_key is not None:
         headers["Authorization"] = f"Bearer {provider.api_key.get_secret_value()}"
     try:
-        # Through the shared pool, whose transport ends a body still arriving at the
-        # deadline or past the size cap (a read timeout alone restarts with every byte).
-        with answering_until(time.monotonic() + PROBE_SECONDS):
-            client = _http.sync_client(httpx)
-            response = client.get(provider.base_url + path, timeout=timeout, headers=headers)
+        url = provider.base_url + path
+        response = bounded_get(url, headers, timeout=timeout, total=PROBE_SECONDS)
         response.raise_for_status()
         entries: Any = response.json().get(list_key, [])
         return [str(e[id_key]) for e in entries if isinstance(e, dict) and id_key in e]
-    except (httpx.HTTPError, ProviderFailure, ValueError, AttributeError, TypeError):
+    except (FetchError, httpx.HTTPError, ValueError, AttributeError, TypeError):
         return None
 
 

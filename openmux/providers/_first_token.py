@@ -7,10 +7,10 @@ with a ReadTimeout when no real data has arrived within the request's read timeo
 counted from when the request was sent, or when a stream's data then stops for as long
 while comments keep its connection open. For the same reason a body that keeps arriving
 would never end, so the watch also fails it once the request's total time is up
-(`answering_until`), or once it has brought more than `MAX_ANSWER_BYTES` (each
-client would hold it all in memory: a whole body, or one line of a stream). Those bytes
-are counted inflated: the transports decode a gzip or deflate body themselves
-(`Inflater`), and ask for no other encoding.
+(`answering_until`), or once it has brought more than `MAX_ANSWER_BYTES`, or the smaller
+cap of `answering_at_most` (each client would hold it all in memory: a whole body, or one
+line of a stream). Those bytes are counted inflated: the transports decode a gzip or
+deflate body themselves (`Inflater`), and ask for no other encoding.
 
 `watching_done` tells the router whether an event stream ended with `data: [DONE]`,
 which the OpenAI SDK (and so langchain-openai) consumes without a word: the watch sees
@@ -148,6 +148,16 @@ def watching_done() -> Watch[StreamDone]:
     return Watch(_stream_done, done, done)
 
 
+_answer_cap: ContextVar[int | None] = ContextVar("openmux_answer_cap", default=None)
+
+
+def answering_at_most(size: int) -> Watch[int]:
+    """The provider answers asked for on this thread or task fail once they have brought
+    more than `size` bytes (inflated), a cap below `MAX_ANSWER_BYTES` for an answer known
+    to be small (a model listing: each byte read becomes many once parsed)."""
+    return Watch(_answer_cap, size, size)
+
+
 class Departure:
     """One request's way out: asked on entering the transport, sent when it has a
     connection (connecting, or taking a pooled one), written when its headers are, given
@@ -233,6 +243,7 @@ class FirstTokenWatch:
         # Asked for now: the body may be read elsewhere.
         self.due = _answer_due.get()
         self.done = _stream_done.get()
+        self.cap = _answer_cap.get() or MAX_ANSWER_BYTES
         self.received = 0
 
     def check(self, chunk: bytes) -> None:
@@ -242,8 +253,8 @@ class FirstTokenWatch:
                 "(timeouts.total)"
             )
         self.received += len(chunk)
-        if self.received > MAX_ANSWER_BYTES:
-            raise _too_large()
+        if self.received > self.cap:
+            raise _too_large(self.cap)
         if self.limit is None:
             if self.done is not None:
                 self._brings_data(chunk)
@@ -328,10 +339,8 @@ def _is_data(line: bytes) -> bool:
     return bool(line) and not line.startswith(b":")
 
 
-def _too_large() -> ProviderFailure:
-    return ProviderFailure(
-        "bad_response", f"the answer is larger than {MAX_ANSWER_BYTES >> 20} MiB"
-    )
+def _too_large(cap: int) -> ProviderFailure:
+    return ProviderFailure("bad_response", f"the answer is larger than {cap >> 20} MiB")
 
 
 @cache
@@ -367,7 +376,7 @@ class Inflater:
             data = self._decoder.unconsumed_tail
             self.inflated += len(piece)
             if self.inflated > MAX_ANSWER_BYTES:
-                raise _too_large()
+                raise _too_large(MAX_ANSWER_BYTES)
             if piece:
                 yield piece
             if not data and len(piece) < _PIECE:  # a whole piece may leave more inside

@@ -32,14 +32,16 @@ def daily_free_requests(provider: ProviderSettings) -> int | None:
     """50 or 1,000 as the key's tier says; None when the key endpoint does not answer."""
     import httpx
 
+    from openmux.providers import FetchError, bounded_get
+
     headers = dict(provider.headers)
     if provider.api_key is not None:
         headers["Authorization"] = f"Bearer {provider.api_key.get_secret_value()}"
     try:
-        response = httpx.get(f"{provider.base_url}/key", headers=headers, timeout=TIMEOUT)
+        response = bounded_get(f"{provider.base_url}/key", headers, timeout=TIMEOUT)
         response.raise_for_status()
         data = response.json().get("data")
-    except (httpx.HTTPError, ValueError, AttributeError):
+    except (FetchError, httpx.HTTPError, ValueError, AttributeError):
         return None
     if not isinstance(data, dict) or not isinstance(data.get("is_free_tier"), bool):
         return None
