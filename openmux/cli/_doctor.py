@@ -41,6 +41,10 @@ def _listing_path(provider: ProviderSettings) -> str:
     return "/api/tags" if provider.protocol == "ollama" else "/models"
 
 
+def _list_key(provider: ProviderSettings) -> str:
+    return "models" if provider.protocol == "ollama" else "data"
+
+
 def _key_state(provider: ProviderSettings, settings: Settings) -> str:
     if not provider.needs_key:
         return "not needed"
@@ -90,12 +94,15 @@ def check_provider(provider: ProviderSettings, settings: Settings) -> Check:
         return Check(provider.name, key, f"HTTP {response.status_code}", latency, None, fix)
     try:
         body = response.json()
-        entries = body.get("models") if provider.protocol == "ollama" else body.get("data")
-        count = len(entries) if isinstance(entries, list) else None
     except ValueError:
         return Check(
             provider.name, key, "bad response", latency, None, "the model list is not JSON"
         )
+    entries = body.get(_list_key(provider)) if isinstance(body, dict) else None
+    if not isinstance(entries, list):
+        fix = f"the answer holds no model list; check base_url ({provider.base_url})"
+        return Check(provider.name, key, "bad response", latency, None, fix)
+    count = len(entries)
     if provider.local and count == 0:
         return Check(provider.name, key, "no models", latency, 0, _fix(provider))
     return Check(provider.name, key, "ok", latency, count, "")

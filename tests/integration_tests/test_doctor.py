@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from openmux.health import health_store
 from openmux.testing import FakeProviderServer, Fault
 from tests.helpers import run_cli
@@ -85,3 +87,23 @@ def test_a_damaged_config_is_reported_on_stderr(clean_environment: Path) -> None
         # `doctor --json | jq` must not be handed the message as if it were the report.
         assert result.stdout == ""
         assert "openmux.toml:1" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("body", ["[1, 2, 3]", "null", '{"data": 5}', "{}"])
+def test_a_listing_of_the_wrong_shape_is_a_bad_response(
+    fake_provider_server: FakeProviderServer, clean_environment: Path, body: str
+) -> None:
+    """JSON that holds no model list (a proxy's or a portal's answer) is neither a crash nor
+    a provider that can answer."""
+    odd = fake_provider_server.add_provider("odd", models=["m"])
+    odd.fault = Fault.garbage(body, content_type="application/json", on_listing=True)
+    (clean_environment / "openmux.toml").write_text(
+        f'[router]\nproviders = ["odd"]\n[providers.odd]\nprotocol = "openai"\n'
+        f'base_url = "{odd.base_url}"\n',
+        encoding="utf-8",
+    )
+    result = run_cli("doctor", "--json")
+    assert "Traceback" not in result.stderr, result.stderr
+    [check] = [c for c in json.loads(result.stdout)["providers"] if c["provider"] == "odd"]
+    assert check["status"] == "bad response" and "model list" in check["fix"]
+    assert result.returncode == 1
