@@ -67,9 +67,9 @@ def check_key(provider: ProviderSettings, key: str, timeout: float = CHECK_TIMEO
     except ValueError:
         return KeyCheck(None, f"could not check: {url} did not answer JSON")
     if is_openrouter:
-        data = body.get("data", {}) if isinstance(body, dict) else {}
+        data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict):
-            return KeyCheck(None, "could not check: unexpected answer")
+            return KeyCheck(None, f"could not check: {url} answered without the key's limits")
         parts = ["the key works"]
         if data.get("is_free_tier"):
             parts.append("free tier")
@@ -77,8 +77,9 @@ def check_key(provider: ProviderSettings, key: str, timeout: float = CHECK_TIMEO
             parts.append(f"{data['limit_remaining']} credits left")
         return KeyCheck(True, redact(", ".join(parts)))
     models = body.get("data") if isinstance(body, dict) else None
-    count = f", {len(models)} models" if isinstance(models, list) else ""
-    return KeyCheck(True, f"the key works{count}")
+    if not isinstance(models, list):
+        return KeyCheck(None, f"could not check: {url} answered without a model list")
+    return KeyCheck(True, f"the key works, {len(models)} models")
 
 
 # --------------------------------------------------------------------------- helpers

@@ -411,6 +411,24 @@ def test_keys_set_rejected_and_unchecked(
     assert (clean_environment / ".env").read_text() == f"OPENROUTER_API_KEY={KEY}\n"
 
 
+@pytest.mark.parametrize("name", ["openrouter", "groq"])
+@pytest.mark.parametrize("body", ["[1, 2, 3]", "null", "{}", '{"data": 5}'])
+def test_a_key_check_answered_with_no_listing_cannot_tell(
+    server: FakeProviderServer, name: str, body: str
+) -> None:
+    """JSON that is neither the key's limits nor a model list (a proxy's or a portal's
+    answer) says nothing of the key: it is not reported as working."""
+    from openmux.cli._keys import check_key
+    from openmux.config import load_settings
+
+    fake = server.providers.get(name) or server.add_provider(name, models=[MODEL])
+    fake.fault = Fault.garbage(body, content_type="application/json", on_listing=True)
+    base = fake.openrouter_base_url if name == "openrouter" else fake.base_url
+    settings = load_settings({"providers": {name: {"base_url": base}}})
+    result = check_key(settings.providers[name], KEY)
+    assert result.ok is None and result.message.startswith("could not check"), result
+
+
 def test_config_validate_names_file_line_and_fix(clean_environment: Path) -> None:
     path = clean_environment / "openmux.toml"
     path.write_text("[router]\nstrategy = 'best'\n\n[timeouts]\nconect = 3\n")
