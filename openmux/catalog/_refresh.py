@@ -42,7 +42,7 @@ def fetch_offers(
     timeout: float = REFRESH_TIMEOUT,
 ) -> list[Offer]:
     """The provider's offers now; RefreshError when it does not answer with a listing."""
-    from openmux.providers import FetchError, bounded_get
+    from openmux.providers import FetchError, bounded_get, listed_id
 
     url = listing_url(provider)
     if url is None:
@@ -70,8 +70,9 @@ def fetch_offers(
         raise RefreshError(f"{url} answered without a model list")
     offers: dict[str, Offer] = {}
     for entry in entries:
-        if isinstance(entry, Mapping) and isinstance(entry.get(id_key), str):
-            offer = parse_entry(provider.name, entry, entry[id_key], canonical, source)
+        model_id = listed_id(entry.get(id_key)) if isinstance(entry, Mapping) else None
+        if model_id is not None:
+            offer = parse_entry(provider.name, entry, model_id, canonical, source)
             offers[offer.id] = offer
     return list(offers.values())
 

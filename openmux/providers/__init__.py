@@ -14,7 +14,7 @@ from openmux.providers._failures import (
     local_cause,
     retry_after_seconds,
 )
-from openmux.providers._fetch import FetchError, bounded_get
+from openmux.providers._fetch import FetchError, bounded_get, listed_id
 from openmux.providers._first_token import (
     Sends,
     StreamDone,
@@ -73,6 +73,7 @@ __all__ = [
     "failure_from_exception",
     "largest_recording",
     "list_models",
+    "listed_id",
     "local_cause",
     "loop_lagging",
     "media_forms",

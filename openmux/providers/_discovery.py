@@ -40,7 +40,7 @@ def list_models(provider: ProviderSettings, timeout: float = PROBE_TIMEOUT) -> l
     """The server's model ids, or None when it does not answer."""
     import httpx
 
-    from openmux.providers._fetch import FetchError, bounded_get
+    from openmux.providers._fetch import FetchError, bounded_get, listed_id
 
     listing = _LISTING.get(provider.protocol)
     if listing is None:
@@ -54,7 +54,8 @@ def list_models(provider: ProviderSettings, timeout: float = PROBE_TIMEOUT) -> l
         response = bounded_get(url, headers, timeout=timeout, total=PROBE_SECONDS)
         response.raise_for_status()
         entries: Any = response.json().get(list_key, [])
-        return [str(e[id_key]) for e in entries if isinstance(e, dict) and id_key in e]
+        listed = (listed_id(e.get(id_key)) for e in entries if isinstance(e, dict))
+        return [model_id for model_id in listed if model_id is not None]
     except (FetchError, httpx.HTTPError, ValueError, AttributeError, TypeError):
         return None
 

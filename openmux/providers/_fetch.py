@@ -22,6 +22,8 @@ from openmux.providers._first_token import answering_at_most, answering_until
 LISTING_BYTES = 16 << 20
 """The most of a listing read: thousands of models take a few MiB, and each byte of JSON
 takes tens once parsed."""
+LONGEST_ID = 256
+"""Far above any model id served (an organisation and a repository name, a tag)."""
 
 
 class FetchError(Exception):
@@ -59,3 +61,12 @@ def bounded_get(
         raise FetchError(type(exc).__name__, str(exc)) from None
     except ProviderFailure as exc:
         raise FetchError("too large", str(exc)) from None
+
+
+def listed_id(value: object) -> str | None:
+    """A model id as a listing gave it, or None for a value no model has: not text, empty,
+    absurdly long, or holding characters that are not printable (terminal escapes, line
+    breaks, direction overrides), which `openmux models` would print as they are."""
+    if isinstance(value, str) and 0 < len(value) <= LONGEST_ID and value.isprintable():
+        return value
+    return None

@@ -223,3 +223,31 @@ def test_cli_models_refresh_and_table(
     still = json.loads(run_cli("models", "--json", env=env).stdout)
     assert [r["model"] for r in still] == ["llama-3.3-70b-versatile"]
     assert still[0]["listing"].startswith("refreshed")
+
+
+HOSTILE_IDS = ["evil\x1b]0;owned\x07\x1b[2J", "two\nlines", "right\u202eleft", "x" * 300]
+
+
+def test_listed_ids_no_model_has_are_left_out(
+    server: FakeProviderServer, clean_environment: Path
+) -> None:
+    """Ids holding control characters (terminal escapes, a line break, a direction override)
+    or absurdly long are no model a provider serves: `openmux models` would print them to
+    the terminal as they are."""
+    import os
+
+    server.providers["groq"].models = ["llama-3.3-70b-versatile", *HOSTILE_IDS, "[red]x"]
+    (clean_environment / "openmux.toml").write_text(
+        '[router]\nproviders = ["groq"]\n'
+        f'[providers.groq]\nbase_url = "{server.providers["groq"].base_url}"\n',
+        encoding="utf-8",
+    )
+    env = {**os.environ, "GROQ_API_KEY": "gsk_test_key_000"}
+    refreshed = run_cli("models", "refresh", env=env)
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert "groq: 2 models; added 1: [red]x;" in refreshed.stdout
+    listed = run_cli("models", "--all", "--explain", env=env)
+    for shown in (refreshed.stdout, listed.stdout):
+        assert "\x1b" not in shown and "\u202e" not in shown and "x" * 300 not in shown
+        assert "lines" not in shown
+    assert "groq:llama-3.3-70b-versatile" in listed.stdout and "groq:[red]x" in listed.stdout

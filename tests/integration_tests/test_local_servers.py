@@ -110,3 +110,10 @@ def test_a_model_listing_that_never_ends_is_given_up_on(
     message = llm.invoke("hi")
     assert message.response_metadata["openmux"]["provider"] == "lmstudio"
     assert time.monotonic() - started < 10
+
+
+def test_listed_ids_no_model_has_are_left_out(servers: FakeProviderServer) -> None:
+    servers.providers["lmstudio"].models = ["qwen2.5-7b-instruct", "evil\x1b[2J", "two\nlines"]
+    settings = load_settings()
+    found = LocalDiscovery().models([settings.providers["lmstudio"]])
+    assert found == {"lmstudio": ["qwen2.5-7b-instruct"]}
