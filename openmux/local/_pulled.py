@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -128,8 +129,19 @@ def hub_download(
         ) from exc
     except HFValidationError as exc:  # a repository id the hub cannot have
         raise OpenMuxError(f"could not pull {what}: {exc}") from exc
+    except _transport_errors() as exc:  # cut mid-way, or stalled, past the hub's own retries
+        raise OpenMuxError(
+            f"could not pull {what}: the download broke off ({exc}); try again"
+        ) from exc
     except OSError as exc:
         raise OpenMuxError(f"could not pull {what}: {exc}") from exc
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """The errors of whichever httpx the hub client speaks (httpx, or its fork httpx2):
+    it lets them through when a download breaks off."""
+    modules = (sys.modules.get(name) for name in ("httpx", "httpx2"))
+    return tuple(module.HTTPError for module in modules if module is not None)
 
 
 def pull(spec: str, *, endpoint: str | None = None, token: str | None = None) -> PulledModel:

@@ -1,7 +1,8 @@
 """A loopback stand-in for the Hugging Face Hub's file endpoint, for `openmux pull` tests.
 
 It answers `HEAD|GET /{owner}/{repo}/resolve/{revision}/{file}` the way the
-hub does for a plain (non-Xet) file: `X-Repo-Commit`, `ETag`, `Content-Length`.
+hub does for a plain (non-Xet) file: `X-Repo-Commit`, `ETag`, `Content-Length`; a file
+added with `cut_after` has its download broken off after that many bytes, every time.
 https://huggingface.co/docs/huggingface_hub/guides/download
 """
 
@@ -20,6 +21,7 @@ class FakeHub:
 
     def __init__(self) -> None:
         self.files: dict[tuple[str, str], bytes] = {}
+        self.cuts: dict[tuple[str, str], int] = {}
         self.requests: list[tuple[str, str]] = []
         hub = self
 
@@ -33,8 +35,9 @@ class FakeHub:
                 hub.requests.append((self.command, self.path))
                 parts = self.path.split("?")[0].strip("/").split("/")
                 data = None
+                key = ("/".join(parts[:2]), "/".join(parts[4:]))
                 if len(parts) >= 5 and parts[2] == "resolve":
-                    data = hub.files.get(("/".join(parts[:2]), "/".join(parts[4:])))
+                    data = hub.files.get(key)
                 if data is None:
                     body = b'{"error":"Entry not found"}'
                     self.send_response(404)
@@ -51,7 +54,10 @@ class FakeHub:
                 self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
                 self.send_header("X-Repo-Commit", hub.COMMIT)
                 self.end_headers()
-                if with_body:
+                if with_body and key in hub.cuts:
+                    self.wfile.write(data[: hub.cuts[key]])
+                    self.close_connection = True
+                elif with_body:
                     self.wfile.write(data)
 
             def do_HEAD(self) -> None:
@@ -68,8 +74,10 @@ class FakeHub:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def add(self, repo: str, filename: str, data: bytes) -> None:
+    def add(self, repo: str, filename: str, data: bytes, *, cut_after: int | None = None) -> None:
         self.files[(repo, filename)] = data
+        if cut_after is not None:
+            self.cuts[(repo, filename)] = cut_after
 
     def __enter__(self) -> FakeHub:
         self._thread.start()

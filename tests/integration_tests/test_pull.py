@@ -62,6 +62,19 @@ def test_a_file_that_is_not_gguf_is_refused() -> None:
     assert pulled_models() == []
 
 
+def test_a_download_cut_midway_is_one_line_and_keeps_nothing(models_dir: Path) -> None:
+    with FakeHub() as hub:
+        hub.add("someone/cut-GGUF", "cut.gguf", GGUF, cut_after=len(GGUF) // 2)
+        result = run_cli(
+            "pull", "someone/cut-GGUF/cut.gguf", env={**os.environ, "HF_ENDPOINT": hub.url}
+        )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("openmux pull:")]
+    assert "someone/cut-GGUF/cut.gguf" in line and "try again" in line
+    assert not list(models_dir.rglob("cut.gguf")) and pulled_models() == []
+
+
 def test_models_local_lists_bundled_and_pulled_models(models_dir: Path) -> None:
     import json
 
