@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from openmux.config import LOCAL_IMAGE_MODEL_ID, LOCAL_TRANSCRIPTION_MODEL_ID
-from openmux.local._pulled import hub_download, models_dir
+from openmux.local._pulled import hub_download, models_dir, recording
 
 if TYPE_CHECKING:
     from openmux.config import MediaKind
@@ -121,7 +121,8 @@ def pull_media(name: str, *, endpoint: str | None = None, token: str | None = No
             extra=model.extra,
         )
     record = {"repo": model.repo, "revision": model.revision, "pulled_at": time.time()}
-    (folder / DONE_MARKER).write_text(json.dumps(record), encoding="utf-8")
+    with recording(name, folder):
+        (folder / DONE_MARKER).write_text(json.dumps(record), encoding="utf-8")
     return folder
 
 

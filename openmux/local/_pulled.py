@@ -11,6 +11,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -153,8 +155,21 @@ def pull(spec: str, *, endpoint: str | None = None, token: str | None = None) ->
         if handle.read(4) != b"GGUF":
             raise OpenMuxError(f"{spec} is not a GGUF file (no GGUF magic number)")
     model = PulledModel(f"{repo_id}/{filename}", str(path), Path(path).stat().st_size, time.time())
-    _register(model)
+    with recording(spec, path):
+        _register(model)
     return model
+
+
+@contextmanager
+def recording(what: str, where: str | Path) -> Iterator[None]:
+    """Around writing down a finished download: a disk it just filled fails that as one
+    line saying where the files are, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise OpenMuxError(
+            f"could not pull {what}: downloaded to {where}, but not recorded: {exc}"
+        ) from exc
 
 
 def model_path(model_id: str) -> str:

@@ -75,6 +75,21 @@ def test_a_download_cut_midway_is_one_line_and_keeps_nothing(models_dir: Path) -
     assert not list(models_dir.rglob("cut.gguf")) and pulled_models() == []
 
 
+def test_a_registry_that_cannot_be_written_is_one_line(models_dir: Path) -> None:
+    """As on a disk the download just filled: the model is there, not recorded."""
+    (models_dir / "registry.json").mkdir(parents=True)
+    with FakeHub() as hub:
+        hub.add("someone/tiny-GGUF", "tiny.gguf", GGUF)
+        result = run_cli(
+            "pull", "someone/tiny-GGUF/tiny.gguf", env={**os.environ, "HF_ENDPOINT": hub.url}
+        )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("openmux pull: could not pull someone/tiny-GGUF/tiny.gguf")
+    assert "registry.json" in line
+
+
 def test_models_local_lists_bundled_and_pulled_models(models_dir: Path) -> None:
     import json
 
