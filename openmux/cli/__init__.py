@@ -8,8 +8,12 @@ import math
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from openmux import __version__
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _DESCRIPTION = "Ask any AI question and get an answer from free models."
 
@@ -81,6 +85,19 @@ def _unwritable(option: str, value: str) -> str | None:
     if path.exists() and not os.access(path, os.W_OK):
         return f"{option} {value}: the file is not writable"
     return None
+
+
+def plot_saved(place: str, draw: Callable[[Path], None], command: str) -> bool:
+    """Draw a plot into the file `place` names; a file that still cannot be written
+    (checked up front by `_unwritable`) is one line, and False."""
+    from pathlib import Path
+
+    try:
+        draw(Path(place))
+    except OSError as exc:
+        print(f"{command}: could not write {place}: {exc.strerror}", file=sys.stderr)
+        return False
+    return True
 
 
 def build_parser() -> argparse.ArgumentParser:

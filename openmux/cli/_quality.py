@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from openmux.cli import _unwritable
+from openmux.cli import _unwritable, plot_saved
 from openmux.errors import OpenMuxError
 
 if TYPE_CHECKING:
@@ -110,12 +110,12 @@ def run_bench(args: argparse.Namespace) -> int:
         print(json.dumps(rows_as_json(rows), indent=2))
     else:
         _print_rows(rows)
-    if args.plot:
-        try:
-            write_plot(Path(args.plot), rows, f"openmux bench: {args.task}, {rows[0].date}")
-        except OSError as exc:
-            print(f"openmux bench: could not write {args.plot}: {exc.strerror}", file=sys.stderr)
-            return 1
+    if args.plot and not plot_saved(
+        args.plot,
+        lambda path: write_plot(path, rows, f"openmux bench: {args.task}, {rows[0].date}"),
+        "openmux bench",
+    ):
+        return 1
     return 0
 
 

@@ -9,7 +9,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from openmux.cli import _unwritable
+from openmux.cli import _unwritable, plot_saved
 
 _BAR = 28
 _PLOT_FORMATS = (".html", ".svg")
@@ -58,10 +58,8 @@ def run_stats(args: argparse.Namespace) -> int:
         print(render_text(data, args.since))
         print(f"(from {state_backend().describe()})")
     if args.plot:
-        try:
-            write_plot(Path(args.plot), data, f"OpenMux usage since {data['since']}")
-        except OSError as exc:
-            print(f"openmux: could not write {args.plot}: {exc.strerror}", file=sys.stderr)
+        title = f"OpenMux usage since {data['since']}"
+        if not plot_saved(args.plot, lambda path: write_plot(path, data, title), "openmux"):
             return 1
         if not args.json:
             print(f"chart written to {args.plot}")
