@@ -183,15 +183,12 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def local_cause(exc: BaseException, *, before_send: bool = False) -> str | None:
-    """Why `exc` is the caller's or this machine's error rather than the provider's, or None.
-
-    Always local: a request no provider could take (`InvalidRequest`), text that cannot
-    be encoded (a lone surrogate), an unknown keyword argument, a process out of file
-    descriptors. With `before_send`
-    (no byte of the request has left), any TypeError or ValueError is local too;
-    after that, they may come from parsing a provider's malformed answer.
-    """
+def local_cause(exc: BaseException) -> str | None:
+    """Why `exc` is the caller's or this machine's error rather than the provider's, or None:
+    a request no provider could take (`InvalidRequest`), text that cannot be encoded (a
+    lone surrogate), an unknown keyword argument, a process out of file descriptors. Other
+    TypeErrors and ValueErrors may come from parsing a provider's malformed answer (or,
+    raised before sending, from one client's conversion: see routing's `_unsent`)."""
     if isinstance(exc, ProviderFailure):
         return str(exc) if exc.kind == "local" else None
     if isinstance(exc, InvalidRequest):
@@ -206,19 +203,17 @@ def local_cause(exc: BaseException, *, before_send: bool = False) -> str | None:
         return f"the request text cannot be encoded ({exc.reason} at position {exc.start})"
     if isinstance(exc, TypeError) and "unexpected keyword argument" in str(exc):
         return f"an argument the model does not take: {exc}"
-    if before_send and isinstance(exc, (TypeError, ValueError)):
-        return f"the request is invalid: {type(exc).__name__}: {exc}"
     return None
 
 
-def failure_from_exception(exc: BaseException, *, before_send: bool = False) -> ProviderFailure:
+def failure_from_exception(exc: BaseException) -> ProviderFailure:
     """Map any client exception (openai, httpx, ollama, langchain) to a failure.
 
     Errors of the caller or of this machine (see `local_cause`) get kind `local`.
     """
     if isinstance(exc, ProviderFailure):
         return exc
-    local = local_cause(exc, before_send=before_send)
+    local = local_cause(exc)
     if local is not None:
         return ProviderFailure("local", local)
     if _raised_by(exc, "openai"):

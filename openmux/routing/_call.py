@@ -152,24 +152,24 @@ def _fail(
     """Record and react to a provider's failure. The caller's or this machine's own error
     (a bad argument, text that cannot be encoded, no file descriptors left) is raised at
     once instead: no other candidate would fare better, and no provider is to blame."""
-    # A client that raises before asking for a connection (a message it has no form for)
-    # never reached the provider. An in-process model asks for none at all, so there the
-    # same errors may be its own.
-    unsent = sends is not None and sends.asked == 0 and not candidate.provider.in_process
-    failure = failure_from_exception(exc, before_send=unsent)
+    failure = failure_from_exception(exc)
     if failure.kind == "local":
         if isinstance(exc, (TypeError, ValueError)):
             raise exc
         error = InvalidRequest if isinstance(exc, InvalidRequest) else NoProviderAvailable
         raise error(str(failure), attempts=request.attempt_dicts()) from exc
+    unsent = _unsent(exc, candidate, sends)
+    if unsent:
+        failure = ProviderFailure("http_4xx", f"not sent: {type(exc).__name__}: {exc}")
     if not request.finished:  # a hedge lost the race: its outcome no longer matters
         request.record(candidate, failure.kind, error=str(failure), latency_ms=_ms_since(started))
-    if failure.kind == "timeout" and (
-        (sends is not None and sends.never_sent) or request.seconds_left <= 0
+    if unsent or (
+        failure.kind == "timeout"
+        and ((sends is not None and sends.never_sent) or request.seconds_left <= 0)
     ):
-        # It never left this process's own pool (our saturation), or the request's total
-        # time ran out while its answer arrived (late from our queue as likely as from
-        # them): no bench.
+        # The provider saw nothing of it, or it never left this process's own pool (our
+        # saturation), or the request's total time ran out while its answer arrived (late
+        # from our queue as likely as from them): no bench.
         return failure
     spent = _account(router, candidate, request, failure.kind, started, seen=seen, failure=failure)
     react(router, candidate, request, failure, spent)
@@ -180,6 +180,13 @@ def _fail(
         "-" if failure.retry_after is None else f"{failure.retry_after:.1f} s",
     )
     return failure
+
+
+def _unsent(exc: BaseException, candidate: Candidate, sends: Sends | None) -> bool:
+    """Whether a client with no form for the conversation (ChatOllama and a FunctionMessage)
+    raised before asking for a connection; an in-process model asks for none at all."""
+    unsent = sends is not None and sends.asked == 0 and not candidate.provider.in_process
+    return unsent and isinstance(exc, (TypeError, ValueError))
 
 
 class _Watching:

@@ -15,7 +15,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
-from openmux import ChatOpenMux, TaskClassification, TaskType
+from openmux import ChatOpenMux, NoProviderAvailable, TaskClassification, TaskType
 from openmux.testing import FakeProviderServer
 from tests.helpers import provider_config
 
@@ -63,6 +63,13 @@ def test_an_earlier_answers_reasoning_is_not_sent(
     assert "hello" in str(sent["content"])
 
 
+FUNCTION_TURN = [
+    HumanMessage("hi"),
+    FunctionMessage(content="42", name="lookup"),
+    HumanMessage("so?"),
+]
+
+
 @pytest.mark.parametrize("streaming", [False, True])
 def test_a_message_the_client_cannot_convert_benches_nothing(
     server: FakeProviderServer, streaming: bool
@@ -71,19 +78,33 @@ def test_a_message_the_client_cannot_convert_benches_nothing(
     # router counted that as the model's bad answer, retried it and benched the model.
     provider = server.providers["ollama"]
     llm = ChatOpenMux(config=provider_config(provider, protocol="ollama"), classifier=_as_chat)
-    history = [
-        HumanMessage("hi"),
-        FunctionMessage(content="42", name="lookup"),
-        HumanMessage("so?"),
-    ]
-    with pytest.raises(TypeError, match="unsupported message type"):
+    with pytest.raises(NoProviderAvailable) as caught:
         if streaming:
-            list(llm.stream(history))
+            list(llm.stream(FUNCTION_TURN))
         else:
-            llm.invoke(history)
+            llm.invoke(FUNCTION_TURN)
+    assert [a["status"] for a in caught.value.attempts] == ["http_4xx"]
+    assert "not sent: TypeError" in str(caught.value.attempts[0]["error"])
     assert [r for r in provider.requests if r.endpoint == "chat"] == []
     answer = llm.invoke("hi")
     assert [a["status"] for a in answer.response_metadata["openmux"]["attempts"]] == ["ok"]
+
+
+def test_a_message_one_client_cannot_convert_goes_to_one_that_can(
+    server: FakeProviderServer,
+) -> None:
+    ollama, openai = server.providers["ollama"], server.providers["openai"]
+    config = provider_config(ollama, protocol="ollama")
+    config["providers"].update(provider_config(openai)["providers"])
+    config["router"]["providers"] = ["ollama", "openai"]
+    answer = ChatOpenMux(config=config, classifier=_as_chat).invoke(FUNCTION_TURN)
+    attempts = answer.response_metadata["openmux"]["attempts"]
+    assert [(a["provider"], a["status"]) for a in attempts] == [
+        ("ollama", "http_4xx"),
+        ("openai", "ok"),
+    ]
+    assert openai.last_request is not None
+    assert openai.last_request.json["messages"][1]["role"] == "function"
 
 
 @pytest.mark.parametrize("protocol", ["openai", "ollama"])
