@@ -170,6 +170,29 @@ _LANGCHAIN_KINDS: Mapping[str, FailureKind] = {
 }
 
 
+# The bundled model's refusals of a request it cannot take (openmux.local, a sibling this
+# layer does not import), by class name: another model may take it, and the local model,
+# which said so before generating, is not to blame.
+_LOCAL_REFUSALS: Mapping[str, FailureKind] = {
+    "LocalToolsUnsupported": "http_4xx",
+}
+
+
+def _kind_by_class(exc: BaseException) -> FailureKind | None:
+    """The kind of a LangChain model error or a local model's refusal, else None."""
+    for cls in type(exc).__mro__:
+        package = cls.__module__
+        if package.startswith("langchain_core"):
+            kind = _LANGCHAIN_KINDS.get(cls.__name__)
+        elif package.startswith("openmux.local"):
+            kind = _LOCAL_REFUSALS.get(cls.__name__)
+        else:
+            continue
+        if kind is not None:
+            return kind
+    return None
+
+
 _OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE})
 
 
@@ -226,10 +249,9 @@ def failure_from_exception(exc: BaseException) -> ProviderFailure:
         if status is None or status < 0:
             return ProviderFailure("bad_response", message)
         return ProviderFailure(kind_for_status(status, message), message, status=status)
-    for cls in type(exc).__mro__:
-        kind = _LANGCHAIN_KINDS.get(cls.__name__)
-        if kind is not None and cls.__module__.startswith("langchain_core"):
-            return ProviderFailure(kind, f"{type(exc).__name__}: {exc}")
+    kind = _kind_by_class(exc)
+    if kind is not None:
+        return ProviderFailure(kind, f"{type(exc).__name__}: {exc}")
     if isinstance(exc, TimeoutError):
         return ProviderFailure("timeout", str(exc) or "timed out")
     if isinstance(exc, ConnectionError):

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from openmux import ChatOpenMux, OpenMuxEmbeddings
+from openmux.errors import NoProviderAvailable
+from openmux.health import health_store
 from openmux.local import BUNDLED_CHAT_MODEL_ID, local_chat_available, local_embeddings_available
 from tests.helpers import run_cli
 
@@ -69,3 +71,21 @@ def test_offline_embeddings_use_the_local_model(unreachable_remotes: Path) -> No
     vectors = embeddings.embed_documents(["a cat", "un chat"])
     assert len(vectors) == 2 and len(vectors[0]) == 384
     assert embeddings.model_id == "intfloat/multilingual-e5-small"
+
+
+def _statuses(message: object) -> list[str]:
+    return [a["status"] for a in message.response_metadata["openmux"]["attempts"]]  # type: ignore[attr-defined]
+
+
+def test_a_tool_the_local_model_cannot_call_benches_it_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A provider's built-in tool: the local model said it calls functions only, and the
+    # router counted that as its bad answer, asked it three times and benched it.
+    monkeypatch.setenv("OPENMUX_OFFLINE", "1")
+    llm = ChatOpenMux(max_tokens=4, model=f"local:{BUNDLED_CHAT_MODEL_ID}")
+    with pytest.raises(NoProviderAvailable, match="cannot call a 'web_search' tool") as caught:
+        llm.bind_tools([{"type": "web_search"}]).invoke("what is new?")
+    assert [a["status"] for a in caught.value.attempts] == ["http_4xx"]
+    assert health_store(llm.settings.state_dir).benches() == []
+    assert _statuses(llm.invoke("hi")) == ["ok"]

@@ -13,6 +13,7 @@ from openmux import ChatOpenMux
 from openmux.errors import OpenMuxError
 from openmux.health import health_store
 from openmux.health._policy import REACTIONS
+from openmux.local import LocalGenerationTimeout, LocalToolsUnsupported
 from openmux.providers import failure_from_exception, local_cause
 from openmux.testing import FakeProviderServer
 from tests.helpers import provider_toml
@@ -85,3 +86,18 @@ def test_bad_requests_never_bench_a_healthy_provider(
             llm.invoke(text, task="chat", **extra)
     assert health_store(llm.settings.state_dir).benches() == []
     assert llm.invoke("hello", task="chat").text == "pong"
+
+
+@pytest.mark.parametrize(
+    ("refusal", "kind"),
+    [(LocalToolsUnsupported("m", "a 'web_search' tool"), "http_4xx")],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else value,
+)
+def test_what_the_local_model_cannot_take_benches_nothing(refusal: Exception, kind: str) -> None:
+    failure = failure_from_exception(refusal)
+    assert failure.kind == kind
+    assert REACTIONS[kind].bench == "none"
+
+
+def test_a_local_timeout_still_counts() -> None:
+    assert failure_from_exception(LocalGenerationTimeout("passed its timeout")).kind == "timeout"
