@@ -175,6 +175,7 @@ _LANGCHAIN_KINDS: Mapping[str, FailureKind] = {
 # which said so before generating, is not to blame.
 _LOCAL_REFUSALS: Mapping[str, FailureKind] = {
     "LocalToolsUnsupported": "http_4xx",
+    "LocalContextLengthError": "context_length",
 }
 
 

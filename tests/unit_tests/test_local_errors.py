@@ -13,7 +13,11 @@ from openmux import ChatOpenMux
 from openmux.errors import OpenMuxError
 from openmux.health import health_store
 from openmux.health._policy import REACTIONS
-from openmux.local import LocalGenerationTimeout, LocalToolsUnsupported
+from openmux.local import (
+    LocalContextLengthError,
+    LocalGenerationTimeout,
+    LocalToolsUnsupported,
+)
 from openmux.providers import failure_from_exception, local_cause
 from openmux.testing import FakeProviderServer
 from tests.helpers import provider_toml
@@ -90,7 +94,10 @@ def test_bad_requests_never_bench_a_healthy_provider(
 
 @pytest.mark.parametrize(
     ("refusal", "kind"),
-    [(LocalToolsUnsupported("m", "a 'web_search' tool"), "http_4xx")],
+    [
+        (LocalToolsUnsupported("m", "a 'web_search' tool"), "http_4xx"),
+        (LocalContextLengthError(9000, 8192), "context_length"),
+    ],
     ids=lambda value: type(value).__name__ if isinstance(value, Exception) else value,
 )
 def test_what_the_local_model_cannot_take_benches_nothing(refusal: Exception, kind: str) -> None:
