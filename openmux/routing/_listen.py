@@ -60,8 +60,12 @@ def _recordings(request: RouteRequest) -> list[dict[str, Any]]:
 
 
 def _transcription_request(request: RouteRequest, recording: dict[str, Any]) -> RouteRequest:
+    # The caller's language spares the model guessing it from the sound (a short recording
+    # guessed wrong comes back as words of another language).
+    language = request.call_kwargs.get("language")
     return RouteRequest(
         messages=[HumanMessage(content=[recording])],
+        call_kwargs={"language": language} if language else {},
         task="audio",
         profile=request.profile,
     )

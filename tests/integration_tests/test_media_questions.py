@@ -12,7 +12,7 @@ from langchain_core.messages import HumanMessage
 from openmux import ChatOpenMux
 from openmux.routing._listen import ANSWERED_FROM_TRANSCRIPT
 from openmux.testing import FakeProviderServer
-from openmux.testing._media import wav
+from openmux.testing._media import multipart_form, wav
 
 PROVIDERS = {"fake": dict(models=["chat-1"])}
 TRANSCRIPT = "please call me back before noon"
@@ -98,3 +98,20 @@ def test_an_explicit_audio_task_is_never_second_guessed(server: FakeProviderServ
         [_message("What does the caller want from me?")], task="audio"
     )
     assert answer.content == TRANSCRIPT
+
+
+async def test_the_callers_language_reaches_the_transcription(server: FakeProviderServer) -> None:
+    # Transcription models guess a language from the sound when none is given, and a short
+    # recording in French heard as English comes back as English words.
+    llm = ChatOpenMux(config=_config(server)).bind(language="fr")
+    llm.invoke([_message("What does the caller want from me?")])
+    await llm.ainvoke([_message("Is the caller in a hurry?")])
+    fake = server.providers["fake"]
+    forms = [
+        multipart_form(r.headers["content-type"], r.body)
+        for r in fake.requests
+        if r.endpoint == "transcription"
+    ]
+    assert [form.get("language") for form in forms] == [(None, b"fr")] * 2
+    chats = [r.json for r in fake.requests if r.endpoint == "chat"]
+    assert len(chats) == 2 and not any("language" in chat for chat in chats)
