@@ -15,7 +15,8 @@ The hierarchy::
     │       ├── AudioFormatUnavailable  (also a ValueError) speech in an audio format
     │       │                        no speech model that would be asked makes
     │       └── LocalConversationRefused  (openmux.local; also a ValueError) a message
-    │                                the local model cannot read or its template refuses
+    │                                the local model cannot read or its template refuses,
+    │                                a tool_choice naming no bound tool
     ├── StreamInterrupted            a provider failed after the first chunk reached
     │                                the caller; carries the partial text
     ├── ProviderFailure              (openmux.providers) one candidate's failure: the

@@ -30,8 +30,8 @@ CHATML_TEMPLATE = (
 
 class LocalConversationRefused(InvalidRequest, ValueError):
     """The conversation cannot be put to the local model (a content block it cannot read,
-    or a turn its chat template refuses): found before generating, so the model is not to
-    blame for it."""
+    a turn its chat template refuses, a tool_choice naming no bound tool): found before
+    generating, so the model is not to blame for it."""
 
 
 def _raise_exception(message: str) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from openmux.local._chat_template import LocalConversationRefused
 from openmux.local._generation import GenerationChunk, LocalModel
 from openmux.local._structured import LocalToolsUnsupported
 
@@ -63,7 +64,8 @@ def tool_request(
 ) -> ToolRequest | None:
     """The tools this call may use (OpenAI-format `tools` and `tool_choice`); None: answer.
 
-    Raises ValueError for a `tool_choice` that names no bound tool, and
+    Raises `LocalConversationRefused` for a `tool_choice` that names no bound tool (the
+    caller's error, which no model would take), and
     `LocalToolsUnsupported` for a tool that is not a function (a provider's built-in tool).
     """
     if not tools or tool_choice == "none":
@@ -77,7 +79,7 @@ def tool_request(
         name = tool_choice
     if name is not None:
         if name not in by_name:
-            raise ValueError(
+            raise LocalConversationRefused(
                 f"tool_choice names {name!r}, which is not a bound tool; "
                 f"bound: {', '.join(by_name)}"
             )
@@ -85,7 +87,7 @@ def tool_request(
     if tool_choice in ("required", "any", True):
         return ToolRequest(tuple(bound), may_answer=False)
     if tool_choice not in (None, "auto"):
-        raise ValueError(
+        raise LocalConversationRefused(
             f"unknown tool_choice {tool_choice!r}: use 'auto', 'required', 'none' or a tool name"
         )
     if messages and messages[-1]["role"] == "tool":

@@ -103,3 +103,22 @@ def test_a_prompt_over_the_local_context_goes_on_to_a_remote_model(
     assert answer.text == "pong"
     assert _statuses(answer) == ["context_length", "ok"]
     assert health_store(llm.settings.state_dir).benches() == []
+
+
+@pytest.mark.parametrize(
+    "choice",
+    [{"type": "function", "function": {"name": "get_time"}}, "sometimes"],
+    ids=["names no bound tool", "unknown"],
+)
+def test_a_tool_choice_the_local_model_cannot_honour_is_the_callers_error(
+    monkeypatch: pytest.MonkeyPatch, choice: object
+) -> None:
+    # Given at call time it is checked by the local model alone, which raised a ValueError
+    # the router counted as its bad answer: asked three rounds over, then benched.
+    monkeypatch.setenv("OPENMUX_OFFLINE", "1")
+    llm = ChatOpenMux(max_tokens=4, model=f"local:{BUNDLED_CHAT_MODEL_ID}")
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
+    with pytest.raises(ValueError, match="tool_choice"):
+        llm.bind_tools([weather]).invoke("weather in Paris?", tool_choice=choice)
+    assert health_store(llm.settings.state_dir).benches() == []
+    assert _statuses(llm.invoke("hi")) == ["ok"]
