@@ -22,6 +22,9 @@ The hierarchy::
     ├── ProviderFailure              (openmux.providers) one candidate's failure: the
     │                                failover stage catches it and records an attempt
     ├── SecretsError                 (openmux.config) a key could not be stored or read
+    ├── FetchError                   (openmux.providers) a listing, key check or probe
+    │                                made off the request path got no whole answer in
+    │                                its time and size
     ├── RefreshError                 (openmux.catalog) a provider's model listing could
     │                                not be fetched or read
     ├── LocalModelUnavailable        (openmux.local; also an ImportError) the bundled

@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from openmux.errors import OpenMuxError
 from openmux.providers import _http
 from openmux.providers._failures import ProviderFailure
 from openmux.providers._first_token import answering_at_most, answering_until
@@ -26,7 +27,7 @@ LONGEST_ID = 256
 """Far above any model id served (an organisation and a repository name, a tag)."""
 
 
-class FetchError(Exception):
+class FetchError(OpenMuxError):
     """No whole answer came. `reason` says why in a word or two (`ConnectError`,
     `ReadTimeout`, `too large`); the message is one line."""
 
