@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from openmux.providers import (
     ProviderFailure,
-    media_forms,
     recording_size,
     too_large_for,
     unsendable,
@@ -36,7 +35,7 @@ def rule_out(router: Router, candidate: Candidate, request: RouteRequest) -> Non
     if context is not None and context < request.min_context:
         raise ProviderFailure("context_length", f"{name} has too small a context")
     if request.output == "text":
-        cannot = unsendable(provider, media_forms(request.messages))
+        cannot = unsendable(provider, request.media_forms)
         if cannot is not None:  # its client would refuse it here, unsent: no bench
             request.record(candidate, "http_4xx", error=f"not sent: {cannot}")
             raise ProviderFailure("http_4xx", cannot)

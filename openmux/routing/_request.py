@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from openmux._logging import get_logger
 from openmux.errors import NoProviderAvailable
+from openmux.providers import media_forms
 from openmux.routing._output import NON_TEXT_OUTPUT
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from openmux.classifier import TaskClassification
     from openmux.config import ModelEntry, ProviderSettings
     from openmux.health import Bench
+    from openmux.providers import MediaForm
     from openmux.routing._output import OutputDecision
 
 
@@ -161,12 +163,17 @@ class RouteRequest:
         return isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
 
     @property
+    def media_forms(self) -> frozenset[MediaForm]:
+        """The media anywhere in the conversation, in the forms a client must send them."""
+        return media_forms(self.messages)
+
+    @property
     def has_image_input(self) -> bool:
-        return _has_block(self.messages, ("image_url", "image"))
+        return not self.media_forms.isdisjoint(("image", "image URL"))
 
     @property
     def has_audio_input(self) -> bool:
-        return _has_block(self.messages, ("input_audio", "audio"))
+        return not self.media_forms.isdisjoint(("audio", "audio URL"))
 
     def record(
         self,
@@ -288,16 +295,6 @@ class RouteRequest:
             "first_token": span(self.started, "first_token"),
             "total": round((time.perf_counter() - self.started) * 1000, 2),
         }
-
-
-def _has_block(messages: list[BaseMessage], kinds: tuple[str, ...]) -> bool:
-    for message in messages:
-        content = message.content
-        if isinstance(content, list):
-            for block in content:
-                if isinstance(block, dict) and block.get("type") in kinds:
-                    return True
-    return False
 
 
 def request_exhausted(request: RouteRequest) -> NoProviderAvailable:

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import AIMessage
 
 from openmux.config import MEDIA_KINDS, ModelEntry, explain_no_candidates
-from openmux.providers import media_forms
 from openmux.quality import quality_version
 from openmux.routing._capabilities import Needs, capable_pairs, explain_missing
 from openmux.routing._classify import raise_unsupported
@@ -214,8 +213,8 @@ def select_candidates(
     plan = plan_for(settings, catalog, local_models)
 
     task = str(request.classification.task) if request.classification else "chat"
-    forms = media_forms(request.messages)
-    vision = "image" in forms or "image URL" in forms
+    forms = request.media_forms
+    vision = not forms.isdisjoint(("image", "image URL"))
     need = max(estimate_tokens(request), request.min_context)
     benched = _benched(health)
     key = (
